@@ -1,0 +1,197 @@
+// Smp: the process's cores — one pinned thread, Loop and io_uring each — and
+// the channels between them.
+//
+// Smp::run() starts `cores` threads (core 0 on the calling thread), waits
+// until every ring is set up, spawns the given main task on each core, and
+// returns when every core is stopped and drained. SIGINT and SIGTERM are
+// blocked in every thread and read on core 0 through a signalfd; the handler
+// (by default: stop every core) runs on core 0's loop.
+//
+// Cross-core calls: `co_await submit_to(core, fn)` runs fn on that core and
+// resumes with its result; fn may return a Task, which then runs there.
+//
+// Shutdown is global: each loop reports when it is stopped with nothing left
+// to run, and all loops leave their run() once every one reports at the same
+// time — until then a drained core still serves its inbox, so a call from a
+// core that is still draining is always answered.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include "reactor/channel.h"
+#include "reactor/loop.h"
+
+namespace coworker::reactor {
+
+class Smp {
+ public:
+  struct Config {
+    unsigned cores = 1;
+    bool pin = true;  // pin core i to CPU i modulo the online CPUs
+    unsigned sq_entries = Ring::sq_entries_default;
+  };
+  using Main = std::function<Task<void>(unsigned core)>;
+  using SignalHandler = std::function<void(int signo)>;
+
+  explicit Smp(Config config);
+  Smp(const Smp&) = delete;
+  Smp& operator=(const Smp&) = delete;
+  ~Smp();
+
+  // The Smp the calling core belongs to.
+  static Smp& current() {
+    Loop& loop = Loop::current();
+    COWORKER_ASSERT(loop._smp != nullptr);
+    return *loop._smp;
+  }
+
+  unsigned cores() const { return _config.cores; }
+  Loop& loop(unsigned core) { return *_loops[core]; }
+
+  // Returns the exit code given to the first request_stop (0 by default).
+  int run(Main main);
+  void on_signal(SignalHandler handler) { _signal_handler = std::move(handler); }
+  // Thread-safe: stop every core.
+  void request_stop(int exit_code = 0);
+
+  // Origin side: send a call (or queue it when the pair is full).
+  void send(CrossCall* call);
+  // Target side: hand a finished call back to its origin.
+  void reply(CrossCall* call);
+
+  // Loop hooks (loop.cc).
+  void drain_inbox(Loop& loop);
+  void ring_doorbells(Loop& loop);
+  bool inbox_pending(Loop& loop);
+  bool finished(Loop& loop, bool idle);
+
+  struct Stats {
+    uint64_t calls_sent = 0;
+    uint64_t calls_queued = 0;  // had to wait for a slot
+    uint64_t doorbells = 0;
+  };
+  Stats stats(unsigned core) const { return _state[core]->stats; }
+
+ private:
+  // A MSG_RING doorbell this core sent: if the kernel refuses it (the
+  // target's completion queue overflowed), the eventfd rings instead.
+  struct DoorbellSend : Completion {
+    Loop* target = nullptr;
+  };
+  // State owned by one core (padded apart to avoid false sharing).
+  struct alignas(64) CoreState {
+    std::vector<uint32_t> in_flight;                   // per target
+    std::vector<CrossCall*> waiting_head;              // per target
+    std::vector<CrossCall*> waiting_tail;              // per target
+    std::vector<uint8_t> doorbell_due;                 // per target
+    std::vector<DoorbellSend> doorbell_sends;          // per target (MSG_RING)
+    bool quiet = false;
+    Stats stats;
+  };
+
+  ChannelPair& pair(unsigned origin, unsigned target) {
+    return *_pairs[origin * _config.cores + target];
+  }
+  void core_main(unsigned core, Main& main);
+  void push_request(CoreState& state, CrossCall* call);
+  Task<void> read_signals();
+
+  Config _config;
+  std::vector<std::unique_ptr<ChannelPair>> _pairs;
+  std::vector<std::unique_ptr<CoreState>> _state;
+  std::vector<Loop*> _loops;
+  std::atomic<unsigned> _ready{0};
+  std::atomic<bool> _setup_failed{false};
+  std::atomic<unsigned> _quiet{0};
+  std::atomic<bool> _stop_requested{false};
+  std::atomic<int> _exit_code{0};
+  SignalHandler _signal_handler;
+  int _signal_fd = -1;
+};
+
+namespace detail {
+template <typename T>
+struct TaskValue {
+  using type = void;
+  static constexpr bool is_task = false;
+};
+template <typename T>
+struct TaskValue<Task<T>> {
+  using type = T;
+  static constexpr bool is_task = true;
+};
+}  // namespace detail
+
+// The awaitable behind submit_to: the CrossCall lives inside it, hence inside
+// the awaiting coroutine's frame, for the whole round trip.
+template <typename F>
+class [[nodiscard]] SubmitTo : private CrossCall {
+  using Raw = std::invoke_result_t<F&>;
+  static constexpr bool returns_task = detail::TaskValue<Raw>::is_task;
+  using Value = std::conditional_t<returns_task, typename detail::TaskValue<Raw>::type, Raw>;
+  using Stored = std::conditional_t<std::is_void_v<Value>, bool, Value>;
+
+ public:
+  SubmitTo(unsigned core, F fn) : _fn(std::move(fn)) {
+    target = core;
+    run = &SubmitTo::run_on_target;
+    complete = &SubmitTo::complete_on_origin;
+  }
+
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> waiter) {
+    _waiter = waiter;
+    origin = Loop::current().core();
+    Smp::current().send(this);
+  }
+  Value await_resume() {
+    COWORKER_ASSERT(_result.has_value());
+    if constexpr (!std::is_void_v<Value>) return std::move(*_result);
+  }
+
+ private:
+  static void run_on_target(CrossCall* call) {
+    auto* self = static_cast<SubmitTo*>(call);
+    if constexpr (returns_task) {
+      Loop::current().spawn(self->run_task());
+    } else {
+      if constexpr (std::is_void_v<Value>) {
+        self->_fn();
+        self->_result.emplace(true);
+      } else {
+        self->_result.emplace(self->_fn());
+      }
+      Smp::current().reply(self);
+    }
+  }
+  Task<void> run_task() {
+    if constexpr (std::is_void_v<Value>) {
+      co_await _fn();
+      _result.emplace(true);
+    } else {
+      _result.emplace(co_await _fn());
+    }
+    Smp::current().reply(this);
+  }
+  static void complete_on_origin(CrossCall* call) {
+    auto* self = static_cast<SubmitTo*>(call);
+    Loop::current().schedule(self->_waiter);
+  }
+
+  F _fn;
+  std::optional<Stored> _result;
+  std::coroutine_handle<> _waiter;
+};
+
+template <typename F>
+SubmitTo<F> submit_to(unsigned core, F fn) {
+  return SubmitTo<F>(core, std::move(fn));
+}
+
+}  // namespace coworker::reactor
