@@ -1,6 +1,9 @@
 // Cross-core calls under contention, back-pressure, and shutdown.
 #include <doctest/doctest.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <vector>
 
@@ -164,4 +167,27 @@ TEST_CASE("smp: shutdown with work in flight drains every core") {
   CHECK(rc == 5);
   CHECK(started.load() > 0);
   CHECK(answered.load() == started.load());
+}
+
+TEST_CASE("smp: SIGTERM through the signalfd stops every core") {
+  // The signal is blocked in every thread and read by core 0's loop; the
+  // handler sees it and stops the cores, which then drain and return.
+  Smp smp(Smp::Config{2, false});
+  std::atomic<int> seen{0};
+  smp.on_signal([&](int signo) {
+    seen = signo;
+    smp.request_stop(9);
+  });
+  std::atomic<bool> cancelled{false};
+  int rc = smp.run([&](unsigned core) -> Task<void> {
+    return [](unsigned core, std::atomic<bool>* cancelled) -> Task<void> {
+      if (core == 0) ::kill(::getpid(), SIGTERM);
+      // Both cores wait "forever"; only the stop can end this.
+      Status slept = co_await Timeout{std::chrono::hours(1)};
+      if (!slept.ok() && slept.error().code == ECANCELED) *cancelled = true;
+    }(core, &cancelled);
+  });
+  CHECK(seen == SIGTERM);
+  CHECK(rc == 9);
+  CHECK(cancelled);
 }
