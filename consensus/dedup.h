@@ -1,0 +1,74 @@
+// DedupTable: a bucket's exactly-once memory, per connection (DESIGN §3).
+//
+// Owned by one Phaser. On every replica it is a pure function of the
+// committed log (so a new leader rebuilds it from what it holds); the leader
+// additionally tracks what is accepted but not yet committed.
+//
+// Per connection it keeps:
+//   highest accepted   committed, in the write in flight, or queued
+//   highest committed
+//   last window        the window id (first series of the client's window) of
+//                      the newest committed window, with the position of each
+//                      of its series in this bucket
+// and the rule for an arriving message with series s is (pending is kept by
+// the Phaser, which checks it first):
+//   s in the last committed window      → duplicate, with its position
+//   s not after the highest accepted    → superseded
+//   otherwise                           → new
+// Series compare by serial-number arithmetic within the connection's wrap.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "consensus/ids.h"
+#include "consensus/phaser_messages.h"
+
+namespace coworker::consensus {
+
+constexpr uint64_t series_wrap_default = uint64_t{1} << 53;
+
+// True when `a` comes after `b` in serial-number arithmetic modulo `wrap`:
+// the distance from b forward to a is in [1, wrap/2).
+inline bool series_after(uint64_t a, uint64_t b, uint64_t wrap) {
+  const uint64_t distance = (a + wrap - b) % wrap;
+  return distance != 0 && distance < wrap / 2;
+}
+
+class DedupTable {
+ public:
+  enum class Verdict { fresh, duplicate, superseded };
+
+  struct Decision {
+    Verdict verdict = Verdict::fresh;
+    Position position = 0;  // for duplicate
+  };
+
+  // What the rule says for (connection, series), pending aside.
+  Decision decide(const ConnectionId& connection, uint64_t series) const;
+
+  // The leader accepted s as new (queued or re-proposed).
+  void accept(const ConnectionId& connection, uint64_t series);
+  // An entry became committed at `position` (every replica, in log order).
+  void commit(const Entry& entry, Position position);
+  // Leadership lost or restarted: forget what was accepted but not committed.
+  void forget_accepted();
+
+  size_t connections() const { return _connections.size(); }
+
+ private:
+  struct Connection {
+    uint64_t wrap = series_wrap_default;
+    std::optional<uint64_t> highest_accepted;
+    std::optional<uint64_t> highest_committed;
+    uint64_t last_window = 0;
+    std::vector<std::pair<uint64_t, Position>> last_window_positions;  // log order
+  };
+
+  std::map<ConnectionId, Connection> _connections;  // ordered: deterministic
+};
+
+}  // namespace coworker::consensus

@@ -1,0 +1,581 @@
+#include "consensus/phaser.h"
+
+#include <algorithm>
+
+#include "consensus/checksum.h"
+#include "reactor/assert.h"
+
+namespace coworker::consensus {
+
+namespace {
+// A client resubmitting a pending message attaches a waiter; bound them so a
+// client spinning on resubmission cannot grow our memory.
+constexpr size_t waiters_per_pending_max = 64;
+}  // namespace
+
+uint32_t checksum_of(Position first, const std::vector<Entry>& entries) {
+  uint32_t crc = crc32c_u64(0, first);
+  for (const Entry& e : entries) {
+    crc = crc32c_u64(crc, e.identifier.size());
+    crc = crc32c(crc, e.identifier);
+    crc = crc32c_u64(crc, e.connection.issuer);
+    crc = crc32c_u64(crc, e.connection.counter);
+    crc = crc32c_u64(crc, e.series);
+    crc = crc32c_u64(crc, e.window);
+    crc = crc32c_u64(crc, e.body.size());
+    crc = crc32c(crc, e.body);
+  }
+  return crc;
+}
+
+bool Government::contains(ParticipantId id) const {
+  return std::find(replicas.begin(), replicas.end(), id) != replicas.end();
+}
+
+// ---- durable state ------------------------------------------------------------
+
+void PhaserDurable::apply(const PhaserRecord& record) {
+  if (const auto* p = std::get_if<PromiseRecord>(&record)) {
+    promise = std::max(promise, p->promise);
+  } else if (const auto* r = std::get_if<RegisterRecord>(&record)) {
+    COWORKER_ASSERT(r->write != nullptr);
+    COWORKER_ASSERT(r->write->first == commit_end);
+    promise = std::max(promise, r->write->promise);
+    register_ = r->write;
+  } else {
+    const auto& c = std::get<CommitRecord>(record);
+    if (register_ && register_->end() == c.mark.end && register_->checksum == c.mark.checksum) {
+      for (size_t i = 0; i < register_->entries.size(); i++) {
+        dedup.commit(register_->entries[i], register_->first + i);
+        if (keep_log) log.push_back(register_->entries[i]);
+      }
+      commit_end = register_->end();
+      last_commit = c.mark;
+      last_commit_first = register_->first;
+      register_ = nullptr;
+    } else {
+      // A leader's commit of a write it never persisted as a register (the
+      // empty write of a leadership start) changes no position.
+      COWORKER_ASSERT(c.mark.end <= commit_end);
+    }
+  }
+}
+
+// ---- construction and small helpers ---------------------------------------------
+
+Phaser::Phaser(Config config, const PhaserDurable& durable)
+    : _config(config),
+      _promise(durable.promise),
+      _commit_end(durable.commit_end),
+      _last_commit(durable.last_commit),
+      _last_commit_first(durable.last_commit_first),
+      _register(durable.register_),
+      _dedup(durable.dedup) {
+  COWORKER_ASSERT(_config.self != no_participant);
+  COWORKER_ASSERT(_config.write_messages_max >= 1);
+  // A recovered register was durable before the crash.
+  _register_durable = _register != nullptr;
+  check_invariants();
+}
+
+uint64_t Phaser::persist(PhaserRecord record, PhaserOutput& out) {
+  const uint64_t ticket = _next_ticket++;
+  out.persist.push_back(Persist{ticket, std::move(record)});
+  return ticket;
+}
+
+std::vector<ParticipantId> Phaser::others() const {
+  std::vector<ParticipantId> result;
+  for (ParticipantId id : _government.replicas) {
+    if (id != _config.self) result.push_back(id);
+  }
+  return result;
+}
+
+void Phaser::send_to_members(const PhaserMessage& message, PhaserOutput& out,
+                             const std::set<ParticipantId>* skip) {
+  for (ParticipantId id : others()) {
+    if (skip != nullptr && skip->count(id) != 0) continue;
+    out.send.push_back(Send{id, message});
+  }
+}
+
+void Phaser::resolve(const Waiter& waiter, MessageResult result, PhaserOutput& out) {
+  auto it = _requests.find(waiter.request);
+  COWORKER_ASSERT(it != _requests.end());
+  Request& request = it->second;
+  COWORKER_ASSERT(waiter.index < request.results.size());
+  COWORKER_ASSERT(request.remaining > 0);
+  request.results[waiter.index] = result;
+  if (--request.remaining == 0) {
+    out.reply.push_back(Reply{request.token, std::move(request.results)});
+    _requests.erase(it);
+  }
+}
+
+// ---- government and leadership ---------------------------------------------------
+
+PhaserOutput Phaser::on_government(const Government& government) {
+  PhaserOutput out;
+  COWORKER_ASSERT(government.slot >= _government.slot);
+  _government = government;
+  if (_role != Role::follower && government.leader() != _config.self) {
+    step_down(out);
+  }
+  // Forget silence counters of members that left.
+  for (auto it = _silent_ticks.begin(); it != _silent_ticks.end();) {
+    it = government.contains(it->first) ? std::next(it) : _silent_ticks.erase(it);
+  }
+  for (auto it = _commit_unacked.begin(); it != _commit_unacked.end();) {
+    it = government.contains(*it) ? std::next(it) : _commit_unacked.erase(it);
+  }
+  if (_in_flight) {
+    // Step 4: a departed member no longer counts; resend the write to the
+    // rest, since the transport never retries on its own.
+    send_to_members(_in_flight->write, out, &_in_flight->acked);
+    _in_flight->ticks_since_send = 0;
+    maybe_commit(out);
+  }
+  check_invariants();
+  return out;
+}
+
+PhaserOutput Phaser::start_leadership(Promise promise) {
+  PhaserOutput out;
+  COWORKER_ASSERT(_government.leader() == _config.self);
+  COWORKER_ASSERT(promise > _promise);
+  if (_role != Role::follower) step_down(out);
+  COWORKER_ASSERT(!_in_flight);
+  COWORKER_ASSERT(_queue.empty());
+  _role = Role::starting;
+  _leading_promise = promise;
+  _promise = promise;
+
+  // Step 5: re-propose the register under the new promise with the same
+  // positions, or an empty write carrying the commit of the last position.
+  auto write = std::make_shared<Write>();
+  write->bucket = _config.bucket;
+  write->promise = promise;
+  write->commit = _last_commit;
+  if (_register) {
+    COWORKER_ASSERT(_register->first == _commit_end);
+    write->number = _register->number;
+    write->first = _register->first;
+    write->entries = _register->entries;
+    write->checksum = _register->checksum;
+  } else {
+    write->number = _last_commit.number + 1;
+    write->first = _commit_end;
+    write->checksum = checksum_of(write->first, write->entries);
+  }
+  // The register's messages are in flight again: they count as accepted, and
+  // a resubmission of one of them waits for its outcome.
+  _dedup.forget_accepted();
+  InFlight flight;
+  flight.untracked.resize(write->entries.size());
+  for (const Entry& e : write->entries) {
+    if (!e.connection.valid()) continue;
+    _dedup.accept(e.connection, e.series);
+    _pending[{e.connection, e.series}] = Pending{};
+  }
+  WritePtr shared = std::move(write);
+  _register = shared;
+  _register_durable = false;
+  // The promise becomes durable with the re-proposed register. The
+  // participant's counter was made durable before this call, so the promise
+  // can never be reused even if this record is lost in a crash.
+  flight.write = shared;
+  flight.own_ticket = persist(RegisterRecord{shared}, out);
+  _in_flight = std::move(flight);
+  send_to_members(shared, out, nullptr);
+  check_invariants();
+  return out;
+}
+
+void Phaser::step_down(PhaserOutput& out) {
+  COWORKER_ASSERT(_role != Role::follower);
+  _role = Role::follower;
+  // Step 6: every waiting client is told to resubmit. A message in the write
+  // in flight may still be committed by the next leader's re-proposal; the
+  // resubmission then finds it as a duplicate.
+  std::vector<Waiter> waiters;
+  for (auto& [key, pending] : _pending) {
+    waiters.insert(waiters.end(), pending.waiters.begin(), pending.waiters.end());
+  }
+  for (Queued& queued : _queue) {
+    waiters.insert(waiters.end(), queued.untracked_waiters.begin(), queued.untracked_waiters.end());
+  }
+  if (_in_flight) {
+    for (auto& list : _in_flight->untracked) waiters.insert(waiters.end(), list.begin(), list.end());
+  }
+  _pending.clear();
+  _queue.clear();
+  _in_flight.reset();
+  _commit_unacked.clear();
+  _silent_ticks.clear();
+  _dedup.forget_accepted();
+  for (const Waiter& w : waiters) resolve(w, MessageResult{Outcome::unavailable, 0}, out);
+  COWORKER_ASSERT(_requests.empty());
+}
+
+// ---- client appends (step 1) -----------------------------------------------------
+
+PhaserOutput Phaser::on_append(uint64_t token, std::vector<Entry> messages) {
+  PhaserOutput out;
+  COWORKER_ASSERT(!messages.empty());
+  if (_role == Role::follower) {
+    out.reply.push_back(
+        Reply{token, std::vector<MessageResult>(messages.size(), {Outcome::unavailable, 0})});
+    return out;
+  }
+  const uint64_t id = _next_request++;
+  Request& request = _requests[id];
+  request.token = token;
+  request.results.resize(messages.size());
+  request.remaining = messages.size();
+  for (uint32_t i = 0; i < messages.size(); i++) admit(id, i, std::move(messages[i]), out);
+  maybe_start_write(out);
+  check_invariants();
+  return out;
+}
+
+void Phaser::admit(uint64_t request, uint32_t index, Entry entry, PhaserOutput& out) {
+  const Waiter waiter{request, index};
+  if (!entry.connection.valid()) {
+    if (_queue.size() >= _config.queue_messages_max) {
+      resolve(waiter, MessageResult{Outcome::overloaded, 0}, out);
+      return;
+    }
+    _queue.push_back(Queued{std::move(entry), {waiter}});
+    return;
+  }
+  const std::pair<ConnectionId, uint64_t> key{entry.connection, entry.series};
+  if (auto it = _pending.find(key); it != _pending.end()) {
+    // Still queued or in flight: the same answer as the first attempt.
+    if (it->second.waiters.size() >= waiters_per_pending_max) {
+      resolve(waiter, MessageResult{Outcome::overloaded, 0}, out);
+    } else {
+      it->second.waiters.push_back(waiter);
+    }
+    return;
+  }
+  const DedupTable::Decision decision = _dedup.decide(entry.connection, entry.series);
+  switch (decision.verdict) {
+    case DedupTable::Verdict::duplicate:
+      resolve(waiter, MessageResult{Outcome::duplicate, decision.position}, out);
+      return;
+    case DedupTable::Verdict::superseded:
+      resolve(waiter, MessageResult{Outcome::superseded, 0}, out);
+      return;
+    case DedupTable::Verdict::fresh:
+      break;
+  }
+  if (_queue.size() >= _config.queue_messages_max) {
+    resolve(waiter, MessageResult{Outcome::overloaded, 0}, out);
+    return;
+  }
+  _dedup.accept(entry.connection, entry.series);
+  _pending[key] = Pending{{waiter}};
+  _queue.push_back(Queued{std::move(entry), {}});
+}
+
+// ---- the leader's round (steps 2 and 4) --------------------------------------------
+
+void Phaser::maybe_start_write(PhaserOutput& out) {
+  if (_role != Role::leading || _in_flight || _queue.empty()) return;
+  COWORKER_ASSERT(_register == nullptr);
+  auto write = std::make_shared<Write>();
+  write->bucket = _config.bucket;
+  write->promise = _leading_promise;
+  write->number = _last_commit.number + 1;
+  write->first = _commit_end;
+  write->commit = _last_commit;
+  InFlight flight;
+  size_t bytes = 0;
+  // A write always takes its first message; the caps limit what is added.
+  while (!_queue.empty()) {
+    const Entry& next = _queue.front().entry;
+    const size_t size = next.body.size() + next.identifier.size();
+    if (!write->entries.empty() && (bytes + size > _config.write_bytes_max ||
+                                    write->entries.size() >= _config.write_messages_max)) {
+      break;
+    }
+    bytes += size;
+    write->entries.push_back(std::move(_queue.front().entry));
+    flight.untracked.push_back(std::move(_queue.front().untracked_waiters));
+    _queue.pop_front();
+  }
+  write->checksum = checksum_of(write->first, write->entries);
+  WritePtr shared = std::move(write);
+  _register = shared;
+  _register_durable = false;
+  flight.write = shared;
+  flight.own_ticket = persist(RegisterRecord{shared}, out);
+  _in_flight = std::move(flight);
+  _commit_unacked.clear();  // this write carries the commit
+  send_to_members(shared, out, nullptr);
+}
+
+void Phaser::maybe_commit(PhaserOutput& out) {
+  if (!_in_flight || !_in_flight->own_durable) return;
+  for (ParticipantId id : others()) {
+    if (_in_flight->acked.count(id) == 0) return;
+  }
+  commit_in_flight(out);
+  maybe_start_write(out);
+}
+
+void Phaser::commit_in_flight(PhaserOutput& out) {
+  COWORKER_ASSERT(_in_flight);
+  COWORKER_ASSERT(_in_flight->own_durable);
+  const WritePtr write = _in_flight->write;
+  COWORKER_ASSERT(write->first == _commit_end);
+  COWORKER_ASSERT(write->promise == _leading_promise);
+  COWORKER_ASSERT(_register == write);
+  std::vector<std::vector<Waiter>> untracked = std::move(_in_flight->untracked);
+  _in_flight.reset();
+  for (size_t i = 0; i < write->entries.size(); i++) {
+    const Entry& e = write->entries[i];
+    const Position position = write->first + i;
+    _dedup.commit(e, position);
+    const MessageResult appended{Outcome::appended, position};
+    if (e.connection.valid()) {
+      auto it = _pending.find({e.connection, e.series});
+      COWORKER_ASSERT(it != _pending.end());
+      std::vector<Waiter> waiters = std::move(it->second.waiters);
+      _pending.erase(it);
+      for (const Waiter& w : waiters) resolve(w, appended, out);
+    } else {
+      for (const Waiter& w : untracked[i]) resolve(w, appended, out);
+    }
+  }
+  _last_commit = CommitMark{write->end(), write->number, write->checksum};
+  _last_commit_first = write->first;
+  _commit_end = write->end();
+  _register = nullptr;
+  _register_durable = false;
+  persist(CommitRecord{_last_commit, write->first}, out);
+  if (_role == Role::starting) _role = Role::leading;
+  // Until a next write carries it, the commit goes out as a trailing notice.
+  _commit_unacked.clear();
+  for (ParticipantId id : others()) _commit_unacked.insert(id);
+  _commit_ticks = 0;
+}
+
+void Phaser::on_ack(const Ack& ack, PhaserOutput& out) {
+  if (_role == Role::follower || !_government.contains(ack.from)) return;
+  _silent_ticks[ack.from] = 0;
+  if (ack.commit_only) {
+    if (ack.promise == _leading_promise && ack.end >= _commit_end) _commit_unacked.erase(ack.from);
+    return;
+  }
+  if (!_in_flight) return;
+  const Write& write = *_in_flight->write;
+  // Only acks given under our promise for the write in flight count.
+  if (ack.promise != write.promise || ack.number != write.number) return;
+  _in_flight->acked.insert(ack.from);
+  maybe_commit(out);
+}
+
+void Phaser::on_nack(const Nack& nack, PhaserOutput& out) {
+  // A higher promise exists: our leadership is stale (step 6).
+  if (_role != Role::follower && nack.promise > _leading_promise) step_down(out);
+}
+
+// ---- the replica (step 3) ------------------------------------------------------------
+
+PhaserOutput Phaser::on_message(ParticipantId from, const PhaserMessage& message) {
+  PhaserOutput out;
+  if (const auto* write = std::get_if<WritePtr>(&message)) {
+    COWORKER_ASSERT((*write)->bucket == _config.bucket);
+    on_write(from, *write, out);
+  } else if (const auto* ack = std::get_if<Ack>(&message)) {
+    COWORKER_ASSERT(ack->bucket == _config.bucket);
+    on_ack(*ack, out);
+  } else if (const auto* nack = std::get_if<Nack>(&message)) {
+    COWORKER_ASSERT(nack->bucket == _config.bucket);
+    on_nack(*nack, out);
+  } else {
+    const auto& notice = std::get<CommitNotice>(message);
+    COWORKER_ASSERT(notice.bucket == _config.bucket);
+    on_commit_notice(from, notice, out);
+  }
+  check_invariants();
+  return out;
+}
+
+bool Phaser::matches_committed(const Write& write) const {
+  COWORKER_ASSERT(write.end() <= _commit_end);
+  if (write.first == _last_commit_first && write.end() == _last_commit.end) {
+    return write.checksum == _last_commit.checksum;
+  }
+  // Wholly before the newest committed write: a late duplicate of an old
+  // write (a live government member is never more than one write behind).
+  // Nothing to compare it with; it changes nothing.
+  return write.end() <= _last_commit_first;
+}
+
+void Phaser::on_write(ParticipantId from, const WritePtr& write, PhaserOutput& out) {
+  if (write->promise < _promise) {
+    out.send.push_back(Send{from, Nack{_config.bucket, _promise, _config.self}});
+    return;
+  }
+  if (_role != Role::follower && write->promise > _leading_promise) step_down(out);
+  if (_role != Role::follower) return;  // our own promise: a duplicate of our write
+  const bool raised = write->promise > _promise;
+  _promise = write->promise;
+  if (!apply_commit_mark(write->commit, out)) return;
+
+  const Ack ack{_config.bucket, write->promise, write->number, write->end(), false, _config.self};
+  if (write->end() <= _commit_end && !(write->entries.empty() && write->first == _commit_end)) {
+    // Positions we committed already (a re-proposal after a leader change).
+    if (!matches_committed(*write)) {
+      _repair = true;
+      out.repair = true;
+      return;
+    }
+    if (raised) {
+      _acks_after_persist[persist(PromiseRecord{_promise}, out)] = AckAfter{ack, false, from};
+    } else {
+      out.send.push_back(Send{from, ack});
+    }
+    return;
+  }
+  if (write->first != _commit_end) {
+    // A gap (or a write straddling our commit end): only repair fills it.
+    _repair = true;
+    out.repair = true;
+    return;
+  }
+  if (_register && _register->promise == write->promise && _register->number == write->number) {
+    // A resend of our register: ack once it is durable.
+    if (_register_durable) out.send.push_back(Send{from, ack});
+    return;
+  }
+  // A higher promise (or the next write) replaces the register.
+  _register = write;
+  _register_durable = false;
+  _register_ticket = persist(RegisterRecord{write}, out);
+  _acks_after_persist[_register_ticket] = AckAfter{ack, true, from};
+}
+
+bool Phaser::apply_commit_mark(const CommitMark& mark, PhaserOutput& out) {
+  const bool is_register =
+      _register && _register->end() == mark.end && _register->checksum == mark.checksum;
+  if (!is_register) {
+    if (mark.end <= _commit_end) return true;  // committed here already
+    // The leader committed something we do not hold: repair.
+    _repair = true;
+    out.repair = true;
+    return false;
+  }
+  const WritePtr write = _register;
+  for (size_t i = 0; i < write->entries.size(); i++) _dedup.commit(write->entries[i], write->first + i);
+  _last_commit = mark;
+  _last_commit_first = write->first;
+  _commit_end = write->end();
+  _register = nullptr;
+  _register_durable = false;
+  persist(CommitRecord{mark, write->first}, out);
+  return true;
+}
+
+void Phaser::on_commit_notice(ParticipantId from, const CommitNotice& notice, PhaserOutput& out) {
+  if (notice.promise < _promise) {
+    out.send.push_back(Send{from, Nack{_config.bucket, _promise, _config.self}});
+    return;
+  }
+  if (_role != Role::follower) return;
+  // A commit is a fact whatever the promise; applying it raises nothing.
+  if (!apply_commit_mark(notice.commit, out)) return;
+  out.send.push_back(
+      Send{from, Ack{_config.bucket, notice.promise, notice.commit.number, _commit_end, true,
+                     _config.self}});
+}
+
+// ---- the disk --------------------------------------------------------------------------
+
+PhaserOutput Phaser::on_persisted(uint64_t ticket) {
+  PhaserOutput out;
+  if (_in_flight && ticket == _in_flight->own_ticket) {
+    _in_flight->own_durable = true;
+    if (_register == _in_flight->write) _register_durable = true;
+    maybe_commit(out);
+  }
+  if (ticket == _register_ticket && _register && _role == Role::follower) _register_durable = true;
+  if (auto it = _acks_after_persist.find(ticket); it != _acks_after_persist.end()) {
+    const AckAfter pending = it->second;
+    _acks_after_persist.erase(it);
+    // Ack only what we still hold, under the promise we still hold.
+    const bool still_promised = _promise == pending.ack.promise;
+    const bool still_held = !pending.needs_register ||
+                            (_register && _register->promise == pending.ack.promise &&
+                             _register->number == pending.ack.number);
+    if (still_promised && still_held && _role == Role::follower) {
+      out.send.push_back(Send{pending.to, pending.ack});
+    }
+  }
+  check_invariants();
+  return out;
+}
+
+// ---- time ------------------------------------------------------------------------------
+
+PhaserOutput Phaser::on_tick() {
+  PhaserOutput out;
+  if (_role == Role::follower) return out;
+  std::set<ParticipantId> waiting_on;
+  if (_in_flight) {
+    for (ParticipantId id : others()) {
+      if (_in_flight->acked.count(id) == 0) waiting_on.insert(id);
+    }
+    if (++_in_flight->ticks_since_send >= _config.resend_ticks) {
+      send_to_members(_in_flight->write, out, &_in_flight->acked);
+      _in_flight->ticks_since_send = 0;
+    }
+  } else if (!_commit_unacked.empty()) {
+    waiting_on = _commit_unacked;
+    // First notice on the first tick after the commit, then every resend.
+    if (_commit_ticks++ % _config.resend_ticks == 0) {
+      for (ParticipantId id : _commit_unacked) {
+        out.send.push_back(
+            Send{id, CommitNotice{_config.bucket, _leading_promise, _last_commit}});
+      }
+    }
+  }
+  // Step 7: report a member that owes us an ack for the departure timeout.
+  for (ParticipantId id : waiting_on) {
+    if (++_silent_ticks[id] >= _config.report_ticks) {
+      out.report.push_back(id);
+      _silent_ticks[id] = 0;
+    }
+  }
+  check_invariants();
+  return out;
+}
+
+// ---- invariants ------------------------------------------------------------------------
+
+void Phaser::check_invariants() const {
+  if (_register) COWORKER_ASSERT(_register->first == _commit_end);
+  COWORKER_ASSERT(_last_commit.end == _commit_end);
+  if (_role == Role::follower) {
+    COWORKER_ASSERT(!_in_flight);
+    COWORKER_ASSERT(_queue.empty());
+    COWORKER_ASSERT(_pending.empty());
+    COWORKER_ASSERT(_requests.empty());
+  } else {
+    COWORKER_ASSERT(_promise == _leading_promise);
+    COWORKER_ASSERT(_government.leader() == _config.self);
+  }
+  if (_in_flight) {
+    COWORKER_ASSERT(_in_flight->write->first == _commit_end);
+    COWORKER_ASSERT(_register == _in_flight->write);
+    COWORKER_ASSERT(_in_flight->write->promise == _leading_promise);
+    COWORKER_ASSERT(_in_flight->untracked.size() == _in_flight->write->entries.size());
+  }
+  if (_role == Role::starting) COWORKER_ASSERT(_in_flight);
+  COWORKER_ASSERT(_queue.size() <= _config.queue_messages_max);
+}
+
+}  // namespace coworker::consensus

@@ -1,0 +1,144 @@
+// What phasers exchange, persist and answer: plain values, easy to encode.
+//
+// A Write is immutable once made and shared (shared_ptr<const Write>) between
+// the persist of the leader's own copy and the sends to each replica, so a
+// 1 MiB write is never copied inside a participant.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "consensus/ids.h"
+
+namespace coworker::consensus {
+
+// One client message as it sits in a bucket's log.
+struct Entry {
+  std::string identifier;
+  ConnectionId connection;  // !valid(): sent without dedup (at-least-once)
+  uint64_t series = 0;
+  uint64_t window = 0;  // first series of the client's window: dedup's "last window"
+  std::string body;
+  friend bool operator==(const Entry&, const Entry&) = default;
+};
+
+// "Every position before `end` is committed; the write ending at `end` is
+// write `number` with this checksum." Carried by writes and trailing commits.
+struct CommitMark {
+  Position end = 0;
+  uint64_t number = 0;
+  uint32_t checksum = 0;
+  friend bool operator==(const CommitMark&, const CommitMark&) = default;
+};
+
+// Phase one of a round: write `number` of the leader holding `promise`.
+struct Write {
+  uint32_t bucket = 0;
+  Promise promise;
+  uint64_t number = 0;
+  Position first = 0;  // position of entries[0]; the write covers [first, end())
+  std::vector<Entry> entries;
+  uint32_t checksum = 0;  // over first and every entry (checksum_of)
+  CommitMark commit;      // the previous write, committed
+
+  Position end() const { return first + entries.size(); }
+};
+using WritePtr = std::shared_ptr<const Write>;
+
+// The checksum a Write carries: CRC32C over its first position and entries.
+uint32_t checksum_of(Position first, const std::vector<Entry>& entries);
+
+// A replica holds write (promise, number) durably — or, with commit_only, has
+// applied the trailing commit up to `end`.
+struct Ack {
+  uint32_t bucket = 0;
+  Promise promise;
+  uint64_t number = 0;
+  Position end = 0;
+  bool commit_only = false;
+  ParticipantId from = no_participant;
+};
+
+// The receiver holds a higher promise: the sender's leadership is stale.
+struct Nack {
+  uint32_t bucket = 0;
+  Promise promise;  // the receiver's
+  ParticipantId from = no_participant;
+};
+
+// An idle leader's trailing commit (DESIGN §3: replicas commit within one
+// heartbeat of their leader).
+struct CommitNotice {
+  uint32_t bucket = 0;
+  Promise promise;
+  CommitMark commit;
+};
+
+using PhaserMessage = std::variant<WritePtr, Ack, Nack, CommitNotice>;
+
+// Durable records a phaser asks for. The driver appends them in order and
+// reports each ticket through Phaser::on_persisted in the same order.
+struct PromiseRecord {
+  Promise promise;
+};
+struct RegisterRecord {
+  WritePtr write;
+};
+struct CommitRecord {
+  CommitMark mark;
+  Position first = 0;  // first position of the committed write
+};
+using PhaserRecord = std::variant<PromiseRecord, RegisterRecord, CommitRecord>;
+
+struct Persist {
+  uint64_t ticket = 0;
+  PhaserRecord record;
+};
+
+struct Send {
+  ParticipantId to = no_participant;
+  PhaserMessage message;
+};
+
+// How one client message fared.
+enum class Outcome : uint8_t {
+  appended,            // 200, duplicate false
+  duplicate,           // 200, duplicate true: the original position
+  superseded,          // 409: a straggler of an abandoned window, not logged now
+  unavailable,         // 503: no serving leader here; resubmit
+  overloaded,          // 429: the bucket's queue is full; resubmit later
+};
+
+struct MessageResult {
+  Outcome outcome = Outcome::unavailable;
+  Position position = 0;  // for appended and duplicate
+  friend bool operator==(const MessageResult&, const MessageResult&) = default;
+};
+
+// The answer to one on_append call, every message decided.
+struct Reply {
+  uint64_t token = 0;
+  std::vector<MessageResult> results;
+};
+
+// Everything a phaser wants done after one input, in this order of meaning:
+// persist (append in order; tickets come back via on_persisted), send, reply,
+// report (replicas silent for the departure timeout, for the membership
+// leader). Sends and replies never depend on the persists of the same output:
+// the phaser itself waits for on_persisted before it acks or answers.
+struct PhaserOutput {
+  std::vector<Persist> persist;
+  std::vector<Send> send;
+  std::vector<Reply> reply;
+  std::vector<ParticipantId> report;
+  bool repair = false;  // this replica's copy disagrees with its leader's
+
+  bool empty() const {
+    return persist.empty() && send.empty() && reply.empty() && report.empty() && !repair;
+  }
+};
+
+}  // namespace coworker::consensus

@@ -1,0 +1,170 @@
+// A minimal deterministic harness for phaser scenario tests: participants
+// with a FIFO "disk" (persists become durable when flushed), a FIFO network
+// the test can hold, drop or deliver, crash/restart from the durable records.
+// The full simulator (tests/sim/) adds randomised faults and checkers.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <tuple>
+#include <vector>
+
+#include "consensus/phaser.h"
+
+namespace coworker::consensus::testing {
+
+struct Node {
+  ParticipantId id = no_participant;
+  std::vector<PhaserRecord> disk;  // durable records, in order
+  std::deque<Persist> unflushed;   // asked for, not yet durable
+  std::unique_ptr<Phaser> phaser;
+  uint64_t counter = 0;            // the participant's durable promise counter
+  bool up = true;
+};
+
+struct InFlightMessage {
+  ParticipantId from;
+  ParticipantId to;
+  PhaserMessage message;
+};
+
+class Cluster {
+ public:
+  explicit Cluster(std::vector<ParticipantId> ids, Phaser::Config base = {}) : _base(base) {
+    for (ParticipantId id : ids) {
+      _nodes[id].id = id;
+      boot(id);
+    }
+  }
+
+  Node& node(ParticipantId id) { return _nodes.at(id); }
+  Phaser& phaser(ParticipantId id) { return *_nodes.at(id).phaser; }
+  std::deque<InFlightMessage>& network() { return _network; }
+  std::vector<Reply>& replies() { return _replies; }
+  std::vector<ParticipantId>& reports() { return _reports; }
+
+  // Every live participant learns the government; its leader starts.
+  void govern(std::vector<ParticipantId> replicas, uint64_t slot) {
+    _government = Government{slot, std::move(replicas)};
+    for (auto& [id, n] : _nodes) {
+      if (n.up) handle(id, n.phaser->on_government(_government));
+    }
+    start(_government.leader());
+  }
+  void start(ParticipantId leader) {
+    Node& n = _nodes.at(leader);
+    n.counter++;  // durable before the start (the host's duty)
+    handle(leader, n.phaser->start_leadership(Promise{_government.slot, n.counter}));
+  }
+
+  void append(ParticipantId at, uint64_t token, std::vector<Entry> messages) {
+    handle(at, node(at).phaser->on_append(token, std::move(messages)));
+  }
+  void tick(ParticipantId id) { handle(id, node(id).phaser->on_tick()); }
+
+  // Make everything `id` asked to persist durable, reporting each ticket.
+  void flush(ParticipantId id) {
+    Node& n = node(id);
+    while (n.up && !n.unflushed.empty()) {
+      Persist p = std::move(n.unflushed.front());
+      n.unflushed.pop_front();
+      n.disk.push_back(p.record);
+      handle(id, n.phaser->on_persisted(p.ticket));
+    }
+  }
+  // Deliver the oldest message; false when the network is empty.
+  bool deliver_one() {
+    if (_network.empty()) return false;
+    InFlightMessage m = std::move(_network.front());
+    _network.pop_front();
+    Node& to = node(m.to);
+    if (to.up) handle(m.to, to.phaser->on_message(m.from, m.message));
+    return true;
+  }
+  void drop_to(ParticipantId to) {
+    std::erase_if(_network, [&](const InFlightMessage& m) { return m.to == to; });
+  }
+  // Deliver and flush until nothing moves.
+  void settle() {
+    for (bool moved = true; moved;) {
+      moved = false;
+      for (auto& [id, n] : _nodes) {
+        if (n.up && !n.unflushed.empty()) {
+          flush(id);
+          moved = true;
+        }
+      }
+      while (deliver_one()) moved = true;
+    }
+  }
+
+  // Crash: unflushed persists and volatile state are lost.
+  void crash(ParticipantId id) {
+    Node& n = node(id);
+    n.up = false;
+    n.unflushed.clear();
+    n.phaser.reset();
+    std::erase_if(_network, [&](const InFlightMessage& m) { return m.to == id; });
+  }
+  void restart(ParticipantId id) {
+    boot(id);
+    Node& n = node(id);
+    handle(id, n.phaser->on_government(_government));
+  }
+
+  // The committed log of a participant, from its durable records alone.
+  std::vector<Entry> committed(ParticipantId id) {
+    PhaserDurable d;
+    d.keep_log = true;
+    for (const PhaserRecord& r : node(id).disk) d.apply(r);
+    return d.log;
+  }
+  std::optional<Reply> reply_for(uint64_t token) const {
+    for (const Reply& r : _replies) {
+      if (r.token == token) return r;
+    }
+    return std::nullopt;
+  }
+
+ private:
+  void boot(ParticipantId id) {
+    Node& n = _nodes.at(id);
+    PhaserDurable d;
+    for (const PhaserRecord& r : n.disk) d.apply(r);
+    Phaser::Config config = _base;
+    config.self = id;
+    n.phaser = std::make_unique<Phaser>(config, d);
+    n.up = true;
+  }
+  void handle(ParticipantId id, PhaserOutput out) {
+    Node& n = node(id);
+    for (Persist& p : out.persist) n.unflushed.push_back(std::move(p));
+    for (Send& s : out.send) _network.push_back(InFlightMessage{id, s.to, std::move(s.message)});
+    for (Reply& r : out.reply) _replies.push_back(std::move(r));
+    for (ParticipantId r : out.report) _reports.push_back(r);
+    if (out.repair) _repairs++;
+  }
+
+  Phaser::Config _base;
+  std::map<ParticipantId, Node> _nodes;
+  Government _government;
+  std::deque<InFlightMessage> _network;
+  std::vector<Reply> _replies;
+  std::vector<ParticipantId> _reports;
+  int _repairs = 0;
+};
+
+inline Entry message(uint64_t connection, uint64_t series, std::string body,
+                     uint64_t window = 0) {
+  Entry e;
+  e.identifier = "id";
+  e.connection = connection == 0 ? ConnectionId{} : ConnectionId{1, connection};
+  e.series = series;
+  e.window = window == 0 ? series : window;
+  e.body = std::move(body);
+  return e;
+}
+
+}  // namespace coworker::consensus::testing

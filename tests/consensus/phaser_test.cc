@@ -1,0 +1,322 @@
+// Phaser scenarios: steady state, leadership starts, usurp, exactly-once.
+#include <doctest/doctest.h>
+
+#include "tests/consensus/phaser_harness.h"
+
+using namespace coworker::consensus;
+using namespace coworker::consensus::testing;
+
+namespace {
+
+Outcome outcome_of(const Cluster& c, uint64_t token, size_t i = 0) {
+  auto reply = c.reply_for(token);
+  REQUIRE(reply.has_value());
+  return reply->results.at(i).outcome;
+}
+
+}  // namespace
+
+TEST_CASE("phaser: steady state: commit after every replica holds the write") {
+  Cluster c({1, 2, 3});
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  REQUIRE(c.phaser(1).serving());
+
+  c.append(1, 100, {message(7, 1, "hello")});
+  // The write reached the replicas but no ack is back: no answer yet.
+  c.flush(1);
+  CHECK(!c.reply_for(100));
+  c.settle();
+  REQUIRE(c.reply_for(100));
+  CHECK(outcome_of(c, 100) == Outcome::appended);
+  CHECK(c.reply_for(100)->results[0].position == 0);
+  CHECK(c.committed(1).size() == 1);
+  // Replicas hold it in their register; the trailing commit arrives by tick.
+  CHECK(c.phaser(2).register_write() != nullptr);
+  c.tick(1);
+  c.settle();
+  CHECK(c.committed(2).size() == 1);
+  CHECK(c.committed(3) == c.committed(1));
+}
+
+TEST_CASE("phaser: steady state: the leader never answers before the last ack") {
+  Cluster c({1, 2, 3});
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  c.append(1, 1, {message(7, 1, "a")});
+  c.flush(1);
+  // Deliver the write to 2 and 3; let only 2 persist and ack.
+  while (c.deliver_one()) {
+  }
+  c.flush(2);
+  while (c.deliver_one()) {
+  }
+  CHECK(!c.reply_for(1));
+  c.flush(3);
+  while (c.deliver_one()) {
+  }
+  CHECK(outcome_of(c, 1) == Outcome::appended);
+}
+
+TEST_CASE("phaser: writes batch what is queued, within the caps") {
+  Phaser::Config config;
+  config.write_messages_max = 3;
+  Cluster c({1, 2, 3}, config);
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  c.append(1, 1, {message(7, 1, "a")});  // goes out alone
+  for (uint64_t s = 2; s <= 8; s++) c.append(1, s, {message(7, s, "m")});
+  REQUIRE(c.phaser(1).queued() == 7);
+  c.settle();
+  for (uint64_t s = 1; s <= 8; s++) CHECK(outcome_of(c, s) == Outcome::appended);
+  // Writes of 1, then 3, 3, 1: positions contiguous.
+  for (uint64_t s = 1; s <= 8; s++) CHECK(c.reply_for(s)->results[0].position == s - 1);
+}
+
+TEST_CASE("phaser: a write always takes its first message, whatever its size") {
+  Phaser::Config config;
+  config.write_bytes_max = 10;
+  Cluster c({1, 2}, config);
+  c.govern({1, 2}, 5);
+  c.settle();
+  c.append(1, 1, {message(7, 1, std::string(100, 'x')), message(7, 2, std::string(100, 'y'))});
+  c.settle();
+  auto reply = c.reply_for(1);
+  REQUIRE(reply);
+  CHECK(reply->results[0].outcome == Outcome::appended);
+  CHECK(reply->results[1].position == 1);
+}
+
+TEST_CASE("phaser: exactly-once: duplicate, pending, superseded") {
+  Cluster c({1, 2, 3});
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  // Window {1, 2}, then a resubmission while the first is still in flight.
+  c.append(1, 1, {message(7, 1, "a", 1), message(7, 2, "b", 1)});
+  c.append(1, 2, {message(7, 1, "a", 1), message(7, 2, "b", 1)});
+  c.settle();
+  auto first = c.reply_for(1);
+  auto second = c.reply_for(2);
+  REQUIRE(first);
+  REQUIRE(second);
+  CHECK(first->results == second->results);  // the waiter got the same answer
+  CHECK(first->results[0].outcome == Outcome::appended);
+  // Resubmitting the committed window: duplicates with the same positions.
+  c.append(1, 3, {message(7, 1, "a", 1), message(7, 2, "b", 1)});
+  auto third = c.reply_for(3);
+  REQUIRE(third);
+  CHECK(third->results[0].outcome == Outcome::duplicate);
+  CHECK(third->results[0].position == first->results[0].position);
+  CHECK(third->results[1].position == first->results[1].position);
+  // Next window {3}; then a straggler of an abandoned window {2'} is refused.
+  c.append(1, 4, {message(7, 3, "c", 3)});
+  c.settle();
+  c.append(1, 5, {message(7, 2, "stale", 2)});
+  CHECK(outcome_of(c, 5) == Outcome::superseded);
+  // Only three entries ever made it into the log.
+  c.tick(1);
+  c.settle();
+  CHECK(c.committed(2).size() == 3);
+}
+
+TEST_CASE("phaser: usurp: the first survivor re-proposes its register") {
+  Cluster c({1, 2, 3});
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  c.append(1, 1, {message(7, 1, "in flight")});
+  c.flush(1);
+  // Replica 2 gets the write and makes it durable; 3 never does.
+  c.drop_to(3);
+  while (c.deliver_one()) {
+  }
+  c.flush(2);
+  c.crash(1);  // the ack to 1 is lost with it
+  CHECK(!c.reply_for(1));
+  // Membership departs 1: current government {2, 3}; 2 usurps.
+  c.govern({2, 3}, 9);
+  c.settle();
+  REQUIRE(c.phaser(2).serving());
+  CHECK(c.phaser(2).promise() == Promise{9, 1});
+  CHECK(c.committed(2).size() == 1);
+  // The client resubmits: the message is found, not logged twice.
+  c.append(2, 2, {message(7, 1, "in flight")});
+  CHECK(outcome_of(c, 2) == Outcome::duplicate);
+  c.tick(2);
+  c.settle();
+  CHECK(c.committed(3) == c.committed(2));
+}
+
+TEST_CASE("phaser: usurp: a write that never reached the usurper is dropped everywhere") {
+  Cluster c({1, 2, 3});
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  c.append(1, 1, {message(7, 1, "lost")});
+  c.flush(1);
+  c.drop_to(2);
+  while (c.deliver_one()) {
+  }
+  c.flush(3);  // only 3 holds it
+  c.crash(1);
+  c.govern({2, 3}, 9);
+  c.settle();
+  REQUIRE(c.phaser(2).serving());
+  // Never acknowledged, and the higher promise replaced 3's register.
+  CHECK(c.committed(2).empty());
+  c.append(2, 2, {message(7, 1, "lost")});
+  c.settle();
+  CHECK(outcome_of(c, 2) == Outcome::appended);
+  c.tick(2);
+  c.settle();
+  CHECK(c.committed(3).size() == 1);
+  CHECK(c.committed(2) == c.committed(3));
+}
+
+TEST_CASE("phaser: a leader that learns it was replaced answers 503") {
+  Cluster c({1, 2, 3});
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  c.govern({2, 3}, 9);  // 1 is told too
+  c.settle();
+  REQUIRE(c.phaser(2).serving());
+  CHECK(!c.phaser(1).serving());
+  c.append(1, 1, {message(7, 1, "x")});
+  CHECK(outcome_of(c, 1) == Outcome::unavailable);
+}
+
+TEST_CASE("phaser: a leader with an old promise is nacked and steps down") {
+  Cluster c({1, 2, 3});
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  // 2 starts a leadership on its own (as after a membership change 1 has not
+  // applied yet): it holds a higher promise everywhere it wrote.
+  Government g2{9, {2, 3}};
+  c.phaser(2).on_government(g2);
+  c.node(2).counter++;
+  auto out = c.phaser(2).start_leadership(Promise{9, c.node(2).counter});
+  for (auto& p : out.persist) c.node(2).unflushed.push_back(p);
+  for (auto& s : out.send) c.network().push_back({2, s.to, s.message});
+  c.settle();
+  // 1 still thinks it leads; its write is nacked by 2 and 3.
+  c.append(1, 1, {message(7, 1, "stale")});
+  c.settle();
+  CHECK(outcome_of(c, 1) == Outcome::unavailable);
+  CHECK(!c.phaser(1).serving());
+  CHECK(c.committed(1).empty());
+}
+
+TEST_CASE("phaser: departure of a replica: the write in flight commits with the rest") {
+  Cluster c({1, 2, 3});
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  c.crash(3);
+  c.append(1, 1, {message(7, 1, "x")});
+  c.settle();
+  CHECK(!c.reply_for(1));
+  // 3 owes an ack: after report_ticks it is reported.
+  for (int i = 0; i < 10; i++) c.tick(1);
+  REQUIRE(!c.reports().empty());
+  CHECK(c.reports().front() == 3);
+  // Membership departs 3: the government shrinks and the write commits.
+  Government shrunk{9, {1, 2}};
+  auto out = c.phaser(1).on_government(shrunk);
+  for (auto& r : out.reply) c.replies().push_back(r);
+  for (auto& p : out.persist) c.node(1).unflushed.push_back(p);
+  for (auto& s : out.send) c.network().push_back({1, s.to, s.message});
+  c.settle();
+  CHECK(outcome_of(c, 1) == Outcome::appended);
+}
+
+TEST_CASE("phaser: restart: the leader comes back with a bumped counter and its register") {
+  Cluster c({1, 2, 3});
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  c.append(1, 1, {message(7, 1, "x")});
+  c.flush(1);
+  c.drop_to(2);
+  c.drop_to(3);
+  c.crash(1);  // between write and commit
+  c.restart(1);
+  c.start(1);
+  c.settle();
+  REQUIRE(c.phaser(1).serving());
+  CHECK(c.phaser(1).promise() == Promise{5, 2});
+  CHECK(c.committed(1).size() == 1);  // its own register, re-proposed
+  c.append(1, 2, {message(7, 1, "x")});
+  CHECK(outcome_of(c, 2) == Outcome::duplicate);
+}
+
+TEST_CASE("phaser: a replica that already committed acks a re-proposal without appending") {
+  Cluster c({1, 2, 3});
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  c.append(1, 1, {message(7, 1, "a")});
+  c.settle();
+  c.append(1, 2, {message(7, 2, "b")});  // carries the commit of "a"
+  c.flush(1);
+  // Only 3 receives write 2; 2 keeps "a" uncommitted in its register.
+  std::erase_if(c.network(), [](const InFlightMessage& m) { return m.to == 2; });
+  while (c.deliver_one()) {
+  }
+  c.flush(3);
+  c.crash(1);
+  c.govern({2, 3}, 9);
+  c.settle();
+  REQUIRE(c.phaser(2).serving());
+  // 2 re-proposed "a"; 3 had committed it and acked without appending.
+  CHECK(c.committed(2).size() == 1);
+  CHECK(c.committed(3).size() == 1);
+  c.tick(2);
+  c.settle();
+  CHECK(c.committed(2) == c.committed(3));
+}
+
+TEST_CASE("phaser: appends without a connection are at-least-once and answered") {
+  Cluster c({1, 2});
+  c.govern({1, 2}, 5);
+  c.settle();
+  c.append(1, 1, {message(0, 0, "load")});
+  c.append(1, 2, {message(0, 0, "load")});
+  c.settle();
+  CHECK(outcome_of(c, 1) == Outcome::appended);
+  CHECK(outcome_of(c, 2) == Outcome::appended);
+  CHECK(c.committed(1).size() == 2);
+}
+
+TEST_CASE("phaser: a government of one keeps its log and serves alone") {
+  Cluster c({1, 2, 3});
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  c.append(1, 1, {message(7, 1, "a")});
+  c.settle();
+  c.crash(2);
+  c.crash(3);
+  c.govern({1}, 12);
+  c.settle();
+  REQUIRE(c.phaser(1).serving());
+  c.append(1, 2, {message(7, 2, "b")});
+  c.settle();
+  CHECK(outcome_of(c, 2) == Outcome::appended);
+  CHECK(c.reply_for(2)->results[0].position == 1);
+}
+
+TEST_CASE("phaser: the queue is bounded") {
+  Phaser::Config config;
+  config.queue_messages_max = 2;
+  Cluster small({1, 2}, config);
+  small.govern({1, 2}, 5);
+  small.settle();
+  small.append(1, 1, {message(7, 1, "a")});  // in flight
+  small.append(1, 2, {message(7, 2, "b"), message(7, 3, "c"), message(7, 4, "d")});
+  small.settle();
+  auto reply = small.reply_for(2);
+  REQUIRE(reply);
+  CHECK(reply->results[0].outcome == Outcome::appended);
+  CHECK(reply->results[2].outcome == Outcome::overloaded);
+}
+
+TEST_CASE("phaser: series compare within the connection's wrap") {
+  CHECK(series_after(1, 0, 1ull << 32));
+  CHECK(!series_after(0, 1, 1ull << 32));
+  CHECK(series_after(0, (1ull << 32) - 1, 1ull << 32));  // wrapped
+  CHECK(!series_after(5, 5, 1ull << 32));
+}
