@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Question: how many requests/s does the HTTP layer serve compared with nginx,
+# for the same fixed answers, the same number of workers as cores, the same
+# load generator, measured side by side in one run?
+#
+#   bench/http_vs_nginx.sh [--runs 5] [--duration 5] [--cores N] [--recv single|multishot]
+#
+# Two workloads, each with `wrk -t2 -c64 --latency`:
+#   health  GET /v1/health            → 200 {"state": "serving"}
+#   echo    POST /v1/echo, 100 bytes  → 200 with the 100 bytes back
+# nginx (Debian's) answers the same bytes: `return 200` of the fixed JSON, and
+# for the POST the same 100-byte body as a fixed answer (nginx cannot echo
+# without extra modules; it reads and drops the request body).
+# Runs alternate (coworker, nginx, nginx, coworker, ...) so drift on this
+# shared machine hits both; the medians of requests/s and of p99 are printed
+# with their ratio. It installs nothing: a missing tool is named, with
+# `tools/install-deps --bench` to get it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runs=5
+duration=5
+cores=$(nproc)
+recv=single
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --runs) runs=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    --cores) cores=$2; shift 2 ;;
+    --recv) recv=$2; shift 2 ;;
+    *) echo "usage: $0 [--runs N] [--duration S] [--cores N] [--recv single|multishot]" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v curl >/dev/null || missing+=(curl)
+nginx_bin=$(command -v nginx || true)
+[[ -z "$nginx_bin" && -x /usr/sbin/nginx ]] && nginx_bin=/usr/sbin/nginx
+[[ -z "$nginx_bin" ]] && missing+=(nginx)
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "http_vs_nginx: missing ${missing[*]}: run tools/install-deps --bench" >&2
+  exit 1
+fi
+demo=build/bin/coworker-http-demo
+[[ -x $demo ]] || { echo "http_vs_nginx: $demo missing: run tools/build" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/coworker-http-bench.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_ready() {  # polls until the URL answers 200, or gives up after 10 s
+  for _ in $(seq 1 200); do
+    [[ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" == 200 ]] && return 0
+    sleep 0.05
+  done
+  echo "http_vs_nginx: $1 never became ready" >&2; exit 1
+}
+
+body100=$(head -c 100 /dev/zero | tr '\0' 'x')
+cat > "$work/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = string.rep("x", 100)
+wrk.headers["Content-Type"] = "application/octet-stream"
+LUA
+
+cw_port=$(free_port)
+"$demo" --listen 127.0.0.1:$cw_port --cores "$cores" --recv "$recv" >"$work/demo.log" 2>&1 &
+pids+=($!)
+
+ng_port=$(free_port)
+mkdir -p "$work/nginx"
+cat > "$work/nginx/nginx.conf" <<NGINX
+worker_processes $cores;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log crit;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 60s;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  server {
+    listen 127.0.0.1:$ng_port reuseport;
+    location = /v1/health { default_type application/json; return 200 '{"state": "serving"}\n'; }
+    location = /v1/echo { default_type application/octet-stream; return 200 '$body100'; }
+  }
+}
+NGINX
+"$nginx_bin" -c "$work/nginx/nginx.conf" -p "$work/nginx" >"$work/nginx/stdout" 2>&1 &
+pids+=($!)
+
+wait_ready "http://127.0.0.1:$cw_port/v1/health"
+wait_ready "http://127.0.0.1:$ng_port/v1/health"
+# Same answer bytes for the POST from both (checked once, not timed).
+[[ "$(curl -s -X POST --data-binary "$body100" http://127.0.0.1:$cw_port/v1/echo)" == "$body100" ]]
+[[ "$(curl -s -X POST --data-binary "$body100" http://127.0.0.1:$ng_port/v1/echo)" == "$body100" ]]
+
+# One wrk run → "requests_per_s p99_ms"
+measure() {
+  local url=$1 script=$2 out
+  if [[ -n $script ]]; then
+    out=$(wrk -t2 -c64 -d"${duration}s" --latency -s "$script" "$url")
+  else
+    out=$(wrk -t2 -c64 -d"${duration}s" --latency "$url")
+  fi
+  local rps p99
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' <<<"$out")
+  echo "$rps $p99"
+}
+median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+echo "http_vs_nginx: wrk -t2 -c64 -d${duration}s, $runs alternating runs, $cores cores/workers," \
+     "recv=$recv, $(nproc) CPUs shared with wrk (and with whatever else runs on this machine)"
+for workload in health echo; do
+  if [[ $workload == health ]]; then path=/v1/health; script=""; else path=/v1/echo; script="$work/post.lua"; fi
+  : > "$work/cw"; : > "$work/ng"
+  for run in $(seq 1 "$runs"); do
+    if (( run % 2 )); then order="cw ng"; else order="ng cw"; fi
+    for who in $order; do
+      port=$cw_port; [[ $who == ng ]] && port=$ng_port
+      result=$(measure "http://127.0.0.1:$port$path" "$script")
+      echo "$result" >> "$work/$who"
+      printf '  %-6s run %d %-8s %12s req/s  p99 %s ms\n' "$workload" "$run" \
+        "$([[ $who == cw ]] && echo coworker || echo nginx)" $result
+    done
+  done
+  cw_rps=$(cut -d' ' -f1 "$work/cw" | median); ng_rps=$(cut -d' ' -f1 "$work/ng" | median)
+  cw_p99=$(cut -d' ' -f2 "$work/cw" | median); ng_p99=$(cut -d' ' -f2 "$work/ng" | median)
+  ratio=$(awk -v a="$cw_rps" -v b="$ng_rps" 'BEGIN {printf "%.2f", a/b}')
+  printf '%s: coworker %.0f req/s (p99 %s ms), nginx %.0f req/s (p99 %s ms), ratio %sx\n' \
+    "$workload" "$cw_rps" "$cw_p99" "$ng_rps" "$ng_p99" "$ratio"
+done
