@@ -300,7 +300,7 @@ TEST_CASE("server: an idle keep-alive connection is closed after the idle timeou
     Result<Message> first = co_await client.request(Method::get, "/v1/health");
     COWORKER_ASSERT(first.ok());
     // Wait (bounded) for the server to drop the connection.
-    for (int i = 0; i < 200 && server.stats().connections_open > 0; i++) co_await Timeout{10ms};
+    for (int i = 0; i < 200 && server.stats().connections_open > 0; i++) (void)co_await Timeout{10ms};
     const bool dropped = server.stats().connections_open == 0 &&
                          server.stats().connections_timed_out == 1;
     // The next request fails on the stale connection: ECONNRESET.
@@ -347,7 +347,7 @@ TEST_CASE("server: slowloris clients are cut off and memory returns to its basel
               }(where, &cut, &finished));
             }
             while (finished < clients) co_await Yield{};
-            while (server.stats().connections_open > 0) co_await Timeout{5ms};
+            while (server.stats().connections_open > 0) (void)co_await Timeout{5ms};
             out.push_back(static_cast<size_t>(cut));
             out.push_back(mallinfo2().uordblks);
           }
