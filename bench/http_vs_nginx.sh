@@ -3,7 +3,7 @@
 # for the same fixed answers, the same number of workers as cores, the same
 # load generator, measured side by side in one run?
 #
-#   bench/http_vs_nginx.sh [--runs 5] [--duration 5] [--cores N] [--recv single|multishot]
+#   bench/http_vs_nginx.sh [--runs 5] [--duration 5] [--cores N] [--recv multishot|single]
 #
 # Two workloads, each with `wrk -t2 -c64 --latency`:
 #   health  GET /v1/health            → 200 {"state": "serving"}
@@ -21,14 +21,14 @@ cd "$(dirname "$0")/.."
 runs=5
 duration=5
 cores=$(nproc)
-recv=single
+recv=multishot
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
     --cores) cores=$2; shift 2 ;;
     --recv) recv=$2; shift 2 ;;
-    *) echo "usage: $0 [--runs N] [--duration S] [--cores N] [--recv single|multishot]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--runs N] [--duration S] [--cores N] [--recv multishot|single]" >&2; exit 2 ;;
   esac
 done
 

@@ -1,6 +1,6 @@
 // coworker-http-demo: the HTTP layer alone, for tests and benchmarks.
 //
-//   coworker-http-demo --listen 127.0.0.1:7000 [--cores N] [--recv single|multishot]
+//   coworker-http-demo --listen 127.0.0.1:7000 [--cores N] [--recv multishot|single]
 //                      [--idle-timeout-ms MS] [--request-timeout-ms MS]
 //                      [--max-connections N]
 //
@@ -85,7 +85,6 @@ int main(int argc, char** argv) {
   std::string listen;
   unsigned long cores = static_cast<unsigned long>(sysconf(_SC_NPROCESSORS_ONLN));
   ServerConfig config;
-  config.recv_mode = RecvMode::single;
   for (int i = 1; i < argc; i++) {
     const std::string_view arg = argv[i];
     const bool has_value = i + 1 < argc;

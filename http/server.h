@@ -45,8 +45,8 @@ struct ServerConfig {
   reactor::Milliseconds request_timeout{10000};
   reactor::Milliseconds tick{250};
   size_t connections_max = 16384;
-  RecvMode recv_mode = RecvMode::single;
-  uint16_t buffer_count = 4096;  // multishot: provided buffers per core
+  RecvMode recv_mode = RecvMode::multishot;  // measured: bench/http_recv_modes.sh
+  uint16_t buffer_count = 1024;  // multishot: provided buffers per core
   uint32_t buffer_size = 4096;   // multishot: bytes per provided buffer; single: per connection
   size_t output_flush_bytes = 64 << 10;  // pipelined answers are sent in batches up to this
 };
