@@ -27,7 +27,6 @@ reactor::Task<Status> Client::connect() {
   Result<int> fd = co_await reactor::connect_tcp(_server, nullptr, _config.connect_timeout);
   if (!fd) co_return fd.error();
   _fd = *fd;
-  _peer_closed = false;
   _pending = {};
   if (_in.size() != _config.buffer_size) _in.resize(_config.buffer_size);
   co_return Status{};
@@ -134,7 +133,6 @@ reactor::Task<Result<Message*>> Client::next_response() {
     if (!_response.keep_alive) {
       // The server closes after this answer: anything still in flight is
       // lost (in_flight() drops to 0) and the next flush reconnects.
-      _peer_closed = true;
       drop();
     }
     co_return &_response;

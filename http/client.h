@@ -75,7 +75,6 @@ class Client {
   Parser _parser;
   Message _response;
   std::deque<Method> _methods;  // of the requests in flight, in order
-  bool _peer_closed = false;    // the server said Connection: close
 };
 
 }  // namespace coworker::http
