@@ -25,22 +25,9 @@ for tool in wrk curl python3; do
 done
 demo=build/bin/coworker-http-demo
 [[ -x $demo ]] || { echo "http_recv_modes: $demo missing: run tools/build" >&2; exit 1; }
-work=$(mktemp -d /tmp/coworker-recv-modes.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_ready() {
-  for _ in $(seq 1 200); do
-    [[ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" == 200 ]] && return 0
-    sleep 0.05
-  done
-  echo "http_recv_modes: $1 never became ready" >&2; exit 1
-}
+name=http_recv_modes
+source bench/http_common.sh
+
 declare -A port pid
 for mode in single multishot; do
   port[$mode]=$(free_port)
@@ -48,35 +35,26 @@ for mode in single multishot; do
   pid[$mode]=$!; pids+=($!)
   wait_ready "http://127.0.0.1:${port[$mode]}/v1/health"
 done
-rss() { awk '/^VmRSS:/ {print $2}' /proc/$1/status; }
-measure() {
-  local out; out=$(wrk -t2 -c"$connections" -d"${duration}s" --latency "$1")
-  local rps p99
-  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-  p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' <<<"$out")
-  echo "$rps $p99"
-}
-median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 echo "http_recv_modes: wrk -t2 -c$connections -d${duration}s GET /v1/health, $runs alternating runs," \
      "$cores cores, $(nproc) CPUs shared with wrk and anything else running here"
 : > "$work/single"; : > "$work/multishot"
 for run in $(seq 1 "$runs"); do
   if (( run % 2 )); then order="single multishot"; else order="multishot single"; fi
   for mode in $order; do
-    result=$(measure "http://127.0.0.1:${port[$mode]}/v1/health")
+    result=$(measure "http://127.0.0.1:${port[$mode]}/v1/health" "$connections" "$duration")
     echo "$result" >> "$work/$mode"
     printf '  run %d %-9s %12s req/s  p99 %s ms\n' "$run" "$mode" $result
   done
 done
 for mode in single multishot; do
   r=$(cut -d' ' -f1 "$work/$mode" | median); p=$(cut -d' ' -f2 "$work/$mode" | median)
-  printf '%-9s median %.0f req/s, p99 %s ms, RSS %s KiB\n' "$mode" "$r" "$p" "$(rss ${pid[$mode]})"
+  printf '%-9s median %.0f req/s, p99 %s ms, RSS %s KiB\n' "$mode" "$r" "$p" "$(rss_kib ${pid[$mode]})"
   eval "rps_$mode=$r"
 done
 awk -v a="$rps_multishot" -v b="$rps_single" 'BEGIN {printf "multishot/single: %.2fx requests/s\n", a/b}'
 # Memory with many idle keep-alive connections (each sent one request).
 for mode in single multishot; do
-  before=$(rss ${pid[$mode]})
+  before=$(rss_kib ${pid[$mode]})
   held=$(python3 - "${port[$mode]}" "$work/hold.$mode" <<'PY'
 import socket, sys, os
 port = int(sys.argv[1]); socks = []
@@ -95,7 +73,7 @@ PY
   ) &
   holder=$!
   while [[ ! -f "$work/hold.$mode" ]]; do sleep 0.05; done
-  during=$(rss ${pid[$mode]})
+  during=$(rss_kib ${pid[$mode]})
   touch "$work/hold.$mode.done"; wait $holder
   printf '%-9s RSS %s KiB idle → %s KiB holding 2000 idle keep-alive connections (+%s KiB)\n' \
     "$mode" "$before" "$during" "$((during - before))"

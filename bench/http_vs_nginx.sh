@@ -45,23 +45,8 @@ fi
 demo=build/bin/coworker-http-demo
 [[ -x $demo ]] || { echo "http_vs_nginx: $demo missing: run tools/build" >&2; exit 1; }
 
-work=$(mktemp -d /tmp/coworker-http-bench.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_ready() {  # polls until the URL answers 200, or gives up after 10 s
-  for _ in $(seq 1 200); do
-    [[ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" == 200 ]] && return 0
-    sleep 0.05
-  done
-  echo "http_vs_nginx: $1 never became ready" >&2; exit 1
-}
+name=http_vs_nginx
+source bench/http_common.sh
 
 body100=$(head -c 100 /dev/zero | tr '\0' 'x')
 cat > "$work/post.lua" <<LUA
@@ -107,21 +92,6 @@ wait_ready "http://127.0.0.1:$ng_port/v1/health"
 [[ "$(curl -s -X POST --data-binary "$body100" http://127.0.0.1:$cw_port/v1/echo)" == "$body100" ]]
 [[ "$(curl -s -X POST --data-binary "$body100" http://127.0.0.1:$ng_port/v1/echo)" == "$body100" ]]
 
-# One wrk run → "requests_per_s p99_ms"
-measure() {
-  local url=$1 script=$2 out
-  if [[ -n $script ]]; then
-    out=$(wrk -t2 -c64 -d"${duration}s" --latency -s "$script" "$url")
-  else
-    out=$(wrk -t2 -c64 -d"${duration}s" --latency "$url")
-  fi
-  local rps p99
-  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-  p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' <<<"$out")
-  echo "$rps $p99"
-}
-median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-
 echo "http_vs_nginx: wrk -t2 -c64 -d${duration}s, $runs alternating runs, $cores cores/workers," \
      "recv=$recv, $(nproc) CPUs shared with wrk (and with whatever else runs on this machine)"
 for workload in health echo; do
@@ -131,7 +101,7 @@ for workload in health echo; do
     if (( run % 2 )); then order="cw ng"; else order="ng cw"; fi
     for who in $order; do
       port=$cw_port; [[ $who == ng ]] && port=$ng_port
-      result=$(measure "http://127.0.0.1:$port$path" "$script")
+      result=$(measure "http://127.0.0.1:$port$path" 64 "$duration" "$script")
       echo "$result" >> "$work/$who"
       printf '  %-6s run %d %-8s %12s req/s  p99 %s ms\n' "$workload" "$run" \
         "$([[ $who == cw ]] && echo coworker || echo nginx)" $result
