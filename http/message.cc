@@ -9,6 +9,8 @@ namespace {
 constexpr std::array<std::string_view, method_count> method_names = {
     "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "OTHER"};
 
+constexpr size_t body_keep_max = 64 << 10;
+
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
 
 }  // namespace
@@ -43,7 +45,12 @@ void Message::clear() {
   status = 0;
   version_minor = 1;
   headers.clear();
-  body.clear();
+  // A connection keeps its buffers between requests, but not a big body's.
+  if (body.capacity() > body_keep_max) {
+    body = std::string();
+  } else {
+    body.clear();
+  }
   keep_alive = true;
   expect_continue = false;
   chunked = false;
