@@ -23,6 +23,8 @@
 #include <vector>
 
 #include "bench/histogram.h"
+#include "reactor/buffer_ring.h"
+#include "reactor/multishot.h"
 #include "reactor/net.h"
 #include "reactor/ops.h"
 
@@ -144,20 +146,49 @@ Task<void> reactor_connection(int fd) {
   (void)co_await Close{fd};
 }
 
-Task<void> reactor_accept(int listener) {
+// The same echo with multishot recv into provided buffers: one armed recv
+// per connection instead of one submission per recv.
+Task<void> multishot_connection(int fd, BufferRing* buffers) {
+  MultishotRecv receiver(fd, buffers, 64);
   for (;;) {
-    Result<int> fd = co_await Accept{listener};
-    if (!fd) co_return;  // cancelled by stop
-    set_nodelay(*fd);
-    Loop::current().spawn(reactor_connection(*fd));
+    Result<MultishotRecv::Chunk> chunk = co_await receiver.next();
+    if (!chunk || chunk->length == 0) break;
+    Result<size_t> sent = co_await Send{fd, receiver.data(*chunk)};
+    receiver.recycle(*chunk);
+    if (!sent) break;
   }
+  co_await receiver.close();
+  (void)co_await Close{fd};
 }
 
-void reactor_server(int listener, std::atomic<Loop*>* published, double* cpu) {
+Task<void> reactor_accept(int listener, bool multishot) {
+  std::unique_ptr<BufferRing> buffers;
+  if (multishot) {
+    auto created = BufferRing::create(1024, 16 << 10);
+    COWORKER_ASSERT(created.ok());
+    buffers = std::move(*created);
+  }
+  MultishotAccept acceptor(listener);
+  for (;;) {
+    Result<int> fd = co_await acceptor.next();
+    if (!fd) break;  // cancelled by stop
+    set_nodelay(*fd);
+    if (multishot) {
+      Loop::current().spawn(multishot_connection(*fd, buffers.get()));
+    } else {
+      Loop::current().spawn(reactor_connection(*fd));
+    }
+  }
+  co_await acceptor.close();
+  // Connections end with the stop too; the ring must outlive them.
+  while (Loop::current().spawned() > 1) co_await Yield{};
+}
+
+void reactor_server(int listener, bool multishot, std::atomic<Loop*>* published, double* cpu) {
   pin(0);
   const double cpu_start = thread_cpu_seconds();
   Loop loop(Loop::Config{});
-  loop.spawn(reactor_accept(listener));
+  loop.spawn(reactor_accept(listener, multishot));
   published->store(&loop);
   loop.run();
   *cpu = thread_cpu_seconds() - cpu_start;
@@ -224,15 +255,17 @@ struct Sample {
   double p99_us;
 };
 
-Sample run_once(bool use_reactor, const Options& options) {
+enum class Server { epoll, reactor, multishot };
+
+Sample run_once(Server kind, const Options& options) {
   Result<int> listener = listen_tcp(*Endpoint::parse("127.0.0.1:0"), ReusePort::no);
   COWORKER_ASSERT(listener.ok());
   const Endpoint where = *local_endpoint(*listener);
   ClientResult result;
   double cpu = 0;
-  if (use_reactor) {
+  if (kind != Server::epoll) {
     std::atomic<Loop*> server{nullptr};
-    std::thread thread(reactor_server, *listener, &server, &cpu);
+    std::thread thread(reactor_server, *listener, kind == Server::multishot, &server, &cpu);
     while (server.load() == nullptr) std::this_thread::yield();
     result = drive(where, options);
     server.load()->request_stop();
@@ -262,9 +295,10 @@ void usage() {
   std::printf(
       "usage: coworker-bench-echo [--seconds S] [--runs N] [--connections C] [--depth D]\n"
       "\n"
-      "Pipelined 64-byte echo over loopback: the io_uring reactor server against a\n"
-      "plain epoll server, same client, alternating runs; prints medians and the\n"
-      "reactor/epoll ratio. Defaults: 3 s, 5 runs, 64 connections, depth 16.\n");
+      "Pipelined 64-byte echo over loopback: the io_uring reactor server (plain recv,\n"
+      "and multishot recv into provided buffers) against a plain epoll server, same\n"
+      "client, alternating runs; prints medians and the reactor/epoll ratios.\n"
+      "Defaults: 3 s, 5 runs, 64 connections, depth 16.\n");
 }
 
 }  // namespace
@@ -305,30 +339,28 @@ int main(int argc, char** argv) {
   std::printf("echo: %u connections x depth %u x %zu bytes, %.1f s per run, %u runs, "
               "server on CPU 0, client on CPU 1\n",
               options.connections, options.depth, options.message, options.seconds, options.runs);
-  std::vector<double> epoll_cpu, reactor_cpu;
-  std::vector<double> epoll_rate, reactor_rate, epoll_p99, reactor_p99, epoll_p50, reactor_p50;
+  const char* names[] = {"epoll", "reactor", "multishot"};
+  std::vector<double> rate[3], cpu[3], p50[3], p99[3];
   for (unsigned run = 0; run < options.runs; run++) {
-    Sample e = run_once(false, options);
-    Sample r = run_once(true, options);
-    std::printf("run %u: epoll %.0f req/s (%.0f per CPU-s, p99 %.0f us), reactor %.0f req/s "
-                "(%.0f per CPU-s, p99 %.0f us)\n",
-                run + 1, e.per_second, e.per_cpu_second, e.p99_us, r.per_second,
-                r.per_cpu_second, r.p99_us);
-    epoll_cpu.push_back(e.per_cpu_second);
-    reactor_cpu.push_back(r.per_cpu_second);
-    epoll_rate.push_back(e.per_second);
-    reactor_rate.push_back(r.per_second);
-    epoll_p50.push_back(e.p50_us);
-    reactor_p50.push_back(r.p50_us);
-    epoll_p99.push_back(e.p99_us);
-    reactor_p99.push_back(r.p99_us);
+    std::printf("run %u:", run + 1);
+    for (int k = 0; k < 3; k++) {
+      Sample sample = run_once(static_cast<Server>(k), options);
+      std::printf("  %s %.0f req/s (%.0f per CPU-s, p99 %.0f us)", names[k], sample.per_second,
+                  sample.per_cpu_second, sample.p99_us);
+      rate[k].push_back(sample.per_second);
+      cpu[k].push_back(sample.per_cpu_second);
+      p50[k].push_back(sample.p50_us);
+      p99[k].push_back(sample.p99_us);
+    }
+    std::printf("\n");
   }
-  const double ratio = median(reactor_rate) / median(epoll_rate);
-  std::printf("median: epoll %.0f req/s p50 %.0f us p99 %.0f us | reactor %.0f req/s p50 %.0f us "
-              "p99 %.0f us\n",
-              median(epoll_rate), median(epoll_p50), median(epoll_p99), median(reactor_rate),
-              median(reactor_p50), median(reactor_p99));
-  std::printf("ratio reactor/epoll: %.2fx throughput, %.2fx requests per server CPU-second\n",
-              ratio, median(reactor_cpu) / median(epoll_cpu));
+  for (int k = 0; k < 3; k++) {
+    std::printf("median %-9s %9.0f req/s  %9.0f per CPU-s  p50 %5.0f us  p99 %5.0f us\n",
+                names[k], median(rate[k]), median(cpu[k]), median(p50[k]), median(p99[k]));
+  }
+  for (int k = 1; k < 3; k++) {
+    std::printf("ratio %s/epoll: %.2fx throughput, %.2fx requests per server CPU-second\n",
+                names[k], median(rate[k]) / median(rate[0]), median(cpu[k]) / median(cpu[0]));
+  }
   return 0;
 }
