@@ -1,0 +1,96 @@
+#include "bucket/crc32c.h"
+
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
+#include "reactor/assert.h"
+
+namespace coworker::bucket {
+
+namespace {
+
+constexpr uint32_t polynomial = 0x82F63B78u;  // reflected Castagnoli
+
+// table[k][b]: the CRC of byte b followed by k zero bytes (slicing-by-8).
+struct Tables {
+  uint32_t t[8][256];
+  constexpr Tables() : t() {
+    for (uint32_t b = 0; b < 256; b++) {
+      uint32_t crc = b;
+      for (int i = 0; i < 8; i++) crc = (crc >> 1) ^ (polynomial & (0u - (crc & 1u)));
+      t[0][b] = crc;
+    }
+    for (uint32_t b = 0; b < 256; b++) {
+      for (int k = 1; k < 8; k++) t[k][b] = (t[k - 1][b] >> 8) ^ t[0][t[k - 1][b] & 0xFF];
+    }
+  }
+};
+constexpr Tables tables{};
+
+uint64_t load64(const unsigned char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;  // little-endian host (x86-64, aarch64): asserted in record.h
+}
+
+using Crc32cFn = uint32_t (*)(uint32_t, const void*, size_t);
+
+Crc32cFn pick() {
+  return crc32c_hardware_available() ? &crc32c_hardware : &crc32c_portable;
+}
+const Crc32cFn chosen = pick();
+
+}  // namespace
+
+uint32_t crc32c_portable(uint32_t crc, const void* data, size_t size) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  const auto& t = tables.t;
+  crc = ~crc;
+  while (size >= 8) {
+    const uint64_t v = load64(p) ^ crc;
+    crc = t[7][v & 0xFF] ^ t[6][(v >> 8) & 0xFF] ^ t[5][(v >> 16) & 0xFF] ^
+          t[4][(v >> 24) & 0xFF] ^ t[3][(v >> 32) & 0xFF] ^ t[2][(v >> 40) & 0xFF] ^
+          t[1][(v >> 48) & 0xFF] ^ t[0][v >> 56];
+    p += 8;
+    size -= 8;
+  }
+  while (size-- > 0) crc = (crc >> 8) ^ t[0][(crc ^ *p++) & 0xFF];
+  return ~crc;
+}
+
+#if defined(__x86_64__)
+bool crc32c_hardware_available() {
+  __builtin_cpu_init();  // may run from a static initializer, before libgcc's own
+  return __builtin_cpu_supports("sse4.2");
+}
+
+__attribute__((target("sse4.2"))) uint32_t crc32c_hardware(uint32_t crc, const void* data,
+                                                            size_t size) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  uint64_t c = ~crc;
+  while (size > 0 && (reinterpret_cast<uintptr_t>(p) & 7) != 0) {
+    c = _mm_crc32_u8(static_cast<uint32_t>(c), *p++);
+    size--;
+  }
+  while (size >= 8) {
+    c = _mm_crc32_u64(c, load64(p));
+    p += 8;
+    size -= 8;
+  }
+  while (size-- > 0) c = _mm_crc32_u8(static_cast<uint32_t>(c), *p++);
+  return ~static_cast<uint32_t>(c);
+}
+#else
+bool crc32c_hardware_available() { return false; }
+uint32_t crc32c_hardware(uint32_t, const void*, size_t) {
+  COWORKER_ASSERT(!"crc32c_hardware called without SSE4.2");
+  return 0;
+}
+#endif
+
+uint32_t crc32c(uint32_t crc, const void* data, size_t size) { return chosen(crc, data, size); }
+
+}  // namespace coworker::bucket
