@@ -292,14 +292,21 @@ Result<CoreReport> CoreScanner::run() {
       end_at(at, *look, true);
       break;
     }
-    Damage::What what = Damage::What::bad_header;
-    std::optional<uint32_t> bucket;
-    if (p->probe == Probe::good) what = Damage::What::misplaced;
-    if (p->probe == Probe::bad_payload && h.seq == _expected) {
-      what = Damage::What::bad_payload;
-      bucket = h.bucket;
+    if (p->probe == Probe::bad_payload && h.seq == _expected && in_order) {
+      // The header is intact and in place: exactly one record of a known
+      // bucket is lost, and the next record starts right after it.
+      Look one;
+      one.found = true;
+      one.resume_seq = h.seq + 1;
+      add_damage(Damage::What::bad_payload, _segments[at.i], at.offset, h.bucket, one);
+      _expected = h.seq + 1;
+      _batch = h.batch_first_seq;
+      at = from;
+      continue;
     }
-    add_damage(what, _segments[at.i], at.offset, bucket, *look);
+    const Damage::What what =
+        p->probe == Probe::good ? Damage::What::misplaced : Damage::What::bad_header;
+    add_damage(what, _segments[at.i], at.offset, {}, *look);
     at = look->resume;
     _expected = look->resume_seq;
     _batch = look->resume_batch;
