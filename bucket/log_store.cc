@@ -359,11 +359,16 @@ Task<void> LogStore::flush_loop() {
 
 Task<Status> LogStore::write_batch(Batch& batch) {
   COWORKER_ASSERT(!batch.extents.empty());
+  // Every segment the batch touches must be prepared (published, directory
+  // synced) before any of it is written: a seal must never be durable
+  // without the segment it points to (recovery.h, "missing segment").
   for (const Extent& e : batch.extents) {
     while (!_fds.contains(e.segment)) {
       if (_failed) co_return *_failed;
       co_await Park{&_flusher_segment};
     }
+  }
+  for (const Extent& e : batch.extents) {
     const int fd = _fds[e.segment];
     Result<size_t> w = co_await reactor::Write{
         fd, std::span<const char>(batch.data + e.buffer_offset, e.bytes), e.file_offset};

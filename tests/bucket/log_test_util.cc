@@ -64,7 +64,7 @@ bool payload_self_consistent(const std::string& payload) {
 ReplayResult replay_all(const std::string& log_dir) {
   ReplayResult out;
   Result<Recovery> recovery = replay_log(log_dir, [&](const ReplayedRecord& r) {
-    out.records.push_back(Replayed{r.core, r.header.seq, r.segment, r.offset, r.header.kind,
+    out.records.push_back(Replayed{r.core, r.header.seq, r.header.batch_first_seq, r.segment, r.offset, r.header.kind,
                                    r.header.bucket, r.header.position,
                                    std::string(r.payload.data(), r.payload.size())});
   });

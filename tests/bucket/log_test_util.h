@@ -36,6 +36,7 @@ uint64_t payload_key(const std::string& payload);
 struct Replayed {
   unsigned core = 0;
   uint64_t seq = 0;
+  uint64_t batch_first_seq = 0;
   uint64_t segment = 0;
   uint64_t offset = 0;
   RecordKind kind = RecordKind::entry;
