@@ -70,6 +70,7 @@ void LogStore::WaiterList::resume_all() {
 }
 
 LogStore::LogStore(Config config) : _config(std::move(config)) {
+  _segment_limit = _config.segment_bytes;
   const size_t by_segment = static_cast<size_t>(_config.segment_bytes) - segment_header_bytes -
                             seal_bytes - record_header_bytes;
   const size_t by_batch =
@@ -91,7 +92,6 @@ Result<std::unique_ptr<LogStore>> LogStore::open(Config config, const Resume& re
   COWORKER_ASSERT(config.batch_bytes_max >= batch_bytes_min);
   COWORKER_ASSERT(config.segment_bytes % record_align == 0);
   COWORKER_ASSERT(config.segment_bytes / record_align <= UINT32_MAX);
-  COWORKER_ASSERT(resume.offset < config.segment_bytes || resume.offset == 0);
   const std::string dir = core_dir(config.dir, config.core);
   if (Status made = make_dirs(dir); !made) return made.error();
   std::unique_ptr<LogStore> store(new LogStore(config));
@@ -127,6 +127,9 @@ Result<std::unique_ptr<LogStore>> LogStore::open(Config config, const Resume& re
   store->_prepared_max = resume.segment;
   store->_segment = resume.segment;
   store->_offset = resume.offset;
+  // A segment continued from an earlier run keeps the size it was made with.
+  if (resume.offset > 0) store->_segment_limit = resume.segment_bytes;
+  COWORKER_ASSERT(store->_offset + seal_bytes <= store->_segment_limit);
   store->_next_seq = resume.next_seq;
   store->_durable_seq = resume.next_seq - 1;
   if (config.sync == Sync::none) {
@@ -155,7 +158,7 @@ size_t LogStore::bytes_needed(size_t record) const {
     bytes += segment_header_bytes;
     offset = segment_header_bytes;
   }
-  if (offset + record + seal_bytes > _config.segment_bytes) {
+  if (offset + record + seal_bytes > _segment_limit) {
     bytes += seal_bytes + segment_header_bytes;
   }
   return bytes;
@@ -186,15 +189,16 @@ Result<uint64_t, LogErrc> LogStore::stage(const RecordMeta& meta,
     return LogErrc::full;
   }
   if (_offset == 0) put_internal(RecordKind::segment_header);
-  if (_offset + record + seal_bytes > _config.segment_bytes) {
+  if (_offset + record + seal_bytes > _segment_limit) {
     put_internal(RecordKind::seal);
     _segment++;
     _offset = 0;
+    _segment_limit = _config.segment_bytes;
     unpark(_preparer_idle);
     put_internal(RecordKind::segment_header);
   }
   put(meta.kind, meta.bucket, meta.position, meta.promise, parts, payload);
-  COWORKER_ASSERT(_offset + seal_bytes <= _config.segment_bytes);
+  COWORKER_ASSERT(_offset + seal_bytes <= _segment_limit);
   COWORKER_ASSERT(_filling->bytes <= _config.batch_bytes_max);
   unpark(_flusher_idle);
   return _filling->last_seq;
@@ -216,7 +220,7 @@ void LogStore::put(RecordKind kind, uint32_t bucket, uint64_t position, Promise 
   Batch& batch = *_filling;
   const size_t size = record_bytes(payload);
   COWORKER_ASSERT(batch.bytes + size <= _config.batch_bytes_max);
-  COWORKER_ASSERT(_offset + size <= _config.segment_bytes);
+  COWORKER_ASSERT(_offset + size <= _segment_limit);
   char* out = batch.data + batch.bytes;
   size_t at = record_header_bytes;
   for (auto part : parts) {

@@ -209,6 +209,7 @@ class LogStore {
 
   uint64_t _segment = 1;  // where the next record is staged
   uint64_t _offset = 0;
+  uint64_t _segment_limit = 0;  // the size of segment _segment
   uint64_t _next_seq = 1;
   uint64_t _durable_seq = 0;
   std::pair<uint64_t, uint64_t> _last_location{0, 0};

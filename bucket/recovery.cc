@@ -73,6 +73,10 @@ class CoreScanner {
   uint64_t _batch = 0;
   uint64_t _last_unattributed_seq = 0;
   std::map<uint32_t, BucketSeen> _buckets;
+  struct {
+    uint64_t segment = 0;
+    uint64_t bytes = 0;
+  } _segment_bytes_seen;  // from the last segment header read
   CoreReport _report;
 };
 
@@ -176,6 +180,10 @@ void CoreScanner::accept(const Probed& p, Cursor at) {
   _expected = h.seq + 1;
   _report.last_seq = h.seq;
   _report.bytes += record_bytes(h.payload_bytes);
+  if (h.kind == RecordKind::segment_header && p.payload.size() >= sizeof(uint64_t)) {
+    _segment_bytes_seen.segment = _segments[at.i];
+    std::memcpy(&_segment_bytes_seen.bytes, p.payload.data(), sizeof(uint64_t));
+  }
   if (record_kind_internal(h.kind)) return;
   _report.records++;
   BucketSeen& seen = _buckets[h.bucket];
@@ -202,6 +210,12 @@ void CoreScanner::end_at(Cursor at, const Look& look, bool torn_possible) {
   r.segment = _segments[at.i];
   r.offset = at.offset;
   r.next_seq = _expected;
+  r.segment_bytes = _segment_bytes_seen.segment == r.segment ? _segment_bytes_seen.bytes : 0;
+  if (r.offset > 0 && r.segment_bytes < r.offset + record_header_bytes) {
+    // The segment header was lost to damage: its file size is the next best.
+    Status opened = open(_main, at.i, &_main_open);
+    r.segment_bytes = std::max<uint64_t>(opened ? _main.size() : 0, r.offset + record_header_bytes);
+  }
   r.erase_end = std::max(look.dirty_end, at.offset);
   for (size_t j = at.i + 1; j < _segments.size(); j++) r.discard.push_back(_segments[j]);
   const bool dirty = r.erase_end > at.offset || look.records > 0;
@@ -271,7 +285,7 @@ Result<CoreReport> CoreScanner::run() {
       add_damage(Damage::What::missing_segment, next, 0, {}, none);
       if (at.i + 1 == _segments.size()) {
         // Nothing after the gap: continue in a new segment past it.
-        _report.resume = Resume{next + 1, 0, _expected, 0, {}};
+        _report.resume = Resume{next + 1, 0, _expected, 0, 0, {}};
         break;
       }
       at = Cursor{at.i + 1, 0};

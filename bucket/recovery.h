@@ -93,6 +93,7 @@ struct Resume {
   uint64_t segment = 1;
   uint64_t offset = 0;     // 0: (re)prepare the segment and write its header
   uint64_t next_seq = 1;
+  uint64_t segment_bytes = 0;  // when offset > 0: the size `segment` was made with
   uint64_t erase_end = 0;  // zero [offset, erase_end) of `segment` first (torn leftovers)
   std::vector<uint64_t> discard;  // later segment files that hold nothing good
 };

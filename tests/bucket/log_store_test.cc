@@ -177,6 +177,26 @@ TEST_CASE("log store: reopening continues the log after recovery, seq without ga
   check_keys(replayed, 0, 400);
 }
 
+TEST_CASE("log store: a restart with another --segment-bytes continues the log") {
+  TempDir dir;
+  int round = 0;
+  for (uint64_t segment_bytes : {64 * 1024, 16 * 1024, 48 * 1024}) {
+    LogStore::Config config = small_config(dir.path());
+    config.segment_bytes = segment_bytes;
+    config.batch_bytes_max = 8 * 1024;
+    reactor::block_on([&]() -> Task<void> {
+      auto store = reopen(config);
+      co_await append_many(*store, static_cast<uint64_t>(round) * 100, 100, 4, 400);
+      co_await store->close();
+    }());
+    round++;
+  }
+  ReplayResult replayed = replay_all(dir.path());
+  CHECK(!replayed.recovery.cores[0].corrupt());
+  CHECK(!replayed.recovery.cores[0].torn);
+  check_keys(replayed, 0, 300);
+}
+
 TEST_CASE("log store: oversized payloads are refused, membership records only on core 0") {
   TempDir dir;
   const LogStore::Config config = small_config(dir.path());
