@@ -2,6 +2,7 @@
 //
 //   build/bin/log_store_bench [--dir DIR] [--runs N] [--seconds S]
 //                             [--recovery-mib M] [--prepare zero_fill|fallocate|none|all]
+//                             [--only small|large|recovery] [--appenders N (large)]
 //
 // Each question is measured side by side with its raw reference in the same
 // run, alternating (reference, store, reference, store, ...), and reported as
@@ -50,6 +51,8 @@ struct Options {
   double seconds = 2.0;
   uint64_t recovery_mib = 1024;
   std::vector<Prepare> prepares{Prepare::zero_fill};
+  std::string only;  // small, large, recovery; empty: all
+  std::vector<int> large_appenders{1, 4};
 };
 
 double since(Clock::time_point start) {
@@ -203,7 +206,7 @@ void question_small(const Options& o, const std::string& dir, Prepare prepare) {
 
 void question_large(const Options& o, const std::string& dir, Prepare prepare) {
   const size_t mib = 1 << 20;
-  for (int appenders : {1, 4}) {
+  for (int appenders : o.large_appenders) {
     std::vector<double> raw, store, p50, p99;
     for (int r = 0; r < o.runs; r++) {
       raw.push_back(raw_loop(dir, mib, o.seconds, RawFile::zero_filled));
@@ -337,6 +340,8 @@ Options parse(int argc, char** argv) {
     if (a == "--dir") o.dir = v, i++;
     else if (a == "--runs") o.runs = std::atoi(v), i++;
     else if (a == "--seconds") o.seconds = std::atof(v), i++;
+    else if (a == "--only") o.only = v, i++;
+    else if (a == "--appenders") o.large_appenders = {std::atoi(v)}, i++;
     else if (a == "--recovery-mib") o.recovery_mib = std::strtoull(v, nullptr, 10), i++;
     else if (a == "--prepare") {
       const std::string p = v;
@@ -347,7 +352,8 @@ Options parse(int argc, char** argv) {
       else o.prepares = {Prepare::zero_fill};
     } else {
       std::fprintf(stderr, "usage: %s [--dir DIR] [--runs N] [--seconds S] [--recovery-mib M] "
-                           "[--prepare zero_fill|fallocate|none|all]\n", argv[0]);
+                           "[--prepare zero_fill|fallocate|none|all] [--only small|large|recovery] "
+                           "[--appenders N]\n", argv[0]);
       std::exit(2);
     }
   }
@@ -365,9 +371,9 @@ int main(int argc, char** argv) {
               std::thread::hardware_concurrency());
   std::printf("segments 64 MiB, batch buffer 8 MiB x 2; the machine is shared and noisy\n\n");
   for (Prepare prepare : o.prepares) {
-    question_small(o, scratch.path, prepare);
-    question_large(o, scratch.path, prepare);
+    if (o.only.empty() || o.only == "small") question_small(o, scratch.path, prepare);
+    if (o.only.empty() || o.only == "large") question_large(o, scratch.path, prepare);
   }
-  question_recovery(o, scratch.path);
+  if (o.only.empty() || o.only == "recovery") question_recovery(o, scratch.path);
   return 0;
 }
