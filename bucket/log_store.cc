@@ -42,6 +42,21 @@ Status erase_range(int fd, uint64_t from, uint64_t to) {
 
 }  // namespace
 
+const char* sync_name(Sync sync) { return sync == Sync::always ? "always" : "none"; }
+
+std::optional<Sync> parse_sync(std::string_view text) {
+  if (text == "always") return Sync::always;
+  if (text == "none") return Sync::none;
+  return std::nullopt;
+}
+
+std::optional<Prepare> parse_prepare(std::string_view text) {
+  for (Prepare p : {Prepare::zero_fill, Prepare::fallocate, Prepare::none}) {
+    if (text == prepare_name(p)) return p;
+  }
+  return std::nullopt;
+}
+
 const char* log_errc_name(LogErrc errc) {
   switch (errc) {
     case LogErrc::too_large: return "too_large";
@@ -90,7 +105,7 @@ LogStore::~LogStore() {
 Result<std::unique_ptr<LogStore>> LogStore::open(Config config, const Resume& resume) {
   COWORKER_ASSERT(config.segment_bytes >= segment_bytes_min);
   COWORKER_ASSERT(config.batch_bytes_max >= batch_bytes_min);
-  COWORKER_ASSERT(config.segment_bytes % record_align == 0);
+  COWORKER_ASSERT(config.segment_bytes % 4096 == 0);  // O_DIRECT zero-fill (segment.cc)
   COWORKER_ASSERT(config.segment_bytes / record_align <= UINT32_MAX);
   const std::string dir = core_dir(config.dir, config.core);
   if (Status made = make_dirs(dir); !made) return made.error();

@@ -49,6 +49,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bucket/recovery.h"
@@ -60,6 +61,10 @@
 namespace coworker::bucket {
 
 enum class Sync : uint8_t { always, none };
+const char* sync_name(Sync sync);
+// The command-line spellings (`--sync always|none`, `--prepare ...`).
+std::optional<Sync> parse_sync(std::string_view text);
+std::optional<Prepare> parse_prepare(std::string_view text);
 
 enum class LogErrc : uint8_t {
   too_large,  // the payload can never fit a batch or a segment

@@ -118,6 +118,8 @@ Result<Probed> CoreScanner::probe(SegmentReader& reader, Cursor at, size_t* open
 // steps, skipping zeros quickly), stopping once both a resume point and
 // proof of a later batch are known.
 Result<Look> CoreScanner::look_ahead(Cursor from, uint64_t missing_seq) {
+  COWORKER_ASSERT(from.i < _segments.size());
+  COWORKER_ASSERT(missing_seq >= 1);
   Look look;
   look.dirty_end = from.offset;
   for (size_t i = from.i; i < _segments.size(); i++) {
@@ -176,6 +178,7 @@ Result<Look> CoreScanner::look_ahead(Cursor from, uint64_t missing_seq) {
 void CoreScanner::accept(const Probed& p, Cursor at) {
   const RecordHeader& h = p.header;
   COWORKER_ASSERT(h.seq == _expected);
+  COWORKER_ASSERT(h.batch_first_seq == _batch || h.batch_first_seq == h.seq);
   _batch = h.batch_first_seq;
   _expected = h.seq + 1;
   _report.last_seq = h.seq;
@@ -193,6 +196,8 @@ void CoreScanner::accept(const Probed& p, Cursor at) {
 
 void CoreScanner::add_damage(Damage::What what, uint64_t segment, uint64_t offset,
                              std::optional<uint32_t> bucket, const Look& look) {
+  if (bucket) COWORKER_ASSERT(what == Damage::What::bad_payload);
+  if (look.found) COWORKER_ASSERT(look.resume_seq >= _expected);
   Damage d{what, segment, offset, _expected, look.found ? look.resume_seq : 0, bucket};
   if (bucket) {
     BucketSeen& seen = _buckets[*bucket];
@@ -206,6 +211,8 @@ void CoreScanner::add_damage(Damage::What what, uint64_t segment, uint64_t offse
 
 // The log ends at `at`: what follows was never acknowledged (or is missing).
 void CoreScanner::end_at(Cursor at, const Look& look, bool torn_possible) {
+  COWORKER_ASSERT(at.i < _segments.size());
+  COWORKER_ASSERT(!look.later_batch);  // else it is corruption, not an end
   Resume& r = _report.resume;
   r.segment = _segments[at.i];
   r.offset = at.offset;

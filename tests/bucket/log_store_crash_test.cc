@@ -146,7 +146,10 @@ TEST_CASE("crash: every append acknowledged before SIGKILL survives, many kills"
     CAPTURE(prepare);
     for (const Ack& ack : run_child(dir.path(), cores, static_cast<uint64_t>(run + 1), prepare,
                                     kill_after)) {
-      const auto [_, fresh] = durable.emplace(std::make_pair(ack.core, ack.seq), ack.key);
+      // Copies: the packed fields may be misaligned for a reference.
+      const uint32_t core = ack.core;
+      const uint64_t seq = ack.seq, key = ack.key;
+      const auto [_, fresh] = durable.emplace(std::make_pair(core, seq), key);
       CHECK(fresh);  // a seq is never acknowledged twice
     }
     std::vector<unsigned> damaged;

@@ -286,3 +286,14 @@ TEST_CASE("log store: every core's log is replayed, whatever the core count is n
   for (const Replayed& r : replayed.records) CHECK(payload_key(r.payload) / 1000 == r.core);
   CHECK(replayed.recovery.core(7).resume.next_seq == 1);  // a core with no log yet
 }
+
+TEST_CASE("log store: command-line spellings of --sync and the preparation method") {
+  CHECK(parse_sync("always") == std::optional<Sync>(Sync::always));
+  CHECK(parse_sync("none") == std::optional<Sync>(Sync::none));
+  CHECK(!parse_sync("sometimes").has_value());
+  CHECK(parse_prepare("zero_fill") == std::optional<Prepare>(Prepare::zero_fill));
+  CHECK(parse_prepare("fallocate") == std::optional<Prepare>(Prepare::fallocate));
+  CHECK(parse_prepare("none") == std::optional<Prepare>(Prepare::none));
+  CHECK(!parse_prepare("zeros").has_value());
+  CHECK(std::string(sync_name(Sync::none)) == "none");
+}
