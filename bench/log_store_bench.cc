@@ -12,9 +12,10 @@
 //   2. 1 MiB records vs sequential write + fdatasync of 1 MiB: target >= 0.8x.
 //   3. recovery of --recovery-mib (1 GiB) with a cold page cache vs reading
 //      and checksumming the same files: target <= 2x the time.
-// The raw loops write into a file prepared like the store's segments
-// (zero-filled ahead, untimed); O_DIRECT and append-to-a-fresh-file variants
-// are printed alongside, to back the choices in docs/ARCHITECTURE.md.
+// The raw loops write sequentially through a file prepared like the store's
+// segments (same --prepare; preparation untimed, page cache dropped); the
+// other preparations and O_DIRECT are printed alongside, one run each, to
+// back the choices in docs/ARCHITECTURE.md.
 // The machine is shared and noisy: read ratios, not absolute numbers.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -50,7 +51,7 @@ struct Options {
   int runs = 3;
   double seconds = 2.0;
   uint64_t recovery_mib = 1024;
-  std::vector<Prepare> prepares{Prepare::zero_fill};
+  std::vector<Prepare> prepares{Prepare::fallocate};
   std::string only;  // small, large, recovery; empty: all
   std::vector<int> large_appenders{1, 4};
 };
@@ -79,26 +80,31 @@ struct Scratch {
   ~Scratch() { std::filesystem::remove_all(path); }
 };
 
-// Raw reference: write `record` bytes + fdatasync, in a loop, for `seconds`.
+// Raw reference: write `record` bytes + fdatasync, in a loop, for `seconds`,
+// sequentially through a file prepared like the store's segments (`prepare`;
+// zero-filled files are dropped from the page cache first, like a segment
+// prepared long ago). `direct`: O_DIRECT, writes rounded up to 4 KiB.
 // Returns operations per second.
-enum class RawFile { zero_filled, fresh_append, direct_zero_filled };
-double raw_loop(const std::string& dir, size_t record, double seconds, RawFile kind) {
+double raw_loop(const std::string& dir, size_t record, double seconds, Prepare prepare,
+                bool direct = false) {
   const std::string path = dir + "/raw";
   ::unlink(path.c_str());
   const size_t block = 4096;
-  const size_t write_bytes = kind == RawFile::direct_zero_filled
-                                 ? (record + block - 1) / block * block : record;
+  const size_t write_bytes = direct ? (record + block - 1) / block * block : record;
   const uint64_t file_bytes = 256ull << 20;
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) die("open raw");
-  if (kind != RawFile::fresh_append) {
+  if (prepare == Prepare::zero_fill) {
     std::vector<char> zeros(1 << 20, 0);
     for (uint64_t at = 0; at < file_bytes; at += zeros.size()) {
       if (::pwrite(fd, zeros.data(), zeros.size(), static_cast<off_t>(at)) < 0) die("zero");
     }
-    if (::fdatasync(fd) != 0) die("fdatasync");
+  } else if (prepare == Prepare::fallocate) {
+    if (::fallocate(fd, 0, 0, static_cast<off_t>(file_bytes)) != 0) die("fallocate");
   }
-  if (kind == RawFile::direct_zero_filled) {
+  if (::fdatasync(fd) != 0) die("fdatasync");
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  if (direct) {
     ::close(fd);
     fd = ::open(path.c_str(), O_RDWR | O_DIRECT);
     if (fd < 0) die("open O_DIRECT");
@@ -108,8 +114,7 @@ double raw_loop(const std::string& dir, size_t record, double seconds, RawFile k
   std::memset(buffer, 'r', write_bytes);
   uint64_t ops = 0, offset = 0;
   const auto start = Clock::now();
-  while (since(start) < seconds) {
-    if (offset + write_bytes > file_bytes) offset = 0;
+  while (since(start) < seconds && offset + write_bytes <= file_bytes) {
     if (::pwrite(fd, buffer, write_bytes, static_cast<off_t>(offset)) !=
         static_cast<ssize_t>(write_bytes)) die("pwrite");
     if (::fdatasync(fd) != 0) die("fdatasync");
@@ -182,23 +187,32 @@ StoreRun store_loop(const std::string& dir, size_t record, int appenders, double
   return out;
 }
 
+// The other raw variants, one run each, for the choices in docs/.
+std::string raw_variants(const Options& o, const std::string& dir, size_t record, double unit) {
+  char line[256];
+  std::snprintf(line, sizeof(line),
+                "zero-filled %.0f, fallocated %.0f, appending %.0f, O_DIRECT zero-filled %.0f",
+                raw_loop(dir, record, o.seconds, Prepare::zero_fill) * unit,
+                raw_loop(dir, record, o.seconds, Prepare::fallocate) * unit,
+                raw_loop(dir, record, o.seconds, Prepare::none) * unit,
+                raw_loop(dir, record, o.seconds, Prepare::zero_fill, true) * unit);
+  return line;
+}
+
 void question_small(const Options& o, const std::string& dir, Prepare prepare) {
   std::vector<double> raw, store, p50, p99, batch;
   for (int r = 0; r < o.runs; r++) {
-    raw.push_back(raw_loop(dir, 100, o.seconds, RawFile::zero_filled));
+    raw.push_back(raw_loop(dir, 100, o.seconds, prepare));
     const StoreRun s = store_loop(dir, 100, 64, o.seconds, prepare);
     store.push_back(s.appends_per_s);
     p50.push_back(s.p50_us);
     p99.push_back(s.p99_us);
     batch.push_back(s.records_per_batch);
   }
-  const double fresh = raw_loop(dir, 100, o.seconds, RawFile::fresh_append);
-  const double direct = raw_loop(dir, 100, o.seconds, RawFile::direct_zero_filled);
   std::printf("1. 100-byte records, 64 appenders, prepare=%s, sync=always\n", prepare_name(prepare));
-  std::printf("   raw write+fdatasync per record (zero-filled file): %10.0f /s\n", median(raw));
-  std::printf("     (fresh file, appending: %.0f /s; O_DIRECT 4 KiB: %.0f /s; one run each)\n",
-              fresh, direct);
-  std::printf("   log store appends:                                  %10.0f /s  "
+  std::printf("   raw write+fdatasync per record, file prepared alike: %10.0f /s\n", median(raw));
+  std::printf("     (one run each, /s: %s)\n", raw_variants(o, dir, 100, 1).c_str());
+  std::printf("   log store appends:                                   %10.0f /s  "
               "(%.1f records per batch)\n", median(store), median(batch));
   std::printf("   append latency p50 %.0f us, p99 %.0f us\n", median(p50), median(p99));
   std::printf("   RATIO store / raw = %.1fx   (target >= 20x)\n\n", median(store) / median(raw));
@@ -209,7 +223,7 @@ void question_large(const Options& o, const std::string& dir, Prepare prepare) {
   for (int appenders : o.large_appenders) {
     std::vector<double> raw, store, p50, p99;
     for (int r = 0; r < o.runs; r++) {
-      raw.push_back(raw_loop(dir, mib, o.seconds, RawFile::zero_filled));
+      raw.push_back(raw_loop(dir, mib, o.seconds, prepare));
       const StoreRun s = store_loop(dir, mib, appenders, o.seconds, prepare);
       store.push_back(s.appends_per_s);
       p50.push_back(s.p50_us);
@@ -217,15 +231,12 @@ void question_large(const Options& o, const std::string& dir, Prepare prepare) {
     }
     std::printf("2. 1 MiB records, %d appender(s), prepare=%s, sync=always\n", appenders,
                 prepare_name(prepare));
-    std::printf("   raw write+fdatasync 1 MiB (zero-filled file): %8.1f MB/s\n",
+    std::printf("   raw write+fdatasync 1 MiB, file prepared alike: %8.1f MB/s\n",
                 median(raw) * mib / 1e6);
-    if (appenders == 1) {
-      const double fresh = raw_loop(dir, mib, o.seconds, RawFile::fresh_append);
-      const double direct = raw_loop(dir, mib, o.seconds, RawFile::direct_zero_filled);
-      std::printf("     (fresh file, appending: %.1f MB/s; O_DIRECT: %.1f MB/s; one run each)\n",
-                  fresh * mib / 1e6, direct * mib / 1e6);
+    if (appenders == o.large_appenders.front()) {
+      std::printf("     (one run each, MB/s: %s)\n", raw_variants(o, dir, mib, mib / 1e6).c_str());
     }
-    std::printf("   log store:                                    %8.1f MB/s\n",
+    std::printf("   log store:                                      %8.1f MB/s\n",
                 median(store) * mib / 1e6);
     std::printf("   append latency p50 %.0f us, p99 %.0f us\n", median(p50), median(p99));
     std::printf("   RATIO store / raw = %.2fx   (target >= 0.8x)\n\n", median(store) / median(raw));
@@ -347,9 +358,9 @@ Options parse(int argc, char** argv) {
       const std::string p = v;
       i++;
       if (p == "all") o.prepares = {Prepare::zero_fill, Prepare::fallocate, Prepare::none};
-      else if (p == "fallocate") o.prepares = {Prepare::fallocate};
+      else if (p == "zero_fill") o.prepares = {Prepare::zero_fill};
       else if (p == "none") o.prepares = {Prepare::none};
-      else o.prepares = {Prepare::zero_fill};
+      else o.prepares = {Prepare::fallocate};
     } else {
       std::fprintf(stderr, "usage: %s [--dir DIR] [--runs N] [--seconds S] [--recovery-mib M] "
                            "[--prepare zero_fill|fallocate|none|all] [--only small|large|recovery] "

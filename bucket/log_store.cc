@@ -355,6 +355,7 @@ Task<void> LogStore::flush_loop() {
     }
     std::swap(_filling, _flushing);
     _flush_active = true;
+    _flush_started = std::chrono::steady_clock::now();
     _room.resume_all();
     Status written = co_await write_batch(*_flushing);
     if (!written) {

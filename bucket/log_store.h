@@ -42,6 +42,7 @@
 // preparer.
 #pragma once
 
+#include <chrono>
 #include <coroutine>
 #include <cstdint>
 #include <map>
@@ -93,7 +94,7 @@ class LogStore {
     uint64_t segment_bytes = 64u << 20;
     size_t batch_bytes_max = 8u << 20;  // per buffer; a core holds two
     Sync sync = Sync::always;
-    Prepare prepare = Prepare::zero_fill;
+    Prepare prepare = Prepare::fallocate;  // measured: docs/ARCHITECTURE.md, "Log store"
   };
   static constexpr uint64_t segment_bytes_min = 4096;
   static constexpr size_t batch_bytes_min = 4096;
@@ -162,6 +163,13 @@ class LogStore {
   // Flushes what is staged, stops the background tasks, closes the files.
   reactor::Task<void> close();
 
+  // When the batch now being written started, if one is: the host stops
+  // answering heartbeats when it is stuck for the departure timeout (DESIGN §4).
+  std::optional<std::chrono::steady_clock::time_point> flush_started() const {
+    if (!_flush_active) return std::nullopt;
+    return _flush_started;
+  }
+
   uint64_t next_seq() const { return _next_seq; }
   uint64_t durable_seq() const { return _durable_seq; }
   bool failed() const { return _failed.has_value(); }
@@ -211,6 +219,7 @@ class LogStore {
   Batch* _filling = &_batches[0];
   Batch* _flushing = &_batches[1];
   bool _flush_active = false;
+  std::chrono::steady_clock::time_point _flush_started{};
 
   uint64_t _segment = 1;  // where the next record is staged
   uint64_t _offset = 0;

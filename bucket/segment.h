@@ -10,9 +10,10 @@
 // is deleted at open. Preparation methods (measured in bench/, see
 // docs/ARCHITECTURE.md "Log store"):
 //   zero_fill  write zeros over the whole segment: later appends overwrite
-//              written extents, so an fdatasync flushes data only (default);
+//              written extents, so an fdatasync flushes data only, but every
+//              byte of the log is written twice;
 //   fallocate  unwritten extents: every fdatasync also commits the journal to
-//              convert the extents it wrote;
+//              convert the extents it wrote (default: measured cheaper here);
 //   none       an empty file that each write extends (allocation in fdatasync).
 //
 // The synchronous functions are for startup and tools; LogStore prepares the

@@ -120,7 +120,9 @@ TEST_CASE("log store: 64 appenders in one turn share one write and one fdatasync
   config.segment_bytes = 1 << 20;
   reactor::block_on([&]() -> Task<void> {
     auto store = reopen(config);
+    CHECK(!store->flush_started().has_value());
     co_await append_many(*store, 0, 64, 64, 100);
+    CHECK(!store->flush_started().has_value());
     CHECK(store->stats().batches == 1);
     CHECK(store->stats().fdatasyncs == 1);
     co_await append_many(*store, 64, 640, 64, 100);
