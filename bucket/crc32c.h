@@ -1,0 +1,29 @@
+// CRC32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of every
+// log-store record (record.h).
+//
+// Two implementations behind one function: the SSE4.2 `crc32` instruction,
+// chosen once at start when the CPU has it, and a portable slicing-by-8 table
+// fallback. Both are pinned by the RFC 3720 test vectors (tests/bucket/).
+// Pure functions: any thread, any core.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace coworker::bucket {
+
+// Extends `crc` (0 to start) over `data`. Chaining is allowed:
+// crc32c(crc32c(0, a), b) == crc32c(0, a ++ b).
+uint32_t crc32c(uint32_t crc, const void* data, size_t size);
+inline uint32_t crc32c(uint32_t crc, std::span<const char> data) {
+  return crc32c(crc, data.data(), data.size());
+}
+
+// The two implementations, exposed so that tests check both against the
+// vectors whatever the CPU picks.
+uint32_t crc32c_portable(uint32_t crc, const void* data, size_t size);
+uint32_t crc32c_hardware(uint32_t crc, const void* data, size_t size);
+bool crc32c_hardware_available();
+
+}  // namespace coworker::bucket

@@ -1,0 +1,448 @@
+#include "bucket/log_store.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "bucket/crc32c.h"
+#include "reactor/loop.h"
+#include "reactor/ops.h"
+
+namespace coworker::bucket {
+
+using reactor::Loop;
+using reactor::Task;
+
+namespace {
+
+// The store's own records: a segment header (payload: segment bytes and
+// index, for tools) and an empty seal.
+constexpr size_t segment_header_payload_bytes = 16;
+constexpr size_t segment_header_bytes = record_bytes(segment_header_payload_bytes);
+constexpr size_t seal_bytes = record_bytes(0);
+// Segments prepared ahead of the one being filled.
+constexpr uint64_t prepare_ahead = 1;
+
+Status erase_range(int fd, uint64_t from, uint64_t to) {
+  static const char zeros[64 * 1024] = {};
+  for (uint64_t at = from; at < to;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(sizeof(zeros), to - at));
+    const ssize_t w = ::pwrite(fd, zeros, n, static_cast<off_t>(at));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return Errno{w < 0 ? errno : ENOSPC};
+    at += static_cast<uint64_t>(w);
+  }
+  if (::fdatasync(fd) != 0) return Errno{errno};
+  return {};
+}
+
+}  // namespace
+
+const char* sync_name(Sync sync) { return sync == Sync::always ? "always" : "none"; }
+
+std::optional<Sync> parse_sync(std::string_view text) {
+  if (text == "always") return Sync::always;
+  if (text == "none") return Sync::none;
+  return std::nullopt;
+}
+
+std::optional<Prepare> parse_prepare(std::string_view text) {
+  for (Prepare p : {Prepare::zero_fill, Prepare::fallocate, Prepare::none}) {
+    if (text == prepare_name(p)) return p;
+  }
+  return std::nullopt;
+}
+
+const char* log_errc_name(LogErrc errc) {
+  switch (errc) {
+    case LogErrc::too_large: return "too_large";
+    case LogErrc::full: return "full";
+    case LogErrc::failed: return "failed";
+    case LogErrc::closed: return "closed";
+  }
+  return "?";
+}
+
+void LogStore::WaiterList::push(Waiter* w) {
+  w->next = nullptr;
+  if (tail) tail->next = w;
+  else head = w;
+  tail = w;
+}
+
+void LogStore::WaiterList::resume_all() {
+  Loop& loop = Loop::current();
+  for (Waiter* w = std::exchange(head, nullptr); w != nullptr;) {
+    Waiter* next = w->next;  // w lives in a frame that may end once resumed
+    loop.schedule(w->handle);
+    w = next;
+  }
+  tail = nullptr;
+}
+
+LogStore::LogStore(Config config) : _config(std::move(config)) {
+  _segment_limit = _config.segment_bytes;
+  const size_t by_segment = static_cast<size_t>(_config.segment_bytes) - segment_header_bytes -
+                            seal_bytes - record_header_bytes;
+  const size_t by_batch =
+      _config.batch_bytes_max - 2 * segment_header_bytes - seal_bytes - record_header_bytes;
+  _payload_bytes_max =
+      std::min({by_segment, by_batch, record_payload_bytes_max}) & ~(record_align - 1);
+  _buffers.reset(new char[2 * _config.batch_bytes_max]);
+  _batches[0].data = _buffers.get();
+  _batches[1].data = _buffers.get() + _config.batch_bytes_max;
+}
+
+LogStore::~LogStore() {
+  COWORKER_ASSERT(_flusher_done);
+  COWORKER_ASSERT(_preparer_done);
+}
+
+Result<std::unique_ptr<LogStore>> LogStore::open(Config config, const Resume& resume) {
+  COWORKER_ASSERT(config.segment_bytes >= segment_bytes_min);
+  COWORKER_ASSERT(config.batch_bytes_max >= batch_bytes_min);
+  COWORKER_ASSERT(config.segment_bytes % 4096 == 0);  // O_DIRECT zero-fill (segment.cc)
+  COWORKER_ASSERT(config.segment_bytes / record_align <= UINT32_MAX);
+  const std::string dir = core_dir(config.dir, config.core);
+  if (Status made = make_dirs(dir); !made) return made.error();
+  std::unique_ptr<LogStore> store(new LogStore(config));
+  store->_dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (store->_dir_fd < 0) return Errno{errno};
+  // Cut the torn tail for good before anything new is written after it.
+  for (uint64_t index : resume.discard) {
+    COWORKER_ASSERT(index > resume.segment);
+    if (::unlink(segment_path(config.dir, config.core, index).c_str()) != 0) return Errno{errno};
+  }
+  int fd = -1;
+  if (resume.offset == 0) {
+    Result<int> prepared = prepare_segment_sync(config.dir, config.core, resume.segment,
+                                                config.segment_bytes, config.prepare);
+    if (!prepared) return prepared.error();
+    fd = *prepared;
+  } else {
+    fd = ::open(segment_path(config.dir, config.core, resume.segment).c_str(),
+                O_RDWR | O_CLOEXEC);
+    if (fd < 0) return Errno{errno};
+    if (resume.erase_end > resume.offset) {
+      Status erased = erase_range(fd, resume.offset, resume.erase_end);
+      if (!erased) {
+        ::close(fd);
+        return erased.error();
+      }
+    }
+  }
+  if (!resume.discard.empty()) {
+    if (Status synced = fsync_dir(dir); !synced) return synced.error();
+  }
+  store->_fds[resume.segment] = fd;
+  store->_prepared_max = resume.segment;
+  store->_segment = resume.segment;
+  store->_offset = resume.offset;
+  // A segment continued from an earlier run keeps the size it was made with.
+  if (resume.offset > 0) store->_segment_limit = resume.segment_bytes;
+  COWORKER_ASSERT(store->_offset + seal_bytes <= store->_segment_limit);
+  store->_next_seq = resume.next_seq;
+  store->_durable_seq = resume.next_seq - 1;
+  if (config.sync == Sync::none) {
+    std::fprintf(stderr,
+                 "WARNING: log store core %u opened with --sync none: appends are "
+                 "acknowledged WITHOUT fdatasync, so a power loss or kernel crash loses "
+                 "acknowledged data. For benchmarks only.\n",
+                 config.core);
+  }
+  Loop& loop = Loop::current();
+  loop.spawn(store->flush_loop());
+  loop.spawn(store->prepare_loop());
+  return store;
+}
+
+void LogStore::unpark(std::coroutine_handle<>& slot) {
+  if (slot) Loop::current().schedule(std::exchange(slot, {}));
+}
+
+// Bytes a record of `record` bytes takes in the filling batch, counting the
+// segment header it may open with and the seal + next header it may cause.
+size_t LogStore::bytes_needed(size_t record) const {
+  size_t bytes = record;
+  uint64_t offset = _offset;
+  if (offset == 0) {
+    bytes += segment_header_bytes;
+    offset = segment_header_bytes;
+  }
+  if (offset + record + seal_bytes > _segment_limit) {
+    bytes += seal_bytes + segment_header_bytes;
+  }
+  return bytes;
+}
+
+Result<uint64_t, LogErrc> LogStore::stage(const RecordMeta& meta, std::span<const char> payload) {
+  const std::span<const char> parts[1] = {payload};
+  return stage(meta, std::span<const std::span<const char>>(parts, 1));
+}
+
+Result<uint64_t, LogErrc> LogStore::stage(const RecordMeta& meta,
+                                          std::span<const std::span<const char>> parts) {
+  COWORKER_ASSERT(!record_kind_internal(meta.kind));
+  COWORKER_ASSERT(record_kind_known(static_cast<uint8_t>(meta.kind)));
+  const bool membership =
+      meta.kind == RecordKind::membership || meta.kind == RecordKind::membership_checkpoint;
+  if (membership) COWORKER_ASSERT(meta.bucket == membership_bucket);
+  if (membership) COWORKER_ASSERT(_config.core == 0);
+  if (!membership) COWORKER_ASSERT(meta.bucket < internal_bucket);
+  if (_failed) return LogErrc::failed;
+  if (_closing) return LogErrc::closed;
+  size_t payload = 0;
+  for (auto part : parts) payload += part.size();
+  if (payload > _payload_bytes_max) return LogErrc::too_large;
+  const size_t record = record_bytes(payload);
+  if (_filling->bytes + bytes_needed(record) > _config.batch_bytes_max) {
+    _stats.full++;
+    return LogErrc::full;
+  }
+  if (_offset == 0) put_internal(RecordKind::segment_header);
+  if (_offset + record + seal_bytes > _segment_limit) {
+    put_internal(RecordKind::seal);
+    _segment++;
+    _offset = 0;
+    _segment_limit = _config.segment_bytes;
+    unpark(_preparer_idle);
+    put_internal(RecordKind::segment_header);
+  }
+  put(meta.kind, meta.bucket, meta.position, meta.promise, parts, payload);
+  COWORKER_ASSERT(_offset + seal_bytes <= _segment_limit);
+  COWORKER_ASSERT(_filling->bytes <= _config.batch_bytes_max);
+  unpark(_flusher_idle);
+  return _filling->last_seq;
+}
+
+void LogStore::put_internal(RecordKind kind) {
+  uint64_t fields[2] = {_config.segment_bytes, _segment};
+  const std::span<const char> part(reinterpret_cast<const char*>(fields), sizeof(fields));
+  const size_t payload = kind == RecordKind::segment_header ? segment_header_payload_bytes : 0;
+  if (kind == RecordKind::segment_header) COWORKER_ASSERT(_offset == 0);
+  put(kind, internal_bucket, 0, Promise{}, std::span<const std::span<const char>>(&part, 1),
+      payload);
+}
+
+// Encodes one record at the end of the filling batch, at the current place
+// in the current segment: the one copy of its payload.
+void LogStore::put(RecordKind kind, uint32_t bucket, uint64_t position, Promise promise,
+                   std::span<const std::span<const char>> parts, size_t payload) {
+  Batch& batch = *_filling;
+  const size_t size = record_bytes(payload);
+  COWORKER_ASSERT(batch.bytes + size <= _config.batch_bytes_max);
+  COWORKER_ASSERT(_offset + size <= _segment_limit);
+  char* out = batch.data + batch.bytes;
+  size_t at = record_header_bytes;
+  for (auto part : parts) {
+    const size_t n = std::min(part.size(), payload - (at - record_header_bytes));
+    std::memcpy(out + at, part.data(), n);
+    at += n;
+  }
+  std::memset(out + at, 0, size - at);
+  RecordHeader h;
+  h.payload_bytes = static_cast<uint32_t>(payload);
+  h.payload_crc = crc32c(0, out + record_header_bytes, payload);
+  h.kind = kind;
+  h.core = static_cast<uint16_t>(_config.core);
+  h.bucket = bucket;
+  h.seq = _next_seq++;
+  h.batch_first_seq = batch.empty() ? h.seq : batch.first_seq;
+  h.location = static_cast<uint32_t>(_offset / record_align);
+  h.position = position;
+  h.promise = promise;
+  encode_header(h, _segment, out);
+  if (batch.empty()) batch.first_seq = h.seq;
+  batch.last_seq = h.seq;
+  Extent* last = batch.extents.empty() ? nullptr : &batch.extents.back();
+  if (last && last->segment == _segment && last->file_offset + last->bytes == _offset) {
+    last->bytes += size;
+  } else {
+    batch.extents.push_back(Extent{_segment, _offset, batch.bytes, size});
+  }
+  _last_location = {_segment, _offset};
+  batch.bytes += size;
+  _offset += size;
+  _stats.records++;
+}
+
+LogStore::Batch& LogStore::batch_of(uint64_t seq) {
+  if (_flush_active && seq <= _flushing->last_seq) {
+    COWORKER_ASSERT(seq >= _flushing->first_seq);
+    return *_flushing;
+  }
+  COWORKER_ASSERT(!_filling->empty());
+  COWORKER_ASSERT(seq >= _filling->first_seq);
+  COWORKER_ASSERT(seq <= _filling->last_seq);
+  return *_filling;
+}
+
+bool LogStore::Durable::await_ready() const {
+  COWORKER_ASSERT(_seq < _store->_next_seq);
+  return _store->_failed.has_value() || _seq <= _store->_durable_seq;
+}
+
+void LogStore::Durable::await_suspend(std::coroutine_handle<> handle) {
+  _waiter.handle = handle;
+  _store->batch_of(_seq).waiters.push(&_waiter);
+}
+
+Result<void, LogErrc> LogStore::Durable::await_resume() const {
+  if (_seq <= _store->_durable_seq) return {};
+  COWORKER_ASSERT(_store->_failed.has_value());
+  return LogErrc::failed;
+}
+
+bool LogStore::Room::await_ready() const {
+  if (_store->_failed || _store->_closing) return true;
+  if (_bytes > _store->_payload_bytes_max) return true;
+  return _store->_filling->bytes + _store->bytes_needed(record_bytes(_bytes)) <=
+         _store->_config.batch_bytes_max;
+}
+
+void LogStore::Room::await_suspend(std::coroutine_handle<> handle) {
+  _waiter.handle = handle;
+  _store->_room.push(&_waiter);
+}
+
+Task<Result<uint64_t, LogErrc>> LogStore::append(RecordMeta meta, std::span<const char> payload) {
+  for (;;) {
+    Result<uint64_t, LogErrc> seq = stage(meta, payload);
+    if (seq) {
+      Result<void, LogErrc> done = co_await durable(*seq);
+      if (!done) co_return done.error();
+      co_return *seq;
+    }
+    if (seq.error() != LogErrc::full) co_return seq.error();
+    co_await room(payload.size());
+  }
+}
+
+void LogStore::fail(Errno error) {
+  if (!_failed) {
+    std::fprintf(stderr, "log store core %u: write or fdatasync failed (%s); failing the store\n",
+                 _config.core, error.message());
+  }
+  _failed = error;
+  _flushing->waiters.resume_all();
+  _filling->waiters.resume_all();
+  _room.resume_all();
+  unpark(_flusher_idle);
+  unpark(_flusher_segment);
+  unpark(_preparer_idle);
+}
+
+// Closes the files of segments that no staged record still needs.
+void LogStore::release_segments() {
+  const uint64_t needed = _filling->empty() ? _segment : _filling->extents.front().segment;
+  while (!_fds.empty() && _fds.begin()->first < needed) {
+    ::close(_fds.begin()->second);
+    _fds.erase(_fds.begin());
+  }
+}
+
+Task<void> LogStore::flush_loop() {
+  for (;;) {
+    if (_failed) break;
+    if (_filling->empty()) {
+      if (_closing) break;
+      co_await Park{&_flusher_idle};
+      continue;
+    }
+    std::swap(_filling, _flushing);
+    _flush_active = true;
+    _flush_started = std::chrono::steady_clock::now();
+    _room.resume_all();
+    Status written = co_await write_batch(*_flushing);
+    if (!written) {
+      fail(written.error());
+      break;
+    }
+    COWORKER_ASSERT(_flushing->last_seq > _durable_seq);
+    _durable_seq = _flushing->last_seq;
+    _stats.batches++;
+    _flushing->waiters.resume_all();
+    _flushing->bytes = 0;
+    _flushing->extents.clear();
+    _flush_active = false;
+    release_segments();
+  }
+  _flush_active = false;
+  _flusher_done = true;
+  unpark(_preparer_idle);
+  unpark(_close_waiter);
+}
+
+Task<Status> LogStore::write_batch(Batch& batch) {
+  COWORKER_ASSERT(!batch.extents.empty());
+  // Every segment the batch touches must be prepared (published, directory
+  // synced) before any of it is written: a seal must never be durable
+  // without the segment it points to (recovery.h, "missing segment").
+  for (const Extent& e : batch.extents) {
+    while (!_fds.contains(e.segment)) {
+      if (_failed) co_return *_failed;
+      co_await Park{&_flusher_segment};
+    }
+  }
+  for (const Extent& e : batch.extents) {
+    const int fd = _fds[e.segment];
+    Result<size_t> w = co_await reactor::Write{
+        fd, std::span<const char>(batch.data + e.buffer_offset, e.bytes), e.file_offset};
+    if (!w) co_return w.error();
+    _stats.bytes_written += e.bytes;
+  }
+  if (_config.sync == Sync::none) co_return Status{};
+  uint64_t synced = 0;
+  for (const Extent& e : batch.extents) {
+    if (e.segment == synced) continue;
+    synced = e.segment;
+    Status s = co_await reactor::Fsync{_fds[e.segment]};
+    if (!s) co_return s.error();
+    _stats.fdatasyncs++;
+  }
+  co_return Status{};
+}
+
+Task<void> LogStore::prepare_loop() {
+  for (;;) {
+    if (_failed) break;
+    if (_closing && _flusher_done) break;
+    // While closing, prepare only what staged records still need.
+    const uint64_t target = _closing ? _segment : _segment + prepare_ahead;
+    if (_prepared_max >= target) {
+      co_await Park{&_preparer_idle};
+      continue;
+    }
+    const uint64_t index = _prepared_max + 1;
+    Result<int> fd = co_await prepare_segment(_config.dir, _config.core, index,
+                                              _config.segment_bytes, _config.prepare, _dir_fd);
+    if (!fd) {
+      fail(fd.error());
+      break;
+    }
+    _fds[index] = *fd;
+    _prepared_max = index;
+    _stats.segments_prepared++;
+    unpark(_flusher_segment);
+  }
+  _preparer_done = true;
+  unpark(_close_waiter);
+}
+
+Task<void> LogStore::close() {
+  _closing = true;
+  unpark(_flusher_idle);
+  unpark(_preparer_idle);
+  _room.resume_all();
+  while (!_flusher_done || !_preparer_done) co_await Park{&_close_waiter};
+  for (auto& [index, fd] : _fds) ::close(fd);
+  _fds.clear();
+  if (_dir_fd >= 0) ::close(_dir_fd);
+  _dir_fd = -1;
+}
+
+}  // namespace coworker::bucket

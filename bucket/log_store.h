@@ -1,0 +1,247 @@
+// LogStore: one core's write-ahead log with group commit (DESIGN §6, bucket/).
+//
+// One LogStore per core, created by open() on that core's loop after
+// recovery (recovery.h) has read the log, used only from that core's
+// coroutines, and closed (co_await close()) before the loop stops. It keeps
+// the phasers' registers, committed entries, promises/governments, dedup
+// checkpoints and, on core 0, the membership acceptor state, as opaque
+// payloads under a small header (record.h).
+//
+// Group commit. Records are staged into the filling batch buffer; at most one
+// batch is being written + fdatasync'ed at a time; everything staged
+// meanwhile forms the next batch. The flusher is woken by the first stage of
+// a turn and runs after the coroutines already queued in that turn, so many
+// phasers appending in one turn share one write and one fdatasync.
+//
+//   filling  ──(flusher takes it when the previous batch is durable)──▶ flushing
+//   stage() copies each payload once, into `filling`; durable(seq) resumes
+//   once the fdatasync covering seq completed.
+//
+// The hot-path interface has two stages (Redpanda replicate_stages):
+//   auto seq = store.stage(meta, payload);      // synchronous, no allocation
+//   if (!seq) ...                               // full: co_await store.room(n)
+//   auto done = co_await store.durable(*seq);   // one fdatasync later
+// `append()` is the one-call form of the same.
+//
+// Bounded memory: two buffers of batch_bytes_max; when the filling one is full
+// stage() says `full` and room() waits until the flusher takes it.
+//
+// Segments (segment.h) are prepared one ahead of need by a background task
+// on the same core, so an append never waits for allocation; a batch that
+// does not fit in the current segment seals it and continues in the next.
+// `Sync::none` skips fdatasync (benchmarks only; said loudly at open).
+//
+// Errors: a failed write or fdatasync fails the store for good (after a
+// failed fdatasync the page cache no longer says what is on disk): every
+// waiter and every later stage() gets `failed`; the process restarts and
+// recovers.
+//
+// Seam for part 2 (per-bucket index, checkpoints, retention): every record
+// returns its seq, and (segment, offset) is known at stage time
+// (last_location()); retention will recycle whole segments through the
+// preparer.
+#pragma once
+
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bucket/recovery.h"
+#include "bucket/record.h"
+#include "bucket/segment.h"
+#include "reactor/result.h"
+#include "reactor/task.h"
+
+namespace coworker::bucket {
+
+enum class Sync : uint8_t { always, none };
+const char* sync_name(Sync sync);
+// The command-line spellings (`--sync always|none`, `--prepare ...`).
+std::optional<Sync> parse_sync(std::string_view text);
+std::optional<Prepare> parse_prepare(std::string_view text);
+
+enum class LogErrc : uint8_t {
+  too_large,  // the payload can never fit a batch or a segment
+  full,       // the filling batch has no room now: co_await room()
+  failed,     // a write or fdatasync failed; the store accepts nothing more
+  closed,     // close() was called
+};
+const char* log_errc_name(LogErrc errc);
+
+class LogStore {
+  struct Waiter {
+    std::coroutine_handle<> handle;
+    Waiter* next = nullptr;
+  };
+  struct WaiterList {
+    Waiter* head = nullptr;
+    Waiter* tail = nullptr;
+    void push(Waiter* w);
+    void resume_all();
+  };
+
+ public:
+  struct Config {
+    std::string dir;  // the log directory: <data-dir>/log
+    unsigned core = 0;
+    uint64_t segment_bytes = 64u << 20;
+    size_t batch_bytes_max = 8u << 20;  // per buffer; a core holds two
+    Sync sync = Sync::always;
+    Prepare prepare = Prepare::fallocate;  // measured: docs/ARCHITECTURE.md, "Log store"
+  };
+  static constexpr uint64_t segment_bytes_min = 4096;
+  static constexpr size_t batch_bytes_min = 4096;
+
+  struct Stats {
+    uint64_t batches = 0;
+    uint64_t records = 0;
+    uint64_t bytes_written = 0;
+    uint64_t fdatasyncs = 0;
+    uint64_t segments_prepared = 0;
+    uint64_t full = 0;  // stage() calls that found the batch full
+  };
+
+  // Opens (or creates) this core's log on the calling core's loop and starts
+  // its flusher and preparer. `resume` comes from recovery; a torn tail it
+  // reports is erased here, durably, before anything is appended.
+  static Result<std::unique_ptr<LogStore>> open(Config config, const Resume& resume);
+  ~LogStore();
+  LogStore(const LogStore&) = delete;
+  LogStore& operator=(const LogStore&) = delete;
+
+  size_t payload_bytes_max() const { return _payload_bytes_max; }
+
+  // Copies a record into the filling batch and returns its seq.
+  Result<uint64_t, LogErrc> stage(const RecordMeta& meta, std::span<const char> payload);
+  // The same for a payload in several parts (gathered into one copy).
+  Result<uint64_t, LogErrc> stage(const RecordMeta& meta,
+                                  std::span<const std::span<const char>> parts);
+  // Where the last staged record lies: (segment, offset).
+  std::pair<uint64_t, uint64_t> last_location() const { return _last_location; }
+
+  class [[nodiscard]] Durable {
+   public:
+    Durable(LogStore* store, uint64_t seq) : _store(store), _seq(seq) {}
+    bool await_ready() const;
+    void await_suspend(std::coroutine_handle<> handle);
+    Result<void, LogErrc> await_resume() const;
+
+   private:
+    LogStore* _store;
+    uint64_t _seq;
+    Waiter _waiter;
+  };
+  // Completes once seq and every record before it is durable (or failed).
+  Durable durable(uint64_t seq) { return Durable(this, seq); }
+
+  class [[nodiscard]] Room {
+   public:
+    Room(LogStore* store, size_t payload_bytes) : _store(store), _bytes(payload_bytes) {}
+    bool await_ready() const;
+    void await_suspend(std::coroutine_handle<> handle);
+    void await_resume() const {}
+
+   private:
+    LogStore* _store;
+    size_t _bytes;
+    Waiter _waiter;
+  };
+  // Completes when a payload of this size may fit (stage() again to know).
+  Room room(size_t payload_bytes) { return Room(this, payload_bytes); }
+
+  // stage (waiting for room) + durable. `payload` must outlive the call.
+  reactor::Task<Result<uint64_t, LogErrc>> append(RecordMeta meta,
+                                                  std::span<const char> payload);
+
+  // Flushes what is staged, stops the background tasks, closes the files.
+  reactor::Task<void> close();
+
+  // When the batch now being written started, if one is: the host stops
+  // answering heartbeats when it is stuck for the departure timeout (DESIGN §4).
+  std::optional<std::chrono::steady_clock::time_point> flush_started() const {
+    if (!_flush_active) return std::nullopt;
+    return _flush_started;
+  }
+
+  uint64_t next_seq() const { return _next_seq; }
+  uint64_t durable_seq() const { return _durable_seq; }
+  bool failed() const { return _failed.has_value(); }
+  const Stats& stats() const { return _stats; }
+  const Config& config() const { return _config; }
+
+ private:
+  struct Extent {
+    uint64_t segment = 0;
+    uint64_t file_offset = 0;
+    size_t buffer_offset = 0;
+    size_t bytes = 0;
+  };
+  struct Batch {
+    char* data = nullptr;
+    size_t bytes = 0;
+    std::vector<Extent> extents;
+    uint64_t first_seq = 0;
+    uint64_t last_seq = 0;
+    WaiterList waiters;
+    bool empty() const { return bytes == 0; }
+  };
+  struct Park {
+    std::coroutine_handle<>* slot;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) noexcept { *slot = h; }
+    void await_resume() const noexcept {}
+  };
+
+  explicit LogStore(Config config);
+  static void unpark(std::coroutine_handle<>& slot);
+  size_t bytes_needed(size_t record) const;
+  void put(RecordKind kind, uint32_t bucket, uint64_t position, Promise promise,
+           std::span<const std::span<const char>> parts, size_t payload);
+  void put_internal(RecordKind kind);
+  Batch& batch_of(uint64_t seq);
+  void fail(Errno error);
+  void release_segments();
+  reactor::Task<void> flush_loop();
+  reactor::Task<Status> write_batch(Batch& batch);
+  reactor::Task<void> prepare_loop();
+
+  Config _config;
+  size_t _payload_bytes_max = 0;
+  std::unique_ptr<char[]> _buffers;
+  Batch _batches[2];
+  Batch* _filling = &_batches[0];
+  Batch* _flushing = &_batches[1];
+  bool _flush_active = false;
+  std::chrono::steady_clock::time_point _flush_started{};
+
+  uint64_t _segment = 1;  // where the next record is staged
+  uint64_t _offset = 0;
+  uint64_t _segment_limit = 0;  // the size of segment _segment
+  uint64_t _next_seq = 1;
+  uint64_t _durable_seq = 0;
+  std::pair<uint64_t, uint64_t> _last_location{0, 0};
+
+  std::map<uint64_t, int> _fds;  // open segments: written, being written, prepared
+  uint64_t _prepared_max = 0;
+  int _dir_fd = -1;
+
+  std::coroutine_handle<> _flusher_idle;
+  std::coroutine_handle<> _flusher_segment;
+  std::coroutine_handle<> _preparer_idle;
+  std::coroutine_handle<> _close_waiter;
+  WaiterList _room;
+  bool _closing = false;
+  bool _flusher_done = false;
+  bool _preparer_done = false;
+  std::optional<Errno> _failed;
+  Stats _stats;
+};
+
+}  // namespace coworker::bucket

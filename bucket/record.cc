@@ -1,0 +1,106 @@
+#include "bucket/record.h"
+
+#include <cstring>
+
+#include "bucket/crc32c.h"
+#include "reactor/assert.h"
+
+namespace coworker::bucket {
+
+namespace {
+
+template <typename T>
+void put(char* out, size_t offset, T value) {
+  std::memcpy(out + offset, &value, sizeof(T));
+}
+template <typename T>
+T get(const char* in, size_t offset) {
+  T value;
+  std::memcpy(&value, in + offset, sizeof(T));
+  return value;
+}
+
+uint32_t header_checksum(const char* header, uint64_t segment) {
+  const uint32_t seed = crc32c(0, &segment, sizeof(segment));
+  return crc32c(seed, header + 8, record_header_bytes - 8);
+}
+
+}  // namespace
+
+bool record_kind_known(uint8_t kind) {
+  return (kind >= 1 && kind <= 6) || kind == 64 || kind == 65;
+}
+
+bool record_kind_internal(RecordKind kind) {
+  return kind == RecordKind::segment_header || kind == RecordKind::seal;
+}
+
+bool record_kind_checkpoint(RecordKind kind) {
+  return kind == RecordKind::dedup_checkpoint || kind == RecordKind::membership_checkpoint;
+}
+
+const char* record_kind_name(RecordKind kind) {
+  switch (kind) {
+    case RecordKind::entry: return "entry";
+    case RecordKind::register_write: return "register";
+    case RecordKind::promise: return "promise";
+    case RecordKind::dedup_checkpoint: return "dedup_checkpoint";
+    case RecordKind::membership: return "membership";
+    case RecordKind::membership_checkpoint: return "membership_checkpoint";
+    case RecordKind::segment_header: return "segment_header";
+    case RecordKind::seal: return "seal";
+  }
+  return "unknown";
+}
+
+void encode_header(const RecordHeader& header, uint64_t segment, char* out) {
+  COWORKER_ASSERT(header.seq >= 1);
+  COWORKER_ASSERT(header.batch_first_seq >= 1);
+  COWORKER_ASSERT(header.batch_first_seq <= header.seq);
+  COWORKER_ASSERT(header.payload_bytes <= record_payload_bytes_max);
+  put<uint32_t>(out, 0, record_magic);
+  put<uint32_t>(out, 8, header.payload_crc);
+  put<uint32_t>(out, 12, header.payload_bytes);
+  put<uint8_t>(out, 16, record_version);
+  put<uint8_t>(out, 17, static_cast<uint8_t>(header.kind));
+  put<uint16_t>(out, 18, header.core);
+  put<uint32_t>(out, 20, header.bucket);
+  put<uint64_t>(out, 24, header.seq);
+  put<uint64_t>(out, 32, header.batch_first_seq);
+  put<uint32_t>(out, 40, header.location);
+  put<uint32_t>(out, 44, header.promise.counter);
+  put<uint64_t>(out, 48, header.promise.slot);
+  put<uint64_t>(out, 56, header.position);
+  put<uint32_t>(out, 4, header_checksum(out, segment));
+}
+
+HeaderCheck decode_header(const char* in, uint64_t segment, RecordHeader* out) {
+  if (get<uint32_t>(in, 0) != record_magic) return HeaderCheck::no_magic;
+  if (get<uint32_t>(in, 4) != header_checksum(in, segment)) return HeaderCheck::bad_checksum;
+  const uint8_t kind = get<uint8_t>(in, 17);
+  RecordHeader h;
+  h.payload_crc = get<uint32_t>(in, 8);
+  h.payload_bytes = get<uint32_t>(in, 12);
+  h.kind = static_cast<RecordKind>(kind);
+  h.core = get<uint16_t>(in, 18);
+  h.bucket = get<uint32_t>(in, 20);
+  h.seq = get<uint64_t>(in, 24);
+  h.batch_first_seq = get<uint64_t>(in, 32);
+  h.location = get<uint32_t>(in, 40);
+  h.promise.counter = get<uint32_t>(in, 44);
+  h.promise.slot = get<uint64_t>(in, 48);
+  h.position = get<uint64_t>(in, 56);
+  const bool sane = get<uint8_t>(in, 16) == record_version && record_kind_known(kind) &&
+                    h.payload_bytes <= record_payload_bytes_max && h.seq >= 1 &&
+                    h.batch_first_seq >= 1 && h.batch_first_seq <= h.seq;
+  if (!sane) return HeaderCheck::bad_fields;
+  *out = h;
+  return HeaderCheck::ok;
+}
+
+bool payload_intact(const RecordHeader& header, std::span<const char> payload) {
+  COWORKER_ASSERT(payload.size() == header.payload_bytes);
+  return crc32c(0, payload) == header.payload_crc;
+}
+
+}  // namespace coworker::bucket

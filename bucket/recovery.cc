@@ -1,0 +1,419 @@
+#include "bucket/recovery.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <map>
+
+#include "bucket/segment.h"
+#include "bucket/segment_reader.h"
+#include "reactor/assert.h"
+
+namespace coworker::bucket {
+
+namespace {
+
+enum class Probe : uint8_t { good, end, bad_header, bad_payload };
+
+struct Probed {
+  Probe probe = Probe::end;
+  RecordHeader header;
+  std::span<const char> payload;
+};
+
+// Where the scanner stands: the i-th present segment, at a byte offset.
+struct Cursor {
+  size_t i = 0;
+  uint64_t offset = 0;
+};
+
+// What the look-ahead from a bad spot found.
+struct Look {
+  bool later_batch = false;  // a good record whose batch began after the missing seq
+  bool found = false;        // a good record with seq >= the missing one
+  Cursor resume;
+  uint64_t resume_seq = 0;
+  uint64_t resume_batch = 0;
+  uint64_t records = 0;    // good records with seq >= the missing one
+  uint64_t dirty_end = 0;  // end of non-zero bytes in the first segment scanned
+};
+
+struct BucketSeen {
+  uint64_t last_checkpoint_seq = 0;
+  uint64_t last_damage_seq = 0;  // attributed damage
+};
+
+class CoreScanner {
+ public:
+  CoreScanner(const std::string& log_dir, unsigned core, std::vector<uint64_t> segments,
+              const ReplayVisitor& visit)
+      : _log_dir(log_dir), _core(core), _segments(std::move(segments)), _visit(visit) {}
+
+  Result<CoreReport> run();
+
+ private:
+  Result<Probed> probe(SegmentReader& reader, Cursor at, size_t* opened);
+  Result<Look> look_ahead(Cursor from, uint64_t missing_seq);
+  Status open(SegmentReader& reader, size_t i, size_t* opened);
+  void accept(const Probed& p, Cursor at);
+  void end_at(Cursor at, const Look& look, bool torn_possible);
+  void add_damage(Damage::What what, uint64_t segment, uint64_t offset,
+                  std::optional<uint32_t> bucket, const Look& look);
+  void compute_suspects();
+
+  const std::string& _log_dir;
+  unsigned _core;
+  std::vector<uint64_t> _segments;
+  const ReplayVisitor& _visit;
+  SegmentReader _main;
+  SegmentReader _ahead;
+  size_t _main_open = SIZE_MAX;
+  size_t _ahead_open = SIZE_MAX;
+  uint64_t _expected = 1;
+  uint64_t _batch = 0;
+  uint64_t _last_unattributed_seq = 0;
+  std::map<uint32_t, BucketSeen> _buckets;
+  struct {
+    uint64_t segment = 0;
+    uint64_t bytes = 0;
+  } _segment_bytes_seen;  // from the last segment header read
+  CoreReport _report;
+};
+
+Status CoreScanner::open(SegmentReader& reader, size_t i, size_t* opened) {
+  if (*opened == i) return {};
+  *opened = SIZE_MAX;
+  Status status = reader.open(segment_path(_log_dir, _core, _segments[i]));
+  if (!status) return status;
+  *opened = i;
+  return {};
+}
+
+// Reads and verifies the record at `at` (not its seq: the caller's business).
+Result<Probed> CoreScanner::probe(SegmentReader& reader, Cursor at, size_t* opened) {
+  Status status = open(reader, at.i, opened);
+  if (!status) return status.error();
+  Probed p;
+  Result<std::span<const char>> head = reader.view(at.offset, record_header_bytes);
+  if (!head) return head.error();
+  if (head->empty()) return p;  // Probe::end
+  p.probe = Probe::bad_header;
+  const uint64_t segment = _segments[at.i];
+  if (decode_header(head->data(), segment, &p.header) != HeaderCheck::ok) return p;
+  const RecordHeader& h = p.header;
+  const bool placed = h.core == _core && uint64_t{h.location} * record_align == at.offset &&
+                      ((at.offset == 0) == (h.kind == RecordKind::segment_header));
+  if (!placed) return p;
+  p.probe = Probe::bad_payload;
+  Result<std::span<const char>> body =
+      reader.view(at.offset + record_header_bytes, h.payload_bytes);
+  if (!body) return body.error();
+  if (body->size() != h.payload_bytes || !payload_intact(h, *body)) return p;
+  p.payload = *body;
+  p.probe = Probe::good;
+  return p;
+}
+
+// Scans from `from` to the end of the log for good records (at 8-byte
+// steps, skipping zeros quickly), stopping once both a resume point and
+// proof of a later batch are known.
+Result<Look> CoreScanner::look_ahead(Cursor from, uint64_t missing_seq) {
+  COWORKER_ASSERT(from.i < _segments.size());
+  COWORKER_ASSERT(missing_seq >= 1);
+  Look look;
+  look.dirty_end = from.offset;
+  for (size_t i = from.i; i < _segments.size(); i++) {
+    Status status = open(_ahead, i, &_ahead_open);
+    if (!status) return status.error();
+    uint64_t offset = i == from.i ? record_align_up(from.offset) : 0;
+    while (offset + record_align <= _ahead.size()) {
+      const size_t n = static_cast<size_t>(
+          std::min<uint64_t>(SegmentReader::chunk_bytes, _ahead.size() - offset) &
+          ~uint64_t{record_align - 1});
+      Result<std::span<const char>> chunk = _ahead.view(offset, n);
+      if (!chunk) return chunk.error();
+      size_t k = 0;
+      while (k < n) {
+        uint64_t word;
+        std::memcpy(&word, chunk->data() + k, sizeof(word));
+        if (word == 0) {
+          k += record_align;
+          continue;
+        }
+        if (i == from.i) look.dirty_end = std::max(look.dirty_end, offset + k + record_align);
+        if (static_cast<uint32_t>(word) == record_magic) break;
+        k += record_align;
+      }
+      if (k >= n) {
+        offset += n;
+        continue;
+      }
+      const Cursor at{i, offset + k};
+      Result<Probed> p = probe(_ahead, at, &_ahead_open);
+      if (!p) return p.error();
+      if (p->probe != Probe::good) {
+        offset = at.offset + record_align;
+        continue;
+      }
+      const RecordHeader& h = p->header;
+      const uint64_t end = at.offset + record_bytes(h.payload_bytes);
+      if (i == from.i) look.dirty_end = std::max(look.dirty_end, end);
+      if (h.seq >= missing_seq) {
+        look.records++;
+        if (!look.found) {
+          look.found = true;
+          look.resume = at;
+          look.resume_seq = h.seq;
+          look.resume_batch = h.batch_first_seq;
+        }
+      }
+      if (h.batch_first_seq > missing_seq) look.later_batch = true;
+      if (look.found && look.later_batch) return look;
+      offset = end;
+    }
+  }
+  return look;
+}
+
+void CoreScanner::accept(const Probed& p, Cursor at) {
+  const RecordHeader& h = p.header;
+  COWORKER_ASSERT(h.seq == _expected);
+  COWORKER_ASSERT(h.batch_first_seq == _batch || h.batch_first_seq == h.seq);
+  _batch = h.batch_first_seq;
+  _expected = h.seq + 1;
+  _report.last_seq = h.seq;
+  _report.bytes += record_bytes(h.payload_bytes);
+  if (h.kind == RecordKind::segment_header && p.payload.size() >= sizeof(uint64_t)) {
+    _segment_bytes_seen.segment = _segments[at.i];
+    std::memcpy(&_segment_bytes_seen.bytes, p.payload.data(), sizeof(uint64_t));
+  }
+  if (record_kind_internal(h.kind)) return;
+  _report.records++;
+  BucketSeen& seen = _buckets[h.bucket];
+  if (record_kind_checkpoint(h.kind)) seen.last_checkpoint_seq = h.seq;
+  _visit(ReplayedRecord{_core, _segments[at.i], at.offset, h, p.payload});
+}
+
+void CoreScanner::add_damage(Damage::What what, uint64_t segment, uint64_t offset,
+                             std::optional<uint32_t> bucket, const Look& look) {
+  if (bucket) COWORKER_ASSERT(what == Damage::What::bad_payload);
+  if (look.found) COWORKER_ASSERT(look.resume_seq >= _expected);
+  Damage d{what, segment, offset, _expected, look.found ? look.resume_seq : 0, bucket};
+  if (bucket) {
+    BucketSeen& seen = _buckets[*bucket];
+    seen.last_damage_seq = std::max(seen.last_damage_seq, _expected);
+  } else {
+    _last_unattributed_seq = std::max(_last_unattributed_seq, _expected);
+    _report.unattributed = true;
+  }
+  _report.damages.push_back(d);
+}
+
+// The log ends at `at`: what follows was never acknowledged (or is missing).
+void CoreScanner::end_at(Cursor at, const Look& look, bool torn_possible) {
+  COWORKER_ASSERT(at.i < _segments.size());
+  COWORKER_ASSERT(!look.later_batch);  // else it is corruption, not an end
+  Resume& r = _report.resume;
+  r.segment = _segments[at.i];
+  r.offset = at.offset;
+  r.next_seq = _expected;
+  r.segment_bytes = _segment_bytes_seen.segment == r.segment ? _segment_bytes_seen.bytes : 0;
+  if (r.offset > 0 && r.segment_bytes < r.offset + record_header_bytes) {
+    // The segment header was lost to damage: its file size is the next best.
+    Status opened = open(_main, at.i, &_main_open);
+    r.segment_bytes = std::max<uint64_t>(opened ? _main.size() : 0, r.offset + record_header_bytes);
+  }
+  r.erase_end = std::max(look.dirty_end, at.offset);
+  for (size_t j = at.i + 1; j < _segments.size(); j++) r.discard.push_back(_segments[j]);
+  const bool dirty = r.erase_end > at.offset || look.records > 0;
+  if (torn_possible && dirty) {
+    _report.torn = TornTail{r.segment, at.offset, r.erase_end - at.offset, look.records,
+                            r.discard.size()};
+  }
+}
+
+void CoreScanner::compute_suspects() {
+  bool membership = false;
+  for (const auto& [bucket, seen] : _buckets) {
+    const bool hit = seen.last_damage_seq > seen.last_checkpoint_seq ||
+                     _last_unattributed_seq > seen.last_checkpoint_seq;
+    if (!hit) continue;
+    if (bucket == membership_bucket) {
+      membership = true;
+    } else if (bucket != internal_bucket) {
+      _report.suspect_buckets.push_back(bucket);
+    }
+  }
+  // Core 0 holds the membership state even when damage left no record of it.
+  if (_core == 0 && _last_unattributed_seq > 0 &&
+      _buckets[membership_bucket].last_checkpoint_seq < _last_unattributed_seq) {
+    membership = true;
+  }
+  _report.membership_suspect = membership;
+}
+
+Result<CoreReport> CoreScanner::run() {
+  _report.core = _core;
+  _report.segments = _segments.size();
+  if (_segments.empty()) return _report;
+  Cursor at{0, 0};
+  Look none;
+  if (_segments[0] != 1) add_damage(Damage::What::missing_segment, 1, 0, {}, none);
+  bool resync = _segments[0] != 1;
+  for (;;) {
+    if (resync) {
+      // After a missing segment: continue at the next good record, if any.
+      resync = false;
+      Result<Look> look = look_ahead(at, _expected);
+      if (!look) return look.error();
+      if (!look->found) {
+        end_at(at, *look, false);
+        break;
+      }
+      _report.damages.back().next_good_seq = look->resume_seq;
+      at = look->resume;
+      _expected = look->resume_seq;
+      _batch = look->resume_batch;
+    }
+    Result<Probed> p = probe(_main, at, &_main_open);
+    if (!p) return p.error();
+    const RecordHeader& h = p->header;
+    const bool in_order = h.seq == _expected &&
+                          (h.batch_first_seq == _batch || h.batch_first_seq == h.seq);
+    if (p->probe == Probe::good && in_order) {
+      accept(*p, at);
+      at.offset += record_bytes(h.payload_bytes);
+      if (h.kind != RecordKind::seal) continue;
+      const uint64_t next = _segments[at.i] + 1;
+      if (at.i + 1 < _segments.size() && _segments[at.i + 1] == next) {
+        at = Cursor{at.i + 1, 0};
+        continue;
+      }
+      add_damage(Damage::What::missing_segment, next, 0, {}, none);
+      if (at.i + 1 == _segments.size()) {
+        // Nothing after the gap: continue in a new segment past it.
+        _report.resume = Resume{next + 1, 0, _expected, 0, 0, {}};
+        break;
+      }
+      at = Cursor{at.i + 1, 0};
+      resync = true;
+      continue;
+    }
+    // Not a good continuation: the end, a torn tail, or damage. Where the
+    // header is intact, skip the record itself; a record from the future
+    // (seq too high) may be where reading resumes.
+    Cursor from = at;
+    const bool intact_header = p->probe == Probe::good || p->probe == Probe::bad_payload;
+    if (intact_header && !(p->probe == Probe::good && h.seq > _expected)) {
+      from.offset += record_bytes(h.payload_bytes);
+    }
+    Result<Look> look = look_ahead(from, _expected);
+    if (!look) return look.error();
+    if (!look->later_batch) {
+      end_at(at, *look, true);
+      break;
+    }
+    if (p->probe == Probe::bad_payload && h.seq == _expected && in_order) {
+      // The header is intact and in place: exactly one record of a known
+      // bucket is lost, and the next record starts right after it.
+      Look one;
+      one.found = true;
+      one.resume_seq = h.seq + 1;
+      add_damage(Damage::What::bad_payload, _segments[at.i], at.offset, h.bucket, one);
+      _expected = h.seq + 1;
+      _batch = h.batch_first_seq;
+      at = from;
+      continue;
+    }
+    const Damage::What what =
+        p->probe == Probe::good ? Damage::What::misplaced : Damage::What::bad_header;
+    add_damage(what, _segments[at.i], at.offset, {}, *look);
+    at = look->resume;
+    _expected = look->resume_seq;
+    _batch = look->resume_batch;
+  }
+  compute_suspects();
+  return _report;
+}
+
+}  // namespace
+
+const char* damage_name(Damage::What what) {
+  switch (what) {
+    case Damage::What::bad_header: return "bad header";
+    case Damage::What::bad_payload: return "bad payload";
+    case Damage::What::misplaced: return "misplaced record";
+    case Damage::What::missing_segment: return "missing segment";
+  }
+  return "?";
+}
+
+bool CoreReport::suspect(uint32_t bucket) const {
+  if (bucket == membership_bucket) return membership_suspect;
+  return std::binary_search(suspect_buckets.begin(), suspect_buckets.end(), bucket);
+}
+
+std::string CoreReport::describe() const {
+  std::string out;
+  char line[256];
+  if (torn) {
+    std::snprintf(line, sizeof(line),
+                  "core %u: torn tail cut at segment %llu offset %llu: %llu bytes, %llu "
+                  "unacknowledged records, %llu later segments; log ends at seq %llu\n",
+                  core, (unsigned long long)torn->segment, (unsigned long long)torn->offset,
+                  (unsigned long long)torn->bytes, (unsigned long long)torn->records,
+                  (unsigned long long)torn->segments, (unsigned long long)last_seq);
+    out += line;
+  }
+  for (const Damage& d : damages) {
+    std::snprintf(line, sizeof(line),
+                  "core %u: CORRUPTION (%s) at segment %llu offset %llu: seq %llu..%llu "
+                  "lost%s\n",
+                  core, damage_name(d.what), (unsigned long long)d.segment,
+                  (unsigned long long)d.offset, (unsigned long long)d.first_missing_seq,
+                  d.next_good_seq ? (unsigned long long)d.next_good_seq - 1 : 0ull,
+                  d.bucket ? " (one record)" : "");
+    out += line;
+  }
+  if (corrupt()) {
+    out += "core " + std::to_string(core) + ": suspect buckets:";
+    for (uint32_t b : suspect_buckets) out += " " + std::to_string(b);
+    if (unattributed) out += " (+ any bucket without surviving records: unattributed damage)";
+    if (membership_suspect) out += "; membership state suspect";
+    out += "\n";
+  }
+  return out;
+}
+
+CoreReport Recovery::core(unsigned core) const {
+  for (const CoreReport& r : cores) {
+    if (r.core == core) return r;
+  }
+  CoreReport fresh;
+  fresh.core = core;
+  return fresh;
+}
+
+Result<CoreReport> replay_core(const std::string& log_dir, unsigned core,
+                               const ReplayVisitor& visit) {
+  Result<std::vector<uint64_t>> segments = list_segments(log_dir, core);
+  if (!segments) return segments.error();
+  CoreScanner scanner(log_dir, core, std::move(*segments), visit);
+  return scanner.run();
+}
+
+Result<Recovery> replay_log(const std::string& log_dir, const ReplayVisitor& visit) {
+  Result<std::vector<unsigned>> cores = list_cores(log_dir);
+  if (!cores) return cores.error();
+  Recovery recovery;
+  for (unsigned core : *cores) {
+    Result<CoreReport> report = replay_core(log_dir, core, visit);
+    if (!report) return report.error();
+    const std::string text = report->describe();
+    if (!text.empty()) std::fputs(text.c_str(), stderr);
+    recovery.cores.push_back(std::move(*report));
+  }
+  return recovery;
+}
+
+}  // namespace coworker::bucket

@@ -1,0 +1,133 @@
+// Recovery: replays every core's write-ahead log at start, in order, and
+// says what it found — a clean end, a torn tail, or corruption.
+//
+// Runs synchronously on the calling thread before the cores start appending
+// (plain preads, large sequential reads); LogStore::open then takes the
+// `Resume` of its core. It reads every `core-*` directory under the log
+// directory, whatever the core count is now.
+//
+// How a core's log is read (record format: record.h):
+//   1. Segments in index order; within one, records one after another from
+//      offset 0 (a segment header) to a seal, which sends the reader on to the
+//      next segment. A record is good when its header and payload checksums
+//      hold, it names this core and its own offset, its seq is the next one,
+//      and its batch_first_seq continues the batch or starts a new one.
+//   2. At the first record that is not good (bad checksum, zeros, a valid
+//      record that does not belong there, or the end of a file), look ahead
+//      through the rest of the log for a good record whose batch started
+//      after the missing seq. Batches are written one at a time, each only
+//      after the previous one's fdatasync, so such a record proves that the
+//      bad spot was in an acknowledged batch:
+//        - none: the bad spot is in the last, unacknowledged batch — a torn
+//          tail (or simply the end). Everything from it on is cut: never
+//          served, zeroed or deleted by LogStore::open before it appends.
+//        - some: corruption. It is reported, and reading resumes at the first
+//          good record with seq >= the missing one. Damaged records are never
+//          served; the records after them are, and the report names the
+//          buckets that must be repaired rather than served (DESIGN §4).
+//   3. A seal whose next segment is missing (deleted) is corruption too, and
+//      so is a first segment other than 1 (part 2's retention will record a
+//      retained start instead). LogStore resumes after such a gap in a new
+//      segment, so the gap stays visible to every later recovery.
+//
+// Which buckets are suspect after corruption: a bucket is suspect when the
+// damage lies after its last good checkpoint in that log and either the
+// damaged header still names it (a payload-only flip) or the damage is
+// unattributed (header unreadable, zeros, misdirected write, missing segment)
+// and the bucket has records in that log. `unattributed` tells the host that
+// buckets without surviving records may be hit too. The membership state
+// (core 0) counts as the bucket `membership_bucket`.
+//
+// Limitation: damage to the very last batch of a log is indistinguishable
+// from a torn write and is cut; the replicas hold that data (DESIGN §4).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "bucket/record.h"
+#include "reactor/result.h"
+
+namespace coworker::bucket {
+
+// A record handed to the replay visitor; `payload` is valid during the call only.
+struct ReplayedRecord {
+  unsigned core = 0;
+  uint64_t segment = 0;
+  uint64_t offset = 0;
+  RecordHeader header;
+  std::span<const char> payload;
+};
+using ReplayVisitor = std::function<void(const ReplayedRecord&)>;
+
+struct Damage {
+  enum class What : uint8_t {
+    bad_header,       // no valid header where a record must start (flip, zeros, torn)
+    bad_payload,      // intact header, payload checksum wrong: attributed to its bucket
+    misplaced,        // a valid record with the wrong seq or batch (misdirected, stale)
+    missing_segment,  // a segment file is gone
+  };
+  What what = What::bad_header;
+  uint64_t segment = 0;
+  uint64_t offset = 0;
+  uint64_t first_missing_seq = 0;
+  uint64_t next_good_seq = 0;    // where reading resumed; 0: nothing good after it
+  std::optional<uint32_t> bucket;  // set for bad_payload only
+};
+const char* damage_name(Damage::What what);
+
+struct TornTail {
+  uint64_t segment = 0;
+  uint64_t offset = 0;       // where the log now ends
+  uint64_t bytes = 0;        // non-zero bytes cut after that point (in that segment)
+  uint64_t records = 0;      // intact but unacknowledged records cut
+  uint64_t segments = 0;     // later segment files discarded
+};
+
+// Where LogStore::open continues a core's log.
+struct Resume {
+  uint64_t segment = 1;
+  uint64_t offset = 0;     // 0: (re)prepare the segment and write its header
+  uint64_t next_seq = 1;
+  uint64_t segment_bytes = 0;  // when offset > 0: the size `segment` was made with
+  uint64_t erase_end = 0;  // zero [offset, erase_end) of `segment` first (torn leftovers)
+  std::vector<uint64_t> discard;  // later segment files that hold nothing good
+};
+
+struct CoreReport {
+  unsigned core = 0;
+  uint64_t records = 0;  // records visited (store-internal ones excluded)
+  uint64_t bytes = 0;    // bytes of the log read as good records
+  uint64_t segments = 0;
+  uint64_t last_seq = 0;
+  std::vector<Damage> damages;
+  std::optional<TornTail> torn;
+  std::vector<uint32_t> suspect_buckets;  // sorted; never membership_bucket
+  bool unattributed = false;
+  bool membership_suspect = false;
+  Resume resume;
+
+  bool corrupt() const { return !damages.empty(); }
+  bool suspect(uint32_t bucket) const;
+  std::string describe() const;
+};
+
+struct Recovery {
+  std::vector<CoreReport> cores;  // sorted by core
+  // The report of a core, or an empty one (fresh log) when it has no directory.
+  CoreReport core(unsigned core) const;
+};
+
+// Replays one core's log. Damage is a value in the report; the error is for
+// the file system failing (permissions, I/O errors).
+Result<CoreReport> replay_core(const std::string& log_dir, unsigned core,
+                               const ReplayVisitor& visit);
+// Replays every core's log, core by core, and logs torn tails and corruption
+// to stderr.
+Result<Recovery> replay_log(const std::string& log_dir, const ReplayVisitor& visit);
+
+}  // namespace coworker::bucket

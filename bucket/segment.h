@@ -1,0 +1,59 @@
+// Segment files: where a core's write-ahead log lives on disk, and how a
+// segment is prepared before the log needs it.
+//
+//   <log dir>/core-<C>/<index, 16 hex digits>.seg     segments, index 1, 2, ...
+//   <log dir>/core-<C>/<index>.prep                    a segment being prepared
+//
+// A segment gets its final name only once it is fully prepared and durable
+// (created, filled or allocated, fdatasync'ed, renamed, directory fsync'ed),
+// so a `.seg` file is always whole; a stray `.prep` (a crash while preparing)
+// is deleted at open. Preparation methods (measured in bench/, see
+// docs/ARCHITECTURE.md "Log store"):
+//   zero_fill  write zeros over the whole segment: later appends overwrite
+//              written extents, so an fdatasync flushes data only, but every
+//              byte of the log is written twice;
+//   fallocate  unwritten extents: every fdatasync also commits the journal to
+//              convert the extents it wrote (default: measured cheaper here);
+//   none       an empty file that each write extends (allocation in fdatasync).
+//
+// The synchronous functions are for startup and tools; LogStore prepares the
+// next segment on its core with the reactor's ops (prepare_segment).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "reactor/result.h"
+#include "reactor/task.h"
+
+namespace coworker::bucket {
+
+enum class Prepare : uint8_t { zero_fill, fallocate, none };
+const char* prepare_name(Prepare prepare);
+
+std::string core_dir(const std::string& log_dir, unsigned core);
+std::string segment_path(const std::string& log_dir, unsigned core, uint64_t index);
+std::string prep_path(const std::string& log_dir, unsigned core, uint64_t index);
+
+// Creates the directory (and its parents) when missing.
+Status make_dirs(const std::string& path);
+// The cores that have a log directory, sorted (any count: a restart with
+// other `--cores` reads them all).
+Result<std::vector<unsigned>> list_cores(const std::string& log_dir);
+// The segment indexes of one core, sorted; stray `.prep` files are removed.
+Result<std::vector<uint64_t>> list_segments(const std::string& log_dir, unsigned core);
+Status fsync_dir(const std::string& path);
+
+// Prepares segment `index` synchronously and returns its fd (read-write),
+// atomically replacing any file of that name.
+Result<int> prepare_segment_sync(const std::string& log_dir, unsigned core, uint64_t index,
+                                 uint64_t bytes, Prepare prepare);
+
+// The same on the calling core's loop: the filling and the fdatasyncs go
+// through the reactor; open, fallocate and rename are short system calls.
+// `dir_fd` is the core directory, kept open by the caller.
+reactor::Task<Result<int>> prepare_segment(std::string log_dir, unsigned core, uint64_t index,
+                                           uint64_t bytes, Prepare prepare, int dir_fd);
+
+}  // namespace coworker::bucket

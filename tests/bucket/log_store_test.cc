@@ -1,0 +1,301 @@
+// The log store on real files: group commit, back-pressure, segment
+// rollover, reopening, and the preparation modes.
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bucket/log_store.h"
+#include "reactor/block_on.h"
+#include "reactor/loop.h"
+#include "tests/bucket/log_test_util.h"
+
+using namespace coworker;
+using namespace coworker::bucket;
+using namespace coworker::bucket::testing;
+using coworker::reactor::Loop;
+using coworker::reactor::Task;
+
+namespace {
+
+LogStore::Config small_config(const std::string& dir, unsigned core = 0) {
+  LogStore::Config config;
+  config.dir = dir;
+  config.core = core;
+  config.segment_bytes = 64 * 1024;
+  config.batch_bytes_max = 32 * 1024;
+  return config;
+}
+
+// Recovers the core's log, then opens it (on the current loop).
+std::unique_ptr<LogStore> reopen(const LogStore::Config& config) {
+  Result<CoreReport> report = replay_core(config.dir, config.core, [](const ReplayedRecord&) {});
+  COWORKER_ASSERT(report.ok());
+  Result<std::unique_ptr<LogStore>> store = LogStore::open(config, report->resume);
+  COWORKER_ASSERT(store.ok());
+  return std::move(*store);
+}
+
+RecordMeta meta_for(uint64_t i) {
+  RecordMeta meta;
+  meta.kind = i % 3 == 0 ? RecordKind::entry : (i % 3 == 1 ? RecordKind::register_write
+                                                             : RecordKind::promise);
+  meta.bucket = static_cast<uint32_t>(i % 64);
+  meta.position = i * 10;
+  meta.promise = Promise{i, static_cast<uint32_t>(i % 7)};
+  return meta;
+}
+
+// Appends `count` records with keys base.. concurrently from `appenders`
+// coroutines; returns when every one is durable.
+Task<void> append_many(LogStore& store, uint64_t base, int count, int appenders, size_t length) {
+  int done = 0;
+  std::coroutine_handle<> waiter;
+  auto one = [&](int a) -> Task<void> {
+    for (int i = a; i < count; i += appenders) {
+      const uint64_t key = base + static_cast<uint64_t>(i);
+      const std::string payload = make_payload(key, length + key % 17);
+      Result<uint64_t, LogErrc> seq = co_await store.append(meta_for(key), payload);
+      COWORKER_ASSERT(seq.ok());
+      COWORKER_ASSERT(store.durable_seq() >= *seq);  // resumed only once durable
+    }
+    if (++done == appenders && waiter) Loop::current().schedule(waiter);
+  };
+  for (int a = 0; a < appenders; a++) Loop::current().spawn(one(a));
+  struct Wait {
+    int* done;
+    int appenders;
+    std::coroutine_handle<>* waiter;
+    bool await_ready() const { return *done == appenders; }
+    void await_suspend(std::coroutine_handle<> h) { *waiter = h; }
+    void await_resume() const {}
+  };
+  co_await Wait{&done, appenders, &waiter};
+}
+
+void check_keys(const ReplayResult& replayed, uint64_t first, uint64_t count) {
+  std::vector<bool> seen(count, false);
+  for (const Replayed& r : replayed.records) {
+    REQUIRE(payload_self_consistent(r.payload));
+    const uint64_t key = payload_key(r.payload);
+    REQUIRE(key >= first);
+    REQUIRE(key < first + count);
+    CHECK(!seen[key - first]);
+    seen[key - first] = true;
+    const RecordMeta meta = meta_for(key);
+    CHECK(r.kind == meta.kind);
+    CHECK(r.bucket == meta.bucket);
+    CHECK(r.position == meta.position);
+  }
+  for (uint64_t i = 0; i < count; i++) CHECK(seen[i]);
+}
+
+}  // namespace
+
+TEST_CASE("log store: appended records replay in order with their headers") {
+  TempDir dir;
+  const LogStore::Config config = small_config(dir.path());
+  reactor::block_on([&]() -> Task<void> {
+    auto store = reopen(config);
+    co_await append_many(*store, 0, 200, 1, 100);
+    CHECK(store->next_seq() > 200);
+    co_await store->close();
+  }());
+  ReplayResult replayed = replay_all(dir.path());
+  REQUIRE(replayed.recovery.cores.size() == 1);
+  const CoreReport& report = replayed.recovery.cores[0];
+  CHECK(!report.corrupt());
+  CHECK(!report.torn);
+  CHECK(report.records == 200);
+  check_keys(replayed, 0, 200);
+  for (size_t i = 1; i < replayed.records.size(); i++) {
+    CHECK(replayed.records[i].seq > replayed.records[i - 1].seq);
+  }
+}
+
+TEST_CASE("log store: 64 appenders in one turn share one write and one fdatasync") {
+  TempDir dir;
+  LogStore::Config config = small_config(dir.path());
+  config.segment_bytes = 1 << 20;
+  reactor::block_on([&]() -> Task<void> {
+    auto store = reopen(config);
+    CHECK(!store->flush_started().has_value());
+    co_await append_many(*store, 0, 64, 64, 100);
+    CHECK(!store->flush_started().has_value());
+    CHECK(store->stats().batches == 1);
+    CHECK(store->stats().fdatasyncs == 1);
+    co_await append_many(*store, 64, 640, 64, 100);
+    // Every batch after the first carries what was staged during the previous one.
+    CHECK(store->stats().batches < 64);
+    co_await store->close();
+  }());
+  check_keys(replay_all(dir.path()), 0, 704);
+}
+
+TEST_CASE("log store: a full batch buffer pushes back on appenders, nothing is lost") {
+  TempDir dir;
+  LogStore::Config config = small_config(dir.path());
+  config.batch_bytes_max = 8 * 1024;
+  reactor::block_on([&]() -> Task<void> {
+    auto store = reopen(config);
+    co_await append_many(*store, 0, 512, 64, 1000);
+    CHECK(store->stats().full > 0);
+    CHECK(store->stats().records == store->next_seq() - 1 - 0);
+    co_await store->close();
+  }());
+  check_keys(replay_all(dir.path()), 0, 512);
+}
+
+TEST_CASE("log store: records roll over into prepared segments, which are sealed") {
+  TempDir dir;
+  const LogStore::Config config = small_config(dir.path());
+  reactor::block_on([&]() -> Task<void> {
+    auto store = reopen(config);
+    co_await append_many(*store, 0, 600, 8, 900);
+    CHECK(store->stats().segments_prepared >= 8);
+    co_await store->close();
+  }());
+  ReplayResult replayed = replay_all(dir.path());
+  CHECK(replayed.recovery.cores[0].segments >= 9);
+  CHECK(!replayed.recovery.cores[0].corrupt());
+  CHECK(!replayed.recovery.cores[0].torn);
+  check_keys(replayed, 0, 600);
+}
+
+TEST_CASE("log store: reopening continues the log after recovery, seq without gaps") {
+  TempDir dir;
+  const LogStore::Config config = small_config(dir.path());
+  for (int round = 0; round < 4; round++) {
+    reactor::block_on([&]() -> Task<void> {
+      auto store = reopen(config);
+      co_await append_many(*store, static_cast<uint64_t>(round) * 100, 100, 4, 300);
+      co_await store->close();
+    }());
+  }
+  ReplayResult replayed = replay_all(dir.path());
+  CHECK(!replayed.recovery.cores[0].corrupt());
+  CHECK(!replayed.recovery.cores[0].torn);
+  check_keys(replayed, 0, 400);
+}
+
+TEST_CASE("log store: a restart with another --segment-bytes continues the log") {
+  TempDir dir;
+  int round = 0;
+  for (uint64_t segment_bytes : {64 * 1024, 16 * 1024, 48 * 1024}) {
+    LogStore::Config config = small_config(dir.path());
+    config.segment_bytes = segment_bytes;
+    config.batch_bytes_max = 8 * 1024;
+    reactor::block_on([&]() -> Task<void> {
+      auto store = reopen(config);
+      co_await append_many(*store, static_cast<uint64_t>(round) * 100, 100, 4, 400);
+      co_await store->close();
+    }());
+    round++;
+  }
+  ReplayResult replayed = replay_all(dir.path());
+  CHECK(!replayed.recovery.cores[0].corrupt());
+  CHECK(!replayed.recovery.cores[0].torn);
+  check_keys(replayed, 0, 300);
+}
+
+TEST_CASE("log store: oversized payloads are refused, membership records only on core 0") {
+  TempDir dir;
+  const LogStore::Config config = small_config(dir.path());
+  reactor::block_on([&]() -> Task<void> {
+    auto store = reopen(config);
+    const std::string huge(store->payload_bytes_max() + 1, 'x');
+    Result<uint64_t, LogErrc> refused = co_await store->append(RecordMeta{}, huge);
+    CHECK(!refused.ok());
+    if (!refused.ok()) CHECK(refused.error() == LogErrc::too_large);
+    const std::string largest = make_payload(1, store->payload_bytes_max());
+    Result<uint64_t, LogErrc> fits = co_await store->append(RecordMeta{}, largest);
+    CHECK(fits.ok());
+    RecordMeta membership{RecordKind::membership, membership_bucket, 5, Promise{5, 1}};
+    Result<uint64_t, LogErrc> m = co_await store->append(membership, make_payload(2, 40));
+    CHECK(m.ok());
+    co_await store->close();
+    Result<uint64_t, LogErrc> late = store->stage(RecordMeta{}, largest);
+    CHECK(!late.ok());
+  }());
+  ReplayResult replayed = replay_all(dir.path());
+  REQUIRE(replayed.records.size() == 2);
+  CHECK(replayed.records[1].kind == RecordKind::membership);
+  CHECK(replayed.records[1].bucket == membership_bucket);
+}
+
+TEST_CASE("log store: staged payload parts are gathered into one record") {
+  TempDir dir;
+  const LogStore::Config config = small_config(dir.path());
+  const std::string whole = make_payload(77, 500);
+  reactor::block_on([&]() -> Task<void> {
+    auto store = reopen(config);
+    const std::span<const char> parts[3] = {std::span<const char>(whole).subspan(0, 10),
+                                            std::span<const char>(whole).subspan(10, 300),
+                                            std::span<const char>(whole).subspan(310)};
+    Result<uint64_t, LogErrc> seq = store->stage(meta_for(77), parts);
+    REQUIRE(seq.ok());
+    Result<void, LogErrc> done = co_await store->durable(*seq);
+    CHECK(done.ok());
+    co_await store->close();
+  }());
+  ReplayResult replayed = replay_all(dir.path());
+  REQUIRE(replayed.records.size() == 1);
+  CHECK(replayed.records[0].payload == whole);
+}
+
+TEST_CASE("log store: every preparation mode and sync mode writes a replayable log") {
+  for (Prepare prepare : {Prepare::zero_fill, Prepare::fallocate, Prepare::none}) {
+    for (Sync sync : {Sync::always, Sync::none}) {
+      CAPTURE(prepare_name(prepare));
+      TempDir dir;
+      LogStore::Config config = small_config(dir.path());
+      config.prepare = prepare;
+      config.sync = sync;
+      for (int round = 0; round < 2; round++) {
+        reactor::block_on([&]() -> Task<void> {
+          auto store = reopen(config);
+          co_await append_many(*store, static_cast<uint64_t>(round) * 150, 150, 4, 700);
+          if (sync == Sync::none) CHECK(store->stats().fdatasyncs == 0);
+          co_await store->close();
+        }());
+      }
+      ReplayResult replayed = replay_all(dir.path());
+      CHECK(!replayed.recovery.cores[0].corrupt());
+      CHECK(!replayed.recovery.cores[0].torn);
+      check_keys(replayed, 0, 300);
+    }
+  }
+}
+
+TEST_CASE("log store: every core's log is replayed, whatever the core count is now") {
+  TempDir dir;
+  reactor::block_on([&]() -> Task<void> {
+    // Three cores' logs written by one loop stand in for a run with --cores 3.
+    std::vector<std::unique_ptr<LogStore>> stores;
+    for (unsigned core = 0; core < 3; core++) stores.push_back(reopen(small_config(dir.path(), core)));
+    for (unsigned core = 0; core < 3; core++) {
+      co_await append_many(*stores[core], core * 1000, 50, 2, 200);
+    }
+    for (auto& store : stores) co_await store->close();
+  }());
+  ReplayResult replayed = replay_all(dir.path());
+  REQUIRE(replayed.recovery.cores.size() == 3);
+  for (unsigned core = 0; core < 3; core++) {
+    CHECK(replayed.recovery.cores[core].core == core);
+    CHECK(replayed.recovery.cores[core].records == 50);
+  }
+  for (const Replayed& r : replayed.records) CHECK(payload_key(r.payload) / 1000 == r.core);
+  CHECK(replayed.recovery.core(7).resume.next_seq == 1);  // a core with no log yet
+}
+
+TEST_CASE("log store: command-line spellings of --sync and the preparation method") {
+  CHECK(parse_sync("always") == std::optional<Sync>(Sync::always));
+  CHECK(parse_sync("none") == std::optional<Sync>(Sync::none));
+  CHECK(!parse_sync("sometimes").has_value());
+  CHECK(parse_prepare("zero_fill") == std::optional<Prepare>(Prepare::zero_fill));
+  CHECK(parse_prepare("fallocate") == std::optional<Prepare>(Prepare::fallocate));
+  CHECK(parse_prepare("none") == std::optional<Prepare>(Prepare::none));
+  CHECK(!parse_prepare("zeros").has_value());
+  CHECK(std::string(sync_name(Sync::none)) == "none");
+}
