@@ -33,13 +33,14 @@
 #include <string>
 #include <vector>
 
-#include "bucket/crc32c.h"
+#include "consensus/crc32c.h"
 #include "bucket/log_store.h"
 #include "reactor/block_on.h"
 #include "reactor/loop.h"
 
 using namespace coworker;
 using namespace coworker::bucket;
+using namespace coworker::consensus;
 using coworker::reactor::Loop;
 using coworker::reactor::Task;
 using Clock = std::chrono::steady_clock;

@@ -8,11 +8,13 @@
 #include <cstdio>
 #include <cstring>
 
-#include "bucket/crc32c.h"
+#include "consensus/crc32c.h"
 #include "reactor/loop.h"
 #include "reactor/ops.h"
 
 namespace coworker::bucket {
+
+using consensus::crc32c;
 
 using reactor::Loop;
 using reactor::Task;

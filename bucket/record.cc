@@ -2,10 +2,12 @@
 
 #include <cstring>
 
-#include "bucket/crc32c.h"
+#include "consensus/crc32c.h"
 #include "reactor/assert.h"
 
 namespace coworker::bucket {
+
+using consensus::crc32c;
 
 namespace {
 

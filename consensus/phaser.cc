@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "consensus/checksum.h"
+#include "consensus/crc32c.h"
 #include "reactor/assert.h"
 
 namespace coworker::consensus {

@@ -1,4 +1,4 @@
-#include "bucket/crc32c.h"
+#include "consensus/crc32c.h"
 
 #include <cstring>
 
@@ -8,7 +8,7 @@
 
 #include "reactor/assert.h"
 
-namespace coworker::bucket {
+namespace coworker::consensus {
 
 namespace {
 
@@ -178,4 +178,4 @@ uint32_t crc32c_hardware(uint32_t, const void*, size_t) {
 
 uint32_t crc32c(uint32_t crc, const void* data, size_t size) { return chosen(crc, data, size); }
 
-}  // namespace coworker::bucket
+}  // namespace coworker::consensus

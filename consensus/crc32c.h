@@ -1,5 +1,5 @@
-// CRC32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of every
-// log-store record (record.h).
+// CRC32C (Castagnoli, reflected polynomial 0x82F63B78): the checksum of every
+// log-store record (bucket/record.h) and of every phaser write.
 //
 // Two implementations behind one function: the SSE4.2 `crc32` instruction,
 // chosen once at start when the CPU has it, and a portable slicing-by-8 table
@@ -11,13 +11,19 @@
 #include <cstdint>
 #include <span>
 
-namespace coworker::bucket {
+namespace coworker::consensus {
 
 // Extends `crc` (0 to start) over `data`. Chaining is allowed:
 // crc32c(crc32c(0, a), b) == crc32c(0, a ++ b).
 uint32_t crc32c(uint32_t crc, const void* data, size_t size);
 inline uint32_t crc32c(uint32_t crc, std::span<const char> data) {
   return crc32c(crc, data.data(), data.size());
+}
+// Extends `crc` over the 8 little-endian bytes of an integer.
+inline uint32_t crc32c_u64(uint32_t crc, uint64_t value) {
+  unsigned char bytes[8];
+  for (int i = 0; i < 8; i++) bytes[i] = static_cast<unsigned char>(value >> (8 * i));
+  return crc32c(crc, bytes, sizeof(bytes));
 }
 
 // The two implementations, exposed so that tests check both against the
@@ -26,4 +32,4 @@ uint32_t crc32c_portable(uint32_t crc, const void* data, size_t size);
 uint32_t crc32c_hardware(uint32_t crc, const void* data, size_t size);
 bool crc32c_hardware_available();
 
-}  // namespace coworker::bucket
+}  // namespace coworker::consensus
