@@ -22,8 +22,8 @@ inline Task<void> block_on_body_void(Task<void> task, Loop* loop) {
 }  // namespace detail
 
 template <typename T>
-T block_on(Task<T> task) {
-  Loop loop(Loop::Config{});
+T block_on(Task<T> task, Loop::Config config = {}) {
+  Loop loop(config);
   if constexpr (std::is_void_v<T>) {
     loop.spawn(detail::block_on_body_void(std::move(task), &loop));
     loop.run();

@@ -62,7 +62,7 @@ void terminate_on_exception() noexcept {
 Loop::Loop(Config config) : _core(config.core) {
   COWORKER_ASSERT(_current == nullptr);
   std::string why;
-  if (!_ring.setup(config.sq_entries, &why)) {
+  if (!_ring.setup(config.sq_entries, &why, config.ring_mode)) {
     std::fprintf(stderr, "coworker: core %u: cannot set up io_uring: %s\n", _core, why.c_str());
     std::exit(1);
   }

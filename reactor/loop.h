@@ -55,6 +55,7 @@ class Loop {
   struct Config {
     unsigned core = 0;
     unsigned sq_entries = Ring::sq_entries_default;
+    RingMode ring_mode = RingMode::best;
   };
 
   // Sets up the ring on the calling thread; aborts with a message naming what

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 
 namespace coworker::reactor {
 
@@ -9,7 +10,7 @@ Ring::~Ring() {
   if (_live) io_uring_queue_exit(&_ring);
 }
 
-Status Ring::setup(unsigned sq_entries, std::string* why) {
+Status Ring::setup(unsigned sq_entries, std::string* why, RingMode mode) {
   COWORKER_ASSERT(!_live);
   struct Attempt {
     unsigned flags;
@@ -25,7 +26,8 @@ Status Ring::setup(unsigned sq_entries, std::string* why) {
       {IORING_SETUP_CQSIZE, false, false},
   };
   int last = 0;
-  for (const Attempt& attempt : attempts) {
+  for (size_t i = static_cast<size_t>(mode); i < std::size(attempts); i++) {
+    const Attempt& attempt = attempts[i];
     io_uring_params params{};
     params.flags = attempt.flags;
     params.cq_entries = sq_entries * 8;

@@ -27,6 +27,10 @@ struct RingFeatures {
   bool accept_multishot = false;
 };
 
+// Where setup starts in the fallback chain. `best` in production; tests
+// force the later steps to show that each works on its own.
+enum class RingMode : uint8_t { best, coop_taskrun, plain };
+
 class Ring {
  public:
   // Entries per submission queue; completions are sized 8x (multishot ops and
@@ -39,7 +43,7 @@ class Ring {
   ~Ring();
 
   // Errno on failure, with `why` naming the step or the missing opcodes.
-  Status setup(unsigned sq_entries, std::string* why);
+  Status setup(unsigned sq_entries, std::string* why, RingMode mode = RingMode::best);
 
   io_uring* raw() { return &_ring; }
   int fd() const { return _ring.ring_fd; }

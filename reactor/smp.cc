@@ -98,7 +98,7 @@ void Smp::core_main(unsigned core, Main& main) {
     CPU_SET(core % static_cast<unsigned>(online > 0 ? online : 1), &set);
     pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
   }
-  Loop loop(Loop::Config{core, _config.sq_entries});
+  Loop loop(Loop::Config{core, _config.sq_entries, _config.ring_mode});
   loop._smp = this;
   CoreState& state = *_state[core];
   for (unsigned target = 0; target < _config.cores; target++) {
@@ -220,7 +220,7 @@ void Smp::ring_doorbells(Loop& loop) {
     Loop* other = _loops[target];
     if (!other->_sleeping.load(std::memory_order_seq_cst)) continue;
     state.stats.doorbells++;
-    if (loop.ring().features().msg_ring) {
+    if (_config.msg_ring_doorbells && loop.ring().features().msg_ring) {
       io_uring_sqe* sqe = loop.get_sqe();
       io_uring_prep_msg_ring(sqe, other->ring().fd(), 0,
                              reinterpret_cast<uint64_t>(&other->_doorbell_completion), 0);

@@ -35,6 +35,10 @@ class Smp {
     unsigned cores = 1;
     bool pin = true;  // pin core i to CPU i modulo the online CPUs
     unsigned sq_entries = Ring::sq_entries_default;
+    RingMode ring_mode = RingMode::best;
+    // Doorbells by IORING_OP_MSG_RING when the kernel has it; false forces
+    // the eventfd path (tests).
+    bool msg_ring_doorbells = true;
   };
   using Main = std::function<Task<void>(unsigned core)>;
   using SignalHandler = std::function<void(int signo)>;
