@@ -74,6 +74,7 @@ void Simulation::deliver(Packet& packet) {
     _trace.note(_now, fmt::format("{} -> {} {} {}", packet.from, packet.to,
                                   payload_name(packet.payload), describe_payload(packet.payload)));
   }
+  if (_tap) _tap(packet);
   to.deliver(_now, packet.from, packet.payload);
 }
 
@@ -198,6 +199,16 @@ void Simulation::send(NodeId from, NodeId to, Payload payload) {
 
 void Simulation::booted(NodeId node, const consensus::Snapshot& recovered) {
   _trace.event(_now, "boot", node, recovered.slot);
+  if (_trace.verbose()) {
+    const consensus::Durable& image = this->node(node).disk().image().paxos;
+    std::string accepted;
+    for (const auto& [slot, entry] : image.accepted) {
+      accepted += fmt::format(" {}@{}.{}", slot, entry.ballot.round, entry.ballot.node);
+    }
+    _trace.note(_now, fmt::format("boot {}: boots={} promised={}.{} snapshot={} accepted:{}", node,
+                                  image.boots, image.promised.round, image.promised.node,
+                                  image.snapshot.slot, accepted));
+  }
   for (auto& checker : _checkers) checker->on_boot(*this, node, recovered);
 }
 

@@ -73,6 +73,9 @@ class Simulation final : public Effects {
   // Delivers a crafted message next tick, past every fault (tests only).
   void inject(NodeId from, NodeId to, consensus::Message message);
 
+  // Sees every packet delivered, before its receiver does (tests only).
+  void tap(std::function<void(const Packet&)> observer) { _tap = std::move(observer); }
+
   // The live participant leading with the highest ballot, or 0.
   NodeId leader() const;
 
@@ -111,6 +114,7 @@ class Simulation final : public Effects {
   std::vector<std::unique_ptr<Checker>> _checkers;
   AgreementChecker* _agreement = nullptr;
   ProposalChecker* _proposals = nullptr;
+  std::function<void(const Packet&)> _tap;
   Tick _now = 0;
   std::string _violation;
 };
