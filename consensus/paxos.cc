@@ -376,6 +376,7 @@ void Paxos::on_catch_up(NodeId from, const CatchUp& catch_up, Output& out) {
 void Paxos::on_learn(NodeId from, const Learn& learn, Output& out) {
   // Invariant 5: a leader decides only through its own ballot.
   if (_status == Status::leader) return;
+  const Slot before = _decided_through;
   if (learn.snapshot.slot > _decided_through) install(learn.snapshot, out);
   for (size_t i = 0; i < learn.entries.size(); i++) {
     const Slot slot = learn.first + i;
@@ -387,8 +388,10 @@ void Paxos::on_learn(NodeId from, const Learn& learn, Output& out) {
     try_finish_phase1(out);
     return;
   }
-  // Keep pulling while the followed leader's commit point is ahead.
-  if (_decided_through < _commit_seen && !learn.entries.empty()) {
+  // Keep pulling while the followed leader's commit point is ahead, but only
+  // on progress: a duplicated or stale Learn must not start a second chain
+  // of requests (each would double on every duplication).
+  if (_decided_through < _commit_seen && _decided_through > before) {
     request_catch_up(from, out);
   } else if (_decided_through >= _commit_seen) {
     _catch_up_timeout.stop();

@@ -164,6 +164,19 @@ void LeaseChecker::after_tick(Simulation& sim) {
     }
     holder = node;
   }
+  if (holder == 0) return;
+  // A higher ballot completes phase 1 only once the lease ran out: the
+  // voters it needs refused it until then.
+  const consensus::Ballot ballot = sim.node(holder).paxos().ballot();
+  for (NodeId node = 1; node <= sim.size(); node++) {
+    const Participant& participant = sim.node(node);
+    if (node == holder || !participant.up() || !participant.paxos().leading()) continue;
+    if (participant.paxos().ballot() > ballot) {
+      sim.violate(name(), fmt::format("node {} leads above node {} while its lease runs", node,
+                                      holder));
+      return;
+    }
+  }
 }
 
 }  // namespace coworker::sim

@@ -94,7 +94,8 @@ class ProposalChecker final : public Checker {
   uint64_t _duplicates = 0;
 };
 
-// Lease safety: at most one participant holds a leader lease at any tick.
+// Lease safety: at most one participant holds a leader lease at any tick,
+// and no higher ballot leads while it does (paxos.h invariant 6).
 class LeaseChecker final : public Checker {
  public:
   const char* name() const override { return "lease"; }

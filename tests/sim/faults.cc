@@ -106,8 +106,10 @@ void FaultDriver::maybe_partition() {
   cut(side, one_way, _sim.now() + _prng.between(_swarm.partition_min, _swarm.partition_max));
 }
 
-// The Jepsen nemesis: cut the leader off while it may still believe it
-// leads, so a new leader is elected next to a stale one.
+// The Jepsen nemesis, aimed at the leader: either cut it off while it may
+// still believe it leads (a new leader is elected next to a stale one), or
+// silence it towards one participant only (that one campaigns while the rest
+// still hear the leader: its lease must hold them).
 void FaultDriver::maybe_isolate_leader() {
   if (_swarm.isolate_leader_per_mille == 0 ||
       !_prng.chance_per_mille(_swarm.isolate_leader_per_mille)) {
@@ -115,9 +117,17 @@ void FaultDriver::maybe_isolate_leader() {
   }
   const NodeId leader = _sim.leader();
   if (leader == 0) return;
+  const Tick until = _sim.now() + _prng.between(_swarm.partition_min, _swarm.partition_max);
+  if (_prng.chance(1, 2)) {
+    const NodeId deaf = 1 + _prng.below(_sim.size());
+    if (deaf == leader) return;
+    _sim.network().block(leader, deaf, until);
+    _sim.trace().event(_sim.now(), "deafen", leader, deaf, until);
+    return;
+  }
   std::vector<bool> side(_sim.size() + 1, false);
   side[leader] = true;
-  cut(side, false, _sim.now() + _prng.between(_swarm.partition_min, _swarm.partition_max));
+  cut(side, false, until);
 }
 
 void FaultDriver::cut(const std::vector<bool>& side, bool one_way, Tick until) {
@@ -155,7 +165,10 @@ void FaultDriver::maybe_propose() {
     if (id == 0) return;
     // Unique bytes per proposal: the checkers match values exactly.
     std::string value = fmt::format("v{}.{}", _sim.seed(), _proposals++);
-    value.append(_prng.below(24), static_cast<char>('a' + _prng.below(26)));
+    // Two draws, sequenced: argument evaluation order differs between compilers.
+    const uint64_t length = _prng.below(24);
+    const char filler = static_cast<char>('a' + _prng.below(26));
+    value.append(length, filler);
     _sim.propose(id, std::move(value));
   }
 }

@@ -64,6 +64,9 @@ void Simulation::step() {
   }
   _network.deliver_due(_now, [&](Packet& packet) { deliver(packet); });
   for (auto& checker : _checkers) checker->after_tick(*this);
+  if (_network.in_flight() > in_flight_max) {
+    violate("network", fmt::format("message storm: {} packets in flight", _network.in_flight()));
+  }
 }
 
 void Simulation::deliver(Packet& packet) {

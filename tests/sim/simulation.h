@@ -45,6 +45,10 @@ struct SimOptions {
 
 class Simulation final : public Effects {
  public:
+  // More packets in flight than this is a message storm: a violation (a
+  // protocol that amplifies its own traffic would otherwise eat the memory).
+  static constexpr size_t in_flight_max = 100000;
+
   // Boots every participant and installs the standard checkers.
   Simulation(uint64_t seed, const SimOptions& options, Trace& trace);
   Simulation(const Simulation&) = delete;
