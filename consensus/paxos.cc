@@ -6,18 +6,12 @@
 #include <algorithm>
 #include <utility>
 
+#include "consensus/overloaded.h"
 #include "reactor/assert.h"
 
 namespace coworker::consensus {
 
 namespace {
-
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
 
 bool sorted_unique(const std::vector<NodeId>& ids) {
   return std::adjacent_find(ids.begin(), ids.end(), std::greater_equal<NodeId>()) == ids.end();

@@ -133,19 +133,19 @@ class Paxos {
     Tick heartbeat_ticks = 5;
     Tick lease_ticks = 20;  // a follower refuses other ballots this long after contact
     Tick election_timeout_ticks = 40;
-    Tick election_jitter_ticks = 40;   // election timeout + uniform [0, jitter]
-    Tick leader_timeout_ticks = 40;    // step down without majority acks this long
-    Tick retry_ticks = 10;             // resend Prepare, Accept, CatchUp
-    Tick forward_ticks = 25;           // resend pending proposals to the leader
+    Tick election_jitter_ticks = 40;  // election timeout + uniform [0, jitter]
+    Tick leader_timeout_ticks = 40;   // step down without majority acks this long
+    Tick retry_ticks = 10;            // resend Prepare, Accept, CatchUp
+    Tick forward_ticks = 25;          // resend pending proposals to the leader
   };
   struct Limits {
-    Slot window_slots_max = 64;      // α: slots in flight past the commit point
-    size_t batch_entries_max = 16;   // entries per Accept
-    size_t learn_entries_max = 64;   // entries per Learn
+    Slot window_slots_max = 64;        // α: slots in flight past the commit point
+    size_t batch_entries_max = 16;     // entries per Accept
+    size_t learn_entries_max = 64;     // entries per Learn
     size_t forward_entries_max = 256;  // entries per Forward
-    size_t proposals_max = 1024;     // own undecided proposals
-    size_t queue_max = 4096;         // leader's queue of entries not yet in a slot
-    Slot retain_slots = 16;          // decided entries kept below a snapshot
+    size_t proposals_max = 1024;       // own undecided proposals
+    size_t queue_max = 4096;           // leader's queue of entries not yet in a slot
+    Slot retain_slots = 16;            // decided entries kept below a snapshot
   };
   enum class Status { follower, candidate, leader };
 
@@ -153,9 +153,9 @@ class Paxos {
   // members by it).
   struct PeerProgress {
     Slot decided_through = 0;
-    Tick last_ack_tick = 0;   // when the last heartbeat ack arrived
-    Tick acked_sent = 0;      // `sent` of the latest heartbeat acked
-    bool acked = false;       // any ack at all in this leadership
+    Tick last_ack_tick = 0;  // when the last heartbeat ack arrived
+    Tick acked_sent = 0;     // `sent` of the latest heartbeat acked
+    bool acked = false;      // any ack at all in this leadership
   };
   struct Stats {
     uint64_t elections_started = 0;
@@ -270,13 +270,13 @@ class Paxos {
   Ballot _leader_ballot;
   Tick _leader_contact = 0;  // last tick we heard from (or, leading, sent as) it
   bool _leader_heard = false;
-  Slot _commit_seen = 0;     // highest commit point heard from the followed leader
+  Slot _commit_seen = 0;  // highest commit point heard from the followed leader
 
   // Learner.
   Slot _decided_through = 0;
-  std::map<Slot, Entry> _log;                        // (log start, decided_through]
-  std::map<Slot, AcceptedEntry> _proposed;           // undecided entries heard in Accepts
-  std::map<ProposalId, Slot> _decided_ids;           // ids of _log, for dedup
+  std::map<Slot, Entry> _log;               // (log start, decided_through]
+  std::map<Slot, AcceptedEntry> _proposed;  // undecided entries heard in Accepts
+  std::map<ProposalId, Slot> _decided_ids;  // ids of _log, for dedup
   NodeId _catch_up_target = no_node;
 
   // Proposer.
@@ -290,8 +290,8 @@ class Paxos {
   bool _phase1_done = false;
   std::map<Slot, Instance> _instances;  // slots decided_through+1 .. _next_slot-1
   std::deque<Entry> _queue;
-  std::set<ProposalId> _queued_ids;     // in _queue or _instances
-  std::map<Slot, Entry> _recovered;     // from phase 1, above decided_through
+  std::set<ProposalId> _queued_ids;  // in _queue or _instances
+  std::map<Slot, Entry> _recovered;  // from phase 1, above decided_through
   Slot _recovered_through = 0;
   Slot _next_slot = 0;
   std::map<NodeId, PeerProgress> _peers;

@@ -152,8 +152,8 @@ struct Forwarded {
   std::vector<ProposalId> decided;
 };
 
-using Message = std::variant<Prepare, Promise, Reject, Accept, Accepted, Heartbeat,
-                             HeartbeatAck, CatchUp, Learn, Forward, Forwarded>;
+using Message = std::variant<Prepare, Promise, Reject, Accept, Accepted, Heartbeat, HeartbeatAck,
+                             CatchUp, Learn, Forward, Forwarded>;
 
 // ---- What must survive a crash ----
 
@@ -206,9 +206,7 @@ struct Output {
   std::optional<Snapshot> installed;
   std::vector<Decided> decided;
 
-  bool empty() const {
-    return persist.empty() && send.empty() && !installed && decided.empty();
-  }
+  bool empty() const { return persist.empty() && send.empty() && !installed && decided.empty(); }
 };
 
 }  // namespace coworker::consensus

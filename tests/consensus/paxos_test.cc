@@ -81,8 +81,8 @@ TEST_CASE("paxos: failover: leader crashes in the middle of phase 2, the next ke
   Trace trace(false);
   Simulation sim(3, calm(3, 3), trace);
   const NodeId old_leader = elect(sim);
-  const NodeId keeper = old_leader % 3 + 1;   // will accept the value
-  const NodeId other = keeper % 3 + 1;        // will never see it
+  const NodeId keeper = old_leader % 3 + 1;  // will accept the value
+  const NodeId other = keeper % 3 + 1;       // will never see it
   REQUIRE(other != old_leader);
   // The value reaches `keeper` only, and its Accepted never returns: the old
   // leader cannot decide it, but a majority-of-one acceptor holds it.
@@ -125,8 +125,8 @@ TEST_CASE("paxos: election: dueling proposers converge on one leader") {
   const auto candidates = [&] {
     size_t count = 0;
     for (NodeId id = 1; id <= 5; id++) {
-      if (sim.node(id).up() && sim.node(id).paxos().status() ==
-                                   consensus::Paxos::Status::candidate) {
+      if (sim.node(id).up() &&
+          sim.node(id).paxos().status() == consensus::Paxos::Status::candidate) {
         count++;
       }
     }
@@ -165,7 +165,8 @@ TEST_CASE("paxos: recovery: acceptor restarts with promised ballot") {
   const Ballot older{promised.round - 1, leader};
   bool refused = false;
   sim.tap([&](const Packet& packet) {
-    const auto* reject = std::get_if<consensus::Reject>(&std::get<consensus::Message>(packet.payload));
+    const auto* reject =
+        std::get_if<consensus::Reject>(&std::get<consensus::Message>(packet.payload));
     if (reject != nullptr && packet.from == voter && reject->ballot == older) refused = true;
   });
   const consensus::Entry stale{{leader, 99, 1}, "stale"};
@@ -197,7 +198,7 @@ TEST_CASE("paxos: durability: a promise leaves only once it is on disk") {
   const Ballot ballot{50, 2};
   sim.inject(2, 1, consensus::Prepare{ballot, 1});
   sim.run(2);
-  CHECK(sim.node(1).paxos().promised() == ballot);  // decided in memory...
+  CHECK(sim.node(1).paxos().promised() == ballot);            // decided in memory...
   CHECK(sim.node(1).disk().image().paxos.promised < ballot);  // ...not yet on disk
   CHECK(sim.node(1).pending_outputs() > 0);
   CHECK(!promised);  // so the Promise is held back
@@ -271,8 +272,7 @@ TEST_CASE("paxos: lease: a silent leader is replaced by a higher ballot after it
   const NodeId old_leader = elect(sim);
   const Ballot old_ballot = sim.node(old_leader).paxos().ballot();
   isolate(sim, old_leader, sim.now() + 1000);
-  REQUIRE(sim.run_until(
-      [&] { return sim.leader() != 0 && sim.leader() != old_leader; }, 1000));
+  REQUIRE(sim.run_until([&] { return sim.leader() != 0 && sim.leader() != old_leader; }, 1000));
   const NodeId next = sim.leader();
   CHECK(sim.node(next).paxos().ballot() > old_ballot);
   // The lease checker ran every tick: the two leases never overlapped.

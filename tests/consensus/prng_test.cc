@@ -1,11 +1,11 @@
 // Prng: the stream is pinned (the simulator's trace hash depends on it) and
 // the bounded helpers stay in range and unbiased.
+#include "consensus/prng.h"
+
 #include <doctest/doctest.h>
 
 #include <array>
 #include <cstdint>
-
-#include "consensus/prng.h"
 
 using coworker::consensus::derive_seed;
 using coworker::consensus::Prng;

@@ -72,9 +72,9 @@ void AgreementChecker::on_learn(Simulation& sim, NodeId node, const consensus::D
   auto& reference = _reference[decided.slot];
   if (reference) {
     if (*reference != decided.entry) {
-      sim.violate(name(), fmt::format("slot {}: node {} learned {} but {} was learned before",
-                                      decided.slot, node, id_text(decided.entry.id),
-                                      id_text(reference->id)));
+      sim.violate(name(),
+                  fmt::format("slot {}: node {} learned {} but {} was learned before", decided.slot,
+                              node, id_text(decided.entry.id), id_text(reference->id)));
     }
     return;
   }
@@ -125,8 +125,8 @@ void ProposalChecker::on_learn(Simulation& sim, NodeId node, const consensus::De
   }
   const auto it = _proposals.find(decided.entry.id);
   if (it == _proposals.end() || it->second.value != decided.entry.value) {
-    sim.violate(name(), fmt::format("node {} learned at slot {} an entry nobody proposed ({})", node,
-                                    decided.slot, id_text(decided.entry.id)));
+    sim.violate(name(), fmt::format("node {} learned at slot {} an entry nobody proposed ({})",
+                                    node, decided.slot, id_text(decided.entry.id)));
     return;
   }
   Proposal& proposal = it->second;
@@ -172,8 +172,8 @@ void LeaseChecker::after_tick(Simulation& sim) {
     const Participant& participant = sim.node(node);
     if (node == holder || !participant.up() || !participant.paxos().leading()) continue;
     if (participant.paxos().ballot() > ballot) {
-      sim.violate(name(), fmt::format("node {} leads above node {} while its lease runs", node,
-                                      holder));
+      sim.violate(name(),
+                  fmt::format("node {} leads above node {} while its lease runs", node, holder));
       return;
     }
   }

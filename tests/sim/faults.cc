@@ -143,8 +143,8 @@ void FaultDriver::cut(const std::vector<bool>& side, bool one_way, Tick until) {
   }
   _sim.trace().event(_sim.now(), "partition", mask, one_way, until);
   if (_sim.trace().verbose()) {
-    _sim.trace().note(_sim.now(), fmt::format("partition {:#x} one_way={} until {}", mask,
-                                              one_way, until));
+    _sim.trace().note(_sim.now(),
+                      fmt::format("partition {:#x} one_way={} until {}", mask, one_way, until));
   }
 }
 

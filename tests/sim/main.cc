@@ -19,7 +19,8 @@ namespace {
 
 using namespace coworker::sim;
 
-constexpr const char* usage = R"(usage: coworker-sim [--seed S] [--seeds N] [--family NAME] [--verbose]
+constexpr const char* usage =
+    R"(usage: coworker-sim [--seed S] [--seeds N] [--family NAME] [--verbose]
                     [--list] [--help]
 
 Runs the deterministic simulator for seeds S..S+N-1 (default: --seed 0 --seeds 1).
@@ -41,13 +42,15 @@ The last line is: seeds: N, violations: V, acked: A, trace: HASH
 (A = client proposals decided; HASH = digest of the whole run, equal for equal
 arguments on every build of one commit). Exit status 0 when nothing was violated.
 
-CI runs:            build/bin/coworker-sim --seed 1 --seeds 2000
+CI runs:            build/bin/coworker-sim --seed 1 --seeds 8000
 The long run:       build/bin/coworker-sim --seed 1 --seeds 100000
 )";
 
 uint64_t current_seed = 0;
 
-void print_seed_on_assert() { std::fprintf(stderr, "seed=%llu\n", static_cast<unsigned long long>(current_seed)); }
+void print_seed_on_assert() {
+  std::fprintf(stderr, "seed=%llu\n", static_cast<unsigned long long>(current_seed));
+}
 
 bool parse_u64(std::string_view text, uint64_t& value) {
   if (text.empty()) return false;
@@ -79,7 +82,8 @@ int main(int argc, char** argv) {
       fmt::print("{}", usage);
       return 0;
     } else if (arg == "--list") {
-      for (const Family& family : families()) fmt::print("{:<18} {}\n", family.name, family.summary);
+      for (const Family& family : families())
+        fmt::print("{:<18} {}\n", family.name, family.summary);
       return 0;
     } else if (arg == "--verbose") {
       verbose = true;

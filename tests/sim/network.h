@@ -18,8 +18,8 @@
 // (the Simulation decides that; the network only delivers).
 #pragma once
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <variant>
 #include <vector>
 
@@ -57,7 +57,7 @@ class Network {
  public:
   struct Stats {
     uint64_t sent = 0;
-    uint64_t dropped = 0;     // at send (loss) or at delivery (partition)
+    uint64_t dropped = 0;  // at send (loss) or at delivery (partition)
     uint64_t duplicated = 0;
     uint64_t stale = 0;
     uint64_t delivered = 0;
@@ -111,7 +111,7 @@ class Network {
   consensus::Prng& _prng;
   size_t _nodes;
   NetworkOptions _options;
-  std::vector<Packet> _queue;  // a min-heap by (deliver, sequence): keys are unique
+  std::vector<Packet> _queue;        // a min-heap by (deliver, sequence): keys are unique
   std::vector<Tick> _blocked_until;  // per directed link
   std::vector<Tick> _last_delivery;  // per directed link, for FIFO links
   uint64_t _sequence = 0;

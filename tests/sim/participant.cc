@@ -65,7 +65,8 @@ void Participant::deliver(Tick now, NodeId from, const Payload& payload) {
 }
 
 std::optional<consensus::ProposalId> Participant::propose(
-    Tick now, std::string value, const std::function<void(const consensus::ProposalId&)>& accepted) {
+    Tick now, std::string value,
+    const std::function<void(const consensus::ProposalId&)>& accepted) {
   COWORKER_ASSERT(up());
   if (_disk.durable() < _boot_ticket) return std::nullopt;
   auto proposed = _paxos->propose(std::move(value));

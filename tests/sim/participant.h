@@ -67,7 +67,8 @@ class Participant {
   // Nothing until the boot record is durable (Paxos::start's contract).
   // `accepted` hears of the id before any of the proposal's effects.
   std::optional<consensus::ProposalId> propose(
-      Tick now, std::string value, const std::function<void(const consensus::ProposalId&)>& accepted);
+      Tick now, std::string value,
+      const std::function<void(const consensus::ProposalId&)>& accepted);
 
  private:
   struct Pending {

@@ -23,7 +23,8 @@ void draw_common(consensus::Prng& prng, Swarm& swarm) {
   }
   static constexpr uint32_t drops[] = {0, 0, 10, 50, 150};
   sim.network.drop_per_mille = drops[prng.below(std::size(drops))];
-  sim.network.duplicate_per_mille = prng.chance(1, 3) ? static_cast<uint32_t>(prng.between(1, 100)) : 0;
+  sim.network.duplicate_per_mille =
+      prng.chance(1, 3) ? static_cast<uint32_t>(prng.between(1, 100)) : 0;
   sim.network.delay_min = 1;
   sim.network.delay_max = prng.between(1, 8);
   sim.network.reorder = prng.chance(1, 2);
@@ -119,10 +120,8 @@ const std::vector<Family>& families() {
   static const std::vector<Family> all = {
       {"paxos-swarm", "a bit of every fault", draw_swarm_family},
       {"paxos-partitions", "frequent symmetric and one-way partitions", draw_partitions},
-      {"paxos-crashes", "frequent crashes and restarts, slow disks, slow links",
-       draw_crashes},
-      {"paxos-lagging", "long partitions and small snapshot intervals: catch-up",
-       draw_lagging},
+      {"paxos-crashes", "frequent crashes and restarts, slow disks, slow links", draw_crashes},
+      {"paxos-lagging", "long partitions and small snapshot intervals: catch-up", draw_lagging},
       {"paxos-takeover", "leaders cut off, voters crashing after promises, stale packets",
        draw_takeover},
       {"paxos-calm", "delays only: the baseline", draw_calm},
@@ -157,10 +156,11 @@ std::string describe(const Swarm& swarm) {
       "isolate_leader={}‰ hang={}‰",
       sim.participants, sim.voters, sim.network.drop_per_mille, sim.network.duplicate_per_mille,
       sim.network.delay_max, sim.network.reorder, sim.network.stale_per_mille,
-      sim.network.stale_delay_max, sim.timing.leader_timeout_ticks, sim.disk.latency_min, sim.disk.latency_max,
-      sim.limits.window_slots_max, sim.limits.batch_entries_max, sim.limits.learn_entries_max,
-      sim.limits.retain_slots, sim.snapshot_interval, swarm.fault_ticks, swarm.propose_per_mille,
-      swarm.burst_max, swarm.crash_per_mille, swarm.promise_crash_per_mille, swarm.lost_max, swarm.partition_per_mille,
+      sim.network.stale_delay_max, sim.timing.leader_timeout_ticks, sim.disk.latency_min,
+      sim.disk.latency_max, sim.limits.window_slots_max, sim.limits.batch_entries_max,
+      sim.limits.learn_entries_max, sim.limits.retain_slots, sim.snapshot_interval,
+      swarm.fault_ticks, swarm.propose_per_mille, swarm.burst_max, swarm.crash_per_mille,
+      swarm.promise_crash_per_mille, swarm.lost_max, swarm.partition_per_mille,
       swarm.one_way_per_mille, swarm.isolate_leader_per_mille, swarm.hang_per_mille);
 }
 

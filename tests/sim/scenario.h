@@ -25,20 +25,20 @@ namespace coworker::sim {
 struct Swarm {
   SimOptions sim;
   Tick fault_ticks = 1000;
-  Tick settle_ticks_max = 20000;  // generous: a settled run stops at once
+  Tick settle_ticks_max = 20000;     // generous: a settled run stops at once
   uint32_t propose_per_mille = 100;  // per tick: a client proposes to a random participant
   uint32_t burst_max = 1;            // proposals per such event
   uint32_t crash_per_mille = 0;      // per tick: a random live participant crashes
   Tick down_min = 5;
   Tick down_max = 200;
   uint32_t promise_crash_per_mille = 0;  // a voter whose promise just rose crashes now
-  uint32_t lost_max = 0;             // participants never restarted (at most a voter minority)
-  uint32_t partition_per_mille = 0;  // per tick: a new partition starts
+  uint32_t lost_max = 0;                 // participants never restarted (at most a voter minority)
+  uint32_t partition_per_mille = 0;      // per tick: a new partition starts
   Tick partition_min = 10;
   Tick partition_max = 300;
-  uint32_t one_way_per_mille = 500;  // share of partitions that cut one direction only
+  uint32_t one_way_per_mille = 500;       // share of partitions that cut one direction only
   uint32_t isolate_leader_per_mille = 0;  // per tick: the leader is cut off (both ways)
-  uint32_t hang_per_mille = 0;       // per tick: a random disk hangs
+  uint32_t hang_per_mille = 0;            // per tick: a random disk hangs
   Tick hang_min = 5;
   Tick hang_max = 100;
 };

@@ -79,7 +79,8 @@ TEST_CASE("sim: network: links stay FIFO unless reordering, partitions drop in f
   }
   std::vector<uint64_t> order;
   const auto collect = [&](const Packet& packet) {
-    order.push_back(std::get<consensus::CatchUp>(std::get<consensus::Message>(packet.payload)).from);
+    order.push_back(
+        std::get<consensus::CatchUp>(std::get<consensus::Message>(packet.payload)).from);
   };
   network.deliver_due(100, collect);
   REQUIRE(order.size() == 50);

@@ -27,8 +27,12 @@ Simulation::Simulation(uint64_t seed, const SimOptions& options, Trace& trace)
     : _seed(seed),
       _trace(trace),
       _prng(consensus::derive_seed(seed, 0)),
-      _participant_options{configuration_of(options), options.timing, options.limits,
-                           options.disk, options.snapshot_interval, seed},
+      _participant_options{configuration_of(options),
+                           options.timing,
+                           options.limits,
+                           options.disk,
+                           options.snapshot_interval,
+                           seed},
       _network(_prng, options.participants, options.network) {
   auto agreement = std::make_unique<AgreementChecker>();
   auto proposals = std::make_unique<ProposalChecker>();
@@ -103,8 +107,8 @@ std::optional<consensus::ProposalId> Simulation::propose(NodeId at, std::string 
   return participant.propose(_now, std::move(value), [&](const consensus::ProposalId& id) {
     _trace.event(_now, "propose", at, id.boot, id.sequence, digest_bytes(copy));
     if (_trace.verbose()) {
-      _trace.note(_now, fmt::format("propose at {}: {}/{}/{}", at, id.proposer, id.boot,
-                                    id.sequence));
+      _trace.note(_now,
+                  fmt::format("propose at {}: {}/{}/{}", at, id.proposer, id.boot, id.sequence));
     }
     for (auto& checker : _checkers) checker->on_propose(*this, at, id, copy);
   });
@@ -159,7 +163,8 @@ void Simulation::violate(std::string_view checker, std::string message) {
 std::optional<std::string> Simulation::unsettled() const {
   if (leader() == 0) return std::string("no leader");
   for (const auto& checker : _checkers) {
-    if (auto reason = checker->unsettled(*this)) return fmt::format("{}: {}", checker->name(), *reason);
+    if (auto reason = checker->unsettled(*this))
+      return fmt::format("{}: {}", checker->name(), *reason);
   }
   return std::nullopt;
 }
@@ -186,12 +191,11 @@ std::string Simulation::describe_state() const {
     text += fmt::format(
         "  node {} boot {}: {} ballot={}.{} promised={}.{} leader={} decided={} compacted={} "
         "applied={} pending={} outputs={} lease={} elections={}/{} dropped_forwards={}\n",
-        participant->id(), participant->incarnation(),
-        statuses[static_cast<int>(paxos.status())], paxos.ballot().round, paxos.ballot().node,
-        paxos.promised().round, paxos.promised().node, paxos.leader(), paxos.decided_through(),
-        paxos.compacted_through(), participant->app().applied(), paxos.pending_proposals(),
-        participant->pending_outputs(), paxos.holds_lease(), stats.elections_won,
-        stats.elections_started, stats.forwards_dropped);
+        participant->id(), participant->incarnation(), statuses[static_cast<int>(paxos.status())],
+        paxos.ballot().round, paxos.ballot().node, paxos.promised().round, paxos.promised().node,
+        paxos.leader(), paxos.decided_through(), paxos.compacted_through(),
+        participant->app().applied(), paxos.pending_proposals(), participant->pending_outputs(),
+        paxos.holds_lease(), stats.elections_won, stats.elections_started, stats.forwards_dropped);
   }
   return text;
 }

@@ -2,16 +2,11 @@
 
 #include <fmt/core.h>
 
+#include "consensus/overloaded.h"
+
 namespace coworker::sim {
 
 namespace {
-
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
 
 uint64_t ballot_word(const consensus::Ballot& ballot) { return (ballot.round << 8) ^ ballot.node; }
 
@@ -25,8 +20,8 @@ uint64_t mix64(uint64_t state, uint64_t value) {
 
 void Trace::mix(uint64_t value) { _digest = mix64(_digest, value); }
 
-void Trace::event(Tick tick, std::string_view name, uint64_t a, uint64_t b, uint64_t c,
-                  uint64_t d, uint64_t e, uint64_t f) {
+void Trace::event(Tick tick, std::string_view name, uint64_t a, uint64_t b, uint64_t c, uint64_t d,
+                  uint64_t e, uint64_t f) {
   mix(tick);
   mix(digest_bytes(name));
   for (uint64_t value : {a, b, c, d, e, f}) mix(value);
@@ -54,7 +49,7 @@ uint64_t digest_entry(const consensus::Entry& entry) {
 uint64_t digest_payload(const Payload& payload) {
   const auto& message = std::get<consensus::Message>(payload);
   uint64_t hash = mix64(0, message.index());
-  std::visit(Overloaded{
+  std::visit(consensus::Overloaded{
                  [&](const consensus::Prepare& m) {
                    hash = mix64(mix64(hash, ballot_word(m.ballot)), m.from);
                  },
@@ -94,20 +89,23 @@ uint64_t digest_payload(const Payload& payload) {
 }
 
 const char* payload_name(const Payload& payload) {
-  static constexpr const char* names[] = {"prepare",   "promise",       "reject",
-                                          "accept",    "accepted",      "heartbeat",
-                                          "hb_ack",    "catch_up",      "learn",
-                                          "forward",   "forwarded"};
+  static constexpr const char* names[] = {"prepare",  "promise",   "reject",   "accept",
+                                          "accepted", "heartbeat", "hb_ack",   "catch_up",
+                                          "learn",    "forward",   "forwarded"};
   static_assert(std::size(names) == std::variant_size_v<consensus::Message>);
   return names[std::get<consensus::Message>(payload).index()];
 }
 
 std::string describe_payload(const Payload& payload) {
   const auto& message = std::get<consensus::Message>(payload);
-  const auto ballot = [](const consensus::Ballot& b) { return fmt::format("{}.{}", b.round, b.node); };
+  const auto ballot = [](const consensus::Ballot& b) {
+    return fmt::format("{}.{}", b.round, b.node);
+  };
   return std::visit(
-      Overloaded{
-          [&](const consensus::Prepare& m) { return fmt::format("b={} from={}", ballot(m.ballot), m.from); },
+      consensus::Overloaded{
+          [&](const consensus::Prepare& m) {
+            return fmt::format("b={} from={}", ballot(m.ballot), m.from);
+          },
           [&](const consensus::Promise& m) {
             return fmt::format("b={} accepted={} compacted={}", ballot(m.ballot), m.accepted.size(),
                                m.compacted_through);
@@ -131,7 +129,8 @@ std::string describe_payload(const Payload& payload) {
           },
           [&](const consensus::CatchUp& m) { return fmt::format("from={}", m.from); },
           [&](const consensus::Learn& m) {
-            return fmt::format("snapshot={} first={} n={}", m.snapshot.slot, m.first, m.entries.size());
+            return fmt::format("snapshot={} first={} n={}", m.snapshot.slot, m.first,
+                               m.entries.size());
           },
           [&](const consensus::Forward& m) { return fmt::format("n={}", m.entries.size()); },
           [&](const consensus::Forwarded& m) { return fmt::format("n={}", m.decided.size()); },

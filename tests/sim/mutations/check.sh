@@ -7,7 +7,7 @@
 # Run by hand, not in CI (one -O2 build of the simulator, then one rebuild of
 # a file per mutation):
 #
-#   tests/sim/mutations/check.sh                       # all, seeds 1..2000
+#   tests/sim/mutations/check.sh                       # all, the CI seeds 1..8000
 #   SEEDS=500 tests/sim/mutations/check.sh 3-promise-without-accepted.patch
 #
 # Exit status 0 only when every mutation was caught.
@@ -15,7 +15,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
 first=${FIRST:-1}
-seeds=${SEEDS:-2000}
+seeds=${SEEDS:-8000}  # the CI range (tests/sim/CMakeLists.txt)
 jobs=${JOBS:-2}
 
 patches=()
