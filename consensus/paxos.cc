@@ -238,6 +238,7 @@ void Paxos::on_accept(NodeId from, const Accept& accept, Output& out) {
   }
   if (!voter && accept.ballot < _leader_ballot) return;  // a deposed leader
   observe_leader(accept.ballot, out);
+  COWORKER_ASSERT(_status == Status::follower);  // a leader above us, or we rejected it
   if (voter) {
     if (accept.ballot > _durable.promised) persist(PersistPromise{accept.ballot}, out);
     COWORKER_ASSERT(_durable.promised == accept.ballot);
@@ -277,6 +278,8 @@ void Paxos::on_heartbeat(NodeId from, const Heartbeat& heartbeat, Output& out) {
   }
   if (!voter && heartbeat.ballot < _leader_ballot) return;
   observe_leader(heartbeat.ballot, out);
+  COWORKER_ASSERT(_status == Status::follower);
+  COWORKER_ASSERT(heartbeat.ballot <= _leader_ballot);
   follow_commit(heartbeat.ballot, heartbeat.decided_through, out);
   send(from, HeartbeatAck{heartbeat.ballot, heartbeat.sent, _decided_through}, out);
 }
@@ -364,6 +367,8 @@ void Paxos::on_catch_up(NodeId from, const CatchUp& catch_up, Output& out) {
        slot <= _decided_through && learn.entries.size() < _limits.learn_entries_max; slot++) {
     learn.entries.push_back(_log.at(slot));
   }
+  COWORKER_ASSERT(learn.first <= _decided_through + 1);
+  COWORKER_ASSERT(learn.snapshot.slot == 0 || learn.snapshot.slot + 1 == learn.first);
   send(from, std::move(learn), out);
 }
 
@@ -378,6 +383,8 @@ void Paxos::on_learn(NodeId from, const Learn& learn, Output& out) {
     if (slot != _decided_through + 1) break;
     decide(slot, learn.entries[i], out);
   }
+  COWORKER_ASSERT(_decided_through >= before);
+  COWORKER_ASSERT(_decided_through >= learn.snapshot.slot);
   if (_status == Status::candidate) {
     try_finish_phase1(out);
     return;

@@ -73,6 +73,7 @@ void Paxos::on_forwarded(NodeId from, const Forwarded& forwarded, Output& out) {
   for (const ProposalId& id : forwarded.decided) {
     if (id.proposer == _self && id.boot == _durable.boots) _own.erase(id.sequence);
   }
+  COWORKER_ASSERT(_own.size() <= _limits.proposals_max);
   if (_own.empty()) _forward_timeout.stop();
 }
 
@@ -304,6 +305,7 @@ void Paxos::on_accepted(NodeId from, const Accepted& accepted, Output& out) {
     const auto it = _instances.find(slot);
     if (it == _instances.end()) continue;  // decided already
     Instance& instance = it->second;
+    COWORKER_ASSERT(instance.accepted_mask & (uint64_t{1} << voter_index(_self)));  // our own vote
     instance.accepted_mask |= bit;
     if (std::popcount(instance.accepted_mask) >= static_cast<int>(_configuration.majority())) {
       instance.chosen = true;
@@ -324,6 +326,7 @@ void Paxos::advance_chosen(Output& out) {
     _instances.erase(it);
     decide(_decided_through + 1, std::move(entry), out);
   }
+  if (!_instances.empty()) COWORKER_ASSERT(_instances.begin()->first == _decided_through + 1);
   if (out.decided.size() > decided_before) _commit_seen = _decided_through;
 }
 
@@ -343,7 +346,9 @@ void Paxos::on_heartbeat_ack(NodeId from, const HeartbeatAck& ack, Output& out) 
   progress.last_ack_tick = _now;
   progress.acked_sent = std::max(progress.acked_sent, ack.sent);
   progress.acked = true;
+  COWORKER_ASSERT(progress.acked_sent <= _now);
   update_lease();
+  COWORKER_ASSERT(_lease_expiry <= _now + _timing.lease_ticks);
 }
 
 // Step 7: the lease runs from the latest heartbeat a majority acked.
