@@ -1,0 +1,479 @@
+// Paxos: construction, dispatch, the acceptor and the learner (steps 2, 5,
+// 6, 8, 10 and 11 of paxos.h). The proposer, candidate and leader are in
+// paxos_leader.cc.
+#include "consensus/paxos.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "consensus/overloaded.h"
+#include "reactor/assert.h"
+
+namespace coworker::consensus {
+
+namespace {
+
+bool sorted_unique(const std::vector<NodeId>& ids) {
+  return std::adjacent_find(ids.begin(), ids.end(), std::greater_equal<NodeId>()) == ids.end();
+}
+
+}  // namespace
+
+void Durable::apply(const PersistRecord& record) {
+  std::visit(Overloaded{
+                 [&](const PersistBoot& boot) {
+                   COWORKER_ASSERT(boot.boots == boots + 1);
+                   boots = boot.boots;
+                 },
+                 [&](const PersistPromise& promise) {
+                   COWORKER_ASSERT(promise.ballot > promised);  // invariant 1
+                   promised = promise.ballot;
+                 },
+                 [&](const PersistAccept& accept) {
+                   // The promise is persisted first, so an accept is always at it.
+                   COWORKER_ASSERT(accept.accepted.ballot == promised);  // invariant 1
+                   COWORKER_ASSERT(accept.accepted.slot > snapshot.slot);
+                   accepted[accept.accepted.slot] = accept.accepted;
+                 },
+                 [&](const PersistSnapshot& install) {
+                   COWORKER_ASSERT(install.snapshot.slot > snapshot.slot);
+                   snapshot = install.snapshot;
+                   accepted.erase(accepted.begin(), accepted.upper_bound(snapshot.slot));
+                 },
+             },
+             record);
+}
+
+bool Configuration::is_voter(NodeId id) const {
+  return std::binary_search(voters.begin(), voters.end(), id);
+}
+
+bool Configuration::is_member(NodeId id) const {
+  return is_voter(id) || std::binary_search(learners.begin(), learners.end(), id);
+}
+
+std::vector<NodeId> Configuration::members() const {
+  std::vector<NodeId> all;
+  all.reserve(voters.size() + learners.size());
+  std::merge(voters.begin(), voters.end(), learners.begin(), learners.end(),
+             std::back_inserter(all));
+  return all;
+}
+
+void Configuration::check() const {
+  COWORKER_ASSERT(voters.size() == 1 || voters.size() == 3 || voters.size() == 5);
+  COWORKER_ASSERT(sorted_unique(voters));
+  COWORKER_ASSERT(sorted_unique(learners));
+  for (NodeId id : learners) COWORKER_ASSERT(!is_voter(id));
+  COWORKER_ASSERT(!is_member(no_node));
+}
+
+Paxos::Paxos(NodeId self, Configuration configuration, Timing timing, Limits limits, Prng& prng,
+             const Durable& recovered)
+    : _self(self),
+      _configuration(std::move(configuration)),
+      _members(_configuration.members()),
+      _timing(timing),
+      _limits(limits),
+      _prng(prng),
+      _durable(recovered) {
+  _configuration.check();
+  COWORKER_ASSERT(_configuration.is_member(_self));
+  COWORKER_ASSERT(_configuration.voters.size() <= 64);  // Instance::accepted_mask
+  // A follower must stop honouring a silent leader's lease before it may
+  // campaign, and a leader's heartbeats must come well within the lease.
+  COWORKER_ASSERT(_timing.heartbeat_ticks < _timing.lease_ticks);
+  COWORKER_ASSERT(_timing.lease_ticks < _timing.election_timeout_ticks);
+  COWORKER_ASSERT(_timing.retry_ticks > 0);
+  COWORKER_ASSERT(_limits.window_slots_max > 0);
+  COWORKER_ASSERT(_limits.batch_entries_max > 0);
+  COWORKER_ASSERT(_limits.learn_entries_max > 0);
+  COWORKER_ASSERT(_limits.forward_entries_max > 0);
+  if (!_configuration.is_voter(_self)) {
+    // A learner never accepted anything; it keeps only snapshots.
+    COWORKER_ASSERT(_durable.promised.zero());
+    COWORKER_ASSERT(_durable.accepted.empty());
+  }
+  _decided_through = _durable.snapshot.slot;
+  _highest_round = _durable.promised.round;
+  // Accepted entries seed what this member can learn from a commit point.
+  for (const auto& [slot, accepted] : _durable.accepted) {
+    COWORKER_ASSERT(slot > _decided_through);
+    _proposed.emplace(slot, accepted);
+  }
+}
+
+Output Paxos::start() {
+  COWORKER_ASSERT(!_started);
+  Output out;
+  _started = true;
+  // Proposal ids carry the boot counter; it is durable before any proposal
+  // of this boot can leave (the driver persists before it sends).
+  persist(PersistBoot{_durable.boots + 1}, out);
+  if (_configuration.is_voter(_self)) restart_election_timeout();
+  check_invariants();
+  return out;
+}
+
+Output Paxos::on_message(NodeId from, const Message& message) {
+  COWORKER_ASSERT(_started);
+  Output out;
+  // Anything from outside the configuration, or claiming to be us, is noise.
+  if (from == _self || !_configuration.is_member(from)) return out;
+  std::visit(Overloaded{
+                 [&](const Prepare& m) { on_prepare(from, m, out); },
+                 [&](const Promise& m) { on_promise(from, m, out); },
+                 [&](const Reject& m) { on_reject(from, m, out); },
+                 [&](const Accept& m) { on_accept(from, m, out); },
+                 [&](const Accepted& m) { on_accepted(from, m, out); },
+                 [&](const Heartbeat& m) { on_heartbeat(from, m, out); },
+                 [&](const HeartbeatAck& m) { on_heartbeat_ack(from, m, out); },
+                 [&](const CatchUp& m) { on_catch_up(from, m, out); },
+                 [&](const Learn& m) { on_learn(from, m, out); },
+                 [&](const Forward& m) { on_forward(from, m, out); },
+                 [&](const Forwarded& m) { on_forwarded(from, m, out); },
+             },
+             message);
+  check_invariants();
+  return out;
+}
+
+Output Paxos::on_tick() {
+  COWORKER_ASSERT(_started);
+  Output out;
+  _now++;
+  _election_timeout.tick();
+  _heartbeat_timeout.tick();
+  _retry_timeout.tick();
+  _catch_up_timeout.tick();
+  _forward_timeout.tick();
+  switch (_status) {
+    case Status::follower:
+      if (_election_timeout.fired()) start_election(out);
+      break;
+    case Status::candidate:
+      tick_candidate(out);
+      break;
+    case Status::leader:
+      tick_leader(out);
+      break;
+  }
+  tick_learner(out);
+  check_invariants();
+  return out;
+}
+
+Output Paxos::compact(Snapshot snapshot) {
+  COWORKER_ASSERT(_started);
+  COWORKER_ASSERT(snapshot.slot > _durable.snapshot.slot);
+  COWORKER_ASSERT(snapshot.slot <= _decided_through);
+  Output out;
+  const Slot slot = snapshot.slot;
+  persist(PersistSnapshot{std::move(snapshot)}, out);
+  // Keep a tail of decided entries below the snapshot to serve small lags
+  // without shipping the snapshot.
+  const Slot keep_from = slot > _limits.retain_slots ? slot - _limits.retain_slots + 1 : 1;
+  while (!_log.empty() && _log.begin()->first < keep_from) {
+    const auto it = _log.begin();
+    if (!it->second.noop()) _decided_ids.erase(it->second.id);
+    _log.erase(it);
+  }
+  check_invariants();
+  return out;
+}
+
+// ---- Acceptor ----
+
+bool Paxos::ignore_prepare(NodeId from, const Prepare& prepare) const {
+  if (!_configuration.is_voter(_self)) return true;
+  if (!_configuration.is_voter(from)) return true;
+  return prepare.ballot.node != from;
+}
+
+// Step 2's lease rule: while it binds, this voter promises nobody new.
+bool Paxos::lease_binds(const Ballot& ballot) const {
+  // Boot grace: before a crash we may have acked a leader whose lease is
+  // still running; we no longer remember when.
+  if (_now < _timing.lease_ticks) return true;
+  if (!_leader_heard || ballot.node == _leader_ballot.node) return false;
+  return _now < _leader_contact + _timing.lease_ticks;
+}
+
+void Paxos::on_prepare(NodeId from, const Prepare& prepare, Output& out) {
+  if (ignore_prepare(from, prepare)) return;
+  const Ballot promised = _durable.promised;
+  // Answering a duplicate of the Prepare we promised is always safe.
+  if (prepare.ballot < promised || (prepare.ballot != promised && lease_binds(prepare.ballot))) {
+    send(from, Reject{prepare.ballot, promised, leader()}, out);
+    return;
+  }
+  _highest_round = std::max(_highest_round, prepare.ballot.round);
+  if (prepare.ballot > promised) {
+    persist(PersistPromise{prepare.ballot}, out);
+    // A candidate or leader below the new promise can no longer win.
+    if (_status != Status::follower && _ballot < prepare.ballot) step_down();
+    if (_status == Status::follower) restart_election_timeout();
+  }
+  COWORKER_ASSERT(_durable.promised == prepare.ballot);
+  Promise promise{prepare.ballot, prepare.from, _durable.snapshot.slot, {}};
+  for (auto it = _durable.accepted.lower_bound(prepare.from); it != _durable.accepted.end(); ++it) {
+    COWORKER_ASSERT(it->second.ballot < prepare.ballot || it->second.ballot == prepare.ballot);
+    promise.accepted.push_back(it->second);
+  }
+  send(from, std::move(promise), out);
+}
+
+// Accept and Heartbeat come only from the node that owns the ballot.
+bool Paxos::ignore_from_leader(NodeId from, const Ballot& ballot) const {
+  if (ballot.node != from) return true;
+  return !_configuration.is_voter(from);
+}
+
+void Paxos::on_accept(NodeId from, const Accept& accept, Output& out) {
+  if (ignore_from_leader(from, accept.ballot)) return;
+  const bool voter = _configuration.is_voter(_self);
+  if (voter && accept.ballot < _durable.promised) {
+    send(from, Reject{accept.ballot, _durable.promised, leader()}, out);
+    return;
+  }
+  if (!voter && accept.ballot < _leader_ballot) return;  // a deposed leader
+  observe_leader(accept.ballot, out);
+  COWORKER_ASSERT(_status == Status::follower);  // a leader above us, or we rejected it
+  if (voter) {
+    if (accept.ballot > _durable.promised) persist(PersistPromise{accept.ballot}, out);
+    COWORKER_ASSERT(_durable.promised == accept.ballot);
+    Accepted accepted{accept.ballot, {}};
+    for (const SlotEntry& proposed : accept.entries) {
+      // A compacted slot is decided, and any proposal that passes the promise
+      // check carries its decided entry (a majority promised above every
+      // ballot that could have chosen another): acking it is safe.
+      if (proposed.slot > _durable.snapshot.slot) {
+        const auto it = _durable.accepted.find(proposed.slot);
+        if (it == _durable.accepted.end() || it->second.ballot != accept.ballot) {
+          persist(PersistAccept{AcceptedEntry{proposed.slot, accept.ballot, proposed.entry}}, out);
+        } else {
+          COWORKER_ASSERT(it->second.entry == proposed.entry);  // invariant 2
+        }
+      }
+      accepted.slots.push_back(proposed.slot);
+    }
+    send(from, std::move(accepted), out);
+  }
+  for (const SlotEntry& proposed : accept.entries) {
+    if (proposed.slot <= _decided_through) continue;
+    auto [it, fresh] = _proposed.try_emplace(proposed.slot);
+    if (fresh || it->second.ballot <= accept.ballot) {
+      it->second = AcceptedEntry{proposed.slot, accept.ballot, proposed.entry};
+    }
+  }
+  follow_commit(accept.ballot, accept.decided_through, out);
+}
+
+void Paxos::on_heartbeat(NodeId from, const Heartbeat& heartbeat, Output& out) {
+  if (ignore_from_leader(from, heartbeat.ballot)) return;
+  const bool voter = _configuration.is_voter(_self);
+  if (voter && heartbeat.ballot < _durable.promised) {
+    send(from, Reject{heartbeat.ballot, _durable.promised, leader()}, out);
+    return;
+  }
+  if (!voter && heartbeat.ballot < _leader_ballot) return;
+  observe_leader(heartbeat.ballot, out);
+  COWORKER_ASSERT(_status == Status::follower);
+  COWORKER_ASSERT(heartbeat.ballot <= _leader_ballot);
+  follow_commit(heartbeat.ballot, heartbeat.decided_through, out);
+  send(from, HeartbeatAck{heartbeat.ballot, heartbeat.sent, _decided_through}, out);
+}
+
+// Contact from the leader of `ballot` (already checked against the promise).
+void Paxos::observe_leader(const Ballot& ballot, Output& out) {
+  COWORKER_ASSERT(ballot.node != _self);
+  _highest_round = std::max(_highest_round, ballot.round);
+  // A live leader ends a candidacy (the candidate has not promised itself
+  // above it, or the message would have been rejected), and a higher one ends
+  // a leadership.
+  if (_status == Status::candidate) step_down();
+  if (_status == Status::leader && ballot > _ballot) step_down();
+  if (_status == Status::leader) return;
+  if (_leader_heard && ballot < _leader_ballot) return;  // an older leader, still honest
+  const bool changed = !_leader_heard || ballot != _leader_ballot;
+  _leader_ballot = ballot;
+  _leader_heard = true;
+  _leader_contact = _now;
+  restart_election_timeout();
+  if (changed) forward_own(out);
+}
+
+// Step 6 on a follower: decide what leader `ballot` proposed and committed.
+void Paxos::follow_commit(const Ballot& ballot, Slot commit, Output& out) {
+  if (_status == Status::leader || ballot != _leader_ballot) return;
+  _commit_seen = std::max(_commit_seen, commit);
+  while (_decided_through < commit) {
+    const auto it = _proposed.find(_decided_through + 1);
+    if (it == _proposed.end() || it->second.ballot != ballot) break;
+    Entry entry = std::move(it->second.entry);
+    _proposed.erase(it);
+    decide(_decided_through + 1, std::move(entry), out);
+  }
+  if (_decided_through < _commit_seen && !_catch_up_timeout.running()) {
+    request_catch_up(ballot.node, out);
+  }
+}
+
+// ---- Learner ----
+
+void Paxos::decide(Slot slot, Entry entry, Output& out) {
+  COWORKER_ASSERT(slot == _decided_through + 1);  // invariant 4
+  COWORKER_ASSERT(!out.installed || out.installed->slot < slot);
+  _decided_through = slot;
+  _proposed.erase(slot);
+  if (!entry.noop()) {
+    _decided_ids[entry.id] = slot;
+    if (entry.id.proposer == _self && entry.id.boot == _durable.boots) {
+      _own.erase(entry.id.sequence);
+    }
+  }
+  if (!out.decided.empty()) COWORKER_ASSERT(out.decided.back().slot + 1 == slot);
+  out.decided.push_back(Decided{slot, entry});
+  _log.emplace_hint(_log.end(), slot, std::move(entry));
+}
+
+void Paxos::install(const Snapshot& snapshot, Output& out) {
+  COWORKER_ASSERT(snapshot.slot > _decided_through);
+  COWORKER_ASSERT(!out.installed);
+  COWORKER_ASSERT(out.decided.empty());  // installed comes before decided
+  persist(PersistSnapshot{snapshot}, out);
+  _decided_through = snapshot.slot;
+  _log.clear();
+  _decided_ids.clear();
+  _proposed.erase(_proposed.begin(), _proposed.upper_bound(snapshot.slot));
+  out.installed = snapshot;
+  _stats.snapshots_installed++;
+}
+
+void Paxos::on_catch_up(NodeId from, const CatchUp& catch_up, Output& out) {
+  if (catch_up.from == 0 || catch_up.from > _decided_through) return;
+  const Slot log_start = _log.empty() ? _decided_through + 1 : _log.begin()->first;
+  Learn learn;
+  learn.first = catch_up.from;
+  if (learn.first < log_start) {
+    // The entries are compacted away; the snapshot covers them (the log
+    // starts at most one past the snapshot: invariant 4).
+    COWORKER_ASSERT(_durable.snapshot.slot + 1 >= log_start);
+    COWORKER_ASSERT(_durable.snapshot.slot >= learn.first);
+    learn.snapshot = _durable.snapshot;
+    learn.first = _durable.snapshot.slot + 1;
+  }
+  for (Slot slot = learn.first;
+       slot <= _decided_through && learn.entries.size() < _limits.learn_entries_max; slot++) {
+    learn.entries.push_back(_log.at(slot));
+  }
+  COWORKER_ASSERT(learn.first <= _decided_through + 1);
+  COWORKER_ASSERT(learn.snapshot.slot == 0 || learn.snapshot.slot + 1 == learn.first);
+  send(from, std::move(learn), out);
+}
+
+void Paxos::on_learn(NodeId from, const Learn& learn, Output& out) {
+  // Invariant 5: a leader decides only through its own ballot.
+  if (_status == Status::leader) return;
+  const Slot before = _decided_through;
+  if (learn.snapshot.slot > _decided_through) install(learn.snapshot, out);
+  for (size_t i = 0; i < learn.entries.size(); i++) {
+    const Slot slot = learn.first + i;
+    if (slot <= _decided_through) continue;
+    if (slot != _decided_through + 1) break;
+    decide(slot, learn.entries[i], out);
+  }
+  COWORKER_ASSERT(_decided_through >= before);
+  COWORKER_ASSERT(_decided_through >= learn.snapshot.slot);
+  if (_status == Status::candidate) {
+    try_finish_phase1(out);
+    return;
+  }
+  // Keep pulling while the followed leader's commit point is ahead, but only
+  // on progress: a duplicated or stale Learn must not start a second chain
+  // of requests (each would double on every duplication).
+  if (_decided_through < _commit_seen && _decided_through > before) {
+    request_catch_up(from, out);
+  } else if (_decided_through >= _commit_seen) {
+    _catch_up_timeout.stop();
+  }
+}
+
+void Paxos::request_catch_up(NodeId target, Output& out) {
+  if (target == no_node || target == _self) return;
+  _catch_up_target = target;
+  send(target, CatchUp{_decided_through + 1}, out);
+  _catch_up_timeout.start(_timing.retry_ticks);
+}
+
+void Paxos::tick_learner(Output& out) {
+  if (_catch_up_timeout.fired()) {
+    _catch_up_timeout.stop();
+    if (_status == Status::follower && _decided_through < _commit_seen) {
+      request_catch_up(leader(), out);
+    } else if (_status == Status::candidate && _phase1_done) {
+      request_catch_up(_catch_up_target, out);
+    }
+  }
+  if (_forward_timeout.fired()) {
+    _forward_timeout.stop();
+    forward_own(out);
+  }
+}
+
+// ---- Output helpers ----
+
+void Paxos::persist(PersistRecord record, Output& out) {
+  _durable.apply(record);
+  out.persist.push_back(std::move(record));
+}
+
+void Paxos::send(NodeId to, Message message, Output& out) {
+  COWORKER_ASSERT(to != _self);
+  COWORKER_ASSERT(_configuration.is_member(to));
+  out.send.push_back(Send{to, std::move(message)});
+}
+
+NodeId Paxos::leader() const {
+  if (leading()) return _self;
+  if (!_leader_heard || _leader_ballot.node == _self) return no_node;
+  return _leader_ballot.node;
+}
+
+const Paxos::PeerProgress* Paxos::peer(NodeId id) const {
+  const auto it = _peers.find(id);
+  return it == _peers.end() ? nullptr : &it->second;
+}
+
+void Paxos::check_invariants() const {
+  COWORKER_ASSERT(_decided_through >= _durable.snapshot.slot);
+  if (!_log.empty()) {
+    // Invariant 4: the log is (log start, decided_through], contiguous, and
+    // starts no later than one past the snapshot.
+    COWORKER_ASSERT(_log.rbegin()->first == _decided_through);
+    COWORKER_ASSERT(_log.begin()->first <= _durable.snapshot.slot + 1);
+    COWORKER_ASSERT(_log.size() == _decided_through - _log.begin()->first + 1);
+  }
+  if (!_durable.accepted.empty()) {
+    COWORKER_ASSERT(_durable.accepted.begin()->first > _durable.snapshot.slot);
+  }
+  if (!_proposed.empty()) COWORKER_ASSERT(_proposed.begin()->first > _decided_through);
+  COWORKER_ASSERT(_own.size() <= _limits.proposals_max);
+  if (_status != Status::follower) {
+    COWORKER_ASSERT(_configuration.is_voter(_self));
+    COWORKER_ASSERT(_ballot.node == _self);
+  }
+  if (_status == Status::leader) {
+    COWORKER_ASSERT(_durable.promised == _ballot);  // nobody outbid us unnoticed
+    COWORKER_ASSERT(_next_slot > _decided_through);
+    // Invariant 7, and the instances are exactly the slots in flight.
+    COWORKER_ASSERT(_next_slot <= _decided_through + _limits.window_slots_max + 1);
+    COWORKER_ASSERT(_instances.size() == _next_slot - _decided_through - 1);
+    COWORKER_ASSERT(_queue.size() <= _limits.queue_max);
+  } else {
+    COWORKER_ASSERT(_instances.empty());
+    COWORKER_ASSERT(_queue.empty());
+  }
+}
+
+}  // namespace coworker::consensus

@@ -1,0 +1,308 @@
+// Paxos: Multi-Paxos with a stable leader over a fixed voter set, as a pure
+// state machine. The membership log (DESIGN §5) runs on it.
+//
+// One Paxos object per participant, owned by the driver of that participant's
+// membership state (core 0 of a server; a simulated participant in tests/sim)
+// for the life of one boot. It never does I/O, reads no clock and draws
+// randomness only from the Prng passed in: calls go in (start, on_message,
+// on_tick, propose, compact), an Output comes out.
+//
+// Protocol. V voters (1, 3 or 5) accept; every member (voters and learners)
+// learns. A majority is V/2 + 1 voters.
+//   1. Election. A voter that heard no leader for election_timeout (+ jitter
+//      from the Prng) picks ballot b = (round above everything it has seen,
+//      self) and sends Prepare(b, from = its decided prefix + 1) to the
+//      voters. A Prepare covers every slot >= from: phase 1 runs once per
+//      leadership, not once per slot.
+//   2. Promise. A voter promises b when b >= its promise and no lease binds
+//      it (it heard another leader less than lease_ticks ago, or it booted
+//      less than lease_ticks ago). It PERSISTS the promise, then answers
+//      Promise with every (slot, ballot, entry) it accepted at or above
+//      `from` and its compaction point; otherwise it answers Reject. The
+//      candidate's own acceptor promises last, once the others make a
+//      majority: a candidate that cannot win never raises its own promise, so
+//      a partitioned voter cannot disturb a healthy leader when it returns.
+//   3. Catch-up before leading. If a promiser compacted past the candidate's
+//      decided prefix, the candidate first learns up to that point (CatchUp,
+//      answered by a snapshot): it must not re-propose compacted slots.
+//   4. Leading. For every slot above its decided prefix up to the highest one
+//      reported, the leader re-proposes the entry of the highest ballot
+//      reported, else a noop; then new proposals. Phase 2 sends
+//      Accept(b, commit point, [(slot, entry)...]) batched to every member,
+//      never more than window_slots_max slots past the commit point.
+//   5. Accept. A voter accepts when b >= its promise: it PERSISTS the
+//      promise and the entries, then answers Accepted(slots). A learner keeps
+//      the entries in memory only. Anything below the promise gets Reject.
+//   6. Decide. When a majority of voters accepted (slot, b) the leader
+//      decides the slot; decisions come out in slot order. The commit point
+//      travels in every Accept and Heartbeat; a member decides slot s when it
+//      holds the entry that leader b proposed for s and b's commit point
+//      covers s (sound by invariant 5). Otherwise it catches up (step 8).
+//   7. Lease. Every heartbeat_ticks the leader sends Heartbeat(b, sent,
+//      commit) to every member; acks echo `sent`. The leader holds its lease
+//      until (the latest `sent` acked by a majority) + lease_ticks; since a
+//      voter binds itself from receipt, no other ballot completes phase 1
+//      before that (invariant 6). A leader without a majority of acks for
+//      leader_timeout steps down.
+//   8. Learning. A member whose known commit point is past a gap sends
+//      CatchUp(from) to the leader (or to the promiser, step 3); Learn
+//      answers with decided entries, preceded by a snapshot when the sender
+//      compacted past `from`.
+//   9. Proposals. propose() on any member keeps the entry (id = proposer,
+//      boot counter, sequence) until it is decided, and forwards it to the
+//      leader on every leadership change and every forward_ticks. The leader
+//      drops ids it has queued or in flight, and answers Forwarded for ids in
+//      its retained log (a proposer that learned them inside a snapshot
+//      cannot see them). Delivery is at least once: the embedding layer makes
+//      its entries idempotent.
+//  10. Compaction. The application hands compact(snapshot at s <= decided);
+//      it is persisted with the accepted entries <= s dropped; decided entries
+//      stay in memory for retain_slots below s to serve small lags.
+//  11. Recovery. A participant restarts from its Durable (promise, accepted
+//      entries, snapshot, boot counter): it keeps its promises, bumps the
+//      boot counter (persisted before any proposal) and binds itself to the
+//      lease grace before promising anyone.
+//
+//   proposer       leader (b)                 voters               learners
+//      |--Forward---->|                          |                      |
+//      |<-Forwarded---|  (ids already decided)   |                      |
+//      |              |--Prepare(b, from)------->|   once per leadership
+//      |              |<-Promise(b, accepted)----|   persist promise first
+//      |              |--Accept(b, commit, [s])->|--------------------->|
+//      |              |<-Accepted(b, [s])--------|   persist accept first
+//      |              |--Heartbeat(b, sent, commit)-------------------->|
+//      |              |<-HeartbeatAck(sent, decided)--------------------|
+//      |              |<-CatchUp(from)------------------------(lagging)-|
+//      |              |--Learn(snapshot?, entries)--------------------->|
+//
+// Safety invariants (asserted where they can be checked locally; the
+// simulator checks the cross-participant ones after every step):
+//   1. A voter's promise never decreases, survives crashes, and it accepts
+//      only at ballots >= its promise.
+//   2. A leader proposes at most one entry per slot in its ballot.
+//   3. Agreement: no two members decide different entries for one slot (the
+//      leader re-proposes the highest-ballot value reported by a majority).
+//   4. Decided slots form a prefix: decisions come out contiguous and in
+//      order; the in-memory log holds exactly (log start, decided_through].
+//   5. While leading, a node decides only by its own majority at its own
+//      ballot (it ignores Learn), so its commit point covers only entries it
+//      proposed under that ballot above its starting prefix.
+//   6. Lease: at most one leader holds a lease at any tick (equal clock
+//      rates; the membership issue adds a drift margin).
+//   7. Window: a leader never proposes beyond decided_through +
+//      window_slots_max.
+//
+// Configuration changes (the membership issue builds them on this seam): the
+// voter set is data (Configuration), never a template parameter. A
+// configuration decided at slot s will govern slots >= s + window_slots_max
+// (α = the window). By invariant 7 every slot a leader proposes then has its
+// configuration fixed by the decided prefix, so no slot is decided by two
+// configurations; a leader whose window enters a new configuration runs phase
+// 1 with its voters for the slots it governs before proposing there.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "consensus/paxos_types.h"
+#include "consensus/prng.h"
+#include "consensus/timeout.h"
+
+namespace coworker::consensus {
+
+// Who votes and who learns. Both sorted, disjoint; voters.size() in {1,3,5}.
+struct Configuration {
+  std::vector<NodeId> voters;
+  std::vector<NodeId> learners;
+
+  bool is_voter(NodeId id) const;
+  bool is_member(NodeId id) const;
+  size_t majority() const { return voters.size() / 2 + 1; }
+  std::vector<NodeId> members() const;  // sorted
+  void check() const;
+};
+
+class Paxos {
+ public:
+  struct Timing {
+    Tick heartbeat_ticks = 5;
+    Tick lease_ticks = 20;  // a follower refuses other ballots this long after contact
+    Tick election_timeout_ticks = 40;
+    Tick election_jitter_ticks = 40;  // election timeout + uniform [0, jitter]
+    Tick leader_timeout_ticks = 40;   // step down without majority acks this long
+    Tick retry_ticks = 10;            // resend Prepare, Accept, CatchUp
+    Tick forward_ticks = 25;          // resend pending proposals to the leader
+  };
+  struct Limits {
+    Slot window_slots_max = 64;        // α: slots in flight past the commit point
+    size_t batch_entries_max = 16;     // entries per Accept
+    size_t learn_entries_max = 64;     // entries per Learn
+    size_t forward_entries_max = 256;  // entries per Forward
+    size_t proposals_max = 1024;       // own undecided proposals
+    size_t queue_max = 4096;           // leader's queue of entries not yet in a slot
+    Slot retain_slots = 16;            // decided entries kept below a snapshot
+  };
+  enum class Status { follower, candidate, leader };
+
+  // What the leader knows of each member (the membership issue departs
+  // members by it).
+  struct PeerProgress {
+    Slot decided_through = 0;
+    Tick last_ack_tick = 0;  // when the last heartbeat ack arrived
+    Tick acked_sent = 0;     // `sent` of the latest heartbeat acked
+    bool acked = false;      // any ack at all in this leadership
+  };
+  struct Stats {
+    uint64_t elections_started = 0;
+    uint64_t elections_won = 0;
+    uint64_t step_downs = 0;
+    uint64_t snapshots_installed = 0;
+    uint64_t forwards_dropped = 0;  // duplicate ids the leader ignored
+  };
+  struct Proposed {
+    std::optional<ProposalId> id;  // none: not started, or too many pending
+    Output output;
+  };
+
+  Paxos(NodeId self, Configuration configuration, Timing timing, Limits limits, Prng& prng,
+        const Durable& recovered);
+
+  // Bumps and persists the boot counter; the first call after construction.
+  // The driver makes this output durable before it calls propose(): proposal
+  // ids carry the boot counter and must never repeat.
+  Output start();
+  Output on_message(NodeId from, const Message& message);
+  Output on_tick();
+  Proposed propose(std::string value);
+  // The application's state at snapshot.slot <= decided_through().
+  Output compact(Snapshot snapshot);
+
+  NodeId self() const { return _self; }
+  const Configuration& configuration() const { return _configuration; }
+  Status status() const { return _status; }
+  bool leading() const { return _status == Status::leader; }
+  NodeId leader() const;  // the leader this member follows, or no_node
+  Ballot ballot() const { return _ballot; }
+  Ballot promised() const { return _durable.promised; }
+  Slot decided_through() const { return _decided_through; }
+  Slot compacted_through() const { return _durable.snapshot.slot; }
+  const Snapshot& snapshot() const { return _durable.snapshot; }
+  Tick now() const { return _now; }
+  bool holds_lease() const { return leading() && _now < _lease_expiry; }
+  Tick lease_expiry() const { return leading() ? _lease_expiry : 0; }
+  const PeerProgress* peer(NodeId id) const;
+  size_t pending_proposals() const { return _own.size(); }
+  const Stats& stats() const { return _stats; }
+
+  void check_invariants() const;
+
+ private:
+  struct Instance {
+    Entry entry;
+    uint64_t accepted_mask = 0;  // bit i: voters[i] accepted at _ballot
+    bool chosen = false;
+    Tick sent = 0;
+  };
+
+  // paxos.cc: dispatch, acceptor, learner.
+  void on_prepare(NodeId from, const Prepare& prepare, Output& out);
+  void on_accept(NodeId from, const Accept& accept, Output& out);
+  void on_heartbeat(NodeId from, const Heartbeat& heartbeat, Output& out);
+  void on_catch_up(NodeId from, const CatchUp& catch_up, Output& out);
+  void on_learn(NodeId from, const Learn& learn, Output& out);
+  bool ignore_prepare(NodeId from, const Prepare& prepare) const;
+  bool ignore_from_leader(NodeId from, const Ballot& ballot) const;
+  bool lease_binds(const Ballot& ballot) const;
+  void observe_leader(const Ballot& ballot, Output& out);
+  void follow_commit(const Ballot& ballot, Slot commit, Output& out);
+  void decide(Slot slot, Entry entry, Output& out);
+  void install(const Snapshot& snapshot, Output& out);
+  void request_catch_up(NodeId target, Output& out);
+  void persist(PersistRecord record, Output& out);
+  void send(NodeId to, Message message, Output& out);
+  void tick_learner(Output& out);
+
+  // paxos_leader.cc: proposer, candidate, leader.
+  void on_promise(NodeId from, const Promise& promise, Output& out);
+  void on_reject(NodeId from, const Reject& reject, Output& out);
+  void on_accepted(NodeId from, const Accepted& accepted, Output& out);
+  void on_heartbeat_ack(NodeId from, const HeartbeatAck& ack, Output& out);
+  void on_forward(NodeId from, const Forward& forward, Output& out);
+  void on_forwarded(NodeId from, const Forwarded& forwarded, Output& out);
+  void start_election(Output& out);
+  void send_prepares(Output& out);
+  void promise_self(Output& out);
+  void try_finish_phase1(Output& out);
+  void become_leader(Output& out);
+  void step_down();
+  void enqueue(const Entry& entry);
+  void flush_queue(Output& out);
+  void send_heartbeats(Output& out);
+  void resend_accepts(Output& out);
+  void advance_chosen(Output& out);
+  void update_lease();
+  void forward_own(Output& out);
+  void tick_candidate(Output& out);
+  void tick_leader(Output& out);
+  void restart_election_timeout();
+  size_t voter_index(NodeId id) const;
+  bool knows_decided(const ProposalId& id) const;
+
+  const NodeId _self;
+  const Configuration _configuration;
+  const std::vector<NodeId> _members;  // voters and learners, sorted
+  const Timing _timing;
+  const Limits _limits;
+  Prng& _prng;
+
+  Durable _durable;  // mirror of the disk image: changed only by persist()
+  bool _started = false;
+  Tick _now = 0;
+  Status _status = Status::follower;
+  Stats _stats;
+
+  // The leader this member follows (self while leading).
+  Ballot _leader_ballot;
+  Tick _leader_contact = 0;  // last tick we heard from (or, leading, sent as) it
+  bool _leader_heard = false;
+  Slot _commit_seen = 0;  // highest commit point heard from the followed leader
+
+  // Learner.
+  Slot _decided_through = 0;
+  std::map<Slot, Entry> _log;               // (log start, decided_through]
+  std::map<Slot, AcceptedEntry> _proposed;  // undecided entries heard in Accepts
+  std::map<ProposalId, Slot> _decided_ids;  // ids of _log, for dedup
+  NodeId _catch_up_target = no_node;
+
+  // Proposer.
+  uint64_t _next_sequence = 0;
+  std::map<uint64_t, Entry> _own;  // by sequence: undecided proposals of this boot
+
+  // Candidate and leader.
+  Ballot _ballot;
+  uint64_t _highest_round = 0;
+  std::map<NodeId, Promise> _promises;
+  bool _phase1_done = false;
+  std::map<Slot, Instance> _instances;  // slots decided_through+1 .. _next_slot-1
+  std::deque<Entry> _queue;
+  std::set<ProposalId> _queued_ids;  // in _queue or _instances
+  std::map<Slot, Entry> _recovered;  // from phase 1, above decided_through
+  Slot _recovered_through = 0;
+  Slot _next_slot = 0;
+  std::map<NodeId, PeerProgress> _peers;
+  Tick _lease_expiry = 0;
+  Tick _majority_ack = 0;  // the majority-th latest ack arrival among voters
+
+  Timeout _election_timeout;
+  Timeout _heartbeat_timeout;
+  Timeout _retry_timeout;
+  Timeout _catch_up_timeout;
+  Timeout _forward_timeout;
+};
+
+}  // namespace coworker::consensus

@@ -1,0 +1,212 @@
+// The values Paxos exchanges with the world: ids, ballots, log entries, the
+// peer messages, the records it asks to persist, the durable state those
+// records build, and the Output of every call.
+//
+// Everything is a plain struct of integers, byte strings and vectors, so the
+// peer protocol's binary codec (written with the server) can encode each one
+// field by field. Values are opaque bytes to Paxos: the membership layer
+// (issue 4) decides what an entry means.
+//
+// No state lives here except Durable, which is owned by whoever holds the
+// acceptor's disk image: the Paxos object keeps its own mirror (updated by the
+// same apply()), and the driver keeps the on-disk copy it recovers from.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace coworker::consensus {
+
+using NodeId = uint64_t;  // a participant's arrival id; 0 = nobody
+using Slot = uint64_t;    // log slots start at 1; 0 = "none yet"
+using Tick = uint64_t;    // logical time, advanced only by on_tick()
+
+constexpr NodeId no_node = 0;
+
+// A ballot is (round, node): unique because a node never reuses a round
+// (it always picks one above the promise it persisted). Compared
+// lexicographically; the zero ballot is below every real one.
+struct Ballot {
+  uint64_t round = 0;
+  NodeId node = no_node;
+  friend auto operator<=>(const Ballot&, const Ballot&) = default;
+  bool zero() const { return round == 0; }
+};
+
+// Who proposed an entry: unique forever because it carries the proposer's
+// boot counter, persisted before the first proposal of a boot.
+struct ProposalId {
+  NodeId proposer = no_node;
+  uint64_t boot = 0;
+  uint64_t sequence = 0;
+  friend auto operator<=>(const ProposalId&, const ProposalId&) = default;
+};
+
+// One log entry. A noop (proposer 0, empty value) fills a slot that a new
+// leader found open below the highest slot any acceptor reported.
+struct Entry {
+  ProposalId id;
+  std::string value;
+  bool noop() const { return id.proposer == no_node; }
+  friend bool operator==(const Entry&, const Entry&) = default;
+};
+
+// The application's state as of `slot` (all slots <= slot applied), opaque
+// bytes. slot 0 means "no snapshot".
+struct Snapshot {
+  Slot slot = 0;
+  std::string bytes;
+};
+
+struct SlotEntry {
+  Slot slot = 0;
+  Entry entry;
+};
+
+struct AcceptedEntry {
+  Slot slot = 0;
+  Ballot ballot;
+  Entry entry;
+};
+
+// ---- Peer messages (the sender is known to the transport) ----
+
+// Phase 1a: promise not to accept below `ballot`; report what you accepted
+// in slots >= from.
+struct Prepare {
+  Ballot ballot;
+  Slot from = 0;
+};
+
+// Phase 1b.
+struct Promise {
+  Ballot ballot;
+  Slot from = 0;
+  Slot compacted_through = 0;  // the acceptor holds nothing at or below this
+  std::vector<AcceptedEntry> accepted;
+};
+
+// Answer to a Prepare or an Accept the receiver will not honour: either it
+// promised a higher ballot, or (for a Prepare) a leader's lease still binds it.
+struct Reject {
+  Ballot ballot;    // what was refused
+  Ballot promised;  // the receiver's promise (zero for a learner)
+  NodeId leader = no_node;
+};
+
+// Phase 2a, sent to every member (learners keep the entries to learn them
+// when a later commit point covers them). Carries the leader's commit point.
+struct Accept {
+  Ballot ballot;
+  Slot decided_through = 0;
+  std::vector<SlotEntry> entries;
+};
+
+// Phase 2b, voters only.
+struct Accepted {
+  Ballot ballot;
+  std::vector<Slot> slots;
+};
+
+// The leader's heartbeat to every member: keeps followers from electing,
+// grants the leader its lease, and carries the commit point.
+// `sent` is the leader's tick at sending, echoed by the ack: the lease is
+// counted from it.
+struct Heartbeat {
+  Ballot ballot;
+  Tick sent = 0;
+  Slot decided_through = 0;
+};
+
+struct HeartbeatAck {
+  Ballot ballot;
+  Tick sent = 0;
+  Slot decided_through = 0;
+};
+
+// A lagging participant asks for decided entries from `from` on.
+struct CatchUp {
+  Slot from = 0;
+};
+
+// Decided entries first..first+n-1, preceded by a snapshot when the sender
+// no longer keeps the entries the receiver asked for.
+struct Learn {
+  Snapshot snapshot;
+  Slot first = 0;
+  std::vector<Entry> entries;
+};
+
+// A proposer hands its pending proposals to the leader.
+struct Forward {
+  std::vector<Entry> entries;
+};
+
+// The leader's answer to a Forward: these ids are decided already.
+struct Forwarded {
+  std::vector<ProposalId> decided;
+};
+
+using Message = std::variant<Prepare, Promise, Reject, Accept, Accepted, Heartbeat, HeartbeatAck,
+                             CatchUp, Learn, Forward, Forwarded>;
+
+// ---- What must survive a crash ----
+
+struct PersistBoot {
+  uint64_t boots = 0;
+};
+struct PersistPromise {
+  Ballot ballot;
+};
+struct PersistAccept {
+  AcceptedEntry accepted;
+};
+// Installs a snapshot and drops every accepted entry at or below its slot.
+struct PersistSnapshot {
+  Snapshot snapshot;
+};
+
+using PersistRecord = std::variant<PersistBoot, PersistPromise, PersistAccept, PersistSnapshot>;
+
+// The durable image of one participant's Paxos state: the fold of its
+// persist records. Recovering a participant = constructing Paxos from it.
+struct Durable {
+  uint64_t boots = 0;
+  Ballot promised;
+  Snapshot snapshot;
+  std::map<Slot, AcceptedEntry> accepted;  // slots > snapshot.slot
+
+  void apply(const PersistRecord& record);
+};
+
+// ---- Outputs ----
+
+struct Send {
+  NodeId to = no_node;
+  Message message;
+};
+
+struct Decided {
+  Slot slot = 0;
+  Entry entry;
+};
+
+// What one call produced. The driver MUST make `persist` durable before it
+// sends any message of `send` (or of a later Output) and before it applies
+// `installed` and `decided`. It applies `installed` (if any) before
+// `decided`, and `decided` in order: slots are contiguous and increasing.
+struct Output {
+  std::vector<PersistRecord> persist;
+  std::vector<Send> send;
+  std::optional<Snapshot> installed;
+  std::vector<Decided> decided;
+
+  bool empty() const { return persist.empty() && send.empty() && !installed && decided.empty(); }
+};
+
+}  // namespace coworker::consensus

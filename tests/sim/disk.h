@@ -1,0 +1,77 @@
+// Disk: one simulated participant's durable storage.
+//
+// Owned by its Participant and outliving each boot (a crash keeps it). Writes
+// issued in one tick form one batch (write + fsync, the group commit of
+// DESIGN §4); a batch becomes durable `latency` ticks later, batches in
+// order. A crash loses every batch not yet durable. A hung disk completes
+// nothing until it is released (the phaser issue's "stuck fdatasync").
+//
+// The durable image is one struct per hosted protocol, each folded from its
+// persist records by the protocol's own apply(): the simulator recovers a
+// participant exactly as a server would, from what reached the disk.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <variant>
+#include <vector>
+
+#include "consensus/paxos_types.h"
+#include "consensus/prng.h"
+
+namespace coworker::sim {
+
+using consensus::Tick;
+
+// One alternative per hosted protocol (the phaser adds its records).
+using DiskRecord = std::variant<consensus::PersistRecord>;
+
+struct DurableImage {
+  consensus::Durable paxos;
+};
+
+struct DiskOptions {
+  Tick latency_min = 0;  // 0: durable within the tick it was written
+  Tick latency_max = 0;
+};
+
+class Disk {
+ public:
+  using Ticket = uint64_t;  // writes are numbered from 1; 0 = nothing
+
+  explicit Disk(DiskOptions options) : _options(options) {}
+
+  // Queues records; returns the ticket that becomes durable with them.
+  Ticket write(Tick now, consensus::Prng& prng, std::vector<DiskRecord> records);
+  // Completes the batches due by `now` (none while hung).
+  void tick(Tick now);
+  Ticket durable() const { return _durable; }
+  Ticket issued() const { return _issued; }
+  bool idle() const { return _batches.empty(); }
+
+  void crash();  // every batch not yet durable is lost
+  void hang() { _hung = true; }
+  void release() { _hung = false; }
+  bool hung() const { return _hung; }
+
+  const DurableImage& image() const { return _image; }
+  uint64_t batches_completed() const { return _completed; }
+
+ private:
+  struct Batch {
+    Tick written = 0;
+    Tick due = 0;
+    Ticket last = 0;
+    std::vector<DiskRecord> records;
+  };
+
+  DiskOptions _options;
+  DurableImage _image;
+  std::deque<Batch> _batches;
+  Ticket _issued = 0;
+  Ticket _durable = 0;
+  bool _hung = false;
+  uint64_t _completed = 0;
+};
+
+}  // namespace coworker::sim

@@ -1,0 +1,83 @@
+#include "tests/sim/network.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "reactor/assert.h"
+
+namespace coworker::sim {
+
+Network::Network(consensus::Prng& prng, size_t nodes, NetworkOptions options)
+    : _prng(prng),
+      _nodes(nodes),
+      _blocked_until((nodes + 1) * (nodes + 1), 0),
+      _last_delivery((nodes + 1) * (nodes + 1), 0) {
+  set_options(options);
+}
+
+void Network::set_options(NetworkOptions options) {
+  COWORKER_ASSERT(options.delay_min >= 1);  // nothing arrives in the tick it was sent
+  COWORKER_ASSERT(options.delay_min <= options.delay_max);
+  COWORKER_ASSERT(options.drop_per_mille <= 1000);
+  COWORKER_ASSERT(options.duplicate_per_mille <= 1000);
+  COWORKER_ASSERT(options.stale_per_mille <= 1000);
+  if (options.stale_per_mille > 0) COWORKER_ASSERT(options.stale_delay_max > 0);
+  _options = options;
+}
+
+size_t Network::link(NodeId from, NodeId to) const {
+  COWORKER_ASSERT(from >= 1);
+  COWORKER_ASSERT(from <= _nodes);
+  COWORKER_ASSERT(to >= 1);
+  COWORKER_ASSERT(to <= _nodes);
+  return from * (_nodes + 1) + to;
+}
+
+void Network::send(Tick now, NodeId from, NodeId to, Payload payload) {
+  COWORKER_ASSERT(from != to);
+  _stats.sent++;
+  if (_options.drop_per_mille > 0 && _prng.chance_per_mille(_options.drop_per_mille)) {
+    _stats.dropped++;
+    return;
+  }
+  if (_options.duplicate_per_mille > 0 && _prng.chance_per_mille(_options.duplicate_per_mille)) {
+    _stats.duplicated++;
+    enqueue(now, from, to, payload);
+  }
+  enqueue(now, from, to, std::move(payload));
+}
+
+void Network::enqueue(Tick now, NodeId from, NodeId to, Payload payload) {
+  Tick deliver = now + _prng.between(_options.delay_min, _options.delay_max);
+  if (_options.stale_per_mille > 0 && _prng.chance_per_mille(_options.stale_per_mille)) {
+    // Held back past the link order: not part of the FIFO bookkeeping.
+    deliver += _prng.between(1, _options.stale_delay_max);
+    _stats.stale++;
+  } else {
+    Tick& last = _last_delivery[link(from, to)];
+    if (!_options.reorder) deliver = std::max(deliver, last);  // FIFO link
+    last = std::max(last, deliver);
+  }
+  COWORKER_ASSERT(deliver > now);
+  _queue.push_back(Packet{from, to, deliver, _sequence++, std::move(payload)});
+  std::push_heap(_queue.begin(), _queue.end(), Later{});
+}
+
+void Network::inject(Tick deliver, NodeId from, NodeId to, Payload payload) {
+  link(from, to);  // checks the ids
+  _queue.push_back(Packet{from, to, deliver, _sequence++, std::move(payload)});
+  std::push_heap(_queue.begin(), _queue.end(), Later{});
+}
+
+void Network::block(NodeId from, NodeId to, Tick until) {
+  Tick& blocked_until = _blocked_until[link(from, to)];
+  blocked_until = std::max(blocked_until, until);
+}
+
+bool Network::blocked(NodeId from, NodeId to, Tick now) const {
+  return now < _blocked_until[link(from, to)];
+}
+
+void Network::heal() { std::fill(_blocked_until.begin(), _blocked_until.end(), 0); }
+
+}  // namespace coworker::sim

@@ -1,0 +1,98 @@
+// Participant: one simulated coworker process — the state machines it hosts,
+// its application, and its disk.
+//
+// Owned by the Simulation for the whole run; its volatile part (Paxos, the
+// application, outputs waiting for the disk, its Prng stream) lives for one
+// boot and is destroyed by crash(). The Disk survives crashes. The driver
+// rule "persist before send" is enforced here, once for every protocol: an
+// Output's records go to the disk, and its messages, decisions and snapshot
+// are released only when that write is durable, in FIFO order with every
+// earlier Output (a later message may rely on an earlier record).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "consensus/paxos.h"
+#include "tests/sim/app.h"
+#include "tests/sim/disk.h"
+#include "tests/sim/network.h"
+
+namespace coworker::sim {
+
+// What a participant's outputs do to the world (implemented by Simulation).
+class Effects {
+ public:
+  virtual void send(NodeId from, NodeId to, Payload payload) = 0;
+  virtual void booted(NodeId node, const consensus::Snapshot& recovered) = 0;
+  virtual void learned(NodeId node, const consensus::Decided& decided) = 0;
+  virtual void installed(NodeId node, const consensus::Snapshot& snapshot) = 0;
+
+ protected:
+  ~Effects() = default;
+};
+
+struct ParticipantOptions {
+  consensus::Configuration configuration;
+  consensus::Paxos::Timing timing;
+  consensus::Paxos::Limits limits;
+  DiskOptions disk;
+  Slot snapshot_interval = 0;  // the application snapshots every this many slots; 0 never
+  uint64_t seed = 0;
+};
+
+class Participant {
+ public:
+  Participant(NodeId id, const ParticipantOptions& options, Effects& effects);
+
+  NodeId id() const { return _id; }
+  bool up() const { return _paxos != nullptr; }
+  uint64_t incarnation() const { return _incarnation; }
+  consensus::Paxos& paxos();
+  const consensus::Paxos& paxos() const;
+  const LogApp& app() const;
+  Disk& disk() { return _disk; }
+  const Disk& disk() const { return _disk; }
+  // Outputs waiting for the disk.
+  size_t pending_outputs() const { return _pending.size(); }
+
+  void boot(Tick now);
+  void crash();
+  void tick(Tick now);
+  void deliver(Tick now, NodeId from, const Payload& payload);
+  // Nothing until the boot record is durable (Paxos::start's contract).
+  // `accepted` hears of the id before any of the proposal's effects.
+  std::optional<consensus::ProposalId> propose(
+      Tick now, std::string value,
+      const std::function<void(const consensus::ProposalId&)>& accepted);
+
+ private:
+  struct Pending {
+    Disk::Ticket ticket = 0;  // durable first; 0 = nothing to wait for
+    consensus::Output output;
+  };
+  void handle(Tick now, consensus::Output output);
+  void drain(Tick now);
+  void release(consensus::Output& output);
+  void maybe_compact(Tick now);
+
+  const NodeId _id;
+  const ParticipantOptions& _options;
+  Effects& _effects;
+  Disk _disk;
+  uint64_t _incarnation = 0;
+
+  // One boot.
+  std::unique_ptr<consensus::Prng> _prng;
+  std::unique_ptr<consensus::Paxos> _paxos;
+  std::optional<LogApp> _app;
+  std::deque<Pending> _pending;
+  Disk::Ticket _boot_ticket = 0;  // start()'s records: no proposal before they are durable
+  bool _draining = false;
+};
+
+}  // namespace coworker::sim

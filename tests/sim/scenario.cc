@@ -1,0 +1,195 @@
+#include "tests/sim/scenario.h"
+
+#include <fmt/core.h>
+
+#include "reactor/assert.h"
+#include "tests/sim/faults.h"
+
+namespace coworker::sim {
+
+namespace {
+
+// The draw every family starts from: cluster shape, network, disk, limits.
+void draw_common(consensus::Prng& prng, Swarm& swarm) {
+  SimOptions& sim = swarm.sim;
+  sim.participants = static_cast<uint32_t>(prng.between(3, 7));
+  const uint64_t shape = prng.below(10);
+  if (shape == 0) {
+    sim.voters = 1;
+  } else if (sim.participants >= 5 && shape >= 6) {
+    sim.voters = 5;
+  } else {
+    sim.voters = 3;
+  }
+  static constexpr uint32_t drops[] = {0, 0, 10, 50, 150};
+  sim.network.drop_per_mille = drops[prng.below(std::size(drops))];
+  sim.network.duplicate_per_mille =
+      prng.chance(1, 3) ? static_cast<uint32_t>(prng.between(1, 100)) : 0;
+  sim.network.delay_min = 1;
+  sim.network.delay_max = prng.between(1, 8);
+  sim.network.reorder = prng.chance(1, 2);
+  if (prng.chance(1, 2)) {
+    sim.network.stale_per_mille = static_cast<uint32_t>(prng.between(1, 20));
+    sim.network.stale_delay_max = prng.between(20, 400);
+  }
+  if (prng.chance(1, 2)) {
+    sim.disk.latency_min = 0;
+    sim.disk.latency_max = prng.between(1, 4);
+  }
+  sim.timing.election_jitter_ticks = prng.between(5, 40);
+  // A deposed leader that does not notice keeps proposing: how long it
+  // insists decides how much stale traffic the others see.
+  sim.timing.leader_timeout_ticks = prng.between(30, 200);
+  sim.limits.window_slots_max = prng.between(4, 64);
+  sim.limits.batch_entries_max = prng.between(1, 16);
+  sim.limits.learn_entries_max = prng.between(2, 64);
+  sim.limits.retain_slots = prng.below(17);
+  sim.snapshot_interval = prng.chance(1, 3) ? 0 : prng.between(4, 40);
+  swarm.fault_ticks = prng.between(400, 1500);
+  swarm.propose_per_mille = static_cast<uint32_t>(prng.between(20, 300));
+  swarm.burst_max = static_cast<uint32_t>(prng.between(1, 4));
+}
+
+void draw_swarm_family(consensus::Prng& prng, Swarm& swarm) {
+  swarm.crash_per_mille = static_cast<uint32_t>(prng.below(8));
+  swarm.promise_crash_per_mille = static_cast<uint32_t>(prng.below(200));
+  swarm.lost_max = static_cast<uint32_t>(prng.below(2));
+  swarm.partition_per_mille = static_cast<uint32_t>(prng.below(8));
+  swarm.hang_per_mille = static_cast<uint32_t>(prng.below(3));
+}
+
+void draw_partitions(consensus::Prng& prng, Swarm& swarm) {
+  swarm.partition_per_mille = static_cast<uint32_t>(prng.between(5, 30));
+  swarm.one_way_per_mille = static_cast<uint32_t>(prng.between(200, 800));
+  swarm.partition_max = prng.between(30, 400);
+}
+
+void draw_crashes(consensus::Prng& prng, Swarm& swarm) {
+  swarm.crash_per_mille = static_cast<uint32_t>(prng.between(5, 25));
+  swarm.promise_crash_per_mille = static_cast<uint32_t>(prng.between(100, 600));
+  swarm.down_min = 1;
+  swarm.down_max = prng.between(5, 120);
+  swarm.lost_max = static_cast<uint32_t>(prng.below(3));
+  // Slow disks and slow links widen the windows between a record and the
+  // messages that depend on it.
+  swarm.sim.disk.latency_min = prng.below(2);
+  swarm.sim.disk.latency_max = swarm.sim.disk.latency_min + prng.between(1, 6);
+  swarm.sim.network.delay_max = prng.between(4, 16);
+  swarm.sim.network.reorder = true;
+  swarm.partition_per_mille = static_cast<uint32_t>(prng.below(5));
+}
+
+void draw_lagging(consensus::Prng& prng, Swarm& swarm) {
+  swarm.sim.snapshot_interval = prng.between(2, 12);
+  swarm.sim.limits.retain_slots = prng.below(4);
+  swarm.propose_per_mille = static_cast<uint32_t>(prng.between(100, 400));
+  swarm.partition_per_mille = static_cast<uint32_t>(prng.between(3, 10));
+  swarm.partition_min = 100;
+  swarm.partition_max = prng.between(200, 800);
+  swarm.crash_per_mille = static_cast<uint32_t>(prng.below(4));
+  swarm.down_max = prng.between(100, 600);
+}
+
+// Leaders cut off while they still believe they lead, voters crashing right
+// after they promised, stale packets: the ingredients of lost promises and
+// stale ballots.
+void draw_takeover(consensus::Prng& prng, Swarm& swarm) {
+  swarm.isolate_leader_per_mille = static_cast<uint32_t>(prng.between(5, 30));
+  swarm.partition_min = 30;
+  swarm.partition_max = prng.between(60, 400);
+  swarm.sim.timing.leader_timeout_ticks = prng.between(60, 300);
+  swarm.promise_crash_per_mille = static_cast<uint32_t>(prng.between(100, 900));
+  swarm.crash_per_mille = static_cast<uint32_t>(prng.below(10));
+  swarm.down_min = 1;
+  swarm.down_max = prng.between(5, 60);
+  swarm.sim.network.stale_per_mille = static_cast<uint32_t>(prng.between(0, 30));
+  swarm.sim.network.stale_delay_max = prng.between(50, 300);
+  swarm.sim.disk.latency_min = 0;
+  swarm.sim.disk.latency_max = prng.between(0, 4);
+}
+
+void draw_calm(consensus::Prng& prng, Swarm& swarm) {
+  swarm.sim.network.drop_per_mille = 0;
+  swarm.sim.network.duplicate_per_mille = 0;
+  swarm.fault_ticks = prng.between(200, 600);
+}
+
+}  // namespace
+
+const std::vector<Family>& families() {
+  static const std::vector<Family> all = {
+      {"paxos-swarm", "a bit of every fault", draw_swarm_family},
+      {"paxos-partitions", "frequent symmetric and one-way partitions", draw_partitions},
+      {"paxos-crashes", "frequent crashes and restarts, slow disks, slow links", draw_crashes},
+      {"paxos-lagging", "long partitions and small snapshot intervals: catch-up", draw_lagging},
+      {"paxos-takeover", "leaders cut off, voters crashing after promises, stale packets",
+       draw_takeover},
+      {"paxos-calm", "delays only: the baseline", draw_calm},
+  };
+  return all;
+}
+
+const Family* find_family(std::string_view name) {
+  for (const Family& family : families()) {
+    if (name == family.name) return &family;
+  }
+  return nullptr;
+}
+
+const Family& family_for_seed(uint64_t seed) { return families()[seed % families().size()]; }
+
+Swarm draw_swarm(uint64_t seed, const Family& family) {
+  consensus::Prng prng(consensus::derive_seed(seed, 1));
+  Swarm swarm;
+  draw_common(prng, swarm);
+  family.draw(prng, swarm);
+  return swarm;
+}
+
+std::string describe(const Swarm& swarm) {
+  const SimOptions& sim = swarm.sim;
+  return fmt::format(
+      "participants={} voters={} drop={}‰ dup={}‰ delay=1..{} reorder={} stale={}‰x{} "
+      "leader_timeout={} disk={}..{} "
+      "window={} batch={} learn={} retain={} snapshot_every={} faults={} ticks "
+      "propose={}‰x{} crash={}‰ promise_crash={}‰ lost<={} partition={}‰ one_way={}‰ "
+      "isolate_leader={}‰ hang={}‰",
+      sim.participants, sim.voters, sim.network.drop_per_mille, sim.network.duplicate_per_mille,
+      sim.network.delay_max, sim.network.reorder, sim.network.stale_per_mille,
+      sim.network.stale_delay_max, sim.timing.leader_timeout_ticks, sim.disk.latency_min,
+      sim.disk.latency_max, sim.limits.window_slots_max, sim.limits.batch_entries_max,
+      sim.limits.learn_entries_max, sim.limits.retain_slots, sim.snapshot_interval,
+      swarm.fault_ticks, swarm.propose_per_mille, swarm.burst_max, swarm.crash_per_mille,
+      swarm.promise_crash_per_mille, swarm.lost_max, swarm.partition_per_mille,
+      swarm.one_way_per_mille, swarm.isolate_leader_per_mille, swarm.hang_per_mille);
+}
+
+SeedResult run_seed(uint64_t seed, const Family& family, bool verbose) {
+  const Swarm swarm = draw_swarm(seed, family);
+  Trace trace(verbose);
+  trace.note(0, fmt::format("seed={} family={} {}", seed, family.name, describe(swarm)));
+  trace.mix(seed);
+  Simulation sim(seed, swarm.sim, trace);
+  FaultDriver faults(sim, swarm, seed);
+  for (Tick t = 0; t < swarm.fault_ticks && !sim.violated(); t++) {
+    faults.before_step();
+    sim.step();
+  }
+  if (!sim.violated()) {
+    faults.heal();
+    sim.settle(swarm.settle_ticks_max);
+  }
+  SeedResult result;
+  result.family = family.name;
+  result.violated = sim.violated();
+  result.violation = sim.violation();
+  result.proposed = sim.proposals().proposed();
+  result.acked = sim.proposals().acked();
+  result.duplicates = sim.proposals().duplicates();
+  result.ticks = sim.now();
+  trace.event(sim.now(), "end", result.acked, result.violated);
+  result.digest = trace.digest();
+  return result;
+}
+
+}  // namespace coworker::sim

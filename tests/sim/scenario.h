@@ -1,0 +1,74 @@
+// Scenario families and the swarm: what coworker-sim runs for each seed.
+//
+// A seed picks its family (seed mod the number of families, so a seed always
+// replays the same family), then draws every swarm option from its own Prng
+// stream: cluster shape, network faults, disk latency, Paxos limits, and the
+// rates of crashes, partitions, hung disks and client proposals. A run has
+// two phases: faults for `fault_ticks`, then healing (every link open, no
+// loss or duplication, crashed participants restarted except the ones lost
+// for good, disks released) and settling until every checker is satisfied.
+//
+// All families are registered in families() below, in one place; the
+// membership and phaser issues add theirs there.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "consensus/prng.h"
+#include "tests/sim/simulation.h"
+
+namespace coworker::sim {
+
+struct Swarm {
+  SimOptions sim;
+  Tick fault_ticks = 1000;
+  Tick settle_ticks_max = 20000;     // generous: a settled run stops at once
+  uint32_t propose_per_mille = 100;  // per tick: a client proposes to a random participant
+  uint32_t burst_max = 1;            // proposals per such event
+  uint32_t crash_per_mille = 0;      // per tick: a random live participant crashes
+  Tick down_min = 5;
+  Tick down_max = 200;
+  uint32_t promise_crash_per_mille = 0;  // a voter whose promise just rose crashes now
+  uint32_t lost_max = 0;                 // participants never restarted (at most a voter minority)
+  uint32_t partition_per_mille = 0;      // per tick: a new partition starts
+  Tick partition_min = 10;
+  Tick partition_max = 300;
+  uint32_t one_way_per_mille = 500;       // share of partitions that cut one direction only
+  uint32_t isolate_leader_per_mille = 0;  // per tick: the leader is cut off (both ways)
+  uint32_t hang_per_mille = 0;            // per tick: a random disk hangs
+  Tick hang_min = 5;
+  Tick hang_max = 100;
+};
+
+struct Family {
+  const char* name;
+  const char* summary;
+  void (*draw)(consensus::Prng& prng, Swarm& swarm);  // adjusts the common draw
+};
+
+const std::vector<Family>& families();
+const Family* find_family(std::string_view name);
+const Family& family_for_seed(uint64_t seed);
+
+struct SeedResult {
+  std::string family;
+  bool violated = false;
+  std::string violation;
+  uint64_t proposed = 0;
+  uint64_t acked = 0;
+  uint64_t duplicates = 0;
+  uint64_t digest = 0;
+  Tick ticks = 0;
+};
+
+// Runs one seed to the end (or to its first violation).
+SeedResult run_seed(uint64_t seed, const Family& family, bool verbose);
+
+// The swarm a seed draws (exposed for the verbose header and tests).
+Swarm draw_swarm(uint64_t seed, const Family& family);
+std::string describe(const Swarm& swarm);
+
+}  // namespace coworker::sim

@@ -1,0 +1,144 @@
+// The simulator itself: determinism, its fault models, and checkers that
+// fire on the histories they exist to reject.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "tests/sim/disk.h"
+#include "tests/sim/network.h"
+#include "tests/sim/scenario.h"
+#include "tests/sim/simulation.h"
+
+using namespace coworker;
+using namespace coworker::sim;
+
+TEST_CASE("sim: one seed replays the same trace, another seed does not") {
+  for (const Family& family : families()) {
+    const SeedResult first = run_seed(3, family, false);
+    const SeedResult again = run_seed(3, family, false);
+    const SeedResult other = run_seed(4, family, false);
+    CHECK(first.digest == again.digest);
+    CHECK(first.acked == again.acked);
+    CHECK(first.digest != other.digest);
+  }
+}
+
+TEST_CASE("sim: every family runs clean and makes progress on its first seeds") {
+  for (const Family& family : families()) {
+    uint64_t acked = 0;
+    for (uint64_t seed = 0; seed < 8; seed++) {
+      const SeedResult result = run_seed(seed, family, false);
+      CHECK_MESSAGE(!result.violated, family.name, " seed ", seed, ": ", result.violation);
+      acked += result.acked;
+    }
+    CHECK_MESSAGE(acked > 100, family.name);
+  }
+}
+
+TEST_CASE("sim: a seed always replays its own family") {
+  CHECK(families().size() >= 5);
+  for (uint64_t seed = 0; seed < 20; seed++) {
+    CHECK(&family_for_seed(seed) == &family_for_seed(seed + families().size()));
+  }
+  CHECK(find_family("paxos-takeover") != nullptr);
+  CHECK(find_family("no such family") == nullptr);
+}
+
+TEST_CASE("sim: disk: a crash loses exactly the batches not yet durable") {
+  consensus::Prng prng(1);
+  Disk disk(DiskOptions{3, 3});
+  const auto promise = [](uint64_t round) {
+    return std::vector<DiskRecord>{consensus::PersistPromise{{round, 1}}};
+  };
+  const Disk::Ticket first = disk.write(10, prng, promise(1));
+  const Disk::Ticket joined = disk.write(10, prng, promise(2));  // same tick, same batch
+  const Disk::Ticket later = disk.write(11, prng, promise(3));
+  disk.tick(12);
+  CHECK(disk.durable() < first);
+  disk.tick(13);
+  CHECK(disk.durable() == joined);
+  CHECK(disk.image().paxos.promised.round == 2);
+  disk.crash();
+  CHECK(disk.image().paxos.promised.round == 2);  // round 3 never reached the disk
+  CHECK(disk.durable() >= later);                 // nobody waits for a lost write
+  disk.hang();
+  const Disk::Ticket stuck = disk.write(20, prng, promise(4));
+  disk.tick(100);
+  CHECK(disk.durable() < stuck);
+  disk.release();
+  disk.tick(100);
+  CHECK(disk.durable() == stuck);
+}
+
+TEST_CASE("sim: network: links stay FIFO unless reordering, partitions drop in flight") {
+  consensus::Prng prng(2);
+  Network network(prng, 2, NetworkOptions{0, 0, 1, 9, false});
+  for (uint64_t i = 0; i < 50; i++) {
+    network.send(0, 1, 2, Payload{consensus::Message{consensus::CatchUp{i}}});
+  }
+  std::vector<uint64_t> order;
+  const auto collect = [&](const Packet& packet) {
+    order.push_back(
+        std::get<consensus::CatchUp>(std::get<consensus::Message>(packet.payload)).from);
+  };
+  network.deliver_due(100, collect);
+  REQUIRE(order.size() == 50);
+  for (uint64_t i = 0; i < 50; i++) CHECK(order[i] == i);
+
+  network.send(100, 1, 2, Payload{consensus::Message{consensus::CatchUp{7}}});
+  network.block(1, 2, 150);
+  network.deliver_due(120, collect);
+  CHECK(order.size() == 50);  // lost to the partition
+  CHECK(network.stats().dropped == 1);
+  network.send(200, 2, 1, Payload{consensus::Message{consensus::CatchUp{8}}});
+  network.deliver_due(300, collect);
+  CHECK(order.size() == 51);  // the other direction was open
+}
+
+TEST_CASE("sim: checkers: two values for one slot are a violation") {
+  Trace trace(false);
+  SimOptions options;
+  Simulation sim(1, options, trace);
+  const auto a = sim.propose(1, "a");
+  sim.run(options.timing.lease_ticks);  // the boot record is durable now
+  const auto b = sim.propose(2, "b");
+  REQUIRE(a);
+  REQUIRE(b);
+  sim.learned(1, consensus::Decided{1, consensus::Entry{*a, "a"}});
+  CHECK(!sim.violated());
+  sim.learned(2, consensus::Decided{1, consensus::Entry{*b, "b"}});
+  CHECK(sim.violated());
+  CHECK(sim.violation().find("agreement") == 0);
+}
+
+TEST_CASE("sim: checkers: a gap in a learned prefix is a violation") {
+  Trace trace(false);
+  Simulation sim(1, SimOptions{}, trace);
+  sim.learned(1, consensus::Decided{2, consensus::Entry{}});
+  CHECK(sim.violated());
+  CHECK(sim.violation().find("prefix broken") != std::string::npos);
+}
+
+TEST_CASE("sim: checkers: learning what nobody proposed is a violation") {
+  Trace trace(false);
+  Simulation sim(1, SimOptions{}, trace);
+  sim.learned(1, consensus::Decided{1, consensus::Entry{{3, 1, 1}, "forged"}});
+  CHECK(sim.violated());
+  CHECK(sim.violation().find("nobody proposed") != std::string::npos);
+}
+
+TEST_CASE("sim: checkers: a proposal that is never decided fails liveness") {
+  Trace trace(false);
+  Simulation sim(1, SimOptions{}, trace);
+  sim.run(30);
+  // Every link cut for good: nothing can be decided.
+  for (NodeId from = 1; from <= 3; from++) {
+    for (NodeId to = 1; to <= 3; to++) {
+      if (from != to) sim.network().block(from, to, 1000000);
+    }
+  }
+  REQUIRE(sim.propose(1, "stuck"));
+  CHECK(!sim.settle(500));
+  CHECK(sim.violation().find("liveness") == 0);
+}

@@ -1,0 +1,238 @@
+#include "tests/sim/simulation.h"
+
+#include <fmt/core.h>
+
+#include <utility>
+
+#include "reactor/assert.h"
+
+namespace coworker::sim {
+
+namespace {
+
+consensus::Configuration configuration_of(const SimOptions& options) {
+  COWORKER_ASSERT(options.voters >= 1);
+  COWORKER_ASSERT(options.voters <= options.participants);
+  consensus::Configuration configuration;
+  for (NodeId id = 1; id <= options.participants; id++) {
+    (id <= options.voters ? configuration.voters : configuration.learners).push_back(id);
+  }
+  configuration.check();
+  return configuration;
+}
+
+}  // namespace
+
+Simulation::Simulation(uint64_t seed, const SimOptions& options, Trace& trace)
+    : _seed(seed),
+      _trace(trace),
+      _prng(consensus::derive_seed(seed, 0)),
+      _participant_options{configuration_of(options),
+                           options.timing,
+                           options.limits,
+                           options.disk,
+                           options.snapshot_interval,
+                           seed},
+      _network(_prng, options.participants, options.network) {
+  auto agreement = std::make_unique<AgreementChecker>();
+  auto proposals = std::make_unique<ProposalChecker>();
+  _agreement = agreement.get();
+  _proposals = proposals.get();
+  add_checker(std::move(agreement));
+  add_checker(std::move(proposals));
+  add_checker(std::make_unique<LeaseChecker>());
+  for (NodeId id = 1; id <= options.participants; id++) {
+    _participants.push_back(std::make_unique<Participant>(id, _participant_options, *this));
+  }
+  for (auto& participant : _participants) participant->boot(_now);
+}
+
+Simulation::~Simulation() = default;
+
+Participant& Simulation::node(NodeId id) {
+  COWORKER_ASSERT(id >= 1);
+  COWORKER_ASSERT(id <= _participants.size());
+  return *_participants[id - 1];
+}
+
+const Participant& Simulation::node(NodeId id) const {
+  COWORKER_ASSERT(id >= 1);
+  COWORKER_ASSERT(id <= _participants.size());
+  return *_participants[id - 1];
+}
+
+void Simulation::step() {
+  _now++;
+  for (auto& participant : _participants) {
+    if (participant->up()) participant->tick(_now);
+  }
+  _network.deliver_due(_now, [&](Packet& packet) { deliver(packet); });
+  for (auto& checker : _checkers) checker->after_tick(*this);
+  if (_network.in_flight() > in_flight_max) {
+    violate("network", fmt::format("message storm: {} packets in flight", _network.in_flight()));
+  }
+}
+
+void Simulation::deliver(Packet& packet) {
+  Participant& to = node(packet.to);
+  if (!to.up()) return;
+  _trace.event(_now, "deliver", packet.from, packet.to, digest_payload(packet.payload));
+  if (_trace.verbose()) {
+    _trace.note(_now, fmt::format("{} -> {} {} {}", packet.from, packet.to,
+                                  payload_name(packet.payload), describe_payload(packet.payload)));
+  }
+  if (_tap) _tap(packet);
+  to.deliver(_now, packet.from, packet.payload);
+}
+
+void Simulation::run(Tick ticks) {
+  for (Tick i = 0; i < ticks && !violated(); i++) step();
+}
+
+bool Simulation::run_until(const std::function<bool()>& done, Tick max_ticks) {
+  for (Tick i = 0; i < max_ticks; i++) {
+    if (done()) return true;
+    if (violated()) return false;
+    step();
+  }
+  return done();
+}
+
+std::optional<consensus::ProposalId> Simulation::propose(NodeId at, std::string value) {
+  Participant& participant = node(at);
+  if (!participant.up()) return std::nullopt;
+  const std::string copy = value;
+  // The checkers hear of the proposal before it can be decided (a single
+  // voter decides within the call).
+  return participant.propose(_now, std::move(value), [&](const consensus::ProposalId& id) {
+    _trace.event(_now, "propose", at, id.boot, id.sequence, digest_bytes(copy));
+    if (_trace.verbose()) {
+      _trace.note(_now,
+                  fmt::format("propose at {}: {}/{}/{}", at, id.proposer, id.boot, id.sequence));
+    }
+    for (auto& checker : _checkers) checker->on_propose(*this, at, id, copy);
+  });
+}
+
+void Simulation::crash(NodeId id) {
+  Participant& participant = node(id);
+  COWORKER_ASSERT(participant.up());
+  _trace.event(_now, "crash", id);
+  _trace.note(_now, fmt::format("crash {}", id));
+  participant.crash();
+  for (auto& checker : _checkers) checker->on_crash(*this, id);
+}
+
+void Simulation::restart(NodeId id) {
+  Participant& participant = node(id);
+  COWORKER_ASSERT(!participant.up());
+  _trace.event(_now, "restart", id);
+  _trace.note(_now, fmt::format("restart {}", id));
+  participant.boot(_now);
+}
+
+void Simulation::inject(NodeId from, NodeId to, consensus::Message message) {
+  _network.inject(_now + 1, from, to, Payload{std::move(message)});
+}
+
+NodeId Simulation::leader() const {
+  NodeId best = 0;
+  consensus::Ballot ballot;
+  for (const auto& participant : _participants) {
+    if (!participant->up() || !participant->paxos().leading()) continue;
+    if (best == 0 || participant->paxos().ballot() > ballot) {
+      best = participant->id();
+      ballot = participant->paxos().ballot();
+    }
+  }
+  return best;
+}
+
+void Simulation::add_checker(std::unique_ptr<Checker> checker) {
+  _checkers.push_back(std::move(checker));
+}
+
+void Simulation::violate(std::string_view checker, std::string message) {
+  if (violated()) return;  // the first one is the one to debug
+  _violation = fmt::format("{}: {} (tick {})", checker, message, _now);
+  _trace.event(_now, "violation", digest_bytes(_violation));
+  _trace.note(_now, "VIOLATION " + _violation);
+  if (_trace.verbose()) _trace.note(_now, "state:\n" + describe_state());
+}
+
+std::optional<std::string> Simulation::unsettled() const {
+  if (leader() == 0) return std::string("no leader");
+  for (const auto& checker : _checkers) {
+    if (auto reason = checker->unsettled(*this))
+      return fmt::format("{}: {}", checker->name(), *reason);
+  }
+  return std::nullopt;
+}
+
+bool Simulation::settle(Tick max_ticks) {
+  if (run_until([&] { return !unsettled().has_value(); }, max_ticks)) return true;
+  if (!violated()) {
+    violate("liveness", fmt::format("not settled {} ticks after healing: {}", max_ticks,
+                                    unsettled().value_or("?")));
+  }
+  return false;
+}
+
+std::string Simulation::describe_state() const {
+  std::string text;
+  for (const auto& participant : _participants) {
+    if (!participant->up()) {
+      text += fmt::format("  node {}: down\n", participant->id());
+      continue;
+    }
+    const consensus::Paxos& paxos = participant->paxos();
+    static constexpr const char* statuses[] = {"follower", "candidate", "leader"};
+    const auto& stats = paxos.stats();
+    text += fmt::format(
+        "  node {} boot {}: {} ballot={}.{} promised={}.{} leader={} decided={} compacted={} "
+        "applied={} pending={} outputs={} lease={} elections={}/{} dropped_forwards={}\n",
+        participant->id(), participant->incarnation(), statuses[static_cast<int>(paxos.status())],
+        paxos.ballot().round, paxos.ballot().node, paxos.promised().round, paxos.promised().node,
+        paxos.leader(), paxos.decided_through(), paxos.compacted_through(),
+        participant->app().applied(), paxos.pending_proposals(), participant->pending_outputs(),
+        paxos.holds_lease(), stats.elections_won, stats.elections_started, stats.forwards_dropped);
+  }
+  return text;
+}
+
+void Simulation::send(NodeId from, NodeId to, Payload payload) {
+  _network.send(_now, from, to, std::move(payload));
+}
+
+void Simulation::booted(NodeId node, const consensus::Snapshot& recovered) {
+  _trace.event(_now, "boot", node, recovered.slot);
+  if (_trace.verbose()) {
+    const consensus::Durable& image = this->node(node).disk().image().paxos;
+    std::string accepted;
+    for (const auto& [slot, entry] : image.accepted) {
+      accepted += fmt::format(" {}@{}.{}", slot, entry.ballot.round, entry.ballot.node);
+    }
+    _trace.note(_now, fmt::format("boot {}: boots={} promised={}.{} snapshot={} accepted:{}", node,
+                                  image.boots, image.promised.round, image.promised.node,
+                                  image.snapshot.slot, accepted));
+  }
+  for (auto& checker : _checkers) checker->on_boot(*this, node, recovered);
+}
+
+void Simulation::learned(NodeId node, const consensus::Decided& decided) {
+  _trace.event(_now, "learn", node, decided.slot, digest_entry(decided.entry));
+  if (_trace.verbose()) {
+    const auto& id = decided.entry.id;
+    _trace.note(_now, fmt::format("node {} learned slot {} = {}/{}/{}", node, decided.slot,
+                                  id.proposer, id.boot, id.sequence));
+  }
+  for (auto& checker : _checkers) checker->on_learn(*this, node, decided);
+}
+
+void Simulation::installed(NodeId node, const consensus::Snapshot& snapshot) {
+  _trace.event(_now, "install", node, snapshot.slot);
+  _trace.note(_now, fmt::format("node {} installed snapshot at {}", node, snapshot.slot));
+  for (auto& checker : _checkers) checker->on_install(*this, node, snapshot);
+}
+
+}  // namespace coworker::sim

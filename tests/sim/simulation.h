@@ -1,0 +1,126 @@
+// Simulation: a deterministic cluster of simulated participants — the
+// framework every consensus test and the coworker-sim swarm run on.
+//
+// One Simulation per seed (or per test), single-threaded, owning its
+// participants, network, checkers and Prng; it borrows the Trace. Logical
+// time advances only in step(), one tick at a time, in a fixed order:
+//   1. every live participant ticks: its disk completes due batches, the
+//      outputs those release go out, then its state machines' on_tick();
+//   2. the network delivers every packet due by now, in (tick, sequence)
+//      order, to live participants (a packet for a crashed one is lost);
+//   3. every checker runs after_tick().
+// Scenario code (tests, swarm families) acts between steps: proposals,
+// crashes, restarts, partitions. Given the seed and those actions, every run
+// is the same on every build: no clock, no threads, no unordered iteration.
+//
+//   sim.propose(1, "x");  sim.crash(1);  sim.run(200);
+//   CHECK(sim.leader() != 1);  CHECK(!sim.violated());
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "consensus/paxos.h"
+#include "consensus/prng.h"
+#include "tests/sim/checker.h"
+#include "tests/sim/network.h"
+#include "tests/sim/participant.h"
+#include "tests/sim/trace.h"
+
+namespace coworker::sim {
+
+struct SimOptions {
+  uint32_t participants = 3;  // ids 1..participants
+  uint32_t voters = 3;        // ids 1..voters vote, the rest learn
+  consensus::Paxos::Timing timing;
+  consensus::Paxos::Limits limits;
+  NetworkOptions network;
+  DiskOptions disk;
+  Slot snapshot_interval = 0;
+};
+
+class Simulation final : public Effects {
+ public:
+  // More packets in flight than this is a message storm: a violation (a
+  // protocol that amplifies its own traffic would otherwise eat the memory).
+  static constexpr size_t in_flight_max = 100000;
+
+  // Boots every participant and installs the standard checkers.
+  Simulation(uint64_t seed, const SimOptions& options, Trace& trace);
+  Simulation(const Simulation&) = delete;
+  Simulation& operator=(const Simulation&) = delete;
+  ~Simulation();
+
+  uint64_t seed() const { return _seed; }
+  Tick now() const { return _now; }
+  size_t size() const { return _participants.size(); }
+  Participant& node(NodeId id);
+  const Participant& node(NodeId id) const;
+  Network& network() { return _network; }
+  consensus::Prng& prng() { return _prng; }
+  Trace& trace() { return _trace; }
+  const ParticipantOptions& participant_options() const { return _participant_options; }
+
+  void step();
+  void run(Tick ticks);
+  // Steps until done() holds (true) or max_ticks pass (false); stops early
+  // on a violation.
+  bool run_until(const std::function<bool()>& done, Tick max_ticks);
+
+  std::optional<consensus::ProposalId> propose(NodeId at, std::string value);
+  void crash(NodeId id);
+  void restart(NodeId id);
+  // Delivers a crafted message next tick, past every fault (tests only).
+  void inject(NodeId from, NodeId to, consensus::Message message);
+
+  // Sees every packet delivered, before its receiver does (tests only).
+  void tap(std::function<void(const Packet&)> observer) { _tap = std::move(observer); }
+
+  // The live participant leading with the highest ballot, or 0.
+  NodeId leader() const;
+
+  void add_checker(std::unique_ptr<Checker> checker);
+  void violate(std::string_view checker, std::string message);
+  bool violated() const { return !_violation.empty(); }
+  const std::string& violation() const { return _violation; }
+  // Why the cluster has not settled (liveness), or nothing.
+  std::optional<std::string> unsettled() const;
+  // Steps until settled or max_ticks pass; a cluster that never settles is a
+  // violation ("liveness: ...").
+  bool settle(Tick max_ticks);
+
+  // One line per participant: status, ballot, promise, decided prefix,
+  // pending proposals (for verbose runs and failing tests).
+  std::string describe_state() const;
+
+  const AgreementChecker& agreement() const { return *_agreement; }
+  const ProposalChecker& proposals() const { return *_proposals; }
+
+  // Effects: what participants' released outputs do.
+  void send(NodeId from, NodeId to, Payload payload) override;
+  void booted(NodeId node, const consensus::Snapshot& recovered) override;
+  void learned(NodeId node, const consensus::Decided& decided) override;
+  void installed(NodeId node, const consensus::Snapshot& snapshot) override;
+
+ private:
+  void deliver(Packet& packet);
+
+  const uint64_t _seed;
+  Trace& _trace;
+  consensus::Prng _prng;  // the network's draws
+  ParticipantOptions _participant_options;
+  Network _network;
+  std::vector<std::unique_ptr<Participant>> _participants;  // [id - 1]
+  std::vector<std::unique_ptr<Checker>> _checkers;
+  AgreementChecker* _agreement = nullptr;
+  ProposalChecker* _proposals = nullptr;
+  std::function<void(const Packet&)> _tap;
+  Tick _now = 0;
+  std::string _violation;
+};
+
+}  // namespace coworker::sim
