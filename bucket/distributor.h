@@ -30,10 +30,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "consensus/ids.h"
+
 namespace coworker::bucket {
 
-using ParticipantId = uint64_t;
-constexpr ParticipantId no_participant = 0;  // arrival ids start at 1
+using consensus::ParticipantId;
+using consensus::no_participant;  // arrival ids start at 1
 
 class Distributor {
  public:

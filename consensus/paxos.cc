@@ -13,8 +13,8 @@ namespace coworker::consensus {
 
 namespace {
 
-bool sorted_unique(const std::vector<NodeId>& ids) {
-  return std::adjacent_find(ids.begin(), ids.end(), std::greater_equal<NodeId>()) == ids.end();
+bool sorted_unique(const std::vector<ParticipantId>& ids) {
+  return std::adjacent_find(ids.begin(), ids.end(), std::greater_equal<ParticipantId>()) == ids.end();
 }
 
 }  // namespace
@@ -44,16 +44,16 @@ void Durable::apply(const PersistRecord& record) {
              record);
 }
 
-bool Configuration::is_voter(NodeId id) const {
+bool Configuration::is_voter(ParticipantId id) const {
   return std::binary_search(voters.begin(), voters.end(), id);
 }
 
-bool Configuration::is_member(NodeId id) const {
+bool Configuration::is_member(ParticipantId id) const {
   return is_voter(id) || std::binary_search(learners.begin(), learners.end(), id);
 }
 
-std::vector<NodeId> Configuration::members() const {
-  std::vector<NodeId> all;
+std::vector<ParticipantId> Configuration::members() const {
+  std::vector<ParticipantId> all;
   all.reserve(voters.size() + learners.size());
   std::merge(voters.begin(), voters.end(), learners.begin(), learners.end(),
              std::back_inserter(all));
@@ -64,11 +64,11 @@ void Configuration::check() const {
   COWORKER_ASSERT(voters.size() == 1 || voters.size() == 3 || voters.size() == 5);
   COWORKER_ASSERT(sorted_unique(voters));
   COWORKER_ASSERT(sorted_unique(learners));
-  for (NodeId id : learners) COWORKER_ASSERT(!is_voter(id));
-  COWORKER_ASSERT(!is_member(no_node));
+  for (ParticipantId id : learners) COWORKER_ASSERT(!is_voter(id));
+  COWORKER_ASSERT(!is_member(no_participant));
 }
 
-Paxos::Paxos(NodeId self, Configuration configuration, Timing timing, Limits limits, Prng& prng,
+Paxos::Paxos(ParticipantId self, Configuration configuration, Timing timing, Limits limits, Prng& prng,
              const Durable& recovered)
     : _self(self),
       _configuration(std::move(configuration)),
@@ -115,14 +115,14 @@ Output Paxos::start() {
   return out;
 }
 
-Output Paxos::on_message(NodeId from, const Message& message) {
+Output Paxos::on_message(ParticipantId from, const Message& message) {
   COWORKER_ASSERT(_started);
   Output out;
   // Anything from outside the configuration, or claiming to be us, is noise.
   if (from == _self || !_configuration.is_member(from)) return out;
   std::visit(Overloaded{
                  [&](const Prepare& m) { on_prepare(from, m, out); },
-                 [&](const Promise& m) { on_promise(from, m, out); },
+                 [&](const Promised& m) { on_promise(from, m, out); },
                  [&](const Reject& m) { on_reject(from, m, out); },
                  [&](const Accept& m) { on_accept(from, m, out); },
                  [&](const Accepted& m) { on_accepted(from, m, out); },
@@ -184,7 +184,7 @@ Output Paxos::compact(Snapshot snapshot) {
 
 // ---- Acceptor ----
 
-bool Paxos::ignore_prepare(NodeId from, const Prepare& prepare) const {
+bool Paxos::ignore_prepare(ParticipantId from, const Prepare& prepare) const {
   if (!_configuration.is_voter(_self)) return true;
   if (!_configuration.is_voter(from)) return true;
   return prepare.ballot.node != from;
@@ -199,7 +199,7 @@ bool Paxos::lease_binds(const Ballot& ballot) const {
   return _now < _leader_contact + _timing.lease_ticks;
 }
 
-void Paxos::on_prepare(NodeId from, const Prepare& prepare, Output& out) {
+void Paxos::on_prepare(ParticipantId from, const Prepare& prepare, Output& out) {
   if (ignore_prepare(from, prepare)) return;
   const Ballot promised = _durable.promised;
   // Answering a duplicate of the Prepare we promised is always safe.
@@ -215,7 +215,7 @@ void Paxos::on_prepare(NodeId from, const Prepare& prepare, Output& out) {
     if (_status == Status::follower) restart_election_timeout();
   }
   COWORKER_ASSERT(_durable.promised == prepare.ballot);
-  Promise promise{prepare.ballot, prepare.from, _durable.snapshot.slot, {}};
+  Promised promise{prepare.ballot, prepare.from, _durable.snapshot.slot, {}};
   for (auto it = _durable.accepted.lower_bound(prepare.from); it != _durable.accepted.end(); ++it) {
     COWORKER_ASSERT(it->second.ballot < prepare.ballot || it->second.ballot == prepare.ballot);
     promise.accepted.push_back(it->second);
@@ -224,12 +224,12 @@ void Paxos::on_prepare(NodeId from, const Prepare& prepare, Output& out) {
 }
 
 // Accept and Heartbeat come only from the node that owns the ballot.
-bool Paxos::ignore_from_leader(NodeId from, const Ballot& ballot) const {
+bool Paxos::ignore_from_leader(ParticipantId from, const Ballot& ballot) const {
   if (ballot.node != from) return true;
   return !_configuration.is_voter(from);
 }
 
-void Paxos::on_accept(NodeId from, const Accept& accept, Output& out) {
+void Paxos::on_accept(ParticipantId from, const Accept& accept, Output& out) {
   if (ignore_from_leader(from, accept.ballot)) return;
   const bool voter = _configuration.is_voter(_self);
   if (voter && accept.ballot < _durable.promised) {
@@ -269,7 +269,7 @@ void Paxos::on_accept(NodeId from, const Accept& accept, Output& out) {
   follow_commit(accept.ballot, accept.decided_through, out);
 }
 
-void Paxos::on_heartbeat(NodeId from, const Heartbeat& heartbeat, Output& out) {
+void Paxos::on_heartbeat(ParticipantId from, const Heartbeat& heartbeat, Output& out) {
   if (ignore_from_leader(from, heartbeat.ballot)) return;
   const bool voter = _configuration.is_voter(_self);
   if (voter && heartbeat.ballot < _durable.promised) {
@@ -350,7 +350,7 @@ void Paxos::install(const Snapshot& snapshot, Output& out) {
   _stats.snapshots_installed++;
 }
 
-void Paxos::on_catch_up(NodeId from, const CatchUp& catch_up, Output& out) {
+void Paxos::on_catch_up(ParticipantId from, const CatchUp& catch_up, Output& out) {
   if (catch_up.from == 0 || catch_up.from > _decided_through) return;
   const Slot log_start = _log.empty() ? _decided_through + 1 : _log.begin()->first;
   Learn learn;
@@ -372,7 +372,7 @@ void Paxos::on_catch_up(NodeId from, const CatchUp& catch_up, Output& out) {
   send(from, std::move(learn), out);
 }
 
-void Paxos::on_learn(NodeId from, const Learn& learn, Output& out) {
+void Paxos::on_learn(ParticipantId from, const Learn& learn, Output& out) {
   // Invariant 5: a leader decides only through its own ballot.
   if (_status == Status::leader) return;
   const Slot before = _decided_through;
@@ -399,8 +399,8 @@ void Paxos::on_learn(NodeId from, const Learn& learn, Output& out) {
   }
 }
 
-void Paxos::request_catch_up(NodeId target, Output& out) {
-  if (target == no_node || target == _self) return;
+void Paxos::request_catch_up(ParticipantId target, Output& out) {
+  if (target == no_participant || target == _self) return;
   _catch_up_target = target;
   send(target, CatchUp{_decided_through + 1}, out);
   _catch_up_timeout.start(_timing.retry_ticks);
@@ -428,19 +428,19 @@ void Paxos::persist(PersistRecord record, Output& out) {
   out.persist.push_back(std::move(record));
 }
 
-void Paxos::send(NodeId to, Message message, Output& out) {
+void Paxos::send(ParticipantId to, Message message, Output& out) {
   COWORKER_ASSERT(to != _self);
   COWORKER_ASSERT(_configuration.is_member(to));
   out.send.push_back(Send{to, std::move(message)});
 }
 
-NodeId Paxos::leader() const {
+ParticipantId Paxos::leader() const {
   if (leading()) return _self;
-  if (!_leader_heard || _leader_ballot.node == _self) return no_node;
+  if (!_leader_heard || _leader_ballot.node == _self) return no_participant;
   return _leader_ballot.node;
 }
 
-const Paxos::PeerProgress* Paxos::peer(NodeId id) const {
+const Paxos::PeerProgress* Paxos::peer(ParticipantId id) const {
   const auto it = _peers.find(id);
   return it == _peers.end() ? nullptr : &it->second;
 }

@@ -14,10 +14,10 @@
 //      self) and sends Prepare(b, from = its decided prefix + 1) to the
 //      voters. A Prepare covers every slot >= from: phase 1 runs once per
 //      leadership, not once per slot.
-//   2. Promise. A voter promises b when b >= its promise and no lease binds
+//   2. Promised. A voter promises b when b >= its promise and no lease binds
 //      it (it heard another leader less than lease_ticks ago, or it booted
 //      less than lease_ticks ago). It PERSISTS the promise, then answers
-//      Promise with every (slot, ballot, entry) it accepted at or above
+//      Promised with every (slot, ballot, entry) it accepted at or above
 //      `from` and its compaction point; otherwise it answers Reject. The
 //      candidate's own acceptor promises last, once the others make a
 //      majority: a candidate that cannot win never raises its own promise, so
@@ -67,7 +67,7 @@
 //      |--Forward---->|                          |                      |
 //      |<-Forwarded---|  (ids already decided)   |                      |
 //      |              |--Prepare(b, from)------->|   once per leadership
-//      |              |<-Promise(b, accepted)----|   persist promise first
+//      |              |<-Promised(b, accepted)----|   persist promise first
 //      |              |--Accept(b, commit, [s])->|--------------------->|
 //      |              |<-Accepted(b, [s])--------|   persist accept first
 //      |              |--Heartbeat(b, sent, commit)-------------------->|
@@ -117,13 +117,13 @@ namespace coworker::consensus {
 
 // Who votes and who learns. Both sorted, disjoint; voters.size() in {1,3,5}.
 struct Configuration {
-  std::vector<NodeId> voters;
-  std::vector<NodeId> learners;
+  std::vector<ParticipantId> voters;
+  std::vector<ParticipantId> learners;
 
-  bool is_voter(NodeId id) const;
-  bool is_member(NodeId id) const;
+  bool is_voter(ParticipantId id) const;
+  bool is_member(ParticipantId id) const;
   size_t majority() const { return voters.size() / 2 + 1; }
-  std::vector<NodeId> members() const;  // sorted
+  std::vector<ParticipantId> members() const;  // sorted
   void check() const;
 };
 
@@ -169,24 +169,24 @@ class Paxos {
     Output output;
   };
 
-  Paxos(NodeId self, Configuration configuration, Timing timing, Limits limits, Prng& prng,
+  Paxos(ParticipantId self, Configuration configuration, Timing timing, Limits limits, Prng& prng,
         const Durable& recovered);
 
   // Bumps and persists the boot counter; the first call after construction.
   // The driver makes this output durable before it calls propose(): proposal
   // ids carry the boot counter and must never repeat.
   Output start();
-  Output on_message(NodeId from, const Message& message);
+  Output on_message(ParticipantId from, const Message& message);
   Output on_tick();
   Proposed propose(std::string value);
   // The application's state at snapshot.slot <= decided_through().
   Output compact(Snapshot snapshot);
 
-  NodeId self() const { return _self; }
+  ParticipantId self() const { return _self; }
   const Configuration& configuration() const { return _configuration; }
   Status status() const { return _status; }
   bool leading() const { return _status == Status::leader; }
-  NodeId leader() const;  // the leader this member follows, or no_node
+  ParticipantId leader() const;  // the leader this member follows, or no_participant
   Ballot ballot() const { return _ballot; }
   Ballot promised() const { return _durable.promised; }
   Slot decided_through() const { return _decided_through; }
@@ -195,7 +195,7 @@ class Paxos {
   Tick now() const { return _now; }
   bool holds_lease() const { return leading() && _now < _lease_expiry; }
   Tick lease_expiry() const { return leading() ? _lease_expiry : 0; }
-  const PeerProgress* peer(NodeId id) const;
+  const PeerProgress* peer(ParticipantId id) const;
   size_t pending_proposals() const { return _own.size(); }
   const Stats& stats() const { return _stats; }
 
@@ -210,30 +210,30 @@ class Paxos {
   };
 
   // paxos.cc: dispatch, acceptor, learner.
-  void on_prepare(NodeId from, const Prepare& prepare, Output& out);
-  void on_accept(NodeId from, const Accept& accept, Output& out);
-  void on_heartbeat(NodeId from, const Heartbeat& heartbeat, Output& out);
-  void on_catch_up(NodeId from, const CatchUp& catch_up, Output& out);
-  void on_learn(NodeId from, const Learn& learn, Output& out);
-  bool ignore_prepare(NodeId from, const Prepare& prepare) const;
-  bool ignore_from_leader(NodeId from, const Ballot& ballot) const;
+  void on_prepare(ParticipantId from, const Prepare& prepare, Output& out);
+  void on_accept(ParticipantId from, const Accept& accept, Output& out);
+  void on_heartbeat(ParticipantId from, const Heartbeat& heartbeat, Output& out);
+  void on_catch_up(ParticipantId from, const CatchUp& catch_up, Output& out);
+  void on_learn(ParticipantId from, const Learn& learn, Output& out);
+  bool ignore_prepare(ParticipantId from, const Prepare& prepare) const;
+  bool ignore_from_leader(ParticipantId from, const Ballot& ballot) const;
   bool lease_binds(const Ballot& ballot) const;
   void observe_leader(const Ballot& ballot, Output& out);
   void follow_commit(const Ballot& ballot, Slot commit, Output& out);
   void decide(Slot slot, Entry entry, Output& out);
   void install(const Snapshot& snapshot, Output& out);
-  void request_catch_up(NodeId target, Output& out);
+  void request_catch_up(ParticipantId target, Output& out);
   void persist(PersistRecord record, Output& out);
-  void send(NodeId to, Message message, Output& out);
+  void send(ParticipantId to, Message message, Output& out);
   void tick_learner(Output& out);
 
   // paxos_leader.cc: proposer, candidate, leader.
-  void on_promise(NodeId from, const Promise& promise, Output& out);
-  void on_reject(NodeId from, const Reject& reject, Output& out);
-  void on_accepted(NodeId from, const Accepted& accepted, Output& out);
-  void on_heartbeat_ack(NodeId from, const HeartbeatAck& ack, Output& out);
-  void on_forward(NodeId from, const Forward& forward, Output& out);
-  void on_forwarded(NodeId from, const Forwarded& forwarded, Output& out);
+  void on_promise(ParticipantId from, const Promised& promise, Output& out);
+  void on_reject(ParticipantId from, const Reject& reject, Output& out);
+  void on_accepted(ParticipantId from, const Accepted& accepted, Output& out);
+  void on_heartbeat_ack(ParticipantId from, const HeartbeatAck& ack, Output& out);
+  void on_forward(ParticipantId from, const Forward& forward, Output& out);
+  void on_forwarded(ParticipantId from, const Forwarded& forwarded, Output& out);
   void start_election(Output& out);
   void send_prepares(Output& out);
   void promise_self(Output& out);
@@ -250,12 +250,12 @@ class Paxos {
   void tick_candidate(Output& out);
   void tick_leader(Output& out);
   void restart_election_timeout();
-  size_t voter_index(NodeId id) const;
+  size_t voter_index(ParticipantId id) const;
   bool knows_decided(const ProposalId& id) const;
 
-  const NodeId _self;
+  const ParticipantId _self;
   const Configuration _configuration;
-  const std::vector<NodeId> _members;  // voters and learners, sorted
+  const std::vector<ParticipantId> _members;  // voters and learners, sorted
   const Timing _timing;
   const Limits _limits;
   Prng& _prng;
@@ -277,7 +277,7 @@ class Paxos {
   std::map<Slot, Entry> _log;               // (log start, decided_through]
   std::map<Slot, AcceptedEntry> _proposed;  // undecided entries heard in Accepts
   std::map<ProposalId, Slot> _decided_ids;  // ids of _log, for dedup
-  NodeId _catch_up_target = no_node;
+  ParticipantId _catch_up_target = no_participant;
 
   // Proposer.
   uint64_t _next_sequence = 0;
@@ -286,7 +286,7 @@ class Paxos {
   // Candidate and leader.
   Ballot _ballot;
   uint64_t _highest_round = 0;
-  std::map<NodeId, Promise> _promises;
+  std::map<ParticipantId, Promised> _promises;
   bool _phase1_done = false;
   std::map<Slot, Instance> _instances;  // slots decided_through+1 .. _next_slot-1
   std::deque<Entry> _queue;
@@ -294,7 +294,7 @@ class Paxos {
   std::map<Slot, Entry> _recovered;  // from phase 1, above decided_through
   Slot _recovered_through = 0;
   Slot _next_slot = 0;
-  std::map<NodeId, PeerProgress> _peers;
+  std::map<ParticipantId, PeerProgress> _peers;
   Tick _lease_expiry = 0;
   Tick _majority_ack = 0;  // the majority-th latest ack arrival among voters
 

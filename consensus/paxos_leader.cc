@@ -26,7 +26,7 @@ Paxos::Proposed Paxos::propose(std::string value) {
     // Group commit: while a round is in flight, entries wait and leave
     // together when it completes (or at the next tick).
     if (_instances.empty()) flush_queue(result.output);
-  } else if (leader() != no_node) {
+  } else if (leader() != no_participant) {
     send(leader(), Forward{{std::move(entry)}}, result.output);
   }
   if (!_forward_timeout.running()) _forward_timeout.start(_timing.forward_ticks);
@@ -41,8 +41,8 @@ void Paxos::forward_own(Output& out) {
     for (const auto& [sequence, entry] : _own) enqueue(entry);
     return;
   }
-  const NodeId target = leader();
-  if (target == no_node) return;
+  const ParticipantId target = leader();
+  if (target == no_participant) return;
   Forward forward;
   for (const auto& [sequence, entry] : _own) {
     if (forward.entries.size() == _limits.forward_entries_max) break;
@@ -51,7 +51,7 @@ void Paxos::forward_own(Output& out) {
   send(target, std::move(forward), out);
 }
 
-void Paxos::on_forward(NodeId from, const Forward& forward, Output& out) {
+void Paxos::on_forward(ParticipantId from, const Forward& forward, Output& out) {
   if (!leading()) return;  // the proposer retries at the leader it learns of
   Forwarded answer;
   for (const Entry& entry : forward.entries) {
@@ -69,7 +69,7 @@ void Paxos::on_forward(NodeId from, const Forward& forward, Output& out) {
   if (_instances.empty()) flush_queue(out);
 }
 
-void Paxos::on_forwarded(NodeId from, const Forwarded& forwarded, Output& out) {
+void Paxos::on_forwarded(ParticipantId from, const Forwarded& forwarded, Output& out) {
   for (const ProposalId& id : forwarded.decided) {
     if (id.proposer == _self && id.boot == _durable.boots) _own.erase(id.sequence);
   }
@@ -119,7 +119,7 @@ void Paxos::start_election(Output& out) {
 }
 
 void Paxos::send_prepares(Output& out) {
-  for (NodeId voter : _configuration.voters) {
+  for (ParticipantId voter : _configuration.voters) {
     if (voter == _self || _promises.count(voter) != 0) continue;
     send(voter, Prepare{_ballot, _decided_through + 1}, out);
   }
@@ -136,7 +136,7 @@ void Paxos::tick_candidate(Output& out) {
   }
 }
 
-void Paxos::on_promise(NodeId from, const Promise& promise, Output& out) {
+void Paxos::on_promise(ParticipantId from, const Promised& promise, Output& out) {
   if (_status != Status::candidate || promise.ballot != _ballot) return;
   if (!_configuration.is_voter(from) || promise.from > _decided_through + 1) return;
   _promises[from] = promise;
@@ -155,7 +155,7 @@ void Paxos::promise_self(Output& out) {
   }
   if (lease_binds(_ballot)) return;  // a leader spoke to us: its lease binds us too
   if (_durable.promised < _ballot) persist(PersistPromise{_ballot}, out);
-  Promise own{_ballot, _decided_through + 1, _durable.snapshot.slot, {}};
+  Promised own{_ballot, _decided_through + 1, _durable.snapshot.slot, {}};
   for (auto it = _durable.accepted.lower_bound(own.from); it != _durable.accepted.end(); ++it) {
     own.accepted.push_back(it->second);
   }
@@ -169,7 +169,7 @@ void Paxos::try_finish_phase1(Output& out) {
   _phase1_done = true;
   // Step 3: learn every slot some promiser compacted before proposing.
   Slot compacted = 0;
-  NodeId source = no_node;
+  ParticipantId source = no_participant;
   for (const auto& [voter, promise] : _promises) {
     if (promise.compacted_through > compacted) {
       compacted = promise.compacted_through;
@@ -184,7 +184,7 @@ void Paxos::try_finish_phase1(Output& out) {
   become_leader(out);
 }
 
-void Paxos::on_reject(NodeId from, const Reject& reject, Output& out) {
+void Paxos::on_reject(ParticipantId from, const Reject& reject, Output& out) {
   _highest_round = std::max(_highest_round, reject.promised.round);
   if (_status == Status::follower || reject.ballot != _ballot) return;
   // A promise above ours ends the candidacy or leadership; a lease refusal
@@ -267,7 +267,7 @@ void Paxos::flush_queue(Output& out) {
   COWORKER_ASSERT(_durable.promised == _ballot);
   std::vector<SlotEntry> batch;
   const auto send_batch = [&] {
-    for (NodeId member : _members) {
+    for (ParticipantId member : _members) {
       if (member != _self) send(member, Accept{_ballot, _decided_through, batch}, out);
     }
     batch.clear();
@@ -298,7 +298,7 @@ void Paxos::flush_queue(Output& out) {
   advance_chosen(out);
 }
 
-void Paxos::on_accepted(NodeId from, const Accepted& accepted, Output& out) {
+void Paxos::on_accepted(ParticipantId from, const Accepted& accepted, Output& out) {
   if (!leading() || accepted.ballot != _ballot || !_configuration.is_voter(from)) return;
   const uint64_t bit = uint64_t{1} << voter_index(from);
   for (Slot slot : accepted.slots) {
@@ -333,13 +333,13 @@ void Paxos::advance_chosen(Output& out) {
 void Paxos::send_heartbeats(Output& out) {
   COWORKER_ASSERT(leading());
   _leader_contact = _now;  // our own acceptor is bound by our lease too
-  for (NodeId member : _members) {
+  for (ParticipantId member : _members) {
     if (member != _self) send(member, Heartbeat{_ballot, _now, _decided_through}, out);
   }
   update_lease();
 }
 
-void Paxos::on_heartbeat_ack(NodeId from, const HeartbeatAck& ack, Output& out) {
+void Paxos::on_heartbeat_ack(ParticipantId from, const HeartbeatAck& ack, Output& out) {
   if (!leading() || ack.ballot != _ballot || ack.sent > _now) return;
   PeerProgress& progress = _peers[from];
   progress.decided_through = std::max(progress.decided_through, ack.decided_through);
@@ -357,7 +357,7 @@ void Paxos::update_lease() {
   std::array<Tick, 64> sent{};
   std::array<Tick, 64> arrived{};
   size_t count = 0;
-  for (NodeId voter : _configuration.voters) {
+  for (ParticipantId voter : _configuration.voters) {
     if (voter == _self) {
       sent[count] = _leader_contact;
       arrived[count] = _now;
@@ -379,7 +379,7 @@ void Paxos::update_lease() {
 }
 
 void Paxos::resend_accepts(Output& out) {
-  std::map<NodeId, std::vector<SlotEntry>> batches;
+  std::map<ParticipantId, std::vector<SlotEntry>> batches;
   for (auto& [slot, instance] : _instances) {
     if (instance.chosen || instance.sent + _timing.retry_ticks > _now) continue;
     instance.sent = _now;
@@ -418,7 +418,7 @@ void Paxos::tick_leader(Output& out) {
   flush_queue(out);
 }
 
-size_t Paxos::voter_index(NodeId id) const {
+size_t Paxos::voter_index(ParticipantId id) const {
   const auto& voters = _configuration.voters;
   const auto it = std::lower_bound(voters.begin(), voters.end(), id);
   COWORKER_ASSERT(it != voters.end());

@@ -20,20 +20,19 @@
 #include <variant>
 #include <vector>
 
+#include "consensus/ids.h"
+
 namespace coworker::consensus {
 
-using NodeId = uint64_t;  // a participant's arrival id; 0 = nobody
 using Slot = uint64_t;    // log slots start at 1; 0 = "none yet"
 using Tick = uint64_t;    // logical time, advanced only by on_tick()
-
-constexpr NodeId no_node = 0;
 
 // A ballot is (round, node): unique because a node never reuses a round
 // (it always picks one above the promise it persisted). Compared
 // lexicographically; the zero ballot is below every real one.
 struct Ballot {
   uint64_t round = 0;
-  NodeId node = no_node;
+  ParticipantId node = no_participant;
   friend auto operator<=>(const Ballot&, const Ballot&) = default;
   bool zero() const { return round == 0; }
 };
@@ -41,7 +40,7 @@ struct Ballot {
 // Who proposed an entry: unique forever because it carries the proposer's
 // boot counter, persisted before the first proposal of a boot.
 struct ProposalId {
-  NodeId proposer = no_node;
+  ParticipantId proposer = no_participant;
   uint64_t boot = 0;
   uint64_t sequence = 0;
   friend auto operator<=>(const ProposalId&, const ProposalId&) = default;
@@ -52,7 +51,7 @@ struct ProposalId {
 struct Entry {
   ProposalId id;
   std::string value;
-  bool noop() const { return id.proposer == no_node; }
+  bool noop() const { return id.proposer == no_participant; }
   friend bool operator==(const Entry&, const Entry&) = default;
 };
 
@@ -84,7 +83,7 @@ struct Prepare {
 };
 
 // Phase 1b.
-struct Promise {
+struct Promised {
   Ballot ballot;
   Slot from = 0;
   Slot compacted_through = 0;  // the acceptor holds nothing at or below this
@@ -96,7 +95,7 @@ struct Promise {
 struct Reject {
   Ballot ballot;    // what was refused
   Ballot promised;  // the receiver's promise (zero for a learner)
-  NodeId leader = no_node;
+  ParticipantId leader = no_participant;
 };
 
 // Phase 2a, sent to every member (learners keep the entries to learn them
@@ -152,7 +151,7 @@ struct Forwarded {
   std::vector<ProposalId> decided;
 };
 
-using Message = std::variant<Prepare, Promise, Reject, Accept, Accepted, Heartbeat, HeartbeatAck,
+using Message = std::variant<Prepare, Promised, Reject, Accept, Accepted, Heartbeat, HeartbeatAck,
                              CatchUp, Learn, Forward, Forwarded>;
 
 // ---- What must survive a crash ----
@@ -187,7 +186,7 @@ struct Durable {
 // ---- Outputs ----
 
 struct Send {
-  NodeId to = no_node;
+  ParticipantId to = no_participant;
   Message message;
 };
 

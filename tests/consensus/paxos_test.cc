@@ -11,7 +11,7 @@
 using namespace coworker;
 using namespace coworker::sim;
 using consensus::Ballot;
-using consensus::NodeId;
+using consensus::ParticipantId;
 
 namespace {
 
@@ -24,14 +24,14 @@ SimOptions calm(uint32_t participants, uint32_t voters) {
   return options;
 }
 
-NodeId elect(Simulation& sim) {
+ParticipantId elect(Simulation& sim) {
   REQUIRE(sim.run_until([&] { return sim.leader() != 0; }, 1000));
   return sim.leader();
 }
 
 // Cuts a participant off from everyone, both ways, until `until`.
-void isolate(Simulation& sim, NodeId id, Tick until) {
-  for (NodeId other = 1; other <= sim.size(); other++) {
+void isolate(Simulation& sim, ParticipantId id, Tick until) {
+  for (ParticipantId other = 1; other <= sim.size(); other++) {
     if (other == id) continue;
     sim.network().block(id, other, until);
     sim.network().block(other, id, until);
@@ -40,7 +40,7 @@ void isolate(Simulation& sim, NodeId id, Tick until) {
 
 size_t leaders(const Simulation& sim) {
   size_t count = 0;
-  for (NodeId id = 1; id <= sim.size(); id++) {
+  for (ParticipantId id = 1; id <= sim.size(); id++) {
     if (sim.node(id).up() && sim.node(id).paxos().leading()) count++;
   }
   return count;
@@ -51,7 +51,7 @@ size_t leaders(const Simulation& sim) {
 TEST_CASE("paxos: election: three voters elect one leader and decide every proposal") {
   Trace trace(false);
   Simulation sim(1, calm(3, 3), trace);
-  const NodeId leader = elect(sim);
+  const ParticipantId leader = elect(sim);
   for (int i = 0; i < 20; i++) REQUIRE(sim.propose(1 + i % 3, "value " + std::to_string(i)));
   REQUIRE(sim.settle(2000));
   CHECK(sim.proposals().acked() == 20);
@@ -59,7 +59,7 @@ TEST_CASE("paxos: election: three voters elect one leader and decide every propo
   CHECK(sim.leader() == leader);
   CHECK(leaders(sim) == 1);
   CHECK(sim.node(leader).paxos().holds_lease());
-  for (NodeId id = 1; id <= 3; id++) {
+  for (ParticipantId id = 1; id <= 3; id++) {
     CHECK(sim.node(id).paxos().decided_through() == sim.agreement().highest_decided());
     CHECK(sim.node(id).app().chain() == sim.node(leader).app().chain());
   }
@@ -80,9 +80,9 @@ TEST_CASE("paxos: election: a single voter leads alone and two learners follow")
 TEST_CASE("paxos: failover: leader crashes in the middle of phase 2, the next keeps the value") {
   Trace trace(false);
   Simulation sim(3, calm(3, 3), trace);
-  const NodeId old_leader = elect(sim);
-  const NodeId keeper = old_leader % 3 + 1;  // will accept the value
-  const NodeId other = keeper % 3 + 1;       // will never see it
+  const ParticipantId old_leader = elect(sim);
+  const ParticipantId keeper = old_leader % 3 + 1;  // will accept the value
+  const ParticipantId other = keeper % 3 + 1;       // will never see it
   REQUIRE(other != old_leader);
   // The value reaches `keeper` only, and its Accepted never returns: the old
   // leader cannot decide it, but a majority-of-one acceptor holds it.
@@ -117,14 +117,14 @@ TEST_CASE("paxos: election: dueling proposers converge on one leader") {
   options.network.delay_max = 1;
   options.timing.election_jitter_ticks = 0;  // every follower times out together
   Simulation sim(4, options, trace);
-  const NodeId first = elect(sim);
+  const ParticipantId first = elect(sim);
   REQUIRE(sim.propose(first, "before"));
   REQUIRE(sim.settle(1000));
   sim.crash(first);
   bool dueled = false;
   const auto candidates = [&] {
     size_t count = 0;
-    for (NodeId id = 1; id <= 5; id++) {
+    for (ParticipantId id = 1; id <= 5; id++) {
       if (sim.node(id).up() &&
           sim.node(id).paxos().status() == consensus::Paxos::Status::candidate) {
         count++;
@@ -135,7 +135,7 @@ TEST_CASE("paxos: election: dueling proposers converge on one leader") {
   };
   REQUIRE(sim.run_until(candidates, 2000));
   CHECK(dueled);
-  const NodeId second = sim.leader();
+  const ParticipantId second = sim.leader();
   CHECK(second != first);
   REQUIRE(sim.propose(second, "after"));
   REQUIRE(sim.settle(2000));
@@ -150,10 +150,10 @@ TEST_CASE("paxos: recovery: acceptor restarts with promised ballot") {
   options.disk.latency_min = 1;
   options.disk.latency_max = 3;
   Simulation sim(5, options, trace);
-  const NodeId leader = elect(sim);
+  const ParticipantId leader = elect(sim);
   REQUIRE(sim.propose(leader, "kept"));
   REQUIRE(sim.settle(1000));
-  const NodeId voter = leader % 3 + 1;
+  const ParticipantId voter = leader % 3 + 1;
   const Ballot promised = sim.node(voter).paxos().promised();
   CHECK(promised == sim.node(leader).paxos().ballot());
 
@@ -191,7 +191,7 @@ TEST_CASE("paxos: durability: a promise leaves only once it is on disk") {
   REQUIRE(sim.leader() == 0);
   bool promised = false;
   sim.tap([&](const Packet& packet) {
-    if (std::holds_alternative<consensus::Promise>(std::get<consensus::Message>(packet.payload))) {
+    if (std::holds_alternative<consensus::Promised>(std::get<consensus::Message>(packet.payload))) {
       promised = true;
     }
   });
@@ -201,7 +201,7 @@ TEST_CASE("paxos: durability: a promise leaves only once it is on disk") {
   CHECK(sim.node(1).paxos().promised() == ballot);            // decided in memory...
   CHECK(sim.node(1).disk().image().paxos.promised < ballot);  // ...not yet on disk
   CHECK(sim.node(1).pending_outputs() > 0);
-  CHECK(!promised);  // so the Promise is held back
+  CHECK(!promised);  // so the Promised is held back
   sim.crash(1);
   sim.restart(1);
   CHECK(sim.node(1).paxos().promised() < ballot);  // the promise never existed
@@ -217,7 +217,7 @@ TEST_CASE("paxos: catch-up: a lagging learner catches up by snapshot") {
   options.limits.retain_slots = 2;
   options.limits.batch_entries_max = 4;
   Simulation sim(7, options, trace);
-  const NodeId leader = elect(sim);
+  const ParticipantId leader = elect(sim);
   isolate(sim, 4, sim.now() + 100000);
   for (int i = 0; i < 60; i++) REQUIRE(sim.propose(leader, "while away " + std::to_string(i)));
   REQUIRE(sim.run_until([&] { return sim.node(leader).paxos().decided_through() >= 60; }, 3000));
@@ -237,8 +237,8 @@ TEST_CASE("paxos: catch-up: a lagging voter catches up from the log tail") {
   options.snapshot_interval = 50;
   options.limits.retain_slots = 40;
   Simulation sim(8, options, trace);
-  const NodeId leader = elect(sim);
-  const NodeId lagging = leader % 3 + 1;
+  const ParticipantId leader = elect(sim);
+  const ParticipantId lagging = leader % 3 + 1;
   isolate(sim, lagging, sim.now() + 100000);
   for (int i = 0; i < 20; i++) REQUIRE(sim.propose(leader, "tail " + std::to_string(i)));
   REQUIRE(sim.run_until([&] { return sim.node(leader).paxos().decided_through() >= 20; }, 3000));
@@ -252,16 +252,16 @@ TEST_CASE("paxos: catch-up: a lagging voter catches up from the log tail") {
 TEST_CASE("paxos: lease: a partitioned voter does not disturb a healthy leader") {
   Trace trace(false);
   Simulation sim(9, calm(3, 3), trace);
-  const NodeId leader = elect(sim);
+  const ParticipantId leader = elect(sim);
   const Ballot ballot = sim.node(leader).paxos().ballot();
-  const NodeId loner = leader % 3 + 1;
+  const ParticipantId loner = leader % 3 + 1;
   isolate(sim, loner, sim.now() + 400);
   sim.run(400);
   CHECK(sim.node(loner).paxos().stats().elections_started >= 2);  // it tried, alone
   sim.run(400);  // and keeps trying to the healed cluster for a while
   CHECK(sim.leader() == leader);
   CHECK(sim.node(leader).paxos().ballot() == ballot);
-  for (NodeId id = 1; id <= 3; id++) CHECK(sim.node(id).paxos().promised() == ballot);
+  for (ParticipantId id = 1; id <= 3; id++) CHECK(sim.node(id).paxos().promised() == ballot);
   CHECK(sim.node(loner).paxos().leader() == leader);
   CHECK(!sim.violated());
 }
@@ -269,11 +269,11 @@ TEST_CASE("paxos: lease: a partitioned voter does not disturb a healthy leader")
 TEST_CASE("paxos: lease: a silent leader is replaced by a higher ballot after its lease") {
   Trace trace(false);
   Simulation sim(10, calm(5, 5), trace);
-  const NodeId old_leader = elect(sim);
+  const ParticipantId old_leader = elect(sim);
   const Ballot old_ballot = sim.node(old_leader).paxos().ballot();
   isolate(sim, old_leader, sim.now() + 1000);
   REQUIRE(sim.run_until([&] { return sim.leader() != 0 && sim.leader() != old_leader; }, 1000));
-  const NodeId next = sim.leader();
+  const ParticipantId next = sim.leader();
   CHECK(sim.node(next).paxos().ballot() > old_ballot);
   // The lease checker ran every tick: the two leases never overlapped.
   REQUIRE(sim.run_until([&] { return !sim.node(old_leader).paxos().leading(); }, 1000));

@@ -18,7 +18,7 @@ std::string id_text(const consensus::ProposalId& id) {
 
 // ---- AgreementChecker ----
 
-Slot& AgreementChecker::position(NodeId node) {
+Slot& AgreementChecker::position(ParticipantId node) {
   if (_position.size() <= node) _position.resize(node + 1, 0);
   return _position[node];
 }
@@ -28,12 +28,12 @@ const consensus::Entry* AgreementChecker::reference(Slot slot) const {
   return &*_reference[slot];
 }
 
-void AgreementChecker::on_boot(Simulation& sim, NodeId node, const consensus::Snapshot& recovered) {
+void AgreementChecker::on_boot(Simulation& sim, ParticipantId node, const consensus::Snapshot& recovered) {
   position(node) = 0;
   if (recovered.slot > 0) check_snapshot(sim, node, recovered, "recovered");
 }
 
-void AgreementChecker::on_install(Simulation& sim, NodeId node,
+void AgreementChecker::on_install(Simulation& sim, ParticipantId node,
                                   const consensus::Snapshot& snapshot) {
   if (snapshot.slot <= position(node)) {
     sim.violate(name(), fmt::format("node {} installed snapshot {} at position {}", node,
@@ -43,7 +43,7 @@ void AgreementChecker::on_install(Simulation& sim, NodeId node,
   check_snapshot(sim, node, snapshot, "installed");
 }
 
-void AgreementChecker::check_snapshot(Simulation& sim, NodeId node,
+void AgreementChecker::check_snapshot(Simulation& sim, ParticipantId node,
                                       const consensus::Snapshot& snapshot, const char* how) {
   const auto decoded = LogApp::decode(snapshot);
   if (!decoded) {
@@ -60,7 +60,7 @@ void AgreementChecker::check_snapshot(Simulation& sim, NodeId node,
   position(node) = decoded->slot;
 }
 
-void AgreementChecker::on_learn(Simulation& sim, NodeId node, const consensus::Decided& decided) {
+void AgreementChecker::on_learn(Simulation& sim, ParticipantId node, const consensus::Decided& decided) {
   Slot& at = position(node);
   if (decided.slot != at + 1) {
     sim.violate(name(), fmt::format("node {} learned slot {} right after {}: prefix broken", node,
@@ -88,7 +88,7 @@ void AgreementChecker::on_learn(Simulation& sim, NodeId node, const consensus::D
 
 std::optional<std::string> AgreementChecker::unsettled(const Simulation& sim) const {
   const Slot decided = highest_decided();
-  for (NodeId node = 1; node <= sim.size(); node++) {
+  for (ParticipantId node = 1; node <= sim.size(); node++) {
     const Participant& participant = sim.node(node);
     if (!participant.up()) continue;
     if (participant.app().applied() < decided) {
@@ -101,14 +101,14 @@ std::optional<std::string> AgreementChecker::unsettled(const Simulation& sim) co
 
 // ---- ProposalChecker ----
 
-void ProposalChecker::on_crash(Simulation&, NodeId node) {
+void ProposalChecker::on_crash(Simulation&, ParticipantId node) {
   // Its undecided proposals were volatile: nothing owes them any more.
   for (auto it = _owed.begin(); it != _owed.end();) {
     it = it->second == node ? _owed.erase(it) : std::next(it);
   }
 }
 
-void ProposalChecker::on_propose(Simulation& sim, NodeId node, const consensus::ProposalId& id,
+void ProposalChecker::on_propose(Simulation& sim, ParticipantId node, const consensus::ProposalId& id,
                                  const std::string& value) {
   const auto [it, fresh] = _proposals.emplace(id, Proposal{value, node, 0});
   if (!fresh) {
@@ -118,7 +118,7 @@ void ProposalChecker::on_propose(Simulation& sim, NodeId node, const consensus::
   _owed.emplace(id, node);
 }
 
-void ProposalChecker::on_learn(Simulation& sim, NodeId node, const consensus::Decided& decided) {
+void ProposalChecker::on_learn(Simulation& sim, ParticipantId node, const consensus::Decided& decided) {
   if (decided.entry.noop()) {
     if (!decided.entry.value.empty()) sim.violate(name(), "a noop carries bytes");
     return;
@@ -154,8 +154,8 @@ std::optional<std::string> ProposalChecker::unsettled(const Simulation&) const {
 // ---- LeaseChecker ----
 
 void LeaseChecker::after_tick(Simulation& sim) {
-  NodeId holder = 0;
-  for (NodeId node = 1; node <= sim.size(); node++) {
+  ParticipantId holder = 0;
+  for (ParticipantId node = 1; node <= sim.size(); node++) {
     const Participant& participant = sim.node(node);
     if (!participant.up() || !participant.paxos().holds_lease()) continue;
     if (holder != 0) {
@@ -168,7 +168,7 @@ void LeaseChecker::after_tick(Simulation& sim) {
   // A higher ballot completes phase 1 only once the lease ran out: the
   // voters it needs refused it until then.
   const consensus::Ballot ballot = sim.node(holder).paxos().ballot();
-  for (NodeId node = 1; node <= sim.size(); node++) {
+  for (ParticipantId node = 1; node <= sim.size(); node++) {
     const Participant& participant = sim.node(node);
     if (node == holder || !participant.up() || !participant.paxos().leading()) continue;
     if (participant.paxos().ballot() > ballot) {

@@ -21,7 +21,7 @@
 namespace coworker::sim {
 
 class Simulation;
-using consensus::NodeId;
+using consensus::ParticipantId;
 using consensus::Slot;
 
 class Checker {
@@ -29,12 +29,12 @@ class Checker {
   virtual ~Checker() = default;
   virtual const char* name() const = 0;
 
-  virtual void on_boot(Simulation&, NodeId, const consensus::Snapshot& /*recovered*/) {}
-  virtual void on_crash(Simulation&, NodeId) {}
-  virtual void on_propose(Simulation&, NodeId, const consensus::ProposalId&,
+  virtual void on_boot(Simulation&, ParticipantId, const consensus::Snapshot& /*recovered*/) {}
+  virtual void on_crash(Simulation&, ParticipantId) {}
+  virtual void on_propose(Simulation&, ParticipantId, const consensus::ProposalId&,
                           const std::string& /*value*/) {}
-  virtual void on_learn(Simulation&, NodeId, const consensus::Decided&) {}
-  virtual void on_install(Simulation&, NodeId, const consensus::Snapshot&) {}
+  virtual void on_learn(Simulation&, ParticipantId, const consensus::Decided&) {}
+  virtual void on_install(Simulation&, ParticipantId, const consensus::Snapshot&) {}
   virtual void after_tick(Simulation&) {}
   // Liveness, once faults stopped: why this checker is not yet satisfied.
   virtual std::optional<std::string> unsettled(const Simulation&) const { return std::nullopt; }
@@ -47,9 +47,9 @@ class Checker {
 class AgreementChecker final : public Checker {
  public:
   const char* name() const override { return "agreement"; }
-  void on_boot(Simulation&, NodeId, const consensus::Snapshot&) override;
-  void on_learn(Simulation&, NodeId, const consensus::Decided&) override;
-  void on_install(Simulation&, NodeId, const consensus::Snapshot&) override;
+  void on_boot(Simulation&, ParticipantId, const consensus::Snapshot&) override;
+  void on_learn(Simulation&, ParticipantId, const consensus::Decided&) override;
+  void on_install(Simulation&, ParticipantId, const consensus::Snapshot&) override;
   // Every live participant learned every decided slot.
   std::optional<std::string> unsettled(const Simulation&) const override;
 
@@ -57,8 +57,8 @@ class AgreementChecker final : public Checker {
   const consensus::Entry* reference(Slot slot) const;
 
  private:
-  void check_snapshot(Simulation&, NodeId, const consensus::Snapshot&, const char* how);
-  Slot& position(NodeId node);
+  void check_snapshot(Simulation&, ParticipantId, const consensus::Snapshot&, const char* how);
+  Slot& position(ParticipantId node);
 
   std::vector<std::optional<consensus::Entry>> _reference{1};  // by slot; [0] unused
   std::vector<uint64_t> _chain{0};  // chain after slot s, for s <= _contiguous
@@ -72,9 +72,9 @@ class AgreementChecker final : public Checker {
 class ProposalChecker final : public Checker {
  public:
   const char* name() const override { return "proposals"; }
-  void on_crash(Simulation&, NodeId) override;
-  void on_propose(Simulation&, NodeId, const consensus::ProposalId&, const std::string&) override;
-  void on_learn(Simulation&, NodeId, const consensus::Decided&) override;
+  void on_crash(Simulation&, ParticipantId) override;
+  void on_propose(Simulation&, ParticipantId, const consensus::ProposalId&, const std::string&) override;
+  void on_learn(Simulation&, ParticipantId, const consensus::Decided&) override;
   std::optional<std::string> unsettled(const Simulation&) const override;
 
   uint64_t proposed() const { return _proposals.size(); }
@@ -85,11 +85,11 @@ class ProposalChecker final : public Checker {
  private:
   struct Proposal {
     std::string value;
-    NodeId at = 0;
+    ParticipantId at = 0;
     Slot slot = 0;  // first slot it was decided at; 0 = not yet
   };
   std::map<consensus::ProposalId, Proposal> _proposals;
-  std::map<consensus::ProposalId, NodeId> _owed;  // undecided, proposer still up
+  std::map<consensus::ProposalId, ParticipantId> _owed;  // undecided, proposer still up
   uint64_t _acked = 0;
   uint64_t _duplicates = 0;
 };

@@ -25,9 +25,9 @@ void FaultDriver::before_step() {
   maybe_propose();
 }
 
-NodeId FaultDriver::random_up() {
-  std::vector<NodeId> up;
-  for (NodeId id = 1; id <= _sim.size(); id++) {
+ParticipantId FaultDriver::random_up() {
+  std::vector<ParticipantId> up;
+  for (ParticipantId id = 1; id <= _sim.size(); id++) {
     if (_sim.node(id).up()) up.push_back(id);
   }
   if (up.empty()) return 0;
@@ -35,17 +35,17 @@ NodeId FaultDriver::random_up() {
 }
 
 // Losing a participant for good must leave a majority of voters.
-bool FaultDriver::may_lose(NodeId id) const {
+bool FaultDriver::may_lose(ParticipantId id) const {
   const auto& voters = _sim.participant_options().configuration.voters;
   if (!_sim.participant_options().configuration.is_voter(id)) return true;
   size_t lost_voters = 0;
-  for (NodeId voter : voters) lost_voters += _lost[voter] ? 1 : 0;
+  for (ParticipantId voter : voters) lost_voters += _lost[voter] ? 1 : 0;
   return lost_voters + 1 <= (voters.size() - 1) / 2;
 }
 
 void FaultDriver::restart_due() {
   const Tick now = _sim.now();
-  for (NodeId id = 1; id <= _sim.size(); id++) {
+  for (ParticipantId id = 1; id <= _sim.size(); id++) {
     if (_restart_at[id] != 0 && _restart_at[id] <= now) {
       _restart_at[id] = 0;
       _sim.restart(id);
@@ -59,15 +59,15 @@ void FaultDriver::restart_due() {
 
 void FaultDriver::maybe_crash() {
   if (_swarm.crash_per_mille == 0 || !_prng.chance_per_mille(_swarm.crash_per_mille)) return;
-  const NodeId id = random_up();
+  const ParticipantId id = random_up();
   if (id != 0) crash(id);
 }
 
 // Crashes aimed at the moment a promise was made: the record may still be on
-// its way to the disk, and the Promise must not have left without it.
+// its way to the disk, and the Promised must not have left without it.
 void FaultDriver::crash_after_promise() {
   if (_swarm.promise_crash_per_mille == 0) return;
-  for (NodeId id = 1; id <= _sim.size(); id++) {
+  for (ParticipantId id = 1; id <= _sim.size(); id++) {
     if (!_sim.node(id).up()) continue;
     const consensus::Ballot promised = _sim.node(id).paxos().promised();
     if (promised <= _promised[id]) continue;
@@ -76,7 +76,7 @@ void FaultDriver::crash_after_promise() {
   }
 }
 
-void FaultDriver::crash(NodeId id) {
+void FaultDriver::crash(ParticipantId id) {
   _sim.crash(id);
   _release_at[id] = 0;  // a crash ends a hang
   size_t lost = 0;
@@ -100,7 +100,7 @@ void FaultDriver::maybe_partition() {
   if (_prng.chance(1, 2)) {
     side[1 + _prng.below(n)] = true;  // isolate one participant
   } else {
-    for (NodeId id = 1; id <= n; id++) side[id] = _prng.chance(1, 2);
+    for (ParticipantId id = 1; id <= n; id++) side[id] = _prng.chance(1, 2);
   }
   const bool one_way = _prng.chance_per_mille(_swarm.one_way_per_mille);
   cut(side, one_way, _sim.now() + _prng.between(_swarm.partition_min, _swarm.partition_max));
@@ -115,11 +115,11 @@ void FaultDriver::maybe_isolate_leader() {
       !_prng.chance_per_mille(_swarm.isolate_leader_per_mille)) {
     return;
   }
-  const NodeId leader = _sim.leader();
+  const ParticipantId leader = _sim.leader();
   if (leader == 0) return;
   const Tick until = _sim.now() + _prng.between(_swarm.partition_min, _swarm.partition_max);
   if (_prng.chance(1, 2)) {
-    const NodeId deaf = 1 + _prng.below(_sim.size());
+    const ParticipantId deaf = 1 + _prng.below(_sim.size());
     if (deaf == leader) return;
     _sim.network().block(leader, deaf, until);
     _sim.trace().event(_sim.now(), "deafen", leader, deaf, until);
@@ -133,9 +133,9 @@ void FaultDriver::maybe_isolate_leader() {
 void FaultDriver::cut(const std::vector<bool>& side, bool one_way, Tick until) {
   const size_t n = _sim.size();
   uint64_t mask = 0;
-  for (NodeId from = 1; from <= n; from++) {
+  for (ParticipantId from = 1; from <= n; from++) {
     if (side[from]) mask |= uint64_t{1} << from;
-    for (NodeId to = 1; to <= n; to++) {
+    for (ParticipantId to = 1; to <= n; to++) {
       if (from == to || side[from] == side[to]) continue;
       if (one_way && !side[from]) continue;
       _sim.network().block(from, to, until);
@@ -150,7 +150,7 @@ void FaultDriver::cut(const std::vector<bool>& side, bool one_way, Tick until) {
 
 void FaultDriver::maybe_hang() {
   if (_swarm.hang_per_mille == 0 || !_prng.chance_per_mille(_swarm.hang_per_mille)) return;
-  const NodeId id = random_up();
+  const ParticipantId id = random_up();
   if (id == 0 || _sim.node(id).disk().hung()) return;
   _sim.node(id).disk().hang();
   _release_at[id] = _sim.now() + _prng.between(_swarm.hang_min, _swarm.hang_max);
@@ -161,7 +161,7 @@ void FaultDriver::maybe_propose() {
   if (_swarm.propose_per_mille == 0 || !_prng.chance_per_mille(_swarm.propose_per_mille)) return;
   const uint64_t count = _prng.between(1, _swarm.burst_max);
   for (uint64_t i = 0; i < count; i++) {
-    const NodeId id = random_up();
+    const ParticipantId id = random_up();
     if (id == 0) return;
     // Unique bytes per proposal: the checkers match values exactly.
     std::string value = fmt::format("v{}.{}", _sim.seed(), _proposals++);
@@ -182,7 +182,7 @@ void FaultDriver::heal() {
   calm.duplicate_per_mille = 0;
   calm.stale_per_mille = 0;
   _sim.network().set_options(calm);
-  for (NodeId id = 1; id <= _sim.size(); id++) {
+  for (ParticipantId id = 1; id <= _sim.size(); id++) {
     _release_at[id] = 0;
     _restart_at[id] = 0;
     if (_sim.node(id).up()) {

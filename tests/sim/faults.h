@@ -29,15 +29,15 @@ class FaultDriver {
  private:
   void restart_due();
   void maybe_crash();
-  void crash(NodeId id);
+  void crash(ParticipantId id);
   void crash_after_promise();
   void maybe_partition();
   void maybe_isolate_leader();
   void cut(const std::vector<bool>& side, bool one_way, Tick until);
   void maybe_hang();
   void maybe_propose();
-  NodeId random_up();
-  bool may_lose(NodeId id) const;
+  ParticipantId random_up();
+  bool may_lose(ParticipantId id) const;
 
   Simulation& _sim;
   const Swarm& _swarm;

@@ -25,7 +25,7 @@ void Network::set_options(NetworkOptions options) {
   _options = options;
 }
 
-size_t Network::link(NodeId from, NodeId to) const {
+size_t Network::link(ParticipantId from, ParticipantId to) const {
   COWORKER_ASSERT(from >= 1);
   COWORKER_ASSERT(from <= _nodes);
   COWORKER_ASSERT(to >= 1);
@@ -33,7 +33,7 @@ size_t Network::link(NodeId from, NodeId to) const {
   return from * (_nodes + 1) + to;
 }
 
-void Network::send(Tick now, NodeId from, NodeId to, Payload payload) {
+void Network::send(Tick now, ParticipantId from, ParticipantId to, Payload payload) {
   COWORKER_ASSERT(from != to);
   _stats.sent++;
   if (_options.drop_per_mille > 0 && _prng.chance_per_mille(_options.drop_per_mille)) {
@@ -47,7 +47,7 @@ void Network::send(Tick now, NodeId from, NodeId to, Payload payload) {
   enqueue(now, from, to, std::move(payload));
 }
 
-void Network::enqueue(Tick now, NodeId from, NodeId to, Payload payload) {
+void Network::enqueue(Tick now, ParticipantId from, ParticipantId to, Payload payload) {
   Tick deliver = now + _prng.between(_options.delay_min, _options.delay_max);
   if (_options.stale_per_mille > 0 && _prng.chance_per_mille(_options.stale_per_mille)) {
     // Held back past the link order: not part of the FIFO bookkeeping.
@@ -63,18 +63,18 @@ void Network::enqueue(Tick now, NodeId from, NodeId to, Payload payload) {
   std::push_heap(_queue.begin(), _queue.end(), Later{});
 }
 
-void Network::inject(Tick deliver, NodeId from, NodeId to, Payload payload) {
+void Network::inject(Tick deliver, ParticipantId from, ParticipantId to, Payload payload) {
   link(from, to);  // checks the ids
   _queue.push_back(Packet{from, to, deliver, _sequence++, std::move(payload)});
   std::push_heap(_queue.begin(), _queue.end(), Later{});
 }
 
-void Network::block(NodeId from, NodeId to, Tick until) {
+void Network::block(ParticipantId from, ParticipantId to, Tick until) {
   Tick& blocked_until = _blocked_until[link(from, to)];
   blocked_until = std::max(blocked_until, until);
 }
 
-bool Network::blocked(NodeId from, NodeId to, Tick now) const {
+bool Network::blocked(ParticipantId from, ParticipantId to, Tick now) const {
   return now < _blocked_until[link(from, to)];
 }
 

@@ -28,7 +28,7 @@
 
 namespace coworker::sim {
 
-using consensus::NodeId;
+using consensus::ParticipantId;
 using consensus::Tick;
 
 // What travels between participants: one alternative per hosted protocol.
@@ -36,8 +36,8 @@ using consensus::Tick;
 using Payload = std::variant<consensus::Message>;
 
 struct Packet {
-  NodeId from = 0;
-  NodeId to = 0;
+  ParticipantId from = 0;
+  ParticipantId to = 0;
   Tick deliver = 0;
   uint64_t sequence = 0;
   Payload payload;
@@ -68,14 +68,14 @@ class Network {
   void set_options(NetworkOptions options);
   const NetworkOptions& options() const { return _options; }
 
-  void send(Tick now, NodeId from, NodeId to, Payload payload);
+  void send(Tick now, ParticipantId from, ParticipantId to, Payload payload);
   // Queues a packet for tick `deliver`, without drop, duplication or delay
   // draws (tests craft messages this way). Partitions still apply.
-  void inject(Tick deliver, NodeId from, NodeId to, Payload payload);
+  void inject(Tick deliver, ParticipantId from, ParticipantId to, Payload payload);
 
   // Blocks the directed link from → to until tick `until` (exclusive).
-  void block(NodeId from, NodeId to, Tick until);
-  bool blocked(NodeId from, NodeId to, Tick now) const;
+  void block(ParticipantId from, ParticipantId to, Tick until);
+  bool blocked(ParticipantId from, ParticipantId to, Tick now) const;
   void heal();  // every link open again
 
   // Pops every packet due at or before `now`, in order; `deliver(packet)` is
@@ -105,8 +105,8 @@ class Network {
       return a.sequence > b.sequence;
     }
   };
-  size_t link(NodeId from, NodeId to) const;
-  void enqueue(Tick now, NodeId from, NodeId to, Payload payload);
+  size_t link(ParticipantId from, ParticipantId to) const;
+  void enqueue(Tick now, ParticipantId from, ParticipantId to, Payload payload);
 
   consensus::Prng& _prng;
   size_t _nodes;

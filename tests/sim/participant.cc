@@ -6,7 +6,7 @@
 
 namespace coworker::sim {
 
-Participant::Participant(NodeId id, const ParticipantOptions& options, Effects& effects)
+Participant::Participant(ParticipantId id, const ParticipantOptions& options, Effects& effects)
     : _id(id), _options(options), _effects(effects), _disk(options.disk) {
   COWORKER_ASSERT(options.configuration.is_member(id));
 }
@@ -59,7 +59,7 @@ void Participant::tick(Tick now) {
   handle(now, _paxos->on_tick());
 }
 
-void Participant::deliver(Tick now, NodeId from, const Payload& payload) {
+void Participant::deliver(Tick now, ParticipantId from, const Payload& payload) {
   COWORKER_ASSERT(up());
   handle(now, _paxos->on_message(from, std::get<consensus::Message>(payload)));
 }

@@ -27,10 +27,10 @@ namespace coworker::sim {
 // What a participant's outputs do to the world (implemented by Simulation).
 class Effects {
  public:
-  virtual void send(NodeId from, NodeId to, Payload payload) = 0;
-  virtual void booted(NodeId node, const consensus::Snapshot& recovered) = 0;
-  virtual void learned(NodeId node, const consensus::Decided& decided) = 0;
-  virtual void installed(NodeId node, const consensus::Snapshot& snapshot) = 0;
+  virtual void send(ParticipantId from, ParticipantId to, Payload payload) = 0;
+  virtual void booted(ParticipantId node, const consensus::Snapshot& recovered) = 0;
+  virtual void learned(ParticipantId node, const consensus::Decided& decided) = 0;
+  virtual void installed(ParticipantId node, const consensus::Snapshot& snapshot) = 0;
 
  protected:
   ~Effects() = default;
@@ -47,9 +47,9 @@ struct ParticipantOptions {
 
 class Participant {
  public:
-  Participant(NodeId id, const ParticipantOptions& options, Effects& effects);
+  Participant(ParticipantId id, const ParticipantOptions& options, Effects& effects);
 
-  NodeId id() const { return _id; }
+  ParticipantId id() const { return _id; }
   bool up() const { return _paxos != nullptr; }
   uint64_t incarnation() const { return _incarnation; }
   consensus::Paxos& paxos();
@@ -63,7 +63,7 @@ class Participant {
   void boot(Tick now);
   void crash();
   void tick(Tick now);
-  void deliver(Tick now, NodeId from, const Payload& payload);
+  void deliver(Tick now, ParticipantId from, const Payload& payload);
   // Nothing until the boot record is durable (Paxos::start's contract).
   // `accepted` hears of the id before any of the proposal's effects.
   std::optional<consensus::ProposalId> propose(
@@ -80,7 +80,7 @@ class Participant {
   void release(consensus::Output& output);
   void maybe_compact(Tick now);
 
-  const NodeId _id;
+  const ParticipantId _id;
   const ParticipantOptions& _options;
   Effects& _effects;
   Disk _disk;

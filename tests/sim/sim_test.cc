@@ -133,8 +133,8 @@ TEST_CASE("sim: checkers: a proposal that is never decided fails liveness") {
   Simulation sim(1, SimOptions{}, trace);
   sim.run(30);
   // Every link cut for good: nothing can be decided.
-  for (NodeId from = 1; from <= 3; from++) {
-    for (NodeId to = 1; to <= 3; to++) {
+  for (ParticipantId from = 1; from <= 3; from++) {
+    for (ParticipantId to = 1; to <= 3; to++) {
       if (from != to) sim.network().block(from, to, 1000000);
     }
   }

@@ -14,7 +14,7 @@ consensus::Configuration configuration_of(const SimOptions& options) {
   COWORKER_ASSERT(options.voters >= 1);
   COWORKER_ASSERT(options.voters <= options.participants);
   consensus::Configuration configuration;
-  for (NodeId id = 1; id <= options.participants; id++) {
+  for (ParticipantId id = 1; id <= options.participants; id++) {
     (id <= options.voters ? configuration.voters : configuration.learners).push_back(id);
   }
   configuration.check();
@@ -41,7 +41,7 @@ Simulation::Simulation(uint64_t seed, const SimOptions& options, Trace& trace)
   add_checker(std::move(agreement));
   add_checker(std::move(proposals));
   add_checker(std::make_unique<LeaseChecker>());
-  for (NodeId id = 1; id <= options.participants; id++) {
+  for (ParticipantId id = 1; id <= options.participants; id++) {
     _participants.push_back(std::make_unique<Participant>(id, _participant_options, *this));
   }
   for (auto& participant : _participants) participant->boot(_now);
@@ -49,13 +49,13 @@ Simulation::Simulation(uint64_t seed, const SimOptions& options, Trace& trace)
 
 Simulation::~Simulation() = default;
 
-Participant& Simulation::node(NodeId id) {
+Participant& Simulation::node(ParticipantId id) {
   COWORKER_ASSERT(id >= 1);
   COWORKER_ASSERT(id <= _participants.size());
   return *_participants[id - 1];
 }
 
-const Participant& Simulation::node(NodeId id) const {
+const Participant& Simulation::node(ParticipantId id) const {
   COWORKER_ASSERT(id >= 1);
   COWORKER_ASSERT(id <= _participants.size());
   return *_participants[id - 1];
@@ -98,7 +98,7 @@ bool Simulation::run_until(const std::function<bool()>& done, Tick max_ticks) {
   return done();
 }
 
-std::optional<consensus::ProposalId> Simulation::propose(NodeId at, std::string value) {
+std::optional<consensus::ProposalId> Simulation::propose(ParticipantId at, std::string value) {
   Participant& participant = node(at);
   if (!participant.up()) return std::nullopt;
   const std::string copy = value;
@@ -114,7 +114,7 @@ std::optional<consensus::ProposalId> Simulation::propose(NodeId at, std::string 
   });
 }
 
-void Simulation::crash(NodeId id) {
+void Simulation::crash(ParticipantId id) {
   Participant& participant = node(id);
   COWORKER_ASSERT(participant.up());
   _trace.event(_now, "crash", id);
@@ -123,7 +123,7 @@ void Simulation::crash(NodeId id) {
   for (auto& checker : _checkers) checker->on_crash(*this, id);
 }
 
-void Simulation::restart(NodeId id) {
+void Simulation::restart(ParticipantId id) {
   Participant& participant = node(id);
   COWORKER_ASSERT(!participant.up());
   _trace.event(_now, "restart", id);
@@ -131,12 +131,12 @@ void Simulation::restart(NodeId id) {
   participant.boot(_now);
 }
 
-void Simulation::inject(NodeId from, NodeId to, consensus::Message message) {
+void Simulation::inject(ParticipantId from, ParticipantId to, consensus::Message message) {
   _network.inject(_now + 1, from, to, Payload{std::move(message)});
 }
 
-NodeId Simulation::leader() const {
-  NodeId best = 0;
+ParticipantId Simulation::leader() const {
+  ParticipantId best = 0;
   consensus::Ballot ballot;
   for (const auto& participant : _participants) {
     if (!participant->up() || !participant->paxos().leading()) continue;
@@ -200,11 +200,11 @@ std::string Simulation::describe_state() const {
   return text;
 }
 
-void Simulation::send(NodeId from, NodeId to, Payload payload) {
+void Simulation::send(ParticipantId from, ParticipantId to, Payload payload) {
   _network.send(_now, from, to, std::move(payload));
 }
 
-void Simulation::booted(NodeId node, const consensus::Snapshot& recovered) {
+void Simulation::booted(ParticipantId node, const consensus::Snapshot& recovered) {
   _trace.event(_now, "boot", node, recovered.slot);
   if (_trace.verbose()) {
     const consensus::Durable& image = this->node(node).disk().image().paxos;
@@ -219,7 +219,7 @@ void Simulation::booted(NodeId node, const consensus::Snapshot& recovered) {
   for (auto& checker : _checkers) checker->on_boot(*this, node, recovered);
 }
 
-void Simulation::learned(NodeId node, const consensus::Decided& decided) {
+void Simulation::learned(ParticipantId node, const consensus::Decided& decided) {
   _trace.event(_now, "learn", node, decided.slot, digest_entry(decided.entry));
   if (_trace.verbose()) {
     const auto& id = decided.entry.id;
@@ -229,7 +229,7 @@ void Simulation::learned(NodeId node, const consensus::Decided& decided) {
   for (auto& checker : _checkers) checker->on_learn(*this, node, decided);
 }
 
-void Simulation::installed(NodeId node, const consensus::Snapshot& snapshot) {
+void Simulation::installed(ParticipantId node, const consensus::Snapshot& snapshot) {
   _trace.event(_now, "install", node, snapshot.slot);
   _trace.note(_now, fmt::format("node {} installed snapshot at {}", node, snapshot.slot));
   for (auto& checker : _checkers) checker->on_install(*this, node, snapshot);

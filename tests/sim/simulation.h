@@ -58,8 +58,8 @@ class Simulation final : public Effects {
   uint64_t seed() const { return _seed; }
   Tick now() const { return _now; }
   size_t size() const { return _participants.size(); }
-  Participant& node(NodeId id);
-  const Participant& node(NodeId id) const;
+  Participant& node(ParticipantId id);
+  const Participant& node(ParticipantId id) const;
   Network& network() { return _network; }
   consensus::Prng& prng() { return _prng; }
   Trace& trace() { return _trace; }
@@ -71,17 +71,17 @@ class Simulation final : public Effects {
   // on a violation.
   bool run_until(const std::function<bool()>& done, Tick max_ticks);
 
-  std::optional<consensus::ProposalId> propose(NodeId at, std::string value);
-  void crash(NodeId id);
-  void restart(NodeId id);
+  std::optional<consensus::ProposalId> propose(ParticipantId at, std::string value);
+  void crash(ParticipantId id);
+  void restart(ParticipantId id);
   // Delivers a crafted message next tick, past every fault (tests only).
-  void inject(NodeId from, NodeId to, consensus::Message message);
+  void inject(ParticipantId from, ParticipantId to, consensus::Message message);
 
   // Sees every packet delivered, before its receiver does (tests only).
   void tap(std::function<void(const Packet&)> observer) { _tap = std::move(observer); }
 
   // The live participant leading with the highest ballot, or 0.
-  NodeId leader() const;
+  ParticipantId leader() const;
 
   void add_checker(std::unique_ptr<Checker> checker);
   void violate(std::string_view checker, std::string message);
@@ -101,10 +101,10 @@ class Simulation final : public Effects {
   const ProposalChecker& proposals() const { return *_proposals; }
 
   // Effects: what participants' released outputs do.
-  void send(NodeId from, NodeId to, Payload payload) override;
-  void booted(NodeId node, const consensus::Snapshot& recovered) override;
-  void learned(NodeId node, const consensus::Decided& decided) override;
-  void installed(NodeId node, const consensus::Snapshot& snapshot) override;
+  void send(ParticipantId from, ParticipantId to, Payload payload) override;
+  void booted(ParticipantId node, const consensus::Snapshot& recovered) override;
+  void learned(ParticipantId node, const consensus::Decided& decided) override;
+  void installed(ParticipantId node, const consensus::Snapshot& snapshot) override;
 
  private:
   void deliver(Packet& packet);

@@ -53,7 +53,7 @@ uint64_t digest_payload(const Payload& payload) {
                  [&](const consensus::Prepare& m) {
                    hash = mix64(mix64(hash, ballot_word(m.ballot)), m.from);
                  },
-                 [&](const consensus::Promise& m) {
+                 [&](const consensus::Promised& m) {
                    hash = mix64(mix64(hash, ballot_word(m.ballot)), m.accepted.size());
                    hash = mix64(hash, m.compacted_through);
                  },
@@ -106,7 +106,7 @@ std::string describe_payload(const Payload& payload) {
           [&](const consensus::Prepare& m) {
             return fmt::format("b={} from={}", ballot(m.ballot), m.from);
           },
-          [&](const consensus::Promise& m) {
+          [&](const consensus::Promised& m) {
             return fmt::format("b={} accepted={} compacted={}", ballot(m.ballot), m.accepted.size(),
                                m.compacted_through);
           },

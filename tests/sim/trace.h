@@ -16,7 +16,7 @@
 
 namespace coworker::sim {
 
-using consensus::NodeId;
+using consensus::ParticipantId;
 using consensus::Tick;
 
 class Trace {
