@@ -26,7 +26,7 @@ void DedupTable::accept(const ConnectionId& connection, uint64_t series) {
   c.highest_accepted = series;
 }
 
-void DedupTable::commit(const Entry& entry, Position position) {
+void DedupTable::commit(const BucketEntry& entry, Position position) {
   if (!entry.connection.valid()) return;
   Connection& c = _connections[entry.connection];
   // Series increase along the log for one connection (DESIGN §7.4).

@@ -53,7 +53,7 @@ class DedupTable {
   // The leader accepted s as new (queued or re-proposed).
   void accept(const ConnectionId& connection, uint64_t series);
   // An entry became committed at `position` (every replica, in log order).
-  void commit(const Entry& entry, Position position);
+  void commit(const BucketEntry& entry, Position position);
   // Leadership lost or restarted: forget what was accepted but not committed.
   void forget_accepted();
 

@@ -13,9 +13,9 @@ namespace {
 constexpr size_t waiters_per_pending_max = 64;
 }  // namespace
 
-uint32_t checksum_of(Position first, const std::vector<Entry>& entries) {
+uint32_t checksum_of(Position first, const std::vector<BucketEntry>& entries) {
   uint32_t crc = crc32c_u64(0, first);
-  for (const Entry& e : entries) {
+  for (const BucketEntry& e : entries) {
     crc = crc32c_u64(crc, e.identifier.size());
     crc = crc32c(crc, e.identifier);
     crc = crc32c_u64(crc, e.connection.issuer);
@@ -96,7 +96,7 @@ void Phaser::send_to_members(const PhaserMessage& message, PhaserOutput& out,
                              const std::set<ParticipantId>* skip) {
   for (ParticipantId id : others()) {
     if (skip != nullptr && skip->count(id) != 0) continue;
-    out.send.push_back(Send{id, message});
+    out.send.push_back(PhaserSend{id, message});
   }
 }
 
@@ -173,7 +173,7 @@ PhaserOutput Phaser::start_leadership(Promise promise) {
   _dedup.forget_accepted();
   InFlight flight;
   flight.untracked.resize(write->entries.size());
-  for (const Entry& e : write->entries) {
+  for (const BucketEntry& e : write->entries) {
     if (!e.connection.valid()) continue;
     _dedup.accept(e.connection, e.series);
     _pending[{e.connection, e.series}] = Pending{};
@@ -220,7 +220,7 @@ void Phaser::step_down(PhaserOutput& out) {
 
 // ---- client appends (step 1) -----------------------------------------------------
 
-PhaserOutput Phaser::on_append(uint64_t token, std::vector<Entry> messages) {
+PhaserOutput Phaser::on_append(uint64_t token, std::vector<BucketEntry> messages) {
   PhaserOutput out;
   COWORKER_ASSERT(!messages.empty());
   if (_role == Role::follower) {
@@ -239,7 +239,7 @@ PhaserOutput Phaser::on_append(uint64_t token, std::vector<Entry> messages) {
   return out;
 }
 
-void Phaser::admit(uint64_t request, uint32_t index, Entry entry, PhaserOutput& out) {
+void Phaser::admit(uint64_t request, uint32_t index, BucketEntry entry, PhaserOutput& out) {
   const Waiter waiter{request, index};
   if (!entry.connection.valid()) {
     if (_queue.size() >= _config.queue_messages_max) {
@@ -294,7 +294,7 @@ void Phaser::maybe_start_write(PhaserOutput& out) {
   size_t bytes = 0;
   // A write always takes its first message; the caps limit what is added.
   while (!_queue.empty()) {
-    const Entry& next = _queue.front().entry;
+    const BucketEntry& next = _queue.front().entry;
     const size_t size = next.body.size() + next.identifier.size();
     if (!write->entries.empty() && (bytes + size > _config.write_bytes_max ||
                                     write->entries.size() >= _config.write_messages_max)) {
@@ -335,7 +335,7 @@ void Phaser::commit_in_flight(PhaserOutput& out) {
   std::vector<std::vector<Waiter>> untracked = std::move(_in_flight->untracked);
   _in_flight.reset();
   for (size_t i = 0; i < write->entries.size(); i++) {
-    const Entry& e = write->entries[i];
+    const BucketEntry& e = write->entries[i];
     const Position position = write->first + i;
     _dedup.commit(e, position);
     const MessageResult appended{Outcome::appended, position};
@@ -417,7 +417,7 @@ bool Phaser::matches_committed(const Write& write) const {
 
 void Phaser::on_write(ParticipantId from, const WritePtr& write, PhaserOutput& out) {
   if (write->promise < _promise) {
-    out.send.push_back(Send{from, Nack{_config.bucket, _promise, _config.self}});
+    out.send.push_back(PhaserSend{from, Nack{_config.bucket, _promise, _config.self}});
     return;
   }
   if (_role != Role::follower && write->promise > _leading_promise) step_down(out);
@@ -437,7 +437,7 @@ void Phaser::on_write(ParticipantId from, const WritePtr& write, PhaserOutput& o
     if (raised) {
       _acks_after_persist[persist(PromiseRecord{_promise}, out)] = AckAfter{ack, false, from};
     } else {
-      out.send.push_back(Send{from, ack});
+      out.send.push_back(PhaserSend{from, ack});
     }
     return;
   }
@@ -449,7 +449,7 @@ void Phaser::on_write(ParticipantId from, const WritePtr& write, PhaserOutput& o
   }
   if (_register && _register->promise == write->promise && _register->number == write->number) {
     // A resend of our register: ack once it is durable.
-    if (_register_durable) out.send.push_back(Send{from, ack});
+    if (_register_durable) out.send.push_back(PhaserSend{from, ack});
     return;
   }
   // A higher promise (or the next write) replaces the register.
@@ -482,14 +482,14 @@ bool Phaser::apply_commit_mark(const CommitMark& mark, PhaserOutput& out) {
 
 void Phaser::on_commit_notice(ParticipantId from, const CommitNotice& notice, PhaserOutput& out) {
   if (notice.promise < _promise) {
-    out.send.push_back(Send{from, Nack{_config.bucket, _promise, _config.self}});
+    out.send.push_back(PhaserSend{from, Nack{_config.bucket, _promise, _config.self}});
     return;
   }
   if (_role != Role::follower) return;
   // A commit is a fact whatever the promise; applying it raises nothing.
   if (!apply_commit_mark(notice.commit, out)) return;
   out.send.push_back(
-      Send{from, Ack{_config.bucket, notice.promise, notice.commit.number, _commit_end, true,
+      PhaserSend{from, Ack{_config.bucket, notice.promise, notice.commit.number, _commit_end, true,
                      _config.self}});
 }
 
@@ -512,7 +512,7 @@ PhaserOutput Phaser::on_persisted(uint64_t ticket) {
                             (_register && _register->promise == pending.ack.promise &&
                              _register->number == pending.ack.number);
     if (still_promised && still_held && _role == Role::follower) {
-      out.send.push_back(Send{pending.to, pending.ack});
+      out.send.push_back(PhaserSend{pending.to, pending.ack});
     }
   }
   check_invariants();
@@ -539,7 +539,7 @@ PhaserOutput Phaser::on_tick() {
     if (_commit_ticks++ % _config.resend_ticks == 0) {
       for (ParticipantId id : _commit_unacked) {
         out.send.push_back(
-            Send{id, CommitNotice{_config.bucket, _leading_promise, _last_commit}});
+            PhaserSend{id, CommitNotice{_config.bucket, _leading_promise, _last_commit}});
       }
     }
   }

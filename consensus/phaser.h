@@ -94,7 +94,7 @@ class PhaserDurable {
   Position last_commit_first = 0;
   WritePtr register_;                    // uncommitted, starts at commit_end
   DedupTable dedup;
-  std::vector<Entry> log;                // committed entries (simulator use)
+  std::vector<BucketEntry> log;                // committed entries (simulator use)
   bool keep_log = false;                 // fill `log` while replaying
 };
 
@@ -117,7 +117,7 @@ class Phaser {
   // Inputs. Each returns what to do next.
   PhaserOutput on_government(const Government& government);
   PhaserOutput start_leadership(Promise promise);
-  PhaserOutput on_append(uint64_t token, std::vector<Entry> messages);
+  PhaserOutput on_append(uint64_t token, std::vector<BucketEntry> messages);
   PhaserOutput on_message(ParticipantId from, const PhaserMessage& message);
   PhaserOutput on_persisted(uint64_t ticket);
   PhaserOutput on_tick();
@@ -148,7 +148,7 @@ class Phaser {
     size_t remaining = 0;
   };
   struct Queued {
-    Entry entry;
+    BucketEntry entry;
     std::vector<Waiter> untracked_waiters;  // for entries without a connection
   };
   struct InFlight {
@@ -168,7 +168,7 @@ class Phaser {
   // Leader side (steps 1, 2, 4, 5, 6).
   void on_ack(const Ack& ack, PhaserOutput& out);
   void on_nack(const Nack& nack, PhaserOutput& out);
-  void admit(uint64_t request, uint32_t index, Entry entry, PhaserOutput& out);
+  void admit(uint64_t request, uint32_t index, BucketEntry entry, PhaserOutput& out);
   void maybe_start_write(PhaserOutput& out);
   void maybe_commit(PhaserOutput& out);
   void commit_in_flight(PhaserOutput& out);

@@ -16,13 +16,13 @@
 namespace coworker::consensus {
 
 // One client message as it sits in a bucket's log.
-struct Entry {
+struct BucketEntry {
   std::string identifier;
   ConnectionId connection;  // !valid(): sent without dedup (at-least-once)
   uint64_t series = 0;
   uint64_t window = 0;  // first series of the client's window: dedup's "last window"
   std::string body;
-  friend bool operator==(const Entry&, const Entry&) = default;
+  friend bool operator==(const BucketEntry&, const BucketEntry&) = default;
 };
 
 // "Every position before `end` is committed; the write ending at `end` is
@@ -40,7 +40,7 @@ struct Write {
   Promise promise;
   uint64_t number = 0;
   Position first = 0;  // position of entries[0]; the write covers [first, end())
-  std::vector<Entry> entries;
+  std::vector<BucketEntry> entries;
   uint32_t checksum = 0;  // over first and every entry (checksum_of)
   CommitMark commit;      // the previous write, committed
 
@@ -49,7 +49,7 @@ struct Write {
 using WritePtr = std::shared_ptr<const Write>;
 
 // The checksum a Write carries: CRC32C over its first position and entries.
-uint32_t checksum_of(Position first, const std::vector<Entry>& entries);
+uint32_t checksum_of(Position first, const std::vector<BucketEntry>& entries);
 
 // A replica holds write (promise, number) durably — or, with commit_only, has
 // applied the trailing commit up to `end`.
@@ -98,7 +98,7 @@ struct Persist {
   PhaserRecord record;
 };
 
-struct Send {
+struct PhaserSend {
   ParticipantId to = no_participant;
   PhaserMessage message;
 };
@@ -131,7 +131,7 @@ struct Reply {
 // the phaser itself waits for on_persisted before it acks or answers.
 struct PhaserOutput {
   std::vector<Persist> persist;
-  std::vector<Send> send;
+  std::vector<PhaserSend> send;
   std::vector<Reply> reply;
   std::vector<ParticipantId> report;
   bool repair = false;  // this replica's copy disagrees with its leader's

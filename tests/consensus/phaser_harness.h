@@ -59,7 +59,7 @@ class Cluster {
     handle(leader, n.phaser->start_leadership(Promise{_government.slot, n.counter}));
   }
 
-  void append(ParticipantId at, uint64_t token, std::vector<Entry> messages) {
+  void append(ParticipantId at, uint64_t token, std::vector<BucketEntry> messages) {
     handle(at, node(at).phaser->on_append(token, std::move(messages)));
   }
   void tick(ParticipantId id) { handle(id, node(id).phaser->on_tick()); }
@@ -115,7 +115,7 @@ class Cluster {
   }
 
   // The committed log of a participant, from its durable records alone.
-  std::vector<Entry> committed(ParticipantId id) {
+  std::vector<BucketEntry> committed(ParticipantId id) {
     PhaserDurable d;
     d.keep_log = true;
     for (const PhaserRecord& r : node(id).disk) d.apply(r);
@@ -141,7 +141,7 @@ class Cluster {
   void handle(ParticipantId id, PhaserOutput out) {
     Node& n = node(id);
     for (Persist& p : out.persist) n.unflushed.push_back(std::move(p));
-    for (Send& s : out.send) _network.push_back(InFlightMessage{id, s.to, std::move(s.message)});
+    for (PhaserSend& s : out.send) _network.push_back(InFlightMessage{id, s.to, std::move(s.message)});
     for (Reply& r : out.reply) _replies.push_back(std::move(r));
     for (ParticipantId r : out.report) _reports.push_back(r);
     if (out.repair) _repairs++;
@@ -156,9 +156,9 @@ class Cluster {
   int _repairs = 0;
 };
 
-inline Entry message(uint64_t connection, uint64_t series, std::string body,
+inline BucketEntry message(uint64_t connection, uint64_t series, std::string body,
                      uint64_t window = 0) {
-  Entry e;
+  BucketEntry e;
   e.identifier = "id";
   e.connection = connection == 0 ? ConnectionId{} : ConnectionId{1, connection};
   e.series = series;

@@ -27,12 +27,26 @@ void Disk::tick(Tick now) {
   while (!_hung && !_batches.empty() && _batches.front().due <= now) {
     Batch& batch = _batches.front();
     for (const DiskRecord& record : batch.records) {
-      std::visit([&](const consensus::PersistRecord& paxos) { _image.paxos.apply(paxos); }, record);
+      apply(record);
     }
     COWORKER_ASSERT(batch.last > _durable);
     _durable = batch.last;
     _completed++;
     _batches.pop_front();
+  }
+}
+
+void Disk::apply(const DiskRecord& record) {
+  if (const auto* paxos = std::get_if<consensus::PersistRecord>(&record)) {
+    _image.paxos.apply(*paxos);
+  } else if (const auto* phaser = std::get_if<BucketRecord>(&record)) {
+    consensus::PhaserDurable& durable = _image.phasers[phaser->bucket];
+    durable.keep_log = true;  // the checkers compare whole logs
+    durable.apply(phaser->record);
+  } else {
+    const auto& counter = std::get<CounterRecord>(record);
+    COWORKER_ASSERT(counter.counter > _image.counter);
+    _image.counter = counter.counter;
   }
 }
 

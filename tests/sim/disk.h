@@ -16,18 +16,34 @@
 #include <variant>
 #include <vector>
 
+#include <map>
+
 #include "consensus/paxos_types.h"
+#include "consensus/phaser.h"
 #include "consensus/prng.h"
 
 namespace coworker::sim {
 
 using consensus::Tick;
 
-// One alternative per hosted protocol (the phaser adds its records).
-using DiskRecord = std::variant<consensus::PersistRecord>;
+// A phaser's record, tagged with its bucket.
+struct BucketRecord {
+  uint32_t bucket = 0;
+  consensus::PhaserRecord record;
+};
+// The participant's promise counter, bumped and made durable before every
+// leadership start (DESIGN §1 "promise").
+struct CounterRecord {
+  uint64_t counter = 0;
+};
+
+// One alternative per hosted protocol.
+using DiskRecord = std::variant<consensus::PersistRecord, BucketRecord, CounterRecord>;
 
 struct DurableImage {
   consensus::Durable paxos;
+  std::map<uint32_t, consensus::PhaserDurable> phasers;  // by bucket; logs kept
+  uint64_t counter = 0;
 };
 
 struct DiskOptions {
@@ -58,6 +74,8 @@ class Disk {
   uint64_t batches_completed() const { return _completed; }
 
  private:
+  void apply(const DiskRecord& record);
+
   struct Batch {
     Tick written = 0;
     Tick due = 0;

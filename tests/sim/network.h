@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "consensus/paxos_types.h"
+#include "consensus/phaser_messages.h"
 #include "consensus/prng.h"
 
 namespace coworker::sim {
@@ -32,8 +33,7 @@ using consensus::ParticipantId;
 using consensus::Tick;
 
 // What travels between participants: one alternative per hosted protocol.
-// The phaser issue adds its message type here.
-using Payload = std::variant<consensus::Message>;
+using Payload = std::variant<consensus::Message, consensus::PhaserMessage>;
 
 struct Packet {
   ParticipantId from = 0;

@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include "consensus/overloaded.h"
+#include "tests/sim/phaser_trace.h"
 
 namespace coworker::sim {
 
@@ -47,6 +48,9 @@ uint64_t digest_entry(const consensus::Entry& entry) {
 }
 
 uint64_t digest_payload(const Payload& payload) {
+  if (const auto* phaser = std::get_if<consensus::PhaserMessage>(&payload)) {
+    return digest_phaser_message(*phaser);
+  }
   const auto& message = std::get<consensus::Message>(payload);
   uint64_t hash = mix64(0, message.index());
   std::visit(consensus::Overloaded{
@@ -89,6 +93,9 @@ uint64_t digest_payload(const Payload& payload) {
 }
 
 const char* payload_name(const Payload& payload) {
+  if (const auto* phaser = std::get_if<consensus::PhaserMessage>(&payload)) {
+    return phaser_message_name(*phaser);
+  }
   static constexpr const char* names[] = {"prepare",  "promise",   "reject",   "accept",
                                           "accepted", "heartbeat", "hb_ack",   "catch_up",
                                           "learn",    "forward",   "forwarded"};
@@ -97,6 +104,9 @@ const char* payload_name(const Payload& payload) {
 }
 
 std::string describe_payload(const Payload& payload) {
+  if (const auto* phaser = std::get_if<consensus::PhaserMessage>(&payload)) {
+    return describe_phaser_message(*phaser);
+  }
   const auto& message = std::get<consensus::Message>(payload);
   const auto ballot = [](const consensus::Ballot& b) {
     return fmt::format("{}.{}", b.round, b.node);
