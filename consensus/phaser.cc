@@ -354,7 +354,7 @@ void Phaser::commit_in_flight(PhaserOutput& out) {
   _commit_end = write->end();
   _register = nullptr;
   _register_durable = false;
-  persist(CommitRecord{_last_commit, write->first}, out);
+  _commit_ticket = persist(CommitRecord{_last_commit, write->first}, out);
   if (_role == Role::starting) _role = Role::leading;
   // Until a next write carries it, the commit goes out as a trailing notice.
   _commit_unacked.clear();
@@ -422,6 +422,12 @@ void Phaser::on_write(ParticipantId from, const WritePtr& write, PhaserOutput& o
   }
   if (_role != Role::follower && write->promise > _leading_promise) step_down(out);
   if (_role != Role::follower) return;  // our own promise: a duplicate of our write
+  // Within one leadership, write numbers grow: one numbered below our
+  // register is a late duplicate (the network reorders and duplicates), and
+  // taking it as a register would drop a write we may have acked.
+  if (_register && _register->promise == write->promise && write->number < _register->number) {
+    return;
+  }
   const bool raised = write->promise > _promise;
   _promise = write->promise;
   if (!apply_commit_mark(write->commit, out)) return;
@@ -476,7 +482,7 @@ bool Phaser::apply_commit_mark(const CommitMark& mark, PhaserOutput& out) {
   _commit_end = write->end();
   _register = nullptr;
   _register_durable = false;
-  persist(CommitRecord{mark, write->first}, out);
+  _commit_ticket = persist(CommitRecord{mark, write->first}, out);
   return true;
 }
 
@@ -488,9 +494,15 @@ void Phaser::on_commit_notice(ParticipantId from, const CommitNotice& notice, Ph
   if (_role != Role::follower) return;
   // A commit is a fact whatever the promise; applying it raises nothing.
   if (!apply_commit_mark(notice.commit, out)) return;
-  out.send.push_back(
-      PhaserSend{from, Ack{_config.bucket, notice.promise, notice.commit.number, _commit_end, true,
-                     _config.self}});
+  const Ack ack{_config.bucket, notice.promise, notice.commit.number, _commit_end, true,
+                _config.self};
+  // The ack says "committed durably": once it is in, the leader stops
+  // resending, so a crash must not be able to take the commit back.
+  if (_commit_ticket != 0) {
+    _acks_after_persist[_commit_ticket] = AckAfter{ack, false, from};
+  } else {
+    out.send.push_back(PhaserSend{from, ack});
+  }
 }
 
 // ---- the disk --------------------------------------------------------------------------
@@ -503,6 +515,7 @@ PhaserOutput Phaser::on_persisted(uint64_t ticket) {
     maybe_commit(out);
   }
   if (ticket == _register_ticket && _register && _role == Role::follower) _register_durable = true;
+  if (ticket == _commit_ticket) _commit_ticket = 0;  // the newest commit is durable
   if (auto it = _acks_after_persist.find(ticket); it != _acks_after_persist.end()) {
     const AckAfter pending = it->second;
     _acks_after_persist.erase(it);

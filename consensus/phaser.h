@@ -194,6 +194,7 @@ class Phaser {
 
   bool _register_durable = false;
   uint64_t _register_ticket = 0;
+  uint64_t _commit_ticket = 0;  // the newest commit record, until durable
 
   // Replica: acks waiting for their disk ticket. `needs_register`: the ack
   // claims the register holds the write, so it goes only if it still does.

@@ -4,6 +4,7 @@
 
 #include "reactor/assert.h"
 #include "tests/sim/faults.h"
+#include "tests/sim/phaser_swarm.h"
 
 namespace coworker::sim {
 
@@ -125,6 +126,15 @@ const std::vector<Family>& families() {
       {"paxos-takeover", "leaders cut off, voters crashing after promises, stale packets",
        draw_takeover},
       {"paxos-calm", "delays only: the baseline", draw_calm},
+      {"phaser-calm", "phasers, delays and light loss only", nullptr, run_phaser_family},
+      {"phaser-crashes", "phasers: crashes, leaders crashed mid-write, some for good", nullptr,
+       run_phaser_family},
+      {"phaser-partitions", "phasers: one-way and two-way partitions, cut-off leaders", nullptr,
+       run_phaser_family},
+      {"phaser-disks", "phasers: hung and slow disks, crashes", nullptr, run_phaser_family},
+      {"phaser-double", "phasers: two replicas of a government crash at once", nullptr,
+       run_phaser_family},
+      {"phaser-swarm", "phasers: a bit of every fault", nullptr, run_phaser_family},
   };
   return all;
 }
@@ -165,6 +175,7 @@ std::string describe(const Swarm& swarm) {
 }
 
 SeedResult run_seed(uint64_t seed, const Family& family, bool verbose) {
+  if (family.run != nullptr) return family.run(seed, family, verbose);
   const Swarm swarm = draw_swarm(seed, family);
   Trace trace(verbose);
   trace.note(0, fmt::format("seed={} family={} {}", seed, family.name, describe(swarm)));

@@ -43,10 +43,13 @@ struct Swarm {
   Tick hang_max = 100;
 };
 
+struct SeedResult;
 struct Family {
   const char* name;
   const char* summary;
   void (*draw)(consensus::Prng& prng, Swarm& swarm);  // adjusts the common draw
+  // Families with their own driver (the phaser swarm) run a seed themselves.
+  SeedResult (*run)(uint64_t seed, const Family& family, bool verbose) = nullptr;
 };
 
 const std::vector<Family>& families();

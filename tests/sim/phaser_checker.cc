@@ -1,0 +1,225 @@
+#include "tests/sim/phaser_checker.h"
+
+#include <fmt/core.h>
+
+#include "consensus/dedup.h"
+#include "reactor/assert.h"
+
+namespace coworker::sim {
+
+using consensus::BucketEntry;
+using consensus::Position;
+
+PhaserChecker::PhaserChecker(uint32_t buckets) : _buckets(buckets) {}
+
+void PhaserChecker::fail(std::string why) {
+  if (!_violation) _violation = std::move(why);
+}
+
+void PhaserChecker::submitted(uint32_t bucket, const BucketEntry& entry) {
+  COWORKER_ASSERT(bucket < _buckets.size());
+  const bool fresh = _submitted.emplace(entry.body, Submitted{bucket, entry}).second;
+  COWORKER_ASSERT(fresh);  // the workload makes every body unique
+}
+
+void PhaserChecker::acked(uint32_t bucket, const BucketEntry& entry, Position position) {
+  auto sent = _submitted.find(entry.body);
+  if (sent == _submitted.end() || sent->second.bucket != bucket) {
+    fail(fmt::format("bucket {}: '{}' answered 2xx but never submitted there", bucket, entry.body));
+    return;
+  }
+  if (auto it = _acked_at.find(entry.body); it != _acked_at.end()) {
+    if (it->second != position) {
+      fail(fmt::format("bucket {}: '{}' answered at positions {} and {}", bucket, entry.body,
+                       it->second, position));
+    }
+    return;
+  }
+  Bucket& b = _buckets[bucket];
+  if (auto it = b.acked.find(position); it != b.acked.end() && it->second != entry.body) {
+    fail(fmt::format("bucket {}: position {} answered for '{}' and '{}'", bucket, position,
+                     it->second, entry.body));
+    return;
+  }
+  if (position < b.truth.size() && b.truth[position].body != entry.body) {
+    fail(fmt::format("bucket {}: '{}' answered at {}, but {} holds '{}'", bucket, entry.body,
+                     position, position, b.truth[position].body));
+    return;
+  }
+  _acked_at[entry.body] = position;
+  b.acked[position] = entry.body;
+  if (!b.acked_max || position > *b.acked_max) b.acked_max = position;
+  _acked_count++;
+}
+
+void PhaserChecker::extend_truth(uint32_t bucket, const BucketEntry& entry) {
+  Bucket& b = _buckets[bucket];
+  const Position position = b.truth.size();
+  auto sent = _submitted.find(entry.body);
+  if (sent == _submitted.end()) {
+    fail(fmt::format("bucket {} position {}: phantom entry '{}'", bucket, position, entry.body));
+    return;
+  }
+  if (sent->second.bucket != bucket || !(sent->second.entry == entry)) {
+    fail(fmt::format("bucket {} position {}: '{}' differs from what was submitted", bucket,
+                     position, entry.body));
+    return;
+  }
+  if (b.where.count(entry.body) != 0) {
+    fail(fmt::format("bucket {}: '{}' committed twice, at {} and {}", bucket, entry.body,
+                     b.where[entry.body], position));
+    return;
+  }
+  if (entry.connection.valid()) {
+    auto last = b.last_series.find(entry.connection);
+    if (last != b.last_series.end() &&
+        !consensus::series_after(entry.series, last->second, consensus::series_wrap_default)) {
+      fail(fmt::format("bucket {} position {}: connection {} series {} after {}", bucket,
+                       position, entry.connection.to_string(), entry.series, last->second));
+      return;
+    }
+    b.last_series[entry.connection] = entry.series;
+  }
+  if (auto it = b.acked.find(position); it != b.acked.end() && it->second != entry.body) {
+    fail(fmt::format("bucket {} position {}: '{}' was answered there, '{}' committed", bucket,
+                     position, it->second, entry.body));
+    return;
+  }
+  b.where[entry.body] = position;
+  b.truth.push_back(entry);
+}
+
+void PhaserChecker::check_logs(const PhaserWorld& world) {
+  for (ParticipantId id : world.participants()) {
+    for (const auto& [bucket, durable] : world.image(id).phasers) {
+      size_t& verified = _verified[{id, bucket}];
+      const std::vector<BucketEntry>& log = durable.log;
+      if (log.size() < verified) {
+        fail(fmt::format("participant {} bucket {}: committed log shrank from {} to {}", id,
+                         bucket, verified, log.size()));
+        return;
+      }
+      Bucket& b = _buckets[bucket];
+      for (size_t i = verified; i < log.size() && !violated(); i++) {
+        if (i < b.truth.size()) {
+          if (!(log[i] == b.truth[i])) {
+            fail(fmt::format("participant {} bucket {} position {}: '{}' where others have '{}'",
+                             id, bucket, i, log[i].body, b.truth[i].body));
+          }
+        } else {
+          extend_truth(bucket, log[i]);
+        }
+      }
+      verified = log.size();
+      if (violated()) return;
+    }
+  }
+}
+
+void PhaserChecker::check_acked_durable(const PhaserWorld& world) {
+  for (uint32_t bucket = 0; bucket < _buckets.size(); bucket++) {
+    const Bucket& b = _buckets[bucket];
+    if (!b.acked_max) continue;
+    const Position top = *b.acked_max;
+    for (ParticipantId member : world.government(bucket).replicas) {
+      const auto& phasers = world.image(member).phasers;
+      auto it = phasers.find(bucket);
+      const size_t committed = it == phasers.end() ? 0 : it->second.log.size();
+      if (top < committed) continue;  // the truth comparison covers content
+      const consensus::WritePtr& reg = it == phasers.end() ? nullptr : it->second.register_;
+      if (reg == nullptr || reg->first != committed || reg->end() <= top) {
+        fail(fmt::format("bucket {}: position {} answered 2xx, but member {} holds only {} "
+                         "committed{}",
+                         bucket, top, member, committed,
+                         reg ? fmt::format(" and a register [{},{})", reg->first, reg->end())
+                             : std::string()));
+        return;
+      }
+      for (auto q = b.acked.lower_bound(committed); q != b.acked.end(); ++q) {
+        if (reg->entries[q->first - reg->first].body != q->second) {
+          fail(fmt::format("bucket {}: member {}'s register holds '{}' at {}, '{}' was answered",
+                           bucket, member, reg->entries[q->first - reg->first].body, q->first,
+                           q->second));
+          return;
+        }
+      }
+    }
+  }
+}
+
+void PhaserChecker::after_step(const PhaserWorld& world) {
+  if (violated()) return;
+  check_logs(world);
+  if (!violated()) check_acked_durable(world);
+}
+
+void PhaserChecker::leader_committed(const PhaserWorld& world, ParticipantId leader,
+                                     const consensus::Write& write) {
+  for (ParticipantId member : world.government(write.bucket).replicas) {
+    const auto& phasers = world.image(member).phasers;
+    auto it = phasers.find(write.bucket);
+    bool holds = false;
+    if (it != phasers.end()) {
+      const consensus::PhaserDurable& d = it->second;
+      if (d.log.size() >= write.end()) {
+        holds = true;
+        for (size_t i = 0; i < write.entries.size() && holds; i++) {
+          holds = d.log[write.first + i] == write.entries[i];
+        }
+      } else if (d.register_ && d.register_->first == write.first &&
+                 d.register_->end() == write.end() && d.register_->checksum == write.checksum) {
+        holds = true;
+      }
+    }
+    if (!holds) {
+      fail(fmt::format("bucket {}: leader {} committed [{},{}) under promise {}, but member {} "
+                       "does not hold it durably",
+                       write.bucket, leader, write.first, write.end(), write.promise.to_string(),
+                       member));
+      return;
+    }
+  }
+}
+
+void PhaserChecker::lease_read(ParticipantId leader, uint32_t bucket, Position commit_end) {
+  _reads++;
+  const Bucket& b = _buckets[bucket];
+  if (b.acked_max && *b.acked_max >= commit_end) {
+    fail(fmt::format("bucket {}: a lease read at {} saw {} entries, but position {} was "
+                     "answered 2xx before it",
+                     bucket, leader, commit_end, *b.acked_max));
+  }
+}
+
+bool PhaserChecker::settled(const PhaserWorld& world, const std::set<uint32_t>& dead,
+                            std::string* why) const {
+  for (uint32_t bucket = 0; bucket < _buckets.size(); bucket++) {
+    if (dead.count(bucket) != 0) continue;
+    const Bucket& b = _buckets[bucket];
+    if (b.acked_max && *b.acked_max >= b.truth.size()) {
+      if (why) *why = fmt::format("bucket {}: position {} answered but not committed", bucket,
+                                  *b.acked_max);
+      return false;
+    }
+    for (ParticipantId member : world.government(bucket).replicas) {
+      if (!world.live(member)) continue;
+      const auto& phasers = world.image(member).phasers;
+      auto it = phasers.find(bucket);
+      const size_t committed = it == phasers.end() ? 0 : it->second.log.size();
+      if (committed != b.truth.size()) {
+        if (why) *why = fmt::format("bucket {}: member {} committed {} of {}", bucket, member,
+                                    committed, b.truth.size());
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+uint64_t PhaserChecker::committed_count() const {
+  uint64_t n = 0;
+  for (const Bucket& b : _buckets) n += b.truth.size();
+  return n;
+}
+
+}  // namespace coworker::sim

@@ -1,0 +1,107 @@
+// PhaserChecker: DESIGN §7's invariants over every bucket, checked after
+// every step of a phaser swarm from what reached the disks.
+//
+// One per seed, owned by the swarm driver. It reads the world through
+// PhaserWorld (ground-truth governments from the membership, each
+// participant's durable image) and hears from the workload (what was
+// submitted, what was answered 2xx) and from the hosts (a leader committed a
+// write; a lease read was served). Costs per step are bounded by the buckets,
+// the governments and what changed.
+//
+// The checks (DESIGN §7):
+//   1. acked ⇒ durable, log or register, on every member of its bucket's
+//      current government, at every step; at quiescence committed exactly
+//      once on every live member;
+//   2. no phantom: every committed entry is one a client submitted, in the
+//      bucket of its identifier, unchanged;
+//   3. positions contiguous, and every replica's committed log is a prefix
+//      of one truth per bucket, entry for entry;
+//   4. per connection, series increase along each bucket's log;
+//   5. a leader commits a write only while every member of the current
+//      government holds it durably (a stale leadership commits nothing that
+//      a member could lose), and a lease read includes every append
+//      answered 2xx before it.
+// Liveness (every window completes) is the driver's end-of-run check.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "consensus/phaser.h"
+#include "tests/sim/disk.h"
+#include "tests/sim/network.h"
+
+namespace coworker::sim {
+
+class PhaserWorld {
+ public:
+  virtual uint32_t buckets() const = 0;
+  // The current government as the membership log has it (ground truth).
+  virtual const consensus::Government& government(uint32_t bucket) const = 0;
+  virtual std::vector<ParticipantId> participants() const = 0;
+  virtual const DurableImage& image(ParticipantId id) const = 0;
+  // Up and still a member (not departed).
+  virtual bool live(ParticipantId id) const = 0;
+
+ protected:
+  ~PhaserWorld() = default;
+};
+
+class PhaserChecker {
+ public:
+  explicit PhaserChecker(uint32_t buckets);
+
+  // From the workload.
+  void submitted(uint32_t bucket, const consensus::BucketEntry& entry);
+  void acked(uint32_t bucket, const consensus::BucketEntry& entry, consensus::Position position);
+  // From the hosts.
+  void leader_committed(const PhaserWorld& world, ParticipantId leader,
+                        const consensus::Write& write);
+  void lease_read(ParticipantId leader, uint32_t bucket, consensus::Position commit_end);
+
+  void after_step(const PhaserWorld& world);
+  // True when every live member of every government holds the whole truth
+  // and every acked message is committed: the run may end.
+  // Buckets in `dead` (every replica gone for good) are exempt.
+  bool settled(const PhaserWorld& world, const std::set<uint32_t>& dead, std::string* why) const;
+
+  void fail(std::string why);
+  bool violated() const { return _violation.has_value(); }
+  const std::string& violation() const { return *_violation; }
+
+  uint64_t acked_count() const { return _acked_count; }
+  uint64_t committed_count() const;
+  uint64_t reads() const { return _reads; }
+
+ private:
+  struct Bucket {
+    std::vector<consensus::BucketEntry> truth;         // the committed log
+    std::map<std::string, consensus::Position> where;  // body → position in truth
+    std::map<consensus::Position, std::string> acked;  // position → body
+    std::optional<consensus::Position> acked_max;
+    std::map<consensus::ConnectionId, uint64_t> last_series;
+  };
+  struct Submitted {
+    uint32_t bucket = 0;
+    consensus::BucketEntry entry;
+  };
+
+  void extend_truth(uint32_t bucket, const consensus::BucketEntry& entry);
+  void check_logs(const PhaserWorld& world);
+  void check_acked_durable(const PhaserWorld& world);
+
+  std::vector<Bucket> _buckets;
+  std::map<std::string, Submitted> _submitted;          // by body
+  std::map<std::string, consensus::Position> _acked_at;  // by body
+  std::map<std::pair<ParticipantId, uint32_t>, size_t> _verified;
+  std::optional<std::string> _violation;
+  uint64_t _acked_count = 0;
+  uint64_t _reads = 0;
+};
+
+}  // namespace coworker::sim
