@@ -228,6 +228,13 @@ PhaserOutput Phaser::on_append(uint64_t token, std::vector<BucketEntry> messages
         Reply{token, std::vector<MessageResult>(messages.size(), {Outcome::unavailable, 0})});
     return out;
   }
+  // One request holds one window's messages for this bucket: series strictly
+  // increase within it (the HTTP layer refuses anything else with 400).
+  for (size_t i = 1; i < messages.size(); i++) {
+    if (messages[i].connection.valid() && messages[i - 1].connection == messages[i].connection) {
+      COWORKER_ASSERT(series_after(messages[i].series, messages[i - 1].series, series_wrap_default));
+    }
+  }
   const uint64_t id = _next_request++;
   Request& request = _requests[id];
   request.token = token;

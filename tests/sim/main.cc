@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "reactor/assert.h"
 #include "tests/sim/scenario.h"
@@ -33,6 +34,8 @@ faults heal.
   --seed S        first seed (unsigned 64-bit)
   --seeds N       number of seeds (>= 1)
   --family NAME   run only this family for every seed (see --list)
+  --families P    cycle the seeds through the families whose names start with P
+                  (paxos-, phaser-, ...): how CI gives each protocol its seeds
   --verbose       print every event of the run (use with --seeds 1)
   --list          print the scenario families and exit
   --help          print this and exit
@@ -42,7 +45,8 @@ The last line is: seeds: N, violations: V, acked: A, trace: HASH
 (A = client proposals decided; HASH = digest of the whole run, equal for equal
 arguments on every build of one commit). Exit status 0 when nothing was violated.
 
-CI runs:            build/bin/coworker-sim --seed 1 --seeds 8000
+CI runs:            build/bin/coworker-sim --seed 1 --seeds 8000 --families paxos-
+                    build/bin/coworker-sim --seed 1 --seeds 40000 --families phaser-
 The long run:       build/bin/coworker-sim --seed 1 --seeds 100000
 )";
 
@@ -69,6 +73,7 @@ int main(int argc, char** argv) {
   uint64_t first = 0;
   uint64_t count = 1;
   const Family* only = nullptr;
+  std::vector<const Family*> group;  // --families: seeds cycle through these
   bool verbose = false;
   for (int i = 1; i < argc; i++) {
     const std::string_view arg = argv[i];
@@ -93,6 +98,12 @@ int main(int argc, char** argv) {
       if (!value(text) || !parse_u64(text, count) || count == 0) {
         return fail("--seeds needs a positive integer");
       }
+    } else if (arg == "--families") {
+      if (!value(text)) return fail("--families needs a name prefix");
+      for (const Family& family : families()) {
+        if (std::string_view(family.name).substr(0, text.size()) == text) group.push_back(&family);
+      }
+      if (group.empty()) return fail(fmt::format("no family starts with '{}' (see --list)", text));
     } else if (arg == "--family") {
       if (!value(text)) return fail("--family needs a name");
       only = find_family(text);
@@ -109,7 +120,9 @@ int main(int argc, char** argv) {
   uint64_t digest = 0;
   for (uint64_t seed = first; seed < first + count; seed++) {
     current_seed = seed;
-    const Family& family = only != nullptr ? *only : family_for_seed(seed);
+    const Family& family = only != nullptr     ? *only
+                           : !group.empty() ? *group[seed % group.size()]
+                                            : family_for_seed(seed);
     const SeedResult result = run_seed(seed, family, verbose);
     acked += result.acked;
     digest = mix64(digest, result.digest);

@@ -61,6 +61,7 @@ const PhaserFamily phaser_families_table[] = {
      [](consensus::Prng& prng, PhaserSwarmOptions& o) {
        o.crash_per_mille = static_cast<uint32_t>(prng.between(2, 10));
        o.leader_crash_per_mille = static_cast<uint32_t>(prng.between(2, 10));
+       o.crash_after_answer_per_mille = static_cast<uint32_t>(prng.below(5));
        o.lost_max = o.participants >= 5 ? 2 : 1;
        o.client_drop_per_mille = static_cast<uint32_t>(prng.below(50));
      }},
@@ -87,6 +88,7 @@ const PhaserFamily phaser_families_table[] = {
      [](consensus::Prng& prng, PhaserSwarmOptions& o) {
        o.crash_per_mille = static_cast<uint32_t>(prng.below(8));
        o.leader_crash_per_mille = static_cast<uint32_t>(prng.below(8));
+       o.crash_after_answer_per_mille = static_cast<uint32_t>(prng.below(3));
        o.double_crash_per_mille = o.participants >= 5 ? static_cast<uint32_t>(prng.below(4)) : 0;
        o.lost_max = static_cast<uint32_t>(prng.below(2));
        o.partition_per_mille = static_cast<uint32_t>(prng.below(8));

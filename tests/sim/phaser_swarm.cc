@@ -13,8 +13,7 @@ using consensus::Government;
 using consensus::PhaserMessage;
 
 PhaserSwarm::PhaserSwarm(uint64_t seed, const PhaserSwarmOptions& options, Trace& trace)
-    : _seed(seed),
-      _options(options),
+    : _options(options),
       _trace(trace),
       _prng(seed ^ 0x70686173657273ull),
       _network(_prng, options.participants, options.network),
@@ -92,6 +91,10 @@ void PhaserSwarm::send(ParticipantId from, ParticipantId to, PhaserMessage messa
 }
 
 void PhaserSwarm::reply(ParticipantId at, const consensus::Reply& reply) {
+  if (!_healed && _prng.chance(_options.crash_after_answer_per_mille, 1000)) {
+    // Not now: we are inside the host's call; at the end of this step.
+    _crash_after_step.push_back(at);
+  }
   // The client hears nothing from a participant it cannot reach.
   if (_nodes.at(at).cut_until > _now) return;
   if (!_healed && _prng.chance(_options.client_drop_per_mille, 1000)) return;
@@ -384,17 +387,18 @@ void PhaserSwarm::faults() {
       crash(replicas[2], false);
     }
   }
+  // One draw per statement: argument evaluation order differs between
+  // compilers, and the trace must not.
+  const auto partition = [&](ParticipantId id) {
+    const Tick until = _now + _prng.between(_options.partition_min, _options.partition_max);
+    const bool one_way = _prng.chance(_options.one_way_per_mille, 1000);
+    cut_off(id, until, one_way);
+  };
   if (_prng.chance(_options.partition_per_mille, 1000)) {
-    if (ParticipantId id = any_up()) {
-      cut_off(id, _now + _prng.between(_options.partition_min, _options.partition_max),
-              _prng.chance(_options.one_way_per_mille, 1000));
-    }
+    if (ParticipantId id = any_up()) partition(id);
   }
   if (_prng.chance(_options.leader_partition_per_mille, 1000)) {
-    if (ParticipantId id = leader()) {
-      cut_off(id, _now + _prng.between(_options.partition_min, _options.partition_max),
-              _prng.chance(_options.one_way_per_mille, 1000));
-    }
+    if (ParticipantId id = leader()) partition(id);
   }
   if (_prng.chance(_options.hang_per_mille, 1000)) {
     if (ParticipantId id = any_up()) hang(id, _now + _prng.between(_options.hang_min, _options.hang_max));
@@ -440,6 +444,8 @@ void PhaserSwarm::step() {
   });
   deliver_clients();
   serve_reads();
+  for (ParticipantId id : _crash_after_step) crash(id, false);
+  _crash_after_step.clear();
   _checker.after_step(*this);
 }
 

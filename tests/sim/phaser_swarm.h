@@ -61,6 +61,9 @@ struct PhaserSwarmOptions {
   // Faults, per tick per mille.
   uint32_t crash_per_mille = 0;
   uint32_t leader_crash_per_mille = 0;
+  // Per answer: the leader crashes right after answering, before the commit
+  // reaches its replicas (the next write or the trailing notice).
+  uint32_t crash_after_answer_per_mille = 0;
   uint32_t double_crash_per_mille = 0;
   Tick down_min = 5;
   Tick down_max = 150;
@@ -182,7 +185,6 @@ class PhaserSwarm final : public PhaserHostEffects, public PhaserWorld {
   void boot(ParticipantId id);
   std::set<uint32_t> dead_buckets() const;
 
-  uint64_t _seed;
   PhaserSwarmOptions _options;
   Trace& _trace;
   consensus::Prng _prng;
@@ -197,6 +199,7 @@ class PhaserSwarm final : public PhaserHostEffects, public PhaserWorld {
   std::set<ParticipantId> _departed;
   std::vector<News> _news;  // kept sorted by (deliver, sequence)
   std::vector<ClientPacket> _clients;
+  std::vector<ParticipantId> _crash_after_step;  // crashes asked for inside a host call
   uint64_t _sequence = 0;
   uint32_t _lost = 0;
 };
