@@ -390,12 +390,21 @@ Task<Status> LogStore::write_batch(Batch& batch) {
       co_await Park{&_flusher_segment};
     }
   }
+  // The common batch is one extent in one segment: one write that carries
+  // its own fdatasync (RWF_DSYNC) costs one trip through the kernel's worker
+  // instead of two (measured: bench/log_store_bench, 1 MiB records).
+  const bool one_trip = batch.extents.size() == 1 && _config.sync == Sync::always;
   for (const Extent& e : batch.extents) {
     const int fd = _fds[e.segment];
     Result<size_t> w = co_await reactor::Write{
-        fd, std::span<const char>(batch.data + e.buffer_offset, e.bytes), e.file_offset};
+        fd, std::span<const char>(batch.data + e.buffer_offset, e.bytes), e.file_offset,
+        one_trip ? reactor::WriteSync::data : reactor::WriteSync::no};
     if (!w) co_return w.error();
     _stats.bytes_written += e.bytes;
+  }
+  if (one_trip) {
+    _stats.fdatasyncs++;
+    co_return Status{};
   }
   if (_config.sync == Sync::none) co_return Status{};
   uint64_t synced = 0;

@@ -250,14 +250,19 @@ class [[nodiscard]] Read : public detail::Op<Read, Waits::no> {
   size_t _done = 0;
 };
 
+// Whether a write is durable when it completes: RWF_DSYNC makes the write
+// carry its own fdatasync (data plus the metadata needed to read it back).
+enum class WriteSync : bool { no, data };
+
 // pwrite of the whole buffer, continuing after short writes.
 class [[nodiscard]] Write : public detail::Op<Write, Waits::no> {
  public:
-  Write(int fd, std::span<const char> buffer, uint64_t offset)
-      : _fd(fd), _buffer(buffer), _offset(offset) {}
+  Write(int fd, std::span<const char> buffer, uint64_t offset, WriteSync sync = WriteSync::no)
+      : _fd(fd), _buffer(buffer), _offset(offset), _sync(sync) {}
   void prepare(io_uring_sqe* sqe) {
     io_uring_prep_write(sqe, _fd, _buffer.data() + _done, _buffer.size() - _done,
                         _offset + _done);
+    if (_sync == WriteSync::data) sqe->rw_flags = RWF_DSYNC;
   }
   bool resubmit(int32_t res) {
     if (res <= 0) return false;
@@ -274,6 +279,7 @@ class [[nodiscard]] Write : public detail::Op<Write, Waits::no> {
   int _fd;
   std::span<const char> _buffer;
   uint64_t _offset;
+  WriteSync _sync;
   size_t _done = 0;
 };
 
