@@ -92,7 +92,10 @@ double raw_loop(const std::string& dir, size_t record, double seconds, Prepare p
   ::unlink(path.c_str());
   const size_t block = 4096;
   const size_t write_bytes = direct ? (record + block - 1) / block * block : record;
-  const uint64_t file_bytes = 256ull << 20;
+  // Large enough to run the whole duration at any speed this disk reaches,
+  // so the reference samples the disk as long as the store does (zero-fill
+  // writes every byte first: it keeps to 256 MiB).
+  const uint64_t file_bytes = prepare == Prepare::zero_fill ? 256ull << 20 : 16ull << 30;
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) die("open raw");
   if (prepare == Prepare::zero_fill) {
