@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
+
 #include "reactor/assert.h"
 
 namespace coworker::sim {
@@ -23,6 +25,7 @@ void FaultDriver::before_step() {
   maybe_isolate_leader();
   maybe_hang();
   maybe_propose();
+  maybe_reconfigure();
 }
 
 ParticipantId FaultDriver::random_up() {
@@ -171,6 +174,27 @@ void FaultDriver::maybe_propose() {
     value.append(length, filler);
     _sim.propose(id, std::move(value));
   }
+}
+
+// Reconfigurations to random odd voter sets (paxos.h steps 12-15), proposed
+// at a random participant as the replacement of what it sees as latest.
+void FaultDriver::maybe_reconfigure() {
+  if (_swarm.reconfigure_per_mille == 0 ||
+      !_prng.chance_per_mille(_swarm.reconfigure_per_mille)) {
+    return;
+  }
+  const ParticipantId at = random_up();
+  if (at == 0) return;
+  const size_t n = _sim.size();
+  const size_t size = std::min<size_t>(n % 2 == 1 ? n : n - 1, 1 + 2 * _prng.below(3));
+  std::vector<ParticipantId> voters;
+  for (ParticipantId id = 1; id <= n; id++) voters.push_back(id);
+  for (size_t i = 0; i + 1 < voters.size(); i++) {  // Fisher-Yates, drawn in order
+    std::swap(voters[i], voters[i + _prng.below(voters.size() - i)]);
+  }
+  voters.resize(size);
+  std::sort(voters.begin(), voters.end());
+  _sim.propose(at, fmt::format("r{}.{}", _sim.seed(), _proposals++), &voters);
 }
 
 void FaultDriver::heal() {

@@ -36,6 +36,7 @@ class FaultDriver {
   void cut(const std::vector<bool>& side, bool one_way, Tick until);
   void maybe_hang();
   void maybe_propose();
+  void maybe_reconfigure();
   ParticipantId random_up();
   bool may_lose(ParticipantId id) const;
 

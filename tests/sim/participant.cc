@@ -66,10 +66,13 @@ void Participant::deliver(Tick now, ParticipantId from, const Payload& payload) 
 
 std::optional<consensus::ProposalId> Participant::propose(
     Tick now, std::string value,
-    const std::function<void(const consensus::ProposalId&)>& accepted) {
+    const std::function<void(const consensus::ProposalId&)>& accepted,
+    const std::vector<ParticipantId>* voters) {
   COWORKER_ASSERT(up());
   if (_disk.durable() < _boot_ticket) return std::nullopt;
-  auto proposed = _paxos->propose(std::move(value));
+  auto proposed = voters == nullptr ? _paxos->propose(std::move(value))
+                                    : _paxos->propose_reconfiguration(
+                                          std::move(value), _paxos->latest_voters(), *voters);
   if (proposed.id) accepted(*proposed.id);
   handle(now, std::move(proposed.output));
   return proposed.id;

@@ -66,9 +66,12 @@ class Participant {
   void deliver(Tick now, ParticipantId from, const Payload& payload);
   // Nothing until the boot record is durable (Paxos::start's contract).
   // `accepted` hears of the id before any of the proposal's effects.
+  // With `voters`, a reconfiguration replacing this participant's latest
+  // scheduled voters.
   std::optional<consensus::ProposalId> propose(
       Tick now, std::string value,
-      const std::function<void(const consensus::ProposalId&)>& accepted);
+      const std::function<void(const consensus::ProposalId&)>& accepted,
+      const std::vector<ParticipantId>* voters = nullptr);
 
  private:
   struct Pending {

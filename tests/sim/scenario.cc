@@ -108,6 +108,18 @@ void draw_takeover(consensus::Prng& prng, Swarm& swarm) {
   swarm.sim.disk.latency_max = prng.between(0, 4);
 }
 
+// Voter sets change under the cluster's feet while it is partitioned and
+// crashes: the configuration schedule of paxos.h steps 12-15.
+void draw_reconfigure(consensus::Prng& prng, Swarm& swarm) {
+  swarm.reconfigure_per_mille = static_cast<uint32_t>(prng.between(3, 20));
+  swarm.sim.limits.window_slots_max = prng.between(2, 16);
+  swarm.crash_per_mille = static_cast<uint32_t>(prng.below(8));
+  swarm.promise_crash_per_mille = static_cast<uint32_t>(prng.below(300));
+  swarm.partition_per_mille = static_cast<uint32_t>(prng.below(10));
+  swarm.isolate_leader_per_mille = static_cast<uint32_t>(prng.below(5));
+  swarm.lost_max = 0;  // a lost participant could be most of a future voter set
+}
+
 void draw_calm(consensus::Prng& prng, Swarm& swarm) {
   swarm.sim.network.drop_per_mille = 0;
   swarm.sim.network.duplicate_per_mille = 0;
@@ -125,6 +137,7 @@ const std::vector<Family>& families() {
       {"paxos-takeover", "leaders cut off, voters crashing after promises, stale packets",
        draw_takeover},
       {"paxos-calm", "delays only: the baseline", draw_calm},
+      {"paxos-reconfigure", "random voter sets scheduled under faults", draw_reconfigure},
   };
   return all;
 }
@@ -153,7 +166,7 @@ std::string describe(const Swarm& swarm) {
       "leader_timeout={} disk={}..{} "
       "window={} batch={} learn={} retain={} snapshot_every={} faults={} ticks "
       "propose={}‰x{} crash={}‰ promise_crash={}‰ lost<={} partition={}‰ one_way={}‰ "
-      "isolate_leader={}‰ hang={}‰",
+      "isolate_leader={}‰ hang={}‰ reconfigure={}‰",
       sim.participants, sim.voters, sim.network.drop_per_mille, sim.network.duplicate_per_mille,
       sim.network.delay_max, sim.network.reorder, sim.network.stale_per_mille,
       sim.network.stale_delay_max, sim.timing.leader_timeout_ticks, sim.disk.latency_min,
@@ -161,7 +174,8 @@ std::string describe(const Swarm& swarm) {
       sim.limits.learn_entries_max, sim.limits.retain_slots, sim.snapshot_interval,
       swarm.fault_ticks, swarm.propose_per_mille, swarm.burst_max, swarm.crash_per_mille,
       swarm.promise_crash_per_mille, swarm.lost_max, swarm.partition_per_mille,
-      swarm.one_way_per_mille, swarm.isolate_leader_per_mille, swarm.hang_per_mille);
+      swarm.one_way_per_mille, swarm.isolate_leader_per_mille, swarm.hang_per_mille,
+      swarm.reconfigure_per_mille);
 }
 
 SeedResult run_seed(uint64_t seed, const Family& family, bool verbose) {

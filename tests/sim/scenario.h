@@ -41,6 +41,7 @@ struct Swarm {
   uint32_t hang_per_mille = 0;            // per tick: a random disk hangs
   Tick hang_min = 5;
   Tick hang_max = 100;
+  uint32_t reconfigure_per_mille = 0;  // per tick: a random odd voter set is proposed
 };
 
 struct Family {

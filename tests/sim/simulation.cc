@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "reactor/assert.h"
+#include "tests/sim/schedule_checker.h"
 
 namespace coworker::sim {
 
@@ -19,6 +20,15 @@ consensus::Configuration configuration_of(const SimOptions& options) {
   }
   configuration.check();
   return configuration;
+}
+
+std::string describe_schedule(const consensus::Schedule& schedule) {
+  std::string text;
+  for (const auto& [first, scheduled] : schedule) {
+    text += fmt::format("{}{}:", text.empty() ? "" : ",", first);
+    for (ParticipantId id : scheduled.voters) text += fmt::format(" {}", id);
+  }
+  return text;
 }
 
 }  // namespace
@@ -41,6 +51,10 @@ Simulation::Simulation(uint64_t seed, const SimOptions& options, Trace& trace)
   add_checker(std::move(agreement));
   add_checker(std::move(proposals));
   add_checker(std::make_unique<LeaseChecker>());
+  consensus::Schedule schedule;
+  schedule.emplace(1, consensus::ScheduledVoters{0, _participant_options.configuration.voters});
+  add_checker(std::make_unique<ScheduleChecker>(std::move(schedule), 0,
+                                                options.limits.window_slots_max));
   for (ParticipantId id = 1; id <= options.participants; id++) {
     _participants.push_back(std::make_unique<Participant>(id, _participant_options, *this));
   }
@@ -98,7 +112,8 @@ bool Simulation::run_until(const std::function<bool()>& done, Tick max_ticks) {
   return done();
 }
 
-std::optional<consensus::ProposalId> Simulation::propose(ParticipantId at, std::string value) {
+std::optional<consensus::ProposalId> Simulation::propose(ParticipantId at, std::string value,
+                                                         const std::vector<ParticipantId>* voters) {
   Participant& participant = node(at);
   if (!participant.up()) return std::nullopt;
   const std::string copy = value;
@@ -111,7 +126,7 @@ std::optional<consensus::ProposalId> Simulation::propose(ParticipantId at, std::
                   fmt::format("propose at {}: {}/{}/{}", at, id.proposer, id.boot, id.sequence));
     }
     for (auto& checker : _checkers) checker->on_propose(*this, at, id, copy);
-  });
+  }, voters);
 }
 
 void Simulation::crash(ParticipantId id) {
@@ -190,12 +205,14 @@ std::string Simulation::describe_state() const {
     const auto& stats = paxos.stats();
     text += fmt::format(
         "  node {} boot {}: {} ballot={}.{} promised={}.{} leader={} decided={} compacted={} "
-        "applied={} pending={} outputs={} lease={} elections={}/{} dropped_forwards={}\n",
+        "applied={} pending={} outputs={} lease={} elections={}/{} dropped_forwards={} "
+        "schedule={}\n",
         participant->id(), participant->incarnation(), statuses[static_cast<int>(paxos.status())],
         paxos.ballot().round, paxos.ballot().node, paxos.promised().round, paxos.promised().node,
         paxos.leader(), paxos.decided_through(), paxos.compacted_through(),
         participant->app().applied(), paxos.pending_proposals(), participant->pending_outputs(),
-        paxos.holds_lease(), stats.elections_won, stats.elections_started, stats.forwards_dropped);
+        paxos.holds_lease(), stats.elections_won, stats.elections_started, stats.forwards_dropped,
+        describe_schedule(paxos.schedule()));
   }
   return text;
 }

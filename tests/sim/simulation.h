@@ -71,7 +71,10 @@ class Simulation final : public Effects {
   // on a violation.
   bool run_until(const std::function<bool()>& done, Tick max_ticks);
 
-  std::optional<consensus::ProposalId> propose(ParticipantId at, std::string value);
+  // With `voters`: a reconfiguration (paxos.h step 12) replacing the
+  // proposer's latest scheduled voters.
+  std::optional<consensus::ProposalId> propose(ParticipantId at, std::string value,
+                                               const std::vector<ParticipantId>* voters = nullptr);
   void crash(ParticipantId id);
   void restart(ParticipantId id);
   // Delivers a crafted message next tick, past every fault (tests only).
