@@ -115,8 +115,10 @@ Output Paxos::start() {
 Output Paxos::on_message(ParticipantId from, const Message& message) {
   COWORKER_ASSERT(_started);
   Output out;
-  // Anything from outside the configuration, or claiming to be us, is noise.
-  if (from == _self || !is_member(from)) return out;
+  // Claiming to be us, or nobody, is noise. Anyone else is heard: a member
+  // that lags (or restarted without its log) may not know the sender yet.
+  if (from == _self || from == no_participant) return out;
+  _contacts[from] = _now;
   std::visit(Overloaded{
                  [&](const Prepare& m) { on_prepare(from, m, out); },
                  [&](const Promised& m) { on_promise(from, m, out); },
@@ -319,6 +321,7 @@ void Paxos::observe_leader(const Ballot& ballot, Output& out) {
   if (_status == Status::leader) return;
   if (ignore_lower_leader(ballot)) return;  // an older leader, still honest
   const bool changed = !_leader_heard || ballot != _leader_ballot;
+  if (changed) _leader_commit = 0;
   _leader_ballot = ballot;
   _leader_heard = true;
   _leader_contact = _now;
@@ -330,6 +333,7 @@ void Paxos::observe_leader(const Ballot& ballot, Output& out) {
 void Paxos::follow_commit(const Ballot& ballot, Slot commit, Output& out) {
   if (_status == Status::leader || ballot != _leader_ballot) return;
   _commit_seen = std::max(_commit_seen, commit);
+  _leader_commit = std::max(_leader_commit, commit);
   while (_decided_through < commit) {
     const auto it = _proposed.find(_decided_through + 1);
     if (it == _proposed.end() || it->second.ballot != ballot) break;
@@ -363,6 +367,7 @@ void Paxos::decide(Slot slot, Entry entry, std::vector<ParticipantId> quorum, Ou
     _decided_ids[entry.id] = slot;
     if (entry.id.proposer == _self && entry.id.boot == _durable.boots) {
       _own.erase(entry.id.sequence);
+      _leader_only.erase(entry.id.sequence);
     }
   }
   if (!out.decided.empty()) COWORKER_ASSERT(out.decided.back().slot + 1 == slot);
@@ -423,6 +428,7 @@ void Paxos::on_learn(ParticipantId from, const Learn& learn, Output& out) {
   COWORKER_ASSERT(_decided_through >= before);
   COWORKER_ASSERT(_decided_through >= learn.snapshot.slot);
   if (_status == Status::candidate) {
+    if (leaderless() && _decided_through > before && !_phase1_done) request_catch_up(from, out);
     try_finish_phase1(out);
     return;
   }
@@ -452,13 +458,9 @@ void Paxos::tick_learner(Output& out) {
       request_catch_up(_catch_up_target, out);
     }
   }
-  if (_status == Status::follower && leaderless() && !_catch_up_timeout.running() &&
-      _members.size() > 1) {
-    // Nobody leads: a member that lost its decided entries in a crash may be
-    // the voter who must elect and not know it. Ask the members in turn.
-    _probe = (_probe + 1) % _members.size();
-    if (_members[_probe] == _self) _probe = (_probe + 1) % _members.size();
-    request_catch_up(_members[_probe], out);
+  if (_status != Status::leader && !_phase1_done && leaderless() &&
+      !_catch_up_timeout.running()) {
+    probe(out);
   }
   if (_forward_timeout.fired()) {
     _forward_timeout.stop();
@@ -475,7 +477,7 @@ void Paxos::persist(PersistRecord record, Output& out) {
 
 void Paxos::send(ParticipantId to, Message message, Output& out) {
   COWORKER_ASSERT(to != _self);
-  COWORKER_ASSERT(is_member(to));
+  COWORKER_ASSERT(to != no_participant);
   out.send.push_back(Send{to, std::move(message)});
 }
 
@@ -494,6 +496,28 @@ ParticipantId Paxos::leader() const {
 // timeout, a lower ballot is followed too.
 bool Paxos::ignore_lower_leader(const Ballot& ballot) const {
   return _leader_heard && ballot < _leader_ballot && !leaderless();
+}
+
+// Nobody leads (as far as we know): a member that lost its decided entries
+// in a crash may be the voter who must elect and not know it, or a member
+// that no longer knows who the others are. Ask the members and whoever we
+// heard from lately, in turn, for what they decided.
+void Paxos::probe(Output& out) {
+  std::vector<ParticipantId> targets = _members;
+  for (auto it = _contacts.begin(); it != _contacts.end();) {
+    if (it->second + contacts_ticks() < _now) {
+      it = _contacts.erase(it);
+      continue;
+    }
+    targets.push_back(it->first);
+    ++it;
+  }
+  std::sort(targets.begin(), targets.end());
+  targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+  targets.erase(std::remove(targets.begin(), targets.end(), _self), targets.end());
+  if (targets.empty()) return;
+  _probe = (_probe + 1) % targets.size();
+  request_catch_up(targets[_probe], out);
 }
 
 bool Paxos::leaderless() const {

@@ -120,7 +120,8 @@
 // member persists and acks an Accept for slot t when it is a voter of t, or
 // when t lies beyond what its decided prefix tells (it may be one). Learners
 // (members that are not voters) come from set_members(); messages from
-// anyone else are ignored.
+// others are heard too (a participant that lags may not know the sender),
+// and who was heard lately is asked for decided entries while nobody leads.
 #pragma once
 
 #include <cstddef>
@@ -129,6 +130,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "consensus/paxos_types.h"
@@ -214,11 +216,23 @@ class Paxos {
   Output start();
   Output on_message(ParticipantId from, const Message& message);
   Output on_tick();
-  Proposed propose(std::string value);
+  // Forwarding::no: a leader-only proposal (none when not leading). It is
+  // never forwarded, and withdrawn if the leadership ends before it reaches
+  // a slot (take_withdrawn); one already in a slot may still be decided by a
+  // later leader's phase 1. The membership layer proposes what must not
+  // outlive the leadership that judged it (departures) this way.
+  enum class Forwarding : bool { no, yes };
+  Proposed propose(std::string value, Forwarding forwarding = Forwarding::yes);
   // A reconfiguration (step 12): `voters` replace `replaces`, which should be
   // latest_voters() as the proposer sees it.
   Proposed propose_reconfiguration(std::string value, std::vector<ParticipantId> replaces,
-                                   std::vector<ParticipantId> voters);
+                                   std::vector<ParticipantId> voters,
+                                   Forwarding forwarding = Forwarding::yes);
+  // Ids of leader-only proposals withdrawn since the last call.
+  std::vector<ProposalId> take_withdrawn() { return std::exchange(_withdrawn, {}); }
+  // Leading, with every slot phase 1 found open decided (nothing a previous
+  // leadership left in flight can still be decided by us later).
+  bool recovered_all() const { return leading() && _decided_through >= _recovered_through; }
   // The application's state at snapshot.slot <= decided_through(). Paxos
   // fills in snapshot.schedule.
   Output compact(Snapshot snapshot);
@@ -243,6 +257,7 @@ class Paxos {
   Tick lease_expiry() const { return leading() ? _lease_expiry : 0; }
   const PeerProgress* peer(ParticipantId id) const;
   size_t pending_proposals() const { return _own.size(); }
+  std::vector<ProposalId> pending_ids() const;
   const Stats& stats() const { return _stats; }
   Slot alpha() const { return _limits.window_slots_max; }
   // The decided schedule (pruned below the compaction point) and views of it.
@@ -253,6 +268,11 @@ class Paxos {
   Schedule schedule_at(Slot at) const;
   const std::vector<ParticipantId>& members() const { return _members; }
   bool is_member(ParticipantId id) const { return contains(_members, id); }
+  // A voter of some configuration governing a slot past the decided prefix.
+  bool votes() const { return voter_anywhere(); }
+  // The highest commit point heard from the leader this member follows now
+  // (0 while leading or before it said anything).
+  Slot leader_commit() const { return _status == Status::leader ? 0 : _leader_commit; }
 
   void check_invariants() const;
 
@@ -281,6 +301,8 @@ class Paxos {
   void send(ParticipantId to, Message message, Output& out);
   void tick_learner(Output& out);
   bool leaderless() const;  // no leader heard for an election timeout
+  void probe(Output& out);
+  Tick contacts_ticks() const { return 10 * _timing.election_timeout_ticks; }
   bool ignore_lower_leader(const Ballot& ballot) const;
 
   // paxos_schedule.cc: the configuration schedule (steps 12-15).
@@ -310,7 +332,7 @@ class Paxos {
   void on_heartbeat_ack(ParticipantId from, const HeartbeatAck& ack, Output& out);
   void on_forward(ParticipantId from, const Forward& forward, Output& out);
   void on_forwarded(ParticipantId from, const Forwarded& forwarded, Output& out);
-  Proposed propose_entry(Entry entry);
+  Proposed propose_entry(Entry entry, Forwarding forwarding);
   void start_election(Output& out);
   void send_prepares(const Configurations& configurations, Output& out);
   void promise_self(Output& out);
@@ -352,6 +374,7 @@ class Paxos {
   Tick _leader_contact = 0;  // last tick we heard from (or, leading, sent as) it
   bool _leader_heard = false;
   Slot _commit_seen = 0;  // highest commit point heard from the followed leader
+  Slot _leader_commit = 0;  // the same, from the current leader only
 
   // Learner.
   Slot _decided_through = 0;
@@ -360,10 +383,13 @@ class Paxos {
   std::map<ProposalId, Slot> _decided_ids;  // ids of _log, for dedup
   ParticipantId _catch_up_target = no_participant;
   size_t _probe = 0;  // the member asked last while leaderless
+  std::map<ParticipantId, Tick> _contacts;  // who we heard from, and when
 
   // Proposer.
   uint64_t _next_sequence = 0;
   std::map<uint64_t, Entry> _own;  // by sequence: undecided proposals of this boot
+  std::set<uint64_t> _leader_only;  // sequences in _own proposed with Forwarding::no
+  std::vector<ProposalId> _withdrawn;
 
   // Candidate and leader.
   Ballot _ballot;

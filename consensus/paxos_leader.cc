@@ -12,32 +12,35 @@ namespace coworker::consensus {
 
 // ---- Proposer ----
 
-Paxos::Proposed Paxos::propose(std::string value) {
+Paxos::Proposed Paxos::propose(std::string value, Forwarding forwarding) {
   Entry entry;
   entry.value = std::move(value);
-  return propose_entry(std::move(entry));
+  return propose_entry(std::move(entry), forwarding);
 }
 
 Paxos::Proposed Paxos::propose_reconfiguration(std::string value,
                                                std::vector<ParticipantId> replaces,
-                                               std::vector<ParticipantId> voters) {
+                                               std::vector<ParticipantId> voters,
+                                               Forwarding forwarding) {
   COWORKER_ASSERT(valid_voters(voters));
   COWORKER_ASSERT(valid_voters(replaces));
   Entry entry;
   entry.value = std::move(value);
   entry.voters = std::move(voters);
   entry.replaces = std::move(replaces);
-  return propose_entry(std::move(entry));
+  return propose_entry(std::move(entry), forwarding);
 }
 
-Paxos::Proposed Paxos::propose_entry(Entry entry) {
+Paxos::Proposed Paxos::propose_entry(Entry entry, Forwarding forwarding) {
   COWORKER_ASSERT(_started);
   Proposed result;
   if (_own.size() >= _limits.proposals_max) return result;
+  if (forwarding == Forwarding::no && !leading()) return result;
   _next_sequence++;
   entry.id = ProposalId{_self, _durable.boots, _next_sequence};
   const auto [it, fresh] = _own.emplace(_next_sequence, entry);
   COWORKER_ASSERT(fresh);
+  if (forwarding == Forwarding::no) _leader_only.insert(_next_sequence);
   result.id = entry.id;
   if (leading()) {
     enqueue(entry);
@@ -63,10 +66,11 @@ void Paxos::forward_own(Output& out) {
   if (target == no_participant) return;
   Forward forward;
   for (const auto& [sequence, entry] : _own) {
+    COWORKER_ASSERT(_leader_only.count(sequence) == 0);  // withdrawn when we stepped down
     if (forward.entries.size() == _limits.forward_entries_max) break;
     forward.entries.push_back(entry);
   }
-  send(target, std::move(forward), out);
+  if (!forward.entries.empty()) send(target, std::move(forward), out);
 }
 
 void Paxos::on_forward(ParticipantId from, const Forward& forward, Output& out) {
@@ -93,6 +97,12 @@ void Paxos::on_forwarded(ParticipantId from, const Forwarded& forwarded, Output&
   }
   COWORKER_ASSERT(_own.size() <= _limits.proposals_max);
   if (_own.empty()) _forward_timeout.stop();
+}
+
+std::vector<ProposalId> Paxos::pending_ids() const {
+  std::vector<ProposalId> ids;
+  for (const auto& [sequence, entry] : _own) ids.push_back(entry.id);
+  return ids;
 }
 
 bool Paxos::knows_decided(const ProposalId& id) const { return _decided_ids.count(id) != 0; }
@@ -323,6 +333,14 @@ bool Paxos::cover(Slot slot, Output& out) {
 void Paxos::step_down() {
   COWORKER_ASSERT(_status != Status::follower);
   if (_status == Status::leader) _stats.step_downs++;
+  // Leader-only proposals that did not reach a slot die with the leadership.
+  for (uint64_t sequence : _leader_only) {
+    const auto it = _own.find(sequence);
+    if (it == _own.end()) continue;
+    _withdrawn.push_back(it->second.id);
+    _own.erase(it);
+  }
+  _leader_only.clear();
   _status = Status::follower;
   _promises.clear();
   _prepared.clear();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "consensus/overloaded.h"
 #include "reactor/assert.h"
 
 namespace coworker::sim {
@@ -27,7 +28,13 @@ void Disk::tick(Tick now) {
   while (!_hung && !_batches.empty() && _batches.front().due <= now) {
     Batch& batch = _batches.front();
     for (const DiskRecord& record : batch.records) {
-      std::visit([&](const consensus::PersistRecord& paxos) { _image.paxos.apply(paxos); }, record);
+      std::visit(consensus::Overloaded{
+                     [&](const consensus::PersistRecord& paxos) { _image.paxos.apply(paxos); },
+                     [&](const consensus::MembershipRecord& membership) {
+                       _image.membership.apply(membership);
+                     },
+                 },
+                 record);
     }
     COWORKER_ASSERT(batch.last > _durable);
     _durable = batch.last;

@@ -16,6 +16,7 @@
 #include <variant>
 #include <vector>
 
+#include "consensus/membership_messages.h"
 #include "consensus/paxos_types.h"
 #include "consensus/prng.h"
 
@@ -24,10 +25,12 @@ namespace coworker::sim {
 using consensus::Tick;
 
 // One alternative per hosted protocol (the phaser adds its records).
-using DiskRecord = std::variant<consensus::PersistRecord>;
+// Membership mode writes MembershipRecords (its Paxos records inside).
+using DiskRecord = std::variant<consensus::PersistRecord, consensus::MembershipRecord>;
 
 struct DurableImage {
   consensus::Durable paxos;
+  consensus::MembershipDurable membership;
 };
 
 struct DiskOptions {
@@ -55,6 +58,12 @@ class Disk {
   bool hung() const { return _hung; }
 
   const DurableImage& image() const { return _image; }
+  // Before the first boot: a data directory prepared elsewhere (the
+  // simulator's static start).
+  void install(DurableImage image) {
+    COWORKER_ASSERT(_issued == 0);
+    _image = std::move(image);
+  }
   uint64_t batches_completed() const { return _completed; }
 
  private:

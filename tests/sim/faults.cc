@@ -71,7 +71,7 @@ void FaultDriver::maybe_crash() {
 void FaultDriver::crash_after_promise() {
   if (_swarm.promise_crash_per_mille == 0) return;
   for (ParticipantId id = 1; id <= _sim.size(); id++) {
-    if (!_sim.node(id).up()) continue;
+    if (!_sim.node(id).has_paxos()) continue;
     const consensus::Ballot promised = _sim.node(id).paxos().promised();
     if (promised <= _promised[id]) continue;
     _promised[id] = promised;

@@ -25,6 +25,7 @@
 
 #include "consensus/paxos_types.h"
 #include "consensus/prng.h"
+#include "tests/sim/member_packet.h"
 
 namespace coworker::sim {
 
@@ -32,8 +33,8 @@ using consensus::ParticipantId;
 using consensus::Tick;
 
 // What travels between participants: one alternative per hosted protocol.
-// The phaser issue adds its message type here.
-using Payload = std::variant<consensus::Message>;
+// The phaser issue adds its message type here. (Membership: member_packet.h.)
+using Payload = std::variant<consensus::Message, MemberPacket, Probe>;
 
 struct Packet {
   ParticipantId from = 0;

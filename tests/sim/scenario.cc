@@ -4,6 +4,7 @@
 
 #include "reactor/assert.h"
 #include "tests/sim/faults.h"
+#include "tests/sim/membership_driver.h"
 
 namespace coworker::sim {
 
@@ -120,6 +121,102 @@ void draw_reconfigure(consensus::Prng& prng, Swarm& swarm) {
   swarm.lost_max = 0;  // a lost participant could be most of a future voter set
 }
 
+// ---- Membership families (membership_driver.h) ----
+
+// What every membership family starts from: buckets, replicas, timings, the
+// stand-in phasers. Client proposals do not exist in this mode.
+void draw_membership(consensus::Prng& prng, Swarm& swarm, uint32_t static_members) {
+  MembershipSimOptions membership;
+  static constexpr uint32_t buckets[] = {8, 16, 32};
+  membership.params.buckets = buckets[prng.below(std::size(buckets))];
+  membership.params.replicas = swarm.sim.participants >= 5 && prng.chance(1, 4) ? 5 : 3;
+  membership.params.cluster = prng.next();
+  membership.static_members = static_members;
+  membership.timing.snapshot_interval = prng.chance(1, 4) ? 0 : prng.between(8, 64);
+  membership.executor_race_per_mille = static_cast<uint32_t>(prng.below(200));
+  swarm.sim.membership = membership;
+  swarm.sim.voters = 1;             // Paxos mode's fixed voters: unused here
+  swarm.sim.snapshot_interval = 0;  // the node compacts itself
+  swarm.sim.limits.window_slots_max = prng.between(4, 32);
+  swarm.propose_per_mille = 0;
+  swarm.fault_ticks = prng.between(800, 1600);
+  swarm.settle_ticks_max = 20000;
+  swarm.crash_per_mille = 0;
+  swarm.partition_per_mille = 0;
+  swarm.hang_per_mille = 0;
+}
+
+void draw_membership_grow(consensus::Prng& prng, Swarm& swarm) {
+  draw_membership(prng, swarm, 0);
+  swarm.membership.arrive_max = prng.between(50, 500);
+  swarm.crash_per_mille = static_cast<uint32_t>(prng.below(3));
+  swarm.down_min = 5;
+  swarm.down_max = prng.between(20, 200);
+  swarm.partition_per_mille = static_cast<uint32_t>(prng.below(4));
+}
+
+void draw_membership_churn(consensus::Prng& prng, Swarm& swarm) {
+  const uint32_t hosts = swarm.sim.participants;
+  draw_membership(prng, swarm, static_cast<uint32_t>(prng.between(std::min<uint32_t>(3, hosts), hosts)));
+  swarm.membership.leave_per_mille = static_cast<uint32_t>(prng.between(1, 6));
+  swarm.membership.leaves_max = static_cast<uint32_t>(prng.between(1, 3));
+  swarm.membership.rejoin_per_mille = static_cast<uint32_t>(prng.between(1, 10));
+  swarm.crash_per_mille = static_cast<uint32_t>(prng.between(2, 8));
+  swarm.down_min = 5;
+  swarm.down_max = prng.between(100, 500);  // long ones outlast the departure timeout
+  swarm.partition_per_mille = static_cast<uint32_t>(prng.below(6));
+}
+
+void draw_membership_reports(consensus::Prng& prng, Swarm& swarm) {
+  draw_membership(prng, swarm, swarm.sim.participants);
+  swarm.membership.one_way_per_mille = static_cast<uint32_t>(prng.between(2, 10));
+  swarm.membership.stuck_per_mille = static_cast<uint32_t>(prng.between(1, 5));
+  swarm.partition_min = 50;
+  swarm.partition_max = prng.between(100, 400);
+  swarm.crash_per_mille = static_cast<uint32_t>(prng.below(3));
+  swarm.down_min = 5;
+  swarm.down_max = 100;
+}
+
+void draw_membership_voters(consensus::Prng& prng, Swarm& swarm) {
+  swarm.sim.participants = static_cast<uint32_t>(prng.between(4, 7));
+  draw_membership(prng, swarm, prng.chance(1, 2) ? 0 : swarm.sim.participants);
+  swarm.membership.arrive_max = prng.between(50, 300);
+  swarm.membership.leave_per_mille = static_cast<uint32_t>(prng.between(1, 4));
+  swarm.membership.leaves_max = 2;
+  swarm.membership.rejoin_per_mille = static_cast<uint32_t>(prng.between(1, 5));
+  swarm.crash_per_mille = static_cast<uint32_t>(prng.between(1, 5));
+  swarm.down_min = 50;
+  swarm.down_max = 400;
+  swarm.partition_per_mille = static_cast<uint32_t>(prng.below(4));
+}
+
+void draw_membership_restart(consensus::Prng& prng, Swarm& swarm) {
+  draw_membership(prng, swarm, prng.chance(1, 3) ? 0 : swarm.sim.participants);
+  swarm.membership.arrive_max = prng.between(50, 200);
+  swarm.membership.whole_crash_at = prng.between(300, 700);
+  swarm.membership.stagger_max = prng.between(5, 300);
+  swarm.partition_per_mille = static_cast<uint32_t>(prng.below(4));
+}
+
+void draw_membership_split(consensus::Prng& prng, Swarm& swarm) {
+  swarm.sim.participants = 6;
+  draw_membership(prng, swarm, 6);
+  swarm.membership.split_at = prng.between(100, 400);
+  swarm.membership.split_ticks = prng.between(300, 900);
+  swarm.fault_ticks = std::max<Tick>(swarm.fault_ticks, swarm.membership.split_at +
+                                                            swarm.membership.split_ticks + 100);
+  swarm.partition_per_mille = static_cast<uint32_t>(prng.below(2));
+}
+
+void draw_membership_lost(consensus::Prng& prng, Swarm& swarm) {
+  swarm.sim.participants = 7;
+  draw_membership(prng, swarm, 7);
+  swarm.membership.lose = 3;
+  swarm.membership.lose_at = prng.between(100, 500);
+  swarm.partition_per_mille = static_cast<uint32_t>(prng.below(4));
+}
+
 void draw_calm(consensus::Prng& prng, Swarm& swarm) {
   swarm.sim.network.drop_per_mille = 0;
   swarm.sim.network.duplicate_per_mille = 0;
@@ -138,6 +235,19 @@ const std::vector<Family>& families() {
        draw_takeover},
       {"paxos-calm", "delays only: the baseline", draw_calm},
       {"paxos-reconfigure", "random voter sets scheduled under faults", draw_reconfigure},
+      {"member-grow", "a cluster grows from one participant; retried arrivals",
+       draw_membership_grow, true},
+      {"member-churn", "leaves, rejoins, long crashes: departures and re-arrivals",
+       draw_membership_churn, true},
+      {"member-reports", "one-way links and stuck cores: bucket leaders report replicas",
+       draw_membership_reports, true},
+      {"member-voters", "voters leave and depart: voter replacement", draw_membership_voters,
+       true},
+      {"member-restart", "the whole cluster crashes, recoveries staggered",
+       draw_membership_restart, true},
+      {"member-split", "six participants split 3 | 3: marks, not departures",
+       draw_membership_split, true},
+      {"member-lost", "seven participants, three lost for good", draw_membership_lost, true},
   };
   return all;
 }
@@ -179,6 +289,7 @@ std::string describe(const Swarm& swarm) {
 }
 
 SeedResult run_seed(uint64_t seed, const Family& family, bool verbose) {
+  if (family.membership) return run_membership_seed(seed, family, verbose);
   const Swarm swarm = draw_swarm(seed, family);
   Trace trace(verbose);
   trace.note(0, fmt::format("seed={} family={} {}", seed, family.name, describe(swarm)));

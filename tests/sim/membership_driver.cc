@@ -1,0 +1,310 @@
+#include "tests/sim/membership_driver.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+
+#include "consensus/paxos.h"
+#include "reactor/assert.h"
+#include "tests/sim/membership_checker.h"
+#include "tests/sim/trace.h"
+
+namespace coworker::sim {
+
+MembershipDriver::MembershipDriver(Simulation& sim, const Swarm& swarm, uint64_t seed)
+    : _sim(sim),
+      _swarm(swarm),
+      _prng(consensus::derive_seed(seed, 3)),
+      _arrive_at(sim.size() + 1, 0),
+      _restart_at(sim.size() + 1, 0),
+      _unstick_at(sim.size() + 1, 0),
+      _lost(sim.size() + 1, false),
+      _left(sim.size() + 1, false) {
+  COWORKER_ASSERT(swarm.sim.membership.has_value());
+  const uint32_t members = std::max<uint32_t>(1, swarm.sim.membership->static_members);
+  for (ParticipantId host = members + 1; host <= sim.size(); host++) {
+    _arrive_at[host] = _prng.between(1, std::max<Tick>(1, swarm.membership.arrive_max));
+  }
+}
+
+void MembershipDriver::before_step() {
+  boot_arrivals();
+  restart_due();
+  maybe_whole_crash();
+  maybe_split();
+  maybe_lose();
+  maybe_crash();
+  maybe_leave();
+  maybe_rejoin();
+  maybe_partition();
+  maybe_one_way();
+  maybe_stick();
+}
+
+void MembershipDriver::boot_arrivals() {
+  const Tick now = _sim.now();
+  for (ParticipantId host = 1; host <= _sim.size(); host++) {
+    if (_arrive_at[host] == 0 || _arrive_at[host] > now) continue;
+    _arrive_at[host] = 0;
+    if (!_sim.node(host).up() && !_lost[host]) _sim.restart(host);
+  }
+}
+
+void MembershipDriver::restart_due() {
+  const Tick now = _sim.now();
+  for (ParticipantId host = 1; host <= _sim.size(); host++) {
+    if (_restart_at[host] != 0 && _restart_at[host] <= now) {
+      _restart_at[host] = 0;
+      if (!_sim.node(host).up()) _sim.restart(host);
+    }
+    if (_unstick_at[host] != 0 && _unstick_at[host] <= now) {
+      _unstick_at[host] = 0;
+      if (_sim.node(host).up()) {
+        _sim.act(host, [](consensus::MembershipNode& node) { return node.set_stuck(false); });
+      }
+    }
+  }
+}
+
+bool MembershipDriver::is_voter(ParticipantId host) const {
+  const ParticipantId leader = _sim.leader();
+  if (leader == 0 || !_sim.node(host).has_paxos()) return false;
+  const auto& voters = _sim.node(leader).paxos().latest_voters();
+  const ParticipantId id = _sim.node(host).member().node().id();
+  return std::find(voters.begin(), voters.end(), id) != voters.end();
+}
+
+ParticipantId MembershipDriver::random_member_host() {
+  std::vector<ParticipantId> hosts;
+  for (ParticipantId host = 1; host <= _sim.size(); host++) {
+    const Participant& participant = _sim.node(host);
+    if (!participant.has_paxos()) continue;
+    if (!participant.member().node().state().is_member(participant.member().node().id())) continue;
+    hosts.push_back(host);
+  }
+  if (hosts.empty()) return 0;
+  return hosts[_prng.below(hosts.size())];
+}
+
+void MembershipDriver::crash(ParticipantId host, Tick down) {
+  _sim.crash(host);
+  _unstick_at[host] = 0;
+  _restart_at[host] = down == 0 ? 0 : _sim.now() + down;
+}
+
+void MembershipDriver::maybe_crash() {
+  if (_swarm.crash_per_mille == 0 || !_prng.chance_per_mille(_swarm.crash_per_mille)) return;
+  std::vector<ParticipantId> up;
+  for (ParticipantId host = 1; host <= _sim.size(); host++) {
+    if (_sim.node(host).up()) up.push_back(host);
+  }
+  if (up.size() <= 1) return;
+  crash(up[_prng.below(up.size())], _prng.between(_swarm.down_min, _swarm.down_max));
+}
+
+// Participants lost for good: never a majority of the voters (the cluster
+// could not decide their departures), preferring learners.
+void MembershipDriver::maybe_lose() {
+  const MembershipSwarm& swarm = _swarm.membership;
+  if (_lost_done || swarm.lose == 0 || _sim.now() < swarm.lose_at) return;
+  _lost_done = true;
+  const ParticipantId leader = _sim.leader();
+  if (leader == 0) {
+    _lost_done = false;  // try again next tick
+    return;
+  }
+  const std::vector<ParticipantId> voter_ids = _sim.node(leader).paxos().latest_voters();
+  const size_t voters = voter_ids.size();
+  size_t voters_lost = 0;
+  std::vector<ParticipantId> order;
+  for (ParticipantId host = 1; host <= _sim.size(); host++) {
+    if (_sim.node(host).has_paxos()) order.push_back(host);
+  }
+  for (size_t i = 0; i + 1 < order.size(); i++) {
+    std::swap(order[i], order[i + _prng.below(order.size() - i)]);
+  }
+  uint32_t lost = 0;
+  for (ParticipantId host : order) {
+    if (lost == swarm.lose) break;
+    const ParticipantId id = _sim.node(host).member().node().id();
+    const bool voter = std::find(voter_ids.begin(), voter_ids.end(), id) != voter_ids.end();
+    if (voter && voters_lost + 1 > (voters - 1) / 2) continue;
+    voters_lost += voter ? 1 : 0;
+    _lost[host] = true;
+    lost++;
+    _sim.trace().note(_sim.now(), fmt::format("host {} is lost for good", host));
+    crash(host, 0);
+  }
+}
+
+void MembershipDriver::maybe_leave() {
+  const MembershipSwarm& swarm = _swarm.membership;
+  if (swarm.leave_per_mille == 0 || _leaves >= swarm.leaves_max ||
+      !_prng.chance_per_mille(swarm.leave_per_mille)) {
+    return;
+  }
+  const ParticipantId host = random_member_host();
+  if (host == 0) return;
+  const auto& state = _sim.node(host).member().node().state();
+  size_t active = 0;
+  for (const auto& [id, member] : state.members()) {
+    active += member.status == consensus::MemberStatus::active ? 1 : 0;
+  }
+  if (active <= 2) return;  // keep a cluster to leave
+  _leaves++;
+  _left[host] = true;
+  _sim.trace().event(_sim.now(), "leave", host);
+  _sim.trace().note(_sim.now(), fmt::format("host {} leaves", host));
+  _sim.act(host, [](consensus::MembershipNode& node) { return node.leave(); });
+}
+
+// A host that left (and exited) comes back: a new arrival of its data dir.
+void MembershipDriver::maybe_rejoin() {
+  const MembershipSwarm& swarm = _swarm.membership;
+  if (swarm.rejoin_per_mille == 0 || !_prng.chance_per_mille(swarm.rejoin_per_mille)) return;
+  for (ParticipantId host = 1; host <= _sim.size(); host++) {
+    if (!_left[host] || _sim.node(host).up() || _lost[host]) continue;
+    _left[host] = false;
+    _sim.restart(host);
+    return;
+  }
+}
+
+void MembershipDriver::maybe_partition() {
+  if (_swarm.partition_per_mille == 0 || !_prng.chance_per_mille(_swarm.partition_per_mille)) {
+    return;
+  }
+  const size_t n = _sim.size();
+  std::vector<bool> side(n + 1, false);
+  if (_prng.chance(1, 2)) {
+    side[1 + _prng.below(n)] = true;
+  } else {
+    for (ParticipantId host = 1; host <= n; host++) side[host] = _prng.chance(1, 2);
+  }
+  const bool one_way = _prng.chance_per_mille(_swarm.one_way_per_mille);
+  cut(side, one_way, _sim.now() + _prng.between(_swarm.partition_min, _swarm.partition_max));
+}
+
+// One link, one way: the two ends still hear the membership leader, but a
+// bucket leader on one end stops hearing probe answers (a report).
+void MembershipDriver::maybe_one_way() {
+  const MembershipSwarm& swarm = _swarm.membership;
+  if (swarm.one_way_per_mille == 0 || !_prng.chance_per_mille(swarm.one_way_per_mille)) return;
+  const ParticipantId from = 1 + _prng.below(_sim.size());
+  const ParticipantId to = 1 + _prng.below(_sim.size());
+  if (from == to) return;
+  const Tick until = _sim.now() + _prng.between(_swarm.partition_min, _swarm.partition_max);
+  _sim.network().block(from, to, until);
+  _sim.trace().event(_sim.now(), "one_way", from, to, until);
+}
+
+void MembershipDriver::maybe_stick() {
+  const MembershipSwarm& swarm = _swarm.membership;
+  if (swarm.stuck_per_mille == 0 || !_prng.chance_per_mille(swarm.stuck_per_mille)) return;
+  const ParticipantId host = random_member_host();
+  if (host == 0 || _unstick_at[host] != 0) return;
+  _unstick_at[host] = _sim.now() + _prng.between(swarm.stuck_min, swarm.stuck_max);
+  _sim.trace().event(_sim.now(), "stuck", host, _unstick_at[host]);
+  _sim.trace().note(_sim.now(), fmt::format("host {} is stuck until {}", host, _unstick_at[host]));
+  _sim.act(host, [](consensus::MembershipNode& node) { return node.set_stuck(true); });
+}
+
+void MembershipDriver::maybe_whole_crash() {
+  const MembershipSwarm& swarm = _swarm.membership;
+  if (swarm.whole_crash_at == 0 || _sim.now() != swarm.whole_crash_at) return;
+  _sim.trace().note(_sim.now(), "the whole cluster crashes");
+  for (ParticipantId host = 1; host <= _sim.size(); host++) {
+    if (!_sim.node(host).up()) continue;
+    crash(host, 1 + _prng.below(std::max<Tick>(1, swarm.stagger_max)));
+  }
+}
+
+void MembershipDriver::maybe_split() {
+  const MembershipSwarm& swarm = _swarm.membership;
+  if (swarm.split_at == 0 || _sim.now() != swarm.split_at) return;
+  std::vector<bool> side(_sim.size() + 1, false);
+  for (ParticipantId host = 1; host <= _sim.size() / 2; host++) side[host] = true;
+  cut(side, false, _sim.now() + swarm.split_ticks);
+}
+
+void MembershipDriver::cut(const std::vector<bool>& side, bool one_way, Tick until) {
+  const size_t n = _sim.size();
+  uint64_t mask = 0;
+  for (ParticipantId from = 1; from <= n; from++) {
+    if (side[from]) mask |= uint64_t{1} << from;
+    for (ParticipantId to = 1; to <= n; to++) {
+      if (from == to || side[from] == side[to]) continue;
+      if (one_way && !side[from]) continue;
+      _sim.network().block(from, to, until);
+    }
+  }
+  _sim.trace().event(_sim.now(), "partition", mask, one_way, until);
+  if (_sim.trace().verbose()) {
+    _sim.trace().note(_sim.now(),
+                      fmt::format("partition {:#x} one_way={} until {}", mask, one_way, until));
+  }
+}
+
+void MembershipDriver::heal() {
+  _sim.trace().event(_sim.now(), "heal");
+  _sim.trace().note(_sim.now(), "heal: every fault ends");
+  _sim.network().heal();
+  NetworkOptions calm = _sim.network().options();
+  calm.drop_per_mille = 0;
+  calm.duplicate_per_mille = 0;
+  calm.stale_per_mille = 0;
+  _sim.network().set_options(calm);
+  for (ParticipantId host = 1; host <= _sim.size(); host++) {
+    _restart_at[host] = 0;
+    _arrive_at[host] = 0;
+    if (_sim.node(host).up()) {
+      if (_unstick_at[host] != 0) {
+        _sim.act(host, [](consensus::MembershipNode& node) { return node.set_stuck(false); });
+      }
+    } else if (!_lost[host] && !_left[host]) {
+      _sim.restart(host);
+    }
+    _unstick_at[host] = 0;
+  }
+}
+
+SeedResult run_membership_seed(uint64_t seed, const Family& family, bool verbose) {
+  const Swarm swarm = draw_swarm(seed, family);
+  Trace trace(verbose);
+  trace.note(0, fmt::format("seed={} family={} {}", seed, family.name, describe(swarm)));
+  trace.mix(seed);
+  Simulation sim(seed, swarm.sim, trace);
+  MembershipDriver driver(sim, swarm, seed);
+  for (Tick t = 0; t < swarm.fault_ticks && !sim.violated(); t++) {
+    driver.before_step();
+    sim.step();
+  }
+  if (!sim.violated()) {
+    driver.heal();
+    sim.settle(swarm.settle_ticks_max);
+  }
+  SeedResult result;
+  result.family = family.name;
+  result.violated = sim.violated();
+  result.violation = sim.violation();
+  result.proposed = sim.proposals().proposed();
+  result.acked = sim.proposals().acked();
+  result.duplicates = sim.proposals().duplicates();
+  result.ticks = sim.now();
+  const MembershipChecker::Counts counts = sim.membership()->counts();
+  trace.event(sim.now(), "end", result.acked, result.violated, counts.arrivals, counts.departures,
+              counts.acks_confirmed);
+  if (verbose) {
+    trace.note(sim.now(),
+               fmt::format("arrivals={} retried={} departures={} marks={} returns={} leaves={} "
+                           "reconfigurations={} acks={} void_acks={}",
+                           counts.arrivals, counts.retried, counts.departures, counts.marks,
+                           counts.returns, counts.leaves, counts.reconfigurations,
+                           counts.acks_confirmed, counts.acks_void));
+    trace.note(sim.now(), "state:\n" + sim.describe_state());
+  }
+  result.digest = trace.digest();
+  return result;
+}
+
+}  // namespace coworker::sim
