@@ -79,6 +79,8 @@ void BucketTable::apply(Slot slot, const Effect& effect, const MembershipState& 
       _distributor.admit(effect.id);  // back by growth: the next steps grow it in
       break;
     case Effect::Kind::leaving:
+      // (An unreachable member heard leaving is back: its buckets move away.)
+      _unreachable.erase(effect.id);
       if (_distributor.is_eligible(effect.id)) _distributor.withdraw(effect.id);
       break;
     case Effect::Kind::departed:

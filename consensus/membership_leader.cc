@@ -31,9 +31,13 @@ bool MembershipNode::grants_leases() const {
 void MembershipNode::on_member_heartbeat(ParticipantId from, const MemberHeartbeat& heartbeat,
                                          MembershipOutput& out) {
   if (from != id() && _state.gone(from)) {
-    // A departed id is refused — by any member, with how far it decided
-    // (a retiring participant forgets its log only once others have it).
-    send(from, MemberAck{heartbeat.sent, _paxos->decided_through(), true}, out);
+    // A departed id is refused — by any member, with how far it decided and
+    // how far its snapshot reaches (a retiring participant forgets its
+    // accepts only once a majority of the voters in force hold what they
+    // were for, rule 5).
+    send(from, MemberAck{heartbeat.sent, _paxos->decided_through(), true,
+                         _paxos->compacted_through()},
+         out);
     return;
   }
   if (!_leading || _retiring) return;  // the member finds the leader through Paxos
@@ -46,10 +50,10 @@ void MembershipNode::on_member_heartbeat(ParticipantId from, const MemberHeartbe
     peer.recovering_since = _now;
   }
   if (!grants_leases() || peer.withhold) return;
-  const MemberAck ack{heartbeat.sent, _paxos->decided_through(), false};
+  const MemberAck ack{heartbeat.sent, _paxos->decided_through(), false, 0};
   peer.last_acked = _now;
   if (from == id()) {
-    on_member_ack(ack, out);
+    on_member_ack(id(), ack, out);
   } else {
     send(from, ack, out);
   }

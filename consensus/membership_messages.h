@@ -48,11 +48,13 @@ struct MemberHeartbeat {
 };
 
 // The leader's ack: a read lease until sent + lease, valid once the member
-// applied `slot` (the leader's decided slot). `gone`: the member departed.
+// applied `slot` (the leader's decided slot). `gone`: the member departed
+// (any member says so); `compacted`: then the sender's snapshot slot.
 struct MemberAck {
   Tick sent = 0;
   Slot slot = 0;
   bool gone = false;
+  Slot compacted = 0;
 };
 
 // A bucket leader's report of a replica that owes it acks for the departure

@@ -99,8 +99,9 @@ void MembershipNode::start_paxos(ParticipantId id, const Durable& durable, Membe
   _leading = false;
   _peers.clear();
   _bootstrap_proposed = false;
-  _led_through = 0;
-  _confirmed_through = 0;
+  _confirmed.clear();
+  _vote_until = 0;
+  _retire_after = 0;
   merge(_paxos->start(), out);
   maybe_bootstrap(out);
 }
@@ -185,6 +186,9 @@ void MembershipNode::answer_arrival(const Nonce& nonce, const std::string& addre
                                     MembershipOutput& out) {
   const std::optional<ParticipantId> id = _state.arrival_of(nonce);
   if (!id) return;
+  // Paxos installed a newer snapshot we have not applied yet: our state's
+  // schedule is gone from it. The newcomer retries (here or elsewhere).
+  if (_state.applied() < _paxos->compacted_through()) return;
   ArriveAnswer answer{nonce, no_participant, {}, {}, false, 0};
   if (_state.is_member(*id)) {
     answer.id = *id;
@@ -244,7 +248,7 @@ MembershipOutput MembershipNode::on_message(ParticipantId from, ParticipantId to
                    note_leadership();
                  },
                  [&](const MemberHeartbeat& heartbeat) { on_member_heartbeat(from, heartbeat, out); },
-                 [&](const MemberAck& ack) { on_member_ack(ack, out); },
+                 [&](const MemberAck& ack) { on_member_ack(from, ack, out); },
                  [&](const SilentReport& report) { on_silent_report(report.replica); },
                  [&](const auto&) {},
              },
@@ -271,13 +275,12 @@ MembershipOutput MembershipNode::on_tick() {
     if (retired()) {
       depart_self(out);
     } else if (_now >= _heartbeat_due) {
-      // Ask the members, in turn, how far they decided (MemberAck{gone}).
+      // Ask the voters in force, in turn, how far their snapshots reach
+      // (MemberAck{gone}).
       _heartbeat_due = _now + _config.timing.heartbeat_ticks;
-      const std::vector<ParticipantId> members = _state.ids();
-      if (!members.empty()) {
-        const ParticipantId to = members[_prng.below(members.size())];
-        if (to != id()) send(to, MemberHeartbeat{_now, _state.applied(), false}, out);
-      }
+      const std::vector<ParticipantId>& voters = _paxos->voters_for(_paxos->decided_through() + 1);
+      const ParticipantId to = voters[_prng.below(voters.size())];
+      if (to != id()) send(to, MemberHeartbeat{_now, _state.applied(), false}, out);
     }
     return finish(std::move(out));
   }
@@ -388,16 +391,41 @@ void MembershipNode::react(Slot slot, const Effect& effect, MembershipOutput& ou
   COWORKER_ASSERT(_state.applied() == slot);
 }
 
+// The last slot a configuration counting our vote governs, as far as the
+// schedule tells (noted before compaction prunes those configurations).
+Slot MembershipNode::votes_until() const {
+  const Schedule& schedule = _paxos->schedule();
+  Slot until = 0;
+  for (auto it = schedule.begin(); it != schedule.end(); ++it) {
+    if (!contains(it->second.voters, id())) continue;
+    const auto next = std::next(it);
+    if (next != schedule.end()) until = std::max(until, next->first - 1);
+  }
+  return until;
+}
+
+void MembershipNode::note_votes() { _vote_until = std::max(_vote_until, votes_until()); }
+
 void MembershipNode::after_apply(MembershipOutput& out) {
+  note_votes();
   std::vector<ParticipantId> members = _state.ids();
   if (!_state.is_member(id())) {
     members.insert(std::lower_bound(members.begin(), members.end(), id()), id());
   }
   if (members != _paxos->members()) _paxos->set_members(std::move(members));
   promote_acks();
+  // Compact every snapshot_interval slots, and whenever a configuration
+  // comes into force: then what the voters it replaces decided is durable
+  // here (they may depart and forget it, rule 5).
   const Slot interval = _config.timing.snapshot_interval;
-  if (interval > 0 && _state.applied() >= _paxos->compacted_through() + interval) {
-    merge(_paxos->compact(snapshot_now()), out);
+  const Slot applied = _state.applied();
+  const Slot compacted = _paxos->compacted_through();
+  if (applied > compacted) {
+    const Slot in_force = _paxos->configuration_start(applied + 1);
+    const bool boundary = in_force > 1 && compacted + 1 < in_force;
+    if (boundary || (interval > 0 && applied >= compacted + interval)) {
+      merge(_paxos->compact(snapshot_now()), out);
+    }
   }
   if (_leading) maybe_reconfigure(out);
   maybe_bootstrap(out);
@@ -419,19 +447,25 @@ void MembershipNode::retire(MembershipOutput& out) {
   for (const ProposalId& withdrawn : _paxos->take_withdrawn()) out.withdrawn.push_back(withdrawn);
 }
 
-// Rule 5: nothing needs our vote any more, and the leader we follow has
-// committed everything we decided as a leader (what only we decided — as
-// the last voter of a configuration — must reach someone before we forget
-// it; what we learned, the leader that decided it has).
+// Rule 5: nothing needs our vote any more, and what we voted on is safe
+// without us: a majority of the voters now in force have it in a durable
+// snapshot (members compact when a configuration comes into force, so
+// this happens once they applied the slot it starts at). Our accepts are the
+// durable copy of what our configurations decided; forgetting them earlier
+// could lose decided slots if our successors then crashed.
 bool MembershipNode::retired() const {
   COWORKER_ASSERT(_retiring);
+  // What we vote on is known only once we applied what told us we are gone.
+  if (_state.applied() < _retire_after) return false;
   if (_paxos->votes() || _paxos->leading()) return false;
-  if (_led_through == 0) return true;
-  const ParticipantId leader = _paxos->leader();
-  if (leader != no_participant && leader != id() && _paxos->leader_commit() >= _led_through) {
-    return true;
+  const Slot needed = std::max(_vote_until, votes_until());
+  const std::vector<ParticipantId>& voters = _paxos->voters_for(_paxos->decided_through() + 1);
+  size_t safe = 0;
+  for (ParticipantId voter : voters) {
+    const auto confirmed = _confirmed.find(voter);
+    if (voter == id() || (confirmed != _confirmed.end() && confirmed->second >= needed)) safe++;
   }
-  return _confirmed_through >= _led_through;
+  return safe >= majority_of(voters);
 }
 
 // Rule 5, the end.
@@ -468,11 +502,23 @@ void MembershipNode::send_heartbeat(MembershipOutput& out) {
     on_member_heartbeat(id(), heartbeat, out);
   } else if (leader != no_participant) {
     send(leader, heartbeat, out);
+  } else {
+    // No leader known (a restart, a long partition): ask any member; one
+    // that knows we departed says so (a leader does not heartbeat ids it
+    // no longer counts as members).
+    std::vector<ParticipantId> members = _state.ids();
+    members.erase(std::remove(members.begin(), members.end(), id()), members.end());
+    if (!members.empty()) send(members[_prng.below(members.size())], heartbeat, out);
   }
 }
 
-void MembershipNode::on_member_ack(const MemberAck& ack, MembershipOutput& out) {
-  if (ack.gone) _confirmed_through = std::max(_confirmed_through, ack.slot);
+void MembershipNode::on_member_ack(ParticipantId from, const MemberAck& ack,
+                                   MembershipOutput& out) {
+  if (ack.gone) {
+    Slot& confirmed = _confirmed[from];
+    confirmed = std::max(confirmed, ack.compacted);
+    _retire_after = std::max(_retire_after, ack.slot);
+  }
   if (_retiring) return;
   if (ack.gone) {
     retire(out);
@@ -537,10 +583,7 @@ void MembershipNode::merge(Output paxos_output, MembershipOutput& out) {
     COWORKER_ASSERT(!out.installed && out.decided.empty());
     out.installed = std::move(paxos_output.installed);
   }
-  for (Decided& decided : paxos_output.decided) {
-    if (!decided.quorum.empty()) _led_through = std::max(_led_through, decided.slot);
-    out.decided.push_back(std::move(decided));
-  }
+  for (Decided& decided : paxos_output.decided) out.decided.push_back(std::move(decided));
   for (const ProposalId& withdrawn : _paxos->take_withdrawn()) out.withdrawn.push_back(withdrawn);
 }
 

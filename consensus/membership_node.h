@@ -172,9 +172,11 @@ class MembershipNode {
   void after_apply(MembershipOutput& out);
   void retire(MembershipOutput& out);
   bool retired() const;
+  void note_votes();
+  Slot votes_until() const;
   void depart_self(MembershipOutput& out);
   void send_heartbeat(MembershipOutput& out);
-  void on_member_ack(const MemberAck& ack, MembershipOutput& out);
+  void on_member_ack(ParticipantId from, const MemberAck& ack, MembershipOutput& out);
   void promote_acks();
   Snapshot snapshot_now() const;
   void merge(Output paxos_output, MembershipOutput& out);
@@ -228,8 +230,9 @@ class MembershipNode {
   std::map<Slot, Tick> _pending_acks;  // ack slot -> best lease end, not yet applied
   bool _left = false;                  // asked to leave
   bool _retiring = false;              // departed, still an acceptor (rule 5)
-  Slot _led_through = 0;               // the last slot we decided as the leader
-  Slot _confirmed_through = 0;         // retiring: a member decided this far
+  std::map<ParticipantId, Slot> _confirmed;  // retiring: voters' snapshot slots
+  Slot _vote_until = 0;  // the last slot a configuration counting us governs
+  Slot _retire_after = 0;              // retiring: apply this far before leaving
 
   // Leader side.
   bool _leading = false;

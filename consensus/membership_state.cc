@@ -81,6 +81,13 @@ std::vector<ParticipantId> MembershipState::rule_voters() const {
   for (const auto& [id, member] : _members) {
     if (member.status == MemberStatus::active) active.push_back(id);
   }
+  if (active.empty()) {
+    // Everyone left is leaving (they cannot go: nobody takes their
+    // buckets): they keep voting.
+    for (const auto& [id, member] : _members) {
+      if (member.status == MemberStatus::leaving) active.push_back(id);
+    }
+  }
   size_t count = std::min<size_t>(active.size(), 5);
   if (count % 2 == 0 && count > 0) count--;
   active.resize(count);

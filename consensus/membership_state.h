@@ -24,7 +24,7 @@
 //   5. unreachable{id} marks it; return{id} makes an unreachable member active.
 //   6. Voters follow the rule: the first V active members (not leaving, not
 //      unreachable) in arrival order, V = the largest odd number <=
-//      min(N, 5). The voters themselves live in the Paxos schedule; they
+//      min(N, 5); if every member left is leaving, the leaving ones. The voters themselves live in the Paxos schedule; they
 //      change through reconfigurations the membership leader proposes.
 //   7. Noops, acks and reconfigurations change no member; acks are the
 //      application's to judge.

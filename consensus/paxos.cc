@@ -321,7 +321,6 @@ void Paxos::observe_leader(const Ballot& ballot, Output& out) {
   if (_status == Status::leader) return;
   if (ignore_lower_leader(ballot)) return;  // an older leader, still honest
   const bool changed = !_leader_heard || ballot != _leader_ballot;
-  if (changed) _leader_commit = 0;
   _leader_ballot = ballot;
   _leader_heard = true;
   _leader_contact = _now;
@@ -333,7 +332,6 @@ void Paxos::observe_leader(const Ballot& ballot, Output& out) {
 void Paxos::follow_commit(const Ballot& ballot, Slot commit, Output& out) {
   if (_status == Status::leader || ballot != _leader_ballot) return;
   _commit_seen = std::max(_commit_seen, commit);
-  _leader_commit = std::max(_leader_commit, commit);
   while (_decided_through < commit) {
     const auto it = _proposed.find(_decided_through + 1);
     if (it == _proposed.end() || it->second.ballot != ballot) break;

@@ -270,9 +270,8 @@ class Paxos {
   bool is_member(ParticipantId id) const { return contains(_members, id); }
   // A voter of some configuration governing a slot past the decided prefix.
   bool votes() const { return voter_anywhere(); }
-  // The highest commit point heard from the leader this member follows now
-  // (0 while leading or before it said anything).
-  Slot leader_commit() const { return _status == Status::leader ? 0 : _leader_commit; }
+  // The first slot of the configuration governing `slot`.
+  Slot configuration_start(Slot slot) const;
 
   void check_invariants() const;
 
@@ -374,7 +373,6 @@ class Paxos {
   Tick _leader_contact = 0;  // last tick we heard from (or, leading, sent as) it
   bool _leader_heard = false;
   Slot _commit_seen = 0;  // highest commit point heard from the followed leader
-  Slot _leader_commit = 0;  // the same, from the current leader only
 
   // Learner.
   Slot _decided_through = 0;

@@ -31,6 +31,12 @@ const std::vector<ParticipantId>& Paxos::voters_for(Slot slot) const {
   return std::prev(it)->second.voters;
 }
 
+Slot Paxos::configuration_start(Slot slot) const {
+  const auto it = _schedule.upper_bound(slot);
+  COWORKER_ASSERT(it != _schedule.begin());
+  return std::prev(it)->first;
+}
+
 const std::vector<ParticipantId>& Paxos::latest_voters() const {
   COWORKER_ASSERT(!_schedule.empty());
   return _schedule.rbegin()->second.voters;

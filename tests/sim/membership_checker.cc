@@ -38,6 +38,15 @@ MembershipChecker::MembershipChecker(const MembershipSimOptions& options, uint64
   }
   _digest.push_back(_table.digest());
   _rule[_base] = _state.rule_voters();
+  _schedule[1] = _latest;
+}
+
+std::vector<std::vector<ParticipantId>> MembershipChecker::governing() const {
+  std::vector<std::vector<ParticipantId>> result;
+  auto it = _schedule.upper_bound(_state.applied() + 1);
+  COWORKER_ASSERT(it != _schedule.begin());
+  for (--it; it != _schedule.end(); ++it) result.push_back(it->second);
+  return result;
 }
 
 void MembershipChecker::on_learn(Simulation& sim, ParticipantId, const consensus::Decided& decided) {
@@ -136,6 +145,7 @@ void MembershipChecker::check_reconfiguration(Simulation& sim, Slot slot,
     return;
   }
   _latest = entry.voters;
+  _schedule[slot + _alpha] = entry.voters;
   _counts.reconfigurations++;
   const auto decoded = consensus::decode_entry(entry.value);
   const auto* reconfigure = decoded ? std::get_if<consensus::Reconfigure>(&*decoded) : nullptr;
@@ -246,13 +256,24 @@ std::optional<std::string> MembershipChecker::unsettled(const Simulation& sim) c
     const consensus::Member* member = _state.member(node.id());
     if (member == nullptr) return fmt::format("host {}: participant {} is no member", host, node.id());
     if (node.recovering()) return fmt::format("participant {} is recovering", node.id());
-    if (member->status == consensus::MemberStatus::leaving) {
-      return fmt::format("participant {} is still leaving", node.id());
+    const bool others = std::any_of(_state.members().begin(), _state.members().end(), [](const auto& m) {
+      return m.second.status == consensus::MemberStatus::active;
+    });
+    if (member->status == consensus::MemberStatus::leaving && others) {
+      std::string held;
+      for (uint32_t b = 0; b < _table.buckets(); b++) {
+        const auto& replicas = _table.current(b).replicas;
+        if (std::find(replicas.begin(), replicas.end(), node.id()) == replicas.end()) continue;
+        held += fmt::format(" {}:{}->{}", b, ids_text(replicas), ids_text(_table.target(b)));
+      }
+      return fmt::format("participant {} is still leaving, holding{}", node.id(), held);
     }
     if (member->status == consensus::MemberStatus::unreachable) {
       return fmt::format("participant {} is alive but marked unreachable", node.id());
     }
-    if (!node.holds_read_lease()) return fmt::format("participant {} holds no read lease", node.id());
+    if (!node.holds_read_lease() && member->status != consensus::MemberStatus::leaving) {
+      return fmt::format("participant {} holds no read lease", node.id());
+    }
     live.insert(node.id());
   }
   if (_latest != _state.rule_voters()) {

@@ -63,6 +63,9 @@ class MembershipChecker final : public Checker {
   std::optional<std::string> unsettled(const Simulation&) const override;
 
   const consensus::MembershipState& state() const { return _state; }
+  // Voter sets of the configurations that govern a slot past the reference
+  // prefix (the current one and every one scheduled).
+  std::vector<std::vector<ParticipantId>> governing() const;
   const bucket::BucketTable& table() const { return _table; }
   Counts counts() const;
 
@@ -81,6 +84,7 @@ class MembershipChecker final : public Checker {
   std::map<consensus::Nonce, ParticipantId> _arrivals;
   std::map<Slot, std::vector<ParticipantId>> _rule;  // rule voters from this slot on
   std::vector<ParticipantId> _latest;               // latest scheduled voters
+  std::map<Slot, std::vector<ParticipantId>> _schedule;  // first slot -> voters
   Slot _alpha = 0;
   std::set<ParticipantId> _no_lease;  // departed
   std::map<ParticipantId, ParticipantId> _last_id;  // host -> its last arrival id

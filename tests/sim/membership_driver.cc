@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <map>
 
 #include "consensus/paxos.h"
 #include "reactor/assert.h"
@@ -18,8 +19,7 @@ MembershipDriver::MembershipDriver(Simulation& sim, const Swarm& swarm, uint64_t
       _arrive_at(sim.size() + 1, 0),
       _restart_at(sim.size() + 1, 0),
       _unstick_at(sim.size() + 1, 0),
-      _lost(sim.size() + 1, false),
-      _left(sim.size() + 1, false) {
+      _lost(sim.size() + 1, false) {
   COWORKER_ASSERT(swarm.sim.membership.has_value());
   const uint32_t members = std::max<uint32_t>(1, swarm.sim.membership->static_members);
   for (ParticipantId host = members + 1; host <= sim.size(); host++) {
@@ -66,14 +66,6 @@ void MembershipDriver::restart_due() {
   }
 }
 
-bool MembershipDriver::is_voter(ParticipantId host) const {
-  const ParticipantId leader = _sim.leader();
-  if (leader == 0 || !_sim.node(host).has_paxos()) return false;
-  const auto& voters = _sim.node(leader).paxos().latest_voters();
-  const ParticipantId id = _sim.node(host).member().node().id();
-  return std::find(voters.begin(), voters.end(), id) != voters.end();
-}
-
 ParticipantId MembershipDriver::random_member_host() {
   std::vector<ParticipantId> hosts;
   for (ParticipantId host = 1; host <= _sim.size(); host++) {
@@ -102,20 +94,43 @@ void MembershipDriver::maybe_crash() {
   crash(up[_prng.below(up.size())], _prng.between(_swarm.down_min, _swarm.down_max));
 }
 
-// Participants lost for good: never a majority of the voters (the cluster
-// could not decide their departures), preferring learners.
+// Participants lost for good (their disks with them): never a majority of
+// any configuration that governs an undecided slot, and only while a
+// majority of each of those has applied the whole log — voters that lag
+// depend on the others' copies of the prefix, so losing those would lose
+// the log (a voter set that has not caught up is not yet redundant).
 void MembershipDriver::maybe_lose() {
   const MembershipSwarm& swarm = _swarm.membership;
   if (_lost_done || swarm.lose == 0 || _sim.now() < swarm.lose_at) return;
-  _lost_done = true;
-  const ParticipantId leader = _sim.leader();
-  if (leader == 0) {
-    _lost_done = false;  // try again next tick
-    return;
+  // The log's own view (the checker's reference), not any participant's.
+  const std::vector<std::vector<ParticipantId>> configurations = _sim.membership()->governing();
+  const Slot decided = _sim.membership()->state().applied();
+  std::map<ParticipantId, Slot> applied;  // live arrival id -> applied slot
+  for (ParticipantId host = 1; host <= _sim.size(); host++) {
+    if (_sim.node(host).has_paxos()) {
+      applied[_sim.node(host).member().node().id()] = _sim.node(host).applied();
+    }
   }
-  const std::vector<ParticipantId> voter_ids = _sim.node(leader).paxos().latest_voters();
-  const size_t voters = voter_ids.size();
-  size_t voters_lost = 0;
+  for (const auto& voters : configurations) {
+    size_t current = 0;
+    for (ParticipantId id : voters) current += applied.count(id) && applied[id] >= decided ? 1 : 0;
+    if (current < consensus::majority_of(voters)) {
+      if (_sim.now() < swarm.lose_at + 1000) return;  // wait for them to catch up
+      _lost_done = true;  // give up: never lose the only copies
+      return;
+    }
+  }
+  _lost_done = true;
+  if (_sim.trace().verbose()) {
+    std::string text;
+    for (const auto& voters : configurations) {
+      text += " [";
+      for (ParticipantId id : voters) text += fmt::format(" {}", id);
+      text += " ]";
+    }
+    _sim.trace().note(_sim.now(), "configurations governing undecided slots:" + text);
+  }
+  std::vector<size_t> lost_in(configurations.size(), 0);
   std::vector<ParticipantId> order;
   for (ParticipantId host = 1; host <= _sim.size(); host++) {
     if (_sim.node(host).has_paxos()) order.push_back(host);
@@ -127,9 +142,17 @@ void MembershipDriver::maybe_lose() {
   for (ParticipantId host : order) {
     if (lost == swarm.lose) break;
     const ParticipantId id = _sim.node(host).member().node().id();
-    const bool voter = std::find(voter_ids.begin(), voter_ids.end(), id) != voter_ids.end();
-    if (voter && voters_lost + 1 > (voters - 1) / 2) continue;
-    voters_lost += voter ? 1 : 0;
+    bool allowed = true;
+    for (size_t i = 0; i < configurations.size(); i++) {
+      const auto& voters = configurations[i];
+      const bool voter = std::find(voters.begin(), voters.end(), id) != voters.end();
+      if (voter && lost_in[i] + 1 > (voters.size() - 1) / 2) allowed = false;
+    }
+    if (!allowed) continue;
+    for (size_t i = 0; i < configurations.size(); i++) {
+      const auto& voters = configurations[i];
+      if (std::find(voters.begin(), voters.end(), id) != voters.end()) lost_in[i]++;
+    }
     _lost[host] = true;
     lost++;
     _sim.trace().note(_sim.now(), fmt::format("host {} is lost for good", host));
@@ -152,7 +175,6 @@ void MembershipDriver::maybe_leave() {
   }
   if (active <= 2) return;  // keep a cluster to leave
   _leaves++;
-  _left[host] = true;
   _sim.trace().event(_sim.now(), "leave", host);
   _sim.trace().note(_sim.now(), fmt::format("host {} leaves", host));
   _sim.act(host, [](consensus::MembershipNode& node) { return node.leave(); });
@@ -163,8 +185,7 @@ void MembershipDriver::maybe_rejoin() {
   const MembershipSwarm& swarm = _swarm.membership;
   if (swarm.rejoin_per_mille == 0 || !_prng.chance_per_mille(swarm.rejoin_per_mille)) return;
   for (ParticipantId host = 1; host <= _sim.size(); host++) {
-    if (!_left[host] || _sim.node(host).up() || _lost[host]) continue;
-    _left[host] = false;
+    if (!_sim.exited(host) || _lost[host]) continue;
     _sim.restart(host);
     return;
   }
@@ -261,7 +282,7 @@ void MembershipDriver::heal() {
       if (_unstick_at[host] != 0) {
         _sim.act(host, [](consensus::MembershipNode& node) { return node.set_stuck(false); });
       }
-    } else if (!_lost[host] && !_left[host]) {
+    } else if (!_lost[host] && !_sim.exited(host)) {
       _sim.restart(host);
     }
     _unstick_at[host] = 0;

@@ -40,7 +40,6 @@ class MembershipDriver {
   void crash(ParticipantId host, Tick down);
   void cut(const std::vector<bool>& side, bool one_way, Tick until);
   ParticipantId random_member_host();
-  bool is_voter(ParticipantId host) const;
 
   Simulation& _sim;
   const Swarm& _swarm;
@@ -49,7 +48,6 @@ class MembershipDriver {
   std::vector<Tick> _restart_at;  // per host; 0 = none due
   std::vector<Tick> _unstick_at;  // per host; 0 = not stuck
   std::vector<bool> _lost;
-  std::vector<bool> _left;  // left gracefully (exited) and not back yet
   uint32_t _leaves = 0;
   bool _lost_done = false;
 };

@@ -55,6 +55,7 @@ Simulation::Simulation(uint64_t seed, const SimOptions& options, Trace& trace)
   add_checker(std::move(agreement));
   add_checker(std::move(proposals));
   add_checker(std::make_unique<LeaseChecker>());
+  _exited.assign(options.participants + 1, false);
   for (ParticipantId id = 1; id <= options.participants; id++) {
     _participants.push_back(std::make_unique<Participant>(id, _participant_options, *this));
   }
@@ -132,6 +133,7 @@ void Simulation::step() {
       _trace.event(_now, "exit", participant->id());
       _trace.note(_now, fmt::format("host {} exits after leaving", participant->id()));
       crash(participant->id());
+      _exited[participant->id()] = true;
     }
   }
   for (auto& checker : _checkers) checker->after_tick(*this);
@@ -196,6 +198,7 @@ void Simulation::restart(ParticipantId id) {
   COWORKER_ASSERT(!participant.up());
   _trace.event(_now, "restart", id);
   _trace.note(_now, fmt::format("restart {}", id));
+  _exited[id] = false;
   participant.boot(_now);
 }
 

@@ -82,6 +82,8 @@ class Simulation final : public Effects {
   std::optional<consensus::ProposalId> propose(ParticipantId at, std::string value,
                                                const std::vector<ParticipantId>* voters = nullptr);
   void crash(ParticipantId id);
+  // Membership mode: it left gracefully, departed and exited (until restarted).
+  bool exited(ParticipantId id) const { return _exited.at(id); }
   // Membership mode: a call into a participant's node, between steps.
   void act(ParticipantId id,
            const std::function<consensus::MembershipOutput(consensus::MembershipNode&)>& call) {
@@ -143,6 +145,7 @@ class Simulation final : public Effects {
   std::function<void(const Packet&)> _tap;
   Tick _now = 0;
   std::string _violation;
+  std::vector<bool> _exited;  // by host
 };
 
 }  // namespace coworker::sim
