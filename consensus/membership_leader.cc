@@ -40,7 +40,7 @@ void MembershipNode::on_member_heartbeat(ParticipantId from, const MemberHeartbe
          out);
     return;
   }
-  if (!_leading || _retiring) return;  // the member finds the leader through Paxos
+  if (!_leading) return;                // the member finds the leader through Paxos
   if (!_state.is_member(from)) return;  // its arrival is not applied here yet
   Peer& peer = _peers[from];
   peer.last_heard = _now;
@@ -49,7 +49,7 @@ void MembershipNode::on_member_heartbeat(ParticipantId from, const MemberHeartbe
   } else if (peer.recovering_since == 0) {
     peer.recovering_since = _now;
   }
-  if (!grants_leases() || peer.withhold) return;
+  if (!grants_leases() || peer.withhold) return;  // (a retiring leader never grants)
   const MemberAck ack{heartbeat.sent, _paxos->decided_through(), false, 0};
   peer.last_acked = _now;
   if (from == id()) {
@@ -127,6 +127,16 @@ void MembershipNode::maybe_reconfigure(MembershipOutput& out) {
   const std::vector<ParticipantId> rule = _state.rule_voters();
   const std::vector<ParticipantId> latest = _paxos->latest_voters();
   if (rule.empty() || rule == latest) return;
+  // Only voters we hear from now: a configuration whose majority is silent
+  // could not even decide their departures (the rule changes with those).
+  for (ParticipantId voter : rule) {
+    if (voter == id()) continue;
+    const auto peer = _peers.find(voter);
+    if (peer == _peers.end() || peer->second.last_heard == 0 ||
+        _now > peer->second.last_heard + 3 * _config.timing.heartbeat_ticks) {
+      return;
+    }
+  }
   const std::string value = encode(Reconfigure{_state.applied()});
   Paxos::Proposed proposed =
       _paxos->propose_reconfiguration(value, latest, rule, Paxos::Forwarding::no);

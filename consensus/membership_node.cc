@@ -56,6 +56,7 @@ const Paxos& MembershipNode::paxos() const {
 }
 
 MembershipOutput MembershipNode::finish(MembershipOutput out) {
+  note_leadership();  // a proposal may have handed the leadership over
   out.generation = _generation;
   out.from = id();
   check_invariants();
@@ -240,8 +241,10 @@ MembershipOutput MembershipNode::on_message(ParticipantId from, ParticipantId to
     if (_paxos != nullptr) on_arrive_request(from, address, *request, out);
     return finish(std::move(out));
   }
-  // For an id this participant does not have (any more): stale.
-  if (_paxos == nullptr || to != id()) return finish(std::move(out));
+  // For an id this participant does not have (any more): stale. A heartbeat
+  // for "whoever is here" (to 0) is answered by whoever is.
+  const bool anyone = to == no_participant && std::holds_alternative<MemberHeartbeat>(message);
+  if (_paxos == nullptr || (to != id() && !anyone)) return finish(std::move(out));
   std::visit(Overloaded{
                  [&](const Message& paxos_message) {
                    merge(_paxos->on_message(from, paxos_message), out);
@@ -268,19 +271,28 @@ MembershipOutput MembershipNode::on_tick() {
   merge(_paxos->on_tick(), out);
   note_leadership();
   if (_retiring) {
-    // Still leading (or elected: we may be the only voter left of a
-    // configuration): decide the reconfiguration that replaces us, nothing
-    // else — no acks, no departures.
+    // We campaign and lead only as the last voter in force; then we decide
+    // the reconfiguration that replaces us, nothing else — no acks, no
+    // departures. Otherwise the other voters lead (and grant leases).
+    const std::vector<ParticipantId>& voters = _paxos->voters_for(_paxos->decided_through() + 1);
+    const bool alone = voters.size() == 1 && voters[0] == id();
+    _paxos->pause(_stuck || !alone);
+    note_leadership();
     if (_leading) maybe_reconfigure(out);
     if (retired()) {
       depart_self(out);
     } else if (_now >= _heartbeat_due) {
-      // Ask the voters in force, in turn, how far their snapshots reach
-      // (MemberAck{gone}).
+      // Ask the voters in force how far their snapshots reach (MemberAck
+      // {gone}); what we know of them may be stale, so anyone now and then.
       _heartbeat_due = _now + _config.timing.heartbeat_ticks;
       const std::vector<ParticipantId>& voters = _paxos->voters_for(_paxos->decided_through() + 1);
       const ParticipantId to = voters[_prng.below(voters.size())];
-      if (to != id()) send(to, MemberHeartbeat{_now, _state.applied(), false}, out);
+      const MemberHeartbeat heartbeat{_now, _state.applied(), false};
+      if (to != id() && _prng.chance(1, 2)) {
+        send(to, heartbeat, out);
+      } else {
+        ask_anyone(heartbeat, out);
+      }
     }
     return finish(std::move(out));
   }
@@ -503,12 +515,10 @@ void MembershipNode::send_heartbeat(MembershipOutput& out) {
   } else if (leader != no_participant) {
     send(leader, heartbeat, out);
   } else {
-    // No leader known (a restart, a long partition): ask any member; one
+    // No leader known (a restart, a long partition): ask anyone; a member
     // that knows we departed says so (a leader does not heartbeat ids it
     // no longer counts as members).
-    std::vector<ParticipantId> members = _state.ids();
-    members.erase(std::remove(members.begin(), members.end(), id()), members.end());
-    if (!members.empty()) send(members[_prng.below(members.size())], heartbeat, out);
+    ask_anyone(heartbeat, out);
   }
 }
 
@@ -518,6 +528,8 @@ void MembershipNode::on_member_ack(ParticipantId from, const MemberAck& ack,
     Slot& confirmed = _confirmed[from];
     confirmed = std::max(confirmed, ack.compacted);
     _retire_after = std::max(_retire_after, ack.slot);
+    // It decided more than we did: learn from it (we may have no one else).
+    if (from != no_participant && ack.slot > _paxos->decided_through()) _paxos->hear_of(from);
   }
   if (_retiring) return;
   if (ack.gone) {
@@ -538,6 +550,20 @@ void MembershipNode::on_member_ack(ParticipantId from, const MemberAck& ack,
     _caught_up_at = ack.slot;
   }
   promote_acks();
+}
+
+// A heartbeat to a member we know of, or (half the time, and always when we
+// know none) to a join address for whoever is there now: what we know may
+// be stale, the ids it names gone.
+void MembershipNode::ask_anyone(const MemberHeartbeat& heartbeat, MembershipOutput& out) {
+  std::vector<ParticipantId> members = _state.ids();
+  members.erase(std::remove(members.begin(), members.end(), id()), members.end());
+  if (!members.empty() && (_config.join.empty() || _prng.chance(1, 2))) {
+    send(members[_prng.below(members.size())], heartbeat, out);
+  } else if (!_config.join.empty()) {
+    const std::string& address = _config.join[_prng.below(_config.join.size())];
+    out.send.push_back(MembershipSend{no_participant, address, heartbeat});
+  }
 }
 
 // Acks whose slot we have applied now count.

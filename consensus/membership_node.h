@@ -40,10 +40,12 @@
 //      machine converts a depart it applies then). An unreachable member
 //      heard again is returned. These proposals are leader-only: they never
 //      outlive the leadership that judged them.
-//   4. Voters. While leading with nothing left to apply, the leader proposes
-//      a reconfiguration whenever the rule's voters (MembershipState)
-//      differ from the latest scheduled ones (Paxos schedule), at most one
-//      at a time; it takes effect α slots later (paxos.h steps 12-15).
+//   4. Voters. The leader proposes a reconfiguration whenever the rule's
+//      voters (MembershipState, at its applied slot: the basis) differ from
+//      the latest scheduled ones (Paxos schedule), at most one at a time, and
+//      only while it hears from every voter it names (a configuration whose
+//      majority is silent could not decide their departures, which change
+//      the rule). It takes effect α slots later (paxos.h steps 12-15).
 //   5. Own departure. A member that applies its own departure (or is told it
 //      is gone) retires: no lease, no heartbeats, no acks, no departures, but
 //      it still votes, learns and may lead (then only to propose the
@@ -178,6 +180,7 @@ class MembershipNode {
   void send_heartbeat(MembershipOutput& out);
   void on_member_ack(ParticipantId from, const MemberAck& ack, MembershipOutput& out);
   void promote_acks();
+  void ask_anyone(const MemberHeartbeat& heartbeat, MembershipOutput& out);
   Snapshot snapshot_now() const;
   void merge(Output paxos_output, MembershipOutput& out);
   void maybe_bootstrap(MembershipOutput& out);

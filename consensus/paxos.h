@@ -270,6 +270,11 @@ class Paxos {
   bool is_member(ParticipantId id) const { return contains(_members, id); }
   // A voter of some configuration governing a slot past the decided prefix.
   bool votes() const { return voter_anywhere(); }
+  // Someone the application heard from (outside Paxos messages): asked for
+  // decided entries too while nobody leads.
+  void hear_of(ParticipantId id) {
+    if (id != _self && id != no_participant) _contacts[id] = _now;
+  }
   // The first slot of the configuration governing `slot`.
   Slot configuration_start(Slot slot) const;
 
