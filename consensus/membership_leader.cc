@@ -34,7 +34,12 @@ void MembershipNode::on_member_heartbeat(ParticipantId from, const MemberHeartbe
     // A departed id is refused — by any member, with how far it decided and
     // how far its snapshot reaches (a retiring participant forgets its
     // accepts only once a majority of the voters in force hold what they
-    // were for, rule 5).
+    // were for, rule 5). So we snapshot what we applied, and learn from it
+    // if it knows more.
+    if (heartbeat.applied > _paxos->decided_through()) _paxos->hear_of(from);
+    if (_state.applied() > _paxos->compacted_through()) {
+      merge(_paxos->compact(snapshot_now()), out);
+    }
     send(from, MemberAck{heartbeat.sent, _paxos->decided_through(), true,
                          _paxos->compacted_through()},
          out);

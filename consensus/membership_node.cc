@@ -271,12 +271,15 @@ MembershipOutput MembershipNode::on_tick() {
   merge(_paxos->on_tick(), out);
   note_leadership();
   if (_retiring) {
-    // We campaign and lead only as the last voter in force; then we decide
-    // the reconfiguration that replaces us, nothing else — no acks, no
-    // departures. Otherwise the other voters lead (and grant leases).
+    // We campaign and lead only when no voter in force is still a member
+    // (then we decide the reconfiguration that replaces us, nothing else —
+    // no acks, no departures); otherwise the members among them lead (and
+    // grant leases).
     const std::vector<ParticipantId>& voters = _paxos->voters_for(_paxos->decided_through() + 1);
-    const bool alone = voters.size() == 1 && voters[0] == id();
-    _paxos->pause(_stuck || !alone);
+    const bool member_votes = std::any_of(voters.begin(), voters.end(), [&](ParticipantId voter) {
+      return voter != id() && _state.is_member(voter);
+    });
+    _paxos->pause(_stuck || member_votes);
     note_leadership();
     if (_leading) maybe_reconfigure(out);
     if (retired()) {
@@ -470,7 +473,9 @@ bool MembershipNode::retired() const {
   // What we vote on is known only once we applied what told us we are gone.
   if (_state.applied() < _retire_after) return false;
   if (_paxos->votes() || _paxos->leading()) return false;
-  const Slot needed = std::max(_vote_until, votes_until());
+  // Below our snapshot we cannot tell (after a restart) which slots we
+  // voted on: all of them, then.
+  const Slot needed = std::max({_vote_until, votes_until(), _paxos->compacted_through()});
   const std::vector<ParticipantId>& voters = _paxos->voters_for(_paxos->decided_through() + 1);
   size_t safe = 0;
   for (ParticipantId voter : voters) {

@@ -450,7 +450,7 @@ void Paxos::request_catch_up(ParticipantId target, Output& out) {
 void Paxos::tick_learner(Output& out) {
   if (_catch_up_timeout.fired()) {
     _catch_up_timeout.stop();
-    if (_status == Status::follower && _decided_through < _commit_seen) {
+    if (_status == Status::follower && _decided_through < _commit_seen && !leaderless()) {
       request_catch_up(leader(), out);
     } else if (_status == Status::candidate && _phase1_done) {
       request_catch_up(_catch_up_target, out);

@@ -46,13 +46,19 @@ std::vector<std::vector<ParticipantId>> MembershipChecker::governing() const {
   auto it = _schedule.upper_bound(_state.applied() + 1);
   COWORKER_ASSERT(it != _schedule.begin());
   for (--it; it != _schedule.end(); ++it) result.push_back(it->second);
+  for (const auto& [id, voters] : _proposed) result.push_back(voters);
   return result;
+}
+
+void MembershipChecker::on_proposed(const consensus::Entry& entry) {
+  if (entry.reconfigures()) _proposed[entry.id] = entry.voters;
 }
 
 void MembershipChecker::on_learn(Simulation& sim, ParticipantId, const consensus::Decided& decided) {
   if (_alpha == 0) _alpha = sim.participant_options().limits.window_slots_max;
   const Slot next = _state.applied() + 1;
   if (decided.slot < next) return;
+  _proposed.erase(decided.entry.id);
   if (decided.slot > next) {
     _early.emplace(decided.slot, decided.entry);
     return;

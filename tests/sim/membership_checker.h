@@ -64,8 +64,10 @@ class MembershipChecker final : public Checker {
 
   const consensus::MembershipState& state() const { return _state; }
   // Voter sets of the configurations that govern a slot past the reference
-  // prefix (the current one and every one scheduled).
+  // prefix (the current one and every one scheduled), and of every
+  // reconfiguration proposed and not decided yet (it may still be).
   std::vector<std::vector<ParticipantId>> governing() const;
+  void on_proposed(const consensus::Entry& entry);
   const bucket::BucketTable& table() const { return _table; }
   Counts counts() const;
 
@@ -85,6 +87,7 @@ class MembershipChecker final : public Checker {
   std::map<Slot, std::vector<ParticipantId>> _rule;  // rule voters from this slot on
   std::vector<ParticipantId> _latest;               // latest scheduled voters
   std::map<Slot, std::vector<ParticipantId>> _schedule;  // first slot -> voters
+  std::map<consensus::ProposalId, std::vector<ParticipantId>> _proposed;  // reconfigurations
   Slot _alpha = 0;
   std::set<ParticipantId> _no_lease;  // departed
   std::map<ParticipantId, ParticipantId> _last_id;  // host -> its last arrival id

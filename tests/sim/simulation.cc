@@ -317,6 +317,7 @@ void Simulation::proposed(ParticipantId node, const consensus::Entry& entry) {
                                   entry.reconfigures() ? " (reconfiguration)" : ""));
   }
   for (auto& checker : _checkers) checker->on_propose(*this, node, entry.id, entry.value);
+  if (_membership != nullptr) _membership->on_proposed(entry);
 }
 
 void Simulation::withdrawn(ParticipantId node, const consensus::ProposalId& id) {
