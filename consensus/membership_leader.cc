@@ -22,7 +22,7 @@ void MembershipNode::note_leadership() {
 }
 
 bool MembershipNode::grants_leases() const {
-  if (!_leading || _stuck || _retiring) return false;
+  if (!_leading || _stuck) return false;
   if (!_paxos->holds_lease() || !_paxos->recovered_all()) return false;
   // The previous leader's acks have run out.
   return _now >= _leader_since + _config.timing.lease_ticks + _config.timing.margin_ticks;
@@ -54,7 +54,7 @@ void MembershipNode::on_member_heartbeat(ParticipantId from, const MemberHeartbe
   } else if (peer.recovering_since == 0) {
     peer.recovering_since = _now;
   }
-  if (!grants_leases() || peer.withhold) return;  // (a retiring leader never grants)
+  if (!grants_leases() || peer.withhold) return;
   const MemberAck ack{heartbeat.sent, _paxos->decided_through(), false, 0};
   peer.last_acked = _now;
   if (from == id()) {
@@ -65,7 +65,7 @@ void MembershipNode::on_member_heartbeat(ParticipantId from, const MemberHeartbe
 }
 
 void MembershipNode::on_silent_report(ParticipantId replica) {
-  if (!_leading || _retiring || _now < grace_end()) return;  // reports count from grace_end()
+  if (!_leading || _now < grace_end()) return;  // reports count from grace_end()
   if (replica == id() || !_state.is_member(replica)) return;
   Peer& peer = _peers[replica];
   // A recovering member is not serving yet: reported only after the
@@ -138,7 +138,7 @@ void MembershipNode::maybe_reconfigure(MembershipOutput& out) {
     if (voter == id()) continue;
     const auto peer = _peers.find(voter);
     if (peer == _peers.end() || peer->second.last_heard == 0 ||
-        _now > peer->second.last_heard + 3 * _config.timing.heartbeat_ticks) {
+        _now > peer->second.last_heard + 2 * _config.timing.heartbeat_ticks) {
       return;
     }
   }

@@ -157,7 +157,7 @@ void MembershipNode::tick_arrival(MembershipOutput& out) {
 void MembershipNode::on_arrive_request(ParticipantId from, const std::string& address,
                                        const ArriveRequest& request, MembershipOutput& out) {
   COWORKER_ASSERT(_paxos != nullptr);
-  if (from != no_participant || !_state.bootstrapped() || _retiring) return;
+  if (from != no_participant || !_state.bootstrapped()) return;
   if (!(request.params == _state.params())) {
     ArriveAnswer refusal{request.nonce, no_participant, {}, {}, false, 0};
     refusal.refusal = "cluster " + std::to_string(_state.params().cluster) + " has " +
@@ -271,17 +271,10 @@ MembershipOutput MembershipNode::on_tick() {
   merge(_paxos->on_tick(), out);
   note_leadership();
   if (_retiring) {
-    // We campaign and lead only when no voter in force is still a member
-    // (then we decide the reconfiguration that replaces us, nothing else —
-    // no acks, no departures); otherwise the members among them lead (and
-    // grant leases).
-    const std::vector<ParticipantId>& voters = _paxos->voters_for(_paxos->decided_through() + 1);
-    const bool member_votes = std::any_of(voters.begin(), voters.end(), [&](ParticipantId voter) {
-      return voter != id() && _state.is_member(voter);
-    });
-    _paxos->pause(_stuck || member_votes);
-    note_leadership();
-    if (_leading) maybe_reconfigure(out);
+    // A retiring leader leads like any other (it may be needed: the other
+    // voters in force may be dead or gone) until the reconfiguration that
+    // replaces it takes effect and it hands over (paxos.h step 15).
+    if (_leading) tick_leader(out);
     if (retired()) {
       depart_self(out);
     } else if (_now >= _heartbeat_due) {
@@ -450,7 +443,7 @@ void MembershipNode::after_apply(MembershipOutput& out) {
 // voter while a configuration that counts our vote governs what is not
 // decided yet: the departure comes before the reconfiguration that removes
 // us, which our old configuration must decide (we may be most of it, or all
-// of it: then we lead to decide it).
+// of it, or its leader).
 void MembershipNode::retire(MembershipOutput& out) {
   COWORKER_ASSERT(_paxos != nullptr);
   COWORKER_ASSERT(!_retiring);
@@ -517,12 +510,12 @@ void MembershipNode::send_heartbeat(MembershipOutput& out) {
   const MemberHeartbeat heartbeat{_now, _state.applied(), recovering()};
   if (leader == id()) {
     on_member_heartbeat(id(), heartbeat, out);
-  } else if (leader != no_participant) {
+  } else if (leader != no_participant && !_paxos->leaderless()) {
     send(leader, heartbeat, out);
   } else {
-    // No leader known (a restart, a long partition): ask anyone; a member
-    // that knows we departed says so (a leader does not heartbeat ids it
-    // no longer counts as members).
+    // No leader heard lately (a restart, a long partition): ask anyone; a
+    // member that knows we departed says so (a leader does not heartbeat
+    // ids it no longer counts as members, and ours may be gone).
     ask_anyone(heartbeat, out);
   }
 }

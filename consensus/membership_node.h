@@ -47,11 +47,12 @@
 //      majority is silent could not decide their departures, which change
 //      the rule). It takes effect α slots later (paxos.h steps 12-15).
 //   5. Own departure. A member that applies its own departure (or is told it
-//      is gone) retires: no lease, no heartbeats, no acks, no departures, but
-//      it still votes, learns and may lead (then only to propose the
-//      reconfiguration) while a configuration that counts its vote governs
-//      an undecided slot (its departure precedes the reconfiguration that
-//      removes it, which its old configuration must decide). Then it drops
+//      is gone) retires: no read lease, no heartbeats of its own, but it
+//      still votes, learns and may lead (with every duty of a leader) while
+//      a configuration that counts its vote governs an undecided slot (its
+//      departure precedes the reconfiguration that removes it, which its old
+//      configuration must decide). Then, once a majority of the voters in
+//      force hold snapshots covering what it voted on, it drops
 //      its Paxos and arrives anew with a new incarnation — unless it was
 //      leaving: then it is done (exited()).
 //   6. Stuck. A member whose disk batch or phaser core is stuck stops

@@ -275,6 +275,7 @@ class Paxos {
   void hear_of(ParticipantId id) {
     if (id != _self && id != no_participant) _contacts[id] = _now;
   }
+  bool leaderless() const;  // no leader heard for an election timeout
   // The first slot of the configuration governing `slot`.
   Slot configuration_start(Slot slot) const;
 
@@ -304,7 +305,6 @@ class Paxos {
   void persist(PersistRecord record, Output& out);
   void send(ParticipantId to, Message message, Output& out);
   void tick_learner(Output& out);
-  bool leaderless() const;  // no leader heard for an election timeout
   void probe(Output& out);
   Tick contacts_ticks() const { return 10 * _timing.election_timeout_ticks; }
   bool ignore_lower_leader(const Ballot& ballot) const;

@@ -52,6 +52,8 @@ std::vector<std::vector<ParticipantId>> MembershipChecker::governing() const {
 
 void MembershipChecker::on_proposed(const consensus::Entry& entry) {
   if (entry.reconfigures()) _proposed[entry.id] = entry.voters;
+  const auto decoded = consensus::decode_entry(entry.value);
+  if (decoded && !std::holds_alternative<consensus::Acks>(*decoded)) _changes.insert(entry.id);
 }
 
 void MembershipChecker::on_learn(Simulation& sim, ParticipantId, const consensus::Decided& decided) {
@@ -59,6 +61,7 @@ void MembershipChecker::on_learn(Simulation& sim, ParticipantId, const consensus
   const Slot next = _state.applied() + 1;
   if (decided.slot < next) return;
   _proposed.erase(decided.entry.id);
+  _changes.erase(decided.entry.id);
   if (decided.slot > next) {
     _early.emplace(decided.slot, decided.entry);
     return;

@@ -67,6 +67,15 @@ class MembershipChecker final : public Checker {
   // prefix (the current one and every one scheduled), and of every
   // reconfiguration proposed and not decided yet (it may still be).
   std::vector<std::vector<ParticipantId>> governing() const;
+  // The voters follow the rule, and nothing that could change them (a
+  // reconfiguration, an arrival, a leave, a departure, a mark, a return) is
+  // on its way.
+  bool voters_settled() const {
+    return _proposed.empty() && _changes.empty() && _latest == _state.rule_voters();
+  }
+  void on_withdraw(Simulation&, ParticipantId, const consensus::ProposalId& id) override {
+    _changes.erase(id);
+  }
   void on_proposed(const consensus::Entry& entry);
   const bucket::BucketTable& table() const { return _table; }
   Counts counts() const;
@@ -88,6 +97,7 @@ class MembershipChecker final : public Checker {
   std::vector<ParticipantId> _latest;               // latest scheduled voters
   std::map<Slot, std::vector<ParticipantId>> _schedule;  // first slot -> voters
   std::map<consensus::ProposalId, std::vector<ParticipantId>> _proposed;  // reconfigurations
+  std::set<consensus::ProposalId> _changes;  // proposed entries that change members
   Slot _alpha = 0;
   std::set<ParticipantId> _no_lease;  // departed
   std::map<ParticipantId, ParticipantId> _last_id;  // host -> its last arrival id

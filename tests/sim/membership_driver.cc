@@ -104,6 +104,12 @@ void MembershipDriver::maybe_lose() {
   if (_lost_done || swarm.lose == 0 || _sim.now() < swarm.lose_at) return;
   // The log's own view (the checker's reference), not any participant's.
   const std::vector<std::vector<ParticipantId>> configurations = _sim.membership()->governing();
+  // A reconfiguration under way may name the participants about to be
+  // lost: a configuration with a dead majority stops the log for good.
+  if (!_sim.membership()->voters_settled()) {
+    if (_sim.now() >= swarm.lose_at + 1000) _lost_done = true;
+    return;
+  }
   const Slot decided = _sim.membership()->state().applied();
   std::map<ParticipantId, Slot> applied;  // live arrival id -> applied slot
   for (ParticipantId host = 1; host <= _sim.size(); host++) {
