@@ -55,7 +55,7 @@ consensus::MembershipConfig config_for(ParticipantId host, uint32_t hosts, uint6
                                        const consensus::Paxos::Timing& timing,
                                        const consensus::Paxos::Limits& limits) {
   consensus::MembershipConfig config;
-  config.params = options.params;
+  config.params = options.params_for(host);
   config.address = address_of(host);
   config.data_dir = data_dir_of(seed, host);
   config.bootstrap = options.static_members == 0 && host == 1;
@@ -82,7 +82,7 @@ MemberHost::MemberHost(ParticipantId host, uint32_t hosts, uint64_t seed,
       _options(options),
       _prng(prng),
       _config(config_for(host, hosts, seed, options, timing, limits)),
-      _table(options.params.buckets, options.params.replicas),
+      _table(options.params_for(host).buckets, options.params_for(host).replicas),
       _node(_config, prng, recovered, _table) {}
 
 void MemberHost::tick_phasers(Tick now, std::vector<std::pair<ParticipantId, Probe>>& probes,

@@ -45,6 +45,16 @@ struct MembershipSimOptions {
   Tick executor_retry_ticks = 150;
   uint32_t executor_race_per_mille = 100;  // propose although a new replica is silent
   bool probes = true;
+  // A host started with other cluster parameters (tests: its arrival is
+  // refused with the reason). 0: none.
+  ParticipantId foreign_host = 0;
+  uint32_t foreign_buckets = 0;
+
+  consensus::ClusterParams params_for(ParticipantId host) const {
+    consensus::ClusterParams own = params;
+    if (host == foreign_host) own.buckets = foreign_buckets;
+    return own;
+  }
 };
 
 // A host's address, and back.
