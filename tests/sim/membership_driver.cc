@@ -91,7 +91,9 @@ void MembershipDriver::maybe_crash() {
     if (_sim.node(host).up()) up.push_back(host);
   }
   if (up.size() <= 1) return;
-  crash(up[_prng.below(up.size())], _prng.between(_swarm.down_min, _swarm.down_max));
+  // Two draws, sequenced: argument evaluation order differs between compilers.
+  const ParticipantId host = up[_prng.below(up.size())];
+  crash(host, _prng.between(_swarm.down_min, _swarm.down_max));
 }
 
 // Participants lost for good (their disks with them): never a majority of
