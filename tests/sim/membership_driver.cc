@@ -7,6 +7,7 @@
 
 #include "consensus/paxos.h"
 #include "reactor/assert.h"
+#include "tests/sim/faults.h"
 #include "tests/sim/membership_checker.h"
 #include "tests/sim/trace.h"
 
@@ -211,7 +212,7 @@ void MembershipDriver::maybe_partition() {
     for (ParticipantId host = 1; host <= n; host++) side[host] = _prng.chance(1, 2);
   }
   const bool one_way = _prng.chance_per_mille(_swarm.one_way_per_mille);
-  cut(side, one_way, _sim.now() + _prng.between(_swarm.partition_min, _swarm.partition_max));
+  cut(_sim, side, one_way, _sim.now() + _prng.between(_swarm.partition_min, _swarm.partition_max));
 }
 
 // One link, one way: the two ends still hear the membership leader, but a
@@ -253,36 +254,11 @@ void MembershipDriver::maybe_split() {
   if (swarm.split_at == 0 || _sim.now() != swarm.split_at) return;
   std::vector<bool> side(_sim.size() + 1, false);
   for (ParticipantId host = 1; host <= _sim.size() / 2; host++) side[host] = true;
-  cut(side, false, _sim.now() + swarm.split_ticks);
-}
-
-void MembershipDriver::cut(const std::vector<bool>& side, bool one_way, Tick until) {
-  const size_t n = _sim.size();
-  uint64_t mask = 0;
-  for (ParticipantId from = 1; from <= n; from++) {
-    if (side[from]) mask |= uint64_t{1} << from;
-    for (ParticipantId to = 1; to <= n; to++) {
-      if (from == to || side[from] == side[to]) continue;
-      if (one_way && !side[from]) continue;
-      _sim.network().block(from, to, until);
-    }
-  }
-  _sim.trace().event(_sim.now(), "partition", mask, one_way, until);
-  if (_sim.trace().verbose()) {
-    _sim.trace().note(_sim.now(),
-                      fmt::format("partition {:#x} one_way={} until {}", mask, one_way, until));
-  }
+  cut(_sim, side, false, _sim.now() + swarm.split_ticks);
 }
 
 void MembershipDriver::heal() {
-  _sim.trace().event(_sim.now(), "heal");
-  _sim.trace().note(_sim.now(), "heal: every fault ends");
-  _sim.network().heal();
-  NetworkOptions calm = _sim.network().options();
-  calm.drop_per_mille = 0;
-  calm.duplicate_per_mille = 0;
-  calm.stale_per_mille = 0;
-  _sim.network().set_options(calm);
+  calm_network(_sim);
   for (ParticipantId host = 1; host <= _sim.size(); host++) {
     _restart_at[host] = 0;
     _arrive_at[host] = 0;
@@ -295,45 +271,6 @@ void MembershipDriver::heal() {
     }
     _unstick_at[host] = 0;
   }
-}
-
-SeedResult run_membership_seed(uint64_t seed, const Family& family, bool verbose) {
-  const Swarm swarm = draw_swarm(seed, family);
-  Trace trace(verbose);
-  trace.note(0, fmt::format("seed={} family={} {}", seed, family.name, describe(swarm)));
-  trace.mix(seed);
-  Simulation sim(seed, swarm.sim, trace);
-  MembershipDriver driver(sim, swarm, seed);
-  for (Tick t = 0; t < swarm.fault_ticks && !sim.violated(); t++) {
-    driver.before_step();
-    sim.step();
-  }
-  if (!sim.violated()) {
-    driver.heal();
-    sim.settle(swarm.settle_ticks_max);
-  }
-  SeedResult result;
-  result.family = family.name;
-  result.violated = sim.violated();
-  result.violation = sim.violation();
-  result.proposed = sim.proposals().proposed();
-  result.acked = sim.proposals().acked();
-  result.duplicates = sim.proposals().duplicates();
-  result.ticks = sim.now();
-  const MembershipChecker::Counts counts = sim.membership()->counts();
-  trace.event(sim.now(), "end", result.acked, result.violated, counts.arrivals, counts.departures,
-              counts.acks_confirmed);
-  if (verbose) {
-    trace.note(sim.now(),
-               fmt::format("arrivals={} retried={} departures={} marks={} returns={} leaves={} "
-                           "reconfigurations={} acks={} void_acks={}",
-                           counts.arrivals, counts.retried, counts.departures, counts.marks,
-                           counts.returns, counts.leaves, counts.reconfigurations,
-                           counts.acks_confirmed, counts.acks_void));
-    trace.note(sim.now(), "state:\n" + sim.describe_state());
-  }
-  result.digest = trace.digest();
-  return result;
 }
 
 }  // namespace coworker::sim

@@ -4,7 +4,8 @@
 // one-way single links, the half split), stuck cores, a whole-cluster crash
 // with staggered recoveries — then heals and lets the cluster settle.
 //
-// One per seed, owned by run_membership_seed; draws from its own Prng stream
+// One per seed, owned by run_seed (scenario.cc) for the families marked
+// `membership`; draws from its own Prng stream
 // (seed stream 3), so a seed's faults depend only on the seed and on what the
 // cluster exposes (who is up, who leads, who is a voter).
 #pragma once
@@ -38,7 +39,6 @@ class MembershipDriver {
   void maybe_whole_crash();
   void maybe_split();
   void crash(ParticipantId host, Tick down);
-  void cut(const std::vector<bool>& side, bool one_way, Tick until);
   ParticipantId random_member_host();
 
   Simulation& _sim;
@@ -51,9 +51,5 @@ class MembershipDriver {
   uint32_t _leaves = 0;
   bool _lost_done = false;
 };
-
-// Runs one membership seed to the end (scenario.cc's run_seed calls it for
-// families marked `membership`).
-SeedResult run_membership_seed(uint64_t seed, const Family& family, bool verbose);
 
 }  // namespace coworker::sim

@@ -169,22 +169,16 @@ Disk::Ticket Participant::write(Tick now, std::vector<DiskRecord> records) {
   return ticket;
 }
 
-void Participant::handle(Tick now, consensus::Output output) {
-  if (output.empty()) return;
-  Pending pending;
-  if (!output.persist.empty()) {
-    std::vector<DiskRecord> records;
-    records.reserve(output.persist.size());
-    for (auto& record : output.persist) records.emplace_back(std::move(record));
-    output.persist.clear();
-    pending.ticket = write(now, std::move(records));
-  }
-  pending.output = std::move(output);
-  _pending.push_back(std::move(pending));
-  drain(now);
-}
+void Participant::handle(Tick now, consensus::Output output) { queue(now, std::move(output)); }
 
 void Participant::handle(Tick now, consensus::MembershipOutput output) {
+  queue(now, std::move(output));
+}
+
+// Either protocol's output: its records to the disk, the rest held until
+// they are durable, behind every earlier output.
+template <class Out>
+void Participant::queue(Tick now, Out output) {
   if (output.empty()) return;
   Pending pending;
   if (!output.persist.empty()) {

@@ -107,6 +107,8 @@ class Participant {
   };
   void handle(Tick now, consensus::Output output);
   void handle(Tick now, consensus::MembershipOutput output);
+  template <class Out>
+  void queue(Tick now, Out output);
   Disk::Ticket write(Tick now, std::vector<DiskRecord> records);
   void drain(Tick now);
   void release(Tick now, consensus::Output& output);

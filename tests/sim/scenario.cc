@@ -4,6 +4,7 @@
 
 #include "reactor/assert.h"
 #include "tests/sim/faults.h"
+#include "tests/sim/membership_checker.h"
 #include "tests/sim/membership_driver.h"
 
 namespace coworker::sim {
@@ -288,14 +289,18 @@ std::string describe(const Swarm& swarm) {
       swarm.reconfigure_per_mille);
 }
 
-SeedResult run_seed(uint64_t seed, const Family& family, bool verbose) {
-  if (family.membership) return run_membership_seed(seed, family, verbose);
+namespace {
+
+// Faults for fault_ticks, then healing and settling: the same for both
+// drivers (FaultDriver, MembershipDriver).
+template <class Driver>
+SeedResult play(uint64_t seed, const Family& family, bool verbose) {
   const Swarm swarm = draw_swarm(seed, family);
   Trace trace(verbose);
   trace.note(0, fmt::format("seed={} family={} {}", seed, family.name, describe(swarm)));
   trace.mix(seed);
   Simulation sim(seed, swarm.sim, trace);
-  FaultDriver faults(sim, swarm, seed);
+  Driver faults(sim, swarm, seed);
   for (Tick t = 0; t < swarm.fault_ticks && !sim.violated(); t++) {
     faults.before_step();
     sim.step();
@@ -313,8 +318,27 @@ SeedResult run_seed(uint64_t seed, const Family& family, bool verbose) {
   result.duplicates = sim.proposals().duplicates();
   result.ticks = sim.now();
   trace.event(sim.now(), "end", result.acked, result.violated);
+  if (const MembershipChecker* membership = sim.membership()) {
+    const MembershipChecker::Counts counts = membership->counts();
+    trace.event(sim.now(), "members", counts.arrivals, counts.departures, counts.marks,
+                counts.acks_confirmed, counts.acks_void, counts.reconfigurations);
+    trace.note(sim.now(),
+               fmt::format("arrivals={} retried={} departures={} marks={} returns={} leaves={} "
+                           "reconfigurations={} acks={} void_acks={}",
+                           counts.arrivals, counts.retried, counts.departures, counts.marks,
+                           counts.returns, counts.leaves, counts.reconfigurations,
+                           counts.acks_confirmed, counts.acks_void));
+    if (verbose) trace.note(sim.now(), "state:\n" + sim.describe_state());
+  }
   result.digest = trace.digest();
   return result;
+}
+
+}  // namespace
+
+SeedResult run_seed(uint64_t seed, const Family& family, bool verbose) {
+  if (family.membership) return play<MembershipDriver>(seed, family, verbose);
+  return play<FaultDriver>(seed, family, verbose);
 }
 
 }  // namespace coworker::sim
