@@ -131,6 +131,44 @@ std::vector<ParticipantId> Distributor::government(uint32_t bucket) const {
   return government;
 }
 
+void Distributor::encode(consensus::Writer& writer) const {
+  writer.ids(_eligible);
+  writer.ids(_leader);
+  writer.u64(_moves);
+}
+
+std::optional<Distributor> Distributor::decode(consensus::Reader& reader, uint32_t buckets,
+                                               uint32_t replicas) {
+  Distributor distributor(buckets, replicas);
+  std::vector<ParticipantId> eligible = reader.ids();
+  std::vector<ParticipantId> leader = reader.ids();
+  const uint64_t moves = reader.u64();
+  if (!reader.ok() || leader.size() != buckets) return std::nullopt;
+  for (size_t i = 0; i < eligible.size(); i++) {
+    if (eligible[i] == no_participant || (i > 0 && eligible[i - 1] >= eligible[i])) {
+      return std::nullopt;
+    }
+  }
+  std::vector<uint32_t> count(eligible.size(), 0);
+  for (ParticipantId id : leader) {
+    const auto it = std::lower_bound(eligible.begin(), eligible.end(), id);
+    if (eligible.empty() ? id != no_participant : (it == eligible.end() || *it != id)) {
+      return std::nullopt;
+    }
+    if (!eligible.empty()) count[static_cast<size_t>(it - eligible.begin())]++;
+  }
+  if (!count.empty()) {
+    const auto [low, high] = std::minmax_element(count.begin(), count.end());
+    if (*high - *low > 1) return std::nullopt;
+  }
+  distributor._eligible = std::move(eligible);
+  distributor._leader = std::move(leader);
+  distributor._count = std::move(count);
+  distributor._moves = moves;
+  distributor.check_invariants();
+  return distributor;
+}
+
 void Distributor::check_invariants() const {
   COWORKER_ASSERT(_count.size() == _eligible.size());
   COWORKER_ASSERT(std::is_sorted(_eligible.begin(), _eligible.end()));

@@ -28,8 +28,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
+#include "consensus/codec.h"
 #include "consensus/ids.h"
 
 namespace coworker::bucket {
@@ -58,6 +60,14 @@ class Distributor {
 
   // Leadership changes since construction (each bucket handed over counts 1).
   uint64_t moves() const { return _moves; }
+
+  // Snapshot form (part of the membership snapshot): the history-dependent
+  // leader of each bucket and the eligible participants. Decoding checks
+  // the invariants instead of asserting them (bytes come from disks).
+  void encode(consensus::Writer& writer) const;
+  static std::optional<Distributor> decode(consensus::Reader& reader, uint32_t buckets,
+                                           uint32_t replicas);
+  friend bool operator==(const Distributor&, const Distributor&) = default;
 
   void check_invariants() const;
 

@@ -70,16 +70,18 @@ void Configuration::check() const {
 
 Paxos::Paxos(ParticipantId self, Configuration configuration, Timing timing, Limits limits, Prng& prng,
              const Durable& recovered)
-    : _self(self),
-      _configuration(std::move(configuration)),
-      _members(_configuration.members()),
-      _timing(timing),
-      _limits(limits),
-      _prng(prng),
-      _durable(recovered) {
-  _configuration.check();
-  COWORKER_ASSERT(_configuration.is_member(_self));
-  COWORKER_ASSERT(_configuration.voters.size() <= 64);  // Instance::accepted_mask
+    : _self(self), _timing(timing), _limits(limits), _prng(prng), _durable(recovered) {
+  configuration.check();
+  if (_durable.snapshot.slot > 0) {
+    // The snapshot's schedule supersedes the initial voters.
+    COWORKER_ASSERT(!_durable.snapshot.schedule.empty());
+    _schedule = _durable.snapshot.schedule;
+  } else {
+    _schedule.emplace(1, ScheduledVoters{0, configuration.voters});
+  }
+  _learners = configuration.members();  // the initial voters stay members when replaced
+  rebuild_members();
+  COWORKER_ASSERT(is_member(_self));
   // A follower must stop honouring a silent leader's lease before it may
   // campaign, and a leader's heartbeats must come well within the lease.
   COWORKER_ASSERT(_timing.heartbeat_ticks < _timing.lease_ticks);
@@ -89,11 +91,6 @@ Paxos::Paxos(ParticipantId self, Configuration configuration, Timing timing, Lim
   COWORKER_ASSERT(_limits.batch_entries_max > 0);
   COWORKER_ASSERT(_limits.learn_entries_max > 0);
   COWORKER_ASSERT(_limits.forward_entries_max > 0);
-  if (!_configuration.is_voter(_self)) {
-    // A learner never accepted anything; it keeps only snapshots.
-    COWORKER_ASSERT(_durable.promised.zero());
-    COWORKER_ASSERT(_durable.accepted.empty());
-  }
   _decided_through = _durable.snapshot.slot;
   _highest_round = _durable.promised.round;
   // Accepted entries seed what this member can learn from a commit point.
@@ -110,7 +107,7 @@ Output Paxos::start() {
   // Proposal ids carry the boot counter; it is durable before any proposal
   // of this boot can leave (the driver persists before it sends).
   persist(PersistBoot{_durable.boots + 1}, out);
-  if (_configuration.is_voter(_self)) restart_election_timeout();
+  restart_election_timeout();
   check_invariants();
   return out;
 }
@@ -118,8 +115,10 @@ Output Paxos::start() {
 Output Paxos::on_message(ParticipantId from, const Message& message) {
   COWORKER_ASSERT(_started);
   Output out;
-  // Anything from outside the configuration, or claiming to be us, is noise.
-  if (from == _self || !_configuration.is_member(from)) return out;
+  // Claiming to be us, or nobody, is noise. Anyone else is heard: a member
+  // that lags (or restarted without its log) may not know the sender yet.
+  if (from == _self || from == no_participant) return out;
+  _contacts[from] = _now;
   std::visit(Overloaded{
                  [&](const Prepare& m) { on_prepare(from, m, out); },
                  [&](const Promised& m) { on_promise(from, m, out); },
@@ -149,7 +148,13 @@ Output Paxos::on_tick() {
   _forward_timeout.tick();
   switch (_status) {
     case Status::follower:
-      if (_election_timeout.fired()) start_election(out);
+      if (_election_timeout.fired()) {
+        if (electable()) {
+          start_election(out);
+        } else {
+          _election_timeout.stop();
+        }
+      }
       break;
     case Status::candidate:
       tick_candidate(out);
@@ -169,7 +174,9 @@ Output Paxos::compact(Snapshot snapshot) {
   COWORKER_ASSERT(snapshot.slot <= _decided_through);
   Output out;
   const Slot slot = snapshot.slot;
+  snapshot.schedule = schedule_at(slot);
   persist(PersistSnapshot{std::move(snapshot)}, out);
+  prune_schedule();
   // Keep a tail of decided entries below the snapshot to serve small lags
   // without shipping the snapshot.
   const Slot keep_from = slot > _limits.retain_slots ? slot - _limits.retain_slots + 1 : 1;
@@ -184,12 +191,6 @@ Output Paxos::compact(Snapshot snapshot) {
 
 // ---- Acceptor ----
 
-bool Paxos::ignore_prepare(ParticipantId from, const Prepare& prepare) const {
-  if (!_configuration.is_voter(_self)) return true;
-  if (!_configuration.is_voter(from)) return true;
-  return prepare.ballot.node != from;
-}
-
 // Step 2's lease rule: while it binds, this voter promises nobody new.
 bool Paxos::lease_binds(const Ballot& ballot) const {
   // Boot grace: before a crash we may have acked a leader whose lease is
@@ -200,7 +201,9 @@ bool Paxos::lease_binds(const Ballot& ballot) const {
 }
 
 void Paxos::on_prepare(ParticipantId from, const Prepare& prepare, Output& out) {
-  if (ignore_prepare(from, prepare)) return;
+  // Any member answers: the candidate counts only the voters of each
+  // configuration (step 13), and a promise binds nobody else.
+  if (prepare.ballot.node != from) return;
   const Ballot promised = _durable.promised;
   // Answering a duplicate of the Prepare we promised is always safe.
   if (prepare.ballot < promised || (prepare.ballot != promised && lease_binds(prepare.ballot))) {
@@ -223,42 +226,62 @@ void Paxos::on_prepare(ParticipantId from, const Prepare& prepare, Output& out) 
   send(from, std::move(promise), out);
 }
 
-// Accept and Heartbeat come only from the node that owns the ballot.
+// Accept and Heartbeat come only from the node that owns the ballot. (It may
+// lead a configuration this member does not know of yet.)
 bool Paxos::ignore_from_leader(ParticipantId from, const Ballot& ballot) const {
-  if (ballot.node != from) return true;
-  return !_configuration.is_voter(from);
+  return ballot.node != from;
 }
 
 void Paxos::on_accept(ParticipantId from, const Accept& accept, Output& out) {
   if (ignore_from_leader(from, accept.ballot)) return;
-  const bool voter = _configuration.is_voter(_self);
+  const bool voter = voter_anywhere();
   if (voter && accept.ballot < _durable.promised) {
     send(from, Reject{accept.ballot, _durable.promised, leader()}, out);
     return;
   }
-  if (!voter && accept.ballot < _leader_ballot) return;  // a deposed leader
+  if (!voter && ignore_lower_leader(accept.ballot)) return;
   observe_leader(accept.ballot, out);
   COWORKER_ASSERT(_status == Status::follower);  // a leader above us, or we rejected it
-  if (voter) {
+  if (voter && accept.ballot > _durable.promised) persist(PersistPromise{accept.ballot}, out);
+  Accepted accepted{accept.ballot, {}};
+  bool refused = false;
+  for (const SlotEntry& proposed : accept.entries) {
+    // Step 12: only the voters of a slot vote on it (or a member that cannot
+    // tell yet whether it is one).
+    if (!accepts_slot(proposed.slot)) continue;
+    if (accept.ballot < _durable.promised) {
+      // Only a learner of everything ahead gets here (a voter rejected the
+      // message above). A slot we decided and still hold is acked without
+      // storing when the Accept carries exactly its decided entry (a leader
+      // of a later configuration may need our vote to finish it; acking the
+      // chosen value cannot choose another). Anything else is refused: below
+      // our promise, a stale leader may carry any value.
+      const auto decided = _log.find(proposed.slot);
+      if (proposed.slot <= _decided_through && decided != _log.end() &&
+          decided->second == proposed.entry) {
+        accepted.slots.push_back(proposed.slot);
+      } else {
+        refused = true;
+      }
+      continue;
+    }
     if (accept.ballot > _durable.promised) persist(PersistPromise{accept.ballot}, out);
     COWORKER_ASSERT(_durable.promised == accept.ballot);
-    Accepted accepted{accept.ballot, {}};
-    for (const SlotEntry& proposed : accept.entries) {
-      // A compacted slot is decided, and any proposal that passes the promise
-      // check carries its decided entry (a majority promised above every
-      // ballot that could have chosen another): acking it is safe.
-      if (proposed.slot > _durable.snapshot.slot) {
-        const auto it = _durable.accepted.find(proposed.slot);
-        if (it == _durable.accepted.end() || it->second.ballot != accept.ballot) {
-          persist(PersistAccept{AcceptedEntry{proposed.slot, accept.ballot, proposed.entry}}, out);
-        } else {
-          COWORKER_ASSERT(it->second.entry == proposed.entry);  // invariant 2
-        }
+    // A compacted slot is decided, and any proposal that passes the promise
+    // check carries its decided entry (a majority promised above every
+    // ballot that could have chosen another): acking it is safe.
+    if (proposed.slot > _durable.snapshot.slot) {
+      const auto it = _durable.accepted.find(proposed.slot);
+      if (it == _durable.accepted.end() || it->second.ballot != accept.ballot) {
+        persist(PersistAccept{AcceptedEntry{proposed.slot, accept.ballot, proposed.entry}}, out);
+      } else {
+        COWORKER_ASSERT(it->second.entry == proposed.entry);  // invariant 2
       }
-      accepted.slots.push_back(proposed.slot);
     }
-    send(from, std::move(accepted), out);
+    accepted.slots.push_back(proposed.slot);
   }
+  if (refused) send(from, Reject{accept.ballot, _durable.promised, leader()}, out);
+  if (voter || !accepted.slots.empty()) send(from, std::move(accepted), out);
   for (const SlotEntry& proposed : accept.entries) {
     if (proposed.slot <= _decided_through) continue;
     auto [it, fresh] = _proposed.try_emplace(proposed.slot);
@@ -271,12 +294,14 @@ void Paxos::on_accept(ParticipantId from, const Accept& accept, Output& out) {
 
 void Paxos::on_heartbeat(ParticipantId from, const Heartbeat& heartbeat, Output& out) {
   if (ignore_from_leader(from, heartbeat.ballot)) return;
-  const bool voter = _configuration.is_voter(_self);
-  if (voter && heartbeat.ballot < _durable.promised) {
+  // Whoever promised a higher ballot never acks a lower one, voter or not:
+  // a member that lags may not know it votes, and its ack counts towards
+  // the lease (step 14).
+  if (heartbeat.ballot < _durable.promised) {
     send(from, Reject{heartbeat.ballot, _durable.promised, leader()}, out);
     return;
   }
-  if (!voter && heartbeat.ballot < _leader_ballot) return;
+  if (!voter_anywhere() && ignore_lower_leader(heartbeat.ballot)) return;
   observe_leader(heartbeat.ballot, out);
   COWORKER_ASSERT(_status == Status::follower);
   COWORKER_ASSERT(heartbeat.ballot <= _leader_ballot);
@@ -294,7 +319,7 @@ void Paxos::observe_leader(const Ballot& ballot, Output& out) {
   if (_status == Status::candidate) step_down();
   if (_status == Status::leader && ballot > _ballot) step_down();
   if (_status == Status::leader) return;
-  if (_leader_heard && ballot < _leader_ballot) return;  // an older leader, still honest
+  if (ignore_lower_leader(ballot)) return;  // an older leader, still honest
   const bool changed = !_leader_heard || ballot != _leader_ballot;
   _leader_ballot = ballot;
   _leader_heard = true;
@@ -312,7 +337,7 @@ void Paxos::follow_commit(const Ballot& ballot, Slot commit, Output& out) {
     if (it == _proposed.end() || it->second.ballot != ballot) break;
     Entry entry = std::move(it->second.entry);
     _proposed.erase(it);
-    decide(_decided_through + 1, std::move(entry), out);
+    decide(_decided_through + 1, std::move(entry), {}, out);
   }
   if (_decided_through < _commit_seen && !_catch_up_timeout.running()) {
     request_catch_up(ballot.node, out);
@@ -321,19 +346,30 @@ void Paxos::follow_commit(const Ballot& ballot, Slot commit, Output& out) {
 
 // ---- Learner ----
 
-void Paxos::decide(Slot slot, Entry entry, Output& out) {
+void Paxos::decide(Slot slot, Entry entry, std::vector<ParticipantId> quorum, Output& out) {
   COWORKER_ASSERT(slot == _decided_through + 1);  // invariant 4
   COWORKER_ASSERT(!out.installed || out.installed->slot < slot);
+  if (!quorum.empty()) {
+    // Step 12: a majority of the slot's own voters.
+    const auto& voters = voters_for(slot);
+    size_t count = 0;
+    for (ParticipantId id : quorum) count += contains(voters, id) ? 1 : 0;
+    COWORKER_ASSERT(count >= majority_of(voters));
+  }
   _decided_through = slot;
   _proposed.erase(slot);
+  if (entry.reconfigures()) schedule_decided(slot, entry);
+  // A configuration starts or stops governing at slot + 1: our role may change.
+  if (entry.reconfigures() || _schedule.count(slot + 1) != 0) refresh_role();
   if (!entry.noop()) {
     _decided_ids[entry.id] = slot;
     if (entry.id.proposer == _self && entry.id.boot == _durable.boots) {
       _own.erase(entry.id.sequence);
+      _leader_only.erase(entry.id.sequence);
     }
   }
   if (!out.decided.empty()) COWORKER_ASSERT(out.decided.back().slot + 1 == slot);
-  out.decided.push_back(Decided{slot, entry});
+  out.decided.push_back(Decided{slot, entry, std::move(quorum)});
   _log.emplace_hint(_log.end(), slot, std::move(entry));
 }
 
@@ -341,8 +377,12 @@ void Paxos::install(const Snapshot& snapshot, Output& out) {
   COWORKER_ASSERT(snapshot.slot > _decided_through);
   COWORKER_ASSERT(!out.installed);
   COWORKER_ASSERT(out.decided.empty());  // installed comes before decided
+  COWORKER_ASSERT(!snapshot.schedule.empty());
   persist(PersistSnapshot{snapshot}, out);
   _decided_through = snapshot.slot;
+  _schedule = snapshot.schedule;
+  rebuild_members();
+  refresh_role();
   _log.clear();
   _decided_ids.clear();
   _proposed.erase(_proposed.begin(), _proposed.upper_bound(snapshot.slot));
@@ -381,18 +421,19 @@ void Paxos::on_learn(ParticipantId from, const Learn& learn, Output& out) {
     const Slot slot = learn.first + i;
     if (slot <= _decided_through) continue;
     if (slot != _decided_through + 1) break;
-    decide(slot, learn.entries[i], out);
+    decide(slot, learn.entries[i], {}, out);
   }
   COWORKER_ASSERT(_decided_through >= before);
   COWORKER_ASSERT(_decided_through >= learn.snapshot.slot);
   if (_status == Status::candidate) {
+    if (leaderless() && _decided_through > before && !_phase1_done) request_catch_up(from, out);
     try_finish_phase1(out);
     return;
   }
   // Keep pulling while the followed leader's commit point is ahead, but only
   // on progress: a duplicated or stale Learn must not start a second chain
   // of requests (each would double on every duplication).
-  if (_decided_through < _commit_seen && _decided_through > before) {
+  if ((_decided_through < _commit_seen || leaderless()) && _decided_through > before) {
     request_catch_up(from, out);
   } else if (_decided_through >= _commit_seen) {
     _catch_up_timeout.stop();
@@ -409,11 +450,15 @@ void Paxos::request_catch_up(ParticipantId target, Output& out) {
 void Paxos::tick_learner(Output& out) {
   if (_catch_up_timeout.fired()) {
     _catch_up_timeout.stop();
-    if (_status == Status::follower && _decided_through < _commit_seen) {
+    if (_status == Status::follower && _decided_through < _commit_seen && !leaderless()) {
       request_catch_up(leader(), out);
     } else if (_status == Status::candidate && _phase1_done) {
       request_catch_up(_catch_up_target, out);
     }
+  }
+  if (_status != Status::leader && !_phase1_done && leaderless() &&
+      !_catch_up_timeout.running()) {
+    probe(out);
   }
   if (_forward_timeout.fired()) {
     _forward_timeout.stop();
@@ -430,14 +475,52 @@ void Paxos::persist(PersistRecord record, Output& out) {
 
 void Paxos::send(ParticipantId to, Message message, Output& out) {
   COWORKER_ASSERT(to != _self);
-  COWORKER_ASSERT(_configuration.is_member(to));
+  COWORKER_ASSERT(to != no_participant);
   out.send.push_back(Send{to, std::move(message)});
 }
 
 ParticipantId Paxos::leader() const {
   if (leading()) return _self;
   if (!_leader_heard || _leader_ballot.node == _self) return no_participant;
+  if (!is_member(_leader_ballot.node)) return no_participant;  // it left meanwhile
   return _leader_ballot.node;
+}
+
+// A learner follows the highest ballot it heard — but ballots order leaders
+// only within a configuration: a later configuration may be led by a lower
+// ballot that never met the higher one (its voters never promised it). Any
+// leader's commit point is safe to follow (it decides only by its own
+// quorums), so once the followed leader has been silent for an election
+// timeout, a lower ballot is followed too.
+bool Paxos::ignore_lower_leader(const Ballot& ballot) const {
+  return _leader_heard && ballot < _leader_ballot && !leaderless();
+}
+
+// Nobody leads (as far as we know): a member that lost its decided entries
+// in a crash may be the voter who must elect and not know it, or a member
+// that no longer knows who the others are. Ask the members and whoever we
+// heard from lately, in turn, for what they decided.
+void Paxos::probe(Output& out) {
+  std::vector<ParticipantId> targets = _members;
+  for (auto it = _contacts.begin(); it != _contacts.end();) {
+    if (it->second + contacts_ticks() < _now) {
+      it = _contacts.erase(it);
+      continue;
+    }
+    targets.push_back(it->first);
+    ++it;
+  }
+  std::sort(targets.begin(), targets.end());
+  targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+  targets.erase(std::remove(targets.begin(), targets.end(), _self), targets.end());
+  if (targets.empty()) return;
+  _probe = (_probe + 1) % targets.size();
+  request_catch_up(targets[_probe], out);
+}
+
+bool Paxos::leaderless() const {
+  if (_now < _timing.election_timeout_ticks) return false;
+  return !_leader_heard || _now >= _leader_contact + _timing.election_timeout_ticks;
 }
 
 const Paxos::PeerProgress* Paxos::peer(ParticipantId id) const {
@@ -459,15 +542,21 @@ void Paxos::check_invariants() const {
   }
   if (!_proposed.empty()) COWORKER_ASSERT(_proposed.begin()->first > _decided_through);
   COWORKER_ASSERT(_own.size() <= _limits.proposals_max);
+  COWORKER_ASSERT(!_schedule.empty());
+  COWORKER_ASSERT(_schedule.begin()->first <= _durable.snapshot.slot + 1);
   if (_status != Status::follower) {
-    COWORKER_ASSERT(_configuration.is_voter(_self));
     COWORKER_ASSERT(_ballot.node == _self);
+    COWORKER_ASSERT(!_paused);
   }
   if (_status == Status::leader) {
     COWORKER_ASSERT(_durable.promised == _ballot);  // nobody outbid us unnoticed
     COWORKER_ASSERT(_next_slot > _decided_through);
     // Invariant 7, and the instances are exactly the slots in flight.
     COWORKER_ASSERT(_next_slot <= _decided_through + _limits.window_slots_max + 1);
+    // Step 12: our own vote is in every slot we are a voter of.
+    for (const auto& [slot, instance] : _instances) {
+      COWORKER_ASSERT(contains(instance.accepted, _self) == contains(voters_for(slot), _self));
+    }
     COWORKER_ASSERT(_instances.size() == _next_slot - _decided_through - 1);
     COWORKER_ASSERT(_queue.size() <= _limits.queue_max);
   } else {

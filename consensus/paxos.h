@@ -92,13 +92,36 @@
 //   7. Window: a leader never proposes beyond decided_through +
 //      window_slots_max.
 //
-// Configuration changes (the membership issue builds them on this seam): the
-// voter set is data (Configuration), never a template parameter. A
-// configuration decided at slot s will govern slots >= s + window_slots_max
-// (α = the window). By invariant 7 every slot a leader proposes then has its
-// configuration fixed by the decided prefix, so no slot is decided by two
-// configurations; a leader whose window enters a new configuration runs phase
-// 1 with its voters for the slots it governs before proposing there.
+// Configuration changes. The voter set is data: a Schedule (first slot ->
+// voters) that reconfiguration entries extend (paxos_types.h Entry). A
+// reconfiguration decided at slot s governs slots >= s + α, α =
+// window_slots_max (the same on every participant of a cluster).
+//  12. Quorums per slot. Slot t is decided by a majority of the voters of t.
+//      By invariant 7 a leader proposes t <= decided + α, so the voters of
+//      every slot it proposes are fixed by its decided prefix: no slot is ever
+//      decided by two configurations.
+//  13. Phase 1 across configurations. A candidate needs promises from a
+//      majority of every configuration governing slots >= from that it knows
+//      of: the decided ones, and those scheduled by the highest-ballot
+//      reconfigurations its promisers report (applied in slot order, compare
+//      and swap as at decision); it prepares the voters of each as they come
+//      to light. A leader that reaches a configuration whose majority has not
+//      promised its ballot prepares those voters before proposing there (the
+//      reports then decide what it re-proposes in the new range).
+//  14. Leases across configurations. The leader's lease needs majority acks
+//      from every configuration governing slots > its decided prefix that it
+//      knows of (decided, or in its own window). Any rival must cover one of
+//      them by step 13, and their voters refuse it while the lease runs.
+//  15. Handing over. A leader that is not a voter of its next slot decides
+//      what it has in flight and steps down; while a scheduled change lies
+//      ahead and nothing is queued, it fills the slots up to it with noops,
+//      so a change takes effect without waiting for traffic.
+// Every member answers Prepare (a promise of a non-voter is harmless); a
+// member persists and acks an Accept for slot t when it is a voter of t, or
+// when t lies beyond what its decided prefix tells (it may be one). Learners
+// (members that are not voters) come from set_members(); messages from
+// others are heard too (a participant that lags may not know the sender),
+// and who was heard lately is asked for decided entries while nobody leads.
 #pragma once
 
 #include <cstddef>
@@ -107,6 +130,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "consensus/paxos_types.h"
@@ -115,7 +139,8 @@
 
 namespace coworker::consensus {
 
-// Who votes and who learns. Both sorted, disjoint; voters.size() in {1,3,5}.
+// The initial voters (governing from slot 1) and the learners. Both sorted,
+// disjoint; voters.size() in {1,3,5}.
 struct Configuration {
   std::vector<ParticipantId> voters;
   std::vector<ParticipantId> learners;
@@ -126,6 +151,12 @@ struct Configuration {
   std::vector<ParticipantId> members() const;  // sorted
   void check() const;
 };
+
+// Valid voter sets: sorted, unique, no 0, odd size up to voters_max.
+constexpr size_t voters_max = 7;
+bool valid_voters(const std::vector<ParticipantId>& voters);
+size_t majority_of(const std::vector<ParticipantId>& voters);
+bool contains(const std::vector<ParticipantId>& sorted, ParticipantId id);
 
 class Paxos {
  public:
@@ -163,12 +194,19 @@ class Paxos {
     uint64_t step_downs = 0;
     uint64_t snapshots_installed = 0;
     uint64_t forwards_dropped = 0;  // duplicate ids the leader ignored
+    uint64_t reconfigurations = 0;  // decided and scheduled
+    uint64_t reconfigurations_void = 0;
+    uint64_t noops_filled = 0;  // step 15
+    uint64_t hand_overs = 0;    // step 15
   };
   struct Proposed {
     std::optional<ProposalId> id;  // none: not started, or too many pending
     Output output;
   };
 
+  // `configuration.voters` govern from slot 1 unless `recovered` holds a
+  // snapshot (whose schedule then applies); configuration.members() is the
+  // first member list (set_members replaces it).
   Paxos(ParticipantId self, Configuration configuration, Timing timing, Limits limits, Prng& prng,
         const Durable& recovered);
 
@@ -178,12 +216,34 @@ class Paxos {
   Output start();
   Output on_message(ParticipantId from, const Message& message);
   Output on_tick();
-  Proposed propose(std::string value);
-  // The application's state at snapshot.slot <= decided_through().
+  // Forwarding::no: a leader-only proposal (none when not leading). It is
+  // never forwarded, and withdrawn if the leadership ends before it reaches
+  // a slot (take_withdrawn); one already in a slot may still be decided by a
+  // later leader's phase 1. The membership layer proposes what must not
+  // outlive the leadership that judged it (departures) this way.
+  enum class Forwarding : bool { no, yes };
+  Proposed propose(std::string value, Forwarding forwarding = Forwarding::yes);
+  // A reconfiguration (step 12): `voters` replace `replaces`, which should be
+  // latest_voters() as the proposer sees it.
+  Proposed propose_reconfiguration(std::string value, std::vector<ParticipantId> replaces,
+                                   std::vector<ParticipantId> voters,
+                                   Forwarding forwarding = Forwarding::yes);
+  // Ids of leader-only proposals withdrawn since the last call.
+  std::vector<ProposalId> take_withdrawn() { return std::exchange(_withdrawn, {}); }
+  // Leading, with every slot phase 1 found open decided (nothing a previous
+  // leadership left in flight can still be decided by us later).
+  bool recovered_all() const { return leading() && _decided_through >= _recovered_through; }
+  // The application's state at snapshot.slot <= decided_through(). Paxos
+  // fills in snapshot.schedule.
   Output compact(Snapshot snapshot);
+  // The members besides the scheduled voters (sorted): who learns. Takes
+  // effect at once; only liveness depends on it.
+  void set_members(std::vector<ParticipantId> members);
+  // Steps down if leading, and refuses to campaign while `paused` (a member
+  // whose disk or cores are stuck must not lead).
+  void pause(bool paused);
 
   ParticipantId self() const { return _self; }
-  const Configuration& configuration() const { return _configuration; }
   Status status() const { return _status; }
   bool leading() const { return _status == Status::leader; }
   ParticipantId leader() const;  // the leader this member follows, or no_participant
@@ -197,14 +257,34 @@ class Paxos {
   Tick lease_expiry() const { return leading() ? _lease_expiry : 0; }
   const PeerProgress* peer(ParticipantId id) const;
   size_t pending_proposals() const { return _own.size(); }
+  std::vector<ProposalId> pending_ids() const;
   const Stats& stats() const { return _stats; }
+  Slot alpha() const { return _limits.window_slots_max; }
+  // The decided schedule (pruned below the compaction point) and views of it.
+  const Schedule& schedule() const { return _schedule; }
+  const std::vector<ParticipantId>& voters_for(Slot slot) const;
+  const std::vector<ParticipantId>& latest_voters() const;
+  // The schedule as of slot `at` (compacted_through() <= at <= decided).
+  Schedule schedule_at(Slot at) const;
+  const std::vector<ParticipantId>& members() const { return _members; }
+  bool is_member(ParticipantId id) const { return contains(_members, id); }
+  // A voter of some configuration governing a slot past the decided prefix.
+  bool votes() const { return voter_anywhere(); }
+  // Someone the application heard from (outside Paxos messages): asked for
+  // decided entries too while nobody leads.
+  void hear_of(ParticipantId id) {
+    if (id != _self && id != no_participant) _contacts[id] = _now;
+  }
+  bool leaderless() const;  // no leader heard for an election timeout
+  // The first slot of the configuration governing `slot`.
+  Slot configuration_start(Slot slot) const;
 
   void check_invariants() const;
 
  private:
   struct Instance {
     Entry entry;
-    uint64_t accepted_mask = 0;  // bit i: voters[i] accepted at _ballot
+    std::vector<ParticipantId> accepted;  // voters of the slot that accepted at _ballot
     bool chosen = false;
     Tick sent = 0;
   };
@@ -215,17 +295,39 @@ class Paxos {
   void on_heartbeat(ParticipantId from, const Heartbeat& heartbeat, Output& out);
   void on_catch_up(ParticipantId from, const CatchUp& catch_up, Output& out);
   void on_learn(ParticipantId from, const Learn& learn, Output& out);
-  bool ignore_prepare(ParticipantId from, const Prepare& prepare) const;
   bool ignore_from_leader(ParticipantId from, const Ballot& ballot) const;
   bool lease_binds(const Ballot& ballot) const;
   void observe_leader(const Ballot& ballot, Output& out);
   void follow_commit(const Ballot& ballot, Slot commit, Output& out);
-  void decide(Slot slot, Entry entry, Output& out);
+  void decide(Slot slot, Entry entry, std::vector<ParticipantId> quorum, Output& out);
   void install(const Snapshot& snapshot, Output& out);
   void request_catch_up(ParticipantId target, Output& out);
   void persist(PersistRecord record, Output& out);
   void send(ParticipantId to, Message message, Output& out);
   void tick_learner(Output& out);
+  void probe(Output& out);
+  Tick contacts_ticks() const { return 10 * _timing.election_timeout_ticks; }
+  bool ignore_lower_leader(const Ballot& ballot) const;
+
+  // paxos_schedule.cc: the configuration schedule (steps 12-15).
+  void schedule_decided(Slot slot, const Entry& entry);
+  void prune_schedule();
+  void rebuild_members();
+  void refresh_role();
+  bool electable() const;
+  bool voter_anywhere() const;
+  bool voter_from(Slot slot) const;  // a voter of some configuration governing >= slot
+  bool accepts_slot(Slot slot) const;
+  // Voter sets governing slots >= from (step 13, 14).
+  using Configurations = std::vector<const std::vector<ParticipantId>*>;
+  // `pending(consider)` calls consider(slot, entry) for tentative entries
+  // in slot order (defined and used in paxos_schedule.cc only).
+  template <class Pending>
+  void configurations_from(Slot from, const Pending& pending, Configurations& out) const;
+  Configurations phase1_configurations(const std::map<Slot, AcceptedEntry>& best) const;
+  Configurations lease_configurations() const;
+  std::map<Slot, AcceptedEntry> best_reported(Slot from) const;
+  bool promised_majority(const std::vector<ParticipantId>& voters, bool with_self) const;
 
   // paxos_leader.cc: proposer, candidate, leader.
   void on_promise(ParticipantId from, const Promised& promise, Output& out);
@@ -234,11 +336,14 @@ class Paxos {
   void on_heartbeat_ack(ParticipantId from, const HeartbeatAck& ack, Output& out);
   void on_forward(ParticipantId from, const Forward& forward, Output& out);
   void on_forwarded(ParticipantId from, const Forwarded& forwarded, Output& out);
+  Proposed propose_entry(Entry entry, Forwarding forwarding);
   void start_election(Output& out);
-  void send_prepares(Output& out);
+  void send_prepares(const Configurations& configurations, Output& out);
   void promise_self(Output& out);
   void try_finish_phase1(Output& out);
   void become_leader(Output& out);
+  bool cover(Slot slot, Output& out);
+  void recover_from(Slot from);
   void step_down();
   void enqueue(const Entry& entry);
   void flush_queue(Output& out);
@@ -250,15 +355,17 @@ class Paxos {
   void tick_candidate(Output& out);
   void tick_leader(Output& out);
   void restart_election_timeout();
-  size_t voter_index(ParticipantId id) const;
   bool knows_decided(const ProposalId& id) const;
 
   const ParticipantId _self;
-  const Configuration _configuration;
-  const std::vector<ParticipantId> _members;  // voters and learners, sorted
   const Timing _timing;
   const Limits _limits;
   Prng& _prng;
+
+  Schedule _schedule;                    // decided configurations
+  std::vector<ParticipantId> _learners;  // from set_members, sorted
+  std::vector<ParticipantId> _members;   // _learners ∪ every scheduled voter, sorted
+  bool _paused = false;
 
   Durable _durable;  // mirror of the disk image: changed only by persist()
   bool _started = false;
@@ -278,19 +385,26 @@ class Paxos {
   std::map<Slot, AcceptedEntry> _proposed;  // undecided entries heard in Accepts
   std::map<ProposalId, Slot> _decided_ids;  // ids of _log, for dedup
   ParticipantId _catch_up_target = no_participant;
+  size_t _probe = 0;  // the member asked last while leaderless
+  std::map<ParticipantId, Tick> _contacts;  // who we heard from, and when
 
   // Proposer.
   uint64_t _next_sequence = 0;
   std::map<uint64_t, Entry> _own;  // by sequence: undecided proposals of this boot
+  std::set<uint64_t> _leader_only;  // sequences in _own proposed with Forwarding::no
+  std::vector<ProposalId> _withdrawn;
 
   // Candidate and leader.
   Ballot _ballot;
   uint64_t _highest_round = 0;
-  std::map<ParticipantId, Promised> _promises;
+  Slot _prepare_from = 0;                      // `from` of this ballot's Prepares
+  std::map<ParticipantId, Promised> _promises;  // kept while leading (step 13)
+  std::set<ParticipantId> _prepared;            // asked since the last retry
   bool _phase1_done = false;
+  std::set<Slot> _covered;  // schedule keys whose majority promised _ballot
   std::map<Slot, Instance> _instances;  // slots decided_through+1 .. _next_slot-1
   std::deque<Entry> _queue;
-  std::set<ProposalId> _queued_ids;  // in _queue or _instances
+  std::set<ProposalId> _queued_ids;  // in _queue, _instances or _recovered
   std::map<Slot, Entry> _recovered;  // from phase 1, above decided_through
   Slot _recovered_through = 0;
   Slot _next_slot = 0;

@@ -48,18 +48,43 @@ struct ProposalId {
 
 // One log entry. A noop (proposer 0, empty value) fills a slot that a new
 // leader found open below the highest slot any acceptor reported.
+//
+// A reconfiguration is an entry with non-empty `voters`: decided at slot s,
+// it schedules `voters` for every slot >= s + α (α = window_slots_max), but
+// only if the latest scheduled voters at s equal `replaces` (compare and
+// swap, so a stale change decided after a newer one is void). Paxos reads
+// these two fields itself; `value` stays opaque (the membership layer puts
+// its own record of the change there).
 struct Entry {
   ProposalId id;
   std::string value;
+  std::vector<ParticipantId> voters{};    // sorted; empty: not a reconfiguration
+  std::vector<ParticipantId> replaces{};  // sorted
   bool noop() const { return id.proposer == no_participant; }
+  bool reconfigures() const { return !voters.empty(); }
   friend bool operator==(const Entry&, const Entry&) = default;
 };
 
+// Voters scheduled to govern slots from some first slot on, and the slot of
+// the reconfiguration that scheduled them (0 for the initial voters).
+struct ScheduledVoters {
+  Slot decided_at = 0;
+  std::vector<ParticipantId> voters;  // sorted, unique, odd size
+  friend bool operator==(const ScheduledVoters&, const ScheduledVoters&) = default;
+};
+
+// The configuration schedule: first slot governed -> voters. The voters of
+// slot t are those of the last entry whose key is <= t.
+using Schedule = std::map<Slot, ScheduledVoters>;
+
 // The application's state as of `slot` (all slots <= slot applied), opaque
-// bytes. slot 0 means "no snapshot".
+// bytes, and the configuration schedule as of that slot (the voters of
+// slot + 1 and every later change decided at or before `slot`), which Paxos
+// fills in itself. slot 0 means "no snapshot".
 struct Snapshot {
   Slot slot = 0;
   std::string bytes;
+  Schedule schedule{};
 };
 
 struct SlotEntry {
@@ -193,6 +218,10 @@ struct Send {
 struct Decided {
   Slot slot = 0;
   Entry entry;
+  // The voters whose accepts decided the slot, when this member decided it
+  // as the leader (empty when it learned the decision): lets a checker
+  // verify that each slot is decided by a majority of its own configuration.
+  std::vector<ParticipantId> quorum{};
 };
 
 // What one call produced. The driver MUST make `persist` durable before it

@@ -296,3 +296,51 @@ TEST_CASE("paxos: proposals: a proposal made at a learner is forwarded and decid
   CHECK(sim.node(5).paxos().pending_proposals() == 0);
   CHECK(!sim.violated());
 }
+
+TEST_CASE("paxos: reconfiguration: new voters govern α slots later, then the old may go") {
+  Trace trace(false);
+  SimOptions options = calm(5, 3);
+  options.limits.window_slots_max = 4;
+  Simulation sim(11, options, trace);
+  const ParticipantId leader = elect(sim);
+  sim.run(options.timing.lease_ticks);
+  const std::vector<ParticipantId> voters{3, 4, 5};
+  REQUIRE(sim.propose(leader, "to 3 4 5", &voters));
+  REQUIRE(sim.settle(3000));
+  sim.run(100);  // the noop fill that brings the change into force
+  // Decided at some slot s, the change governs s + α on; the leader filled
+  // the slots up to it, so it is in force everywhere.
+  for (ParticipantId id = 1; id <= 5; id++) {
+    const consensus::Paxos& paxos = sim.node(id).paxos();
+    CHECK(paxos.latest_voters() == voters);
+    CHECK(paxos.voters_for(paxos.decided_through() + 1) == voters);
+  }
+  CHECK(sim.node(sim.leader()).paxos().votes());
+  // The old voters 1 and 2 are not needed any more.
+  if (sim.node(1).up()) sim.crash(1);
+  if (sim.node(2).up()) sim.crash(2);
+  for (int i = 0; i < 5; i++) REQUIRE(sim.propose(3 + i % 3, "after " + std::to_string(i)));
+  REQUIRE(sim.run_until(
+      [&] { return sim.leader() >= 3 && sim.proposals().acked() == 6; }, 3000));
+  CHECK(!sim.violated());
+}
+
+TEST_CASE("paxos: reconfiguration: a stale change (its replaced voters moved on) is void") {
+  Trace trace(false);
+  SimOptions options = calm(5, 3);
+  options.limits.window_slots_max = 4;
+  Simulation sim(12, options, trace);
+  const ParticipantId leader = elect(sim);
+  sim.run(options.timing.lease_ticks);
+  const std::vector<ParticipantId> first{1, 2, 4};
+  const std::vector<ParticipantId> second{1, 2, 5};
+  // Both replace {1,2,3}: whichever is decided second is void.
+  REQUIRE(sim.propose(leader, "first", &first));
+  REQUIRE(sim.propose(leader, "second", &second));
+  REQUIRE(sim.settle(3000));
+  const consensus::Paxos& paxos = sim.node(leader).paxos();
+  CHECK(paxos.latest_voters() == first);
+  CHECK(paxos.stats().reconfigurations == 1);
+  CHECK(paxos.stats().reconfigurations_void == 1);
+  CHECK(!sim.violated());
+}

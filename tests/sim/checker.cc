@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include "consensus/membership_state.h"
 #include "reactor/assert.h"
 #include "tests/sim/app.h"
 #include "tests/sim/simulation.h"
@@ -12,6 +13,14 @@ namespace {
 
 std::string id_text(const consensus::ProposalId& id) {
   return fmt::format("{}/{}/{}", id.proposer, id.boot, id.sequence);
+}
+
+// (slot, chain) of a snapshot: LogApp's, or the membership state's header.
+std::optional<LogApp::Decoded> decode_snapshot(const consensus::Snapshot& snapshot) {
+  if (auto decoded = LogApp::decode(snapshot)) return decoded;
+  const auto header = consensus::MembershipState::header(snapshot.bytes);
+  if (!header || header->slot != snapshot.slot) return std::nullopt;
+  return LogApp::Decoded{header->slot, header->chain};
 }
 
 }  // namespace
@@ -45,7 +54,7 @@ void AgreementChecker::on_install(Simulation& sim, ParticipantId node,
 
 void AgreementChecker::check_snapshot(Simulation& sim, ParticipantId node,
                                       const consensus::Snapshot& snapshot, const char* how) {
-  const auto decoded = LogApp::decode(snapshot);
+  const auto decoded = decode_snapshot(snapshot);
   if (!decoded) {
     sim.violate(name(), fmt::format("node {} {} an undecodable snapshot", node, how));
     return;
@@ -86,14 +95,22 @@ void AgreementChecker::on_learn(Simulation& sim, ParticipantId node, const conse
   COWORKER_ASSERT(_chain.size() == _contiguous + 1);
 }
 
+void AgreementChecker::start_at(Slot slot, uint64_t chain) {
+  COWORKER_ASSERT(_contiguous == 0);
+  _reference.resize(slot + 1);
+  _chain.assign(slot + 1, 0);
+  _chain[slot] = chain;
+  _contiguous = slot;
+}
+
 std::optional<std::string> AgreementChecker::unsettled(const Simulation& sim) const {
   const Slot decided = highest_decided();
   for (ParticipantId node = 1; node <= sim.size(); node++) {
     const Participant& participant = sim.node(node);
-    if (!participant.up()) continue;
-    if (participant.app().applied() < decided) {
+    if (!participant.has_paxos()) continue;
+    if (participant.applied() < decided) {
       return fmt::format("node {} learned through {} of {} decided slots", node,
-                         participant.app().applied(), decided);
+                         participant.applied(), decided);
     }
   }
   return std::nullopt;
@@ -157,7 +174,7 @@ void LeaseChecker::after_tick(Simulation& sim) {
   ParticipantId holder = 0;
   for (ParticipantId node = 1; node <= sim.size(); node++) {
     const Participant& participant = sim.node(node);
-    if (!participant.up() || !participant.paxos().holds_lease()) continue;
+    if (!participant.has_paxos() || !participant.paxos().holds_lease()) continue;
     if (holder != 0) {
       sim.violate(name(), fmt::format("nodes {} and {} both hold a leader lease", holder, node));
       return;
@@ -170,7 +187,7 @@ void LeaseChecker::after_tick(Simulation& sim) {
   const consensus::Ballot ballot = sim.node(holder).paxos().ballot();
   for (ParticipantId node = 1; node <= sim.size(); node++) {
     const Participant& participant = sim.node(node);
-    if (node == holder || !participant.up() || !participant.paxos().leading()) continue;
+    if (node == holder || !participant.has_paxos() || !participant.paxos().leading()) continue;
     if (participant.paxos().ballot() > ballot) {
       sim.violate(name(),
                   fmt::format("node {} leads above node {} while its lease runs", node, holder));

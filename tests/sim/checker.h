@@ -35,6 +35,10 @@ class Checker {
                           const std::string& /*value*/) {}
   virtual void on_learn(Simulation&, ParticipantId, const consensus::Decided&) {}
   virtual void on_install(Simulation&, ParticipantId, const consensus::Snapshot&) {}
+  // Membership mode: a proposal its node gave up (no longer owed), and the
+  // node applied released decisions.
+  virtual void on_withdraw(Simulation&, ParticipantId, const consensus::ProposalId&) {}
+  virtual void on_applied(Simulation&, ParticipantId) {}
   virtual void after_tick(Simulation&) {}
   // Liveness, once faults stopped: why this checker is not yet satisfied.
   virtual std::optional<std::string> unsettled(const Simulation&) const { return std::nullopt; }
@@ -54,6 +58,9 @@ class AgreementChecker final : public Checker {
   std::optional<std::string> unsettled(const Simulation&) const override;
 
   Slot highest_decided() const { return _reference.size() - 1; }
+  // Every participant starts from a snapshot at `slot` with this chain (the
+  // membership static start): slots up to it are known to nobody.
+  void start_at(Slot slot, uint64_t chain);
   const consensus::Entry* reference(Slot slot) const;
 
  private:
@@ -74,6 +81,9 @@ class ProposalChecker final : public Checker {
   const char* name() const override { return "proposals"; }
   void on_crash(Simulation&, ParticipantId) override;
   void on_propose(Simulation&, ParticipantId, const consensus::ProposalId&, const std::string&) override;
+  void on_withdraw(Simulation&, ParticipantId, const consensus::ProposalId& id) override {
+    _owed.erase(id);
+  }
   void on_learn(Simulation&, ParticipantId, const consensus::Decided&) override;
   std::optional<std::string> unsettled(const Simulation&) const override;
 

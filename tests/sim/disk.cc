@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "consensus/overloaded.h"
 #include "reactor/assert.h"
 
 namespace coworker::sim {
@@ -39,6 +40,8 @@ void Disk::tick(Tick now) {
 void Disk::apply(const DiskRecord& record) {
   if (const auto* paxos = std::get_if<consensus::PersistRecord>(&record)) {
     _image.paxos.apply(*paxos);
+  } else if (const auto* membership = std::get_if<consensus::MembershipRecord>(&record)) {
+    _image.membership.apply(*membership);
   } else if (const auto* phaser = std::get_if<BucketRecord>(&record)) {
     consensus::PhaserDurable& durable = _image.phasers[phaser->bucket];
     durable.keep_log = true;  // the checkers compare whole logs

@@ -18,6 +18,7 @@
 
 #include <map>
 
+#include "consensus/membership_messages.h"
 #include "consensus/paxos_types.h"
 #include "consensus/phaser.h"
 #include "consensus/prng.h"
@@ -37,11 +38,14 @@ struct CounterRecord {
   uint64_t counter = 0;
 };
 
-// One alternative per hosted protocol.
-using DiskRecord = std::variant<consensus::PersistRecord, BucketRecord, CounterRecord>;
+// One alternative per hosted protocol. Membership mode writes
+// MembershipRecords (its Paxos records inside).
+using DiskRecord = std::variant<consensus::PersistRecord, consensus::MembershipRecord,
+                                BucketRecord, CounterRecord>;
 
 struct DurableImage {
   consensus::Durable paxos;
+  consensus::MembershipDurable membership;
   std::map<uint32_t, consensus::PhaserDurable> phasers;  // by bucket; logs kept
   uint64_t counter = 0;
 };
@@ -71,6 +75,12 @@ class Disk {
   bool hung() const { return _hung; }
 
   const DurableImage& image() const { return _image; }
+  // Before the first boot: a data directory prepared elsewhere (the
+  // simulator's static start).
+  void install(DurableImage image) {
+    COWORKER_ASSERT(_issued == 0);
+    _image = std::move(image);
+  }
   uint64_t batches_completed() const { return _completed; }
 
  private:

@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
+
 #include "reactor/assert.h"
 
 namespace coworker::sim {
@@ -23,6 +25,7 @@ void FaultDriver::before_step() {
   maybe_isolate_leader();
   maybe_hang();
   maybe_propose();
+  maybe_reconfigure();
 }
 
 ParticipantId FaultDriver::random_up() {
@@ -68,7 +71,7 @@ void FaultDriver::maybe_crash() {
 void FaultDriver::crash_after_promise() {
   if (_swarm.promise_crash_per_mille == 0) return;
   for (ParticipantId id = 1; id <= _sim.size(); id++) {
-    if (!_sim.node(id).up()) continue;
+    if (!_sim.node(id).has_paxos()) continue;
     const consensus::Ballot promised = _sim.node(id).paxos().promised();
     if (promised <= _promised[id]) continue;
     _promised[id] = promised;
@@ -103,7 +106,7 @@ void FaultDriver::maybe_partition() {
     for (ParticipantId id = 1; id <= n; id++) side[id] = _prng.chance(1, 2);
   }
   const bool one_way = _prng.chance_per_mille(_swarm.one_way_per_mille);
-  cut(side, one_way, _sim.now() + _prng.between(_swarm.partition_min, _swarm.partition_max));
+  cut(_sim, side, one_way, _sim.now() + _prng.between(_swarm.partition_min, _swarm.partition_max));
 }
 
 // The Jepsen nemesis, aimed at the leader: either cut it off while it may
@@ -127,25 +130,36 @@ void FaultDriver::maybe_isolate_leader() {
   }
   std::vector<bool> side(_sim.size() + 1, false);
   side[leader] = true;
-  cut(side, false, until);
+  cut(_sim, side, false, until);
 }
 
-void FaultDriver::cut(const std::vector<bool>& side, bool one_way, Tick until) {
-  const size_t n = _sim.size();
+void cut(Simulation& sim, const std::vector<bool>& side, bool one_way, Tick until) {
+  const size_t n = sim.size();
   uint64_t mask = 0;
   for (ParticipantId from = 1; from <= n; from++) {
     if (side[from]) mask |= uint64_t{1} << from;
     for (ParticipantId to = 1; to <= n; to++) {
       if (from == to || side[from] == side[to]) continue;
       if (one_way && !side[from]) continue;
-      _sim.network().block(from, to, until);
+      sim.network().block(from, to, until);
     }
   }
-  _sim.trace().event(_sim.now(), "partition", mask, one_way, until);
-  if (_sim.trace().verbose()) {
-    _sim.trace().note(_sim.now(),
-                      fmt::format("partition {:#x} one_way={} until {}", mask, one_way, until));
+  sim.trace().event(sim.now(), "partition", mask, one_way, until);
+  if (sim.trace().verbose()) {
+    sim.trace().note(sim.now(),
+                     fmt::format("partition {:#x} one_way={} until {}", mask, one_way, until));
   }
+}
+
+void calm_network(Simulation& sim) {
+  sim.trace().event(sim.now(), "heal");
+  sim.trace().note(sim.now(), "heal: every fault ends");
+  sim.network().heal();
+  NetworkOptions calm = sim.network().options();
+  calm.drop_per_mille = 0;
+  calm.duplicate_per_mille = 0;
+  calm.stale_per_mille = 0;
+  sim.network().set_options(calm);
 }
 
 void FaultDriver::maybe_hang() {
@@ -173,15 +187,29 @@ void FaultDriver::maybe_propose() {
   }
 }
 
+// Reconfigurations to random odd voter sets (paxos.h steps 12-15), proposed
+// at a random participant as the replacement of what it sees as latest.
+void FaultDriver::maybe_reconfigure() {
+  if (_swarm.reconfigure_per_mille == 0 ||
+      !_prng.chance_per_mille(_swarm.reconfigure_per_mille)) {
+    return;
+  }
+  const ParticipantId at = random_up();
+  if (at == 0) return;
+  const size_t n = _sim.size();
+  const size_t size = std::min<size_t>(n % 2 == 1 ? n : n - 1, 1 + 2 * _prng.below(3));
+  std::vector<ParticipantId> voters;
+  for (ParticipantId id = 1; id <= n; id++) voters.push_back(id);
+  for (size_t i = 0; i + 1 < voters.size(); i++) {  // Fisher-Yates, drawn in order
+    std::swap(voters[i], voters[i + _prng.below(voters.size() - i)]);
+  }
+  voters.resize(size);
+  std::sort(voters.begin(), voters.end());
+  _sim.propose(at, fmt::format("r{}.{}", _sim.seed(), _proposals++), &voters);
+}
+
 void FaultDriver::heal() {
-  _sim.trace().event(_sim.now(), "heal");
-  _sim.trace().note(_sim.now(), "heal: every fault ends");
-  _sim.network().heal();
-  NetworkOptions calm = _sim.network().options();
-  calm.drop_per_mille = 0;
-  calm.duplicate_per_mille = 0;
-  calm.stale_per_mille = 0;
-  _sim.network().set_options(calm);
+  calm_network(_sim);
   for (ParticipantId id = 1; id <= _sim.size(); id++) {
     _release_at[id] = 0;
     _restart_at[id] = 0;

@@ -14,6 +14,12 @@
 
 namespace coworker::sim {
 
+// Blocks every link from side to the other side (and back, unless
+// one_way) until `until`; traced. Shared by the fault drivers.
+void cut(Simulation& sim, const std::vector<bool>& side, bool one_way, Tick until);
+// Every link open, no more loss, duplication or stale packets.
+void calm_network(Simulation& sim);
+
 class FaultDriver {
  public:
   FaultDriver(Simulation& sim, const Swarm& swarm, uint64_t seed);
@@ -33,9 +39,9 @@ class FaultDriver {
   void crash_after_promise();
   void maybe_partition();
   void maybe_isolate_leader();
-  void cut(const std::vector<bool>& side, bool one_way, Tick until);
   void maybe_hang();
   void maybe_propose();
+  void maybe_reconfigure();
   ParticipantId random_up();
   bool may_lose(ParticipantId id) const;
 

@@ -33,20 +33,22 @@ faults heal.
 
   --seed S        first seed (unsigned 64-bit)
   --seeds N       number of seeds (>= 1)
-  --family NAME   run only this family for every seed (see --list)
-  --families P    cycle the seeds through the families whose names start with P
-                  (paxos-, phaser-, ...): how CI gives each protocol its seeds
+  --family NAME   run only this family for every seed (see --list); NAME*
+                  runs the families whose names start with NAME, a seed
+                  picking among them as among all (e.g. 'member-*')
   --verbose       print every event of the run (use with --seeds 1)
   --list          print the scenario families and exit
   --help          print this and exit
 
-A failing seed prints "seed=S ..."; replay it with: coworker-sim --seed S --seeds 1 --verbose
+A failing seed prints "seed=S family=F ..."; replay it with:
+  coworker-sim --seed S --seeds 1 --family F --verbose
 The last line is: seeds: N, violations: V, acked: A, trace: HASH
-(A = client proposals decided; HASH = digest of the whole run, equal for equal
+(A = proposals decided: client values, or membership entries in the member-*
+families; HASH = digest of the whole run, equal for equal
 arguments on every build of one commit). Exit status 0 when nothing was violated.
 
-CI runs:            build/bin/coworker-sim --seed 1 --seeds 8000 --families paxos-
-                    build/bin/coworker-sim --seed 1 --seeds 40000 --families phaser-
+CI runs:            build/bin/coworker-sim --seed 1 --seeds 8000 --family 'paxos-*'
+                    build/bin/coworker-sim --seed 1 --seeds 7000 --family 'member-*'
 The long run:       build/bin/coworker-sim --seed 1 --seeds 100000
 )";
 
@@ -72,8 +74,7 @@ int fail(const std::string& message) {
 int main(int argc, char** argv) {
   uint64_t first = 0;
   uint64_t count = 1;
-  const Family* only = nullptr;
-  std::vector<const Family*> group;  // --families: seeds cycle through these
+  std::vector<const Family*> selected;
   bool verbose = false;
   for (int i = 1; i < argc; i++) {
     const std::string_view arg = argv[i];
@@ -98,16 +99,19 @@ int main(int argc, char** argv) {
       if (!value(text) || !parse_u64(text, count) || count == 0) {
         return fail("--seeds needs a positive integer");
       }
-    } else if (arg == "--families") {
-      if (!value(text)) return fail("--families needs a name prefix");
-      for (const Family& family : families()) {
-        if (std::string_view(family.name).substr(0, text.size()) == text) group.push_back(&family);
-      }
-      if (group.empty()) return fail(fmt::format("no family starts with '{}' (see --list)", text));
     } else if (arg == "--family") {
       if (!value(text)) return fail("--family needs a name");
-      only = find_family(text);
-      if (only == nullptr) return fail(fmt::format("unknown family '{}' (see --list)", text));
+      if (!text.empty() && text.back() == '*') {
+        const std::string_view prefix = text.substr(0, text.size() - 1);
+        for (const Family& family : families()) {
+          if (std::string_view(family.name).substr(0, prefix.size()) == prefix) {
+            selected.push_back(&family);
+          }
+        }
+      } else if (const Family* family = find_family(text)) {
+        selected.push_back(family);
+      }
+      if (selected.empty()) return fail(fmt::format("unknown family '{}' (see --list)", text));
     } else {
       return fail(fmt::format("unknown argument '{}'", arg));
     }
@@ -120,9 +124,8 @@ int main(int argc, char** argv) {
   uint64_t digest = 0;
   for (uint64_t seed = first; seed < first + count; seed++) {
     current_seed = seed;
-    const Family& family = only != nullptr     ? *only
-                           : !group.empty() ? *group[seed % group.size()]
-                                            : family_for_seed(seed);
+    const Family& family =
+        selected.empty() ? family_for_seed(seed) : *selected[seed % selected.size()];
     const SeedResult result = run_seed(seed, family, verbose);
     acked += result.acked;
     digest = mix64(digest, result.digest);

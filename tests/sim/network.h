@@ -26,6 +26,7 @@
 #include "consensus/paxos_types.h"
 #include "consensus/phaser_messages.h"
 #include "consensus/prng.h"
+#include "tests/sim/member_packet.h"
 
 namespace coworker::sim {
 
@@ -33,7 +34,8 @@ using consensus::ParticipantId;
 using consensus::Tick;
 
 // What travels between participants: one alternative per hosted protocol.
-using Payload = std::variant<consensus::Message, consensus::PhaserMessage>;
+// (Membership: member_packet.h.)
+using Payload = std::variant<consensus::Message, MemberPacket, Probe, consensus::PhaserMessage>;
 
 struct Packet {
   ParticipantId from = 0;

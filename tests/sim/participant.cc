@@ -8,31 +8,66 @@ namespace coworker::sim {
 
 Participant::Participant(ParticipantId id, const ParticipantOptions& options, Effects& effects)
     : _id(id), _options(options), _effects(effects), _disk(options.disk) {
-  COWORKER_ASSERT(options.configuration.is_member(id));
+  if (!membership_mode()) COWORKER_ASSERT(options.configuration.is_member(id));
+}
+
+bool Participant::has_paxos() const {
+  if (!up()) return false;
+  return membership_mode() ? _member->node().has_paxos() : true;
 }
 
 consensus::Paxos& Participant::paxos() {
-  COWORKER_ASSERT(up());
-  return *_paxos;
+  COWORKER_ASSERT(has_paxos());
+  return membership_mode() ? _member->node().paxos() : *_paxos;
 }
 
 const consensus::Paxos& Participant::paxos() const {
-  COWORKER_ASSERT(up());
-  return *_paxos;
+  COWORKER_ASSERT(has_paxos());
+  return membership_mode() ? _member->node().paxos() : *_paxos;
 }
 
 const LogApp& Participant::app() const {
   COWORKER_ASSERT(up());
+  COWORKER_ASSERT(!membership_mode());
   return *_app;
+}
+
+MemberHost& Participant::member() {
+  COWORKER_ASSERT(up());
+  COWORKER_ASSERT(membership_mode());
+  return *_member;
+}
+
+const MemberHost& Participant::member() const {
+  COWORKER_ASSERT(up());
+  COWORKER_ASSERT(membership_mode());
+  return *_member;
+}
+
+Slot Participant::applied() const {
+  COWORKER_ASSERT(up());
+  return membership_mode() ? _member->node().state().applied() : _app->applied();
 }
 
 void Participant::boot(Tick now) {
   COWORKER_ASSERT(!up());
   _incarnation++;
+  _booted = true;
   // Each boot draws from its own stream: what one participant draws never
   // shifts another's, so a scenario change stays local in the trace.
   _prng = std::make_unique<consensus::Prng>(
       consensus::derive_seed(_options.seed, (_id << 20) | _incarnation));
+  if (membership_mode()) {
+    _member = std::make_unique<MemberHost>(_id, _options.hosts, _options.seed, *_options.membership,
+                                           _options.timing, _options.limits, *_prng,
+                                           _disk.image().membership);
+    _generation = 0;
+    consensus::MembershipOutput started = _member->node().start();
+    notice_generation();
+    handle(now, std::move(started));
+    _boot_ticket = _disk.issued();
+    return;
+  }
   const consensus::Durable& recovered = _disk.image().paxos;
   _paxos = std::make_unique<consensus::Paxos>(_id, _options.configuration, _options.timing,
                                               _options.limits, *_prng, recovered);
@@ -49,33 +84,101 @@ void Participant::crash() {
   _disk.crash();
   _paxos.reset();
   _app.reset();
+  _member.reset();
   _prng.reset();
+  _booted = false;
 }
 
 void Participant::tick(Tick now) {
   COWORKER_ASSERT(up());
   _disk.tick(now);
   drain(now);
+  if (membership_mode()) {
+    tick_member(now);
+    return;
+  }
   handle(now, _paxos->on_tick());
+}
+
+void Participant::tick_member(Tick now) {
+  consensus::MembershipOutput ticked = _member->node().on_tick();
+  notice_generation();
+  handle(now, std::move(ticked));
+  std::vector<std::pair<ParticipantId, Probe>> probes;
+  std::vector<consensus::MembershipOutput> outputs;
+  _member->tick_phasers(now, probes, outputs);
+  for (auto& output : outputs) handle(now, std::move(output));
+  for (auto& [host, probe] : probes) {
+    if (host != _id) _effects.send(_id, host, Payload{probe});
+  }
 }
 
 void Participant::deliver(Tick now, ParticipantId from, const Payload& payload) {
   COWORKER_ASSERT(up());
-  handle(now, _paxos->on_message(from, std::get<consensus::Message>(payload)));
+  if (!membership_mode()) {
+    handle(now, _paxos->on_message(from, std::get<consensus::Message>(payload)));
+    return;
+  }
+  if (const auto* probe = std::get_if<Probe>(&payload)) {
+    if (auto answer = _member->on_probe(now, *probe)) _effects.send(_id, from, Payload{*answer});
+    return;
+  }
+  const auto& packet = std::get<MemberPacket>(payload);
+  consensus::MembershipOutput output =
+      _member->node().on_message(packet.from, packet.to, address_of(from), packet.message);
+  notice_generation();
+  handle(now, std::move(output));
+}
+
+void Participant::act(
+    Tick now, const std::function<consensus::MembershipOutput(consensus::MembershipNode&)>& call) {
+  COWORKER_ASSERT(up());
+  COWORKER_ASSERT(membership_mode());
+  consensus::MembershipOutput output = call(_member->node());
+  notice_generation();
+  handle(now, std::move(output));
+}
+
+// A new Paxos in membership mode (an arrival, a new one after departing) is
+// a boot for the checkers: a new prefix from its snapshot.
+void Participant::notice_generation() {
+  const consensus::MembershipNode& node = _member->node();
+  if (!node.has_paxos() || node.generation() == _generation) return;
+  _generation = node.generation();
+  _effects.booted(_id, node.paxos().snapshot());
 }
 
 std::optional<consensus::ProposalId> Participant::propose(
     Tick now, std::string value,
-    const std::function<void(const consensus::ProposalId&)>& accepted) {
+    const std::function<void(const consensus::ProposalId&)>& accepted,
+    const std::vector<ParticipantId>* voters) {
   COWORKER_ASSERT(up());
+  if (membership_mode()) return std::nullopt;  // the membership node proposes its own entries
   if (_disk.durable() < _boot_ticket) return std::nullopt;
-  auto proposed = _paxos->propose(std::move(value));
+  auto proposed = voters == nullptr ? _paxos->propose(std::move(value))
+                                    : _paxos->propose_reconfiguration(
+                                          std::move(value), _paxos->latest_voters(), *voters);
   if (proposed.id) accepted(*proposed.id);
   handle(now, std::move(proposed.output));
   return proposed.id;
 }
 
-void Participant::handle(Tick now, consensus::Output output) {
+Disk::Ticket Participant::write(Tick now, std::vector<DiskRecord> records) {
+  const Disk::Ticket ticket = _disk.write(now, *_prng, std::move(records));
+  _disk.tick(now);  // a zero-latency disk completes at once
+  return ticket;
+}
+
+void Participant::handle(Tick now, consensus::Output output) { queue(now, std::move(output)); }
+
+void Participant::handle(Tick now, consensus::MembershipOutput output) {
+  queue(now, std::move(output));
+}
+
+// Either protocol's output: its records to the disk, the rest held until
+// they are durable, behind every earlier output.
+template <class Out>
+void Participant::queue(Tick now, Out output) {
   if (output.empty()) return;
   Pending pending;
   if (!output.persist.empty()) {
@@ -83,8 +186,7 @@ void Participant::handle(Tick now, consensus::Output output) {
     records.reserve(output.persist.size());
     for (auto& record : output.persist) records.emplace_back(std::move(record));
     output.persist.clear();
-    pending.ticket = _disk.write(now, *_prng, std::move(records));
-    _disk.tick(now);  // a zero-latency disk completes at once
+    pending.ticket = write(now, std::move(records));
   }
   pending.output = std::move(output);
   _pending.push_back(std::move(pending));
@@ -95,16 +197,40 @@ void Participant::handle(Tick now, consensus::Output output) {
 void Participant::drain(Tick now) {
   if (_draining) return;  // the outer drain picks it up
   _draining = true;
-  while (!_pending.empty() && _pending.front().ticket <= _disk.durable()) {
-    consensus::Output output = std::move(_pending.front().output);
+  while (up() && !_pending.empty() && _pending.front().ticket <= _disk.durable()) {
+    auto output = std::move(_pending.front().output);
     _pending.pop_front();
-    release(output);
+    std::visit([&](auto& released) { release(now, released); }, output);
   }
   _draining = false;
   maybe_compact(now);
 }
 
-void Participant::release(consensus::Output& output) {
+// Membership mode: observers hear of proposals before their decisions,
+// decisions of the current Paxos only; then the node applies what it
+// decided, which may produce more output (queued behind this one).
+void Participant::release(Tick now, consensus::MembershipOutput& output) {
+  COWORKER_ASSERT(output.persist.empty());
+  for (const consensus::Entry& entry : output.proposed) _effects.proposed(_id, entry);
+  for (const consensus::ProposalId& id : output.withdrawn) _effects.withdrawn(_id, id);
+  consensus::MembershipNode& node = _member->node();
+  const bool current = node.has_paxos() && output.generation == node.generation();
+  if (current) {
+    if (output.installed) _effects.installed(_id, *output.installed);
+    for (const consensus::Decided& decided : output.decided) _effects.learned(_id, decided);
+  }
+  for (auto& send : output.send) {
+    _effects.send(_id, host_of(send.address),
+                  Payload{MemberPacket{output.from, send.to, std::move(send.message)}});
+  }
+  if (!current || (!output.installed && output.decided.empty())) return;
+  consensus::MembershipOutput applied = node.apply(output);
+  notice_generation();
+  _effects.applied(_id);
+  handle(now, std::move(applied));
+}
+
+void Participant::release(Tick, consensus::Output& output) {
   COWORKER_ASSERT(output.persist.empty());
   if (output.installed) {
     _app->install(*output.installed);
@@ -123,7 +249,7 @@ void Participant::release(consensus::Output& output) {
 // the snapshot to Paxos, which compacts its log behind it.
 void Participant::maybe_compact(Tick now) {
   const Slot interval = _options.snapshot_interval;
-  if (interval == 0 || !up()) return;
+  if (interval == 0 || !up() || membership_mode()) return;  // the node compacts itself
   const Slot applied = _app->applied();
   if (applied < _paxos->compacted_through() + interval) return;
   handle(now, _paxos->compact(_app->snapshot()));

@@ -1,6 +1,12 @@
 // Participant: one simulated coworker process — the state machines it hosts,
 // its application, and its disk.
 //
+// Two modes. Paxos mode (issue 3): the participant's id is its host number,
+// it runs Paxos and a LogApp. Membership mode (options.membership set): it
+// runs a MemberHost (membership_host.h: MembershipNode, BucketTable, stand-in
+// phasers); its arrival id changes when it departs and arrives anew, so
+// `id()` stays the host number and member()->node().id() is the arrival id.
+//
 // Owned by the Simulation for the whole run; its volatile part (Paxos, the
 // application, outputs waiting for the disk, its Prng stream) lives for one
 // boot and is destroyed by crash(). The Disk survives crashes. The driver
@@ -20,6 +26,7 @@
 #include "consensus/paxos.h"
 #include "tests/sim/app.h"
 #include "tests/sim/disk.h"
+#include "tests/sim/membership_host.h"
 #include "tests/sim/network.h"
 
 namespace coworker::sim {
@@ -31,6 +38,11 @@ class Effects {
   virtual void booted(ParticipantId node, const consensus::Snapshot& recovered) = 0;
   virtual void learned(ParticipantId node, const consensus::Decided& decided) = 0;
   virtual void installed(ParticipantId node, const consensus::Snapshot& snapshot) = 0;
+  // Membership mode, for observers: entries the node proposed and proposals
+  // it gave up (released in order with its decisions), and that it applied.
+  virtual void proposed(ParticipantId node, const consensus::Entry& entry) = 0;
+  virtual void withdrawn(ParticipantId node, const consensus::ProposalId& id) = 0;
+  virtual void applied(ParticipantId node) = 0;
 
  protected:
   ~Effects() = default;
@@ -43,6 +55,8 @@ struct ParticipantOptions {
   DiskOptions disk;
   Slot snapshot_interval = 0;  // the application snapshots every this many slots; 0 never
   uint64_t seed = 0;
+  const MembershipSimOptions* membership = nullptr;  // set: membership mode
+  uint32_t hosts = 0;
 };
 
 class Participant {
@@ -50,7 +64,14 @@ class Participant {
   Participant(ParticipantId id, const ParticipantOptions& options, Effects& effects);
 
   ParticipantId id() const { return _id; }
-  bool up() const { return _paxos != nullptr; }
+  bool up() const { return _booted; }
+  bool membership_mode() const { return _options.membership != nullptr; }
+  // Paxos runs (membership mode: the participant has an arrival id).
+  bool has_paxos() const;
+  MemberHost& member();
+  const MemberHost& member() const;
+  // Slots applied by its application (LogApp, or the membership state).
+  Slot applied() const;
   uint64_t incarnation() const { return _incarnation; }
   consensus::Paxos& paxos();
   const consensus::Paxos& paxos() const;
@@ -59,26 +80,42 @@ class Participant {
   const Disk& disk() const { return _disk; }
   // Outputs waiting for the disk.
   size_t pending_outputs() const { return _pending.size(); }
+  // Membership mode: it left gracefully and departed (the process exits).
+  bool exited() const { return up() && membership_mode() && _member->node().exited(); }
 
+  // Membership mode: a call into the node (leave, set_stuck, ...) whose
+  // output goes through the disk like any other.
+  void act(Tick now,
+           const std::function<consensus::MembershipOutput(consensus::MembershipNode&)>& call);
   void boot(Tick now);
   void crash();
   void tick(Tick now);
   void deliver(Tick now, ParticipantId from, const Payload& payload);
   // Nothing until the boot record is durable (Paxos::start's contract).
   // `accepted` hears of the id before any of the proposal's effects.
+  // With `voters`, a reconfiguration replacing this participant's latest
+  // scheduled voters.
   std::optional<consensus::ProposalId> propose(
       Tick now, std::string value,
-      const std::function<void(const consensus::ProposalId&)>& accepted);
+      const std::function<void(const consensus::ProposalId&)>& accepted,
+      const std::vector<ParticipantId>* voters = nullptr);
 
  private:
   struct Pending {
     Disk::Ticket ticket = 0;  // durable first; 0 = nothing to wait for
-    consensus::Output output;
+    std::variant<consensus::Output, consensus::MembershipOutput> output;
   };
   void handle(Tick now, consensus::Output output);
+  void handle(Tick now, consensus::MembershipOutput output);
+  template <class Out>
+  void queue(Tick now, Out output);
+  Disk::Ticket write(Tick now, std::vector<DiskRecord> records);
   void drain(Tick now);
-  void release(consensus::Output& output);
+  void release(Tick now, consensus::Output& output);
+  void release(Tick now, consensus::MembershipOutput& output);
   void maybe_compact(Tick now);
+  void notice_generation();
+  void tick_member(Tick now);
 
   const ParticipantId _id;
   const ParticipantOptions& _options;
@@ -90,6 +127,9 @@ class Participant {
   std::unique_ptr<consensus::Prng> _prng;
   std::unique_ptr<consensus::Paxos> _paxos;
   std::optional<LogApp> _app;
+  std::unique_ptr<MemberHost> _member;
+  uint64_t _generation = 0;  // of the member's Paxos, as last reported
+  bool _booted = false;
   std::deque<Pending> _pending;
   Disk::Ticket _boot_ticket = 0;  // start()'s records: no proposal before they are durable
   bool _draining = false;

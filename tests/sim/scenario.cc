@@ -5,6 +5,8 @@
 #include "reactor/assert.h"
 #include "tests/sim/faults.h"
 #include "tests/sim/phaser_swarm.h"
+#include "tests/sim/membership_checker.h"
+#include "tests/sim/membership_driver.h"
 
 namespace coworker::sim {
 
@@ -109,6 +111,114 @@ void draw_takeover(consensus::Prng& prng, Swarm& swarm) {
   swarm.sim.disk.latency_max = prng.between(0, 4);
 }
 
+// Voter sets change under the cluster's feet while it is partitioned and
+// crashes: the configuration schedule of paxos.h steps 12-15.
+void draw_reconfigure(consensus::Prng& prng, Swarm& swarm) {
+  swarm.reconfigure_per_mille = static_cast<uint32_t>(prng.between(3, 20));
+  swarm.sim.limits.window_slots_max = prng.between(2, 16);
+  swarm.crash_per_mille = static_cast<uint32_t>(prng.below(8));
+  swarm.promise_crash_per_mille = static_cast<uint32_t>(prng.below(300));
+  swarm.partition_per_mille = static_cast<uint32_t>(prng.below(10));
+  swarm.isolate_leader_per_mille = static_cast<uint32_t>(prng.below(5));
+  swarm.lost_max = 0;  // a lost participant could be most of a future voter set
+}
+
+// ---- Membership families (membership_driver.h) ----
+
+// What every membership family starts from: buckets, replicas, timings, the
+// stand-in phasers. Client proposals do not exist in this mode.
+void draw_membership(consensus::Prng& prng, Swarm& swarm, uint32_t static_members) {
+  MembershipSimOptions membership;
+  static constexpr uint32_t buckets[] = {8, 16, 32};
+  membership.params.buckets = buckets[prng.below(std::size(buckets))];
+  membership.params.replicas = swarm.sim.participants >= 5 && prng.chance(1, 4) ? 5 : 3;
+  membership.params.cluster = prng.next();
+  membership.static_members = static_members;
+  membership.timing.snapshot_interval = prng.chance(1, 4) ? 0 : prng.between(8, 64);
+  membership.executor_race_per_mille = static_cast<uint32_t>(prng.below(200));
+  swarm.sim.membership = membership;
+  swarm.sim.voters = 1;             // Paxos mode's fixed voters: unused here
+  swarm.sim.snapshot_interval = 0;  // the node compacts itself
+  swarm.sim.limits.window_slots_max = prng.between(4, 32);
+  swarm.propose_per_mille = 0;
+  swarm.fault_ticks = prng.between(800, 1600);
+  swarm.settle_ticks_max = 20000;
+  swarm.crash_per_mille = 0;
+  swarm.partition_per_mille = 0;
+  swarm.hang_per_mille = 0;
+}
+
+void draw_membership_grow(consensus::Prng& prng, Swarm& swarm) {
+  draw_membership(prng, swarm, 0);
+  swarm.membership.arrive_max = prng.between(50, 500);
+  swarm.crash_per_mille = static_cast<uint32_t>(prng.below(3));
+  swarm.down_min = 5;
+  swarm.down_max = prng.between(20, 200);
+  swarm.partition_per_mille = static_cast<uint32_t>(prng.below(4));
+}
+
+void draw_membership_churn(consensus::Prng& prng, Swarm& swarm) {
+  const uint32_t hosts = swarm.sim.participants;
+  draw_membership(prng, swarm, static_cast<uint32_t>(prng.between(std::min<uint32_t>(3, hosts), hosts)));
+  swarm.membership.leave_per_mille = static_cast<uint32_t>(prng.between(1, 6));
+  swarm.membership.leaves_max = static_cast<uint32_t>(prng.between(1, 3));
+  swarm.membership.rejoin_per_mille = static_cast<uint32_t>(prng.between(1, 10));
+  swarm.crash_per_mille = static_cast<uint32_t>(prng.between(2, 8));
+  swarm.down_min = 5;
+  swarm.down_max = prng.between(100, 500);  // long ones outlast the departure timeout
+  swarm.partition_per_mille = static_cast<uint32_t>(prng.below(6));
+}
+
+void draw_membership_reports(consensus::Prng& prng, Swarm& swarm) {
+  draw_membership(prng, swarm, swarm.sim.participants);
+  swarm.membership.one_way_per_mille = static_cast<uint32_t>(prng.between(2, 10));
+  swarm.membership.stuck_per_mille = static_cast<uint32_t>(prng.between(1, 5));
+  swarm.partition_min = 50;
+  swarm.partition_max = prng.between(100, 400);
+  swarm.crash_per_mille = static_cast<uint32_t>(prng.below(3));
+  swarm.down_min = 5;
+  swarm.down_max = 100;
+}
+
+void draw_membership_voters(consensus::Prng& prng, Swarm& swarm) {
+  swarm.sim.participants = static_cast<uint32_t>(prng.between(4, 7));
+  draw_membership(prng, swarm, prng.chance(1, 2) ? 0 : swarm.sim.participants);
+  swarm.membership.arrive_max = prng.between(50, 300);
+  swarm.membership.leave_per_mille = static_cast<uint32_t>(prng.between(1, 4));
+  swarm.membership.leaves_max = 2;
+  swarm.membership.rejoin_per_mille = static_cast<uint32_t>(prng.between(1, 5));
+  swarm.crash_per_mille = static_cast<uint32_t>(prng.between(1, 5));
+  swarm.down_min = 50;
+  swarm.down_max = 400;
+  swarm.partition_per_mille = static_cast<uint32_t>(prng.below(4));
+}
+
+void draw_membership_restart(consensus::Prng& prng, Swarm& swarm) {
+  draw_membership(prng, swarm, prng.chance(1, 3) ? 0 : swarm.sim.participants);
+  swarm.membership.arrive_max = prng.between(50, 200);
+  swarm.membership.whole_crash_at = prng.between(300, 700);
+  swarm.membership.stagger_max = prng.between(5, 300);
+  swarm.partition_per_mille = static_cast<uint32_t>(prng.below(4));
+}
+
+void draw_membership_split(consensus::Prng& prng, Swarm& swarm) {
+  swarm.sim.participants = 6;
+  draw_membership(prng, swarm, 6);
+  swarm.membership.split_at = prng.between(100, 400);
+  swarm.membership.split_ticks = prng.between(300, 900);
+  swarm.fault_ticks = std::max<Tick>(swarm.fault_ticks, swarm.membership.split_at +
+                                                            swarm.membership.split_ticks + 100);
+  swarm.partition_per_mille = static_cast<uint32_t>(prng.below(2));
+}
+
+void draw_membership_lost(consensus::Prng& prng, Swarm& swarm) {
+  swarm.sim.participants = 7;
+  draw_membership(prng, swarm, 7);
+  swarm.membership.lose = 3;
+  swarm.membership.lose_at = prng.between(100, 500);
+  swarm.partition_per_mille = static_cast<uint32_t>(prng.below(4));
+}
+
 void draw_calm(consensus::Prng& prng, Swarm& swarm) {
   swarm.sim.network.drop_per_mille = 0;
   swarm.sim.network.duplicate_per_mille = 0;
@@ -126,15 +236,29 @@ const std::vector<Family>& families() {
       {"paxos-takeover", "leaders cut off, voters crashing after promises, stale packets",
        draw_takeover},
       {"paxos-calm", "delays only: the baseline", draw_calm},
-      {"phaser-calm", "phasers, delays and light loss only", nullptr, run_phaser_family},
-      {"phaser-crashes", "phasers: crashes, leaders crashed mid-write, some for good", nullptr,
+      {"paxos-reconfigure", "random voter sets scheduled under faults", draw_reconfigure},
+      {"member-grow", "a cluster grows from one participant; retried arrivals",
+       draw_membership_grow, true},
+      {"member-churn", "leaves, rejoins, long crashes: departures and re-arrivals",
+       draw_membership_churn, true},
+      {"member-reports", "one-way links and stuck cores: bucket leaders report replicas",
+       draw_membership_reports, true},
+      {"member-voters", "voters leave and depart: voter replacement", draw_membership_voters,
+       true},
+      {"member-restart", "the whole cluster crashes, recoveries staggered",
+       draw_membership_restart, true},
+      {"member-split", "six participants split 3 | 3: marks, not departures",
+       draw_membership_split, true},
+      {"member-lost", "seven participants, three lost for good", draw_membership_lost, true},
+      {"phaser-calm", "phasers, delays and light loss only", nullptr, false, run_phaser_family},
+      {"phaser-crashes", "phasers: crashes, leaders crashed mid-write, some for good", nullptr, false,
        run_phaser_family},
-      {"phaser-partitions", "phasers: one-way and two-way partitions, cut-off leaders", nullptr,
+      {"phaser-partitions", "phasers: one-way and two-way partitions, cut-off leaders", nullptr, false,
        run_phaser_family},
-      {"phaser-disks", "phasers: hung and slow disks, crashes", nullptr, run_phaser_family},
-      {"phaser-double", "phasers: two replicas of a government crash at once", nullptr,
+      {"phaser-disks", "phasers: hung and slow disks, crashes", nullptr, false, run_phaser_family},
+      {"phaser-double", "phasers: two replicas of a government crash at once", nullptr, false,
        run_phaser_family},
-      {"phaser-swarm", "phasers: a bit of every fault", nullptr, run_phaser_family},
+      {"phaser-swarm", "phasers: a bit of every fault", nullptr, false, run_phaser_family},
   };
   return all;
 }
@@ -163,7 +287,7 @@ std::string describe(const Swarm& swarm) {
       "leader_timeout={} disk={}..{} "
       "window={} batch={} learn={} retain={} snapshot_every={} faults={} ticks "
       "propose={}‰x{} crash={}‰ promise_crash={}‰ lost<={} partition={}‰ one_way={}‰ "
-      "isolate_leader={}‰ hang={}‰",
+      "isolate_leader={}‰ hang={}‰ reconfigure={}‰",
       sim.participants, sim.voters, sim.network.drop_per_mille, sim.network.duplicate_per_mille,
       sim.network.delay_max, sim.network.reorder, sim.network.stale_per_mille,
       sim.network.stale_delay_max, sim.timing.leader_timeout_ticks, sim.disk.latency_min,
@@ -171,17 +295,22 @@ std::string describe(const Swarm& swarm) {
       sim.limits.learn_entries_max, sim.limits.retain_slots, sim.snapshot_interval,
       swarm.fault_ticks, swarm.propose_per_mille, swarm.burst_max, swarm.crash_per_mille,
       swarm.promise_crash_per_mille, swarm.lost_max, swarm.partition_per_mille,
-      swarm.one_way_per_mille, swarm.isolate_leader_per_mille, swarm.hang_per_mille);
+      swarm.one_way_per_mille, swarm.isolate_leader_per_mille, swarm.hang_per_mille,
+      swarm.reconfigure_per_mille);
 }
 
-SeedResult run_seed(uint64_t seed, const Family& family, bool verbose) {
-  if (family.run != nullptr) return family.run(seed, family, verbose);
+namespace {
+
+// Faults for fault_ticks, then healing and settling: the same for both
+// drivers (FaultDriver, MembershipDriver).
+template <class Driver>
+SeedResult play(uint64_t seed, const Family& family, bool verbose) {
   const Swarm swarm = draw_swarm(seed, family);
   Trace trace(verbose);
   trace.note(0, fmt::format("seed={} family={} {}", seed, family.name, describe(swarm)));
   trace.mix(seed);
   Simulation sim(seed, swarm.sim, trace);
-  FaultDriver faults(sim, swarm, seed);
+  Driver faults(sim, swarm, seed);
   for (Tick t = 0; t < swarm.fault_ticks && !sim.violated(); t++) {
     faults.before_step();
     sim.step();
@@ -199,8 +328,28 @@ SeedResult run_seed(uint64_t seed, const Family& family, bool verbose) {
   result.duplicates = sim.proposals().duplicates();
   result.ticks = sim.now();
   trace.event(sim.now(), "end", result.acked, result.violated);
+  if (const MembershipChecker* membership = sim.membership()) {
+    const MembershipChecker::Counts counts = membership->counts();
+    trace.event(sim.now(), "members", counts.arrivals, counts.departures, counts.marks,
+                counts.acks_confirmed, counts.acks_void, counts.reconfigurations);
+    trace.note(sim.now(),
+               fmt::format("arrivals={} retried={} departures={} marks={} returns={} leaves={} "
+                           "reconfigurations={} acks={} void_acks={}",
+                           counts.arrivals, counts.retried, counts.departures, counts.marks,
+                           counts.returns, counts.leaves, counts.reconfigurations,
+                           counts.acks_confirmed, counts.acks_void));
+    if (verbose) trace.note(sim.now(), "state:\n" + sim.describe_state());
+  }
   result.digest = trace.digest();
   return result;
+}
+
+}  // namespace
+
+SeedResult run_seed(uint64_t seed, const Family& family, bool verbose) {
+  if (family.run != nullptr) return family.run(seed, family, verbose);
+  if (family.membership) return play<MembershipDriver>(seed, family, verbose);
+  return play<FaultDriver>(seed, family, verbose);
 }
 
 }  // namespace coworker::sim

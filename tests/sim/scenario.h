@@ -22,8 +22,29 @@
 
 namespace coworker::sim {
 
+// What a membership family (membership_driver.h) plays, besides the common
+// faults: arrivals, leaves, long crashes, reports, stuck cores, restarts of
+// the whole cluster, and the two shapes of DESIGN's hard cases.
+struct MembershipSwarm {
+  Tick arrive_max = 300;           // hosts not members at the start boot by then
+  uint32_t leave_per_mille = 0;    // per tick: a random member leaves (graceful)
+  uint32_t leaves_max = 0;
+  uint32_t rejoin_per_mille = 0;   // per tick: a host that left boots again (a new arrival)
+  uint32_t one_way_per_mille = 0;  // per tick: one link cut one way (bucket leader reports)
+  uint32_t stuck_per_mille = 0;    // per tick: a participant's core is stuck
+  Tick stuck_min = 20;
+  Tick stuck_max = 200;
+  Tick whole_crash_at = 0;         // every participant crashes then (0: never) ...
+  Tick stagger_max = 0;            // ... and restarts within this many ticks
+  Tick split_at = 0;               // hosts split in two halves then (0: never) ...
+  Tick split_ticks = 0;            // ... for this long
+  uint32_t lose = 0;               // participants crashed for good (never a voter majority)
+  Tick lose_at = 0;
+};
+
 struct Swarm {
   SimOptions sim;
+  MembershipSwarm membership;  // used when sim.membership is set
   Tick fault_ticks = 1000;
   Tick settle_ticks_max = 20000;     // generous: a settled run stops at once
   uint32_t propose_per_mille = 100;  // per tick: a client proposes to a random participant
@@ -41,6 +62,7 @@ struct Swarm {
   uint32_t hang_per_mille = 0;            // per tick: a random disk hangs
   Tick hang_min = 5;
   Tick hang_max = 100;
+  uint32_t reconfigure_per_mille = 0;  // per tick: a random odd voter set is proposed
 };
 
 struct SeedResult;
@@ -48,6 +70,7 @@ struct Family {
   const char* name;
   const char* summary;
   void (*draw)(consensus::Prng& prng, Swarm& swarm);  // adjusts the common draw
+  bool membership = false;  // runs membership_driver.h instead of the Paxos FaultDriver
   // Families with their own driver (the phaser swarm) run a seed themselves.
   SeedResult (*run)(uint64_t seed, const Family& family, bool verbose) = nullptr;
 };

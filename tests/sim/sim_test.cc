@@ -49,7 +49,7 @@ TEST_CASE("sim: disk: a crash loses exactly the batches not yet durable") {
   consensus::Prng prng(1);
   Disk disk(DiskOptions{3, 3});
   const auto promise = [](uint64_t round) {
-    return std::vector<DiskRecord>{consensus::PersistPromise{{round, 1}}};
+    return std::vector<DiskRecord>{consensus::PersistRecord{consensus::PersistPromise{{round, 1}}}};
   };
   const Disk::Ticket first = disk.write(10, prng, promise(1));
   const Disk::Ticket joined = disk.write(10, prng, promise(2));  // same tick, same batch

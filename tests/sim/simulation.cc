@@ -5,6 +5,8 @@
 #include <utility>
 
 #include "reactor/assert.h"
+#include "tests/sim/membership_checker.h"
+#include "tests/sim/schedule_checker.h"
 
 namespace coworker::sim {
 
@@ -21,18 +23,30 @@ consensus::Configuration configuration_of(const SimOptions& options) {
   return configuration;
 }
 
+std::string describe_schedule(const consensus::Schedule& schedule) {
+  std::string text;
+  for (const auto& [first, scheduled] : schedule) {
+    text += fmt::format("{}{}:", text.empty() ? "" : ",", first);
+    for (ParticipantId id : scheduled.voters) text += fmt::format(" {}", id);
+  }
+  return text;
+}
+
 }  // namespace
 
 Simulation::Simulation(uint64_t seed, const SimOptions& options, Trace& trace)
     : _seed(seed),
       _trace(trace),
       _prng(consensus::derive_seed(seed, 0)),
+      _membership_options(options.membership),
       _participant_options{configuration_of(options),
                            options.timing,
                            options.limits,
                            options.disk,
                            options.snapshot_interval,
-                           seed},
+                           seed,
+                           _membership_options ? &*_membership_options : nullptr,
+                           options.participants},
       _network(_prng, options.participants, options.network) {
   auto agreement = std::make_unique<AgreementChecker>();
   auto proposals = std::make_unique<ProposalChecker>();
@@ -41,10 +55,56 @@ Simulation::Simulation(uint64_t seed, const SimOptions& options, Trace& trace)
   add_checker(std::move(agreement));
   add_checker(std::move(proposals));
   add_checker(std::make_unique<LeaseChecker>());
+  _exited.assign(options.participants + 1, false);
   for (ParticipantId id = 1; id <= options.participants; id++) {
     _participants.push_back(std::make_unique<Participant>(id, _participant_options, *this));
   }
+  if (options.membership) {
+    start_membership(options);
+    return;
+  }
+  consensus::Schedule schedule;
+  schedule.emplace(1, consensus::ScheduledVoters{0, _participant_options.configuration.voters});
+  add_checker(std::make_unique<ScheduleChecker>(std::move(schedule), 0,
+                                                options.limits.window_slots_max));
   for (auto& participant : _participants) participant->boot(_now);
+}
+
+// Membership mode: the schedule and membership checkers start where the
+// participants do — at slot 0 with host 1 bootstrapping, or (static start)
+// at slot N with hosts 1..N members and a snapshot on every disk.
+void Simulation::start_membership(const SimOptions& options) {
+  const MembershipSimOptions& membership = *_membership_options;
+  const uint32_t members = membership.static_members;
+  COWORKER_ASSERT(members <= options.participants);
+  consensus::Schedule schedule;
+  Slot through = 0;
+  if (members == 0) {
+    schedule.emplace(1, consensus::ScheduledVoters{0, {1}});
+  } else {
+    const consensus::MembershipDurable image = static_image(membership, 1, _seed);
+    schedule = image.paxos.snapshot.schedule;
+    through = members;
+    const auto header = consensus::MembershipState::header(image.paxos.snapshot.bytes);
+    COWORKER_ASSERT(header.has_value());
+    _agreement->start_at(members, header->chain);
+  }
+  const std::vector<ParticipantId> voters = schedule.rbegin()->second.voters;
+  add_checker(std::make_unique<ScheduleChecker>(std::move(schedule), through,
+                                                options.limits.window_slots_max));
+  auto checker = std::make_unique<MembershipChecker>(membership, _seed, voters);
+  _membership = checker.get();
+  add_checker(std::move(checker));
+  if (members == 0) {
+    _participants[0]->boot(_now);
+    return;
+  }
+  for (ParticipantId host = 1; host <= members; host++) {
+    DurableImage image;
+    image.membership = static_image(membership, host, _seed);
+    node(host).disk().install(std::move(image));
+    node(host).boot(_now);
+  }
 }
 
 Simulation::~Simulation() = default;
@@ -67,6 +127,15 @@ void Simulation::step() {
     if (participant->up()) participant->tick(_now);
   }
   _network.deliver_due(_now, [&](Packet& packet) { deliver(packet); });
+  for (auto& participant : _participants) {
+    // A participant that left gracefully and departed exits (membership).
+    if (participant->exited() && participant->pending_outputs() == 0) {
+      _trace.event(_now, "exit", participant->id());
+      _trace.note(_now, fmt::format("host {} exits after leaving", participant->id()));
+      crash(participant->id());
+      _exited[participant->id()] = true;
+    }
+  }
   for (auto& checker : _checkers) checker->after_tick(*this);
   if (_network.in_flight() > in_flight_max) {
     violate("network", fmt::format("message storm: {} packets in flight", _network.in_flight()));
@@ -98,7 +167,8 @@ bool Simulation::run_until(const std::function<bool()>& done, Tick max_ticks) {
   return done();
 }
 
-std::optional<consensus::ProposalId> Simulation::propose(ParticipantId at, std::string value) {
+std::optional<consensus::ProposalId> Simulation::propose(ParticipantId at, std::string value,
+                                                         const std::vector<ParticipantId>* voters) {
   Participant& participant = node(at);
   if (!participant.up()) return std::nullopt;
   const std::string copy = value;
@@ -111,7 +181,7 @@ std::optional<consensus::ProposalId> Simulation::propose(ParticipantId at, std::
                   fmt::format("propose at {}: {}/{}/{}", at, id.proposer, id.boot, id.sequence));
     }
     for (auto& checker : _checkers) checker->on_propose(*this, at, id, copy);
-  });
+  }, voters);
 }
 
 void Simulation::crash(ParticipantId id) {
@@ -128,6 +198,7 @@ void Simulation::restart(ParticipantId id) {
   COWORKER_ASSERT(!participant.up());
   _trace.event(_now, "restart", id);
   _trace.note(_now, fmt::format("restart {}", id));
+  _exited[id] = false;
   participant.boot(_now);
 }
 
@@ -139,7 +210,7 @@ ParticipantId Simulation::leader() const {
   ParticipantId best = 0;
   consensus::Ballot ballot;
   for (const auto& participant : _participants) {
-    if (!participant->up() || !participant->paxos().leading()) continue;
+    if (!participant->has_paxos() || !participant->paxos().leading()) continue;
     if (best == 0 || participant->paxos().ballot() > ballot) {
       best = participant->id();
       ballot = participant->paxos().ballot();
@@ -185,17 +256,23 @@ std::string Simulation::describe_state() const {
       text += fmt::format("  node {}: down\n", participant->id());
       continue;
     }
+    if (participant->membership_mode()) {
+      text += describe_member(*participant);
+      continue;
+    }
     const consensus::Paxos& paxos = participant->paxos();
     static constexpr const char* statuses[] = {"follower", "candidate", "leader"};
     const auto& stats = paxos.stats();
     text += fmt::format(
         "  node {} boot {}: {} ballot={}.{} promised={}.{} leader={} decided={} compacted={} "
-        "applied={} pending={} outputs={} lease={} elections={}/{} dropped_forwards={}\n",
+        "applied={} pending={} outputs={} lease={} elections={}/{} dropped_forwards={} "
+        "schedule={}\n",
         participant->id(), participant->incarnation(), statuses[static_cast<int>(paxos.status())],
         paxos.ballot().round, paxos.ballot().node, paxos.promised().round, paxos.promised().node,
         paxos.leader(), paxos.decided_through(), paxos.compacted_through(),
         participant->app().applied(), paxos.pending_proposals(), participant->pending_outputs(),
-        paxos.holds_lease(), stats.elections_won, stats.elections_started, stats.forwards_dropped);
+        paxos.holds_lease(), stats.elections_won, stats.elections_started, stats.forwards_dropped,
+        describe_schedule(paxos.schedule()));
   }
   return text;
 }
@@ -227,6 +304,51 @@ void Simulation::learned(ParticipantId node, const consensus::Decided& decided) 
                                   id.proposer, id.boot, id.sequence));
   }
   for (auto& checker : _checkers) checker->on_learn(*this, node, decided);
+}
+
+void Simulation::proposed(ParticipantId node, const consensus::Entry& entry) {
+  _trace.event(_now, "propose", node, entry.id.proposer, entry.id.boot, entry.id.sequence,
+               digest_bytes(entry.value));
+  if (_trace.verbose()) {
+    const auto decoded = consensus::decode_entry(entry.value);
+    _trace.note(_now, fmt::format("host {} proposed {}/{}/{}: {}{}", node, entry.id.proposer,
+                                  entry.id.boot, entry.id.sequence,
+                                  decoded ? consensus::describe(*decoded) : "?",
+                                  entry.reconfigures() ? " (reconfiguration)" : ""));
+  }
+  for (auto& checker : _checkers) checker->on_propose(*this, node, entry.id, entry.value);
+  if (_membership != nullptr) _membership->on_proposed(entry);
+}
+
+void Simulation::withdrawn(ParticipantId node, const consensus::ProposalId& id) {
+  for (auto& checker : _checkers) checker->on_withdraw(*this, node, id);
+}
+
+void Simulation::applied(ParticipantId node) {
+  for (auto& checker : _checkers) checker->on_applied(*this, node);
+}
+
+std::string Simulation::describe_member(const Participant& participant) const {
+  const consensus::MembershipNode& node = participant.member().node();
+  if (!node.has_paxos()) {
+    return fmt::format("  host {} boot {}: arriving nonce={}.{} refused={} exited={}\n",
+                       participant.id(), participant.incarnation(), node.nonce().data_dir,
+                       node.nonce().incarnation, node.refused().value_or("-"), node.exited());
+  }
+  const consensus::Paxos& paxos = node.paxos();
+  static constexpr const char* statuses[] = {"follower", "candidate", "leader"};
+  return fmt::format(
+      "  host {} boot {} id {}: {} ballot={}.{} promised={}.{} leader={} decided={} applied={} "
+      "compacted={} lease={}/{} read_lease={} recovering={} stuck={} retiring={} votes={} "
+      "members={} schedule={} pending={} outputs={}\n",
+      participant.id(), participant.incarnation(), node.id(),
+      statuses[static_cast<int>(paxos.status())], paxos.ballot().round, paxos.ballot().node,
+      paxos.promised().round, paxos.promised().node, paxos.leader(), paxos.decided_through(),
+      node.state().applied(), paxos.compacted_through(), paxos.holds_lease(),
+      node.grants_leases(), node.holds_read_lease(), node.recovering(), node.stuck(),
+      node.retiring(), paxos.votes(),
+      node.state().members().size(), describe_schedule(paxos.schedule()),
+      paxos.pending_proposals(), participant.pending_outputs());
 }
 
 void Simulation::installed(ParticipantId node, const consensus::Snapshot& snapshot) {

@@ -34,14 +34,20 @@
 namespace coworker::sim {
 
 struct SimOptions {
-  uint32_t participants = 3;  // ids 1..participants
-  uint32_t voters = 3;        // ids 1..voters vote, the rest learn
+  uint32_t participants = 3;  // ids 1..participants (membership mode: hosts)
+  uint32_t voters = 3;        // ids 1..voters vote, the rest learn (Paxos mode)
   consensus::Paxos::Timing timing;
   consensus::Paxos::Limits limits;
   NetworkOptions network;
   DiskOptions disk;
   Slot snapshot_interval = 0;
+  // Set: membership mode (participant.h). Static start boots hosts
+  // 1..static_members as members; otherwise only host 1 (it bootstraps) —
+  // the scenario boots the others with restart() when they are to arrive.
+  std::optional<MembershipSimOptions> membership;
 };
+
+class MembershipChecker;
 
 class Simulation final : public Effects {
  public:
@@ -71,8 +77,18 @@ class Simulation final : public Effects {
   // on a violation.
   bool run_until(const std::function<bool()>& done, Tick max_ticks);
 
-  std::optional<consensus::ProposalId> propose(ParticipantId at, std::string value);
+  // With `voters`: a reconfiguration (paxos.h step 12) replacing the
+  // proposer's latest scheduled voters.
+  std::optional<consensus::ProposalId> propose(ParticipantId at, std::string value,
+                                               const std::vector<ParticipantId>* voters = nullptr);
   void crash(ParticipantId id);
+  // Membership mode: it left gracefully, departed and exited (until restarted).
+  bool exited(ParticipantId id) const { return _exited.at(id); }
+  // Membership mode: a call into a participant's node, between steps.
+  void act(ParticipantId id,
+           const std::function<consensus::MembershipOutput(consensus::MembershipNode&)>& call) {
+    node(id).act(_now, call);
+  }
   void restart(ParticipantId id);
   // Delivers a crafted message next tick, past every fault (tests only).
   void inject(ParticipantId from, ParticipantId to, consensus::Message message);
@@ -99,28 +115,37 @@ class Simulation final : public Effects {
 
   const AgreementChecker& agreement() const { return *_agreement; }
   const ProposalChecker& proposals() const { return *_proposals; }
+  const MembershipChecker* membership() const { return _membership; }
 
   // Effects: what participants' released outputs do.
   void send(ParticipantId from, ParticipantId to, Payload payload) override;
   void booted(ParticipantId node, const consensus::Snapshot& recovered) override;
   void learned(ParticipantId node, const consensus::Decided& decided) override;
   void installed(ParticipantId node, const consensus::Snapshot& snapshot) override;
+  void proposed(ParticipantId node, const consensus::Entry& entry) override;
+  void withdrawn(ParticipantId node, const consensus::ProposalId& id) override;
+  void applied(ParticipantId node) override;
 
  private:
   void deliver(Packet& packet);
+  void start_membership(const SimOptions& options);
+  std::string describe_member(const Participant& participant) const;
 
   const uint64_t _seed;
   Trace& _trace;
   consensus::Prng _prng;  // the network's draws
+  std::optional<MembershipSimOptions> _membership_options;  // the participants point here
   ParticipantOptions _participant_options;
   Network _network;
   std::vector<std::unique_ptr<Participant>> _participants;  // [id - 1]
   std::vector<std::unique_ptr<Checker>> _checkers;
   AgreementChecker* _agreement = nullptr;
   ProposalChecker* _proposals = nullptr;
+  MembershipChecker* _membership = nullptr;
   std::function<void(const Packet&)> _tap;
   Tick _now = 0;
   std::string _violation;
+  std::vector<bool> _exited;  // by host
 };
 
 }  // namespace coworker::sim

@@ -47,11 +47,7 @@ uint64_t digest_entry(const consensus::Entry& entry) {
   return mix64(hash, digest_bytes(entry.value));
 }
 
-uint64_t digest_payload(const Payload& payload) {
-  if (const auto* phaser = std::get_if<consensus::PhaserMessage>(&payload)) {
-    return digest_phaser_message(*phaser);
-  }
-  const auto& message = std::get<consensus::Message>(payload);
+uint64_t digest_message(const consensus::Message& message) {
   uint64_t hash = mix64(0, message.index());
   std::visit(consensus::Overloaded{
                  [&](const consensus::Prepare& m) {
@@ -92,22 +88,15 @@ uint64_t digest_payload(const Payload& payload) {
   return hash;
 }
 
-const char* payload_name(const Payload& payload) {
-  if (const auto* phaser = std::get_if<consensus::PhaserMessage>(&payload)) {
-    return phaser_message_name(*phaser);
-  }
+const char* message_name(const consensus::Message& message) {
   static constexpr const char* names[] = {"prepare",  "promise",   "reject",   "accept",
                                           "accepted", "heartbeat", "hb_ack",   "catch_up",
                                           "learn",    "forward",   "forwarded"};
   static_assert(std::size(names) == std::variant_size_v<consensus::Message>);
-  return names[std::get<consensus::Message>(payload).index()];
+  return names[message.index()];
 }
 
-std::string describe_payload(const Payload& payload) {
-  if (const auto* phaser = std::get_if<consensus::PhaserMessage>(&payload)) {
-    return describe_phaser_message(*phaser);
-  }
-  const auto& message = std::get<consensus::Message>(payload);
+std::string describe_message(const consensus::Message& message) {
   const auto ballot = [](const consensus::Ballot& b) {
     return fmt::format("{}.{}", b.round, b.node);
   };
@@ -146,6 +135,91 @@ std::string describe_payload(const Payload& payload) {
           [&](const consensus::Forwarded& m) { return fmt::format("n={}", m.decided.size()); },
       },
       message);
+}
+
+// ---- Payloads: Paxos messages, membership envelopes, probes ----
+
+uint64_t digest_payload(const Payload& payload) {
+  return std::visit(
+      consensus::Overloaded{
+          [](const consensus::Message& message) { return digest_message(message); },
+          [](const MemberPacket& packet) {
+            uint64_t hash = mix64(mix64(0x6d656d, packet.from), packet.to);
+            hash = mix64(hash, packet.message.index());
+            if (const auto* message = std::get_if<consensus::Message>(&packet.message)) {
+              hash = mix64(hash, digest_message(*message));
+            } else if (const auto* ack = std::get_if<consensus::MemberAck>(&packet.message)) {
+              hash = mix64(mix64(mix64(hash, ack->sent), ack->slot), ack->gone);
+            } else if (const auto* beat = std::get_if<consensus::MemberHeartbeat>(&packet.message)) {
+              hash = mix64(mix64(mix64(hash, beat->sent), beat->applied), beat->recovering);
+            } else if (const auto* answer = std::get_if<consensus::ArriveAnswer>(&packet.message)) {
+              hash = mix64(mix64(hash, answer->id), answer->snapshot.slot);
+            }
+            return hash;
+          },
+          [](const Probe& probe) {
+            return mix64(mix64(mix64(0x70726f, probe.from), probe.to), probe.reply);
+          },
+          [](const consensus::PhaserMessage& message) { return digest_phaser_message(message); },
+      },
+      payload);
+}
+
+const char* payload_name(const Payload& payload) {
+  static constexpr const char* members[] = {"paxos",        "arrive_request", "arrive_answer",
+                                            "member_beat",  "member_ack",     "silent_report"};
+  static_assert(std::size(members) == std::variant_size_v<consensus::MembershipMessage>);
+  return std::visit(consensus::Overloaded{
+                        [](const consensus::Message& message) { return message_name(message); },
+                        [](const MemberPacket& packet) {
+                          if (const auto* m = std::get_if<consensus::Message>(&packet.message)) {
+                            return message_name(*m);
+                          }
+                          return members[packet.message.index()];
+                        },
+                        [](const Probe& probe) { return probe.reply ? "pong" : "probe"; },
+                        [](const consensus::PhaserMessage& message) {
+                          return phaser_message_name(message);
+                        },
+                    },
+                    payload);
+}
+
+std::string describe_payload(const Payload& payload) {
+  return std::visit(
+      consensus::Overloaded{
+          [](const consensus::Message& message) { return describe_message(message); },
+          [](const MemberPacket& packet) {
+            std::string text = fmt::format("[{}->{}] ", packet.from, packet.to);
+            std::visit(consensus::Overloaded{
+                           [&](const consensus::Message& m) { text += describe_message(m); },
+                           [&](const consensus::ArriveRequest& r) {
+                             text += fmt::format("nonce={}.{} at {}", r.nonce.data_dir,
+                                                 r.nonce.incarnation, r.address);
+                           },
+                           [&](const consensus::ArriveAnswer& a) {
+                             text += fmt::format("nonce={}.{} id={} snapshot={} refusal='{}'",
+                                                 a.nonce.data_dir, a.nonce.incarnation, a.id,
+                                                 a.snapshot.slot, a.refusal);
+                           },
+                           [&](const consensus::MemberHeartbeat& h) {
+                             text += fmt::format("sent={} applied={} recovering={}", h.sent,
+                                                 h.applied, h.recovering);
+                           },
+                           [&](const consensus::MemberAck& a) {
+                             text += fmt::format("sent={} slot={} gone={}", a.sent, a.slot, a.gone);
+                           },
+                           [&](const consensus::SilentReport& r) {
+                             text += fmt::format("replica={}", r.replica);
+                           },
+                       },
+                       packet.message);
+            return text;
+          },
+          [](const Probe& probe) { return fmt::format("{}->{}", probe.from, probe.to); },
+          [](const consensus::PhaserMessage& message) { return describe_phaser_message(message); },
+      },
+      payload);
 }
 
 }  // namespace coworker::sim

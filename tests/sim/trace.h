@@ -44,6 +44,9 @@ class Trace {
 uint64_t mix64(uint64_t state, uint64_t value);
 uint64_t digest_bytes(std::string_view bytes, uint64_t seed = 0);
 uint64_t digest_entry(const consensus::Entry& entry);
+uint64_t digest_message(const consensus::Message& message);
+const char* message_name(const consensus::Message& message);
+std::string describe_message(const consensus::Message& message);
 uint64_t digest_payload(const Payload& payload);
 const char* payload_name(const Payload& payload);
 std::string describe_payload(const Payload& payload);

@@ -3,11 +3,14 @@
 #
 # For each mutation (*.patch here, or the ones named on the command line):
 # apply it to a scratch copy of the tree, build coworker-sim there, run the
-# CI seed range, and expect a violation. Prints each mutation's failing seeds.
+# CI seed range of the families it concerns, and expect a violation. Prints
+# each mutation's failing seeds. A patch names its families and CI seed count
+# on a line "Sim: --family GROUP* --seeds N" before its diff (issue 3's
+# Paxos mutations: paxos-*, 8000; issue 4's membership ones: member-*, 7000).
 # Run by hand, not in CI (one -O2 build of the simulator, then one rebuild of
-# a file per mutation):
+# a few files per mutation):
 #
-#   tests/sim/mutations/check.sh                       # all, the CI seeds 1..8000
+#   tests/sim/mutations/check.sh                       # all, each on its CI seeds
 #   SEEDS=500 tests/sim/mutations/check.sh 3-promise-without-accepted.patch
 #
 # Exit status 0 only when every mutation was caught.
@@ -15,7 +18,6 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
 first=${FIRST:-1}
-seeds=${SEEDS:-8000}  # the CI range (tests/sim/CMakeLists.txt)
 jobs=${JOBS:-2}
 
 patches=()
@@ -40,23 +42,24 @@ for patch in "${patches[@]}"; do
   name=$(basename "$patch" .patch)
   (cd "$scratch" && git apply "$patch")
   cmake --build "$scratch/build" --target coworker-sim -j "$jobs" >/dev/null
+  # The patch's "Sim:" line: --family GROUP* --seeds N (the CI range).
+  family=$(sed -n 's/^Sim: .*--family \([^ ]*\).*/\1/p' "$patch" | head -1)
+  seeds=${SEEDS:-$(sed -n 's/^Sim: .*--seeds \([0-9]*\).*/\1/p' "$patch" | head -1)}
+  seeds=${seeds:-8000}
+  args=(--seed "$first" --seeds "$seeds")
+  [ -n "$family" ] && args+=(--family "$family")
   rc=0
-  # A patch runs the seeds of its protocol's families (named in the patch's
-  # file name: "phaser" patches run the phaser- families, others paxos-).
-  families=paxos-
-  case "$name" in *phaser*) families=phaser- ;; esac
-  output=$("$scratch/build/bin/coworker-sim" --seed "$first" --seeds "$seeds" \
-    --families "$families" 2>&1) || rc=$?
+  output=$("$scratch/build/bin/coworker-sim" "${args[@]}" 2>&1) || rc=$?
   failing=$(grep -o '^seed=[0-9]*' <<<"$output" | sed 's/seed=//' | tr '\n' ' ' || true)
   count=$(wc -w <<<"$failing")
   if [ "$rc" -ne 0 ] && [ "$count" -gt 0 ]; then
     how="checker"
     grep -q '^assertion failed' <<<"$output" && how="assertion"
     first_line=$(grep -m1 -E '^(seed=[0-9]+ family|assertion failed)' <<<"$output" || true)
-    echo "caught  $name: $count of $seeds seeds fail ($how); seeds: $(cut -d' ' -f1-12 <<<"$failing")"
+    echo "caught  $name: $count of $seeds seeds of ${family:-all families} fail ($how); seeds: $(cut -d' ' -f1-12 <<<"$failing")"
     echo "        first: $first_line"
   else
-    echo "MISSED  $name: no violation in seeds $first..$((first + seeds - 1)) of $families"
+    echo "MISSED  $name: no violation in seeds $first..$((first + seeds - 1)) of ${family:-all families}"
     status=1
   fi
   (cd "$scratch" && git apply -R "$patch")

@@ -1,0 +1,237 @@
+#include "bucket/table.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "reactor/assert.h"
+
+namespace coworker::bucket {
+
+using consensus::Effect;
+using consensus::MembershipState;
+using consensus::MemberStatus;
+using consensus::MigrationAck;
+
+namespace {
+
+bool distinct(std::vector<ParticipantId> ids) {
+  std::sort(ids.begin(), ids.end());
+  return std::adjacent_find(ids.begin(), ids.end()) == ids.end();
+}
+
+bool has(const std::vector<ParticipantId>& ids, ParticipantId id) {
+  return std::find(ids.begin(), ids.end(), id) != ids.end();
+}
+
+uint64_t mix(uint64_t state, uint64_t value) {
+  state ^= value + 0x9e3779b97f4a7c15ULL + (state << 6) + (state >> 2);
+  state *= 0xbf58476d1ce4e5b9ULL;
+  return state ^ (state >> 31);
+}
+
+}  // namespace
+
+BucketTable::BucketTable(uint32_t buckets, uint32_t replicas)
+    : _distributor(buckets, replicas), _current(buckets) {}
+
+void BucketTable::count(const std::vector<ParticipantId>& replicas, int delta) {
+  for (ParticipantId id : replicas) {
+    uint32_t& held = _held[id];
+    COWORKER_ASSERT(delta > 0 || held > 0);
+    held = static_cast<uint32_t>(static_cast<int>(held) + delta);
+    if (held == 0) _held.erase(id);
+  }
+  if (replicas.size() == 1) {
+    uint32_t& alone = _alone[replicas[0]];
+    COWORKER_ASSERT(delta > 0 || alone > 0);
+    alone = static_cast<uint32_t>(static_cast<int>(alone) + delta);
+    if (alone == 0) _alone.erase(replicas[0]);
+  }
+}
+
+void BucketTable::set_government(uint32_t bucket, CurrentGovernment government) {
+  CurrentGovernment& current = _current.at(bucket);
+  if (current == government) return;
+  COWORKER_ASSERT(government.step >= current.step);
+  COWORKER_ASSERT(government.slot >= current.slot);
+  count(current.replicas, -1);
+  current = std::move(government);
+  count(current.replicas, +1);
+  _changes.push_back(GovernmentChange{current.slot, bucket});
+}
+
+bool BucketTable::sole_member(ParticipantId id) const { return _alone.count(id) != 0; }
+
+bool BucketTable::holds_nothing(ParticipantId id) const { return _held.count(id) == 0; }
+
+void BucketTable::apply(Slot slot, const Effect& effect, const MembershipState& state) {
+  switch (effect.kind) {
+    case Effect::Kind::arrived:
+      _distributor.admit(effect.id);
+      if (_held.empty()) {
+        // The bootstrap (nobody holds anything yet): the first member holds
+        // every bucket alone.
+        for (uint32_t b = 0; b < buckets(); b++) set_government(b, {0, slot, {effect.id}});
+      }
+      break;
+    case Effect::Kind::returned:
+      _unreachable.erase(effect.id);
+      _distributor.admit(effect.id);  // back by growth: the next steps grow it in
+      break;
+    case Effect::Kind::leaving:
+      // (An unreachable member heard leaving is back: its buckets move away.)
+      _unreachable.erase(effect.id);
+      if (_distributor.is_eligible(effect.id)) _distributor.withdraw(effect.id);
+      break;
+    case Effect::Kind::departed:
+      _unreachable.erase(effect.id);
+      if (_distributor.is_eligible(effect.id)) _distributor.withdraw(effect.id);
+      remove_member(slot, effect.id, false);
+      break;
+    case Effect::Kind::unreachable:
+      _unreachable.insert(effect.id);
+      if (_distributor.is_eligible(effect.id)) _distributor.withdraw(effect.id);
+      remove_member(slot, effect.id, true);
+      break;
+    case Effect::Kind::acks:
+      for (const MigrationAck& ack : effect.acks) {
+        if (!ack_valid(ack, state)) {
+          _acks_void++;
+          continue;
+        }
+        set_government(ack.bucket, {ack.step + 1, slot, ack.government});
+        _acks_confirmed++;
+      }
+      break;
+    case Effect::Kind::nothing:
+    case Effect::Kind::undecodable:
+    case Effect::Kind::retried:
+    case Effect::Kind::refused:
+    case Effect::Kind::reconfigured:
+      break;
+  }
+  check_invariants();
+}
+
+// A departure (or an unreachable mark: only where another member survives)
+// shrinks every current government the participant is in; the next member in
+// government order leads where it led (the usurper).
+void BucketTable::remove_member(Slot slot, ParticipantId id, bool keep_where_alone) {
+  for (uint32_t b = 0; b < buckets(); b++) {
+    const CurrentGovernment& current = _current[b];
+    if (!has(current.replicas, id)) continue;
+    if (keep_where_alone && current.replicas.size() == 1) continue;
+    CurrentGovernment shrunk = current;
+    shrunk.slot = slot;
+    shrunk.replicas.erase(std::find(shrunk.replicas.begin(), shrunk.replicas.end(), id));
+    set_government(b, std::move(shrunk));
+  }
+}
+
+bool BucketTable::ack_valid(const MigrationAck& ack, const MembershipState& state) const {
+  if (ack.bucket >= buckets()) return false;
+  if (ack.step != _current[ack.bucket].step) return false;  // the step moved on: void
+  if (ack.government.empty() || !distinct(ack.government)) return false;
+  for (ParticipantId id : ack.government) {
+    const consensus::Member* member = state.member(id);
+    if (member == nullptr || member->status == MemberStatus::unreachable) return false;
+  }
+  return true;
+}
+
+std::optional<MigrationAck> BucketTable::next_step(uint32_t bucket) const {
+  const CurrentGovernment& current = _current.at(bucket);
+  std::vector<ParticipantId> target = _distributor.government(bucket);
+  if (current.replicas.empty() || target.empty() || current.replicas == target) return std::nullopt;
+  // A bucket held by an unreachable member alone waits for its return: any
+  // ack naming it with another member would be void.
+  for (ParticipantId id : current.replicas) {
+    if (_unreachable.count(id) != 0) return std::nullopt;
+  }
+  bool subset = true;
+  for (ParticipantId id : target) subset &= has(current.replicas, id);
+  MigrationAck ack{bucket, current.step, {}};
+  if (subset) {
+    ack.government = std::move(target);  // shrink, abdication, reorder
+  } else {
+    ack.government = current.replicas;  // growth: the current leader keeps leading meanwhile
+    for (ParticipantId id : target) {
+      if (!has(ack.government, id)) ack.government.push_back(id);
+    }
+  }
+  COWORKER_ASSERT(ack.government != current.replicas);
+  return ack;
+}
+
+std::vector<GovernmentChange> BucketTable::take_changes() { return std::exchange(_changes, {}); }
+
+void BucketTable::grow_instantly(const std::vector<ParticipantId>& ids, Slot slot) {
+  COWORKER_ASSERT(_distributor.eligible().empty());
+  for (ParticipantId id : ids) _distributor.admit(id);
+  for (uint32_t b = 0; b < buckets(); b++) set_government(b, {0, slot, target(b)});
+  check_invariants();
+}
+
+uint64_t BucketTable::digest() const {
+  uint64_t hash = mix(buckets(), replicas());
+  for (uint32_t b = 0; b < buckets(); b++) {
+    for (ParticipantId id : _distributor.government(b)) hash = mix(hash, id);
+    hash = mix(hash, 0xfeed);
+    const CurrentGovernment& current = _current[b];
+    hash = mix(mix(hash, current.step), current.slot);
+    for (ParticipantId id : current.replicas) hash = mix(hash, id);
+  }
+  for (ParticipantId id : _unreachable) hash = mix(hash, id);
+  return hash;
+}
+
+void BucketTable::encode(consensus::Writer& writer) const {
+  _distributor.encode(writer);
+  for (const CurrentGovernment& government : _current) {
+    writer.u64(government.step);
+    writer.u64(government.slot);
+    writer.ids(government.replicas);
+  }
+  writer.ids(std::vector<ParticipantId>(_unreachable.begin(), _unreachable.end()));
+  writer.u64(_acks_confirmed);
+  writer.u64(_acks_void);
+}
+
+bool BucketTable::decode(consensus::Reader& reader) {
+  auto distributor = Distributor::decode(reader, buckets(), replicas());
+  if (!distributor) return false;
+  std::vector<CurrentGovernment> current(buckets());
+  for (CurrentGovernment& government : current) {
+    government.step = reader.u64();
+    government.slot = reader.u64();
+    government.replicas = reader.ids();
+    if (!reader.ok() || !distinct(government.replicas)) return false;
+  }
+  const std::vector<ParticipantId> unreachable = reader.ids();
+  const uint64_t confirmed = reader.u64();
+  const uint64_t void_acks = reader.u64();
+  if (!reader.ok()) return false;
+  _unreachable = std::set<ParticipantId>(unreachable.begin(), unreachable.end());
+  _distributor = std::move(*distributor);
+  _current = std::move(current);
+  _held.clear();
+  _alone.clear();
+  for (const CurrentGovernment& government : _current) count(government.replicas, +1);
+  _changes.clear();
+  for (uint32_t b = 0; b < buckets(); b++) _changes.push_back({_current[b].slot, b});
+  _acks_confirmed = confirmed;
+  _acks_void = void_acks;
+  check_invariants();
+  return true;
+}
+
+void BucketTable::check_invariants() const {
+  _distributor.check_invariants();
+  COWORKER_ASSERT(_current.size() == _distributor.buckets());
+  for (const CurrentGovernment& government : _current) {
+    COWORKER_ASSERT(distinct(government.replicas));
+  }
+  for (ParticipantId id : _unreachable) COWORKER_ASSERT(!_distributor.is_eligible(id));
+}
+
+}  // namespace coworker::bucket

@@ -1,0 +1,107 @@
+// MembershipChecker: the membership invariants of issue 4 (DESIGN §1, §2,
+// §3, §5), checked after every event of a membership-mode simulation.
+//
+// Owned by the Simulation for the run. It rebuilds the reference membership
+// state and bucket table from the first decision anyone learned for each
+// slot (the agreement checker makes every other participant agree with it),
+// and keeps the reference table's digest per slot. Checks, each bounded per
+// event (O(buckets) per decided slot or applied batch, O(hosts) per tick):
+//   - every participant derives the same targets and current governments
+//     from the same prefix (its table's digest at its applied slot);
+//   - one target leader per bucket, the first of its target government, an
+//     eligible member; leadership even on targets (max - min <= 1);
+//   - no current government ever becomes empty;
+//   - an arrival nonce is decided once (a retried arrival gets no second id);
+//   - every reconfiguration that takes effect names the rule's voters at its
+//     basis slot; an undecodable entry is a violation;
+//   - no participant is departed or marked unreachable while it holds a
+//     read lease, and a departed one never holds one again.
+// Liveness, once faults stopped (unsettled): arrivals done, nobody
+// recovering or leaving, crashed participants departed (or marked, if last
+// survivors), live unreachable ones returned, every live member holding a
+// read lease, voters following the rule, and every bucket with a live
+// replica at its target.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "bucket/table.h"
+#include "consensus/membership_state.h"
+#include "tests/sim/checker.h"
+#include "tests/sim/membership_host.h"
+
+namespace coworker::sim {
+
+class MembershipChecker final : public Checker {
+ public:
+  struct Counts {
+    uint64_t arrivals = 0;
+    uint64_t retried = 0;
+    uint64_t departures = 0;
+    uint64_t marks = 0;  // unreachable
+    uint64_t returns = 0;
+    uint64_t leaves = 0;
+    uint64_t reconfigurations = 0;
+    uint64_t acks_confirmed = 0;
+    uint64_t acks_void = 0;
+  };
+
+  // Static start: the reference begins at the genesis state (slot N);
+  // otherwise empty at slot 0. `initial_voters`: the schedule's first.
+  MembershipChecker(const MembershipSimOptions& options, uint64_t seed,
+                    std::vector<ParticipantId> initial_voters);
+
+  const char* name() const override { return "membership"; }
+  void on_learn(Simulation&, ParticipantId, const consensus::Decided&) override;
+  void on_applied(Simulation&, ParticipantId) override;
+  void after_tick(Simulation&) override;
+  std::optional<std::string> unsettled(const Simulation&) const override;
+
+  const consensus::MembershipState& state() const { return _state; }
+  // Voter sets of the configurations that govern a slot past the reference
+  // prefix (the current one and every one scheduled), and of every
+  // reconfiguration proposed and not decided yet (it may still be).
+  std::vector<std::vector<ParticipantId>> governing() const;
+  // The voters follow the rule, and nothing that could change them (a
+  // reconfiguration, an arrival, a leave, a departure, a mark, a return) is
+  // on its way.
+  bool voters_settled() const {
+    return _proposed.empty() && _changes.empty() && _latest == _state.rule_voters();
+  }
+  void on_withdraw(Simulation&, ParticipantId, const consensus::ProposalId& id) override {
+    _changes.erase(id);
+  }
+  void on_proposed(const consensus::Entry& entry);
+  const bucket::BucketTable& table() const { return _table; }
+  Counts counts() const;
+
+ private:
+  void apply(Simulation& sim, Slot slot, const consensus::Entry& entry);
+  void check_reconfiguration(Simulation& sim, Slot slot, const consensus::Entry& entry);
+  void check_targets(Simulation& sim, Slot slot);
+  void check_no_lease(Simulation& sim, ParticipantId id, const char* why);
+  const std::vector<ParticipantId>& rule_at(Slot slot) const;
+
+  consensus::MembershipState _state;
+  bucket::BucketTable _table;
+  Slot _base = 0;                // the slot _digest[0] is the table after
+  std::vector<uint64_t> _digest;  // reference table digest after each slot
+  std::map<Slot, consensus::Entry> _early;
+  std::map<consensus::Nonce, ParticipantId> _arrivals;
+  std::map<Slot, std::vector<ParticipantId>> _rule;  // rule voters from this slot on
+  std::vector<ParticipantId> _latest;               // latest scheduled voters
+  std::map<Slot, std::vector<ParticipantId>> _schedule;  // first slot -> voters
+  std::map<consensus::ProposalId, std::vector<ParticipantId>> _proposed;  // reconfigurations
+  std::set<consensus::ProposalId> _changes;  // proposed entries that change members
+  Slot _alpha = 0;
+  std::set<ParticipantId> _no_lease;  // departed
+  std::map<ParticipantId, ParticipantId> _last_id;  // host -> its last arrival id
+  Counts _counts;
+};
+
+}  // namespace coworker::sim

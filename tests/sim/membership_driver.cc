@@ -1,0 +1,276 @@
+#include "tests/sim/membership_driver.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <map>
+
+#include "consensus/paxos.h"
+#include "reactor/assert.h"
+#include "tests/sim/faults.h"
+#include "tests/sim/membership_checker.h"
+#include "tests/sim/trace.h"
+
+namespace coworker::sim {
+
+MembershipDriver::MembershipDriver(Simulation& sim, const Swarm& swarm, uint64_t seed)
+    : _sim(sim),
+      _swarm(swarm),
+      _prng(consensus::derive_seed(seed, 3)),
+      _arrive_at(sim.size() + 1, 0),
+      _restart_at(sim.size() + 1, 0),
+      _unstick_at(sim.size() + 1, 0),
+      _lost(sim.size() + 1, false) {
+  COWORKER_ASSERT(swarm.sim.membership.has_value());
+  const uint32_t members = std::max<uint32_t>(1, swarm.sim.membership->static_members);
+  for (ParticipantId host = members + 1; host <= sim.size(); host++) {
+    _arrive_at[host] = _prng.between(1, std::max<Tick>(1, swarm.membership.arrive_max));
+  }
+}
+
+void MembershipDriver::before_step() {
+  boot_arrivals();
+  restart_due();
+  maybe_whole_crash();
+  maybe_split();
+  maybe_lose();
+  maybe_crash();
+  maybe_leave();
+  maybe_rejoin();
+  maybe_partition();
+  maybe_one_way();
+  maybe_stick();
+}
+
+void MembershipDriver::boot_arrivals() {
+  const Tick now = _sim.now();
+  for (ParticipantId host = 1; host <= _sim.size(); host++) {
+    if (_arrive_at[host] == 0 || _arrive_at[host] > now) continue;
+    _arrive_at[host] = 0;
+    if (!_sim.node(host).up() && !_lost[host]) _sim.restart(host);
+  }
+}
+
+void MembershipDriver::restart_due() {
+  const Tick now = _sim.now();
+  for (ParticipantId host = 1; host <= _sim.size(); host++) {
+    if (_restart_at[host] != 0 && _restart_at[host] <= now) {
+      _restart_at[host] = 0;
+      if (!_sim.node(host).up()) _sim.restart(host);
+    }
+    if (_unstick_at[host] != 0 && _unstick_at[host] <= now) {
+      _unstick_at[host] = 0;
+      if (_sim.node(host).up()) {
+        _sim.act(host, [](consensus::MembershipNode& node) { return node.set_stuck(false); });
+      }
+    }
+  }
+}
+
+ParticipantId MembershipDriver::random_member_host() {
+  std::vector<ParticipantId> hosts;
+  for (ParticipantId host = 1; host <= _sim.size(); host++) {
+    const Participant& participant = _sim.node(host);
+    if (!participant.has_paxos()) continue;
+    if (!participant.member().node().state().is_member(participant.member().node().id())) continue;
+    hosts.push_back(host);
+  }
+  if (hosts.empty()) return 0;
+  return hosts[_prng.below(hosts.size())];
+}
+
+void MembershipDriver::crash(ParticipantId host, Tick down) {
+  _sim.crash(host);
+  _unstick_at[host] = 0;
+  _restart_at[host] = down == 0 ? 0 : _sim.now() + down;
+}
+
+void MembershipDriver::maybe_crash() {
+  if (_swarm.crash_per_mille == 0 || !_prng.chance_per_mille(_swarm.crash_per_mille)) return;
+  std::vector<ParticipantId> up;
+  for (ParticipantId host = 1; host <= _sim.size(); host++) {
+    if (_sim.node(host).up()) up.push_back(host);
+  }
+  if (up.size() <= 1) return;
+  // Two draws, sequenced: argument evaluation order differs between compilers.
+  const ParticipantId host = up[_prng.below(up.size())];
+  crash(host, _prng.between(_swarm.down_min, _swarm.down_max));
+}
+
+// Participants lost for good (their disks with them): never a majority of
+// any configuration that governs an undecided slot, and only while a
+// majority of each of those has applied the whole log — voters that lag
+// depend on the others' copies of the prefix, so losing those would lose
+// the log (a voter set that has not caught up is not yet redundant).
+void MembershipDriver::maybe_lose() {
+  const MembershipSwarm& swarm = _swarm.membership;
+  if (_lost_done || swarm.lose == 0 || _sim.now() < swarm.lose_at) return;
+  // The log's own view (the checker's reference), not any participant's.
+  const std::vector<std::vector<ParticipantId>> configurations = _sim.membership()->governing();
+  // A reconfiguration under way may name the participants about to be
+  // lost: a configuration with a dead majority stops the log for good.
+  if (!_sim.membership()->voters_settled()) {
+    if (_sim.now() >= swarm.lose_at + 1000) _lost_done = true;
+    return;
+  }
+  const Slot decided = _sim.membership()->state().applied();
+  std::map<ParticipantId, Slot> applied;  // live arrival id -> applied slot
+  for (ParticipantId host = 1; host <= _sim.size(); host++) {
+    if (_sim.node(host).has_paxos()) {
+      applied[_sim.node(host).member().node().id()] = _sim.node(host).applied();
+    }
+  }
+  for (const auto& voters : configurations) {
+    size_t current = 0;
+    for (ParticipantId id : voters) current += applied.count(id) && applied[id] >= decided ? 1 : 0;
+    if (current < consensus::majority_of(voters)) {
+      if (_sim.now() < swarm.lose_at + 1000) return;  // wait for them to catch up
+      _lost_done = true;  // give up: never lose the only copies
+      return;
+    }
+  }
+  _lost_done = true;
+  if (_sim.trace().verbose()) {
+    std::string text;
+    for (const auto& voters : configurations) {
+      text += " [";
+      for (ParticipantId id : voters) text += fmt::format(" {}", id);
+      text += " ]";
+    }
+    _sim.trace().note(_sim.now(), "configurations governing undecided slots:" + text);
+  }
+  std::vector<size_t> lost_in(configurations.size(), 0);
+  std::vector<ParticipantId> order;
+  for (ParticipantId host = 1; host <= _sim.size(); host++) {
+    if (_sim.node(host).has_paxos()) order.push_back(host);
+  }
+  for (size_t i = 0; i + 1 < order.size(); i++) {
+    std::swap(order[i], order[i + _prng.below(order.size() - i)]);
+  }
+  uint32_t lost = 0;
+  for (ParticipantId host : order) {
+    if (lost == swarm.lose) break;
+    const ParticipantId id = _sim.node(host).member().node().id();
+    bool allowed = true;
+    for (size_t i = 0; i < configurations.size(); i++) {
+      const auto& voters = configurations[i];
+      const bool voter = std::find(voters.begin(), voters.end(), id) != voters.end();
+      if (voter && lost_in[i] + 1 > (voters.size() - 1) / 2) allowed = false;
+    }
+    if (!allowed) continue;
+    for (size_t i = 0; i < configurations.size(); i++) {
+      const auto& voters = configurations[i];
+      if (std::find(voters.begin(), voters.end(), id) != voters.end()) lost_in[i]++;
+    }
+    _lost[host] = true;
+    lost++;
+    _sim.trace().note(_sim.now(), fmt::format("host {} is lost for good", host));
+    crash(host, 0);
+  }
+}
+
+void MembershipDriver::maybe_leave() {
+  const MembershipSwarm& swarm = _swarm.membership;
+  if (swarm.leave_per_mille == 0 || _leaves >= swarm.leaves_max ||
+      !_prng.chance_per_mille(swarm.leave_per_mille)) {
+    return;
+  }
+  const ParticipantId host = random_member_host();
+  if (host == 0) return;
+  const auto& state = _sim.node(host).member().node().state();
+  size_t active = 0;
+  for (const auto& [id, member] : state.members()) {
+    active += member.status == consensus::MemberStatus::active ? 1 : 0;
+  }
+  if (active <= 2) return;  // keep a cluster to leave
+  _leaves++;
+  _sim.trace().event(_sim.now(), "leave", host);
+  _sim.trace().note(_sim.now(), fmt::format("host {} leaves", host));
+  _sim.act(host, [](consensus::MembershipNode& node) { return node.leave(); });
+}
+
+// A host that left (and exited) comes back: a new arrival of its data dir.
+void MembershipDriver::maybe_rejoin() {
+  const MembershipSwarm& swarm = _swarm.membership;
+  if (swarm.rejoin_per_mille == 0 || !_prng.chance_per_mille(swarm.rejoin_per_mille)) return;
+  for (ParticipantId host = 1; host <= _sim.size(); host++) {
+    if (!_sim.exited(host) || _lost[host]) continue;
+    _sim.restart(host);
+    return;
+  }
+}
+
+void MembershipDriver::maybe_partition() {
+  if (_swarm.partition_per_mille == 0 || !_prng.chance_per_mille(_swarm.partition_per_mille)) {
+    return;
+  }
+  const size_t n = _sim.size();
+  std::vector<bool> side(n + 1, false);
+  if (_prng.chance(1, 2)) {
+    side[1 + _prng.below(n)] = true;
+  } else {
+    for (ParticipantId host = 1; host <= n; host++) side[host] = _prng.chance(1, 2);
+  }
+  const bool one_way = _prng.chance_per_mille(_swarm.one_way_per_mille);
+  cut(_sim, side, one_way, _sim.now() + _prng.between(_swarm.partition_min, _swarm.partition_max));
+}
+
+// One link, one way: the two ends still hear the membership leader, but a
+// bucket leader on one end stops hearing probe answers (a report).
+void MembershipDriver::maybe_one_way() {
+  const MembershipSwarm& swarm = _swarm.membership;
+  if (swarm.one_way_per_mille == 0 || !_prng.chance_per_mille(swarm.one_way_per_mille)) return;
+  const ParticipantId from = 1 + _prng.below(_sim.size());
+  const ParticipantId to = 1 + _prng.below(_sim.size());
+  if (from == to) return;
+  const Tick until = _sim.now() + _prng.between(_swarm.partition_min, _swarm.partition_max);
+  _sim.network().block(from, to, until);
+  _sim.trace().event(_sim.now(), "one_way", from, to, until);
+}
+
+void MembershipDriver::maybe_stick() {
+  const MembershipSwarm& swarm = _swarm.membership;
+  if (swarm.stuck_per_mille == 0 || !_prng.chance_per_mille(swarm.stuck_per_mille)) return;
+  const ParticipantId host = random_member_host();
+  if (host == 0 || _unstick_at[host] != 0) return;
+  _unstick_at[host] = _sim.now() + _prng.between(swarm.stuck_min, swarm.stuck_max);
+  _sim.trace().event(_sim.now(), "stuck", host, _unstick_at[host]);
+  _sim.trace().note(_sim.now(), fmt::format("host {} is stuck until {}", host, _unstick_at[host]));
+  _sim.act(host, [](consensus::MembershipNode& node) { return node.set_stuck(true); });
+}
+
+void MembershipDriver::maybe_whole_crash() {
+  const MembershipSwarm& swarm = _swarm.membership;
+  if (swarm.whole_crash_at == 0 || _sim.now() != swarm.whole_crash_at) return;
+  _sim.trace().note(_sim.now(), "the whole cluster crashes");
+  for (ParticipantId host = 1; host <= _sim.size(); host++) {
+    if (!_sim.node(host).up()) continue;
+    crash(host, 1 + _prng.below(std::max<Tick>(1, swarm.stagger_max)));
+  }
+}
+
+void MembershipDriver::maybe_split() {
+  const MembershipSwarm& swarm = _swarm.membership;
+  if (swarm.split_at == 0 || _sim.now() != swarm.split_at) return;
+  std::vector<bool> side(_sim.size() + 1, false);
+  for (ParticipantId host = 1; host <= _sim.size() / 2; host++) side[host] = true;
+  cut(_sim, side, false, _sim.now() + swarm.split_ticks);
+}
+
+void MembershipDriver::heal() {
+  calm_network(_sim);
+  for (ParticipantId host = 1; host <= _sim.size(); host++) {
+    _restart_at[host] = 0;
+    _arrive_at[host] = 0;
+    if (_sim.node(host).up()) {
+      if (_unstick_at[host] != 0) {
+        _sim.act(host, [](consensus::MembershipNode& node) { return node.set_stuck(false); });
+      }
+    } else if (!_lost[host] && !_sim.exited(host)) {
+      _sim.restart(host);
+    }
+    _unstick_at[host] = 0;
+  }
+}
+
+}  // namespace coworker::sim

@@ -1,0 +1,55 @@
+// MembershipDriver: plays a membership family's swarm against a Simulation
+// in membership mode — arrivals, leaves and rejoins, crashes short and long
+// (departures, re-arrivals), participants lost for good, partitions (random,
+// one-way single links, the half split), stuck cores, a whole-cluster crash
+// with staggered recoveries — then heals and lets the cluster settle.
+//
+// One per seed, owned by run_seed (scenario.cc) for the families marked
+// `membership`; draws from its own Prng stream
+// (seed stream 3), so a seed's faults depend only on the seed and on what the
+// cluster exposes (who is up, who leads, who is a voter).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "consensus/prng.h"
+#include "tests/sim/scenario.h"
+#include "tests/sim/simulation.h"
+
+namespace coworker::sim {
+
+class MembershipDriver {
+ public:
+  MembershipDriver(Simulation& sim, const Swarm& swarm, uint64_t seed);
+
+  void before_step();
+  void heal();
+
+ private:
+  void boot_arrivals();
+  void restart_due();
+  void maybe_crash();
+  void maybe_lose();
+  void maybe_leave();
+  void maybe_rejoin();
+  void maybe_partition();
+  void maybe_one_way();
+  void maybe_stick();
+  void maybe_whole_crash();
+  void maybe_split();
+  void crash(ParticipantId host, Tick down);
+  ParticipantId random_member_host();
+
+  Simulation& _sim;
+  const Swarm& _swarm;
+  consensus::Prng _prng;
+  std::vector<Tick> _arrive_at;  // per host; 0 = booted already or never
+  std::vector<Tick> _restart_at;  // per host; 0 = none due
+  std::vector<Tick> _unstick_at;  // per host; 0 = not stuck
+  std::vector<bool> _lost;
+  uint32_t _leaves = 0;
+  bool _lost_done = false;
+};
+
+}  // namespace coworker::sim

@@ -1,0 +1,219 @@
+// Membership scenarios over the simulator, one story each, in a calm
+// network unless the story needs a fault. Every scenario also runs the
+// checkers (agreement, schedule, membership: tables equal per prefix, no
+// empty government, nonces decided once, voters by the rule, no departure
+// under a lease) after every step, so CHECK(!sim.violated()) guards them.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "tests/sim/membership_checker.h"
+#include "tests/sim/simulation.h"
+
+using namespace coworker;
+using namespace coworker::sim;
+using consensus::ParticipantId;
+
+namespace {
+
+SimOptions members(uint32_t hosts, uint32_t static_members, uint32_t buckets = 16) {
+  SimOptions options;
+  options.participants = hosts;
+  options.voters = 1;
+  options.network.delay_min = 1;
+  options.network.delay_max = 2;
+  options.limits.window_slots_max = 8;
+  MembershipSimOptions membership;
+  membership.params.buckets = buckets;
+  membership.static_members = static_members;
+  membership.executor_race_per_mille = 0;
+  options.membership = membership;
+  return options;
+}
+
+const consensus::MembershipNode& node(const Simulation& sim, ParticipantId host) {
+  return sim.node(host).member().node();
+}
+
+// The arrival id the host has now (0: none).
+ParticipantId id_of(const Simulation& sim, ParticipantId host) {
+  return sim.node(host).has_paxos() ? node(sim, host).id() : 0;
+}
+
+// Cuts every link of `host` in both directions until `until`.
+void isolate(Simulation& sim, ParticipantId host, Tick until) {
+  for (ParticipantId other = 1; other <= sim.size(); other++) {
+    if (other == host) continue;
+    sim.network().block(host, other, until);
+    sim.network().block(other, host, until);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("membership: growth: one participant bootstraps, four arrive, targets are reached") {
+  Trace trace(false);
+  Simulation sim(1, members(5, 0), trace);
+  for (ParticipantId host = 2; host <= 5; host++) {
+    sim.run(30);
+    sim.restart(host);
+  }
+  REQUIRE(sim.settle(5000));
+  const MembershipChecker& checker = *sim.membership();
+  CHECK(checker.counts().arrivals == 5);
+  CHECK(checker.state().ids().size() == 5);
+  CHECK(checker.state().rule_voters().size() == 5);
+  CHECK(node(sim, 1).id() == 1);  // the bootstrap is slot 1
+  for (ParticipantId host = 1; host <= 5; host++) {
+    CHECK(node(sim, host).holds_read_lease());
+    CHECK(sim.node(host).member().table().digest() == checker.table().digest());
+  }
+  for (uint32_t b = 0; b < 16; b++) {
+    CHECK(checker.table().current(b).replicas == checker.table().target(b));
+    CHECK(checker.table().current(b).replicas.size() == 3);
+  }
+  CHECK(!sim.violated());
+}
+
+TEST_CASE("membership: arrival: other cluster parameters are refused with the reason") {
+  Trace trace(false);
+  SimOptions options = members(3, 2);
+  options.membership->foreign_host = 3;
+  options.membership->foreign_buckets = 32;
+  Simulation sim(2, options, trace);
+  sim.restart(3);
+  REQUIRE(sim.settle(3000));
+  REQUIRE(node(sim, 3).refused().has_value());
+  CHECK(node(sim, 3).refused()->find("16 buckets") != std::string::npos);
+  CHECK(sim.membership()->state().ids().size() == 2);
+  CHECK(!sim.violated());
+}
+
+TEST_CASE("membership: departure: a crash is departed after the timeout, a re-arrival is new") {
+  Trace trace(false);
+  Simulation sim(3, members(4, 4), trace);
+  REQUIRE(sim.settle(3000));
+  sim.crash(3);
+  REQUIRE(sim.run_until([&] { return !sim.membership()->state().is_member(3); }, 2000));
+  CHECK(sim.membership()->counts().departures == 1);
+  for (uint32_t b = 0; b < 16; b++) {
+    const auto& replicas = sim.membership()->table().current(b).replicas;
+    CHECK(std::find(replicas.begin(), replicas.end(), 3u) == replicas.end());
+  }
+  sim.restart(3);  // same data dir, next incarnation: a new id
+  REQUIRE(sim.settle(5000));
+  CHECK(id_of(sim, 3) > 4);
+  CHECK(node(sim, 3).nonce().incarnation == 2);
+  CHECK(sim.membership()->counts().arrivals == 1);
+  CHECK(!sim.violated());
+}
+
+TEST_CASE("membership: last survivor: a government's last member is marked, not departed") {
+  Trace trace(false);
+  Simulation sim(4, members(7, 7), trace);
+  REQUIRE(sim.settle(3000));
+  // 5, 6 and 7 are neighbours in arrival order: some government is exactly
+  // them. Two voters (1..5 vote) of five may go.
+  sim.crash(5);
+  sim.crash(6);
+  sim.crash(7);
+  REQUIRE(sim.settle(8000));
+  const MembershipChecker& checker = *sim.membership();
+  CHECK(checker.counts().departures == 2);
+  CHECK(checker.counts().marks == 1);
+  ParticipantId marked = 0;
+  for (const auto& [id, member] : checker.state().members()) {
+    if (member.status == consensus::MemberStatus::unreachable) marked = id;
+  }
+  REQUIRE(marked != 0);
+  CHECK(checker.table().sole_member(marked));
+  CHECK(checker.state().rule_voters() == std::vector<ParticipantId>{1, 2, 3});
+  CHECK(!sim.violated());
+}
+
+TEST_CASE("membership: leave: the leaver leaves every target, departs holding nothing, exits") {
+  Trace trace(false);
+  Simulation sim(5, members(4, 4), trace);
+  REQUIRE(sim.settle(3000));
+  sim.act(2, [](consensus::MembershipNode& member) { return member.leave(); });
+  REQUIRE(sim.run_until([&] { return sim.exited(2); }, 5000));
+  CHECK(!sim.membership()->state().is_member(2));
+  CHECK(sim.membership()->counts().leaves == 1);
+  REQUIRE(sim.settle(3000));
+  CHECK(sim.membership()->state().rule_voters() == std::vector<ParticipantId>{1, 3, 4});
+  CHECK(!sim.violated());
+}
+
+TEST_CASE("membership: voters: a departed voter is replaced by the next in arrival order") {
+  Trace trace(false);
+  Simulation sim(6, members(6, 6), trace);
+  REQUIRE(sim.settle(3000));
+  const ParticipantId leader = sim.leader();
+  REQUIRE(leader != 0);
+  CHECK(sim.node(leader).paxos().latest_voters() == std::vector<ParticipantId>{1, 2, 3, 4, 5});
+  const ParticipantId gone = leader == 2 ? 3 : 2;
+  sim.crash(gone);
+  REQUIRE(sim.settle(8000));
+  std::vector<ParticipantId> expected{1, 2, 3, 4, 5, 6};
+  expected.erase(std::find(expected.begin(), expected.end(), gone));
+  CHECK(sim.node(sim.leader()).paxos().latest_voters() == expected);
+  CHECK(sim.membership()->counts().reconfigurations >= 1);
+  CHECK(!sim.violated());
+}
+
+TEST_CASE("membership: report: a replica its bucket leaders cannot hear is departed") {
+  Trace trace(false);
+  Simulation sim(7, members(4, 4), trace);
+  REQUIRE(sim.settle(3000));
+  const ParticipantId leader = sim.leader();
+  const ParticipantId silent = leader == 4 ? 3 : 4;
+  // It still talks to the membership leader (heartbeats, Paxos), to nobody
+  // else: its bucket leaders report it.
+  for (ParticipantId other = 1; other <= 4; other++) {
+    if (other != silent && other != leader) sim.network().block(silent, other, 1000000);
+  }
+  REQUIRE(sim.run_until([&] { return !sim.membership()->state().is_member(silent); }, 5000));
+  CHECK(!sim.violated());
+}
+
+TEST_CASE("membership: stuck: a participant whose core is stuck stops heartbeating and departs") {
+  Trace trace(false);
+  Simulation sim(8, members(4, 4), trace);
+  REQUIRE(sim.settle(3000));
+  sim.act(3, [](consensus::MembershipNode& member) { return member.set_stuck(true); });
+  CHECK(!node(sim, 3).holds_read_lease());
+  REQUIRE(sim.run_until([&] { return !sim.membership()->state().is_member(3); }, 3000));
+  CHECK(!sim.violated());
+}
+
+TEST_CASE("membership: restart: the whole cluster restarts and keeps its members") {
+  Trace trace(false);
+  Simulation sim(9, members(3, 3), trace);
+  REQUIRE(sim.settle(3000));
+  for (ParticipantId host = 1; host <= 3; host++) sim.crash(host);
+  sim.run(10);
+  for (ParticipantId host = 1; host <= 3; host++) {
+    sim.restart(host);
+    sim.run(15);
+  }
+  REQUIRE(sim.settle(5000));
+  CHECK(sim.membership()->counts().departures == 0);
+  for (ParticipantId host = 1; host <= 3; host++) CHECK(id_of(sim, host) == host);
+  CHECK(!sim.violated());
+}
+
+TEST_CASE("membership: partition: an isolated leader is departed, the others elect") {
+  Trace trace(false);
+  Simulation sim(10, members(5, 5), trace);
+  REQUIRE(sim.settle(3000));
+  const ParticipantId leader = sim.leader();
+  REQUIRE(leader != 0);
+  isolate(sim, leader, sim.now() + 600);
+  REQUIRE(sim.run_until([&] { return !sim.membership()->state().is_member(leader); }, 3000));
+  sim.network().heal();
+  REQUIRE(sim.settle(8000));
+  CHECK(id_of(sim, leader) > 5);  // it arrived anew
+  CHECK(!sim.violated());
+}
