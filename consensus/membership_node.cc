@@ -88,8 +88,12 @@ void MembershipNode::start_paxos(ParticipantId id, const Durable& durable, Membe
   Configuration configuration;
   configuration.voters = {1};  // slot 1's arrival; a snapshot's schedule supersedes it
   if (id != 1) configuration.learners = {id};
-  _paxos = std::make_unique<Paxos>(id, configuration, _config.paxos_timing, _config.paxos_limits,
-                                   _prng, durable);
+  // A new leader waits the old read leases out before it decides what it
+  // recovered (a departure the old leader proposed, say): DESIGN §3.
+  Paxos::Timing timing = _config.paxos_timing;
+  timing.recovered_hold_ticks = std::max(timing.recovered_hold_ticks,
+                                         _config.timing.lease_ticks + _config.timing.margin_ticks);
+  _paxos = std::make_unique<Paxos>(id, configuration, timing, _config.paxos_limits, _prng, durable);
   _generation++;
   _state = MembershipState{};
   if (durable.snapshot.slot > 0) install(durable.snapshot);

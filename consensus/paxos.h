@@ -168,6 +168,12 @@ class Paxos {
     Tick leader_timeout_ticks = 40;   // step down without majority acks this long
     Tick retry_ticks = 10;            // resend Prepare, Accept, CatchUp
     Tick forward_ticks = 25;          // resend pending proposals to the leader
+    // A new leader proposes the entries it recovered in phase 1 only this
+    // long after it began leading. The membership sets lease + margin: a
+    // departure the previous leader proposed must not be decided while a
+    // read lease that leader granted may still run (DESIGN §3, "a new
+    // membership leader waits the old lease out").
+    Tick recovered_hold_ticks = 0;
   };
   struct Limits {
     Slot window_slots_max = 64;        // α: slots in flight past the commit point
@@ -410,6 +416,7 @@ class Paxos {
   Slot _next_slot = 0;
   std::map<ParticipantId, PeerProgress> _peers;
   Tick _lease_expiry = 0;
+  Tick _leading_since = 0;  // when become_leader() ran (recovered_hold_ticks)
   Tick _majority_ack = 0;  // the majority-th latest ack arrival among voters
 
   Timeout _election_timeout;

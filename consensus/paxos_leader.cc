@@ -266,6 +266,7 @@ void Paxos::become_leader(Output& out) {
     COWORKER_ASSERT(promise.compacted_through <= _decided_through);
   }
   _status = Status::leader;
+  _leading_since = _now;
   _stats.elections_won++;
   _recovered.clear();
   _queue.clear();
@@ -388,6 +389,10 @@ void Paxos::flush_queue(Output& out) {
     }
     if (!cover(_next_slot, out)) break;
     Entry entry;  // a noop unless something below fills it
+    if (_next_slot <= _recovered_through &&
+        _now < _leading_since + _timing.recovered_hold_ticks) {
+      break;  // recovered entries wait (tick_leader flushes again)
+    }
     if (_next_slot <= _recovered_through) {
       const auto it = _recovered.find(_next_slot);
       if (it != _recovered.end()) {

@@ -20,6 +20,7 @@ MembershipDriver::MembershipDriver(Simulation& sim, const Swarm& swarm, uint64_t
       _arrive_at(sim.size() + 1, 0),
       _restart_at(sim.size() + 1, 0),
       _unstick_at(sim.size() + 1, 0),
+      _unhang_at(sim.size() + 1, 0),
       _lost(sim.size() + 1, false) {
   COWORKER_ASSERT(swarm.sim.membership.has_value());
   const uint32_t members = std::max<uint32_t>(1, swarm.sim.membership->static_members);
@@ -40,6 +41,7 @@ void MembershipDriver::before_step() {
   maybe_partition();
   maybe_one_way();
   maybe_stick();
+  maybe_hang();
 }
 
 void MembershipDriver::boot_arrivals() {
@@ -57,6 +59,10 @@ void MembershipDriver::restart_due() {
     if (_restart_at[host] != 0 && _restart_at[host] <= now) {
       _restart_at[host] = 0;
       if (!_sim.node(host).up()) _sim.restart(host);
+    }
+    if (_unhang_at[host] != 0 && _unhang_at[host] <= now) {
+      _unhang_at[host] = 0;
+      if (_sim.node(host).up()) _sim.node(host).disk().release();
     }
     if (_unstick_at[host] != 0 && _unstick_at[host] <= now) {
       _unstick_at[host] = 0;
@@ -82,6 +88,7 @@ ParticipantId MembershipDriver::random_member_host() {
 void MembershipDriver::crash(ParticipantId host, Tick down) {
   _sim.crash(host);
   _unstick_at[host] = 0;
+  _unhang_at[host] = 0;  // a crash ends the hang (the disk comes back empty-handed)
   _restart_at[host] = down == 0 ? 0 : _sim.now() + down;
 }
 
@@ -239,6 +246,18 @@ void MembershipDriver::maybe_stick() {
   _sim.act(host, [](consensus::MembershipNode& node) { return node.set_stuck(true); });
 }
 
+// A disk hangs (a stuck fdatasync): with phasers, a participant whose disk
+// is stuck for the departure timeout stops its heartbeats (participant.h).
+void MembershipDriver::maybe_hang() {
+  if (_swarm.hang_per_mille == 0 || !_prng.chance_per_mille(_swarm.hang_per_mille)) return;
+  const ParticipantId host = random_member_host();
+  if (host == 0 || _unhang_at[host] != 0 || !_sim.node(host).up()) return;
+  _unhang_at[host] = _sim.now() + _prng.between(_swarm.hang_min, _swarm.hang_max);
+  _sim.trace().event(_sim.now(), "hang", host, _unhang_at[host]);
+  _sim.trace().note(_sim.now(), fmt::format("host {}'s disk hangs until {}", host, _unhang_at[host]));
+  _sim.node(host).disk().hang();
+}
+
 void MembershipDriver::maybe_whole_crash() {
   const MembershipSwarm& swarm = _swarm.membership;
   if (swarm.whole_crash_at == 0 || _sim.now() != swarm.whole_crash_at) return;
@@ -270,6 +289,8 @@ void MembershipDriver::heal() {
       _sim.restart(host);
     }
     _unstick_at[host] = 0;
+    if (_unhang_at[host] != 0 && _sim.node(host).up()) _sim.node(host).disk().release();
+    _unhang_at[host] = 0;
   }
 }
 

@@ -36,6 +36,7 @@ class MembershipDriver {
   void maybe_partition();
   void maybe_one_way();
   void maybe_stick();
+  void maybe_hang();
   void maybe_whole_crash();
   void maybe_split();
   void crash(ParticipantId host, Tick down);
@@ -47,6 +48,7 @@ class MembershipDriver {
   std::vector<Tick> _arrive_at;  // per host; 0 = booted already or never
   std::vector<Tick> _restart_at;  // per host; 0 = none due
   std::vector<Tick> _unstick_at;  // per host; 0 = not stuck
+  std::vector<Tick> _unhang_at;   // per host; 0 = its disk is not hung
   std::vector<bool> _lost;
   uint32_t _leaves = 0;
   bool _lost_done = false;

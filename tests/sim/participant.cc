@@ -66,6 +66,7 @@ void Participant::boot(Tick now) {
     notice_generation();
     handle(now, std::move(started));
     _boot_ticket = _disk.issued();
+    start_phasers(now);
     return;
   }
   const consensus::Durable& recovered = _disk.image().paxos;
@@ -84,9 +85,12 @@ void Participant::crash() {
   _disk.crash();
   _paxos.reset();
   _app.reset();
+  _phaser_host.reset();
   _member.reset();
   _prng.reset();
   _booted = false;
+  _hung_since = 0;
+  _stuck_by_disk = false;
 }
 
 void Participant::tick(Tick now) {
@@ -95,6 +99,7 @@ void Participant::tick(Tick now) {
   drain(now);
   if (membership_mode()) {
     tick_member(now);
+    if (_phaser_host) tick_phasers(now);
     return;
   }
   handle(now, _paxos->on_tick());
@@ -117,6 +122,11 @@ void Participant::deliver(Tick now, ParticipantId from, const Payload& payload) 
   COWORKER_ASSERT(up());
   if (!membership_mode()) {
     handle(now, _paxos->on_message(from, std::get<consensus::Message>(payload)));
+    return;
+  }
+  if (const auto* phaser = std::get_if<consensus::PhaserMessage>(&payload)) {
+    _now = now;
+    if (_phaser_host) _phaser_host->deliver(now, from, *phaser);
     return;
   }
   if (const auto* probe = std::get_if<Probe>(&payload)) {
@@ -228,6 +238,91 @@ void Participant::release(Tick now, consensus::MembershipOutput& output) {
   notice_generation();
   _effects.applied(_id);
   handle(now, std::move(applied));
+  govern_phasers(now);
+}
+
+// ---- the phaser stack -----------------------------------------------------------------
+
+void Participant::start_phasers(Tick now) {
+  // A static member (arrival id = host) hosts phasers; a host that arrived
+  // anew under another id would need growth to take its old state.
+  if (_options.phasers == nullptr || _member->node().id() != _id) return;
+  _phaser_host = std::make_unique<PhaserHost>(_id, _options.phasers->phaser, _disk, *_prng,
+                                              _phaser_effects);
+  _phasers_governed = false;
+  govern_phasers(now);
+}
+
+// The phasers learn governments only from a caught-up membership view: a
+// restarted participant is `recovering` (DESIGN §3) while it replays, and a
+// leadership started on the stale governments of its recovered prefix would
+// write to members departed since. Until then its phasers still ack what
+// their leaders write; then they get every current government at once.
+void Participant::govern_phasers(Tick now) {
+  if (!_phaser_host) return;
+  _now = now;
+  bucket::BucketTable& table = _member->table();
+  if (_member->node().recovering()) {
+    table.take_changes();  // superseded by the full refresh that follows
+    return;
+  }
+  if (!_phasers_governed) {
+    _phasers_governed = true;
+    table.take_changes();
+    for (uint32_t b = 0; b < table.buckets(); b++) {
+      const bucket::CurrentGovernment& current = table.current(b);
+      _phaser_host->government(now, b, consensus::Government{current.slot, current.replicas});
+    }
+    return;
+  }
+  for (const bucket::GovernmentChange& change : table.take_changes()) {
+    const bucket::CurrentGovernment& current = table.current(change.bucket);
+    _phaser_host->government(now, change.bucket,
+                             consensus::Government{current.slot, current.replicas});
+  }
+}
+
+void Participant::tick_phasers(Tick now) {
+  _now = now;
+  // A disk stuck for the departure timeout stops the heartbeats (DESIGN §4).
+  const Tick departure = _options.membership->timing.departure_ticks;
+  if (_disk.hung()) {
+    if (_hung_since == 0) _hung_since = now;
+    if (!_stuck_by_disk && now - _hung_since >= departure) {
+      _stuck_by_disk = true;
+      act(now, [](consensus::MembershipNode& node) { return node.set_stuck(true); });
+    }
+  } else {
+    _hung_since = 0;
+    if (_stuck_by_disk) {
+      _stuck_by_disk = false;
+      act(now, [](consensus::MembershipNode& node) { return node.set_stuck(false); });
+    }
+  }
+  govern_phasers(now);  // recovery may have ended on this tick
+  _phaser_host->tick(now, 1);
+}
+
+void Participant::PhaserEffects::send(ParticipantId from, ParticipantId to,
+                                      consensus::PhaserMessage message) {
+  COWORKER_ASSERT(from == _p._id);
+  _p._effects.send(_p._id, to, Payload{std::move(message)});
+}
+
+void Participant::PhaserEffects::reply(ParticipantId, const consensus::Reply& reply) {
+  _p._effects.phaser_reply(_p._id, reply);
+}
+
+void Participant::PhaserEffects::report(ParticipantId, uint32_t, ParticipantId silent) {
+  _p.act(_p._now, [silent](consensus::MembershipNode& node) { return node.report_silent(silent); });
+}
+
+void Participant::PhaserEffects::leader_committed(ParticipantId, const consensus::Write& write) {
+  _p._effects.phaser_committed(_p._id, write);
+}
+
+void Participant::PhaserEffects::repair(ParticipantId, uint32_t bucket) {
+  _p._effects.phaser_repair(_p._id, bucket);
 }
 
 void Participant::release(Tick, consensus::Output& output) {

@@ -28,6 +28,7 @@
 #include "tests/sim/disk.h"
 #include "tests/sim/membership_host.h"
 #include "tests/sim/network.h"
+#include "tests/sim/phaser_host.h"
 
 namespace coworker::sim {
 
@@ -43,6 +44,10 @@ class Effects {
   virtual void proposed(ParticipantId node, const consensus::Entry& entry) = 0;
   virtual void withdrawn(ParticipantId node, const consensus::ProposalId& id) = 0;
   virtual void applied(ParticipantId node) = 0;
+  // Phaser stack (SimOptions::phasers): what its phasers tell the world.
+  virtual void phaser_reply(ParticipantId node, const consensus::Reply& reply) = 0;
+  virtual void phaser_committed(ParticipantId node, const consensus::Write& write) = 0;
+  virtual void phaser_repair(ParticipantId node, uint32_t bucket) = 0;
 
  protected:
   ~Effects() = default;
@@ -57,6 +62,9 @@ struct ParticipantOptions {
   uint64_t seed = 0;
   const MembershipSimOptions* membership = nullptr;  // set: membership mode
   uint32_t hosts = 0;
+  // Set (membership mode, static start): a static member hosts the phasers
+  // of the buckets it governs, fed by its bucket table.
+  const PhaserStackOptions* phasers = nullptr;
 };
 
 class Participant {
@@ -80,6 +88,9 @@ class Participant {
   const Disk& disk() const { return _disk; }
   // Outputs waiting for the disk.
   size_t pending_outputs() const { return _pending.size(); }
+  // Its phasers (phaser stack only; null while down or for a host that
+  // arrived anew, whose old phaser state a later issue's growth would take).
+  PhaserHost* phasers() { return _phaser_host.get(); }
   // Membership mode: it left gracefully and departed (the process exits).
   bool exited() const { return up() && membership_mode() && _member->node().exited(); }
 
@@ -116,6 +127,24 @@ class Participant {
   void maybe_compact(Tick now);
   void notice_generation();
   void tick_member(Tick now);
+  void tick_phasers(Tick now);
+  void start_phasers(Tick now);
+  void govern_phasers(Tick now);
+
+  // The phaser host's effects: sends through the network, reports into the
+  // membership node, the rest to the world.
+  class PhaserEffects final : public PhaserHostEffects {
+   public:
+    explicit PhaserEffects(Participant& p) : _p(p) {}
+    void send(ParticipantId from, ParticipantId to, consensus::PhaserMessage message) override;
+    void reply(ParticipantId at, const consensus::Reply& reply) override;
+    void report(ParticipantId at, uint32_t bucket, ParticipantId silent) override;
+    void leader_committed(ParticipantId at, const consensus::Write& write) override;
+    void repair(ParticipantId at, uint32_t bucket) override;
+
+   private:
+    Participant& _p;
+  };
 
   const ParticipantId _id;
   const ParticipantOptions& _options;
@@ -133,6 +162,12 @@ class Participant {
   std::deque<Pending> _pending;
   Disk::Ticket _boot_ticket = 0;  // start()'s records: no proposal before they are durable
   bool _draining = false;
+  PhaserEffects _phaser_effects{*this};
+  std::unique_ptr<PhaserHost> _phaser_host;
+  Tick _now = 0;          // the tick of the call in progress (reports need it)
+  bool _phasers_governed = false;  // governments fed since its membership caught up
+  Tick _hung_since = 0;   // its disk has been hung since (0: not hung)
+  bool _stuck_by_disk = false;
 };
 
 }  // namespace coworker::sim

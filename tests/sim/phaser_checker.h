@@ -42,7 +42,7 @@ class PhaserWorld {
  public:
   virtual uint32_t buckets() const = 0;
   // The current government as the membership log has it (ground truth).
-  virtual const consensus::Government& government(uint32_t bucket) const = 0;
+  virtual consensus::Government government(uint32_t bucket) const = 0;
   virtual std::vector<ParticipantId> participants() const = 0;
   virtual const DurableImage& image(ParticipantId id) const = 0;
   // Up and still a member (not departed).

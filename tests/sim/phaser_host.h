@@ -26,8 +26,18 @@
 #include "consensus/prng.h"
 #include "tests/sim/disk.h"
 #include "tests/sim/network.h"
+#include "tests/sim/workload.h"
 
 namespace coworker::sim {
+
+// The phasers of a membership-mode simulation (SimOptions::phasers): their
+// configuration and the client side (phaser_layer.h).
+struct PhaserStackOptions {
+  consensus::Phaser::Config phaser;
+  WorkloadOptions workload;
+  uint32_t read_per_mille = 200;        // per tick: a lease read of a random bucket
+  uint32_t client_drop_per_mille = 0;   // client packets lost while faults run
+};
 
 class PhaserHostEffects {
  public:

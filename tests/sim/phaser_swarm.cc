@@ -56,7 +56,7 @@ void PhaserSwarm::boot(ParticipantId id) {
 
 // ---- the world ------------------------------------------------------------------------
 
-const Government& PhaserSwarm::government(uint32_t bucket) const { return _truth.at(bucket); }
+Government PhaserSwarm::government(uint32_t bucket) const { return _truth.at(bucket); }
 
 std::vector<ParticipantId> PhaserSwarm::participants() const {
   std::vector<ParticipantId> ids;

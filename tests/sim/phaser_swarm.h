@@ -125,7 +125,7 @@ class PhaserSwarm final : public PhaserHostEffects, public PhaserWorld {
 
   // PhaserWorld.
   uint32_t buckets() const override { return _options.buckets; }
-  const consensus::Government& government(uint32_t bucket) const override;
+  consensus::Government government(uint32_t bucket) const override;
   std::vector<ParticipantId> participants() const override;
   const DurableImage& image(ParticipantId id) const override;
   bool live(ParticipantId id) const override;

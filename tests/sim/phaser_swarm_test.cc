@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "tests/sim/phaser_swarm.h"
+#include "tests/sim/scenario.h"
 
 using namespace coworker;
 using namespace coworker::sim;
@@ -33,4 +34,15 @@ TEST_CASE("phaser swarm: a seed replays to the same digest") {
   PhaserSeedResult b = run(7, "phaser-swarm");
   CHECK(a.digest == b.digest);
   CHECK(a.acked == b.acked);
+}
+
+TEST_CASE("phaser swarm: phasers over the real membership log run clean") {
+  const Family* family = find_family("phaser-members");
+  REQUIRE(family != nullptr);
+  for (uint64_t seed = 1; seed <= 12; seed++) {
+    const SeedResult r = run_seed(seed, *family, false);
+    CAPTURE(seed);
+    CHECK_MESSAGE(!r.violated, r.violation);
+    CHECK(r.acked > 0);
+  }
 }

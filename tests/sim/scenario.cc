@@ -4,6 +4,7 @@
 
 #include "reactor/assert.h"
 #include "tests/sim/faults.h"
+#include "tests/sim/phaser_layer.h"
 #include "tests/sim/phaser_swarm.h"
 #include "tests/sim/membership_checker.h"
 #include "tests/sim/membership_driver.h"
@@ -219,6 +220,51 @@ void draw_membership_lost(consensus::Prng& prng, Swarm& swarm) {
   swarm.partition_per_mille = static_cast<uint32_t>(prng.below(4));
 }
 
+// Phasers over the real membership (issue 5 on issue 4): a static start,
+// governments at their targets, no migrations (a later issue grows
+// governments; the stand-in executor and probes are off, the phasers report
+// silent replicas themselves), clients and lease reads, and crashes, losses,
+// partitions, one-way links, stuck cores and hung disks.
+void draw_phaser_members(consensus::Prng& prng, Swarm& swarm) {
+  swarm.sim.participants = static_cast<uint32_t>(prng.between(3, 7));
+  draw_membership(prng, swarm, swarm.sim.participants);
+  MembershipSimOptions& membership = *swarm.sim.membership;
+  static constexpr uint32_t buckets[] = {4, 8, 16};
+  membership.params.buckets = buckets[prng.below(std::size(buckets))];
+  membership.executor = false;
+  membership.probes = false;
+  PhaserStackOptions phasers;
+  phasers.phaser.write_messages_max = prng.chance(1, 2) ? prng.between(1, 4) : 4096;
+  phasers.phaser.resend_ticks = static_cast<uint32_t>(prng.between(2, 6));
+  // A leader reports a member silent for the departure timeout.
+  phasers.phaser.report_ticks = static_cast<uint32_t>(membership.timing.departure_ticks);
+  phasers.workload.clients = static_cast<uint32_t>(prng.between(1, 5));
+  phasers.workload.untracked_clients = static_cast<uint32_t>(prng.below(2));
+  phasers.workload.window_max = static_cast<uint32_t>(prng.between(1, 5));
+  phasers.workload.identifiers = static_cast<uint32_t>(prng.between(4, 48));
+  phasers.workload.attempt_timeout = prng.between(30, 120);
+  phasers.workload.abandon_per_mille = static_cast<uint32_t>(prng.below(150));
+  phasers.client_drop_per_mille = static_cast<uint32_t>(prng.below(30));
+  phasers.read_per_mille = 300;
+  swarm.sim.phasers = phasers;
+  swarm.fault_ticks = prng.between(600, 1200);
+  swarm.crash_per_mille = static_cast<uint32_t>(prng.below(5));
+  swarm.down_min = 5;
+  swarm.down_max = prng.between(20, 300);
+  swarm.partition_per_mille = static_cast<uint32_t>(prng.below(4));
+  swarm.partition_min = 20;
+  swarm.partition_max = prng.between(50, 300);
+  swarm.hang_per_mille = static_cast<uint32_t>(prng.below(4));
+  swarm.hang_min = 10;
+  swarm.hang_max = prng.between(40, 200);
+  swarm.membership.one_way_per_mille = static_cast<uint32_t>(prng.below(4));
+  swarm.membership.stuck_per_mille = static_cast<uint32_t>(prng.below(3));
+  if (swarm.sim.participants >= 5 && prng.chance(1, 3)) {
+    swarm.membership.lose = 2;
+    swarm.membership.lose_at = prng.between(100, 500);
+  }
+}
+
 void draw_calm(consensus::Prng& prng, Swarm& swarm) {
   swarm.sim.network.drop_per_mille = 0;
   swarm.sim.network.duplicate_per_mille = 0;
@@ -250,6 +296,8 @@ const std::vector<Family>& families() {
       {"member-split", "six participants split 3 | 3: marks, not departures",
        draw_membership_split, true},
       {"member-lost", "seven participants, three lost for good", draw_membership_lost, true},
+      {"phaser-members", "phasers over the real membership log: crashes, losses, partitions, "
+       "stuck cores, hung disks", draw_phaser_members, true},
       {"phaser-calm", "phasers, delays and light loss only", nullptr, false, run_phaser_family},
       {"phaser-crashes", "phasers: crashes, leaders crashed mid-write, some for good", nullptr, false,
        run_phaser_family},
@@ -317,6 +365,7 @@ SeedResult play(uint64_t seed, const Family& family, bool verbose) {
   }
   if (!sim.violated()) {
     faults.heal();
+    if (PhaserLayer* phasers = sim.phasers()) phasers->heal();
     sim.settle(swarm.settle_ticks_max);
   }
   SeedResult result;
@@ -325,6 +374,7 @@ SeedResult play(uint64_t seed, const Family& family, bool verbose) {
   result.violation = sim.violation();
   result.proposed = sim.proposals().proposed();
   result.acked = sim.proposals().acked();
+  if (PhaserLayer* phasers = sim.phasers()) result.acked += phasers->checker().acked_count();
   result.duplicates = sim.proposals().duplicates();
   result.ticks = sim.now();
   trace.event(sim.now(), "end", result.acked, result.violated);

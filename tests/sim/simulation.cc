@@ -6,6 +6,7 @@
 
 #include "reactor/assert.h"
 #include "tests/sim/membership_checker.h"
+#include "tests/sim/phaser_layer.h"
 #include "tests/sim/schedule_checker.h"
 
 namespace coworker::sim {
@@ -39,6 +40,7 @@ Simulation::Simulation(uint64_t seed, const SimOptions& options, Trace& trace)
       _trace(trace),
       _prng(consensus::derive_seed(seed, 0)),
       _membership_options(options.membership),
+      _phaser_options(options.phasers),
       _participant_options{configuration_of(options),
                            options.timing,
                            options.limits,
@@ -46,7 +48,8 @@ Simulation::Simulation(uint64_t seed, const SimOptions& options, Trace& trace)
                            options.snapshot_interval,
                            seed,
                            _membership_options ? &*_membership_options : nullptr,
-                           options.participants},
+                           options.participants,
+                           _phaser_options ? &*_phaser_options : nullptr},
       _network(_prng, options.participants, options.network) {
   auto agreement = std::make_unique<AgreementChecker>();
   auto proposals = std::make_unique<ProposalChecker>();
@@ -95,6 +98,13 @@ void Simulation::start_membership(const SimOptions& options) {
   auto checker = std::make_unique<MembershipChecker>(membership, _seed, voters);
   _membership = checker.get();
   add_checker(std::move(checker));
+  if (_phaser_options) {
+    COWORKER_ASSERT(members > 0);  // phasers start from a static membership
+    auto layer = std::make_unique<PhaserLayer>(*this, *_phaser_options, membership.params.buckets,
+                                               members, _seed);
+    _phaser_layer = layer.get();
+    add_checker(std::move(layer));
+  }
   if (members == 0) {
     _participants[0]->boot(_now);
     return;
@@ -355,6 +365,22 @@ void Simulation::installed(ParticipantId node, const consensus::Snapshot& snapsh
   _trace.event(_now, "install", node, snapshot.slot);
   _trace.note(_now, fmt::format("node {} installed snapshot at {}", node, snapshot.slot));
   for (auto& checker : _checkers) checker->on_install(*this, node, snapshot);
+}
+
+}  // namespace coworker::sim
+
+namespace coworker::sim {
+
+void Simulation::phaser_reply(ParticipantId node, const consensus::Reply& reply) {
+  if (_phaser_layer != nullptr) _phaser_layer->reply(node, reply);
+}
+
+void Simulation::phaser_committed(ParticipantId node, const consensus::Write& write) {
+  if (_phaser_layer != nullptr) _phaser_layer->leader_committed(node, write);
+}
+
+void Simulation::phaser_repair(ParticipantId node, uint32_t bucket) {
+  if (_phaser_layer != nullptr) _phaser_layer->repair(node, bucket);
 }
 
 }  // namespace coworker::sim

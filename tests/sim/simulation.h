@@ -45,9 +45,13 @@ struct SimOptions {
   // 1..static_members as members; otherwise only host 1 (it bootstraps) —
   // the scenario boots the others with restart() when they are to arrive.
   std::optional<MembershipSimOptions> membership;
+  // Set (with a static membership start): the members host phasers, and a
+  // PhaserLayer plays their clients and checks them (phaser_layer.h).
+  std::optional<PhaserStackOptions> phasers;
 };
 
 class MembershipChecker;
+class PhaserLayer;
 
 class Simulation final : public Effects {
  public:
@@ -116,6 +120,7 @@ class Simulation final : public Effects {
   const AgreementChecker& agreement() const { return *_agreement; }
   const ProposalChecker& proposals() const { return *_proposals; }
   const MembershipChecker* membership() const { return _membership; }
+  PhaserLayer* phasers() { return _phaser_layer; }
 
   // Effects: what participants' released outputs do.
   void send(ParticipantId from, ParticipantId to, Payload payload) override;
@@ -125,6 +130,9 @@ class Simulation final : public Effects {
   void proposed(ParticipantId node, const consensus::Entry& entry) override;
   void withdrawn(ParticipantId node, const consensus::ProposalId& id) override;
   void applied(ParticipantId node) override;
+  void phaser_reply(ParticipantId node, const consensus::Reply& reply) override;
+  void phaser_committed(ParticipantId node, const consensus::Write& write) override;
+  void phaser_repair(ParticipantId node, uint32_t bucket) override;
 
  private:
   void deliver(Packet& packet);
@@ -135,6 +143,7 @@ class Simulation final : public Effects {
   Trace& _trace;
   consensus::Prng _prng;  // the network's draws
   std::optional<MembershipSimOptions> _membership_options;  // the participants point here
+  std::optional<PhaserStackOptions> _phaser_options;         // likewise
   ParticipantOptions _participant_options;
   Network _network;
   std::vector<std::unique_ptr<Participant>> _participants;  // [id - 1]
@@ -142,6 +151,7 @@ class Simulation final : public Effects {
   AgreementChecker* _agreement = nullptr;
   ProposalChecker* _proposals = nullptr;
   MembershipChecker* _membership = nullptr;
+  PhaserLayer* _phaser_layer = nullptr;
   std::function<void(const Packet&)> _tap;
   Tick _now = 0;
   std::string _violation;

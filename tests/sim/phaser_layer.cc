@@ -1,0 +1,150 @@
+#include "tests/sim/phaser_layer.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+
+#include "reactor/assert.h"
+#include "tests/sim/membership_checker.h"
+#include "tests/sim/simulation.h"
+
+namespace coworker::sim {
+
+PhaserLayer::PhaserLayer(Simulation& sim, const PhaserStackOptions& options, uint32_t buckets,
+                         uint32_t hosts, uint64_t seed)
+    : _sim(sim),
+      _options(options),
+      _buckets(buckets),
+      _hosts(hosts),
+      _prng(consensus::derive_seed(seed, 5)),
+      _checker(buckets),
+      _workload(_prng, [&] {
+        WorkloadOptions workload = options.workload;
+        workload.buckets = buckets;
+        return workload;
+      }(), _checker) {}
+
+consensus::Government PhaserLayer::government(uint32_t bucket) const {
+  const MembershipChecker* membership = _sim.membership();
+  COWORKER_ASSERT(membership != nullptr);
+  const bucket::CurrentGovernment& current = membership->table().current(bucket);
+  return consensus::Government{current.slot, current.replicas};
+}
+
+std::vector<ParticipantId> PhaserLayer::participants() const {
+  std::vector<ParticipantId> ids;
+  for (ParticipantId host = 1; host <= _hosts; host++) ids.push_back(host);
+  return ids;
+}
+
+const DurableImage& PhaserLayer::image(ParticipantId id) const {
+  return _sim.node(id).disk().image();
+}
+
+bool PhaserLayer::live(ParticipantId id) const {
+  if (id == 0 || id > _hosts || !_sim.node(id).up()) return false;
+  return _sim.membership()->state().is_member(id);
+}
+
+std::set<uint32_t> PhaserLayer::dead_buckets() const {
+  // Buckets whose every member is down. The membership settles only once
+  // every host that is not lost for good is up again, so when everything
+  // else has settled these are the buckets whose replicas are all lost
+  // (DESIGN §7.6: exempt from liveness).
+  std::set<uint32_t> dead;
+  for (uint32_t b = 0; b < _buckets; b++) {
+    bool any = false;
+    for (ParticipantId m : government(b).replicas) any |= m <= _hosts && _sim.node(m).up();
+    if (!any) dead.insert(b);
+  }
+  return dead;
+}
+
+void PhaserLayer::reply(ParticipantId host, const consensus::Reply& reply) {
+  if (!_healed && _prng.chance(_options.client_drop_per_mille, 1000)) return;
+  ClientPacket packet;
+  packet.deliver = _sim.now() + 1 + _prng.below(3);
+  packet.sequence = _sequence++;
+  packet.request = false;
+  packet.reply = reply;
+  _clients.push_back(std::move(packet));
+}
+
+void PhaserLayer::leader_committed(ParticipantId host, const consensus::Write& write) {
+  _checker.leader_committed(*this, host, write);
+  if (_checker.violated()) _sim.violate(name(), _checker.violation());
+}
+
+void PhaserLayer::repair(ParticipantId host, uint32_t bucket) {
+  // No disk corrupts here: a replica that cannot follow its leader is a bug.
+  _sim.violate(name(), fmt::format("participant {} bucket {}: marked for repair", host, bucket));
+}
+
+void PhaserLayer::heal() {
+  _healed = true;
+  _workload.stop_new_windows();
+}
+
+void PhaserLayer::deliver_clients(Tick now) {
+  std::sort(_clients.begin(), _clients.end(), [](const ClientPacket& a, const ClientPacket& b) {
+    return a.deliver != b.deliver ? a.deliver < b.deliver : a.sequence < b.sequence;
+  });
+  std::vector<ClientPacket> due, keep;
+  for (ClientPacket& p : _clients) (p.deliver <= now ? due : keep).push_back(std::move(p));
+  _clients = std::move(keep);
+  for (ClientPacket& p : due) {
+    if (!p.request) {
+      _workload.on_reply(now, p.reply);
+      continue;
+    }
+    Participant& host = _sim.node(p.attempt.target);
+    if (!host.up() || host.phasers() == nullptr) continue;  // lost; the client times out
+    host.phasers()->append(now, p.attempt.bucket, p.attempt.token, std::move(p.attempt.messages));
+  }
+  const auto target = [&](uint32_t bucket, bool other) -> ParticipantId {
+    const ParticipantId leader = government(bucket).leader();
+    if (!other && leader != 0 && leader <= _hosts && _prng.chance(800, 1000)) return leader;
+    return 1 + _prng.below(_hosts);
+  };
+  for (AppendAttempt& attempt : _workload.tick(now, target)) {
+    if (!_healed && _prng.chance(_options.client_drop_per_mille, 1000)) continue;
+    ClientPacket packet;
+    packet.deliver = now + 1 + _prng.below(3);
+    packet.sequence = _sequence++;
+    packet.attempt = std::move(attempt);
+    _clients.push_back(std::move(packet));
+  }
+}
+
+void PhaserLayer::serve_reads() {
+  if (!_prng.chance(_options.read_per_mille, 1000)) return;
+  const uint32_t bucket = static_cast<uint32_t>(_prng.below(_buckets));
+  // Every participant that believes it leads the bucket serves the read, if
+  // it holds a read lease (DESIGN §3): only those may.
+  for (ParticipantId id = 1; id <= _hosts; id++) {
+    Participant& host = _sim.node(id);
+    if (!host.up() || host.phasers() == nullptr) continue;
+    const consensus::Phaser* phaser = host.phasers()->phaser(bucket);
+    if (phaser == nullptr || !phaser->serving()) continue;
+    if (!host.member().node().holds_read_lease()) continue;
+    _checker.lease_read(id, bucket, phaser->commit_end());
+  }
+}
+
+void PhaserLayer::after_tick(Simulation& sim) {
+  COWORKER_ASSERT(&sim == &_sim);
+  deliver_clients(sim.now());
+  serve_reads();
+  _checker.after_step(*this);
+  if (_checker.violated()) sim.violate(name(), _checker.violation());
+}
+
+std::optional<std::string> PhaserLayer::unsettled(const Simulation&) const {
+  const std::set<uint32_t> dead = dead_buckets();
+  if (!_workload.quiet(dead)) return "windows still open:" + _workload.describe_open();
+  std::string why;
+  if (!_checker.settled(*this, dead, &why)) return why;
+  return std::nullopt;
+}
+
+}  // namespace coworker::sim
