@@ -80,19 +80,24 @@ void MembershipNode::tick_leader(MembershipOutput& out) {
   COWORKER_ASSERT(_leading);
   if (_now >= grace_end()) {
     for (const auto& [member_id, member] : _state.members()) {
-      if (member_id == id()) continue;
       Peer& peer = _peers[member_id];
       if (peer.first_seen == 0) peer.first_seen = _now;  // a newcomer's silence counts from here
       if (member.status == MemberStatus::unreachable) {
         // Heard again within this leadership: it returns (and grows back).
-        const bool heard = peer.last_heard != 0 &&
-                           _now < peer.last_heard + _config.timing.departure_ticks;
+        // A leader marked while it was cut off hears itself: without its
+        // return, a cluster it alone survived would have no rule voters and
+        // no reconfiguration would ever retire the departed ones (seed
+        // 30027 of phaser-members).
+        const bool heard = member_id == id() ||
+                           (peer.last_heard != 0 &&
+                            _now < peer.last_heard + _config.timing.departure_ticks);
         if (heard && !peer.return_proposed) {
           propose_entry(Return{member_id}, Paxos::Forwarding::no, out);
           peer.return_proposed = true;
         }
         continue;
       }
+      if (member_id == id()) continue;
       consider_removal(member_id, peer, out);
       if (!_paxos->leading()) return;  // proposing handed the leadership over
     }

@@ -38,8 +38,8 @@
 //      been recovering for the recovery timeout. The last survivor of some
 //      current government is marked unreachable instead (and the state
 //      machine converts a depart it applies then). An unreachable member
-//      heard again is returned. These proposals are leader-only: they never
-//      outlive the leadership that judged them.
+//      heard again is returned (a leader hears itself). These proposals are
+//      leader-only: they never outlive the leadership that judged them.
 //   4. Voters. The leader proposes a reconfiguration whenever the rule's
 //      voters (MembershipState, at its applied slot: the basis) differ from
 //      the latest scheduled ones (Paxos schedule), at most one at a time, and
@@ -146,6 +146,11 @@ class MembershipNode {
   bool leading() const { return _paxos != nullptr && _paxos->leading(); }
   // The leader acks heartbeats now (rule 2 a-d).
   bool grants_leases() const;
+  // The leader's last heartbeat ack from a member (0: none this leadership).
+  Tick last_acked(ParticipantId member) const {
+    const auto it = _peers.find(member);
+    return it == _peers.end() ? 0 : it->second.last_acked;
+  }
   uint64_t arrivals_answered() const { return _arrivals_answered; }
 
   void check_invariants() const;

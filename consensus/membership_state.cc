@@ -88,10 +88,14 @@ std::vector<ParticipantId> MembershipState::rule_voters() const {
       if (member.status == MemberStatus::leaving) active.push_back(id);
     }
   }
-  size_t count = std::min<size_t>(active.size(), 5);
+  return first_voters(std::move(active));
+}
+
+std::vector<ParticipantId> MembershipState::first_voters(std::vector<ParticipantId> candidates) {
+  size_t count = std::min<size_t>(candidates.size(), 5);
   if (count % 2 == 0 && count > 0) count--;
-  active.resize(count);
-  return active;
+  candidates.resize(count);
+  return candidates;
 }
 
 Effect MembershipState::apply(Slot slot, const Entry& entry, const GovernmentView& view) {

@@ -131,6 +131,9 @@ class MembershipState {
   const std::map<uint64_t, std::pair<uint64_t, ParticipantId>>& nonces() const { return _nonces; }
   std::vector<ParticipantId> ids() const;  // every member, sorted
   std::vector<ParticipantId> rule_voters() const;
+  // The rule on candidates in arrival order: the first V, V the largest odd
+  // number <= min(N, 5).
+  static std::vector<ParticipantId> first_voters(std::vector<ParticipantId> candidates);
 
   // Snapshot form: a fixed header (magic, slot, chain) that any reader of a
   // snapshot can check, then the body.

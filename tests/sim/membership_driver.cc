@@ -113,10 +113,21 @@ void MembershipDriver::maybe_lose() {
   const MembershipSwarm& swarm = _swarm.membership;
   if (_lost_done || swarm.lose == 0 || _sim.now() < swarm.lose_at) return;
   // The log's own view (the checker's reference), not any participant's.
-  const std::vector<std::vector<ParticipantId>> configurations = _sim.membership()->governing();
+  std::vector<std::vector<ParticipantId>> configurations = _sim.membership()->governing();
   // A reconfiguration under way may name the participants about to be
   // lost: a configuration with a dead majority stops the log for good.
   if (!_sim.membership()->voters_settled()) {
+    if (_sim.now() >= swarm.lose_at + 1000) _lost_done = true;
+    return;
+  }
+  // Nor unless the membership leader hears every other member now: a
+  // member it has not heard from for a while may be departed next, and that
+  // departure shrinks the rule's voters to the first V survivors in arrival
+  // order — possibly exactly the participants lost, undetected yet and heard
+  // a moment ago, so the leader's liveness check on the new voters passes
+  // (seeds 19069 and 9940 of phaser-members: 2 of 5 lost, a third departed,
+  // the new three voters included both). That is three failures of five.
+  if (!leader_hears_everyone()) {
     if (_sim.now() >= swarm.lose_at + 1000) _lost_done = true;
     return;
   }
@@ -137,6 +148,7 @@ void MembershipDriver::maybe_lose() {
     }
   }
   _lost_done = true;
+  add_returning_rules(configurations);
   if (_sim.trace().verbose()) {
     std::string text;
     for (const auto& voters : configurations) {
@@ -144,7 +156,7 @@ void MembershipDriver::maybe_lose() {
       for (ParticipantId id : voters) text += fmt::format(" {}", id);
       text += " ]";
     }
-    _sim.trace().note(_sim.now(), "configurations governing undecided slots:" + text);
+    _sim.trace().note(_sim.now(), "configurations to keep a majority of:" + text);
   }
   std::vector<size_t> lost_in(configurations.size(), 0);
   std::vector<ParticipantId> order;
@@ -174,6 +186,46 @@ void MembershipDriver::maybe_lose() {
     _sim.trace().note(_sim.now(), fmt::format("host {} is lost for good", host));
     crash(host, 0);
   }
+}
+
+// Members marked unreachable may return, each moving the rule's voters back
+// to the first V in arrival order (seed 461 of member-lost: two returns made
+// voters of three participants lost a moment before). The rule for every
+// set of returns joins the configurations the loss must leave a majority of.
+void MembershipDriver::add_returning_rules(std::vector<std::vector<ParticipantId>>& configurations) const {
+  const consensus::MembershipState& state = _sim.membership()->state();
+  std::vector<ParticipantId> marked;
+  for (const auto& [id, member] : state.members()) {
+    if (member.status == consensus::MemberStatus::unreachable) marked.push_back(id);
+  }
+  COWORKER_ASSERT(marked.size() < 16);
+  for (uint32_t returns = 1; returns < (1u << marked.size()); returns++) {
+    std::vector<ParticipantId> voters;  // arrival order: ids ascend
+    for (const auto& [id, member] : state.members()) {
+      const auto at = std::find(marked.begin(), marked.end(), id);
+      const bool returned = at != marked.end() && (returns >> (at - marked.begin()) & 1) != 0;
+      if (member.status == consensus::MemberStatus::active || returned) voters.push_back(id);
+    }
+    voters = consensus::MembershipState::first_voters(std::move(voters));
+    if (std::find(configurations.begin(), configurations.end(), voters) == configurations.end()) {
+      configurations.push_back(std::move(voters));
+    }
+  }
+}
+
+bool MembershipDriver::leader_hears_everyone() const {
+  const Tick now = _sim.now();
+  for (ParticipantId host = 1; host <= _sim.size(); host++) {
+    if (!_sim.node(host).has_paxos()) continue;
+    const consensus::MembershipNode& leader = _sim.node(host).member().node();
+    if (!leader.leading() || !leader.grants_leases()) continue;
+    for (const auto& [id, member] : _sim.membership()->state().members()) {
+      if (id == leader.id() || member.status == consensus::MemberStatus::unreachable) continue;
+      if (leader.last_acked(id) + 2 * _swarm.sim.membership->timing.heartbeat_ticks < now) return false;
+    }
+    return true;
+  }
+  return false;
 }
 
 void MembershipDriver::maybe_leave() {

@@ -31,6 +31,8 @@ class MembershipDriver {
   void restart_due();
   void maybe_crash();
   void maybe_lose();
+  bool leader_hears_everyone() const;
+  void add_returning_rules(std::vector<std::vector<ParticipantId>>& configurations) const;
   void maybe_leave();
   void maybe_rejoin();
   void maybe_partition();
