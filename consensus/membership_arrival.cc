@@ -132,7 +132,15 @@ void MembershipNode::retire(MembershipOutput& out) {
   _retiring = true;
   _lease_until = 0;
   _pending_acks.clear();
-  _peers.clear();
+  // A retiring leader keeps its view of the members: the acks it sent still
+  // run, and a removal it proposed may still be decided, so its withheld
+  // acks stay withheld (clearing them let it ack a member whose departure
+  // was decided a moment later: seed 28752 of member-voters). Its proposals
+  // are withdrawn below; a removal is proposed again if it is still due.
+  for (auto& [member_id, peer] : _peers) {
+    peer.removal_proposed = false;
+    peer.return_proposed = false;
+  }
   for (const ProposalId& pending : _paxos->pending_ids()) out.withdrawn.push_back(pending);
   for (const ProposalId& withdrawn : _paxos->take_withdrawn()) out.withdrawn.push_back(withdrawn);
 }
