@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tests/sim/membership_checker.h"
+#include "tests/sim/scenario.h"
 #include "tests/sim/simulation.h"
 
 using namespace coworker;
@@ -216,4 +217,34 @@ TEST_CASE("membership: partition: an isolated leader is departed, the others ele
   REQUIRE(sim.settle(8000));
   CHECK(id_of(sim, leader) > 5);  // it arrived anew
   CHECK(!sim.violated());
+}
+
+// Seeds that once failed (docs/PROTOCOL.md names each fix). The code has
+// moved since, so a seed may no longer steer into the same corner; they are
+// cheap and stay here as a floor, with the soak commands in
+// docs/ARCHITECTURE.md as the real net.
+TEST_CASE("membership: seeds that once failed run clean") {
+  struct Case {
+    const char* family;
+    uint64_t seed;
+  };
+  const Case cases[] = {
+      {"phaser-members", 17120},  // departed while holding a read lease: recovered hold
+      {"phaser-members", 17605},
+      {"phaser-members", 30027},  // the leader marked unreachable returns itself
+      {"phaser-members", 19069},  // loss of 2 of 5 while a third departs (the driver)
+      {"phaser-members", 9940},
+      {"phaser-members", 15527},
+      {"member-lost", 461},       // returns moving voters onto lost participants
+      {"member-voters", 28752},   // a retiring leader keeps withholding acks
+      {"member-churn", 44367},
+  };
+  for (const Case& c : cases) {
+    const Family* family = find_family(c.family);
+    REQUIRE(family != nullptr);
+    const SeedResult r = run_seed(c.seed, *family, false);
+    CAPTURE(c.family);
+    CAPTURE(c.seed);
+    CHECK_MESSAGE(!r.violated, r.violation);
+  }
 }
