@@ -257,6 +257,11 @@ MembershipOutput MembershipNode::apply(const MembershipOutput& released) {
   if (_paxos == nullptr || released.generation != _generation) return finish(std::move(out));
   if (released.installed && released.installed->slot > _state.applied()) {
     install(*released.installed);
+    // A snapshot may be where we learn our own departure: retire before
+    // any ack counted at its slot becomes a lease (seed 62077 of
+    // member-churn: a restarted participant held a read lease after
+    // installing the snapshot that departed it).
+    if (!_retiring && _state.gone(id())) retire(out);
   }
   for (const Decided& decided : released.decided) {
     if (decided.slot <= _state.applied()) continue;
@@ -362,7 +367,9 @@ void MembershipNode::on_member_ack(ParticipantId from, const MemberAck& ack,
     if (from != no_participant && ack.slot > _paxos->decided_through()) _paxos->hear_of(from);
   }
   if (_retiring) return;
-  if (ack.gone) {
+  // A leader behind us may not know yet that we are gone; we do (a restart
+  // from a snapshot that departed us): no lease from its ack.
+  if (ack.gone || _state.gone(id())) {
     retire(out);
     if (retired()) depart_self(out);
     return;
