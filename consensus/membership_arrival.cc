@@ -132,15 +132,14 @@ void MembershipNode::retire(MembershipOutput& out) {
   _retiring = true;
   _lease_until = 0;
   _pending_acks.clear();
-  // A retiring leader keeps its view of the members: the acks it sent still
-  // run, and a removal it proposed may still be decided, so its withheld
-  // acks stay withheld (clearing them let it ack a member whose departure
-  // was decided a moment later: seed 28752 of member-voters). Its proposals
-  // are withdrawn below; a removal is proposed again if it is still due.
-  for (auto& [member_id, peer] : _peers) {
-    peer.removal_proposed = false;
-    peer.return_proposed = false;
-  }
+  // A retiring leader keeps its view of the members as it is: the acks it
+  // sent still run, and a removal it proposed may still be decided (its
+  // proposals are withdrawn below, but one already in a round is not), so
+  // a member it withholds acks from stays withheld, and is not proposed
+  // again, for the rest of this leadership. Clearing the view let it ack a
+  // member whose departure was decided a moment later (seed 28752 of
+  // member-voters); clearing only the proposal flags let the member, heard
+  // again, have its acks back (seed 38335).
   for (const ProposalId& pending : _paxos->pending_ids()) out.withdrawn.push_back(pending);
   for (const ProposalId& withdrawn : _paxos->take_withdrawn()) out.withdrawn.push_back(withdrawn);
 }

@@ -20,7 +20,7 @@
 // recovering or leaving, crashed participants departed (or marked, if last
 // survivors), live unreachable ones returned, every live member holding a
 // read lease, voters following the rule, and every bucket with a live
-// replica at its target.
+// replica at its target (unless it has none: every member is leaving).
 #pragma once
 
 #include <cstdint>

@@ -236,12 +236,14 @@ void MembershipDriver::maybe_leave() {
   }
   const ParticipantId host = random_member_host();
   if (host == 0) return;
-  const auto& state = _sim.node(host).member().node().state();
+  // Keep a cluster to leave: count by the log (any one host's view may lag)
+  // minus the leaves asked and not yet decided.
   size_t active = 0;
-  for (const auto& [id, member] : state.members()) {
-    active += member.status == consensus::MemberStatus::active ? 1 : 0;
+  for (const auto& [id, member] : _sim.membership()->state().members()) {
+    active += member.status == consensus::MemberStatus::active && _asked_to_leave.count(id) == 0;
   }
-  if (active <= 2) return;  // keep a cluster to leave
+  if (active <= 2) return;
+  _asked_to_leave.insert(_sim.node(host).member().node().id());
   _leaves++;
   _sim.trace().event(_sim.now(), "leave", host);
   _sim.trace().note(_sim.now(), fmt::format("host {} leaves", host));

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <vector>
 
 #include "consensus/prng.h"
@@ -52,6 +53,7 @@ class MembershipDriver {
   std::vector<Tick> _unstick_at;  // per host; 0 = not stuck
   std::vector<Tick> _unhang_at;   // per host; 0 = its disk is not hung
   std::vector<bool> _lost;
+  std::set<ParticipantId> _asked_to_leave;  // member ids
   uint32_t _leaves = 0;
   bool _lost_done = false;
 };
