@@ -137,11 +137,13 @@ Task<void> Smp::read_signals() {
 }
 
 void Smp::push_request(CoreState& state, CrossCall* call) {
-  COWORKER_ASSERT(state.in_flight[call->target] < channel_capacity);
-  state.in_flight[call->target]++;
-  const bool pushed = pair(call->origin, call->target).requests.push(call);
+  // Once pushed, the target core owns the call until it replies.
+  const unsigned target = call->target;
+  COWORKER_ASSERT(state.in_flight[target] < channel_capacity);
+  state.in_flight[target]++;
+  const bool pushed = pair(call->origin, target).requests.push(call);
   COWORKER_ASSERT(pushed);  // in_flight bounds the ring
-  state.doorbell_due[call->target] = 1;
+  state.doorbell_due[target] = 1;
   state.stats.calls_sent++;
 }
 
@@ -166,10 +168,15 @@ void Smp::send(CrossCall* call) {
 }
 
 void Smp::reply(CrossCall* call) {
-  COWORKER_ASSERT(Loop::current().core() == call->target);
-  const bool pushed = pair(call->target, call->origin).replies.push(call);
+  // Once pushed, the call belongs to the origin, which may complete and free
+  // it (it lives in the awaiting coroutine's frame) before push returns:
+  // read what we need first (ASan caught the late read under load).
+  const unsigned origin = call->origin;
+  const unsigned target = call->target;
+  COWORKER_ASSERT(Loop::current().core() == target);
+  const bool pushed = pair(target, origin).replies.push(call);
   COWORKER_ASSERT(pushed);  // the origin never has more calls in flight than slots
-  _state[call->target]->doorbell_due[call->origin] = 1;
+  _state[target]->doorbell_due[origin] = 1;
 }
 
 void Smp::drain_inbox(Loop& loop) {
