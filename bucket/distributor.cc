@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "bucket/hash.h"
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 namespace coworker::bucket {
 

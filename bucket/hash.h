@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 namespace coworker::bucket {
 

@@ -37,6 +37,8 @@
 #include <cstdint>
 #include <span>
 
+#include "consensus/ids.h"
+
 namespace coworker::bucket {
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the record format is little-endian");
@@ -65,11 +67,8 @@ const char* record_kind_name(RecordKind kind);
 constexpr uint32_t membership_bucket = 0xFFFFFFFFu;
 constexpr uint32_t internal_bucket = 0xFFFFFFFEu;
 
-struct Promise {
-  uint64_t slot = 0;
-  uint32_t counter = 0;
-  friend bool operator==(const Promise&, const Promise&) = default;
-};
+// The consensus layers' promise (consensus/ids.h), stored in the header.
+using Promise = consensus::Promise;
 
 // What a caller says about a record; the store adds the rest of the header.
 struct RecordMeta {

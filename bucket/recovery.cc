@@ -7,7 +7,7 @@
 
 #include "bucket/segment.h"
 #include "bucket/segment_reader.h"
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 namespace coworker::bucket {
 

@@ -12,7 +12,7 @@
 #include <cstring>
 #include <memory>
 
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 #include "reactor/ops.h"
 
 namespace coworker::bucket {

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 namespace coworker::bucket {
 

@@ -6,7 +6,7 @@
 #include <nmmintrin.h>
 #endif
 
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 namespace coworker::consensus {
 

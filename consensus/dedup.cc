@@ -1,6 +1,6 @@
 #include "consensus/dedup.h"
 
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 namespace coworker::consensus {
 

@@ -18,10 +18,13 @@ using Position = uint64_t;
 
 // A leadership promise: the membership slot that granted the leadership and a
 // per-participant counter bumped (durably) at every leadership start.
-// Compared lexicographically; written "57.2".
+// Compared lexicographically; written "57.2". The one Promise of the code
+// base: the log store's record header carries it too (32-bit counter field,
+// bucket/record.h), so the counter is 32 bits here — four billion leadership
+// starts per arrival id; the host asserts it never wraps.
 struct Promise {
   uint64_t slot = 0;
-  uint64_t counter = 0;
+  uint32_t counter = 0;
   friend auto operator<=>(const Promise&, const Promise&) = default;
   std::string to_string() const { return std::to_string(slot) + "." + std::to_string(counter); }
 };

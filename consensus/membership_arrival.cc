@@ -6,7 +6,7 @@
 #include <iterator>
 
 #include "consensus/membership_node.h"
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 namespace coworker::consensus {
 

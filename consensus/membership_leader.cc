@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "consensus/membership_node.h"
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 namespace coworker::consensus {
 

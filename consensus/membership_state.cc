@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "consensus/overloaded.h"
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 namespace coworker::consensus {
 

@@ -6,7 +6,7 @@
 #include <utility>
 
 #include "consensus/paxos.h"
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 namespace coworker::consensus {
 

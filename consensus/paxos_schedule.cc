@@ -5,7 +5,7 @@
 #include <iterator>
 
 #include "consensus/paxos.h"
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 namespace coworker::consensus {
 

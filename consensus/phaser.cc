@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "consensus/crc32c.h"
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 namespace coworker::consensus {
 

@@ -14,7 +14,7 @@
 
 #include <cstdint>
 
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 namespace coworker::consensus {
 

@@ -7,7 +7,7 @@
 #pragma once
 
 #include "consensus/paxos_types.h"
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 namespace coworker::consensus {
 

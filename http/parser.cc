@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 namespace coworker::http {
 

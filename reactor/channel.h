@@ -22,7 +22,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 namespace coworker::reactor {
 

@@ -11,7 +11,7 @@
 #include <utility>
 #include <variant>
 
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 namespace coworker {
 

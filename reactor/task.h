@@ -18,7 +18,7 @@
 #include <optional>
 #include <utility>
 
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 #include "reactor/frame_allocator.h"
 
 namespace coworker::reactor {

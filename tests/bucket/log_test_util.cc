@@ -7,7 +7,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 namespace coworker::bucket::testing {
 

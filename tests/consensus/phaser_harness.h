@@ -20,7 +20,7 @@ struct Node {
   std::vector<PhaserRecord> disk;  // durable records, in order
   std::deque<Persist> unflushed;   // asked for, not yet durable
   std::unique_ptr<Phaser> phaser;
-  uint64_t counter = 0;            // the participant's durable promise counter
+  uint32_t counter = 0;            // the participant's durable promise counter
   bool up = true;
 };
 

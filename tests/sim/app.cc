@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "consensus/membership_state.h"
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 #include "tests/sim/trace.h"
 
 namespace coworker::sim {

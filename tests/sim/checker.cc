@@ -3,7 +3,7 @@
 #include <fmt/core.h>
 
 #include "consensus/membership_state.h"
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 #include "tests/sim/app.h"
 #include "tests/sim/simulation.h"
 

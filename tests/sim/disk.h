@@ -35,7 +35,7 @@ struct BucketRecord {
 // The participant's promise counter, bumped and made durable before every
 // leadership start (DESIGN §1 "promise").
 struct CounterRecord {
-  uint64_t counter = 0;
+  uint32_t counter = 0;
 };
 
 // One alternative per hosted protocol. Membership mode writes
@@ -47,7 +47,7 @@ struct DurableImage {
   consensus::Durable paxos;
   consensus::MembershipDurable membership;
   std::map<uint32_t, consensus::PhaserDurable> phasers;  // by bucket; logs kept
-  uint64_t counter = 0;
+  uint32_t counter = 0;
 };
 
 struct DiskOptions {

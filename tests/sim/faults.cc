@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 namespace coworker::sim {
 

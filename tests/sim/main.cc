@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 #include "tests/sim/scenario.h"
 #include "tests/sim/trace.h"
 

@@ -6,7 +6,7 @@
 #include <map>
 
 #include "consensus/paxos.h"
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 #include "tests/sim/faults.h"
 #include "tests/sim/membership_checker.h"
 #include "tests/sim/trace.h"

@@ -4,7 +4,7 @@
 #include <charconv>
 
 #include "consensus/prng.h"
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 namespace coworker::sim {
 
@@ -77,17 +77,17 @@ bool has(const std::vector<ParticipantId>& ids, ParticipantId id) {
 MemberHost::MemberHost(ParticipantId host, uint32_t hosts, uint64_t seed,
                        const MembershipSimOptions& options, const consensus::Paxos::Timing& timing,
                        const consensus::Paxos::Limits& limits, consensus::Prng& prng,
-                       const consensus::MembershipDurable& recovered)
+                       const consensus::MembershipDurable& recovered,
+                       bucket::HostStorage& storage, bucket::MembershipEffects& effects)
     : _host(host),
       _options(options),
       _prng(prng),
-      _config(config_for(host, hosts, seed, options, timing, limits)),
-      _table(options.params_for(host).buckets, options.params_for(host).replicas),
-      _node(_config, prng, recovered, _table) {}
+      _engine(config_for(host, hosts, seed, options, timing, limits), prng, recovered, storage,
+              effects) {}
 
 void MemberHost::tick_phasers(Tick now, std::vector<std::pair<ParticipantId, Probe>>& probes,
                               std::vector<consensus::MembershipOutput>& outputs) {
-  if (!_node.has_paxos() || _node.stuck() || _node.recovering()) return;
+  if (!node().has_paxos() || node().stuck() || node().recovering()) return;
   if (_options.probes) probe_replicas(now, probes, outputs);
   if (_options.executor) execute_steps(now, outputs);
 }
@@ -104,16 +104,16 @@ void MemberHost::probe_replicas(Tick now, std::vector<std::pair<ParticipantId, P
                                 std::vector<consensus::MembershipOutput>& outputs) {
   if (now < _probe_due) return;
   _probe_due = now + _options.timing.heartbeat_ticks;
-  const ParticipantId self = _node.id();
+  const ParticipantId self = node().id();
   std::vector<ParticipantId> replicas;  // of governments we lead
   std::vector<ParticipantId> targets;   // everyone we probe
-  for (uint32_t b = 0; b < _table.buckets(); b++) {
-    const bucket::CurrentGovernment& current = _table.current(b);
+  for (uint32_t b = 0; b < table().buckets(); b++) {
+    const bucket::CurrentGovernment& current = table().current(b);
     if (current.leader() != self) continue;
     for (ParticipantId id : current.replicas) {
       if (id != self && !has(replicas, id)) replicas.push_back(id);
     }
-    if (const auto step = _table.next_step(b)) {
+    if (const auto step = table().next_step(b)) {
       for (ParticipantId id : step->government) {
         if (id != self && !has(targets, id)) targets.push_back(id);
       }
@@ -127,7 +127,7 @@ void MemberHost::probe_replicas(Tick now, std::vector<std::pair<ParticipantId, P
     it = has(targets, it->first) ? std::next(it) : _probing_since.erase(it);
   }
   for (ParticipantId id : targets) {
-    const consensus::Member* member = _node.state().member(id);
+    const consensus::Member* member = node().state().member(id);
     if (member == nullptr) continue;
     _probing_since.try_emplace(id, now);
     probes.emplace_back(host_of(member->address), Probe{self, id, false});
@@ -137,7 +137,7 @@ void MemberHost::probe_replicas(Tick now, std::vector<std::pair<ParticipantId, P
     const auto pong = _pong.find(id);
     const Tick heard = std::max(pong == _pong.end() ? 0 : pong->second, _probing_since[id]);
     if (now < heard + timeout) continue;
-    outputs.push_back(_node.report_silent(id));
+    outputs.push_back(node().report_silent(id));
   }
 }
 
@@ -146,11 +146,11 @@ void MemberHost::probe_replicas(Tick now, std::vector<std::pair<ParticipantId, P
 // (acclimation), or now and then regardless (a race with their departure
 // that makes void acks).
 void MemberHost::execute_steps(Tick now, std::vector<consensus::MembershipOutput>& outputs) {
-  const ParticipantId self = _node.id();
+  const ParticipantId self = node().id();
   consensus::Acks acks;
-  for (uint32_t b = 0; b < _table.buckets(); b++) {
-    const auto step = _table.next_step(b);
-    if (!step || _table.current(b).leader() != self) {
+  for (uint32_t b = 0; b < table().buckets(); b++) {
+    const auto step = table().next_step(b);
+    if (!step || table().current(b).leader() != self) {
       _migrations.erase(b);
       continue;
     }
@@ -167,7 +167,7 @@ void MemberHost::execute_steps(Tick now, std::vector<consensus::MembershipOutput
     }
     bool ready = true;
     for (ParticipantId id : step->government) {
-      if (id != self && !has(_table.current(b).replicas, id) && !answered(id, now)) ready = false;
+      if (id != self && !has(table().current(b).replicas, id) && !answered(id, now)) ready = false;
     }
     if (!ready && !_prng.chance_per_mille(_options.executor_race_per_mille)) continue;
     migration.proposed_at = now;
@@ -175,17 +175,17 @@ void MemberHost::execute_steps(Tick now, std::vector<consensus::MembershipOutput
   }
   if (acks.acks.empty()) return;
   _acks_proposed += acks.acks.size();
-  outputs.push_back(_node.propose(acks));
+  outputs.push_back(node().propose(acks));
 }
 
 std::optional<Probe> MemberHost::on_probe(Tick now, const Probe& probe) {
-  if (!_node.has_paxos() || probe.to != _node.id()) return std::nullopt;
+  if (!node().has_paxos() || probe.to != node().id()) return std::nullopt;
   if (probe.reply) {
     _pong[probe.from] = now;
     return std::nullopt;
   }
-  if (_node.stuck()) return std::nullopt;  // a stuck core answers nothing
-  return Probe{_node.id(), probe.from, true};
+  if (node().stuck()) return std::nullopt;  // a stuck core answers nothing
+  return Probe{node().id(), probe.from, true};
 }
 
 }  // namespace coworker::sim

@@ -1,20 +1,14 @@
 // MemberHost: the membership stack of one simulated participant for one
-// boot — its MembershipNode, the BucketTable the node feeds, and the
-// stand-ins for the phasers this issue does not run yet: probes between a
-// bucket leader and its replicas (reports of silent ones) and a migration
-// executor that proposes the acks of the table's next steps.
+// boot — the server's own driver, bucket::MembershipHost (the node, its
+// BucketTable, persist-before-send, the government feed), plus the
+// stand-ins for what the phasers do not do yet: probes between a bucket
+// leader and its replicas (reports of silent ones) and a migration executor
+// that proposes the acks of the table's next steps (growth: issue 11).
 //
-// Owned by its Participant (participant.h), which drives it in membership
-// mode: the Participant enforces persist-before-send on every
-// MembershipOutput and hands each released output back through
-// node().apply(). Addresses are host numbers in decimal; a host keeps its
-// address while its arrival id changes (departure, new arrival).
-//
-// For issue 5 (phasers) the host is where the phaser side plugs in: after
-// each released output, table().take_changes() lists the buckets whose
-// current government changed (Phaser::on_government / start_leadership),
-// node().holds_read_lease() answers the read-lease question, and
-// node().report_silent() / node().set_stuck() are the two inputs back.
+// Owned by its Participant (participant.h), which supplies the storage (its
+// Disk, through SimStorage) and the effects (network, observers, its
+// phasers). Addresses are host numbers in decimal; a host keeps its address
+// while its arrival id changes (departure, new arrival).
 #pragma once
 
 #include <cstdint>
@@ -23,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "bucket/membership_host.h"
 #include "bucket/table.h"
 #include "consensus/membership_node.h"
 #include "tests/sim/member_packet.h"
@@ -70,12 +65,14 @@ class MemberHost {
  public:
   MemberHost(ParticipantId host, uint32_t hosts, uint64_t seed, const MembershipSimOptions& options,
              const consensus::Paxos::Timing& timing, const consensus::Paxos::Limits& limits,
-             consensus::Prng& prng, const consensus::MembershipDurable& recovered);
+             consensus::Prng& prng, const consensus::MembershipDurable& recovered,
+             bucket::HostStorage& storage, bucket::MembershipEffects& effects);
 
-  consensus::MembershipNode& node() { return _node; }
-  const consensus::MembershipNode& node() const { return _node; }
-  bucket::BucketTable& table() { return _table; }
-  const bucket::BucketTable& table() const { return _table; }
+  bucket::MembershipHost& engine() { return _engine; }
+  consensus::MembershipNode& node() { return _engine.node(); }
+  const consensus::MembershipNode& node() const { return _engine.node(); }
+  bucket::BucketTable& table() { return _engine.table(); }
+  const bucket::BucketTable& table() const { return _engine.table(); }
 
   // The stand-in phasers, once per tick after the node's tick: probes go
   // into `probes` as (host, probe); the node's outputs (acks proposed,
@@ -101,9 +98,7 @@ class MemberHost {
   const ParticipantId _host;
   const MembershipSimOptions& _options;
   consensus::Prng& _prng;
-  consensus::MembershipConfig _config;
-  bucket::BucketTable _table;
-  consensus::MembershipNode _node;
+  bucket::MembershipHost _engine;
 
   Tick _probe_due = 0;
   std::map<ParticipantId, Tick> _pong;            // last answer, by arrival id

@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 namespace coworker::sim {
 
@@ -57,14 +57,14 @@ void Participant::boot(Tick now) {
   // shifts another's, so a scenario change stays local in the trace.
   _prng = std::make_unique<consensus::Prng>(
       consensus::derive_seed(_options.seed, (_id << 20) | _incarnation));
+  _now = now;
   if (membership_mode()) {
+    _storage = std::make_unique<SimStorage>(_disk, *_prng);
+    _storage->set_now(now);
     _member = std::make_unique<MemberHost>(_id, _options.hosts, _options.seed, *_options.membership,
                                            _options.timing, _options.limits, *_prng,
-                                           _disk.image().membership);
-    _generation = 0;
-    consensus::MembershipOutput started = _member->node().start();
-    notice_generation();
-    handle(now, std::move(started));
+                                           _disk.image().membership, *_storage, _member_effects);
+    _member->engine().start();
     _boot_ticket = _disk.issued();
     start_phasers(now);
     return;
@@ -87,32 +87,38 @@ void Participant::crash() {
   _app.reset();
   _phaser_host.reset();
   _member.reset();
+  _storage.reset();
   _prng.reset();
   _booted = false;
-  _hung_since = 0;
-  _stuck_by_disk = false;
+}
+
+size_t Participant::pending_outputs() const {
+  if (up() && membership_mode()) return _member->engine().pending_outputs();
+  return _pending.size();
 }
 
 void Participant::tick(Tick now) {
   COWORKER_ASSERT(up());
+  _now = now;
   _disk.tick(now);
-  drain(now);
   if (membership_mode()) {
+    _storage->set_now(now);
+    _member->engine().on_durable();
     tick_member(now);
     if (_phaser_host) tick_phasers(now);
     return;
   }
+  drain(now);
   handle(now, _paxos->on_tick());
 }
 
 void Participant::tick_member(Tick now) {
-  consensus::MembershipOutput ticked = _member->node().on_tick();
-  notice_generation();
-  handle(now, std::move(ticked));
+  bucket::MembershipHost& engine = _member->engine();
+  engine.tick();
   std::vector<std::pair<ParticipantId, Probe>> probes;
   std::vector<consensus::MembershipOutput> outputs;
   _member->tick_phasers(now, probes, outputs);
-  for (auto& output : outputs) handle(now, std::move(output));
+  for (auto& output : outputs) engine.handle(std::move(output));
   for (auto& [host, probe] : probes) {
     if (host != _id) _effects.send(_id, host, Payload{probe});
   }
@@ -120,12 +126,13 @@ void Participant::tick_member(Tick now) {
 
 void Participant::deliver(Tick now, ParticipantId from, const Payload& payload) {
   COWORKER_ASSERT(up());
+  _now = now;
   if (!membership_mode()) {
     handle(now, _paxos->on_message(from, std::get<consensus::Message>(payload)));
     return;
   }
+  _storage->set_now(now);
   if (const auto* phaser = std::get_if<consensus::PhaserMessage>(&payload)) {
-    _now = now;
     if (_phaser_host) _phaser_host->deliver(now, from, *phaser);
     return;
   }
@@ -134,28 +141,16 @@ void Participant::deliver(Tick now, ParticipantId from, const Payload& payload) 
     return;
   }
   const auto& packet = std::get<MemberPacket>(payload);
-  consensus::MembershipOutput output =
-      _member->node().on_message(packet.from, packet.to, address_of(from), packet.message);
-  notice_generation();
-  handle(now, std::move(output));
+  _member->engine().deliver(packet.from, packet.to, address_of(from), packet.message);
 }
 
 void Participant::act(
     Tick now, const std::function<consensus::MembershipOutput(consensus::MembershipNode&)>& call) {
   COWORKER_ASSERT(up());
   COWORKER_ASSERT(membership_mode());
-  consensus::MembershipOutput output = call(_member->node());
-  notice_generation();
-  handle(now, std::move(output));
-}
-
-// A new Paxos in membership mode (an arrival, a new one after departing) is
-// a boot for the checkers: a new prefix from its snapshot.
-void Participant::notice_generation() {
-  const consensus::MembershipNode& node = _member->node();
-  if (!node.has_paxos() || node.generation() == _generation) return;
-  _generation = node.generation();
-  _effects.booted(_id, node.paxos().snapshot());
+  _now = now;
+  _storage->set_now(now);
+  _member->engine().call(call);
 }
 
 std::optional<consensus::ProposalId> Participant::propose(
@@ -179,16 +174,10 @@ Disk::Ticket Participant::write(Tick now, std::vector<DiskRecord> records) {
   return ticket;
 }
 
-void Participant::handle(Tick now, consensus::Output output) { queue(now, std::move(output)); }
-
-void Participant::handle(Tick now, consensus::MembershipOutput output) {
-  queue(now, std::move(output));
-}
-
-// Either protocol's output: its records to the disk, the rest held until
-// they are durable, behind every earlier output.
-template <class Out>
-void Participant::queue(Tick now, Out output) {
+// Paxos mode: the records to the disk, the rest held until they are
+// durable, behind every earlier output.
+void Participant::handle(Tick now, consensus::Output output) {
+  COWORKER_ASSERT(!membership_mode());
   if (output.empty()) return;
   Pending pending;
   if (!output.persist.empty()) {
@@ -208,37 +197,12 @@ void Participant::drain(Tick now) {
   if (_draining) return;  // the outer drain picks it up
   _draining = true;
   while (up() && !_pending.empty() && _pending.front().ticket <= _disk.durable()) {
-    auto output = std::move(_pending.front().output);
+    consensus::Output output = std::move(_pending.front().output);
     _pending.pop_front();
-    std::visit([&](auto& released) { release(now, released); }, output);
+    release(now, output);
   }
   _draining = false;
   maybe_compact(now);
-}
-
-// Membership mode: observers hear of proposals before their decisions,
-// decisions of the current Paxos only; then the node applies what it
-// decided, which may produce more output (queued behind this one).
-void Participant::release(Tick now, consensus::MembershipOutput& output) {
-  COWORKER_ASSERT(output.persist.empty());
-  for (const consensus::Entry& entry : output.proposed) _effects.proposed(_id, entry);
-  for (const consensus::ProposalId& id : output.withdrawn) _effects.withdrawn(_id, id);
-  consensus::MembershipNode& node = _member->node();
-  const bool current = node.has_paxos() && output.generation == node.generation();
-  if (current) {
-    if (output.installed) _effects.installed(_id, *output.installed);
-    for (const consensus::Decided& decided : output.decided) _effects.learned(_id, decided);
-  }
-  for (auto& send : output.send) {
-    _effects.send(_id, host_of(send.address),
-                  Payload{MemberPacket{output.from, send.to, std::move(send.message)}});
-  }
-  if (!current || (!output.installed && output.decided.empty())) return;
-  consensus::MembershipOutput applied = node.apply(output);
-  notice_generation();
-  _effects.applied(_id);
-  handle(now, std::move(applied));
-  govern_phasers(now);
 }
 
 // ---- the phaser stack -----------------------------------------------------------------
@@ -249,57 +213,15 @@ void Participant::start_phasers(Tick now) {
   if (_options.phasers == nullptr || _member->node().id() != _id) return;
   _phaser_host = std::make_unique<PhaserHost>(_id, _options.phasers->phaser, _disk, *_prng,
                                               _phaser_effects);
-  _phasers_governed = false;
-  govern_phasers(now);
-}
-
-// The phasers learn governments only from a caught-up membership view: a
-// restarted participant is `recovering` (DESIGN §3) while it replays, and a
-// leadership started on the stale governments of its recovered prefix would
-// write to members departed since. Until then its phasers still ack what
-// their leaders write; then they get every current government at once.
-void Participant::govern_phasers(Tick now) {
-  if (!_phaser_host) return;
-  _now = now;
-  bucket::BucketTable& table = _member->table();
-  if (_member->node().recovering()) {
-    table.take_changes();  // superseded by the full refresh that follows
-    return;
-  }
-  if (!_phasers_governed) {
-    _phasers_governed = true;
-    table.take_changes();
-    for (uint32_t b = 0; b < table.buckets(); b++) {
-      const bucket::CurrentGovernment& current = table.current(b);
-      _phaser_host->government(now, b, consensus::Government{current.slot, current.replicas});
-    }
-    return;
-  }
-  for (const bucket::GovernmentChange& change : table.take_changes()) {
-    const bucket::CurrentGovernment& current = table.current(change.bucket);
-    _phaser_host->government(now, change.bucket,
-                             consensus::Government{current.slot, current.replicas});
-  }
+  _member->engine().feed_governments();
 }
 
 void Participant::tick_phasers(Tick now) {
   _now = now;
+  bucket::MembershipHost& engine = _member->engine();
   // A disk stuck for the departure timeout stops the heartbeats (DESIGN §4).
-  const Tick departure = _options.membership->timing.departure_ticks;
-  if (_disk.hung()) {
-    if (_hung_since == 0) _hung_since = now;
-    if (!_stuck_by_disk && now - _hung_since >= departure) {
-      _stuck_by_disk = true;
-      act(now, [](consensus::MembershipNode& node) { return node.set_stuck(true); });
-    }
-  } else {
-    _hung_since = 0;
-    if (_stuck_by_disk) {
-      _stuck_by_disk = false;
-      act(now, [](consensus::MembershipNode& node) { return node.set_stuck(false); });
-    }
-  }
-  govern_phasers(now);  // recovery may have ended on this tick
+  engine.storage_hung(now, _disk.hung());
+  engine.govern();  // recovery may have ended on this tick
   _phaser_host->tick(now, 1);
 }
 
@@ -316,6 +238,41 @@ void Participant::PhaserEffects::reply(ParticipantId, const consensus::Reply& re
 void Participant::PhaserEffects::report(ParticipantId, uint32_t, ParticipantId silent) {
   _p.act(_p._now, [silent](consensus::MembershipNode& node) { return node.report_silent(silent); });
 }
+
+// ---- the membership host's effects ----------------------------------------------------
+
+void Participant::MemberEffects::send(const std::string& address, ParticipantId from,
+                                      ParticipantId to, consensus::MembershipMessage message) {
+  _p._effects.send(_p._id, host_of(address), Payload{MemberPacket{from, to, std::move(message)}});
+}
+
+void Participant::MemberEffects::government(uint32_t bucket,
+                                            const consensus::Government& government) {
+  COWORKER_ASSERT(_p._phaser_host != nullptr);
+  _p._phaser_host->government(_p._now, bucket, government);
+}
+
+void Participant::MemberEffects::booted(const consensus::Snapshot& snapshot) {
+  _p._effects.booted(_p._id, snapshot);
+}
+
+void Participant::MemberEffects::proposed(const consensus::Entry& entry) {
+  _p._effects.proposed(_p._id, entry);
+}
+
+void Participant::MemberEffects::withdrawn(const consensus::ProposalId& id) {
+  _p._effects.withdrawn(_p._id, id);
+}
+
+void Participant::MemberEffects::installed(const consensus::Snapshot& snapshot) {
+  _p._effects.installed(_p._id, snapshot);
+}
+
+void Participant::MemberEffects::learned(const consensus::Decided& decided) {
+  _p._effects.learned(_p._id, decided);
+}
+
+void Participant::MemberEffects::applied() { _p._effects.applied(_p._id); }
 
 void Participant::PhaserEffects::leader_committed(ParticipantId, const consensus::Write& write) {
   _p._effects.phaser_committed(_p._id, write);

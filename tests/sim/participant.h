@@ -3,17 +3,20 @@
 //
 // Two modes. Paxos mode (issue 3): the participant's id is its host number,
 // it runs Paxos and a LogApp. Membership mode (options.membership set): it
-// runs a MemberHost (membership_host.h: MembershipNode, BucketTable, stand-in
-// phasers); its arrival id changes when it departs and arrives anew, so
-// `id()` stays the host number and member()->node().id() is the arrival id.
+// runs a MemberHost (membership_host.h: the server's MembershipHost plus
+// stand-in probes and migrations) and, with the phaser stack, a PhaserHost
+// (the server's BucketHost); its arrival id changes when it departs and
+// arrives anew, so `id()` stays the host number and member()->node().id()
+// is the arrival id.
 //
 // Owned by the Simulation for the whole run; its volatile part (Paxos, the
-// application, outputs waiting for the disk, its Prng stream) lives for one
-// boot and is destroyed by crash(). The Disk survives crashes. The driver
-// rule "persist before send" is enforced here, once for every protocol: an
-// Output's records go to the disk, and its messages, decisions and snapshot
-// are released only when that write is durable, in FIFO order with every
-// earlier Output (a later message may rely on an earlier record).
+// application, the hosts, outputs waiting for the disk, its Prng stream)
+// lives for one boot and is destroyed by crash(). The Disk survives
+// crashes. The driver rule "persist before send" is the engine's in
+// membership mode (bucket/membership_host.h); in Paxos mode it is enforced
+// here the same way: an Output's records go to the disk, and its messages,
+// decisions and snapshot are released only when that write is durable, in
+// FIFO order with every earlier Output.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +32,7 @@
 #include "tests/sim/membership_host.h"
 #include "tests/sim/network.h"
 #include "tests/sim/phaser_host.h"
+#include "tests/sim/sim_storage.h"
 
 namespace coworker::sim {
 
@@ -87,7 +91,7 @@ class Participant {
   Disk& disk() { return _disk; }
   const Disk& disk() const { return _disk; }
   // Outputs waiting for the disk.
-  size_t pending_outputs() const { return _pending.size(); }
+  size_t pending_outputs() const;
   // Its phasers (phaser stack only; null while down or for a host that
   // arrived anew, whose old phaser state a later issue's growth would take).
   PhaserHost* phasers() { return _phaser_host.get(); }
@@ -114,22 +118,34 @@ class Participant {
  private:
   struct Pending {
     Disk::Ticket ticket = 0;  // durable first; 0 = nothing to wait for
-    std::variant<consensus::Output, consensus::MembershipOutput> output;
+    consensus::Output output;
   };
   void handle(Tick now, consensus::Output output);
-  void handle(Tick now, consensus::MembershipOutput output);
-  template <class Out>
-  void queue(Tick now, Out output);
   Disk::Ticket write(Tick now, std::vector<DiskRecord> records);
   void drain(Tick now);
   void release(Tick now, consensus::Output& output);
-  void release(Tick now, consensus::MembershipOutput& output);
   void maybe_compact(Tick now);
-  void notice_generation();
   void tick_member(Tick now);
   void tick_phasers(Tick now);
   void start_phasers(Tick now);
-  void govern_phasers(Tick now);
+
+  // The membership host's effects: the network, the observers, the phasers.
+  class MemberEffects final : public bucket::MembershipEffects {
+   public:
+    explicit MemberEffects(Participant& p) : _p(p) {}
+    void send(const std::string& address, ParticipantId from, ParticipantId to,
+              consensus::MembershipMessage message) override;
+    void government(uint32_t bucket, const consensus::Government& government) override;
+    void booted(const consensus::Snapshot& snapshot) override;
+    void proposed(const consensus::Entry& entry) override;
+    void withdrawn(const consensus::ProposalId& id) override;
+    void installed(const consensus::Snapshot& snapshot) override;
+    void learned(const consensus::Decided& decided) override;
+    void applied() override;
+
+   private:
+    Participant& _p;
+  };
 
   // The phaser host's effects: sends through the network, reports into the
   // membership node, the rest to the world.
@@ -156,8 +172,9 @@ class Participant {
   std::unique_ptr<consensus::Prng> _prng;
   std::unique_ptr<consensus::Paxos> _paxos;
   std::optional<LogApp> _app;
+  std::unique_ptr<SimStorage> _storage;  // membership mode
   std::unique_ptr<MemberHost> _member;
-  uint64_t _generation = 0;  // of the member's Paxos, as last reported
+  MemberEffects _member_effects{*this};
   bool _booted = false;
   std::deque<Pending> _pending;
   Disk::Ticket _boot_ticket = 0;  // start()'s records: no proposal before they are durable
@@ -165,9 +182,6 @@ class Participant {
   PhaserEffects _phaser_effects{*this};
   std::unique_ptr<PhaserHost> _phaser_host;
   Tick _now = 0;          // the tick of the call in progress (reports need it)
-  bool _phasers_governed = false;  // governments fed since its membership caught up
-  Tick _hung_since = 0;   // its disk has been hung since (0: not hung)
-  bool _stuck_by_disk = false;
 };
 
 }  // namespace coworker::sim

@@ -3,7 +3,7 @@
 #include <fmt/core.h>
 
 #include "consensus/dedup.h"
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 namespace coworker::sim {
 

@@ -1,7 +1,7 @@
 // The phaser families: what a seed of each draws, and how a seed runs.
 #include <fmt/core.h>
 
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 #include "tests/sim/phaser_swarm.h"
 #include "tests/sim/scenario.h"
 

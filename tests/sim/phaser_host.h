@@ -1,30 +1,22 @@
-// PhaserHost: the phasers of one simulated participant, driven the way the
-// server's bucket host drives them.
+// PhaserHost: the phasers of one simulated participant — a thin adapter
+// over the server's own driver, bucket::BucketHost (bucket/host.h), which
+// holds the driver contract (persist → on_persisted in order, counter
+// durable before every leadership start).
 //
 // One per participant boot, owned by the swarm driver (or, with membership,
 // by the Participant); destroyed by a crash, rebuilt at restart from the
 // participant's durable image — phasers recover exactly from what reached
-// the disk. It maps each PhaserOutput onto the world:
-//   persist → one disk write (a tick's writes share one batch); when that
-//             write is durable, on_persisted(ticket) for each record, in order
-//   send    → the network, at once (a phaser never sends what depends on
-//             a persist of the same output)
-//   reply   → the client
-//   report  → the membership (a replica owed an ack for the departure timeout)
-// It also keeps the participant's promise counter: a leadership start bumps
-// it and makes it durable before calling start_leadership, so a promise is
-// never reused (DESIGN §1).
+// the disk. It adds only the simulated world: the tick of each call for the
+// disk (SimStorage), and the participant's id on each effect.
 #pragma once
 
 #include <cstdint>
-#include <deque>
-#include <map>
-#include <memory>
-#include <optional>
 
+#include "bucket/host.h"
 #include "consensus/phaser.h"
 #include "consensus/prng.h"
 #include "tests/sim/disk.h"
+#include "tests/sim/sim_storage.h"
 #include "tests/sim/network.h"
 #include "tests/sim/workload.h"
 
@@ -51,7 +43,7 @@ class PhaserHostEffects {
   ~PhaserHostEffects() = default;
 };
 
-class PhaserHost {
+class PhaserHost final : private bucket::HostEffects {
  public:
   PhaserHost(ParticipantId self, consensus::Phaser::Config base, Disk& disk,
              consensus::Prng& prng, PhaserHostEffects& effects);
@@ -65,37 +57,21 @@ class PhaserHost {
   // phasers every `tick_every` ticks.
   void tick(Tick now, Tick tick_every);
 
-  const consensus::Phaser* phaser(uint32_t bucket) const;
+  const consensus::Phaser* phaser(uint32_t bucket) const { return _host.phaser(bucket); }
 
  private:
-  struct PendingWrite {
-    Disk::Ticket ticket = 0;
-    uint32_t bucket = 0;
-    std::vector<uint64_t> phaser_tickets;
-  };
-  struct PendingStart {
-    Disk::Ticket ticket = 0;
-    uint32_t bucket = 0;
-    consensus::Promise promise;
-  };
+  // bucket::HostEffects.
+  void send(ParticipantId to, consensus::PhaserMessage message) override;
+  void reply(uint32_t bucket, const consensus::Reply& reply) override;
+  void report(uint32_t bucket, ParticipantId silent) override;
+  void committed(uint32_t bucket, const consensus::Write& write) override;
+  void repair(uint32_t bucket) override;
 
-  consensus::Phaser& phaser_for(uint32_t bucket);
-  void handle(Tick now, uint32_t bucket, consensus::PhaserOutput output,
-              const consensus::WritePtr& leading_before);
-  // Calls fn(phaser) and handles its output, noticing a leader's commit.
-  template <typename Fn>
-  void call(Tick now, uint32_t bucket, Fn&& fn);
-  void maybe_start(Tick now, uint32_t bucket);
-
-  ParticipantId _self;
-  consensus::Phaser::Config _base;
+  const ParticipantId _self;
   Disk& _disk;
-  consensus::Prng& _prng;
   PhaserHostEffects& _effects;
-  std::map<uint32_t, std::unique_ptr<consensus::Phaser>> _phasers;  // by bucket
-  std::deque<PendingWrite> _writes;
-  std::deque<PendingStart> _starts;
-  uint64_t _counter = 0;  // the promise counter, as last written
+  SimStorage _storage;
+  bucket::BucketHost _host;
 };
 
 }  // namespace coworker::sim

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 #include "tests/sim/membership_checker.h"
 #include "tests/sim/simulation.h"
 

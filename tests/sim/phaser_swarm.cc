@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "bucket/distributor.h"
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 namespace coworker::sim {
 

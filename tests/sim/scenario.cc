@@ -2,7 +2,7 @@
 
 #include <fmt/core.h>
 
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 #include "tests/sim/faults.h"
 #include "tests/sim/phaser_layer.h"
 #include "tests/sim/phaser_swarm.h"

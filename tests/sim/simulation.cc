@@ -4,7 +4,7 @@
 
 #include <utility>
 
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 #include "tests/sim/membership_checker.h"
 #include "tests/sim/phaser_layer.h"
 #include "tests/sim/schedule_checker.h"

@@ -6,7 +6,7 @@
 
 #include "bucket/hash.h"
 #include "consensus/dedup.h"
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 #include "tests/sim/phaser_checker.h"
 
 namespace coworker::sim {

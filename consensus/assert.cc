@@ -1,4 +1,4 @@
-#include "reactor/assert.h"
+#include "consensus/assert.h"
 
 #include <cstdio>
 #include <cstdlib>

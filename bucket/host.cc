@@ -1,0 +1,171 @@
+#include "bucket/host.h"
+
+#include <limits>
+#include <type_traits>
+#include <utility>
+
+#include "consensus/assert.h"
+
+namespace coworker::bucket {
+
+using consensus::Phaser;
+using consensus::PhaserOutput;
+
+BucketHost::BucketHost(ParticipantId self, Phaser::Config base, uint32_t counter,
+                       HostStorage& storage, HostEffects& effects)
+    : _self(self), _base(base), _storage(storage), _effects(effects), _counter(counter) {
+  COWORKER_ASSERT(self != consensus::no_participant);
+  _base.self = self;
+}
+
+Phaser& BucketHost::phaser_for(uint32_t bucket) {
+  auto it = _phasers.find(bucket);
+  if (it != _phasers.end()) return *it->second;
+  // Recover from what reached the disk (nothing, for a bucket new to us).
+  Phaser::Config config = _base;
+  config.bucket = bucket;
+  const consensus::PhaserDurable* recovered = _storage.recovered(bucket);
+  auto phaser = std::make_unique<Phaser>(
+      config, recovered == nullptr ? consensus::PhaserDurable{} : *recovered);
+  COWORKER_ASSERT(phaser->role() == Phaser::Role::follower);
+  return *_phasers.emplace(bucket, std::move(phaser)).first->second;
+}
+
+const Phaser* BucketHost::phaser(uint32_t bucket) const {
+  auto it = _phasers.find(bucket);
+  return it == _phasers.end() ? nullptr : it->second.get();
+}
+
+template <typename Fn>
+void BucketHost::call(uint32_t bucket, Fn&& fn) {
+  Phaser& p = phaser_for(bucket);
+  const consensus::WritePtr leading =
+      p.role() != Phaser::Role::follower ? p.register_write() : nullptr;
+  handle(bucket, fn(p), leading);
+}
+
+void BucketHost::handle(uint32_t bucket, PhaserOutput output,
+                        const consensus::WritePtr& leading_before) {
+  if (!output.persist.empty()) {
+    std::vector<consensus::PhaserRecord> records;
+    PendingWrite pending;
+    pending.bucket = bucket;
+    for (consensus::Persist& p : output.persist) {
+      if (const auto* commit = std::get_if<consensus::CommitRecord>(&p.record)) {
+        // The write the leader had in flight just committed.
+        if (leading_before && commit->first == leading_before->first &&
+            commit->mark.end == leading_before->end() &&
+            commit->mark.checksum == leading_before->checksum) {
+          _effects.committed(bucket, *leading_before);
+        }
+      }
+      pending.phaser_tickets.push_back(p.ticket);
+      records.push_back(std::move(p.record));
+    }
+    pending.ticket = _storage.stage_phaser(bucket, std::move(records));
+    COWORKER_ASSERT(pending.ticket != 0);
+    if (!_writes.empty()) COWORKER_ASSERT(pending.ticket > _writes.back().ticket);
+    _writes.push_back(std::move(pending));
+  }
+  for (consensus::PhaserSend& send : output.send) {
+    COWORKER_ASSERT(send.to != _self);
+    _effects.send(send.to, std::move(send.message));
+  }
+  for (const consensus::Reply& reply : output.reply) _effects.reply(bucket, reply);
+  for (ParticipantId silent : output.report) _effects.report(bucket, silent);
+  if (output.repair) _effects.repair(bucket);
+}
+
+void BucketHost::government(uint32_t bucket, const consensus::Government& government) {
+  call(bucket, [&](Phaser& p) { return p.on_government(government); });
+  maybe_start(bucket);
+}
+
+bool BucketHost::start_pending(uint32_t bucket) const {
+  for (const PendingStart& s : _starts) {
+    if (s.bucket == bucket) return true;
+  }
+  return false;
+}
+
+// Step 3 of the contract: bump the counter durably, start once it is.
+void BucketHost::maybe_start(uint32_t bucket) {
+  Phaser& p = phaser_for(bucket);
+  if (p.government().leader() != _self || p.role() != Phaser::Role::follower) return;
+  if (start_pending(bucket)) return;  // already on its way
+  COWORKER_ASSERT(_counter < std::numeric_limits<uint32_t>::max());
+  const consensus::Promise promise{p.government().slot, _counter + 1};
+  // A higher promise exists already: a later government names someone else,
+  // and we have not heard of it yet. Wait for the news.
+  if (promise <= p.promise()) return;
+  _counter++;
+  const HostStorage::Ticket ticket = _storage.stage_counter(_counter);
+  COWORKER_ASSERT(ticket != 0);
+  _starts.push_back(PendingStart{ticket, bucket, promise});
+}
+
+void BucketHost::append(uint32_t bucket, uint64_t token,
+                        std::vector<consensus::BucketEntry> messages) {
+  COWORKER_ASSERT(!messages.empty());
+  if (!hosts(bucket)) {
+    // Not a member here: every message unavailable (the server hops, the
+    // simulated client retries).
+    consensus::Reply reply{token, std::vector<consensus::MessageResult>(messages.size())};
+    _effects.reply(bucket, reply);
+    return;
+  }
+  call(bucket, [&](Phaser& p) { return p.on_append(token, std::move(messages)); });
+}
+
+void BucketHost::deliver(ParticipantId from, const consensus::PhaserMessage& message) {
+  COWORKER_ASSERT(from != _self);
+  const uint32_t bucket = std::visit(
+      [](const auto& m) -> uint32_t {
+        if constexpr (std::is_same_v<std::decay_t<decltype(m)>, consensus::WritePtr>) {
+          return m->bucket;
+        } else {
+          return m.bucket;
+        }
+      },
+      message);
+  call(bucket, [&](Phaser& p) { return p.on_message(from, message); });
+}
+
+// Step 4: durable writes and counters, in ticket order across both queues.
+void BucketHost::on_durable() {
+  for (;;) {
+    // Read again each turn: an effect of the last call (a report through
+    // the membership host) may have completed more.
+    const HostStorage::Ticket durable = _storage.durable();
+    const HostStorage::Ticket write = _writes.empty() ? 0 : _writes.front().ticket;
+    const HostStorage::Ticket start = _starts.empty() ? 0 : _starts.front().ticket;
+    if (write != 0 && write <= durable && (start == 0 || write < start)) {
+      PendingWrite done = std::move(_writes.front());
+      _writes.pop_front();
+      for (uint64_t ticket : done.phaser_tickets) {
+        call(done.bucket, [&](Phaser& p) { return p.on_persisted(ticket); });
+      }
+    } else if (start != 0 && start <= durable) {
+      COWORKER_ASSERT(write == 0 || start < write);
+      PendingStart done = _starts.front();
+      _starts.pop_front();
+      Phaser& p = phaser_for(done.bucket);
+      if (p.government().leader() == _self && p.role() == Phaser::Role::follower &&
+          done.promise > p.promise()) {
+        call(done.bucket, [&](Phaser& q) { return q.start_leadership(done.promise); });
+      } else {
+        maybe_start(done.bucket);
+      }
+    } else {
+      break;
+    }
+  }
+}
+
+void BucketHost::tick() {
+  for (auto& [bucket, p] : _phasers) {
+    call(bucket, [](Phaser& q) { return q.on_tick(); });
+  }
+}
+
+}  // namespace coworker::bucket

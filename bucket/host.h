@@ -1,0 +1,137 @@
+// BucketHost: the phasers of the buckets one core hosts, driven from a
+// storage and a network — the one driver the server and the simulator share.
+//
+// One BucketHost per core (the simulator: per participant boot), owned by
+// whoever owns the core's storage; destroyed by a crash and rebuilt at
+// restart from what reached the disk (HostStorage::recovered). It runs on
+// one thread and never blocks: every input is a synchronous call, every
+// effect goes out through the two interfaces below.
+//
+// The driver contract of consensus/phaser.h, kept here once:
+//   1. persist: each PhaserOutput's records are staged in order as one unit
+//      (HostStorage::stage_phaser, one ticket); once storage reports that
+//      ticket durable, on_persisted(t) is called for each of the output's
+//      record tickets, in order. The phaser itself withholds every ack and
+//      answer that depends on a record until then.
+//   2. send, reply, report, repair: handed out at once (a phaser never emits
+//      one that depends on a persist of the same output).
+//   3. leadership start: the core's promise counter is bumped and made
+//      durable (stage_counter) before start_leadership(promise) is called,
+//      so a promise is never reused even if the start's own records are
+//      lost in a crash. promise = (slot of the government that made us
+//      leader, counter). A start is skipped while the bucket already holds
+//      a promise at least that high: a later government names someone else
+//      and its news has not reached us yet.
+//   4. durable notifications (on_durable) release phaser tickets and
+//      counter starts in ticket order across both queues.
+//
+// Governments come from the membership host (membership_host.h), which
+// feeds only a caught-up view; appends from the client layer; messages from
+// peers; ticks from the core's timer.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "consensus/membership_messages.h"
+#include "consensus/phaser.h"
+
+namespace coworker::bucket {
+
+using consensus::ParticipantId;
+
+// A core's durable storage, as the engine sees it: staged records become
+// durable in staging order; tickets grow with every stage call. Core 0's
+// storage also keeps the membership records (membership_host.h).
+class HostStorage {
+ public:
+  using Ticket = uint64_t;  // 0: nothing
+
+  virtual Ticket stage_membership(std::vector<consensus::MembershipRecord> records) = 0;
+  virtual Ticket stage_phaser(uint32_t bucket, std::vector<consensus::PhaserRecord> records) = 0;
+  virtual Ticket stage_counter(uint32_t counter) = 0;
+  // Every ticket up to this one is durable.
+  virtual Ticket durable() const = 0;
+  // What reached the disk for a bucket before this boot (null: nothing).
+  virtual const consensus::PhaserDurable* recovered(uint32_t bucket) const = 0;
+
+ protected:
+  ~HostStorage() = default;
+};
+
+// What the host's phasers tell the world.
+class HostEffects {
+ public:
+  virtual void send(ParticipantId to, consensus::PhaserMessage message) = 0;
+  virtual void reply(uint32_t bucket, const consensus::Reply& reply) = 0;
+  // A replica of a government we lead owed us an ack for the departure
+  // timeout: for the membership leader (MembershipNode::report_silent).
+  virtual void report(uint32_t bucket, ParticipantId silent) = 0;
+  // We lead the bucket and just committed this write (long-poll readers,
+  // observers).
+  virtual void committed(uint32_t bucket, const consensus::Write& write) = 0;
+  // This replica's copy disagrees with its leader's.
+  virtual void repair(uint32_t bucket) = 0;
+
+ protected:
+  ~HostEffects() = default;
+};
+
+class BucketHost {
+ public:
+  // `counter`: the promise counter as last made durable (the highest
+  // counter record found at recovery, over every core's log).
+  BucketHost(ParticipantId self, consensus::Phaser::Config base, uint32_t counter,
+             HostStorage& storage, HostEffects& effects);
+
+  ParticipantId self() const { return _self; }
+
+  // The membership says this is the bucket's current government now.
+  void government(uint32_t bucket, const consensus::Government& government);
+  void append(uint32_t bucket, uint64_t token, std::vector<consensus::BucketEntry> messages);
+  void deliver(ParticipantId from, const consensus::PhaserMessage& message);
+  // Storage made more tickets durable: release what waited for them.
+  void on_durable();
+  // One phaser tick for every hosted bucket.
+  void tick();
+
+  // Null for a bucket this host has never heard of.
+  const consensus::Phaser* phaser(uint32_t bucket) const;
+  bool hosts(uint32_t bucket) const { return _phasers.count(bucket) != 0; }
+  uint32_t counter() const { return _counter; }
+
+ private:
+  struct PendingWrite {
+    HostStorage::Ticket ticket = 0;
+    uint32_t bucket = 0;
+    std::vector<uint64_t> phaser_tickets;
+  };
+  struct PendingStart {
+    HostStorage::Ticket ticket = 0;
+    uint32_t bucket = 0;
+    consensus::Promise promise;
+  };
+
+  consensus::Phaser& phaser_for(uint32_t bucket);
+  void handle(uint32_t bucket, consensus::PhaserOutput output,
+              const consensus::WritePtr& leading_before);
+  // Calls fn(phaser) and handles its output, noticing a leader's commit.
+  template <typename Fn>
+  void call(uint32_t bucket, Fn&& fn);
+  void maybe_start(uint32_t bucket);
+  bool start_pending(uint32_t bucket) const;
+
+  const ParticipantId _self;
+  consensus::Phaser::Config _base;
+  HostStorage& _storage;
+  HostEffects& _effects;
+  std::map<uint32_t, std::unique_ptr<consensus::Phaser>> _phasers;  // by bucket
+  std::deque<PendingWrite> _writes;
+  std::deque<PendingStart> _starts;
+  uint32_t _counter = 0;  // the promise counter, as last staged
+};
+
+}  // namespace coworker::bucket

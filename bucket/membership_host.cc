@@ -1,0 +1,152 @@
+#include "bucket/membership_host.h"
+
+#include <utility>
+
+#include "consensus/assert.h"
+
+namespace coworker::bucket {
+
+using consensus::MembershipOutput;
+
+MembershipHost::MembershipHost(const consensus::MembershipConfig& config, consensus::Prng& prng,
+                               const consensus::MembershipDurable& recovered,
+                               HostStorage& storage, MembershipEffects& effects)
+    : _config(config),
+      _storage(storage),
+      _effects(effects),
+      _table(config.params.buckets, config.params.replicas),
+      _node(_config, prng, recovered, _table) {}
+
+void MembershipHost::start() {
+  COWORKER_ASSERT(_pending.empty());
+  COWORKER_ASSERT(_generation == 0);
+  MembershipOutput started = _node.start();
+  notice_generation();
+  handle(std::move(started));
+}
+
+void MembershipHost::tick() {
+  MembershipOutput ticked = _node.on_tick();
+  notice_generation();
+  handle(std::move(ticked));
+}
+
+void MembershipHost::deliver(ParticipantId from, ParticipantId to, const std::string& address,
+                             const consensus::MembershipMessage& message) {
+  MembershipOutput output = _node.on_message(from, to, address, message);
+  notice_generation();
+  handle(std::move(output));
+}
+
+void MembershipHost::call(const std::function<MembershipOutput(consensus::MembershipNode&)>& fn) {
+  MembershipOutput output = fn(_node);
+  notice_generation();
+  handle(std::move(output));
+}
+
+// A new Paxos (an arrival, a new one after departing) is a boot for the
+// observers: a new prefix from its snapshot.
+void MembershipHost::notice_generation() {
+  if (!_node.has_paxos() || _node.generation() == _generation) return;
+  COWORKER_ASSERT(_node.generation() > _generation);
+  _generation = _node.generation();
+  _effects.booted(_node.paxos().snapshot());
+}
+
+// Step 1: records to storage, the rest held until they are durable, behind
+// every earlier output.
+void MembershipHost::handle(MembershipOutput output) {
+  if (output.empty()) return;
+  Pending pending;
+  if (!output.persist.empty()) {
+    pending.ticket = _storage.stage_membership(std::move(output.persist));
+    output.persist.clear();
+    COWORKER_ASSERT(pending.ticket != 0);
+    if (!_pending.empty()) COWORKER_ASSERT(pending.ticket > _pending.back().ticket);
+  }
+  pending.output = std::move(output);
+  _pending.push_back(std::move(pending));
+  on_durable();
+}
+
+// Releases, in order, every output whose records are durable.
+void MembershipHost::on_durable() {
+  if (_draining) return;  // the outer call picks it up
+  _draining = true;
+  while (!_pending.empty() && _pending.front().ticket <= _storage.durable()) {
+    MembershipOutput output = std::move(_pending.front().output);
+    _pending.pop_front();
+    release(output);
+  }
+  _draining = false;
+}
+
+// Step 2.
+void MembershipHost::release(MembershipOutput& output) {
+  COWORKER_ASSERT(output.persist.empty());
+  for (const consensus::Entry& entry : output.proposed) _effects.proposed(entry);
+  for (const consensus::ProposalId& id : output.withdrawn) _effects.withdrawn(id);
+  const bool current = _node.has_paxos() && output.generation == _node.generation();
+  if (current) {
+    if (output.installed) _effects.installed(*output.installed);
+    for (const consensus::Decided& decided : output.decided) _effects.learned(decided);
+  }
+  for (auto& send : output.send) {
+    COWORKER_ASSERT(!send.address.empty());
+    _effects.send(send.address, output.from, send.to, std::move(send.message));
+  }
+  if (!current || (!output.installed && output.decided.empty())) return;
+  MembershipOutput applied = _node.apply(output);
+  notice_generation();
+  _effects.applied();
+  handle(std::move(applied));
+  govern();
+}
+
+void MembershipHost::feed_governments() {
+  _feeding = true;
+  _governed = false;
+  govern();
+}
+
+// Step 3.
+void MembershipHost::govern() {
+  if (!_feeding) return;
+  if (_node.recovering()) {
+    _table.take_changes();  // superseded by the full refresh that follows
+    return;
+  }
+  if (!_governed) {
+    _governed = true;
+    _table.take_changes();
+    for (uint32_t b = 0; b < _table.buckets(); b++) {
+      const CurrentGovernment& current = _table.current(b);
+      _effects.government(b, consensus::Government{current.slot, current.replicas});
+    }
+    return;
+  }
+  for (const GovernmentChange& change : _table.take_changes()) {
+    COWORKER_ASSERT(change.bucket < _table.buckets());
+    const CurrentGovernment& current = _table.current(change.bucket);
+    _effects.government(change.bucket, consensus::Government{current.slot, current.replicas});
+  }
+}
+
+// Step 4.
+void MembershipHost::storage_hung(Tick now, bool hung) {
+  const Tick departure = _config.timing.departure_ticks;
+  if (!hung) {
+    _hung_since.reset();
+    if (!_stuck_by_storage) return;
+    _stuck_by_storage = false;
+    call([](consensus::MembershipNode& node) { return node.set_stuck(false); });
+    return;
+  }
+  if (!_hung_since) _hung_since = now;
+  COWORKER_ASSERT(now >= *_hung_since);
+  if (_stuck_by_storage || now - *_hung_since < departure) return;
+  _stuck_by_storage = true;
+  call([](consensus::MembershipNode& node) { return node.set_stuck(true); });
+}
+
+}  // namespace coworker::bucket

@@ -1,0 +1,128 @@
+// MembershipHost: the membership log of one participant, driven from a
+// storage and a network — the driver the server's core 0 and the simulator
+// share.
+//
+// One per participant boot, owned by core 0's owner (the simulator: by the
+// simulated participant); destroyed by a crash and rebuilt at restart from
+// the recovered MembershipDurable. It owns the MembershipNode, the
+// BucketTable the node feeds, and the queue of outputs waiting for the disk.
+// Single-threaded and non-blocking: calls in, effects out through
+// HostStorage (host.h) and MembershipEffects.
+//
+// The driver contract of consensus/membership_messages.h, kept here once:
+//   1. Persist before send, FIFO: an output's records are staged
+//      (HostStorage::stage_membership), and the output is released only once
+//      they are durable and every earlier output was released — a later
+//      message may rely on an earlier record (an Accepted on the promise a
+//      Promise persisted).
+//   2. Release: observers hear of proposals and withdrawals; outputs of the
+//      node's current Paxos generation report what they installed and
+//      decided; the sends go out; then the node applies what was installed
+//      and decided, which may produce more output (queued behind this one).
+//   3. Governments: after every applied output the table's changes go to the
+//      phaser hosts (MembershipEffects::government) — only from a caught-up
+//      view. While the node is `recovering` (a restart replaying the log,
+//      DESIGN §3) no government is fed: a leadership started on the stale
+//      governments of a recovered prefix would write to members departed
+//      since; the phasers still ack what their leaders write. When recovery
+//      ends every current government is fed at once.
+//   4. Stuck storage: a batch that has not completed for the departure
+//      timeout makes the node stop heartbeating (set_stuck), so a hung
+//      participant is departed too (DESIGN §4); it resumes when the batch
+//      completes.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "bucket/host.h"
+#include "bucket/table.h"
+#include "consensus/membership_node.h"
+
+namespace coworker::bucket {
+
+using consensus::Tick;
+
+// What the membership host tells the world.
+class MembershipEffects {
+ public:
+  // A membership message for the participant at `address` (arrival id `to`,
+  // 0 when unknown), sent by arrival id `from` (0 while arriving).
+  virtual void send(const std::string& address, ParticipantId from, ParticipantId to,
+                    consensus::MembershipMessage message) = 0;
+  // The bucket's current government changed (for the core hosting it).
+  virtual void government(uint32_t bucket, const consensus::Government& government) = 0;
+
+  // Observers (the simulator's checkers); a server ignores them.
+  // A new Paxos of the node (boot, arrival, arrival anew) starts from this.
+  virtual void booted(const consensus::Snapshot& snapshot) {}
+  virtual void proposed(const consensus::Entry& entry) {}
+  virtual void withdrawn(const consensus::ProposalId& id) {}
+  virtual void installed(const consensus::Snapshot& snapshot) {}
+  virtual void learned(const consensus::Decided& decided) {}
+  virtual void applied() {}
+
+ protected:
+  ~MembershipEffects() = default;
+};
+
+class MembershipHost {
+ public:
+  MembershipHost(const consensus::MembershipConfig& config, consensus::Prng& prng,
+                 const consensus::MembershipDurable& recovered, HostStorage& storage,
+                 MembershipEffects& effects);
+
+  consensus::MembershipNode& node() { return _node; }
+  const consensus::MembershipNode& node() const { return _node; }
+  BucketTable& table() { return _table; }
+  const BucketTable& table() const { return _table; }
+
+  void start();
+  void tick();
+  void deliver(ParticipantId from, ParticipantId to, const std::string& address,
+               const consensus::MembershipMessage& message);
+  // Any other call into the node (leave, report_silent, propose, set_stuck):
+  // its output goes through the same queue.
+  void call(const std::function<consensus::MembershipOutput(consensus::MembershipNode&)>& fn);
+  // An output the caller got from the node itself (node().propose(...)).
+  void handle(consensus::MembershipOutput output);
+  // Storage made more tickets durable: release what waited for them.
+  void on_durable();
+
+  // Step 3: from now on, feed governments to phaser hosts (first every
+  // current one, once caught up). Called again after a phaser host is rebuilt.
+  void feed_governments();
+  // Step 3 again: recovery may have ended on this tick.
+  void govern();
+  // Step 4: the storage has (not) been completing batches; `now` in ticks.
+  void storage_hung(Tick now, bool hung);
+
+  size_t pending_outputs() const { return _pending.size(); }
+
+ private:
+  struct Pending {
+    HostStorage::Ticket ticket = 0;  // durable first; 0 = nothing to wait for
+    consensus::MembershipOutput output;
+  };
+  void release(consensus::MembershipOutput& output);
+  void notice_generation();
+
+  consensus::MembershipConfig _config;
+  HostStorage& _storage;
+  MembershipEffects& _effects;
+  BucketTable _table;
+  consensus::MembershipNode _node;
+
+  std::deque<Pending> _pending;
+  bool _draining = false;
+  uint64_t _generation = 0;  // of the node's Paxos, as last reported
+  bool _feeding = false;     // phaser hosts attached
+  bool _governed = false;    // every government fed since the view caught up
+  std::optional<Tick> _hung_since;  // storage hung since
+  bool _stuck_by_storage = false;
+};
+
+}  // namespace coworker::bucket
