@@ -1,22 +1,48 @@
 // Binary encoding primitives for consensus values: membership entries and
-// snapshots today, the peer protocol's frames later.
+// snapshots, the Paxos, membership and phaser messages and records
+// (paxos_codec.h, membership_codec.h, phaser_codec.h), the peer protocol's
+// frames later.
 //
 // Plain values, no state beyond a cursor: a Writer appends to a string it
 // owns; a Reader walks a string_view it borrows and turns every malformed
 // input into a failed state (never an assertion: bytes come from disks and
-// peers). Integers are LEB128 varints (unsigned), byte strings are a varint
-// length then the bytes, sequences a varint count then the items. Decoding
-// never reads past the end and never allocates more than the input could
-// describe (counts are checked against the bytes left).
+// peers). Integers are LEB128 varints (unsigned, minimal: a varint with a
+// needless zero last group is refused, so every value has one encoding),
+// checksums four little-endian bytes, byte strings a varint length then the
+// bytes, sequences a varint count then the items. Decoding never reads past
+// the end and never allocates more than the input could describe (counts are
+// checked against the bytes left).
+//
+// A failed Reader remembers the first reason, a static string:
+//   "truncated"           the input ends inside a value
+//   "varint too long"     more than 64 bits
+//   "non-minimal varint"  a needless trailing zero group
+//   "value too large"     above the field's width (a 32-bit field, say)
+//   "bad bool"            a boolean byte other than 0 or 1
+//   "count too large"     more items than the bytes left could hold, or a cap
+//   "bytes too large"     a byte string above its cap
+// and the codecs built on it add "bad version", "unknown tag",
+// "trailing bytes", "unsorted keys", "position overflow" and
+// "checksum mismatch". A decoder returns a Decoded<T>: the value, or the
+// reason it has none.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "consensus/assert.h"
+#include "consensus/ids.h"
+
 namespace coworker::consensus {
+
+// The largest byte string inside a consensus value (an entry's value, a
+// message body, a snapshot): the log store's record payload limit
+// (bucket/record.h record_payload_bytes_max).
+constexpr size_t value_bytes_max = size_t{64} << 20;
 
 class Writer {
  public:
@@ -26,6 +52,11 @@ class Writer {
       value >>= 7;
     }
     _bytes.push_back(static_cast<char>(value));
+  }
+  void u32(uint32_t value) { u64(value); }
+  // Four bytes, little-endian: for checksums, whose varint would take five.
+  void fixed32(uint32_t value) {
+    for (int i = 0; i < 4; i++) _bytes.push_back(static_cast<char>(value >> (8 * i)));
   }
   void u8(uint8_t value) { _bytes.push_back(static_cast<char>(value)); }
   void boolean(bool value) { u8(value ? 1 : 0); }
@@ -55,66 +86,123 @@ class Reader {
   uint64_t u64() {
     uint64_t value = 0;
     for (int shift = 0; shift < 64; shift += 7) {
-      if (_at >= _bytes.size()) return fail();
+      if (_at >= _bytes.size()) return fail("truncated");
       const auto byte = static_cast<uint8_t>(_bytes[_at++]);
-      if (shift == 63 && byte > 1) return fail();  // more than 64 bits
+      if (shift == 63 && byte > 1) return fail("varint too long");  // more than 64 bits
       value |= static_cast<uint64_t>(byte & 0x7f) << shift;
-      if ((byte & 0x80) == 0) return value;
+      if ((byte & 0x80) == 0) {
+        if (byte == 0 && shift > 0) return fail("non-minimal varint");
+        return value;
+      }
     }
-    return fail();
+    return fail("varint too long");
+  }
+  uint32_t u32() {
+    const uint64_t value = u64();
+    if (value > UINT32_MAX) return static_cast<uint32_t>(fail("value too large"));
+    return static_cast<uint32_t>(value);
+  }
+  uint32_t fixed32() {
+    if (left() < 4) return static_cast<uint32_t>(fail("truncated"));
+    uint32_t value = 0;
+    for (int i = 0; i < 4; i++) value |= uint32_t{static_cast<uint8_t>(_bytes[_at++])} << (8 * i);
+    return value;
   }
   uint8_t u8() {
-    if (_at >= _bytes.size()) return static_cast<uint8_t>(fail());
+    if (_at >= _bytes.size()) return static_cast<uint8_t>(fail("truncated"));
     return static_cast<uint8_t>(_bytes[_at++]);
   }
   bool boolean() {
     const uint8_t value = u8();
-    if (value > 1) fail();
+    if (value > 1) fail("bad bool");
     return value == 1;
   }
-  std::string bytes() {
+  std::string bytes(size_t max = value_bytes_max) {
     const uint64_t size = u64();
-    if (!_ok || size > _bytes.size() - _at) {
-      fail();
-      return {};
-    }
+    if (!ok()) return {};
+    if (size > _bytes.size() - _at) return fail_bytes("truncated");
+    if (size > max) return fail_bytes("bytes too large");
     std::string value(_bytes.substr(_at, size));
     _at += size;
     return value;
   }
   std::vector<uint64_t> ids() {
-    const uint64_t count = u64();
-    // Every id takes at least one byte.
-    if (!_ok || count > _bytes.size() - _at) {
-      fail();
-      return {};
-    }
+    const uint64_t n = count(1);  // every id takes at least one byte
     std::vector<uint64_t> values;
-    values.reserve(count);
-    for (uint64_t i = 0; i < count && _ok; i++) values.push_back(u64());
+    values.reserve(n);
+    for (uint64_t i = 0; i < n && ok(); i++) values.push_back(u64());
     return values;
   }
   // A count of items that take at least `min_bytes` each, checked against
   // what is left.
   uint64_t count(size_t min_bytes) {
     const uint64_t value = u64();
-    if (!_ok || (min_bytes > 0 && value > (_bytes.size() - _at) / min_bytes)) return fail();
+    if (!ok()) return 0;
+    if (min_bytes > 0 && value > left() / min_bytes) return fail("count too large");
     return value;
   }
 
-  bool ok() const { return _ok; }
-  bool done() const { return _ok && _at == _bytes.size(); }
+  bool ok() const { return _error == nullptr; }
+  bool done() const { return ok() && _at == _bytes.size(); }
   size_t left() const { return _bytes.size() - _at; }
-  uint64_t fail() {
-    _ok = false;
+  // Why the reader failed (nullptr while it has not).
+  const char* error() const { return _error; }
+  // Fails the reader (the first reason stays) and skips to the end.
+  uint64_t fail(const char* reason = "malformed") {
+    COWORKER_ASSERT(reason != nullptr);
+    if (_error == nullptr) _error = reason;
     _at = _bytes.size();
     return 0;
   }
 
  private:
+  std::string fail_bytes(const char* reason) {
+    fail(reason);
+    return {};
+  }
+
   std::string_view _bytes;
   size_t _at = 0;
-  bool _ok = true;
+  const char* _error = nullptr;
 };
+
+// What a top-level decoder returns: the value, or a static string naming
+// what was wrong (the reasons above).
+template <class T>
+struct Decoded {
+  std::optional<T> value;
+  const char* error = nullptr;
+
+  explicit operator bool() const { return value.has_value(); }
+};
+
+// Decodes a top-level encoding: the version byte, then `read(reader)` (which
+// returns a T and reports malformed input through reader.fail), then nothing.
+template <class T, class Read>
+Decoded<T> decode_versioned(std::string_view bytes, uint8_t version, Read&& read) {
+  Reader reader(bytes);
+  const uint8_t got = reader.u8();
+  if (!reader.ok()) return {std::nullopt, reader.error()};
+  if (got != version) return {std::nullopt, "bad version"};
+  T value = read(reader);
+  if (!reader.ok()) return {std::nullopt, reader.error()};
+  if (!reader.done()) return {std::nullopt, "trailing bytes"};
+  return {std::move(value), nullptr};
+}
+
+// ---- Values every codec shares ----
+
+inline void write_promise(Writer& out, const Promise& promise) {
+  out.u64(promise.slot);
+  out.u32(promise.counter);
+}
+
+// A counter above 32 bits fails the reader ("value too large").
+inline Promise read_promise(Reader& in) {
+  Promise promise;
+  promise.slot = in.u64();
+  promise.counter = in.u32();
+  return promise;
+}
 
 }  // namespace coworker::consensus

@@ -1,0 +1,54 @@
+// The byte codec of the membership layer's peer messages (MembershipMessage)
+// and durable records (MembershipRecord), over consensus/codec.h; the Paxos
+// messages, records and snapshots inside them use paxos_codec.h's nested
+// encodings.
+//
+// Pure functions, any core: the peer transport and the log store call them.
+// The envelope (sender and addressee ids, the sender's address) is the
+// transport's, not part of these bytes. Decoding fails closed with a reason
+// (codec.h) and checks form only.
+//
+// Format, version 1 (every integer a minimal LEB128 varint, codec.h):
+//
+//   message = version(0x01) tag fields          record = version(0x01) tag fields
+//
+//   tag  message          fields
+//   1    Message (Paxos)  paxos_tag paxos_fields   (paxos_codec.h, no version byte)
+//   2    ArriveRequest    params len address(<= 1 KiB) nonce
+//   3    ArriveAnswer     nonce id snapshot(paxos_codec.h) len refusal gone(0/1) incarnation
+//   4    MemberHeartbeat  sent applied recovering(0/1)
+//   5    MemberAck        sent slot gone(0/1) compacted
+//   6    SilentReport     replica
+//
+//   tag  record                 fields
+//   1    PersistRecord (Paxos)  paxos_tag paxos_fields  (paxos_codec.h, no version byte)
+//   2    Identity               data_dir incarnation id arriving(0/1)
+//
+//   params = cluster buckets(u32) replicas(u32)     nonce = data_dir incarnation
+//
+// Tags are part of the format: never renumber, only append. Tag 0 is never
+// used, so zeroed bytes never decode.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "consensus/codec.h"
+#include "consensus/membership_messages.h"
+
+namespace coworker::consensus {
+
+constexpr uint8_t membership_format_version = 1;
+
+// Top level: the version byte, the tag, the fields. (Pass the variant: a
+// bare Paxos alternative converts to both Message and MembershipMessage.)
+void encode(Writer& out, const MembershipMessage& message);
+std::string encode(const MembershipMessage& message);
+void encode(Writer& out, const MembershipRecord& record);
+std::string encode(const MembershipRecord& record);
+
+Decoded<MembershipMessage> decode_membership_message(std::string_view bytes);
+Decoded<MembershipRecord> decode_membership_record(std::string_view bytes);
+
+}  // namespace coworker::consensus

@@ -1,0 +1,252 @@
+// The phaser codec (phaser_codec.h): one write_body/read_body pair per
+// message and record, dispatched by tag; a decoded Write's checksum checked.
+#include "consensus/phaser_codec.h"
+
+#include <memory>
+#include <utility>
+#include <variant>
+
+namespace coworker::consensus {
+
+namespace {
+
+// Tags are part of the format: never renumber, only append.
+enum class MessageTag : uint8_t {
+  write = 1,
+  ack = 2,
+  nack = 3,
+  commit_notice = 4,
+};
+static_assert(std::variant_size_v<PhaserMessage> == 4, "a new message needs a tag");
+
+enum class RecordTag : uint8_t {
+  promise = 1,
+  register_write = 2,
+  commit = 3,
+};
+static_assert(std::variant_size_v<PhaserRecord> == 3, "a new record needs a tag");
+
+// identifier length, issuer, counter, series, window, body length.
+constexpr size_t bucket_entry_bytes_min = 6;
+
+void write_mark(Writer& out, const CommitMark& mark) {
+  out.u64(mark.end);
+  out.u64(mark.number);
+  out.fixed32(mark.checksum);
+}
+
+CommitMark read_mark(Reader& in) {
+  CommitMark mark;
+  mark.end = in.u64();
+  mark.number = in.u64();
+  mark.checksum = in.fixed32();
+  return mark;
+}
+
+void write_bucket_entry(Writer& out, const BucketEntry& entry) {
+  COWORKER_ASSERT(entry.identifier.size() <= value_bytes_max);
+  COWORKER_ASSERT(entry.body.size() <= value_bytes_max);
+  out.bytes(entry.identifier);
+  out.u64(entry.connection.issuer);
+  out.u64(entry.connection.counter);
+  out.u64(entry.series);
+  out.u64(entry.window);
+  out.bytes(entry.body);
+}
+
+BucketEntry read_bucket_entry(Reader& in) {
+  BucketEntry entry;
+  entry.identifier = in.bytes(value_bytes_max);
+  entry.connection.issuer = in.u64();
+  entry.connection.counter = in.u64();
+  entry.series = in.u64();
+  entry.window = in.u64();
+  entry.body = in.bytes(value_bytes_max);
+  return entry;
+}
+
+// The checksum is not recomputed here: the phaser computed it when it made
+// the write (a pass over up to a megabyte per replica sent to), and every
+// decoder checks it.
+void write_write(Writer& out, const WritePtr& write) {
+  COWORKER_ASSERT(write != nullptr);
+  out.u32(write->bucket);
+  write_promise(out, write->promise);
+  out.u64(write->number);
+  out.u64(write->first);
+  out.u64(write->entries.size());
+  for (const BucketEntry& entry : write->entries) write_bucket_entry(out, entry);
+  out.fixed32(write->checksum);
+  write_mark(out, write->commit);
+}
+
+WritePtr read_write(Reader& in) {
+  auto write = std::make_shared<Write>();
+  write->bucket = in.u32();
+  write->promise = read_promise(in);
+  write->number = in.u64();
+  write->first = in.u64();
+  const uint64_t count = in.count(bucket_entry_bytes_min);
+  // end() = first + entries: it must not wrap.
+  if (in.ok() && count > UINT64_MAX - write->first) in.fail("position overflow");
+  write->entries.reserve(count);  // at most the bytes left / bucket_entry_bytes_min
+  for (uint64_t i = 0; i < count && in.ok(); i++) {
+    write->entries.push_back(read_bucket_entry(in));
+  }
+  write->checksum = in.fixed32();
+  write->commit = read_mark(in);
+  // A corrupted write must never reach a phaser (paired with the checksum
+  // the phaser computed when it made the write).
+  if (in.ok() && checksum_of(write->first, write->entries) != write->checksum) {
+    in.fail("checksum mismatch");
+  }
+  if (in.ok()) COWORKER_ASSERT(write->entries.size() == count);
+  return write;
+}
+
+// ---- Messages: the fields after the tag ----
+
+constexpr MessageTag tag_of(const WritePtr&) { return MessageTag::write; }
+constexpr MessageTag tag_of(const Ack&) { return MessageTag::ack; }
+constexpr MessageTag tag_of(const Nack&) { return MessageTag::nack; }
+constexpr MessageTag tag_of(const CommitNotice&) { return MessageTag::commit_notice; }
+
+void write_body(Writer& out, const WritePtr& m) { write_write(out, m); }
+void read_body(Reader& in, WritePtr& m) { m = read_write(in); }
+
+void write_body(Writer& out, const Ack& m) {
+  out.u32(m.bucket);
+  write_promise(out, m.promise);
+  out.u64(m.number);
+  out.u64(m.end);
+  out.boolean(m.commit_only);
+  out.u64(m.from);
+}
+void read_body(Reader& in, Ack& m) {
+  m.bucket = in.u32();
+  m.promise = read_promise(in);
+  m.number = in.u64();
+  m.end = in.u64();
+  m.commit_only = in.boolean();
+  m.from = in.u64();
+}
+
+void write_body(Writer& out, const Nack& m) {
+  out.u32(m.bucket);
+  write_promise(out, m.promise);
+  out.u64(m.from);
+}
+void read_body(Reader& in, Nack& m) {
+  m.bucket = in.u32();
+  m.promise = read_promise(in);
+  m.from = in.u64();
+}
+
+void write_body(Writer& out, const CommitNotice& m) {
+  out.u32(m.bucket);
+  write_promise(out, m.promise);
+  write_mark(out, m.commit);
+}
+void read_body(Reader& in, CommitNotice& m) {
+  m.bucket = in.u32();
+  m.promise = read_promise(in);
+  m.commit = read_mark(in);
+}
+
+// ---- Records ----
+
+constexpr RecordTag tag_of(const PromiseRecord&) { return RecordTag::promise; }
+constexpr RecordTag tag_of(const RegisterRecord&) { return RecordTag::register_write; }
+constexpr RecordTag tag_of(const CommitRecord&) { return RecordTag::commit; }
+
+void write_body(Writer& out, const PromiseRecord& r) { write_promise(out, r.promise); }
+void read_body(Reader& in, PromiseRecord& r) { r.promise = read_promise(in); }
+void write_body(Writer& out, const RegisterRecord& r) { write_write(out, r.write); }
+void read_body(Reader& in, RegisterRecord& r) { r.write = read_write(in); }
+void write_body(Writer& out, const CommitRecord& r) {
+  write_mark(out, r.mark);
+  out.u64(r.first);
+}
+void read_body(Reader& in, CommitRecord& r) {
+  r.mark = read_mark(in);
+  r.first = in.u64();
+}
+
+// Reads the fields of alternative T into variant V (built in place: a
+// WritePtr or a Promise converts to more than one alternative).
+template <class T, class V>
+V read_as(Reader& in) {
+  T value;
+  read_body(in, value);
+  return V{std::in_place_type<T>, std::move(value)};
+}
+
+PhaserMessage read_phaser_message(Reader& in) {
+  const uint8_t tag = in.u8();
+  if (!in.ok()) return PhaserMessage{};
+  switch (static_cast<MessageTag>(tag)) {
+    case MessageTag::write: return read_as<WritePtr, PhaserMessage>(in);
+    case MessageTag::ack: return read_as<Ack, PhaserMessage>(in);
+    case MessageTag::nack: return read_as<Nack, PhaserMessage>(in);
+    case MessageTag::commit_notice: return read_as<CommitNotice, PhaserMessage>(in);
+  }
+  in.fail("unknown tag");
+  return PhaserMessage{};
+}
+
+PhaserRecord read_phaser_record(Reader& in) {
+  const uint8_t tag = in.u8();
+  if (!in.ok()) return PhaserRecord{};
+  switch (static_cast<RecordTag>(tag)) {
+    case RecordTag::promise: return read_as<PromiseRecord, PhaserRecord>(in);
+    case RecordTag::register_write: return read_as<RegisterRecord, PhaserRecord>(in);
+    case RecordTag::commit: return read_as<CommitRecord, PhaserRecord>(in);
+  }
+  in.fail("unknown tag");
+  return PhaserRecord{};
+}
+
+// Writes the tag and the fields of whichever alternative `value` holds.
+template <class V>
+void write_tagged(Writer& out, const V& value) {
+  std::visit(
+      [&](const auto& alternative) {
+        out.u8(static_cast<uint8_t>(tag_of(alternative)));
+        write_body(out, alternative);
+      },
+      value);
+}
+
+}  // namespace
+
+void encode(Writer& out, const PhaserMessage& message) {
+  out.u8(phaser_format_version);
+  write_tagged(out, message);
+}
+
+std::string encode(const PhaserMessage& message) {
+  Writer out;
+  encode(out, message);
+  return out.take();
+}
+
+void encode(Writer& out, const PhaserRecord& record) {
+  out.u8(phaser_format_version);
+  write_tagged(out, record);
+}
+
+std::string encode(const PhaserRecord& record) {
+  Writer out;
+  encode(out, record);
+  return out.take();
+}
+
+Decoded<PhaserMessage> decode_phaser_message(std::string_view bytes) {
+  return decode_versioned<PhaserMessage>(bytes, phaser_format_version, read_phaser_message);
+}
+
+Decoded<PhaserRecord> decode_phaser_record(std::string_view bytes) {
+  return decode_versioned<PhaserRecord>(bytes, phaser_format_version, read_phaser_record);
+}
+
+}  // namespace coworker::consensus

@@ -1,0 +1,58 @@
+// The byte codec of the phaser's peer messages (PhaserMessage) and durable
+// records (PhaserRecord), over consensus/codec.h.
+//
+// Pure functions, any core: the peer transport encodes what
+// PhaserOutput::send holds and decodes what arrives; the log store encodes
+// PhaserOutput::persist and decodes it at recovery. Decoding fails closed
+// with a reason (codec.h) and checks form only, with one exception: a
+// decoded Write's checksum is recomputed (checksum_of) and a mismatch fails
+// with "checksum mismatch", so a corrupted write never reaches a phaser.
+//
+// Format, version 1 (every integer a minimal LEB128 varint, codec.h):
+//
+//   message = version(0x01) tag fields          record = version(0x01) tag fields
+//
+//   tag  message       fields
+//   1    Write         write
+//   2    Ack           bucket(u32) promise number end commit_only(0/1) from
+//   3    Nack          bucket(u32) promise from
+//   4    CommitNotice  bucket(u32) promise commit_mark
+//
+//   tag  record          fields
+//   1    PromiseRecord   promise
+//   2    RegisterRecord  write
+//   3    CommitRecord    commit_mark first
+//
+//   write        = bucket(u32) promise number first n bucket_entry*n checksum(4)
+//                  commit_mark   (first + n must not overflow)
+//   bucket_entry = len identifier issuer counter series window len body(<= 64 MiB)
+//                  (identifier and body are raw bytes)
+//   commit_mark  = end number checksum(4)
+//   checksum(4)  = CRC32C, four bytes little-endian (a varint would take five)
+//   promise      = slot counter(u32)
+//
+// Tags are part of the format: never renumber, only append. Tag 0 is never
+// used, so zeroed bytes never decode. A WritePtr to encode is never null.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "consensus/codec.h"
+#include "consensus/phaser_messages.h"
+
+namespace coworker::consensus {
+
+constexpr uint8_t phaser_format_version = 1;
+
+// Top level: the version byte, the tag, the fields.
+void encode(Writer& out, const PhaserMessage& message);
+std::string encode(const PhaserMessage& message);
+void encode(Writer& out, const PhaserRecord& record);
+std::string encode(const PhaserRecord& record);
+
+Decoded<PhaserMessage> decode_phaser_message(std::string_view bytes);
+Decoded<PhaserRecord> decode_phaser_record(std::string_view bytes);
+
+}  // namespace coworker::consensus
