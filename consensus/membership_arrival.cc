@@ -38,7 +38,11 @@ void MembershipNode::on_arrive_request(ParticipantId from, const std::string& ad
                                        const ArriveRequest& request, MembershipOutput& out) {
   COWORKER_ASSERT(_paxos != nullptr);
   if (from != no_participant || !_state.bootstrapped()) return;
-  if (!(request.params == _state.params())) {
+  // A newcomer that joins by address does not know the cluster id yet
+  // (cluster 0): it gets ours, and only buckets and replicas must agree.
+  ClusterParams params = request.params;
+  if (params.cluster == 0) params.cluster = _state.params().cluster;
+  if (!(params == _state.params())) {
     ArriveAnswer refusal{request.nonce, no_participant, {}, {}, false, 0};
     refusal.refusal = "cluster " + std::to_string(_state.params().cluster) + " has " +
                       std::to_string(_state.params().buckets) + " buckets and " +
@@ -59,8 +63,8 @@ void MembershipNode::on_arrive_request(ParticipantId from, const std::string& ad
   }
   if (_requests.count(request.nonce) != 0) return;  // proposed already; Paxos retries
   _requests[request.nonce] = address;
-  propose_entry(Arrive{request.address, request.nonce, request.params}, Paxos::Forwarding::yes,
-                out);
+  COWORKER_ASSERT(params.cluster != 0);
+  propose_entry(Arrive{request.address, request.nonce, params}, Paxos::Forwarding::yes, out);
 }
 
 void MembershipNode::answer_arrival(const Nonce& nonce, const std::string& address,

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -43,11 +44,14 @@ struct MembershipSimOptions {
   // A host started with other cluster parameters (tests: its arrival is
   // refused with the reason). 0: none.
   ParticipantId foreign_host = 0;
-  uint32_t foreign_buckets = 0;
+  uint32_t foreign_buckets = 0;   // 0: the cluster's
+  std::optional<uint64_t> foreign_cluster;  // 0: joins not knowing the cluster id
 
   consensus::ClusterParams params_for(ParticipantId host) const {
     consensus::ClusterParams own = params;
-    if (host == foreign_host) own.buckets = foreign_buckets;
+    if (host != foreign_host) return own;
+    if (foreign_buckets != 0) own.buckets = foreign_buckets;
+    if (foreign_cluster) own.cluster = *foreign_cluster;
     return own;
   }
 };

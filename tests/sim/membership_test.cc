@@ -92,6 +92,33 @@ TEST_CASE("membership: arrival: other cluster parameters are refused with the re
   CHECK(!sim.violated());
 }
 
+TEST_CASE("membership: arrival: a newcomer that does not know the cluster id takes the cluster's") {
+  Trace trace(false);
+  SimOptions options = members(3, 2);
+  options.membership->foreign_host = 3;
+  options.membership->foreign_cluster = 0;  // joined by address only
+  Simulation sim(2, options, trace);
+  sim.restart(3);
+  REQUIRE(sim.settle(3000));
+  CHECK(!node(sim, 3).refused().has_value());
+  CHECK(sim.membership()->state().ids().size() == 3);
+  CHECK(node(sim, 3).state().params() == sim.membership()->state().params());
+  CHECK(!sim.violated());
+}
+
+TEST_CASE("membership: arrival: another cluster id is refused") {
+  Trace trace(false);
+  SimOptions options = members(3, 2);
+  options.membership->foreign_host = 3;
+  options.membership->foreign_cluster = 0xbad;
+  Simulation sim(2, options, trace);
+  sim.restart(3);
+  REQUIRE(sim.settle(3000));
+  REQUIRE(node(sim, 3).refused().has_value());
+  CHECK(sim.membership()->state().ids().size() == 2);
+  CHECK(!sim.violated());
+}
+
 TEST_CASE("membership: departure: a crash is departed after the timeout, a re-arrival is new") {
   Trace trace(false);
   Simulation sim(3, members(4, 4), trace);
