@@ -51,6 +51,8 @@ enum class RecordKind : uint8_t {
   dedup_checkpoint = 4,       // a bucket's checkpoint of non-entry state
   membership = 5,             // membership Paxos acceptor state (core 0 only)
   membership_checkpoint = 6,  // checkpoint of the membership state (core 0 only)
+  commit = 7,                 // a bucket's commit mark: its register is committed
+  counter = 8,                // the core's promise counter (bucket: participant_bucket)
   // Written by the store itself; never handed to replay visitors.
   segment_header = 64,  // first record of every segment
   seal = 65,            // last record of a full segment: the log goes on in the next one
@@ -66,6 +68,9 @@ const char* record_kind_name(RecordKind kind);
 // The bucket field of membership records, and of the store's own records.
 constexpr uint32_t membership_bucket = 0xFFFFFFFFu;
 constexpr uint32_t internal_bucket = 0xFFFFFFFEu;
+// The bucket field of records about the participant rather than a bucket
+// (the promise counter), on any core.
+constexpr uint32_t participant_bucket = 0xFFFFFFFDu;
 
 // The consensus layers' promise (consensus/ids.h), stored in the header.
 using Promise = consensus::Promise;

@@ -1,0 +1,158 @@
+#include "bucket/engine_records.h"
+
+#include <algorithm>
+#include <string_view>
+
+#include "consensus/assert.h"
+#include "consensus/codec.h"
+#include "consensus/membership_codec.h"
+#include "consensus/phaser_codec.h"
+
+namespace coworker::bucket {
+
+namespace {
+
+constexpr uint8_t counter_format_version = 1;
+
+std::string_view view(std::span<const char> payload) {
+  return std::string_view(payload.data(), payload.size());
+}
+
+// What MembershipDurable::apply and Durable::apply assert, checked first:
+// a log that passed its checksums can still be wrong (a bug, a resumed
+// read after corruption), and disk bytes never get to fire an assertion.
+bool membership_record_fits(const consensus::MembershipDurable& image,
+                            const consensus::MembershipRecord& record) {
+  if (const auto* identity = std::get_if<consensus::Identity>(&record)) {
+    return identity->data_dir != 0 && identity->incarnation >= image.identity.incarnation;
+  }
+  const consensus::Durable& paxos = image.paxos;
+  const auto& persist = std::get<consensus::PersistRecord>(record);
+  if (const auto* boot = std::get_if<consensus::PersistBoot>(&persist)) {
+    return boot->boots == paxos.boots + 1;
+  }
+  if (const auto* promise = std::get_if<consensus::PersistPromise>(&persist)) {
+    return promise->ballot > paxos.promised;
+  }
+  if (const auto* accept = std::get_if<consensus::PersistAccept>(&persist)) {
+    return accept->accepted.ballot == paxos.promised &&
+           accept->accepted.slot > paxos.snapshot.slot;
+  }
+  return std::get<consensus::PersistSnapshot>(persist).snapshot.slot > paxos.snapshot.slot;
+}
+
+}  // namespace
+
+EngineRecord encode_phaser_record(uint32_t bucket, const consensus::PhaserRecord& record) {
+  COWORKER_ASSERT(bucket < participant_bucket);
+  EngineRecord out;
+  out.meta.bucket = bucket;
+  if (const auto* p = std::get_if<consensus::PromiseRecord>(&record)) {
+    out.meta.kind = RecordKind::promise;
+    out.meta.promise = p->promise;
+  } else if (const auto* r = std::get_if<consensus::RegisterRecord>(&record)) {
+    COWORKER_ASSERT(r->write != nullptr);
+    COWORKER_ASSERT(r->write->bucket == bucket);
+    out.meta.kind = RecordKind::register_write;
+    out.meta.position = r->write->first;
+    out.meta.promise = r->write->promise;
+  } else {
+    const auto& c = std::get<consensus::CommitRecord>(record);
+    out.meta.kind = RecordKind::commit;
+    out.meta.position = c.mark.end;
+  }
+  out.payload = consensus::encode(record);
+  return out;
+}
+
+EngineRecord encode_counter_record(uint32_t counter) {
+  COWORKER_ASSERT(counter > 0);
+  EngineRecord out;
+  out.meta.kind = RecordKind::counter;
+  out.meta.bucket = participant_bucket;
+  out.meta.promise = consensus::Promise{0, counter};
+  consensus::Writer writer;
+  writer.u8(counter_format_version);
+  writer.u64(counter);
+  out.payload = writer.take();
+  return out;
+}
+
+EngineRecord encode_membership_record(const consensus::MembershipRecord& record) {
+  EngineRecord out;
+  out.meta.kind = RecordKind::membership;
+  out.meta.bucket = membership_bucket;
+  out.payload = consensus::encode(record);
+  return out;
+}
+
+void EngineImage::mark_damaged(uint32_t bucket) {
+  if (bucket == membership_bucket) {
+    membership_damaged = true;
+    return;
+  }
+  if (bucket == participant_bucket) {
+    counter_damaged = true;
+    return;
+  }
+  const auto at = std::lower_bound(damaged_buckets.begin(), damaged_buckets.end(), bucket);
+  if (at == damaged_buckets.end() || *at != bucket) damaged_buckets.insert(at, bucket);
+  phasers.erase(bucket);  // never served from a damaged copy
+}
+
+void EngineImage::apply(const RecordHeader& header, std::span<const char> payload) {
+  COWORKER_ASSERT(!record_kind_internal(header.kind));
+  if (header.bucket == membership_bucket) {
+    if (membership_damaged) return;
+    auto decoded = consensus::decode_membership_record(view(payload));
+    if (!decoded || header.kind != RecordKind::membership ||
+        !membership_record_fits(membership, *decoded.value)) {
+      return mark_damaged(header.bucket);
+    }
+    membership.apply(*decoded.value);
+  } else if (header.bucket == participant_bucket) {
+    consensus::Reader reader(view(payload));
+    const bool version_ok = reader.u8() == counter_format_version;
+    const uint64_t value = reader.u64();
+    if (!version_ok || !reader.done() || value == 0 || value > UINT32_MAX ||
+        header.kind != RecordKind::counter || header.promise.counter != value) {
+      return mark_damaged(header.bucket);
+    }
+    counter = std::max(counter, static_cast<uint32_t>(value));
+  } else {
+    apply_phaser(header, payload);
+  }
+  records++;
+}
+
+// A phaser record that decodes, agrees with its header and fits the state
+// folded so far; anything else damages the bucket. (PhaserDurable::apply
+// asserts what a correct log guarantees, so the checks come first: bytes
+// from a disk are never trusted to keep an assertion.)
+void EngineImage::apply_phaser(const RecordHeader& header, std::span<const char> payload) {
+  const uint32_t bucket = header.bucket;
+  if (std::binary_search(damaged_buckets.begin(), damaged_buckets.end(), bucket)) return;
+  auto decoded = consensus::decode_phaser_record(view(payload));
+  if (!decoded) return mark_damaged(bucket);
+  const consensus::PhaserRecord& record = *decoded.value;
+  consensus::PhaserDurable& image = phasers[bucket];
+  bool fits = false;
+  if (const auto* p = std::get_if<consensus::PromiseRecord>(&record)) {
+    fits = header.kind == RecordKind::promise && header.promise == p->promise;
+  } else if (const auto* r = std::get_if<consensus::RegisterRecord>(&record)) {
+    fits = header.kind == RecordKind::register_write && r->write->bucket == bucket &&
+           header.position == r->write->first && header.promise == r->write->promise &&
+           r->write->first == image.commit_end;
+  } else {
+    const auto& c = std::get<consensus::CommitRecord>(record);
+    const bool commits_register = image.register_ != nullptr &&
+                                  image.register_->end() == c.mark.end &&
+                                  image.register_->checksum == c.mark.checksum;
+    fits = header.kind == RecordKind::commit && header.position == c.mark.end &&
+           (commits_register || c.mark.end <= image.commit_end);
+  }
+  if (!fits) return mark_damaged(bucket);
+  image.apply(record);
+}
+
+}  // namespace coworker::bucket

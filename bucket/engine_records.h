@@ -1,0 +1,79 @@
+// The engine's durable records in the log store, both ways: what
+// BucketHost and MembershipHost stage (host.h) becomes a log-store record
+// (record.h: a header the store checksums, a payload it does not read), and
+// replay folds those records back into each state machine's durable image.
+//
+// Pure functions and plain data: any thread. The two directions live
+// together so each mapping is checked against its inverse
+// (tests/bucket/engine_records_test.cc).
+//
+//   engine record                   kind            bucket               header position / promise
+//   phaser PromiseRecord            promise         the bucket           0 / the promise
+//   phaser RegisterRecord           register_write  the bucket           write.first / write's promise
+//   phaser CommitRecord             commit          the bucket           mark.end / -
+//   promise counter                 counter         participant_bucket   - / counter
+//   membership record (core 0)      membership      membership_bucket    - / -
+//
+// Payloads are the consensus codecs' encodings (phaser_codec.h,
+// membership_codec.h: a version byte, a tag, the fields); the counter's is a
+// version byte and a varint. The header fields are for the store's readers
+// (the per-bucket index, retention); replay trusts only the payload, and
+// checks that the header agrees with it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "bucket/record.h"
+#include "consensus/membership_messages.h"
+#include "consensus/phaser.h"
+
+namespace coworker::bucket {
+
+struct EngineRecord {
+  RecordMeta meta;
+  std::string payload;
+};
+
+EngineRecord encode_phaser_record(uint32_t bucket, const consensus::PhaserRecord& record);
+EngineRecord encode_counter_record(uint32_t counter);
+EngineRecord encode_membership_record(const consensus::MembershipRecord& record);
+
+// What replay recovers for the engine, folded record by record in log order
+// (each core's log in order; cores one after another — a bucket's records
+// are all in the log of the core that hosted it, and the membership's in
+// core 0's, so the order across cores does not matter).
+class EngineImage {
+ public:
+  // A record replay found intact (its checksums hold). A record whose
+  // payload does not decode, or disagrees with its header, is not applied:
+  // its bucket is marked damaged (repair, never serve: DESIGN §4), or the
+  // membership state, or the counter.
+  void apply(const RecordHeader& header, std::span<const char> payload);
+
+  // Records the recovery report names as damaged (recovery.h suspects).
+  void mark_damaged(uint32_t bucket);
+
+  consensus::MembershipDurable membership;
+  std::map<uint32_t, consensus::PhaserDurable> phasers;  // by bucket
+  // The highest counter in any core's log: every core continues above it,
+  // so a bucket that moved cores still gets a higher promise.
+  uint32_t counter = 0;
+
+  std::vector<uint32_t> damaged_buckets;  // sorted, unique
+  bool membership_damaged = false;
+  // A counter record was lost to corruption: promises from the counter may
+  // repeat one already used; the host must start above every promise any
+  // bucket recorded (and the server should treat this like corrupt
+  // membership state).
+  bool counter_damaged = false;
+  uint64_t records = 0;  // applied
+
+ private:
+  void apply_phaser(const RecordHeader& header, std::span<const char> payload);
+};
+
+}  // namespace coworker::bucket

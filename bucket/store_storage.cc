@@ -1,0 +1,92 @@
+#include "bucket/store_storage.h"
+
+#include <span>
+
+#include "consensus/assert.h"
+
+namespace coworker::bucket {
+
+StoreStorage::StoreStorage(LogStore& store, const EngineImage& image)
+    : _store(store), _image(image) {}
+
+HostStorage::Ticket StoreStorage::stage_membership(
+    std::vector<consensus::MembershipRecord> records) {
+  COWORKER_ASSERT(!records.empty());
+  std::vector<EngineRecord> encoded;
+  encoded.reserve(records.size());
+  for (const auto& record : records) encoded.push_back(encode_membership_record(record));
+  return stage(std::move(encoded));
+}
+
+HostStorage::Ticket StoreStorage::stage_phaser(uint32_t bucket,
+                                               std::vector<consensus::PhaserRecord> records) {
+  COWORKER_ASSERT(!records.empty());
+  std::vector<EngineRecord> encoded;
+  encoded.reserve(records.size());
+  for (const auto& record : records) encoded.push_back(encode_phaser_record(bucket, record));
+  return stage(std::move(encoded));
+}
+
+HostStorage::Ticket StoreStorage::stage_counter(uint32_t counter) {
+  std::vector<EngineRecord> encoded;
+  encoded.push_back(encode_counter_record(counter));
+  return stage(std::move(encoded));
+}
+
+HostStorage::Ticket StoreStorage::stage(std::vector<EngineRecord> records) {
+  COWORKER_ASSERT(!records.empty());
+  const Ticket ticket = ++_issued;
+  for (size_t i = 0; i < records.size(); i++) {
+    const bool last = i + 1 == records.size();
+    if (_overflow.empty() && try_stage(ticket, records[i], last)) continue;
+    _overflow.push_back(Waiting{ticket, std::move(records[i]), last});
+  }
+  return ticket;
+}
+
+bool StoreStorage::try_stage(Ticket ticket, const EngineRecord& record, bool last) {
+  if (_failed) return true;  // dropped: nothing becomes durable again
+  const std::span<const char> payload(record.payload.data(), record.payload.size());
+  Result<uint64_t, LogErrc> seq = _store.stage(record.meta, payload);
+  if (!seq) {
+    // The engine's records are bounded far below a batch (a write is at
+    // most 1 MiB of messages): too_large is our bug.
+    COWORKER_ASSERT(seq.error() != LogErrc::too_large);
+    if (seq.error() == LogErrc::full) return false;
+    _failed = true;  // failed or closed
+    return true;
+  }
+  COWORKER_ASSERT(*seq > _last_seq);
+  _last_seq = *seq;
+  if (last) _staged.emplace_back(ticket, *seq);
+  return true;
+}
+
+reactor::Task<void> StoreStorage::drain_overflow() {
+  while (!_overflow.empty() && !_failed) {
+    Waiting& front = _overflow.front();
+    if (!try_stage(front.ticket, front.record, front.last)) {
+      co_await _store.room(front.record.payload.size());
+      continue;
+    }
+    _overflow.pop_front();
+  }
+  if (_failed) _overflow.clear();
+}
+
+HostStorage::Ticket StoreStorage::durable() const {
+  const uint64_t durable_seq = _store.durable_seq();
+  while (!_staged.empty() && _staged.front().second <= durable_seq) {
+    COWORKER_ASSERT(_staged.front().first > _durable);
+    _durable = _staged.front().first;
+    _staged.pop_front();
+  }
+  return _durable;
+}
+
+const consensus::PhaserDurable* StoreStorage::recovered(uint32_t bucket) const {
+  const auto image = _image.phasers.find(bucket);
+  return image == _image.phasers.end() ? nullptr : &image->second;
+}
+
+}  // namespace coworker::bucket

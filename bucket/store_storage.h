@@ -1,0 +1,79 @@
+// StoreStorage: the engine's storage (HostStorage, host.h) over one core's
+// LogStore — what the server's BucketHost and MembershipHost stage goes
+// into the core's write-ahead log, encoded by engine_records.h.
+//
+// One per core, owned by the core's participant code next to its LogStore
+// and its hosts, used only on that core. Synchronous, like the hosts: a
+// stage call copies the records into the store's filling batch at once.
+// When the batch is full (LogStore::stage answers `full`), the records wait
+// here, in order, and every later stage queues behind them, so the log
+// keeps the engine's order; the core's driver runs drain_overflow() to move
+// them in as the flusher makes room. Memory stays bounded because the
+// engine waits for durability before it stages more of the same kind (one
+// write in flight per bucket; membership output released only once durable).
+//
+// Tickets count stage calls; a call's ticket is durable once the store's
+// fdatasync covers the call's last record. A store that failed (a write or
+// fdatasync error) makes nothing durable again: the hosts stall, the
+// membership host reports the storage hung, and the process must restart
+// and recover (log_store.h).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <utility>
+#include <vector>
+
+#include "bucket/engine_records.h"
+#include "bucket/host.h"
+#include "bucket/log_store.h"
+#include "reactor/task.h"
+
+namespace coworker::bucket {
+
+class StoreStorage final : public HostStorage {
+ public:
+  // `image`: what replay recovered (recovered() answers from it); it must
+  // outlive this object.
+  StoreStorage(LogStore& store, const EngineImage& image);
+
+  Ticket stage_membership(std::vector<consensus::MembershipRecord> records) override;
+  Ticket stage_phaser(uint32_t bucket, std::vector<consensus::PhaserRecord> records) override;
+  Ticket stage_counter(uint32_t counter) override;
+  Ticket durable() const override;
+  const consensus::PhaserDurable* recovered(uint32_t bucket) const override;
+
+  // Records wait for room in the store.
+  bool overflowing() const { return !_overflow.empty(); }
+  // Stages the waiting records as the flusher makes room; returns when none
+  // waits (or the store failed).
+  reactor::Task<void> drain_overflow();
+  // The store seq of the last record staged (0: none): awaiting its
+  // durability covers every ticket issued so far, once nothing overflows.
+  uint64_t last_seq() const { return _last_seq; }
+  Ticket issued() const { return _issued; }
+  bool failed() const { return _failed; }
+
+ private:
+  struct Waiting {
+    Ticket ticket = 0;
+    EngineRecord record;
+    bool last = false;  // the last record of its stage call
+  };
+  Ticket stage(std::vector<EngineRecord> records);
+  // Stages one record now if nothing waits and it fits; false: it must wait.
+  bool try_stage(Ticket ticket, const EngineRecord& record, bool last);
+
+  LogStore& _store;
+  const EngineImage& _image;
+  Ticket _issued = 0;
+  uint64_t _last_seq = 0;
+  std::deque<Waiting> _overflow;
+  // Tickets whose last record is staged, with that record's seq, oldest
+  // first; popped as the store's durable seq passes them.
+  mutable std::deque<std::pair<Ticket, uint64_t>> _staged;
+  mutable Ticket _durable = 0;
+  bool _failed = false;
+};
+
+}  // namespace coworker::bucket

@@ -1,0 +1,228 @@
+// The engine's records in the log store: each mapping checked against its
+// inverse (encode → replay fold equals the in-memory fold), replay refusing
+// records that do not fit (damage, never an assertion), and StoreStorage
+// staging through a full batch in order, durable tickets, and recovery.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bucket/engine_records.h"
+#include "bucket/log_store.h"
+#include "bucket/store_storage.h"
+#include "consensus/prng.h"
+#include "reactor/block_on.h"
+#include "reactor/loop.h"
+#include "tests/bucket/log_test_util.h"
+
+using namespace coworker;
+using namespace coworker::bucket;
+using namespace coworker::bucket::testing;
+using consensus::PhaserRecord;
+using reactor::Task;
+
+namespace {
+
+// A bucket's history as a correct phaser would persist it: registers at the
+// commit end, commits of them, higher promises now and then, and the empty
+// write of a leadership start committed without a register.
+std::vector<PhaserRecord> history(uint32_t bucket, uint64_t seed, int writes) {
+  consensus::Prng prng(seed);
+  std::vector<PhaserRecord> out;
+  consensus::Promise promise{1, 1};
+  consensus::Position end = 0;
+  uint64_t number = 0;
+  for (int w = 0; w < writes; w++) {
+    if (prng.chance_per_mille(150)) {
+      promise.counter++;
+      out.push_back(consensus::PromiseRecord{promise});
+    }
+    auto write = std::make_shared<consensus::Write>();
+    write->bucket = bucket;
+    write->promise = promise;
+    write->number = ++number;
+    write->first = end;
+    const uint64_t n = 1 + prng.below(5);
+    for (uint64_t i = 0; i < n; i++) {
+      consensus::BucketEntry entry;
+      entry.identifier = "id-" + std::to_string(prng.below(1000));
+      entry.connection = consensus::ConnectionId{1 + prng.below(3), prng.below(4)};
+      entry.series = number * 10 + i;
+      entry.window = number * 10;
+      entry.body = std::string(prng.below(300), static_cast<char>('a' + i));
+      write->entries.push_back(std::move(entry));
+    }
+    write->checksum = consensus::checksum_of(write->first, write->entries);
+    out.push_back(consensus::RegisterRecord{write});
+    if (w + 1 < writes || prng.chance_per_mille(500)) {
+      out.push_back(consensus::CommitRecord{{write->end(), write->number, write->checksum},
+                                            write->first});
+      end = write->end();
+    }
+  }
+  return out;
+}
+
+RecordHeader header_of(const EngineRecord& record) {
+  RecordHeader header;
+  header.kind = record.meta.kind;
+  header.bucket = record.meta.bucket;
+  header.position = record.meta.position;
+  header.promise = record.meta.promise;
+  header.payload_bytes = static_cast<uint32_t>(record.payload.size());
+  return header;
+}
+
+void apply(EngineImage& image, const EngineRecord& record) {
+  image.apply(header_of(record), std::span<const char>(record.payload));
+}
+
+void check_same(const consensus::PhaserDurable& got, const consensus::PhaserDurable& want) {
+  CHECK(got.promise == want.promise);
+  CHECK(got.commit_end == want.commit_end);
+  CHECK(got.last_commit == want.last_commit);
+  CHECK(got.last_commit_first == want.last_commit_first);
+  REQUIRE((got.register_ == nullptr) == (want.register_ == nullptr));
+  if (want.register_) {
+    CHECK(got.register_->first == want.register_->first);
+    CHECK(got.register_->checksum == want.register_->checksum);
+    CHECK(got.register_->entries == want.register_->entries);
+  }
+  CHECK(got.dedup.connections() == want.dedup.connections());
+}
+
+consensus::PhaserDurable fold(const std::vector<PhaserRecord>& records) {
+  consensus::PhaserDurable image;
+  for (const PhaserRecord& record : records) image.apply(record);
+  return image;
+}
+
+size_t longest_history(const std::vector<std::vector<PhaserRecord>>& histories) {
+  size_t longest = 0;
+  for (const auto& h : histories) longest = std::max(longest, h.size());
+  return longest;
+}
+
+}  // namespace
+
+TEST_CASE("engine records: replay folds encoded phaser records into the same image") {
+  for (uint32_t bucket = 0; bucket < 8; bucket++) {
+    const auto records = history(bucket, 100 + bucket, 40);
+    EngineImage image;
+    for (const PhaserRecord& record : records) apply(image, encode_phaser_record(bucket, record));
+    REQUIRE(image.phasers.count(bucket) == 1);
+    check_same(image.phasers.at(bucket), fold(records));
+    CHECK(image.damaged_buckets.empty());
+    CHECK(image.records == records.size());
+  }
+}
+
+TEST_CASE("engine records: the counter is the highest of any record, membership records fold") {
+  EngineImage image;
+  for (uint32_t c : {3u, 9u, 4u}) apply(image, encode_counter_record(c));
+  CHECK(image.counter == 9);
+  consensus::Identity identity{77, 2, 5, false};
+  apply(image, encode_membership_record(consensus::MembershipRecord{identity}));
+  apply(image, encode_membership_record(
+                   consensus::MembershipRecord{consensus::PersistRecord{consensus::PersistBoot{1}}}));
+  CHECK(image.membership.identity == identity);
+  CHECK(image.membership.paxos.boots == 1);
+  CHECK(!image.membership_damaged);
+  CHECK(!image.counter_damaged);
+}
+
+TEST_CASE("engine records: a record that does not fit damages its bucket, never asserts") {
+  const auto records = history(3, 7, 6);
+  SUBCASE("a register past the commit end (a lost record before it)") {
+    EngineImage image;
+    for (size_t i = 0; i < records.size(); i++) {
+      if (i == 1) continue;  // the first commit is lost
+      apply(image, encode_phaser_record(3, records[i]));
+    }
+    CHECK(image.damaged_buckets == std::vector<uint32_t>{3});
+    CHECK(image.phasers.count(3) == 0);
+  }
+  SUBCASE("a payload that does not decode") {
+    EngineImage image;
+    EngineRecord record = encode_phaser_record(3, records[0]);
+    record.payload[record.payload.size() / 2] ^= 0x40;  // the write's checksum catches it
+    apply(image, record);
+    CHECK(image.damaged_buckets == std::vector<uint32_t>{3});
+  }
+  SUBCASE("a header that disagrees with its payload") {
+    EngineImage image;
+    EngineRecord record = encode_phaser_record(3, records[0]);
+    record.meta.position += 1;
+    apply(image, record);
+    CHECK(image.damaged_buckets == std::vector<uint32_t>{3});
+  }
+  SUBCASE("a membership boot out of order, a counter of zero") {
+    EngineImage image;
+    apply(image, encode_membership_record(
+                     consensus::MembershipRecord{consensus::PersistRecord{consensus::PersistBoot{2}}}));
+    CHECK(image.membership_damaged);
+    EngineRecord counter = encode_counter_record(5);
+    counter.meta.promise.counter = 6;
+    apply(image, counter);
+    CHECK(image.counter_damaged);
+    CHECK(image.counter == 0);
+  }
+}
+
+TEST_CASE("engine records: StoreStorage stages through a full batch in order and recovers") {
+  TempDir dir;
+  LogStore::Config config;
+  config.dir = dir.path();
+  config.segment_bytes = 64 * 1024;
+  config.batch_bytes_max = LogStore::batch_bytes_min;  // forces overflow
+  std::vector<std::vector<PhaserRecord>> histories;
+  for (uint32_t b = 0; b < 6; b++) histories.push_back(history(b, 500 + b, 30));
+  const EngineImage empty;
+  reactor::block_on([&]() -> Task<void> {
+    Result<CoreReport> report = replay_core(config.dir, 0, [](const ReplayedRecord&) {});
+    REQUIRE(report.ok());
+    auto opened = LogStore::open(config, report->resume);
+    REQUIRE(opened.ok());
+    LogStore& store = **opened;
+    StoreStorage storage(store, empty);
+    HostStorage::Ticket last = 0;
+    bool overflowed = false;
+    // Interleave the buckets as a core's phasers would, one record per call
+    // and some calls of several records.
+    for (size_t i = 0; i < longest_history(histories); i++) {
+      for (uint32_t b = 0; b < histories.size(); b++) {
+        const auto& h = histories[b];
+        if (i >= h.size()) continue;
+        const HostStorage::Ticket t = storage.stage_phaser(b, {h[i]});
+        CHECK(t == last + 1);
+        last = t;
+        overflowed |= storage.overflowing();
+      }
+      if (i % 7 == 0) last = storage.stage_counter(static_cast<uint32_t>(i / 7 + 1));
+    }
+    last = storage.stage_membership({consensus::Identity{9, 1, 4, false}});
+    CHECK(overflowed);
+    CHECK(storage.durable() < last);
+    co_await storage.drain_overflow();
+    CHECK(!storage.overflowing());
+    auto durable = co_await store.durable(storage.last_seq());
+    CHECK(durable.ok());
+    CHECK(storage.durable() == last);
+    co_await store.close();
+  }());
+  EngineImage recovered;
+  Result<Recovery> recovery = replay_log(dir.path(), [&](const ReplayedRecord& r) {
+    recovered.apply(r.header, r.payload);
+  });
+  REQUIRE(recovery.ok());
+  CHECK(!recovery->cores.at(0).corrupt());
+  CHECK(recovered.damaged_buckets.empty());
+  CHECK(recovered.counter == (longest_history(histories) - 1) / 7 + 1);
+  CHECK(recovered.membership.identity.id == 4);
+  for (uint32_t b = 0; b < histories.size(); b++) {
+    REQUIRE(recovered.phasers.count(b) == 1);
+    check_same(recovered.phasers.at(b), fold(histories[b]));
+  }
+}
