@@ -36,12 +36,11 @@
 #include "consensus/crc32c.h"
 #include "bucket/log_store.h"
 #include "reactor/block_on.h"
-#include "reactor/loop.h"
+#include "reactor/sync.h"
 
 using namespace coworker;
 using namespace coworker::bucket;
 using namespace coworker::consensus;
-using coworker::reactor::Loop;
 using coworker::reactor::Task;
 using Clock = std::chrono::steady_clock;
 
@@ -153,8 +152,6 @@ StoreRun store_loop(const std::string& dir, size_t record, int appenders, double
     LogStore& store = **opened;
     const std::string payload(record, 'p');
     std::vector<std::vector<double>> latencies(static_cast<size_t>(appenders));
-    int done = 0;
-    std::coroutine_handle<> waiter;
     const auto start = Clock::now();
     auto one = [&](int a) -> Task<void> {
       RecordMeta meta{RecordKind::entry, static_cast<uint32_t>(a), 0, {}};
@@ -164,18 +161,10 @@ StoreRun store_loop(const std::string& dir, size_t record, int appenders, double
         if (!seq) die("append");
         latencies[static_cast<size_t>(a)].push_back(since(t0) * 1e6);
       }
-      if (++done == appenders && waiter) Loop::current().schedule(waiter);
     };
-    for (int a = 0; a < appenders; a++) Loop::current().spawn(one(a));
-    struct Wait {
-      int* done;
-      int appenders;
-      std::coroutine_handle<>* waiter;
-      bool await_ready() const { return *done == appenders; }
-      void await_suspend(std::coroutine_handle<> h) { *waiter = h; }
-      void await_resume() const {}
-    };
-    co_await Wait{&done, appenders, &waiter};
+    reactor::TaskGroup group;
+    for (int a = 0; a < appenders; a++) group.spawn(one(a));
+    co_await group.join();
     const double elapsed = since(start);
     std::vector<double> all;
     for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());

@@ -69,23 +69,6 @@ const char* log_errc_name(LogErrc errc) {
   return "?";
 }
 
-void LogStore::WaiterList::push(Waiter* w) {
-  w->next = nullptr;
-  if (tail) tail->next = w;
-  else head = w;
-  tail = w;
-}
-
-void LogStore::WaiterList::resume_all() {
-  Loop& loop = Loop::current();
-  for (Waiter* w = std::exchange(head, nullptr); w != nullptr;) {
-    Waiter* next = w->next;  // w lives in a frame that may end once resumed
-    loop.schedule(w->handle);
-    w = next;
-  }
-  tail = nullptr;
-}
-
 LogStore::LogStore(Config config) : _config(std::move(config)) {
   _segment_limit = _config.segment_bytes;
   const size_t by_segment = static_cast<size_t>(_config.segment_bytes) - segment_header_bytes -
@@ -162,10 +145,6 @@ Result<std::unique_ptr<LogStore>> LogStore::open(Config config, const Resume& re
   return store;
 }
 
-void LogStore::unpark(std::coroutine_handle<>& slot) {
-  if (slot) Loop::current().schedule(std::exchange(slot, {}));
-}
-
 // Bytes a record of `record` bytes takes in the filling batch, counting the
 // segment header it may open with and the seal + next header it may cause.
 size_t LogStore::bytes_needed(size_t record) const {
@@ -211,13 +190,13 @@ Result<uint64_t, LogErrc> LogStore::stage(const RecordMeta& meta,
     _segment++;
     _offset = 0;
     _segment_limit = _config.segment_bytes;
-    unpark(_preparer_idle);
+    _preparer_idle.notify_all();
     put_internal(RecordKind::segment_header);
   }
   put(meta.kind, meta.bucket, meta.position, meta.promise, parts, payload);
   COWORKER_ASSERT(_offset + seal_bytes <= _segment_limit);
   COWORKER_ASSERT(_filling->bytes <= _config.batch_bytes_max);
-  unpark(_flusher_idle);
+  _flusher_idle.notify_all();
   return _filling->last_seq;
 }
 
@@ -289,8 +268,9 @@ bool LogStore::Durable::await_ready() const {
 }
 
 void LogStore::Durable::await_suspend(std::coroutine_handle<> handle) {
-  _waiter.handle = handle;
-  _store->batch_of(_seq).waiters.push(&_waiter);
+  // The batch holding seq stays the same object until it is durable.
+  _wait.emplace(_store->batch_of(_seq).flushed);
+  _wait->await_suspend(handle);
 }
 
 Result<void, LogErrc> LogStore::Durable::await_resume() const {
@@ -307,8 +287,8 @@ bool LogStore::Room::await_ready() const {
 }
 
 void LogStore::Room::await_suspend(std::coroutine_handle<> handle) {
-  _waiter.handle = handle;
-  _store->_room.push(&_waiter);
+  _wait.emplace(_store->_room);
+  _wait->await_suspend(handle);
 }
 
 Task<Result<uint64_t, LogErrc>> LogStore::append(RecordMeta meta, std::span<const char> payload) {
@@ -330,12 +310,12 @@ void LogStore::fail(Errno error) {
                  _config.core, error.message());
   }
   _failed = error;
-  _flushing->waiters.resume_all();
-  _filling->waiters.resume_all();
-  _room.resume_all();
-  unpark(_flusher_idle);
-  unpark(_flusher_segment);
-  unpark(_preparer_idle);
+  _flushing->flushed.notify_all();
+  _filling->flushed.notify_all();
+  _room.notify_all();
+  _flusher_idle.notify_all();
+  _flusher_segment.notify_all();
+  _preparer_idle.notify_all();
 }
 
 // Closes the files of segments that no staged record still needs.
@@ -352,13 +332,13 @@ Task<void> LogStore::flush_loop() {
     if (_failed) break;
     if (_filling->empty()) {
       if (_closing) break;
-      co_await Park{&_flusher_idle};
+      co_await _flusher_idle.wait_through_stop();
       continue;
     }
     std::swap(_filling, _flushing);
     _flush_active = true;
     _flush_started = std::chrono::steady_clock::now();
-    _room.resume_all();
+    _room.notify_all();
     Status written = co_await write_batch(*_flushing);
     if (!written) {
       fail(written.error());
@@ -367,7 +347,7 @@ Task<void> LogStore::flush_loop() {
     COWORKER_ASSERT(_flushing->last_seq > _durable_seq);
     _durable_seq = _flushing->last_seq;
     _stats.batches++;
-    _flushing->waiters.resume_all();
+    _flushing->flushed.notify_all();
     _flushing->bytes = 0;
     _flushing->extents.clear();
     _flush_active = false;
@@ -375,8 +355,8 @@ Task<void> LogStore::flush_loop() {
   }
   _flush_active = false;
   _flusher_done = true;
-  unpark(_preparer_idle);
-  unpark(_close_waiter);
+  _preparer_idle.notify_all();
+  _close_waiter.notify_all();
 }
 
 Task<Status> LogStore::write_batch(Batch& batch) {
@@ -387,7 +367,7 @@ Task<Status> LogStore::write_batch(Batch& batch) {
   for (const Extent& e : batch.extents) {
     while (!_fds.contains(e.segment)) {
       if (_failed) co_return *_failed;
-      co_await Park{&_flusher_segment};
+      co_await _flusher_segment.wait_through_stop();
     }
   }
   // The common batch is one extent in one segment: one write that carries
@@ -425,7 +405,7 @@ Task<void> LogStore::prepare_loop() {
     // While closing, prepare only what staged records still need.
     const uint64_t target = _closing ? _segment : _segment + prepare_ahead;
     if (_prepared_max >= target) {
-      co_await Park{&_preparer_idle};
+      co_await _preparer_idle.wait_through_stop();
       continue;
     }
     const uint64_t index = _prepared_max + 1;
@@ -438,18 +418,18 @@ Task<void> LogStore::prepare_loop() {
     _fds[index] = *fd;
     _prepared_max = index;
     _stats.segments_prepared++;
-    unpark(_flusher_segment);
+    _flusher_segment.notify_all();
   }
   _preparer_done = true;
-  unpark(_close_waiter);
+  _close_waiter.notify_all();
 }
 
 Task<void> LogStore::close() {
   _closing = true;
-  unpark(_flusher_idle);
-  unpark(_preparer_idle);
-  _room.resume_all();
-  while (!_flusher_done || !_preparer_done) co_await Park{&_close_waiter};
+  _flusher_idle.notify_all();
+  _preparer_idle.notify_all();
+  _room.notify_all();
+  while (!_flusher_done || !_preparer_done) co_await _close_waiter.wait_through_stop();
   for (auto& [index, fd] : _fds) ::close(fd);
   _fds.clear();
   if (_dir_fd >= 0) ::close(_dir_fd);

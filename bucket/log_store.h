@@ -57,6 +57,7 @@
 #include "bucket/record.h"
 #include "bucket/segment.h"
 #include "reactor/result.h"
+#include "reactor/sync.h"
 #include "reactor/task.h"
 
 namespace coworker::bucket {
@@ -76,17 +77,6 @@ enum class LogErrc : uint8_t {
 const char* log_errc_name(LogErrc errc);
 
 class LogStore {
-  struct Waiter {
-    std::coroutine_handle<> handle;
-    Waiter* next = nullptr;
-  };
-  struct WaiterList {
-    Waiter* head = nullptr;
-    Waiter* tail = nullptr;
-    void push(Waiter* w);
-    void resume_all();
-  };
-
  public:
   struct Config {
     std::string dir;  // the log directory: <data-dir>/log
@@ -126,6 +116,8 @@ class LogStore {
   // Where the last staged record lies: (segment, offset).
   std::pair<uint64_t, uint64_t> last_location() const { return _last_location; }
 
+  // Durable and Room park through an Event wait built in place inside them
+  // (hence in the appender's frame): no allocation per wait.
   class [[nodiscard]] Durable {
    public:
     Durable(LogStore* store, uint64_t seq) : _store(store), _seq(seq) {}
@@ -136,7 +128,7 @@ class LogStore {
    private:
     LogStore* _store;
     uint64_t _seq;
-    Waiter _waiter;
+    std::optional<reactor::Event::WaitThroughStop> _wait;
   };
   // Completes once seq and every record before it is durable (or failed).
   Durable durable(uint64_t seq) { return Durable(this, seq); }
@@ -151,7 +143,7 @@ class LogStore {
    private:
     LogStore* _store;
     size_t _bytes;
-    Waiter _waiter;
+    std::optional<reactor::Event::WaitThroughStop> _wait;
   };
   // Completes when a payload of this size may fit (stage() again to know).
   Room room(size_t payload_bytes) { return Room(this, payload_bytes); }
@@ -189,18 +181,11 @@ class LogStore {
     std::vector<Extent> extents;
     uint64_t first_seq = 0;
     uint64_t last_seq = 0;
-    WaiterList waiters;
+    reactor::Event flushed;  // notified when this batch is durable (or failed)
     bool empty() const { return bytes == 0; }
-  };
-  struct Park {
-    std::coroutine_handle<>* slot;
-    bool await_ready() const noexcept { return false; }
-    void await_suspend(std::coroutine_handle<> h) noexcept { *slot = h; }
-    void await_resume() const noexcept {}
   };
 
   explicit LogStore(Config config);
-  static void unpark(std::coroutine_handle<>& slot);
   size_t bytes_needed(size_t record) const;
   void put(RecordKind kind, uint32_t bucket, uint64_t position, Promise promise,
            std::span<const std::span<const char>> parts, size_t payload);
@@ -232,11 +217,16 @@ class LogStore {
   uint64_t _prepared_max = 0;
   int _dir_fd = -1;
 
-  std::coroutine_handle<> _flusher_idle;
-  std::coroutine_handle<> _flusher_segment;
-  std::coroutine_handle<> _preparer_idle;
-  std::coroutine_handle<> _close_waiter;
-  WaiterList _room;
+  // Where the store's own coroutines and its appenders park. Each is used as
+  // a condition (Event::notify_all, never set): a woken waiter re-checks the
+  // store's state, so a notify with nobody parked is simply lost, as it
+  // should be. All wait through the loop's stop: the store still flushes
+  // while its core drains, until close().
+  reactor::Event _flusher_idle;     // the flusher: something was staged
+  reactor::Event _flusher_segment;  // the flusher: a segment was prepared
+  reactor::Event _preparer_idle;    // the preparer: a segment is needed
+  reactor::Event _close_waiter;     // close(): the flusher or preparer ended
+  reactor::Event _room;             // room(): the filling buffer was taken
   bool _closing = false;
   bool _flusher_done = false;
   bool _preparer_done = false;

@@ -12,15 +12,6 @@ using reactor::Loop;
 
 namespace {
 
-// Resumes serve() once the last connection (or the sweeper) has ended.
-struct Drained {
-  std::coroutine_handle<>* slot;
-  bool ready;
-  bool await_ready() const noexcept { return ready; }
-  void await_suspend(std::coroutine_handle<> h) noexcept { *slot = h; }
-  void await_resume() const noexcept {}
-};
-
 constexpr std::string_view overload_answer =
     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
     "Content-Length: 71\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
@@ -59,7 +50,7 @@ reactor::Task<void> Server::run_connection(int fd) {
   if (connection.next != nullptr) connection.next->prev = connection.prev;
   COWORKER_ASSERT(_stats.connections_open > 0);
   _stats.connections_open--;
-  if (_stats.connections_open == 0 && _drained) Loop::current().schedule(std::exchange(_drained, {}));
+  if (_stats.connections_open == 0) _drained.notify_all();
 }
 
 reactor::Task<void> Server::sweep() {
@@ -70,7 +61,7 @@ reactor::Task<void> Server::sweep() {
     for (Connection* c = _connections; c != nullptr; c = c->next) c->check_deadline(now);
   }
   _sweeping = false;
-  if (_drained) Loop::current().schedule(std::exchange(_drained, {}));
+  _drained.notify_all();
 }
 
 reactor::Task<void> Server::serve(int listen_fd) {
@@ -100,8 +91,8 @@ reactor::Task<void> Server::serve(int listen_fd) {
     loop.spawn(run_connection(*fd));
   }
   co_await accept.close();
-  while (_stats.connections_open > 0) co_await Drained{&_drained, false};
-  while (_sweeping) co_await Drained{&_drained, false};
+  while (_stats.connections_open > 0) co_await _drained.wait_through_stop();
+  while (_sweeping) co_await _drained.wait_through_stop();
   _buffers.reset();
 }
 

@@ -31,6 +31,7 @@
 #include "reactor/buffer_ring.h"
 #include "reactor/net.h"
 #include "reactor/ops.h"
+#include "reactor/sync.h"
 #include "reactor/task.h"
 
 namespace coworker::http {
@@ -87,7 +88,9 @@ class Server {
   ServerConfig _config;
   std::unique_ptr<reactor::BufferRing> _buffers;
   Connection* _connections = nullptr;  // intrusive list, for the sweeper
-  std::coroutine_handle<> _drained;    // serve() waiting for the last one
+  // serve() waits here, through the loop's stop, for the last connection
+  // and the sweeper to end: notified (never set) when either does.
+  reactor::Event _drained;
   bool _sweeping = false;
   Stats _stats;
 };

@@ -141,15 +141,23 @@ void Loop::begin_stop() {
   COWORKER_ASSERT(!_stopping);
   _stopping = true;
   // Cancel everything that waits on the outside world; each op untracks
-  // itself when its CQE arrives, so the list is only read here.
-  for (Waiting* w = _waiting.next; w != &_waiting; w = w->next) {
-    io_uring_sqe* sqe = get_sqe();
-    if (w->timeout) {
-      io_uring_prep_timeout_remove(sqe, w->user_data, 0);
+  // itself when its CQE arrives. An Event's wait untracks itself at once, in
+  // on_stop, so read the next node first.
+  Waiting* w = _waiting.next;
+  while (w != &_waiting) {
+    Waiting* next = w->next;
+    if (w->on_stop != nullptr) {
+      w->on_stop(w);
     } else {
-      io_uring_prep_cancel64(sqe, w->user_data, 0);
+      io_uring_sqe* sqe = get_sqe();
+      if (w->timeout) {
+        io_uring_prep_timeout_remove(sqe, w->user_data, 0);
+      } else {
+        io_uring_prep_cancel64(sqe, w->user_data, 0);
+      }
+      io_uring_sqe_set_data(sqe, nullptr);
     }
-    io_uring_sqe_set_data(sqe, nullptr);
+    w = next;
   }
 }
 

@@ -13,10 +13,12 @@
 //                 a completion only when nothing is ready to run
 //
 // Shutdown: request_stop() (any thread) makes the loop cancel every operation
-// that waits on the outside world (accept, recv, timeouts, connect); such an
-// operation started after the stop fails at once with ECANCELED. File I/O and
-// sends still complete, so tasks can flush. run() returns once no spawned task
-// is left — on every core at once when the loop belongs to an Smp (smp.h).
+// that waits on the outside world (accept, recv, timeouts, connect) and wake
+// every Event::wait (sync.h); such an operation or wait started after the
+// stop fails at once with ECANCELED. File I/O, sends and Event's
+// wait_through_stop still complete, so tasks can flush. run() returns once
+// no spawned task is left — on every core at once when the loop belongs to
+// an Smp (smp.h).
 #pragma once
 
 #include <atomic>
@@ -48,6 +50,10 @@ struct Waiting {
   Waiting* next = nullptr;
   uint64_t user_data = 0;  // what to cancel
   bool timeout = false;    // cancelled with TIMEOUT_REMOVE rather than ASYNC_CANCEL
+  // A wait that is no io_uring op (Event::wait, sync.h) sets this: stop
+  // calls it instead of submitting a cancel, and it untracks the wait and
+  // schedules its coroutine.
+  void (*on_stop)(Waiting* self) = nullptr;
 };
 
 class Loop {
@@ -92,9 +98,10 @@ class Loop {
   // Thread-safe wake-up of a loop blocked in io_uring_enter.
   void wake();
 
-  // Waiting-operation registry (see Waiting): ops call these.
+  // Waiting-operation registry (see Waiting): ops and Event waits call these.
   void track(Waiting* w);
   void untrack(Waiting* w);
+  size_t waiting() const { return _waiting_count; }  // tracked now (tests)
 
   // Counters for tests and metrics.
   struct Stats {

@@ -76,6 +76,10 @@ class Multishot : protected Completion {
   bool _cancelling = false;  // a cancel we asked for (close or pause)
   bool _closing = false;
   int _error = 0;            // first error seen, reported after queued items
+  // The op's completion records, like Op::_waiter, rather than Events: one
+  // reader (asserted) whose wait arms the op, and the CQE callback that
+  // wakes it decides whether to re-arm by whether it waits. Stop reaches
+  // them through the op's cancellation, not through Event::wait.
   std::coroutine_handle<> _reader;
   std::coroutine_handle<> _closer;
   Waiting _waiting;

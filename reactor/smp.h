@@ -9,6 +9,7 @@
 //
 // Cross-core calls: `co_await submit_to(core, fn)` runs fn on that core and
 // resumes with its result; fn may return a Task, which then runs there.
+// `co_await smp.broadcast(fn)` does the same on every core at once.
 //
 // Shutdown is global: each loop reports when it is stopped with nothing left
 // to run, and all loops leave their run() once every one reports at the same
@@ -28,6 +29,9 @@
 #include "reactor/loop.h"
 
 namespace coworker::reactor {
+
+template <typename F>
+class Broadcast;
 
 class Smp {
  public:
@@ -63,6 +67,16 @@ class Smp {
   void on_signal(SignalHandler handler) { _signal_handler = std::move(handler); }
   // Thread-safe: stop every core.
   void request_stop(int exit_code = 0);
+
+  // `co_await smp.broadcast(fn)` runs fn on every core, this one included,
+  // and resumes once every core has answered, with the answers in core
+  // order (std::vector, or nothing for void). fn is copied to each core and
+  // may return a Task, which then runs there. Like submit_to, a broadcast is
+  // answered while the cores stop and drain, and the nested-call DAG rule of
+  // channel.h applies to fn. Under g++ 12, a fn whose captures have
+  // destructors goes in a named variable first (task.h, GCC PR 99576).
+  template <typename F>
+  Broadcast<F> broadcast(F fn);
 
   // Origin side: send a call (or queue it when the pair is full).
   void send(CrossCall* call);
@@ -130,38 +144,35 @@ struct TaskValue<Task<T>> {
   using type = T;
   static constexpr bool is_task = true;
 };
-}  // namespace detail
 
-// The awaitable behind submit_to: the CrossCall lives inside it, hence inside
-// the awaiting coroutine's frame, for the whole round trip.
+// One cross-core call's record: runs fn on the target core (as a task
+// spawned there when fn returns a Task) and keeps its result for the origin.
+// What the origin does with the reply is its owner's `complete` step.
 template <typename F>
-class [[nodiscard]] SubmitTo : private CrossCall {
+class CallRecord : public CrossCall {
   using Raw = std::invoke_result_t<F&>;
-  static constexpr bool returns_task = detail::TaskValue<Raw>::is_task;
-  using Value = std::conditional_t<returns_task, typename detail::TaskValue<Raw>::type, Raw>;
-  using Stored = std::conditional_t<std::is_void_v<Value>, bool, Value>;
+  static constexpr bool returns_task = TaskValue<Raw>::is_task;
 
  public:
-  SubmitTo(unsigned core, F fn) : _fn(std::move(fn)) {
+  using Value = std::conditional_t<returns_task, typename TaskValue<Raw>::type, Raw>;
+
+  CallRecord(unsigned core, F fn, Step on_reply) : _fn(std::move(fn)) {
     target = core;
-    run = &SubmitTo::run_on_target;
-    complete = &SubmitTo::complete_on_origin;
+    run = &CallRecord::run_on_target;
+    complete = on_reply;
   }
 
-  bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> waiter) {
-    _waiter = waiter;
-    origin = Loop::current().core();
-    Smp::current().send(this);
-  }
-  Value await_resume() {
+  // Origin side, once the reply is back.
+  Value take() {
     COWORKER_ASSERT(_result.has_value());
     if constexpr (!std::is_void_v<Value>) return std::move(*_result);
   }
 
  private:
+  using Stored = std::conditional_t<std::is_void_v<Value>, bool, Value>;
+
   static void run_on_target(CrossCall* call) {
-    auto* self = static_cast<SubmitTo*>(call);
+    auto* self = static_cast<CallRecord*>(call);
     if constexpr (returns_task) {
       Loop::current().spawn(self->run_task());
     } else {
@@ -183,19 +194,108 @@ class [[nodiscard]] SubmitTo : private CrossCall {
     }
     Smp::current().reply(this);
   }
-  static void complete_on_origin(CrossCall* call) {
-    auto* self = static_cast<SubmitTo*>(call);
-    Loop::current().schedule(self->_waiter);
-  }
 
   F _fn;
   std::optional<Stored> _result;
+};
+
+}  // namespace detail
+
+// The awaitable behind submit_to: the CrossCall lives inside it, hence inside
+// the awaiting coroutine's frame, for the whole round trip.
+template <typename F>
+class [[nodiscard]] SubmitTo : private detail::CallRecord<F> {
+  using Record = detail::CallRecord<F>;
+
+ public:
+  SubmitTo(unsigned core, F fn) : Record(core, std::move(fn), &SubmitTo::complete_on_origin) {}
+
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> waiter) {
+    _waiter = waiter;
+    this->origin = Loop::current().core();
+    Smp::current().send(this);
+  }
+  typename Record::Value await_resume() { return this->take(); }
+
+ private:
+  static void complete_on_origin(CrossCall* call) {
+    auto* self = static_cast<SubmitTo*>(static_cast<Record*>(call));
+    Loop::current().schedule(self->_waiter);
+  }
+
   std::coroutine_handle<> _waiter;
 };
 
 template <typename F>
 SubmitTo<F> submit_to(unsigned core, F fn) {
   return SubmitTo<F>(core, std::move(fn));
+}
+
+// The awaitable behind Smp::broadcast: one call record per core, each with
+// its own copy of fn, in one vector owned by the awaitable (hence by the
+// awaiting frame) for the whole round trip. The waiter is scheduled once the
+// last reply is back; the answers come in core order.
+template <typename F>
+class [[nodiscard]] Broadcast {
+  static_assert(std::is_copy_constructible_v<F>, "broadcast copies fn to every core");
+  struct Call : detail::CallRecord<F> {
+    Call(unsigned core, const F& fn, Broadcast* owner_)
+        : detail::CallRecord<F>(core, fn, &Broadcast::complete_on_origin), owner(owner_) {}
+    Broadcast* owner;
+  };
+
+ public:
+  using Value = typename detail::CallRecord<F>::Value;
+
+  Broadcast(Smp* smp, F fn) : _smp(smp), _fn(std::move(fn)) {}
+  Broadcast(const Broadcast&) = delete;
+  Broadcast& operator=(const Broadcast&) = delete;
+
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> waiter) {
+    COWORKER_ASSERT(&Smp::current() == _smp);
+    COWORKER_ASSERT(_calls.empty());
+    const unsigned origin = Loop::current().core();
+    _waiter = waiter;
+    _pending = _smp->cores();
+    // Fill the vector before sending anything: a sent call must not move.
+    _calls.reserve(_smp->cores());
+    for (unsigned core = 0; core < _smp->cores(); core++) {
+      _calls.emplace_back(core, _fn, this).origin = origin;
+    }
+    for (Call& call : _calls) _smp->send(&call);
+  }
+  // One answer per core, in core order (nothing when fn returns void).
+  auto await_resume() {
+    COWORKER_ASSERT(_pending == 0);
+    if constexpr (std::is_void_v<Value>) {
+      for (Call& call : _calls) call.take();
+    } else {
+      std::vector<Value> answers;
+      answers.reserve(_calls.size());
+      for (Call& call : _calls) answers.push_back(call.take());
+      return answers;
+    }
+  }
+
+ private:
+  static void complete_on_origin(CrossCall* call) {
+    Broadcast* self = static_cast<Call*>(call)->owner;
+    COWORKER_ASSERT(self->_pending > 0);
+    if (--self->_pending == 0) Loop::current().schedule(self->_waiter);
+  }
+
+  Smp* _smp;
+  F _fn;
+  std::vector<Call> _calls;
+  unsigned _pending = 0;
+  std::coroutine_handle<> _waiter;
+};
+
+template <typename F>
+Broadcast<F> Smp::broadcast(F fn) {
+  return Broadcast<F>(this, std::move(fn));
 }
 
 }  // namespace coworker::reactor

@@ -11,6 +11,12 @@
 // counts it in the loop's gate, and the loop drains the gate on shutdown.
 //
 // Threading: a Task runs on the core that awaits it and never migrates.
+//
+// g++ 12 (Debian's) and co_await: a temporary with a destructor inside a
+// co_await full-expression may be destroyed twice (GCC PR 99576, fixed in
+// later releases): `co_await submit_to(core, [v = std::move(vec)] {...})`
+// corrupted the heap in the server. Keep such lambdas and awaitables in
+// named variables: `auto call = submit_to(core, fn); co_await call;`.
 #pragma once
 
 #include <coroutine>

@@ -8,13 +8,12 @@
 
 #include "bucket/log_store.h"
 #include "reactor/block_on.h"
-#include "reactor/loop.h"
+#include "reactor/sync.h"
 #include "tests/bucket/log_test_util.h"
 
 using namespace coworker;
 using namespace coworker::bucket;
 using namespace coworker::bucket::testing;
-using coworker::reactor::Loop;
 using coworker::reactor::Task;
 
 namespace {
@@ -50,8 +49,6 @@ RecordMeta meta_for(uint64_t i) {
 // Appends `count` records with keys base.. concurrently from `appenders`
 // coroutines; returns when every one is durable.
 Task<void> append_many(LogStore& store, uint64_t base, int count, int appenders, size_t length) {
-  int done = 0;
-  std::coroutine_handle<> waiter;
   auto one = [&](int a) -> Task<void> {
     for (int i = a; i < count; i += appenders) {
       const uint64_t key = base + static_cast<uint64_t>(i);
@@ -60,18 +57,10 @@ Task<void> append_many(LogStore& store, uint64_t base, int count, int appenders,
       COWORKER_ASSERT(seq.ok());
       COWORKER_ASSERT(store.durable_seq() >= *seq);  // resumed only once durable
     }
-    if (++done == appenders && waiter) Loop::current().schedule(waiter);
   };
-  for (int a = 0; a < appenders; a++) Loop::current().spawn(one(a));
-  struct Wait {
-    int* done;
-    int appenders;
-    std::coroutine_handle<>* waiter;
-    bool await_ready() const { return *done == appenders; }
-    void await_suspend(std::coroutine_handle<> h) { *waiter = h; }
-    void await_resume() const {}
-  };
-  co_await Wait{&done, appenders, &waiter};
+  reactor::TaskGroup group;
+  for (int a = 0; a < appenders; a++) group.spawn(one(a));
+  co_await group.join();
 }
 
 void check_keys(const ReplayResult& replayed, uint64_t first, uint64_t count) {

@@ -13,6 +13,7 @@
 #include "reactor/net.h"
 #include "reactor/ops.h"
 #include "reactor/smp.h"
+#include "reactor/sync.h"
 
 using namespace coworker;
 using namespace coworker::reactor;
@@ -61,16 +62,15 @@ Task<std::string> exercise() {
   COWORKER_ASSERT((co_await Read{fd, back, 0}).ok());
   ::close(fd);
 
-  bool done = false;
   Result<size_t> cancelled = Errno{0};
-  Loop::current().spawn([](int fd, Result<size_t>* out, bool* done) -> Task<void> {
+  TaskGroup reader;
+  reader.spawn([](int fd, Result<size_t>* out) -> Task<void> {
     char buffer[8];
     *out = co_await Recv{fd, buffer};
-    *done = true;
-  }(*server, &cancelled, &done));
+  }(*server, &cancelled));
   co_await Yield{};
   COWORKER_ASSERT((co_await Close{*server}).ok());
-  while (!done) co_await Yield{};
+  co_await reader.join();
   COWORKER_ASSERT(!cancelled.ok() && cancelled.error().code == ECANCELED);
   (void)co_await Close{*client};
   co_return back;

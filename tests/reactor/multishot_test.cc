@@ -12,6 +12,7 @@
 #include "reactor/block_on.h"
 #include "reactor/multishot.h"
 #include "reactor/net.h"
+#include "reactor/sync.h"
 
 using namespace coworker;
 using namespace coworker::reactor;
@@ -189,21 +190,19 @@ TEST_CASE("multishot: close cancels an armed recv and waits for its final comple
     Result<std::unique_ptr<BufferRing>> ring = BufferRing::create(4, 256);
     COWORKER_ASSERT(ring.ok());
     Pair pair = co_await connected_pair();
-    bool reader_done = false;
     Result<MultishotRecv::Chunk> outcome = Errno{0};
     {
       MultishotRecv recv(pair.server, ring->get());
-      Loop::current().spawn([](MultishotRecv* recv, bool* done,
-                               Result<MultishotRecv::Chunk>* out) -> Task<void> {
+      TaskGroup reader;
+      reader.spawn([](MultishotRecv* recv, Result<MultishotRecv::Chunk>* out) -> Task<void> {
         *out = co_await recv->next();
-        *done = true;
-      }(&recv, &reader_done, &outcome));
+      }(&recv, &outcome));
       co_await Yield{};
       co_await Yield{};
       COWORKER_ASSERT(recv.armed());
       co_await recv.close();
       COWORKER_ASSERT(!recv.armed());
-      while (!reader_done) co_await Yield{};
+      co_await reader.join();
     }  // destroyed only after its final completion
     ::close(pair.server);
     ::close(pair.client);

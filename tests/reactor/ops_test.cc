@@ -12,6 +12,7 @@
 #include "reactor/block_on.h"
 #include "reactor/net.h"
 #include "reactor/ops.h"
+#include "reactor/sync.h"
 
 using namespace coworker;
 using namespace coworker::reactor;
@@ -230,16 +231,15 @@ TEST_CASE("ops: closing a socket cancels the recv pending on it") {
   Result<size_t> r = block_on([]() -> Task<Result<size_t>> {
     Pair pair = co_await connected_pair();
     Result<size_t> outcome = Errno{0};
-    bool done = false;
-    Loop::current().spawn([](int fd, Result<size_t>* out, bool* done) -> Task<void> {
+    TaskGroup reader;
+    reader.spawn([](int fd, Result<size_t>* out) -> Task<void> {
       char buffer[16];
       *out = co_await Recv{fd, buffer};
-      *done = true;
-    }(pair.server, &outcome, &done));
+    }(pair.server, &outcome));
     co_await Yield{};  // the reader runs and submits its recv first
     Status closed = co_await Close{pair.server};
     COWORKER_ASSERT(closed.ok());
-    while (!done) co_await Yield{};
+    co_await reader.join();
     (void)co_await Close{pair.client};
     co_return outcome;
   }());
@@ -250,12 +250,12 @@ TEST_CASE("ops: closing a socket cancels the recv pending on it") {
 TEST_CASE("ops: stopping the loop cancels waiting ops and drains spawned tasks") {
   Loop loop(Loop::Config{});
   int finished = 0;
-  bool receiving = false;
+  Event receiving;
   Result<size_t> outcome = Errno{0};
-  auto body = [](Result<size_t>* out, int* finished, bool* receiving) -> Task<void> {
+  auto body = [](Result<size_t>* out, int* finished, Event* receiving) -> Task<void> {
     Pair pair = co_await connected_pair();
     char buffer[16];
-    *receiving = true;
+    receiving->set();
     *out = co_await Recv{pair.server, buffer};  // nothing ever arrives
     ::close(pair.server);
     ::close(pair.client);
@@ -267,8 +267,9 @@ TEST_CASE("ops: stopping the loop cancels waiting ops and drains spawned tasks")
     COWORKER_ASSERT(!slept.ok());
     (*finished)++;
   }(&finished));
-  loop.spawn([](Loop* loop, bool* receiving) -> Task<void> {
-    while (!*receiving) co_await Yield{};
+  loop.spawn([](Loop* loop, Event* receiving) -> Task<void> {
+    Status ready = co_await receiving->wait();
+    COWORKER_ASSERT(ready.ok());
     loop->request_stop(3);
   }(&loop, &receiving));
   CHECK(loop.run() == 3);

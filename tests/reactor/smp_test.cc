@@ -9,6 +9,7 @@
 
 #include "reactor/ops.h"
 #include "reactor/smp.h"
+#include "reactor/sync.h"
 
 using namespace coworker;
 using namespace coworker::reactor;
@@ -43,22 +44,15 @@ Task<void> hammer(unsigned origin, unsigned cores, uint64_t per_pair, unsigned d
     }
   };
   std::vector<uint64_t> acked(cores, 0);
-  unsigned running = 0;
+  TaskGroup senders;
   for (unsigned target = 0; target < cores; target++) {
     for (unsigned d = 0; d < depth; d++) {
-      running++;
-      Loop::current().spawn(Sender::run(origin, target, d, depth, per_pair / depth, ledger,
-                                        &acked[target]));
+      senders.spawn(Sender::run(origin, target, d, depth, per_pair / depth, ledger,
+                                &acked[target]));
     }
   }
-  (void)running;
-  // Wait for our own senders by polling our counters between yields.
-  for (;;) {
-    uint64_t total = 0;
-    for (uint64_t a : acked) total += a;
-    if (total == (per_pair / depth) * depth * cores) break;
-    co_await Yield{};
-  }
+  co_await senders.join();
+  for (uint64_t a : acked) COWORKER_ASSERT(a == (per_pair / depth) * depth);
   if (done->fetch_add(1) + 1 == cores) smp->request_stop(0);
 }
 
