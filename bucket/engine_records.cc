@@ -62,6 +62,7 @@ EngineRecord encode_phaser_record(uint32_t bucket, const consensus::PhaserRecord
     out.meta.position = c.mark.end;
   }
   out.payload = consensus::encode(record);
+  out.phaser = record;
   return out;
 }
 
@@ -74,6 +75,19 @@ EngineRecord encode_counter_record(uint32_t counter) {
   consensus::Writer writer;
   writer.u8(counter_format_version);
   writer.u64(counter);
+  out.payload = writer.take();
+  return out;
+}
+
+EngineRecord encode_connection_block(uint64_t end) {
+  COWORKER_ASSERT(end > 0);
+  EngineRecord out;
+  out.meta.kind = RecordKind::connection_block;
+  out.meta.bucket = participant_bucket;
+  out.meta.position = end;
+  consensus::Writer writer;
+  writer.u8(counter_format_version);
+  writer.u64(end);
   out.payload = writer.take();
   return out;
 }
@@ -114,11 +128,15 @@ void EngineImage::apply(const RecordHeader& header, std::span<const char> payloa
     consensus::Reader reader(view(payload));
     const bool version_ok = reader.u8() == counter_format_version;
     const uint64_t value = reader.u64();
-    if (!version_ok || !reader.done() || value == 0 || value > UINT32_MAX ||
-        header.kind != RecordKind::counter || header.promise.counter != value) {
+    if (!version_ok || !reader.done() || value == 0) return mark_damaged(header.bucket);
+    if (header.kind == RecordKind::connection_block && header.position == value) {
+      connection_block_end = std::max(connection_block_end, value);
+    } else if (header.kind == RecordKind::counter && value <= UINT32_MAX &&
+               header.promise.counter == value) {
+      counter = std::max(counter, static_cast<uint32_t>(value));
+    } else {
       return mark_damaged(header.bucket);
     }
-    counter = std::max(counter, static_cast<uint32_t>(value));
   } else {
     apply_phaser(header, payload);
   }

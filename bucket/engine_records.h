@@ -12,6 +12,7 @@
 //   phaser RegisterRecord           register_write  the bucket           write.first / write's promise
 //   phaser CommitRecord             commit          the bucket           mark.end / -
 //   promise counter                 counter         participant_bucket   - / counter
+//   connection block                connection_block participant_bucket  block end / -
 //   membership record (core 0)      membership      membership_bucket    - / -
 //
 // Payloads are the consensus codecs' encodings (phaser_codec.h,
@@ -23,6 +24,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -36,10 +38,16 @@ namespace coworker::bucket {
 struct EngineRecord {
   RecordMeta meta;
   std::string payload;
+  // A phaser record's value (the Write shared, not copied): what the
+  // per-bucket index (bucket_index.h) learns once the record is staged.
+  std::optional<consensus::PhaserRecord> phaser;
 };
 
 EngineRecord encode_phaser_record(uint32_t bucket, const consensus::PhaserRecord& record);
 EngineRecord encode_counter_record(uint32_t counter);
+// Connection ids (issuer, counter) with counter < end may be issued: a block
+// is durable before any id from it is (DESIGN §3 "connection").
+EngineRecord encode_connection_block(uint64_t end);
 EngineRecord encode_membership_record(const consensus::MembershipRecord& record);
 
 // What replay recovers for the engine, folded record by record in log order
@@ -62,6 +70,9 @@ class EngineImage {
   // The highest counter in any core's log: every core continues above it,
   // so a bucket that moved cores still gets a higher promise.
   uint32_t counter = 0;
+  // The end of the highest connection block in any log: ids are issued
+  // from here on after a restart, never twice.
+  uint64_t connection_block_end = 0;
 
   std::vector<uint32_t> damaged_buckets;  // sorted, unique
   bool membership_damaged = false;

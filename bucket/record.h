@@ -53,6 +53,7 @@ enum class RecordKind : uint8_t {
   membership_checkpoint = 6,  // checkpoint of the membership state (core 0 only)
   commit = 7,                 // a bucket's commit mark: its register is committed
   counter = 8,                // the core's promise counter (bucket: participant_bucket)
+  connection_block = 9,       // connection ids issued below this end (participant_bucket)
   // Written by the store itself; never handed to replay visitors.
   segment_header = 64,  // first record of every segment
   seal = 65,            // last record of a full segment: the log goes on in the next one

@@ -6,8 +6,10 @@
 
 namespace coworker::bucket {
 
-StoreStorage::StoreStorage(LogStore& store, const EngineImage& image)
-    : _store(store), _image(image) {}
+StoreStorage::StoreStorage(LogStore& store, const EngineImage& image, BucketIndex* index)
+    : _store(store), _image(image), _index(index) {
+  if (_index != nullptr) COWORKER_ASSERT(_index->core() == _store.config().core);
+}
 
 HostStorage::Ticket StoreStorage::stage_membership(
     std::vector<consensus::MembershipRecord> records) {
@@ -30,6 +32,12 @@ HostStorage::Ticket StoreStorage::stage_phaser(uint32_t bucket,
 HostStorage::Ticket StoreStorage::stage_counter(uint32_t counter) {
   std::vector<EngineRecord> encoded;
   encoded.push_back(encode_counter_record(counter));
+  return stage(std::move(encoded));
+}
+
+HostStorage::Ticket StoreStorage::stage_connection_block(uint64_t end) {
+  std::vector<EngineRecord> encoded;
+  encoded.push_back(encode_connection_block(end));
   return stage(std::move(encoded));
 }
 
@@ -59,7 +67,18 @@ bool StoreStorage::try_stage(Ticket ticket, const EngineRecord& record, bool las
   COWORKER_ASSERT(*seq > _last_seq);
   _last_seq = *seq;
   if (last) _staged.emplace_back(ticket, *seq);
+  if (_index != nullptr && record.phaser.has_value()) index_staged(record);
   return true;
+}
+
+// The record just staged is the store's last: its (segment, offset) is
+// where the record starts (a segment header precedes it in its segment).
+void StoreStorage::index_staged(const EngineRecord& record) {
+  const auto [segment, offset] = _store.last_location();
+  COWORKER_ASSERT(segment > 0);
+  COWORKER_ASSERT(offset >= record_header_bytes);
+  COWORKER_ASSERT(offset % record_align == 0);
+  _index->on_staged(record.meta.bucket, *record.phaser, segment, offset, record.payload.size());
 }
 
 reactor::Task<void> StoreStorage::drain_overflow() {

@@ -17,13 +17,19 @@
 // fdatasync error) makes nothing durable again: the hosts stall, the
 // membership host reports the storage hung, and the process must restart
 // and recover (log_store.h).
+//
+// The per-bucket index (bucket_index.h), when one is attached, learns each
+// phaser record right after it is staged, with its place in the log
+// (LogStore::last_location()), in the order the log holds them.
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <utility>
 #include <vector>
 
+#include "bucket/bucket_index.h"
 #include "bucket/engine_records.h"
 #include "bucket/host.h"
 #include "bucket/log_store.h"
@@ -34,12 +40,15 @@ namespace coworker::bucket {
 class StoreStorage final : public HostStorage {
  public:
   // `image`: what replay recovered (recovered() answers from it); it must
-  // outlive this object.
-  StoreStorage(LogStore& store, const EngineImage& image);
+  // outlive this object. `index`: the core's BucketIndex, fed what is staged
+  // (optional; it must outlive this object and be the store's core's).
+  StoreStorage(LogStore& store, const EngineImage& image, BucketIndex* index = nullptr);
 
   Ticket stage_membership(std::vector<consensus::MembershipRecord> records) override;
   Ticket stage_phaser(uint32_t bucket, std::vector<consensus::PhaserRecord> records) override;
   Ticket stage_counter(uint32_t counter) override;
+  // Not the engine's: the participant's connection-id blocks (core 0).
+  Ticket stage_connection_block(uint64_t end);
   Ticket durable() const override;
   const consensus::PhaserDurable* recovered(uint32_t bucket) const override;
 
@@ -52,6 +61,13 @@ class StoreStorage final : public HostStorage {
   // durability covers every ticket issued so far, once nothing overflows.
   uint64_t last_seq() const { return _last_seq; }
   Ticket issued() const { return _issued; }
+  // The store seq of the oldest staged record whose ticket is not known
+  // durable yet: the batch to wait for next (none: nothing pending).
+  std::optional<uint64_t> oldest_pending_seq() const {
+    durable();  // pops what is durable already
+    if (_staged.empty()) return std::nullopt;
+    return _staged.front().second;
+  }
   bool failed() const { return _failed; }
 
  private:
@@ -63,9 +79,11 @@ class StoreStorage final : public HostStorage {
   Ticket stage(std::vector<EngineRecord> records);
   // Stages one record now if nothing waits and it fits; false: it must wait.
   bool try_stage(Ticket ticket, const EngineRecord& record, bool last);
+  void index_staged(const EngineRecord& record);
 
   LogStore& _store;
   const EngineImage& _image;
+  BucketIndex* _index = nullptr;
   Ticket _issued = 0;
   uint64_t _last_seq = 0;
   std::deque<Waiting> _overflow;

@@ -1,0 +1,195 @@
+// BucketIndex (bucket_index.h): PhaserDurable::apply's commit rule over
+// record locations, fed by replay (checked, damage is a value) and by the
+// live storage (asserted, a misfit is our bug).
+#include "bucket/bucket_index.h"
+
+#include <algorithm>
+#include <string_view>
+#include <variant>
+
+#include "consensus/assert.h"
+#include "consensus/phaser_codec.h"
+
+namespace coworker::bucket {
+
+bool BucketIndex::register_fits(const Bucket& bucket, Position first) {
+  // A register always starts at the committed end (PhaserDurable::apply).
+  return !bucket.damaged && first == bucket.end;
+}
+
+// A commit of the candidate, or of something at or below the committed end
+// (a leadership start's empty write, never persisted as a register):
+// PhaserDurable::apply asserts one or the other.
+bool BucketIndex::commit_fits(const Bucket& bucket, const consensus::CommitMark& mark) {
+  const bool commits_candidate = bucket.candidate.has_value() &&
+                                 bucket.candidate->write.end() == mark.end &&
+                                 bucket.candidate->checksum == mark.checksum;
+  return !bucket.damaged && (commits_candidate || mark.end <= bucket.end);
+}
+
+// The element a register record would become, or nothing when its place or
+// size does not fit the element's fields (only a damaged log gets there).
+std::optional<BucketIndex::Candidate> BucketIndex::candidate_of(const consensus::Write& write,
+                                                                uint64_t segment,
+                                                                uint64_t offset,
+                                                                size_t payload_bytes) {
+  if (segment == 0 || segment > UINT32_MAX) return std::nullopt;
+  if (offset % record_align != 0 || offset / record_align > UINT32_MAX) return std::nullopt;
+  // A segment header precedes every record of a segment.
+  if (offset < record_header_bytes) return std::nullopt;
+  if (payload_bytes == 0 || payload_bytes > record_payload_bytes_max) return std::nullopt;
+  if (write.entries.size() > UINT32_MAX) return std::nullopt;
+  Candidate candidate;
+  candidate.write.first = write.first;
+  candidate.write.entries = static_cast<uint32_t>(write.entries.size());
+  candidate.write.payload_bytes = static_cast<uint32_t>(payload_bytes);
+  candidate.write.segment = static_cast<uint32_t>(segment);
+  candidate.write.location = static_cast<uint32_t>(offset / record_align);
+  candidate.checksum = write.checksum;
+  COWORKER_ASSERT(candidate.write.offset() == offset);
+  COWORKER_ASSERT(candidate.write.end() == write.end());
+  return candidate;
+}
+
+void BucketIndex::apply_register(Bucket& bucket, const Candidate& candidate) {
+  COWORKER_ASSERT(register_fits(bucket, candidate.write.first));
+  // A re-proposal (same positions, a new promise) or a replica's register
+  // replaced by a higher promise's write: the newest record is the one a
+  // commit can still commit.
+  if (bucket.candidate) COWORKER_ASSERT(bucket.candidate->write.first == candidate.write.first);
+  bucket.candidate = candidate;
+}
+
+void BucketIndex::apply_commit(Bucket& bucket, const consensus::CommitMark& mark) {
+  COWORKER_ASSERT(commit_fits(bucket, mark));
+  const bool commits_candidate = bucket.candidate.has_value() &&
+                                 bucket.candidate->write.end() == mark.end &&
+                                 bucket.candidate->checksum == mark.checksum;
+  if (!commits_candidate) return;  // nothing of ours: no position changes
+  const IndexedWrite& write = bucket.candidate->write;
+  COWORKER_ASSERT(write.first == bucket.end);
+  if (write.entries > 0) {
+    if (!bucket.writes.empty()) COWORKER_ASSERT(bucket.writes.back().end() == write.first);
+    bucket.writes.push_back(write);
+    _writes_total++;
+  }
+  bucket.end = write.end();
+  bucket.candidate.reset();
+  if (!bucket.writes.empty()) COWORKER_ASSERT(bucket.writes.back().end() == bucket.end);
+}
+
+void BucketIndex::on_staged(uint32_t bucket, const consensus::PhaserRecord& record,
+                            uint64_t segment, uint64_t offset, size_t payload_bytes) {
+  COWORKER_ASSERT(bucket < participant_bucket);
+  COWORKER_ASSERT(payload_bytes > 0);
+  Bucket& state = _buckets[bucket];
+  if (state.damaged) return;  // never served from this log until repaired
+  if (const auto* r = std::get_if<consensus::RegisterRecord>(&record)) {
+    COWORKER_ASSERT(r->write != nullptr);
+    COWORKER_ASSERT(r->write->bucket == bucket);
+    const std::optional<Candidate> candidate =
+        candidate_of(*r->write, segment, offset, payload_bytes);
+    COWORKER_ASSERT(candidate.has_value());
+    apply_register(state, *candidate);
+  } else if (const auto* c = std::get_if<consensus::CommitRecord>(&record)) {
+    apply_commit(state, c->mark);
+  }
+}
+
+void BucketIndex::on_replayed(const ReplayedRecord& record) {
+  const RecordHeader& header = record.header;
+  COWORKER_ASSERT(record.core == _core);
+  COWORKER_ASSERT(!record_kind_internal(header.kind));
+  // Recovery verified the record's place and payload length.
+  COWORKER_ASSERT(uint64_t{header.location} * record_align == record.offset);
+  COWORKER_ASSERT(header.payload_bytes == record.payload.size());
+  if (header.kind != RecordKind::register_write && header.kind != RecordKind::commit) return;
+  if (header.bucket >= participant_bucket) return;  // not a bucket's: EngineImage judges it
+  replay_phaser(header.bucket, record);
+}
+
+// A phaser record that decodes, agrees with its header and fits the state
+// folded so far; anything else damages the bucket (EngineImage::apply_phaser
+// judges the same records the same way).
+void BucketIndex::replay_phaser(uint32_t bucket, const ReplayedRecord& record) {
+  COWORKER_ASSERT(bucket < participant_bucket);
+  COWORKER_ASSERT(record.header.bucket == bucket);
+  Bucket& state = _buckets[bucket];
+  if (state.damaged) return;
+  const RecordHeader& header = record.header;
+  auto decoded = consensus::decode_phaser_record(
+      std::string_view(record.payload.data(), record.payload.size()));
+  if (!decoded) return mark_damaged(bucket);
+  const consensus::PhaserRecord& phaser = *decoded.value;
+  if (const auto* r = std::get_if<consensus::RegisterRecord>(&phaser)) {
+    const consensus::Write& write = *r->write;
+    const std::optional<Candidate> candidate =
+        candidate_of(write, record.segment, record.offset, record.payload.size());
+    const bool fits = header.kind == RecordKind::register_write && write.bucket == bucket &&
+                      header.position == write.first && header.promise == write.promise &&
+                      candidate.has_value() && register_fits(state, write.first);
+    if (!fits) return mark_damaged(bucket);
+    apply_register(state, *candidate);
+  } else if (const auto* c = std::get_if<consensus::CommitRecord>(&phaser)) {
+    const bool fits = header.kind == RecordKind::commit && header.position == c->mark.end &&
+                      commit_fits(state, c->mark);
+    if (!fits) return mark_damaged(bucket);
+    apply_commit(state, c->mark);
+  } else {
+    mark_damaged(bucket);  // a promise record under a register or commit header
+  }
+}
+
+void BucketIndex::mark_damaged(uint32_t bucket) {
+  COWORKER_ASSERT(bucket < participant_bucket);
+  Bucket& state = _buckets[bucket];
+  COWORKER_ASSERT(_writes_total >= state.writes.size());
+  _writes_total -= state.writes.size();
+  state.writes.clear();
+  state.writes.shrink_to_fit();
+  state.end = 0;
+  state.candidate.reset();
+  state.damaged = true;
+}
+
+bool BucketIndex::damaged(uint32_t bucket) const {
+  const auto at = _buckets.find(bucket);
+  return at != _buckets.end() && at->second.damaged;
+}
+
+Position BucketIndex::committed_end(uint32_t bucket) const {
+  const auto at = _buckets.find(bucket);
+  return at == _buckets.end() ? 0 : at->second.end;
+}
+
+size_t BucketIndex::writes(uint32_t bucket) const {
+  const auto at = _buckets.find(bucket);
+  return at == _buckets.end() ? 0 : at->second.writes.size();
+}
+
+std::optional<IndexedWrite> BucketIndex::find(uint32_t bucket, Position position) const {
+  const auto at = _buckets.find(bucket);
+  if (at == _buckets.end() || at->second.damaged) return std::nullopt;
+  const std::vector<IndexedWrite>& writes = at->second.writes;
+  if (position < retained_start(bucket) || position >= at->second.end) return std::nullopt;
+  // The last write starting at or before `position`: positions are
+  // contiguous, so it holds it.
+  const auto after = std::upper_bound(
+      writes.begin(), writes.end(), position,
+      [](Position p, const IndexedWrite& write) { return p < write.first; });
+  COWORKER_ASSERT(after != writes.begin());
+  const IndexedWrite& write = *(after - 1);
+  COWORKER_ASSERT(write.first <= position);
+  COWORKER_ASSERT(position < write.end());
+  return write;
+}
+
+size_t BucketIndex::memory_bytes() const {
+  size_t bytes = 0;
+  for (const auto& [bucket, state] : _buckets) {
+    bytes += state.writes.capacity() * sizeof(IndexedWrite);
+  }
+  return bytes;
+}
+
+}  // namespace coworker::bucket

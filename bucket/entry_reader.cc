@@ -1,0 +1,236 @@
+// EntryReader (entry_reader.h): index lookups, one Read op per register
+// record, verification, slicing; a counter of reads in flight and a small
+// cache of read-only segment files.
+#include "bucket/entry_reader.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <iterator>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+#include "bucket/record.h"
+#include "bucket/segment.h"
+#include "consensus/assert.h"
+#include "consensus/phaser_codec.h"
+#include "reactor/ops.h"
+
+namespace coworker::bucket {
+
+using consensus::BucketEntry;
+using reactor::Task;
+
+const char* read_errc_name(ReadErrc errc) {
+  switch (errc) {
+    case ReadErrc::io: return "io";
+    case ReadErrc::corrupt: return "corrupt";
+    case ReadErrc::not_found: return "not_found";
+  }
+  return "?";
+}
+
+// One of the core's read slots, held for one register read (the Read op and
+// the decode of its buffer, so the slots bound the buffers too).
+class EntryReader::Slot {
+ public:
+  explicit Slot(EntryReader& reader) : _reader(reader) {
+    COWORKER_ASSERT(_reader._in_flight < _reader._config.reads_in_flight_max);
+    _reader._in_flight++;
+    _reader._stats.in_flight_peak = std::max(_reader._stats.in_flight_peak, _reader._in_flight);
+  }
+  ~Slot() {
+    COWORKER_ASSERT(_reader._in_flight > 0);
+    _reader._in_flight--;
+    _reader._slot_free.notify_all();
+  }
+  Slot(const Slot&) = delete;
+  Slot& operator=(const Slot&) = delete;
+
+ private:
+  EntryReader& _reader;
+};
+
+// A use of an open segment file (taken by open_file), given back on every path.
+class EntryReader::FileRef {
+ public:
+  FileRef(EntryReader& reader, uint64_t segment) : _reader(reader), _segment(segment) {}
+  ~FileRef() { _reader.close_file(_segment); }
+  FileRef(const FileRef&) = delete;
+  FileRef& operator=(const FileRef&) = delete;
+
+ private:
+  EntryReader& _reader;
+  uint64_t _segment;
+};
+
+EntryReader::EntryReader(Config config, const BucketIndex& index)
+    : _config(std::move(config)), _index(index) {
+  COWORKER_ASSERT(!_config.log_dir.empty());
+  COWORKER_ASSERT(_config.reads_in_flight_max >= 1);
+  COWORKER_ASSERT(_config.files_open_max >= 1);
+}
+
+EntryReader::~EntryReader() {
+  // A read in flight holds this object; its owner waits for it first.
+  COWORKER_ASSERT(_in_flight == 0);
+  for (const auto& [segment, file] : _files) {
+    COWORKER_ASSERT(file.users == 0);
+    ::close(file.fd);
+  }
+}
+
+Task<Result<std::vector<BucketEntry>, ReadErrc>> EntryReader::read(uint32_t bucket,
+                                                                  Position from, size_t limit,
+                                                                  size_t bytes_max) {
+  COWORKER_ASSERT(limit > 0);
+  COWORKER_ASSERT(bytes_max > 0);
+  if (_index.damaged(bucket)) co_return ReadErrc::not_found;
+  if (from < _index.retained_start(bucket)) co_return ReadErrc::not_found;
+  std::vector<BucketEntry> out;
+  Position at = from;
+  size_t bytes = 0;
+  while (out.size() < limit) {
+    // Looked up again after each read: the index may have changed meanwhile
+    // (grown; marked damaged; with retention, trimmed).
+    if (_index.damaged(bucket)) co_return ReadErrc::not_found;
+    const std::optional<IndexedWrite> write = _index.find(bucket, at);
+    if (!write) break;  // the committed end (or, later, the retained start)
+    if (bytes > 0 && bytes + write->payload_bytes > bytes_max) break;
+    bytes += write->payload_bytes;
+    const size_t skip = static_cast<size_t>(at - write->first);
+    const size_t take = std::min<size_t>(write->entries - skip, limit - out.size());
+    auto entries = co_await read_register(bucket, *write, skip, take);
+    if (!entries) co_return entries.error();
+    COWORKER_ASSERT(entries->size() == take);
+    out.insert(out.end(), std::make_move_iterator(entries->begin()),
+               std::make_move_iterator(entries->end()));
+    at += take;
+  }
+  COWORKER_ASSERT(out.size() <= limit);
+  COWORKER_ASSERT(at == from + out.size());
+  co_return out;
+}
+
+Task<Result<std::vector<BucketEntry>, ReadErrc>> EntryReader::read_register(
+    uint32_t bucket, IndexedWrite write, size_t skip, size_t take) {
+  COWORKER_ASSERT(take > 0);
+  COWORKER_ASSERT(skip + take <= write.entries);
+  while (_in_flight >= _config.reads_in_flight_max) {
+    _stats.slot_waits++;
+    // Every slot holder finishes its Read (Read runs through the loop's
+    // stop) and notifies: waiting through stop cannot hang a draining core.
+    co_await _slot_free.wait_through_stop();
+  }
+  Slot slot(*this);
+  const size_t bytes = record_header_bytes + write.payload_bytes;
+  std::unique_ptr<char[]> record(new char[bytes]);
+  Result<int, ReadErrc> fd = open_file(write.segment);
+  if (!fd) co_return fd.error();
+  FileRef file(*this, write.segment);
+  Result<size_t> got =
+      co_await reactor::Read(*fd, std::span<char>(record.get(), bytes), write.offset());
+  _stats.reads++;
+  if (!got) {
+    _stats.io_errors++;
+    co_return ReadErrc::io;
+  }
+  _stats.bytes_read += *got;
+  auto entries = *got < bytes ? Result<std::vector<BucketEntry>, ReadErrc>(ReadErrc::corrupt)
+                              : check_register(bucket, write, record.get(), skip, take);
+  if (!entries) {
+    COWORKER_ASSERT(entries.error() == ReadErrc::corrupt);
+    _stats.corrupt++;
+  }
+  co_return entries;
+}
+
+// Verifies a register record read whole (header, payload checksum, what it
+// holds against the index) and moves out its entries [skip, skip + take).
+Result<std::vector<BucketEntry>, ReadErrc> EntryReader::check_register(
+    uint32_t bucket, const IndexedWrite& write, const char* record, size_t skip, size_t take) {
+  COWORKER_ASSERT(write.entries > 0);
+  COWORKER_ASSERT(skip + take <= write.entries);
+  RecordHeader header;
+  if (decode_header(record, write.segment, &header) != HeaderCheck::ok) {
+    return ReadErrc::corrupt;
+  }
+  const bool placed = header.kind == RecordKind::register_write && header.bucket == bucket &&
+                      header.core == _index.core() && header.location == write.location &&
+                      header.payload_bytes == write.payload_bytes &&
+                      header.position == write.first;
+  if (!placed) return ReadErrc::corrupt;
+  const std::span<const char> payload(record + record_header_bytes, write.payload_bytes);
+  if (!payload_intact(header, payload)) return ReadErrc::corrupt;
+  auto decoded =
+      consensus::decode_phaser_record(std::string_view(payload.data(), payload.size()));
+  if (!decoded) return ReadErrc::corrupt;
+  const auto* r = std::get_if<consensus::RegisterRecord>(&*decoded.value);
+  if (r == nullptr) return ReadErrc::corrupt;
+  const consensus::Write& held = *r->write;
+  if (held.bucket != bucket || held.first != write.first || held.entries.size() != write.entries) {
+    return ReadErrc::corrupt;
+  }
+  // The decoder made this Write (non-const) and nobody else holds it: its
+  // entries move out rather than being copied.
+  COWORKER_ASSERT(r->write.use_count() == 1);
+  auto& entries = const_cast<consensus::Write&>(held).entries;
+  const auto begin = entries.begin() + static_cast<std::ptrdiff_t>(skip);
+  std::vector<BucketEntry> out(std::make_move_iterator(begin),
+                               std::make_move_iterator(begin + static_cast<std::ptrdiff_t>(take)));
+  COWORKER_ASSERT(out.size() == take);
+  return out;
+}
+
+// Takes a use of segment `segment`'s file, opening it (read-only) when it is
+// not open; the caller gives it back with close_file (FileRef).
+Result<int, ReadErrc> EntryReader::open_file(uint64_t segment) {
+  COWORKER_ASSERT(segment > 0);
+  auto at = _files.find(segment);
+  if (at == _files.end()) {
+    trim_files(_config.files_open_max - 1);  // room for this one
+    const std::string path = segment_path(_config.log_dir, _index.core(), segment);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // A segment the index names but the log no longer has is damage.
+    if (fd < 0) return errno == ENOENT ? ReadErrc::corrupt : ReadErrc::io;
+    _stats.files_opened++;
+    at = _files.emplace(segment, File{fd, 0, 0}).first;
+  }
+  at->second.users++;
+  at->second.used = ++_uses;
+  // Files beyond the cache's size are only ever those reads still use.
+  COWORKER_ASSERT(_files.size() <= _config.files_open_max + _config.reads_in_flight_max);
+  return at->second.fd;
+}
+
+void EntryReader::close_file(uint64_t segment) {
+  const auto at = _files.find(segment);
+  COWORKER_ASSERT(at != _files.end());
+  COWORKER_ASSERT(at->second.users > 0);
+  at->second.users--;
+  trim_files(_config.files_open_max);
+}
+
+// Closes the least recently used files nobody reads from until at most
+// `keep` are open (or every file left is in use).
+void EntryReader::trim_files(size_t keep) {
+  COWORKER_ASSERT(keep + 1 >= _config.files_open_max);
+  while (_files.size() > keep) {
+    auto oldest = _files.end();
+    for (auto at = _files.begin(); at != _files.end(); ++at) {
+      if (at->second.users > 0) continue;
+      if (oldest == _files.end() || at->second.used < oldest->second.used) oldest = at;
+    }
+    if (oldest == _files.end()) return;
+    COWORKER_ASSERT(oldest->second.users == 0);  // never closed under a Read
+    ::close(oldest->second.fd);
+    _files.erase(oldest);
+  }
+}
+
+}  // namespace coworker::bucket

@@ -1,0 +1,122 @@
+// EntryReader: reads a bucket's committed entries back from the core's log,
+// by position, through io_uring (DESIGN §3: GET /v1/buckets/{b}/entries).
+//
+// One per core, owned by the core's participant code next to its LogStore
+// and BucketIndex (which must outlive it), used only by that core's
+// coroutines; destroyed once no read is in flight (it closes its files).
+//
+// A read of [from, from + limit):
+//   1. the index (bucket_index.h) names the committed write holding `from`,
+//      then the next one, and so on: one register record each;
+//   2. each register record is read with one `Read` op from its segment file
+//      (<log dir>/core-<C>/<index>.seg, opened read-only; a few stay open);
+//   3. its header is verified (decode_header with the segment index: magic,
+//      checksum, fields), then its payload checksum (payload_intact), then
+//      what it holds: a register_write of this bucket, this core, this
+//      location, decoding (phaser_codec.h; the Write's checksum is checked
+//      there) to a write at the indexed first position with the indexed
+//      entry count;
+//   4. the entries in range are moved out of the decoded write.
+// Any disagreement is `corrupt`, a value: bytes from a disk never fire an
+// assertion, and a damaged record never yields entries.
+//
+// What the caller must bound. Only committed entries may be asked for: the
+// caller bounds [from, from + limit) by the commit end it knows committed on
+// this replica (the phaser's), and the reader also stops at the index's
+// committed end. A register is durable before it can be committed (the
+// leader commits with its own copy durable and every replica's ack, given
+// once the replica's copy is durable), so the record read is in the file; a
+// record staged but not yet written would read as zeros or stale bytes and
+// fail as `corrupt`, never as wrong entries.
+//
+// Bounds: at most `reads_in_flight_max` Read ops in flight per core (later
+// reads wait on an Event), one register read at a time per call, and per
+// call at most `bytes_max` bytes of register payload read — except the first
+// register, always read so that every call makes progress. A call answers
+// fewer than `limit` entries when it stops at a bound or at the committed
+// end; the next position is `from` + the entries answered.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "bucket/bucket_index.h"
+#include "consensus/phaser_messages.h"
+#include "reactor/result.h"
+#include "reactor/sync.h"
+#include "reactor/task.h"
+
+namespace coworker::bucket {
+
+enum class ReadErrc : uint8_t {
+  io,         // the file system failed (open, read)
+  corrupt,    // the record is not what the index says (damage, a lost segment)
+  not_found,  // below the retained start, or the bucket is damaged here
+};
+const char* read_errc_name(ReadErrc errc);
+
+class EntryReader {
+ public:
+  struct Config {
+    std::string log_dir;  // the log directory, as LogStore::Config::dir
+    size_t reads_in_flight_max = 16;
+    size_t files_open_max = 8;  // open segment files kept (more while reads need them)
+  };
+  struct Stats {
+    uint64_t reads = 0;         // register records read
+    uint64_t bytes_read = 0;
+    uint64_t corrupt = 0;
+    uint64_t io_errors = 0;
+    uint64_t files_opened = 0;
+    uint64_t slot_waits = 0;    // reads that waited for a slot
+    size_t in_flight_peak = 0;
+  };
+
+  EntryReader(Config config, const BucketIndex& index);
+  ~EntryReader();
+  EntryReader(const EntryReader&) = delete;
+  EntryReader& operator=(const EntryReader&) = delete;
+
+  // The committed entries of `bucket` from position `from`, at most `limit`
+  // (> 0) of them, reading at most `bytes_max` (> 0) bytes of registers
+  // beyond the first. Empty when nothing is committed at `from` yet.
+  reactor::Task<Result<std::vector<consensus::BucketEntry>, ReadErrc>> read(
+      uint32_t bucket, Position from, size_t limit, size_t bytes_max);
+
+  size_t in_flight() const { return _in_flight; }
+  size_t files_open() const { return _files.size(); }
+  const Stats& stats() const { return _stats; }
+
+ private:
+  struct File {
+    int fd = -1;
+    uint32_t users = 0;  // reads in flight on it: never closed under them
+    uint64_t used = 0;   // when last taken (_uses), for eviction
+  };
+  class Slot;
+  class FileRef;
+
+  // Reads the register record of `write` and returns its entries
+  // [skip, skip + take).
+  reactor::Task<Result<std::vector<consensus::BucketEntry>, ReadErrc>> read_register(
+      uint32_t bucket, IndexedWrite write, size_t skip, size_t take);
+  Result<std::vector<consensus::BucketEntry>, ReadErrc> check_register(
+      uint32_t bucket, const IndexedWrite& write, const char* record, size_t skip,
+      size_t take);
+  Result<int, ReadErrc> open_file(uint64_t segment);
+  void close_file(uint64_t segment);
+  void trim_files(size_t keep);
+
+  Config _config;
+  const BucketIndex& _index;
+  std::map<uint64_t, File> _files;  // by segment index
+  uint64_t _uses = 0;
+  size_t _in_flight = 0;
+  reactor::Event _slot_free;  // a condition: a read finished (notify_all, never set)
+  Stats _stats;
+};
+
+}  // namespace coworker::bucket

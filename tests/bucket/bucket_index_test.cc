@@ -1,0 +1,563 @@
+// The per-bucket index of committed writes (bucket_index.h) and reads by
+// position through io_uring (entry_reader.h): the commit rule on its own,
+// then histories of several buckets staged through StoreStorage and read
+// back at random ranges — live, after a reopen, across small segments, under
+// a bound on reads in flight — and damage on disk failing as `corrupt`,
+// never as wrong entries. Single-threaded: each scenario runs on one Loop.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "bucket/bucket_index.h"
+#include "bucket/engine_records.h"
+#include "bucket/entry_reader.h"
+#include "bucket/log_store.h"
+#include "bucket/segment.h"
+#include "bucket/store_storage.h"
+#include "consensus/phaser_codec.h"
+#include "consensus/prng.h"
+#include "reactor/block_on.h"
+#include "reactor/loop.h"
+#include "reactor/sync.h"
+#include "tests/bucket/log_test_util.h"
+
+using namespace coworker;
+using namespace coworker::bucket;
+using namespace coworker::bucket::testing;
+using consensus::BucketEntry;
+using consensus::PhaserRecord;
+using reactor::Task;
+
+namespace {
+
+using Entries = std::vector<BucketEntry>;
+constexpr size_t bytes_unbounded = size_t{1} << 40;
+
+// A write of `n` entries at `first`; `serial` keeps every connection's series
+// increasing along any history (DedupTable asserts it).
+consensus::WritePtr make_write(uint32_t bucket, consensus::Promise promise, uint64_t number,
+                               consensus::Position first, uint64_t n, uint64_t serial,
+                               consensus::Prng& prng) {
+  auto write = std::make_shared<consensus::Write>();
+  write->bucket = bucket;
+  write->promise = promise;
+  write->number = number;
+  write->first = first;
+  for (uint64_t i = 0; i < n; i++) {
+    BucketEntry entry;
+    entry.identifier = "id-" + std::to_string(prng.below(1000));
+    entry.connection = consensus::ConnectionId{1 + prng.below(3), prng.below(4)};
+    entry.series = serial * 10 + i;
+    entry.window = serial * 10;
+    entry.body = std::string(prng.below(300), static_cast<char>('a' + prng.below(26)));
+    write->entries.push_back(std::move(entry));
+  }
+  write->checksum = consensus::checksum_of(write->first, write->entries);
+  return write;
+}
+
+consensus::CommitRecord commit_of(const consensus::Write& write) {
+  return consensus::CommitRecord{{write.end(), write.number, write.checksum}, write.first};
+}
+
+// A bucket's history as a correct phaser persists it: registers at the
+// commit end and their commits; now and then a higher promise that
+// re-proposes the register (the same entries, a leadership start) or
+// replaces it with another write at the same positions (a replica's
+// register overtaken by a new leader's); a leadership start's empty write;
+// a commit of the write already committed while a register waits. The last
+// register may stay uncommitted.
+std::vector<PhaserRecord> history(uint32_t bucket, uint64_t seed, int writes) {
+  consensus::Prng prng(seed);
+  std::vector<PhaserRecord> out;
+  consensus::Promise promise{1, 1};
+  consensus::Position end = 0;
+  consensus::CommitMark last{};
+  uint64_t number = 0;
+  uint64_t serial = 0;
+  for (int w = 0; w < writes; w++) {
+    if (prng.chance_per_mille(100)) {  // an empty write of a leadership start
+      promise.counter++;
+      auto empty = make_write(bucket, promise, ++number, end, 0, ++serial, prng);
+      out.push_back(consensus::RegisterRecord{empty});
+      out.push_back(commit_of(*empty));
+    }
+    auto write = make_write(bucket, promise, ++number, end, 1 + prng.below(5), ++serial, prng);
+    out.push_back(consensus::RegisterRecord{write});
+    if (prng.chance_per_mille(200)) {
+      promise.counter++;
+      out.push_back(consensus::PromiseRecord{promise});
+      auto again = std::make_shared<consensus::Write>(*write);
+      if (prng.chance_per_mille(500)) {
+        again = std::const_pointer_cast<consensus::Write>(
+            make_write(bucket, promise, number, end, 1 + prng.below(5), ++serial, prng));
+      }
+      again->promise = promise;
+      write = again;
+      out.push_back(consensus::RegisterRecord{write});
+    }
+    if (prng.chance_per_mille(100) && last.end == end) {
+      out.push_back(consensus::CommitRecord{last, end});  // committed already: no change
+    }
+    if (w + 1 < writes || prng.chance_per_mille(500)) {
+      out.push_back(commit_of(*write));
+      last = {write->end(), write->number, write->checksum};
+      end = write->end();
+    }
+  }
+  return out;
+}
+
+// What the index must serve: the committed entries of a history.
+consensus::PhaserDurable fold(const std::vector<PhaserRecord>& records) {
+  consensus::PhaserDurable image;
+  image.keep_log = true;
+  for (const PhaserRecord& record : records) image.apply(record);
+  return image;
+}
+
+struct Bucket {
+  uint32_t id = 0;
+  std::vector<PhaserRecord> history;
+  consensus::PhaserDurable folded;
+};
+
+std::vector<Bucket> make_buckets(uint32_t count, uint64_t seed, int writes) {
+  std::vector<Bucket> buckets;
+  for (uint32_t b = 0; b < count; b++) {
+    Bucket bucket{b * 7 + 1, history(b * 7 + 1, seed + b, writes), {}};
+    bucket.folded = fold(bucket.history);
+    buckets.push_back(std::move(bucket));
+  }
+  return buckets;
+}
+
+LogStore::Config store_config(const TempDir& dir, uint64_t segment_bytes) {
+  LogStore::Config config;
+  config.dir = dir.path();
+  config.segment_bytes = segment_bytes;
+  config.batch_bytes_max = 64 * 1024;  // small: some stages overflow
+  return config;
+}
+
+Task<void> check_committed_prefix(EntryReader& reader, const BucketIndex& index,
+                                  const std::vector<Bucket>& buckets);
+
+// Opens the core-0 log, stages every history through StoreStorage with
+// `index` attached (the buckets interleaved, one record per call), waits
+// until all is durable, closes the log. Every 16 rounds, once what is
+// staged is durable, the committed entries are read back while the log
+// goes on (a read of the page cache while later batches are written).
+Task<void> stage_all(LogStore::Config config, const std::vector<Bucket>& buckets,
+                     BucketIndex& index) {
+  Result<CoreReport> report = replay_core(config.dir, 0, [](const ReplayedRecord&) {});
+  REQUIRE(report.ok());
+  auto opened = LogStore::open(config, report->resume);
+  REQUIRE(opened.ok());
+  LogStore& store = **opened;
+  const EngineImage empty;
+  StoreStorage storage(store, empty, &index);
+  EntryReader reader({config.dir}, index);
+  size_t longest = 0;
+  for (const Bucket& b : buckets) longest = std::max(longest, b.history.size());
+  for (size_t i = 0; i < longest; i++) {
+    for (const Bucket& b : buckets) {
+      if (i < b.history.size()) (void)storage.stage_phaser(b.id, {b.history[i]});
+    }
+    if (storage.overflowing()) co_await storage.drain_overflow();
+    if (i % 16 != 15) continue;
+    auto durable = co_await store.durable(storage.last_seq());
+    CHECK(durable.ok());
+    co_await check_committed_prefix(reader, index, buckets);
+  }
+  co_await storage.drain_overflow();
+  auto durable = co_await store.durable(storage.last_seq());
+  CHECK(durable.ok());
+  co_await check_committed_prefix(reader, index, buckets);
+  co_await store.close();
+}
+
+void replay_into(BucketIndex& index, const std::string& dir) {
+  Result<CoreReport> report =
+      replay_core(dir, 0, [&](const ReplayedRecord& record) { index.on_replayed(record); });
+  REQUIRE(report.ok());
+  CHECK(!report->corrupt());
+}
+
+// Register records that replaced the one before them at the same positions
+// (re-proposals), and histories ending with an uncommitted register.
+std::pair<int, int> replaced_and_pending(const std::vector<Bucket>& buckets) {
+  int replaced = 0;
+  int pending = 0;
+  for (const Bucket& b : buckets) {
+    const consensus::Write* previous = nullptr;
+    for (const PhaserRecord& record : b.history) {
+      const auto* r = std::get_if<consensus::RegisterRecord>(&record);
+      if (r == nullptr) continue;
+      if (previous != nullptr && previous->first == r->write->first &&
+          previous->checksum != r->write->checksum && !r->write->entries.empty()) {
+        replaced++;
+      }
+      previous = r->write.get();
+    }
+    pending += b.folded.register_ != nullptr;
+  }
+  return {replaced, pending};
+}
+
+void check_index(const BucketIndex& index, const std::vector<Bucket>& buckets) {
+  for (const Bucket& b : buckets) {
+    CHECK(!index.damaged(b.id));
+    CHECK(index.committed_end(b.id) == b.folded.commit_end);
+    CHECK(index.retained_start(b.id) == 0);
+    if (b.folded.register_ && !b.folded.register_->entries.empty()) {
+      CHECK(!index.find(b.id, b.folded.register_->first).has_value());
+    }
+  }
+}
+
+Entries slice(const Entries& log, uint64_t from, size_t n) {
+  return Entries(log.begin() + static_cast<std::ptrdiff_t>(from),
+                 log.begin() + static_cast<std::ptrdiff_t>(from + n));
+}
+
+// Random ranges of every bucket read back: each answer is the committed
+// entries from `from`, all of them up to the limit or the committed end.
+Task<void> check_random_reads(EntryReader& reader, const std::vector<Bucket>& buckets,
+                              uint64_t seed, int reads) {
+  consensus::Prng prng(seed);
+  for (int i = 0; i < reads; i++) {
+    const Bucket& b = buckets[prng.below(buckets.size())];
+    const Entries& log = b.folded.log;
+    const uint64_t from = prng.below(log.size() + 2);
+    const size_t limit = 1 + prng.below(40);
+    auto got = co_await reader.read(b.id, from, limit, bytes_unbounded);
+    REQUIRE(got.ok());
+    const size_t want = from >= log.size() ? 0 : std::min<size_t>(limit, log.size() - from);
+    REQUIRE(got->size() == want);
+    if (want > 0) CHECK(*got == slice(log, from, want));
+  }
+}
+
+// Every bucket read from 0 to its end, page by page, `next` = from + size.
+Task<void> check_read_through(EntryReader& reader, const std::vector<Bucket>& buckets,
+                              size_t limit) {
+  for (const Bucket& b : buckets) {
+    Entries all;
+    uint64_t next = 0;
+    for (;;) {
+      auto page = co_await reader.read(b.id, next, limit, bytes_unbounded);
+      REQUIRE(page.ok());
+      if (page->empty()) break;
+      next += page->size();
+      all.insert(all.end(), page->begin(), page->end());
+    }
+    CHECK(next == b.folded.commit_end);
+    CHECK(all == b.folded.log);
+  }
+}
+
+// What the index holds committed so far reads back as the committed prefix
+// of each bucket's history.
+Task<void> check_committed_prefix(EntryReader& reader, const BucketIndex& index,
+                                  const std::vector<Bucket>& buckets) {
+  for (const Bucket& b : buckets) {
+    const consensus::Position end = index.committed_end(b.id);
+    REQUIRE(end <= b.folded.log.size());
+    if (end == 0) continue;
+    auto got = co_await reader.read(b.id, 0, end, bytes_unbounded);
+    REQUIRE(got.ok());
+    CHECK(*got == slice(b.folded.log, 0, end));
+  }
+}
+
+// Feeds the index a record as if staged at a made-up place of segment 1.
+void stage(BucketIndex& index, uint32_t bucket, const PhaserRecord& record, uint64_t& offset) {
+  const size_t bytes = consensus::encode(record).size();
+  index.on_staged(bucket, record, 1, offset, bytes);
+  offset += record_bytes(bytes);
+}
+
+ReplayedRecord replayed(uint32_t bucket, const PhaserRecord& record, const std::string& payload,
+                        uint64_t offset) {
+  const EngineRecord engine = encode_phaser_record(bucket, record);
+  ReplayedRecord out;
+  out.segment = 1;
+  out.offset = offset;
+  out.header.kind = engine.meta.kind;
+  out.header.bucket = bucket;
+  out.header.position = engine.meta.position;
+  out.header.promise = engine.meta.promise;
+  out.header.location = static_cast<uint32_t>(offset / record_align);
+  out.header.payload_bytes = static_cast<uint32_t>(payload.size());
+  out.payload = std::span<const char>(payload);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("bucket index: a commit makes the candidate register a write, at 24 bytes a write") {
+  consensus::Prng prng(1);
+  BucketIndex index(0);
+  uint64_t offset = 128;
+  auto first = make_write(5, {1, 1}, 1, 0, 3, 1, prng);
+  stage(index, 5, consensus::RegisterRecord{first}, offset);
+  CHECK(index.committed_end(5) == 0);
+  CHECK(!index.find(5, 0).has_value());
+  stage(index, 5, commit_of(*first), offset);
+  CHECK(index.committed_end(5) == 3);
+  REQUIRE(index.find(5, 2).has_value());
+  CHECK(index.find(5, 2)->first == 0);
+  CHECK(index.find(5, 2)->offset() == 128);
+  CHECK(!index.find(5, 3).has_value());
+  CHECK(index.memory_bytes() >= sizeof(IndexedWrite));
+  CHECK(sizeof(IndexedWrite) == 24);
+
+  SUBCASE("a commit of anything but the candidate changes nothing") {
+    auto second = make_write(5, {1, 1}, 2, 3, 2, 2, prng);
+    stage(index, 5, consensus::RegisterRecord{second}, offset);
+    stage(index, 5, commit_of(*first), offset);  // the old write, committed again
+    CHECK(index.committed_end(5) == 3);
+    CHECK(index.writes(5) == 1);
+    stage(index, 5, commit_of(*second), offset);
+    CHECK(index.committed_end(5) == 5);
+    CHECK(index.find(5, 4)->first == 3);
+    CHECK(index.find(5, 0)->first == 0);
+  }
+  SUBCASE("a re-proposal replaces the candidate: its commit indexes the newest record") {
+    auto older = make_write(5, {1, 1}, 2, 3, 4, 2, prng);
+    auto newer = make_write(5, {1, 2}, 2, 3, 2, 3, prng);
+    stage(index, 5, consensus::RegisterRecord{older}, offset);
+    const uint64_t newer_offset = offset;
+    stage(index, 5, consensus::RegisterRecord{newer}, offset);
+    CHECK(index.committed_end(5) == 3);
+    stage(index, 5, commit_of(*newer), offset);
+    CHECK(index.committed_end(5) == 5);
+    CHECK(index.find(5, 3)->offset() == newer_offset);
+  }
+  SUBCASE("a leadership start's empty write commits and adds no element") {
+    auto empty = make_write(5, {1, 2}, 2, 3, 0, 2, prng);
+    stage(index, 5, consensus::RegisterRecord{empty}, offset);
+    stage(index, 5, commit_of(*empty), offset);
+    CHECK(index.committed_end(5) == 3);
+    CHECK(index.writes(5) == 1);
+    CHECK(index.writes_total() == 1);
+  }
+}
+
+TEST_CASE("bucket index: replay marks a bucket damaged at a record that does not fit") {
+  consensus::Prng prng(2);
+  auto write = make_write(9, {1, 1}, 1, 0, 2, 1, prng);
+  const std::string reg = consensus::encode(PhaserRecord{consensus::RegisterRecord{write}});
+  const std::string com = consensus::encode(PhaserRecord{commit_of(*write)});
+  BucketIndex index(0);
+  SUBCASE("a clean pair commits") {
+    index.on_replayed(replayed(9, consensus::RegisterRecord{write}, reg, 128));
+    index.on_replayed(replayed(9, commit_of(*write), com, 512));
+    CHECK(index.committed_end(9) == 2);
+    CHECK(!index.damaged(9));
+  }
+  SUBCASE("a register that disagrees with its header") {
+    ReplayedRecord record = replayed(9, consensus::RegisterRecord{write}, reg, 128);
+    record.header.position = 1;
+    index.on_replayed(record);
+    CHECK(index.damaged(9));
+  }
+  SUBCASE("a payload that does not decode") {
+    std::string bad = reg;
+    bad[bad.size() / 2] ^= 0x10;
+    index.on_replayed(replayed(9, consensus::RegisterRecord{write}, bad, 128));
+    CHECK(index.damaged(9));
+  }
+  SUBCASE("a commit past the committed end of something never registered (a lost record)") {
+    index.on_replayed(replayed(9, commit_of(*write), com, 512));
+    CHECK(index.damaged(9));
+    // Damaged stays damaged: later records are not served either.
+    index.on_replayed(replayed(9, consensus::RegisterRecord{write}, reg, 640));
+    CHECK(index.damaged(9));
+    CHECK(index.committed_end(9) == 0);
+  }
+}
+
+TEST_CASE("bucket index: reads return the committed entries of any range, and again after reopen") {
+  TempDir dir;
+  const auto buckets = make_buckets(5, 1000, 60);
+  const auto [replaced, pending] = replaced_and_pending(buckets);
+  CHECK(replaced > 0);  // some registers were replaced by other writes before their commit
+  CHECK(pending > 0);   // and some histories end with a register not committed
+  BucketIndex live(0);
+  reactor::block_on(stage_all(store_config(dir, 256 * 1024), buckets, live));
+  check_index(live, buckets);
+  BucketIndex reopened(0);
+  replay_into(reopened, dir.path());
+  check_index(reopened, buckets);
+  CHECK(reopened.writes_total() == live.writes_total());
+  for (const Bucket& b : buckets) {
+    for (uint64_t p = 0; p < b.folded.commit_end; p++) {
+      CHECK(live.find(b.id, p) == reopened.find(b.id, p));
+    }
+  }
+  for (const BucketIndex* index : std::vector<const BucketIndex*>{&live, &reopened}) {
+    reactor::block_on([&]() -> Task<void> {
+      EntryReader reader({dir.path()}, *index);
+      co_await check_random_reads(reader, buckets, 77, 400);
+      co_await check_read_through(reader, buckets, 7);
+      CHECK(reader.stats().corrupt == 0);
+    }());
+  }
+}
+
+TEST_CASE("bucket index: an uncommitted last register is not readable, nor a damaged bucket") {
+  TempDir dir;
+  auto buckets = make_buckets(1, 3, 10);
+  consensus::Prng prng(4);
+  const consensus::Position end = buckets[0].folded.commit_end;
+  // A register a higher promise put in place, never committed.
+  auto pending = make_write(buckets[0].id, {9, 9}, 99, end, 3, 999, prng);
+  buckets[0].history.push_back(consensus::RegisterRecord{pending});
+  buckets[0].folded = fold(buckets[0].history);
+  REQUIRE(buckets[0].folded.register_ == pending);
+  BucketIndex index(0);
+  reactor::block_on(stage_all(store_config(dir, 256 * 1024), buckets, index));
+  CHECK(index.committed_end(buckets[0].id) == end);
+  reactor::block_on([&]() -> Task<void> {
+    EntryReader reader({dir.path()}, index);
+    auto at_end = co_await reader.read(buckets[0].id, end, 10, bytes_unbounded);
+    REQUIRE(at_end.ok());
+    CHECK(at_end->empty());
+    auto before = co_await reader.read(buckets[0].id, end - 1, 10, bytes_unbounded);
+    REQUIRE(before.ok());
+    CHECK(before->size() == 1);
+    auto unknown = co_await reader.read(12345, 0, 10, bytes_unbounded);
+    REQUIRE(unknown.ok());
+    CHECK(unknown->empty());
+    index.mark_damaged(buckets[0].id);
+    auto damaged = co_await reader.read(buckets[0].id, 0, 10, bytes_unbounded);
+    REQUIRE(!damaged.ok());
+    CHECK(damaged.error() == ReadErrc::not_found);
+  }());
+}
+
+TEST_CASE("bucket index: reads cross small segments, with few files open and few reads in flight") {
+  TempDir dir;
+  const auto buckets = make_buckets(4, 2000, 80);
+  BucketIndex index(0);
+  reactor::block_on(stage_all(store_config(dir, LogStore::segment_bytes_min), buckets, index));
+  std::set<uint32_t> segments;
+  for (const Bucket& b : buckets) {
+    for (uint64_t p = 0; p < b.folded.commit_end; p++) {
+      segments.insert(index.find(b.id, p)->segment);
+    }
+  }
+  CHECK(segments.size() > 20);
+  reactor::block_on([&]() -> Task<void> {
+    EntryReader reader({dir.path(), 4, 2}, index);
+    co_await check_read_through(reader, buckets, 25);
+    co_await check_random_reads(reader, buckets, 5, 300);
+    CHECK(reader.files_open() <= 2);
+    // 64 reads at once: never more than 4 Read ops in flight.
+    std::vector<Task<bool>> reads;
+    for (int i = 0; i < 64; i++) {
+      reads.push_back([](EntryReader& r, const Bucket& b, uint64_t from) -> Task<bool> {
+        auto got = co_await r.read(b.id, from, 30, bytes_unbounded);
+        const size_t n = std::min<size_t>(30, b.folded.log.size() - from);
+        co_return got.ok() && *got == slice(b.folded.log, from, n);
+      }(reader, buckets[i % 4], static_cast<uint64_t>(i)));
+    }
+    const std::vector<bool> good = co_await reactor::when_all(std::move(reads));
+    CHECK(std::count(good.begin(), good.end(), true) == 64);
+    CHECK(reader.stats().in_flight_peak == 4);
+    CHECK(reader.stats().slot_waits > 0);
+    CHECK(reader.in_flight() == 0);
+  }());
+}
+
+TEST_CASE("bucket index: a read stops at its byte bound, but always reads one register") {
+  TempDir dir;
+  const auto buckets = make_buckets(1, 3000, 30);
+  BucketIndex index(0);
+  reactor::block_on(stage_all(store_config(dir, 256 * 1024), buckets, index));
+  const Bucket& b = buckets[0];
+  reactor::block_on([&]() -> Task<void> {
+    EntryReader reader({dir.path()}, index);
+    const IndexedWrite first = *index.find(b.id, 0);
+    auto one = co_await reader.read(b.id, 0, 1000, 1);
+    REQUIRE(one.ok());
+    CHECK(*one == slice(b.folded.log, 0, first.entries));
+    const IndexedWrite second = *index.find(b.id, first.end());
+    auto two = co_await reader.read(b.id, 0, 1000, first.payload_bytes + second.payload_bytes);
+    REQUIRE(two.ok());
+    CHECK(*two == slice(b.folded.log, 0, second.end()));
+  }());
+}
+
+TEST_CASE("bucket index: damage on disk fails a read as corrupt, never as wrong entries") {
+  TempDir dir;
+  const auto buckets = make_buckets(3, 4000, 40);
+  BucketIndex index(0);
+  reactor::block_on(stage_all(store_config(dir, 64 * 1024), buckets, index));
+  const Bucket& b = buckets[1];
+  const IndexedWrite victim = *index.find(b.id, b.folded.commit_end / 2);
+  const std::string path = segment_path(dir.path(), 0, victim.segment);
+  const uint64_t record_end = victim.offset() + record_header_bytes + victim.payload_bytes;
+  consensus::Prng prng(5);
+
+  // The victim's read fails; a read across it fails; the writes before it
+  // (and, unless the damage reached them, after it) still read.
+  auto check_victim_fails = [&](bool rest_intact) {
+    reactor::block_on([&]() -> Task<void> {
+      EntryReader reader({dir.path()}, index);
+      auto got = co_await reader.read(b.id, victim.first, victim.entries, bytes_unbounded);
+      REQUIRE(!got.ok());
+      CHECK(got.error() == ReadErrc::corrupt);
+      CHECK(reader.stats().corrupt == 1);
+      auto across = co_await reader.read(b.id, 0, 1000, bytes_unbounded);
+      REQUIRE(!across.ok());
+      CHECK(across.error() == ReadErrc::corrupt);
+      if (victim.first > 0) {
+        auto before = co_await reader.read(b.id, 0, victim.first, bytes_unbounded);
+        REQUIRE(before.ok());
+        CHECK(*before == slice(b.folded.log, 0, victim.first));
+      }
+      if (!rest_intact) co_return;
+      auto after = co_await reader.read(b.id, victim.end(), 1000, bytes_unbounded);
+      REQUIRE(after.ok());
+      CHECK(*after == slice(b.folded.log, victim.end(), b.folded.commit_end - victim.end()));
+    }());
+  };
+
+  SUBCASE("a flipped bit in the payload") {
+    for (int i = 0; i < 8; i++) {
+      const uint64_t at = victim.offset() + record_header_bytes + prng.below(victim.payload_bytes);
+      const int bit = static_cast<int>(prng.below(8));
+      flip_bit(path, at, bit);
+      check_victim_fails(true);
+      flip_bit(path, at, bit);  // mended for the next round
+    }
+  }
+  SUBCASE("a flipped bit in the header") {
+    for (uint64_t at = victim.offset(); at < victim.offset() + record_header_bytes; at += 5) {
+      flip_bit(path, at, static_cast<int>(at % 8));
+      check_victim_fails(true);
+      flip_bit(path, at, static_cast<int>(at % 8));
+    }
+  }
+  SUBCASE("another register copied over it (a misdirected write)") {
+    const IndexedWrite other = *index.find(b.id, 0);
+    REQUIRE(other.offset() != victim.offset());
+    copy_between(segment_path(dir.path(), 0, other.segment), other.offset(), path,
+                 victim.offset(), record_header_bytes + other.payload_bytes);
+    check_victim_fails(record_bytes(other.payload_bytes) <= record_bytes(victim.payload_bytes));
+  }
+  SUBCASE("the file is cut inside the record") {
+    REQUIRE(::truncate(path.c_str(), static_cast<off_t>(record_end - 1)) == 0);
+    check_victim_fails(false);
+  }
+}
