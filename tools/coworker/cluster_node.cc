@@ -1,0 +1,328 @@
+#include "tools/coworker/cluster_node.h"
+
+#include <sys/random.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "consensus/assert.h"
+#include "consensus/codec.h"
+#include "consensus/membership_codec.h"
+#include "consensus/phaser_codec.h"
+#include "reactor/loop.h"
+#include "reactor/smp.h"
+#include "tools/coworker/log.h"
+#include "tools/coworker/participant.h"
+
+namespace coworker::server {
+
+using consensus::ParticipantId;
+using reactor::Task;
+
+std::string_view peer_part(std::string_view address) {
+  return address.substr(0, address.find('|'));
+}
+
+std::string_view http_part(std::string_view address) {
+  const size_t bar = address.find('|');
+  return bar == std::string_view::npos ? std::string_view{} : address.substr(bar + 1);
+}
+
+namespace {
+
+uint64_t random_u64() {
+  uint64_t value = 0;
+  while (value == 0) {
+    if (::getrandom(&value, sizeof value, 0) != sizeof value) value = 0;
+  }
+  return value;
+}
+
+// The envelope of a membership frame: sender and addressee arrival ids
+// (0: arriving / unknown), then the membership codec's bytes.
+std::string membership_envelope(ParticipantId from, ParticipantId to,
+                                const consensus::MembershipMessage& message) {
+  consensus::Writer writer;
+  writer.u64(from);
+  writer.u64(to);
+  consensus::encode(writer, message);
+  return writer.take();
+}
+
+consensus::MembershipConfig membership_config(const Participant& p, uint64_t cluster) {
+  const ServerFlags& flags = p.flags();
+  consensus::MembershipConfig config;
+  config.params = consensus::ClusterParams{cluster, flags.buckets, flags.replicas};
+  config.address = p.address();
+  config.data_dir = p.data_dir().id;
+  config.bootstrap = flags.join.empty() && p.image().membership.identity.data_dir == 0;
+  for (const cli::Address& join : flags.join) config.join.push_back(join.to_string());
+  config.paxos_timing = p.timing().paxos;
+  config.timing = p.timing().membership;
+  return config;
+}
+
+}  // namespace
+
+ClusterNode::ClusterNode(Participant& participant, Core& core0)
+    : _participant(participant),
+      _core0(core0),
+      _prng(random_u64()),
+      _next_connection(participant.image().connection_block_end),
+      _connection_end(participant.image().connection_block_end) {
+  COWORKER_ASSERT(core0.index() == 0);
+  COWORKER_ASSERT(reactor::Loop::current().core() == 0);
+}
+
+ClusterNode::~ClusterNode() = default;
+
+Result<void, std::string> ClusterNode::start() {
+  const ServerFlags& flags = _participant.flags();
+  _peers = std::make_unique<PeerTransport>(
+      [this](const PeerInfo& from, FrameType type, std::string_view payload) {
+        on_frame(from, type, payload);
+      });
+  Result<reactor::Endpoint, std::string> endpoint =
+      reactor::Endpoint::parse(flags.peer_listen.to_string());
+  if (!endpoint) return endpoint.error();
+  Result<reactor::Endpoint> bound = _peers->listen(*endpoint);
+  if (!bound) {
+    return fmt::format("cannot listen on --peer-listen {}: {}", flags.peer_listen.to_string(),
+                       bound.error().message());
+  }
+  // A cluster is born with a random id; a newcomer learns it by arriving.
+  const consensus::MembershipConfig config =
+      membership_config(_participant, flags.join.empty() ? random_u64() : 0);
+  if (config.bootstrap) log_info(0, "bootstrapping a new cluster");
+  bucket::MembershipEffects& effects = *this;
+  _host = std::make_unique<bucket::MembershipHost>(config, _prng, _participant.image().membership,
+                                                   _core0.storage(), effects);
+  _host->start();
+  after_call();
+  return {};
+}
+
+Task<void> ClusterNode::close() {
+  if (_peers) co_await _peers->close();
+}
+
+void ClusterNode::tick() {
+  if (!_host) return;
+  _host->tick();
+  // A batch whose fdatasync has not completed for the departure timeout:
+  // stop heartbeating, so the membership departs a hung participant.
+  const auto started = _core0.store().flush_started();
+  const auto hung_for = std::chrono::steady_clock::now() - started.value_or(
+                                                               std::chrono::steady_clock::now());
+  const bool hung =
+      started && hung_for > std::chrono::milliseconds(_participant.flags().departure_timeout_ms);
+  _host->storage_hung(_host->node().now(), hung);
+  _host->govern();
+  after_call();
+}
+
+void ClusterNode::on_durable() {
+  if (!_host) return;
+  _host->on_durable();
+  after_call();
+}
+
+void ClusterNode::report(ParticipantId silent) {
+  if (!_host) return;
+  _host->call([silent](consensus::MembershipNode& node) { return node.report_silent(silent); });
+  after_call();
+}
+
+Task<std::optional<consensus::ConnectionId>> ClusterNode::connect() {
+  while (_next_connection >= _connection_end) {
+    if (health() != "serving") co_return std::nullopt;
+    if (_block_pending) {
+      Status woken = co_await _block_written.wait();
+      if (!woken) co_return std::nullopt;
+      continue;
+    }
+    _block_pending = true;
+    const uint64_t end = _connection_end + connection_block;
+    const bucket::HostStorage::Ticket ticket = _core0.storage().stage_connection_block(end);
+    _core0.staged();
+    const bool durable = co_await _core0.durable(ticket);
+    _block_pending = false;
+    _block_written.notify_all();
+    if (!durable) co_return std::nullopt;
+    _connection_end = end;
+  }
+  if (health() != "serving") co_return std::nullopt;
+  COWORKER_ASSERT(_next_connection < _connection_end);
+  co_return consensus::ConnectionId{self(), _next_connection++};
+}
+
+// ---- frames ------------------------------------------------------------------------------
+
+void ClusterNode::on_frame(const PeerInfo& from, FrameType type, std::string_view payload) {
+  if (!_host) return;
+  if (type == FrameType::membership) {
+    on_membership_frame(from, payload);
+  } else if (type == FrameType::phaser) {
+    on_phaser_frame(from, payload);
+  }
+}
+
+void ClusterNode::on_membership_frame(const PeerInfo& from, std::string_view payload) {
+  consensus::Reader reader(payload);
+  const ParticipantId sender = reader.u64();
+  const ParticipantId to = reader.u64();
+  if (!reader.ok()) return log_warn(0, "a membership frame from {} without envelope", from.address);
+  auto message = consensus::decode_membership_message(payload.substr(payload.size() - reader.left()));
+  if (!message) {
+    log_warn(0, "a membership message from {} does not decode: {}", from.address, message.error);
+    return;
+  }
+  _host->deliver(sender, to, from.address, *message.value);
+  after_call();
+}
+
+void ClusterNode::on_phaser_frame(const PeerInfo& from, std::string_view payload) {
+  consensus::Reader reader(payload);
+  const ParticipantId sender = reader.u64();
+  if (!reader.ok() || sender == consensus::no_participant) return;
+  auto decoded = consensus::decode_phaser_message(payload.substr(payload.size() - reader.left()));
+  if (!decoded) {
+    log_warn(0, "a phaser message from {} does not decode: {}", from.address, decoded.error);
+    return;
+  }
+  consensus::PhaserMessage message = std::move(*decoded.value);
+  const uint32_t bucket = std::visit(
+      [](const auto& m) -> uint32_t {
+        if constexpr (std::is_same_v<std::decay_t<decltype(m)>, consensus::WritePtr>) {
+          return m->bucket;
+        } else {
+          return m.bucket;
+        }
+      },
+      message);
+  if (bucket >= _participant.buckets()) return;
+  const unsigned core = _participant.core_of(bucket);
+  Participant* p = &_participant;
+  auto deliver = [p, core, sender, message = std::move(message)] {
+    if (!p->has_core(core)) return;  // the process stops
+    Core& target = p->core(core);
+    if (!target.has_host()) return;
+    target.host().deliver(sender, message);
+    target.staged();
+  };
+  if (core == 0) return deliver();
+  reactor::Loop::current().spawn([](unsigned core, auto deliver) -> Task<void> {
+    auto call = reactor::submit_to(core, std::move(deliver));  // named: reactor/task.h
+    co_await call;
+  }(core, std::move(deliver)));
+}
+
+void ClusterNode::send_phaser(ParticipantId to, std::string bytes) {
+  if (!_host || self() == consensus::no_participant) return;
+  const consensus::Member* member = _host->node().state().member(to);
+  if (member == nullptr) return;  // departed: the phaser learns it from the table
+  consensus::Writer writer;
+  writer.u64(self());
+  writer.raw(bytes);
+  _peers->send(std::string(peer_part(member->address)), FrameType::phaser, writer.data());
+}
+
+// ---- membership effects ------------------------------------------------------------------
+
+void ClusterNode::send(const std::string& address, ParticipantId from, ParticipantId to,
+                       consensus::MembershipMessage message) {
+  _peers->send(std::string(peer_part(address)), FrameType::membership,
+               membership_envelope(from, to, message));
+}
+
+void ClusterNode::government(uint32_t bucket, const consensus::Government& government) {
+  COWORKER_ASSERT(bucket < _participant.buckets());
+  const unsigned core = _participant.core_of(bucket);
+  Participant* p = &_participant;
+  auto feed = [p, core, bucket, government] {
+    if (!p->has_core(core)) return;  // the process stops
+    Core& target = p->core(core);
+    COWORKER_ASSERT(target.has_host());
+    target.host().government(bucket, government);
+    target.staged();
+  };
+  if (core == 0) return feed();
+  // In order: spawned tasks start in order and each sends its call at once;
+  // one core's calls to another run in the order sent (smp.h).
+  reactor::Loop::current().spawn([](unsigned core, auto feed) -> Task<void> {
+    auto call = reactor::submit_to(core, std::move(feed));  // named: reactor/task.h
+    co_await call;
+  }(core, std::move(feed)));
+}
+
+// ---- the participant's life ----------------------------------------------------------------
+
+void ClusterNode::after_call() {
+  _core0.staged();
+  const consensus::MembershipNode& node = _host->node();
+  if (node.refused()) {
+    return _participant.fail(2, "the cluster refused this participant: " + *node.refused());
+  }
+  if (node.exited()) return _participant.fail(0, "left the cluster");
+  if (node.state().bootstrapped()) {
+    const consensus::ClusterParams& params = node.state().params();
+    if (params.buckets != _participant.flags().buckets ||
+        params.replicas != _participant.flags().replicas) {
+      return _participant.fail(
+          2, fmt::format("the cluster has --buckets {} --replicas {}; started with {} and {}",
+                         params.buckets, params.replicas, _participant.flags().buckets,
+                         _participant.flags().replicas));
+    }
+    if (params.cluster != _cluster) {
+      _cluster = params.cluster;
+      _peers->set_cluster(_cluster);
+    }
+  }
+  const ParticipantId id = node.id();
+  if (id == consensus::no_participant || id == _hosts_for) return;
+  if (_hosts_for != consensus::no_participant) {
+    return _participant.fail(
+        1, fmt::format("departed as {} and arrived anew as {}: restart to rejoin", _hosts_for, id));
+  }
+  _hosts_for = id;
+  _peers->set_self_id(id);
+  set_log_participant(id);
+  log_info(0, "arrived: member {}", id);
+  reactor::Loop::current().spawn(create_hosts(id));
+}
+
+// Every core gets its phasers before the first government reaches it.
+Task<void> ClusterNode::create_hosts(ParticipantId id) {
+  Participant* p = &_participant;
+  auto create = reactor::Smp::current().broadcast(
+      [p, id] { p->core(reactor::Loop::current().core()).create_host(id); });
+  co_await create;
+  _governing = true;
+  _host->feed_governments();
+  after_call();
+}
+
+ReadRight ClusterNode::may_read(uint32_t bucket, bool local) const {
+  COWORKER_ASSERT(bucket < _participant.buckets());
+  const bucket::CurrentGovernment& current = _host->table().current(bucket);
+  if (local) {
+    const auto& replicas = current.replicas;
+    const bool replica = std::find(replicas.begin(), replicas.end(), self()) != replicas.end();
+    return replica ? ReadRight::yes : ReadRight::not_replica;
+  }
+  if (current.leader() != self() || !_host->node().holds_read_lease()) {
+    return ReadRight::not_leader;
+  }
+  return ReadRight::yes;
+}
+
+std::string_view ClusterNode::health() const {
+  const consensus::MembershipNode& node = _host->node();
+  if (node.arriving()) return "arriving";
+  if (node.leaving() || node.retiring() || node.exited()) return "leaving";
+  if (node.recovering() || !_governing) return "recovering";
+  return "serving";
+}
+
+}  // namespace coworker::server

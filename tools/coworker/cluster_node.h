@@ -1,0 +1,107 @@
+// ClusterNode: core 0's membership side of a participant — the engine's
+// MembershipHost over core 0's storage, and the peer transport.
+//
+// Created by core 0's main task after every core is ready, used only on
+// core 0, closed before core 0's log. It carries:
+//   - membership messages both ways (frames of type `membership`: an
+//     envelope {from id, to id} around the membership codec's bytes);
+//   - phaser messages both ways (frames of type `phaser`: {from id} around
+//     the phaser codec's bytes), to and from the core hosting the bucket;
+//   - governments from the table to the bucket's core, in order;
+//   - the participant's life: once the membership gives us an arrival id,
+//     every core creates its BucketHost, then governments are fed; a
+//     refusal, a departure or a new id stops the process with the reason
+//     (arriving anew with old phaser state is the recovery issue's work).
+// Addresses in the membership log are "<peer>|<http>": the transport uses
+// the part before '|', /v1/cluster shows both.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bucket/membership_host.h"
+#include "consensus/prng.h"
+#include "reactor/sync.h"
+#include "reactor/task.h"
+#include "tools/coworker/core.h"
+#include "tools/coworker/peer.h"
+
+namespace coworker::server {
+
+class Participant;
+
+// Whether this participant may serve reads of a bucket (ClusterNode::may_read).
+enum class ReadRight : uint8_t { yes, not_replica, not_leader, starting };
+
+// "<peer>|<http>" → the peer part (an address without '|' is all peer).
+std::string_view peer_part(std::string_view address);
+std::string_view http_part(std::string_view address);
+
+class ClusterNode final : private bucket::MembershipEffects {
+ public:
+  ClusterNode(Participant& participant, Core& core0);
+  ~ClusterNode();
+  ClusterNode(const ClusterNode&) = delete;
+  ClusterNode& operator=(const ClusterNode&) = delete;
+
+  // Listens for peers and starts the membership node (bootstrap, arrival
+  // or restart). A one-line reason when it cannot.
+  Result<void, std::string> start();
+  reactor::Task<void> close();
+
+  void tick();
+  void on_durable();
+  // A phaser message of a bucket hosted here, for participant `to`.
+  void send_phaser(consensus::ParticipantId to, std::string bytes);
+  // A bucket leader's report of a silent replica.
+  void report(consensus::ParticipantId silent);
+  // A new connection id, unique in the cluster forever: issuer = our
+  // arrival id, counter from a block made durable before its first use.
+  // Nothing while we do not serve or the log fails.
+  reactor::Task<std::optional<consensus::ConnectionId>> connect();
+
+  consensus::ParticipantId self() const { return _host->node().id(); }
+  // With `local`: a replica of the bucket's current government; without:
+  // its leader, holding a read lease (DESIGN §3; the bucket's core then
+  // checks that its leadership start committed).
+  ReadRight may_read(uint32_t bucket, bool local) const;
+  // DESIGN §3 /v1/health: "serving", "arriving", "recovering", "leaving".
+  std::string_view health() const;
+  // The /v1/cluster body, with the per-bucket views gathered from every core.
+  std::string cluster_json(const std::vector<BucketView>& buckets) const;
+
+ private:
+  void on_frame(const PeerInfo& from, FrameType type, std::string_view payload);
+  void on_membership_frame(const PeerInfo& from, std::string_view payload);
+  void on_phaser_frame(const PeerInfo& from, std::string_view payload);
+  // After every call into the membership host: the pump has work, and our
+  // identity may have changed.
+  void after_call();
+  reactor::Task<void> create_hosts(consensus::ParticipantId id);
+
+  // bucket::MembershipEffects.
+  void send(const std::string& address, consensus::ParticipantId from, consensus::ParticipantId to,
+            consensus::MembershipMessage message) override;
+  void government(uint32_t bucket, const consensus::Government& government) override;
+
+  Participant& _participant;
+  Core& _core0;
+  consensus::Prng _prng;
+  std::unique_ptr<bucket::MembershipHost> _host;
+  std::unique_ptr<PeerTransport> _peers;
+  consensus::ParticipantId _hosts_for = consensus::no_participant;  // hosts created for this id
+  bool _governing = false;  // governments fed to the cores
+  uint64_t _cluster = 0;    // told to the transport
+
+  static constexpr uint64_t connection_block = 4096;  // ids per durable block
+  uint64_t _next_connection = 0;
+  uint64_t _connection_end = 0;  // ids below this end are durable to issue
+  bool _block_pending = false;
+  reactor::Event _block_written;
+};
+
+}  // namespace coworker::server

@@ -1,0 +1,86 @@
+// ClusterNode::cluster_json: the /v1/cluster body (DESIGN §3 shape), built
+// on core 0 from the membership state, the bucket table and the per-bucket
+// views every core gathered for the buckets it hosts.
+#include <algorithm>
+#include <iterator>
+
+#include <fmt/format.h>
+
+#include "http/json.h"
+#include "tools/coworker/cluster_node.h"
+#include "tools/coworker/participant.h"
+
+namespace coworker::server {
+
+namespace {
+
+void ids(std::string& out, const std::vector<consensus::ParticipantId>& list) {
+  out += '[';
+  for (size_t i = 0; i < list.size(); i++) fmt::format_to(std::back_inserter(out), "{}{}", i ? ", " : "", list[i]);
+  out += ']';
+}
+
+std::string_view member_state(consensus::MemberStatus status) {
+  switch (status) {
+    case consensus::MemberStatus::active: return "serving";
+    case consensus::MemberStatus::leaving: return "leaving";
+    case consensus::MemberStatus::unreachable: return "unreachable";
+  }
+  return "serving";
+}
+
+}  // namespace
+
+std::string ClusterNode::cluster_json(const std::vector<BucketView>& views) const {
+  const consensus::MembershipNode& node = _host->node();
+  const bucket::BucketTable& table = _host->table();
+  std::string out;
+  auto put = std::back_inserter(out);
+  fmt::format_to(put, "{{\"self\": {}, \"cluster\": \"{:x}\", \"buckets_total\": {}, \"replicas\": {}",
+                 self(), _cluster, _participant.buckets(), _participant.flags().replicas);
+  const consensus::ParticipantId leader =
+      !node.has_paxos() ? 0 : (node.leading() ? self() : node.paxos().leader());
+  fmt::format_to(put, ", \"membership\": {{\"leader\": {}, \"slot\": {}, \"voters\": ", leader,
+                 node.state().applied());
+  ids(out, node.has_paxos() ? node.paxos().latest_voters() : std::vector<consensus::ParticipantId>{});
+  out += "}, \"members\": [";
+  bool first = true;
+  for (const auto& [id, member] : node.state().members()) {
+    fmt::format_to(put, "{}{{\"id\": {}, \"http\": ", first ? "" : ", ", id);
+    http::json_quote(out, http_part(member.address));
+    out += ", \"peer\": ";
+    http::json_quote(out, peer_part(member.address));
+    out += ", \"state\": ";
+    http::json_quote(out, id == self() ? health() : member_state(member.status));
+    out += '}';
+    first = false;
+  }
+  out += "], \"buckets\": [";
+  for (uint32_t b = 0; b < table.buckets(); b++) {
+    const bucket::CurrentGovernment& current = table.current(b);
+    const auto view = std::find_if(views.begin(), views.end(),
+                                   [b](const BucketView& v) { return v.bucket == b; });
+    fmt::format_to(put, "{}{{\"bucket\": {}, \"leader\": {}, \"core\": {}, \"promise\": ",
+                   b == 0 ? "" : ", ", b, current.leader(), _participant.core_of(b));
+    if (view == views.end()) {
+      out += "null";
+    } else {
+      fmt::format_to(put, "\"{}\"", view->promise.to_string());
+    }
+    out += ", \"replicas\": ";
+    ids(out, current.replicas);
+    out += ", \"target\": ";
+    ids(out, table.target(b));
+    out += ", \"commit\": ";
+    if (view == views.end()) {
+      out += "null";
+    } else {
+      fmt::format_to(put, "{}", view->commit);
+    }
+    out += '}';
+  }
+  out += "]}\n";
+  return out;
+}
+
+}  // namespace coworker::server

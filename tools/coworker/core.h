@@ -1,0 +1,124 @@
+// Core: one core's share of a participant — its log, the engine's storage
+// over it, the BucketHost of its buckets, and the client appends waiting
+// for their phasers.
+//
+// Created by the core's main task once its LogStore is open, used only by
+// that core's coroutines, destroyed after the core stopped (close() first).
+// Two background tasks per core:
+//   - the ticker: every tick, the phasers tick (resends, reports), appends
+//     past their deadline are answered 503, and on core 0 the membership
+//     host ticks;
+//   - the pump: waits for the oldest staged record's batch to be durable,
+//     then tells the hosts (on_durable), so acks and answers go out one
+//     turn after the fdatasync that covers them. It also moves records that
+//     found the batch full into the log as room appears.
+// Effects of the phasers leave through HostEffects: sends and reports go to
+// core 0 (the peer links and the membership live there), replies wake the
+// append waiting for them.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bucket/bucket_index.h"
+#include "bucket/entry_reader.h"
+#include "bucket/host.h"
+#include "bucket/log_store.h"
+#include "bucket/store_storage.h"
+#include "reactor/sync.h"
+#include "reactor/task.h"
+
+namespace coworker::server {
+
+class Participant;
+
+// What /v1/cluster shows of one bucket this core hosts.
+struct BucketView {
+  uint32_t bucket = 0;
+  consensus::Promise promise;
+  consensus::Position commit = 0;
+  bool serving = false;
+};
+
+class Core final : private bucket::HostEffects {
+ public:
+  Core(Participant& participant, unsigned core, std::unique_ptr<bucket::LogStore> store,
+       std::unique_ptr<bucket::BucketIndex> index);
+  ~Core();
+  Core(const Core&) = delete;
+  Core& operator=(const Core&) = delete;
+
+  unsigned index() const { return _core; }
+  bucket::BucketHost& host() { return *_host; }
+  bucket::StoreStorage& storage() { return _storage; }
+  bucket::LogStore& store() { return *_store; }
+
+  // Starts the ticker and the pump (spawned on this core's loop).
+  void start();
+  // The phasers, once this participant has an arrival id (before any
+  // government reaches this core).
+  void create_host(consensus::ParticipantId self);
+  bool has_host() const { return _host != nullptr; }
+  // Stops the background tasks and closes the log (flushes what is staged).
+  reactor::Task<void> close();
+
+  // Appends messages of one bucket this core hosts and waits for every
+  // message's outcome (or the append deadline: unavailable).
+  reactor::Task<std::vector<consensus::MessageResult>> append(
+      uint32_t bucket, std::vector<consensus::BucketEntry> messages);
+  // Something was staged: the pump has work.
+  void staged() { _staged.notify_all(); }
+  // Completes once `ticket` is durable (or the core stops: false).
+  reactor::Task<bool> durable(bucket::HostStorage::Ticket ticket);
+
+  std::vector<BucketView> buckets() const;
+
+  // A page of committed entries of a bucket this core hosts, as this
+  // replica has them: `entries` from `from`, `next` after the last.
+  struct Page {
+    std::vector<consensus::BucketEntry> entries;
+    consensus::Position next = 0;
+  };
+  enum class Serve : uint8_t { local, leader };
+  enum class ReadRefusal : uint8_t { not_hosted, not_leader, corrupt, io };
+  reactor::Task<Result<Page, ReadRefusal>> read(uint32_t bucket, consensus::Position from,
+                                                size_t limit, Serve serve);
+
+ private:
+  struct PendingAppend {
+    std::vector<consensus::MessageResult> results;
+    reactor::Event done;
+    uint64_t deadline = 0;  // in ticks of this core
+  };
+
+  reactor::Task<void> run_ticker();
+  reactor::Task<void> run_pump();
+  void expire_appends();
+
+  // bucket::HostEffects.
+  void send(consensus::ParticipantId to, consensus::PhaserMessage message) override;
+  void reply(uint32_t bucket, const consensus::Reply& reply) override;
+  void report(uint32_t bucket, consensus::ParticipantId silent) override;
+  void committed(uint32_t bucket, const consensus::Write& write) override;
+  void repair(uint32_t bucket) override;
+
+  Participant& _participant;
+  const unsigned _core;
+  std::unique_ptr<bucket::LogStore> _store;
+  std::unique_ptr<bucket::BucketIndex> _index;
+  bucket::StoreStorage _storage;
+  bucket::EntryReader _reader;
+  std::unique_ptr<bucket::BucketHost> _host;
+  reactor::Event _staged;    // notified when records are staged
+  reactor::Event _advanced;  // notified when durability advanced
+  bool _closing = false;
+  uint64_t _ticks = 0;
+  uint64_t _next_token = 1;
+  std::map<uint64_t, PendingAppend*> _appends;  // by token: oldest (first deadline) first
+  reactor::TaskGroup _tasks;
+};
+
+}  // namespace coworker::server

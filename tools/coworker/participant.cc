@@ -1,0 +1,124 @@
+#include "tools/coworker/participant.h"
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "consensus/assert.h"
+#include "http/server.h"
+#include "reactor/sync.h"
+#include "tools/coworker/cluster_node.h"
+#include "tools/coworker/core.h"
+#include "tools/coworker/log.h"
+#include "tools/coworker/routes.h"
+
+namespace coworker::server {
+
+using reactor::Task;
+
+Timing timing_from(const ServerFlags& flags) {
+  Timing t;
+  // A heartbeat is five ticks: every timeout of the state machines is a
+  // whole number of ticks, and a tick is short enough for resends.
+  const consensus::Tick heartbeat = t.membership.heartbeat_ticks;
+  COWORKER_ASSERT(heartbeat >= 1);
+  const uint32_t tick_ms = std::max<uint32_t>(1, flags.heartbeat_ms / heartbeat);
+  t.tick = reactor::Milliseconds(tick_ms);
+  auto ticks = [tick_ms](uint64_t ms) { return std::max<uint64_t>(1, ms / tick_ms); };
+  t.membership.departure_ticks = ticks(flags.departure_timeout_ms);
+  t.membership.recovery_ticks = ticks(flags.recovery_timeout_ms);
+  COWORKER_ASSERT(t.membership.departure_ticks >= 3 * heartbeat);
+  t.phaser.report_ticks = static_cast<uint32_t>(t.membership.departure_ticks);
+  t.append_timeout_ticks = ticks(2000);  // DESIGN §3: the hop deadline
+  return t;
+}
+
+Participant::Participant(ServerFlags flags, DataDir data_dir, bucket::EngineImage image,
+                         bucket::Recovery recovery,
+                         std::vector<std::unique_ptr<bucket::BucketIndex>> indexes)
+    : _flags(std::move(flags)),
+      _timing(timing_from(_flags)),
+      _data_dir(std::move(data_dir)),
+      _image(std::move(image)),
+      _recovery(std::move(recovery)),
+      _indexes(std::move(indexes)),
+      _address(_flags.peer_listen.to_string() + "|" + _flags.listen.to_string()),
+      _cores(_flags.cores) {
+  COWORKER_ASSERT(_indexes.size() == _flags.cores);
+}
+
+Participant::~Participant() {
+  for (int fd : _http_fds) ::close(fd);
+}
+
+void Participant::fail(int code, const std::string& reason) {
+  if (code == 0) {
+    log_info(reactor::Loop::current().core(), "{}", reason);
+  } else {
+    log_error(reactor::Loop::current().core(), "{}", reason);
+  }
+  reactor::Smp::current().request_stop(code);
+}
+
+int Participant::run() {
+  Result<reactor::Endpoint, std::string> endpoint =
+      reactor::Endpoint::parse(_flags.listen.to_string());
+  COWORKER_ASSERT(endpoint.ok());  // the flags parsed it
+  reactor::Endpoint bound;
+  Result<std::vector<int>> fds = http::listen_per_core(*endpoint, _flags.cores, &bound);
+  if (!fds) {
+    std::fprintf(stderr, "coworker: cannot listen on --listen %s: %s\n",
+                 _flags.listen.to_string().c_str(), fds.error().message());
+    return 1;
+  }
+  _http_fds = std::move(*fds);
+  _router = make_router(*this);
+  _all_ready = std::make_unique<reactor::Event>();  // core 0's: this thread becomes core 0
+  _smp = std::make_unique<reactor::Smp>(reactor::Smp::Config{.cores = _flags.cores});
+  return _smp->run([this](unsigned core) { return core_main(core); });
+}
+
+// Core 0 starts the membership only once every core can take governments.
+void Participant::core_ready() {
+  COWORKER_ASSERT(reactor::Loop::current().core() == 0);
+  _ready++;
+  COWORKER_ASSERT(_ready <= _flags.cores);
+  if (_ready == _flags.cores) _all_ready->set();
+}
+
+Task<void> Participant::core_main(unsigned core) {
+  bucket::LogStore::Config config;
+  config.dir = _data_dir.log_dir;
+  config.core = core;
+  config.segment_bytes = _flags.segment_bytes;
+  config.sync = _flags.sync == SyncMode::always ? bucket::Sync::always : bucket::Sync::none;
+  auto store = bucket::LogStore::open(config, _recovery.core(core).resume);
+  if (!store) {
+    fail(1, fmt::format("core {}: cannot open the log in {}: {}", core, _data_dir.log_dir,
+                        store.error().message()));
+    co_return;
+  }
+  _cores[core] = std::make_unique<Core>(*this, core, std::move(*store), std::move(_indexes[core]));
+  Core& mine = *_cores[core];
+  mine.start();
+  if (core == 0) {
+    core_ready();
+    Status ready = co_await _all_ready->wait();
+    if (ready) {
+      _cluster = std::make_unique<ClusterNode>(*this, mine);
+      Result<void, std::string> started = _cluster->start();
+      if (!started) fail(2, started.error());
+    }
+  } else {
+    Participant* self = this;
+    co_await reactor::submit_to(0, [self] { self->core_ready(); });
+  }
+  {
+    http::Server server(*_router, http::ServerConfig{});
+    co_await server.serve(_http_fds[core]);
+  }
+  if (core == 0 && _cluster) co_await _cluster->close();
+  co_await mine.close();
+}
+
+}  // namespace coworker::server

@@ -1,0 +1,117 @@
+// Participant: one coworker process — the layers assembled (DESIGN §6).
+//
+// Created by main() once the flags are parsed, the data directory is locked
+// and every core's log is replayed; run() starts the cores (reactor::Smp)
+// and returns the exit code once they stopped. Per core (`Core`, core.h):
+// the core's LogStore, the engine's storage over it, the BucketHost of the
+// buckets assigned to the core (bucket b on core b mod --cores), an HTTP
+// server on the core's SO_REUSEPORT listener, a ticker and a durability
+// pump. On core 0 also (`ClusterNode`, cluster_node.h): the membership host
+// and the peer transport.
+//
+// What crosses cores (reactor::submit_to, never shared memory): a client
+// request for a bucket of another core; governments from core 0 to the
+// bucket's core; phaser messages between the bucket's core and core 0,
+// where the peer links live; reports of silent replicas to core 0; the
+// /v1/cluster and /v1/health answers, built on core 0. Everything else is
+// owned by one core: each core reads only its own objects, reached through
+// this class's per-core pointers, and the immutable recovery image.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bucket/bucket_index.h"
+#include "bucket/engine_records.h"
+#include "bucket/recovery.h"
+#include "consensus/assert.h"
+#include "consensus/membership_node.h"
+#include "http/router.h"
+#include "consensus/phaser.h"
+#include "reactor/ops.h"
+#include "reactor/smp.h"
+#include "reactor/sync.h"
+#include "tools/coworker/data_dir.h"
+#include "tools/coworker/flags.h"
+
+namespace coworker::server {
+
+class Core;
+class ClusterNode;
+
+// Time in ticks, derived from --heartbeat-ms: a membership heartbeat is
+// heartbeat_ticks ticks (DESIGN §3 timings become tick counts here).
+struct Timing {
+  reactor::Milliseconds tick{20};
+  consensus::MembershipTiming membership;
+  consensus::Paxos::Timing paxos;
+  consensus::Phaser::Config phaser;
+  uint64_t append_timeout_ticks = 100;  // a client append waits this long for its phaser
+};
+Timing timing_from(const ServerFlags& flags);
+
+class Participant {
+ public:
+  // `indexes`: one per core, fed by replay (bucket_index.h).
+  Participant(ServerFlags flags, DataDir data_dir, bucket::EngineImage image,
+              bucket::Recovery recovery, std::vector<std::unique_ptr<bucket::BucketIndex>> indexes);
+  ~Participant();
+  Participant(const Participant&) = delete;
+  Participant& operator=(const Participant&) = delete;
+
+  // Runs every core until a signal stops them; the exit code.
+  int run();
+
+  const ServerFlags& flags() const { return _flags; }
+  const Timing& timing() const { return _timing; }
+  const DataDir& data_dir() const { return _data_dir; }
+  const bucket::EngineImage& image() const { return _image; }
+  unsigned cores() const { return _flags.cores; }
+  // The cluster's bucket count: --buckets (a restart checks it against the
+  // membership state first).
+  uint32_t buckets() const { return _flags.buckets; }
+  unsigned core_of(uint32_t bucket) const { return bucket % _flags.cores; }
+  // This participant's address in the membership log: "<peer>|<http>".
+  const std::string& address() const { return _address; }
+
+  // The calling core's objects (each used only on its own core).
+  bool has_core(unsigned core) const { return _cores[core] != nullptr; }
+  Core& core(unsigned core) {
+    COWORKER_ASSERT(_cores[core] != nullptr);
+    return *_cores[core];
+  }
+  bool has_cluster() const { return _cluster != nullptr; }
+  ClusterNode& cluster() {
+    COWORKER_ASSERT(_cluster != nullptr);
+    return *_cluster;
+  }
+
+  // Set by a core that cannot go on (its log failed, the cluster refused
+  // us): every core stops and run() returns `code`.
+  void fail(int code, const std::string& reason);
+
+ private:
+  reactor::Task<void> core_main(unsigned core);
+  reactor::Task<void> start_cluster();
+  void core_ready();
+
+  ServerFlags _flags;
+  Timing _timing;
+  DataDir _data_dir;
+  const bucket::EngineImage _image;
+  const bucket::Recovery _recovery;
+  std::vector<std::unique_ptr<bucket::BucketIndex>> _indexes;  // handed to each core
+  std::string _address;
+  std::vector<int> _http_fds;  // one SO_REUSEPORT listener per core
+  std::unique_ptr<http::Router> _router;
+  std::unique_ptr<reactor::Smp> _smp;
+  std::vector<std::unique_ptr<Core>> _cores;  // slot c written by core c before it is ready
+  std::unique_ptr<ClusterNode> _cluster;      // core 0's
+  unsigned _ready = 0;                        // cores ready (core 0 only)
+  std::unique_ptr<reactor::Event> _all_ready;  // core 0's
+};
+
+}  // namespace coworker::server

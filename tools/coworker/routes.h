@@ -1,0 +1,24 @@
+// The client API of a participant (DESIGN §3), as HTTP routes.
+//
+// One Router for the process, built before the cores start and read-only
+// after; each handler runs on the core of the connection that carried the
+// request and reaches other cores only through submit_to / broadcast:
+//   GET  /v1/health                 core 0's view of this participant
+//   GET  /v1/cluster                core 0's table + every core's buckets
+//   POST /v1/connect                a connection id, from core 0's blocks
+//   POST /v1/log/{identifier}       one message, on the bucket's core
+//   GET  /v1/buckets/{b}/entries    committed entries, on the bucket's core
+// Errors are {"error": words, "code": word} (http/response.h).
+#pragma once
+
+#include <memory>
+
+#include "http/router.h"
+
+namespace coworker::server {
+
+class Participant;
+
+std::unique_ptr<http::Router> make_router(Participant& participant);
+
+}  // namespace coworker::server
