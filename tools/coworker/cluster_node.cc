@@ -281,23 +281,32 @@ void ClusterNode::after_call() {
   }
   const ParticipantId id = node.id();
   if (id == consensus::no_participant || id == _hosts_for) return;
-  if (_hosts_for != consensus::no_participant) {
-    return _participant.fail(
-        1, fmt::format("departed as {} and arrived anew as {}: restart to rejoin", _hosts_for, id));
-  }
+  const ParticipantId before = _hosts_for;
   _hosts_for = id;
   _peers->set_self_id(id);
   set_log_participant(id);
-  log_info(0, "arrived: member {}", id);
-  reactor::Loop::current().spawn(create_hosts(id));
+  if (before == consensus::no_participant) {
+    log_info(0, "arrived: member {}", id);
+  } else {
+    log_warn(0, "departed as {}, arrived anew as {}", before, id);
+  }
+  _governing = false;
+  reactor::Loop::current().spawn(create_hosts(id, before));
 }
 
 // Every core gets its phasers before the first government reaches it.
-Task<void> ClusterNode::create_hosts(ParticipantId id) {
+Task<void> ClusterNode::create_hosts(ParticipantId id, ParticipantId before) {
   Participant* p = &_participant;
-  auto create = reactor::Smp::current().broadcast(
-      [p, id] { p->core(reactor::Loop::current().core()).create_host(id); });
+  auto create = reactor::Smp::current().broadcast([p, id, before] {
+    Core& core = p->core(reactor::Loop::current().core());
+    if (before == consensus::no_participant) {
+      core.create_host(id);
+    } else {
+      core.replace_host(id);
+    }
+  });
   co_await create;
+  if (_hosts_for != id) co_return;  // arrived anew again meanwhile: that call feeds
   _governing = true;
   _host->feed_governments();
   after_call();

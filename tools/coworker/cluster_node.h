@@ -81,7 +81,7 @@ class ClusterNode final : private bucket::MembershipEffects {
   // After every call into the membership host: the pump has work, and our
   // identity may have changed.
   void after_call();
-  reactor::Task<void> create_hosts(consensus::ParticipantId id);
+  reactor::Task<void> create_hosts(consensus::ParticipantId id, consensus::ParticipantId before);
 
   // bucket::MembershipEffects.
   void send(const std::string& address, consensus::ParticipantId from, consensus::ParticipantId to,

@@ -47,6 +47,18 @@ void Core::create_host(consensus::ParticipantId self) {
                                                _participant.image().counter, _storage, effects);
 }
 
+void Core::replace_host(consensus::ParticipantId self) {
+  COWORKER_ASSERT(_host != nullptr);
+  COWORKER_ASSERT(self != _host->self());
+  while (!_appends.empty()) {
+    PendingAppend& pending = *_appends.begin()->second;
+    _appends.erase(_appends.begin());
+    pending.done.notify_all();  // not set: unavailable
+  }
+  _host.reset();
+  create_host(self);
+}
+
 Task<void> Core::close() {
   _closing = true;
   _staged.notify_all();

@@ -61,6 +61,12 @@ class Core final : private bucket::HostEffects {
   // The phasers, once this participant has an arrival id (before any
   // government reaches this core).
   void create_host(consensus::ParticipantId self);
+  // This participant departed and arrived anew under another id: the
+  // phasers of the old id go (their waiting appends are answered 503) and
+  // the new id's start from what the disk holds. Until growth brings the
+  // new id into governments (the phaser issue's verified prefixes), they
+  // only answer that they are not members.
+  void replace_host(consensus::ParticipantId self);
   bool has_host() const { return _host != nullptr; }
   // Stops the background tasks and closes the log (flushes what is staged).
   reactor::Task<void> close();

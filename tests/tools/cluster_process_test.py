@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""A 3-participant cluster on loopback, driven through tools/cluster (label `process`).
+
+Started by the test (its own directory and ports), waited on through
+/v1/health, stopped by PID. It checks, against the real processes, sockets
+and files:
+  1. a cluster forms by arrivals: three members, every bucket governed;
+  2. appends without connection/series at each bucket's leader: 200 with
+     contiguous positions; at a participant that does not lead: 503 with
+     Retry-After (hopping comes with the server's part 2);
+  3. a connection's appends, and resubmissions answered duplicate with the
+     original position; a straggler below the last window: 409 superseded;
+  4. SIGKILL of a participant and restart on its data dir within the
+     departure timeout: it recovers its log and serves what it had acked;
+  5. DESIGN §7 read back from every replica of every bucket's current
+     government (local=1): each acked append exactly once at its position,
+     replicas agreeing entry for entry, nothing no client sent, series
+     increasing per connection.
+Prints one line per step; exits non-zero at the first failure.
+"""
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CLUSTER = os.path.join(ROOT, "tools", "cluster")
+
+
+def fnv1a64(data: bytes) -> int:
+    h = 14695981039346656037
+    for byte in data:
+        h ^= byte
+        h = (h * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+assert fnv1a64(b"") == 0xCBF29CE484222325
+assert fnv1a64(b"a") == 0xAF63DC4C8601EC8C
+
+
+def request(method, address, path, body=b"", headers=None):
+    req = urllib.request.Request(f"http://{address}{path}", data=body if method == "POST" else None,
+                                 method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as reply:
+            return reply.status, dict(reply.headers), json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read() or b"null")
+
+
+def check(condition, what):
+    if not condition:
+        print(f"FAIL: {what}")
+        sys.exit(1)
+
+
+class Cluster:
+    def __init__(self, directory, base_port):
+        self.env = dict(os.environ, COWORKER_CLUSTER_DIR=directory)
+        if "COWORKER_BIN" in os.environ:
+            self.env["COWORKER_BIN"] = os.environ["COWORKER_BIN"]
+        self.base_port = base_port
+        self.state_file = os.path.join(directory, "cluster.json")
+
+    def run(self, *args):
+        done = subprocess.run([CLUSTER, *args], env=self.env, capture_output=True, text=True)
+        if done.returncode != 0:
+            print(done.stdout, done.stderr)
+        check(done.returncode == 0, f"tools/cluster {' '.join(args)}")
+        return done.stdout
+
+    def http(self, i):
+        return f"127.0.0.1:{self.base_port + i}"
+
+    def pids(self):
+        with open(self.state_file) as f:
+            return [p["pid"] for p in json.load(f)["participants"]]
+
+
+def leader_address(cluster_view, bucket):
+    leader = cluster_view["buckets"][bucket]["leader"]
+    for member in cluster_view["members"]:
+        if member["id"] == leader:
+            return member["http"]
+    return None
+
+
+def main():
+    directory = tempfile.mkdtemp(prefix="coworker-process-")
+    base_port = random.randint(20000, 40000)
+    cluster = Cluster(directory, base_port)
+    acked = {}  # (bucket, position) -> (identifier, body, connection, series)
+    try:
+        cluster.run("start", "3", "--base-port", str(base_port), "--departure-timeout-ms", "3000")
+        status, _, view = request("GET", cluster.http(3), "/v1/cluster")
+        check(status == 200 and len(view["members"]) == 3, "three members in /v1/cluster")
+        buckets = view["buckets_total"]
+        check(len(view["buckets"]) == buckets and all(b["replicas"] for b in view["buckets"]),
+              "every bucket has a government")
+        print(f"ok 1: a cluster of 3 formed (membership slot {view['membership']['slot']})")
+
+        next_position = {}
+        for n in range(60):
+            identifier = f"user-{n}"
+            bucket = fnv1a64(identifier.encode()) % buckets
+            body = f"message {n}".encode()
+            status, _, answer = request("POST", leader_address(view, bucket),
+                                        f"/v1/log/{identifier}", body)
+            check(status == 200, f"append {identifier} at its leader: {status} {answer}")
+            check(answer["bucket"] == bucket, "the bucket is fnv1a64 mod B")
+            check(answer["position"] == next_position.get(bucket, 0), "positions are contiguous")
+            next_position[bucket] = answer["position"] + 1
+            acked[(bucket, answer["position"])] = (identifier, body, None, None)
+        leaders = {b["leader"] for b in view["buckets"]}
+        others = [m for m in view["members"] if m["id"] not in leaders]
+        if others:
+            status, headers, answer = request("POST", others[0]["http"], "/v1/log/user-0", b"x")
+            check(status == 503 and headers.get("Retry-After") == "1" and
+                  answer["code"] == "unavailable", "a participant that does not lead: 503")
+        print(f"ok 2: 60 appends at the buckets' leaders; non-leaders answer 503")
+
+        status, _, connection = request("POST", cluster.http(1), "/v1/connect")
+        check(status == 201, "connect")
+        cid = connection["connection"]
+        positions = {}
+        for series in range(1, 11):
+            identifier = f"session-{series % 3}"
+            bucket = fnv1a64(identifier.encode()) % buckets
+            headers = {"Coworker-Connection": cid, "Coworker-Series": str(series)}
+            body = f"s{series}".encode()
+            status, _, answer = request("POST", leader_address(view, bucket),
+                                        f"/v1/log/{identifier}", body, headers)
+            check(status == 200 and not answer["duplicate"], f"series {series}")
+            positions[series] = (identifier, answer)
+            acked[(bucket, answer["position"])] = (identifier, body, cid, series)
+        identifier, first = positions[10]
+        status, _, again = request("POST", leader_address(view, first["bucket"]),
+                                   f"/v1/log/{identifier}", b"s10",
+                                   {"Coworker-Connection": cid, "Coworker-Series": "10"})
+        check(status == 200 and again["duplicate"] and again["position"] == first["position"],
+              "a resubmission is a duplicate at the original position")
+        identifier, old = positions[9]
+        status, _, answer = request("POST", leader_address(view, old["bucket"]),
+                                    f"/v1/log/{identifier}", b"s9",
+                                    {"Coworker-Connection": cid, "Coworker-Series": "9"})
+        if old["bucket"] == first["bucket"]:
+            check(status == 409 and answer["code"] == "superseded", "a straggler is superseded")
+        print("ok 3: a connection's appends, a duplicate at the original position")
+
+        victim = view["buckets"][0]["leader"]
+        victim_index = [m["id"] for m in view["members"]].index(victim) + 1
+        cluster.run("kill", str(victim_index))
+        cluster.run("restart", str(victim_index))
+        for (bucket, position), (identifier, body, _, _) in sorted(acked.items()):
+            if view["buckets"][bucket]["leader"] != victim:
+                continue
+            status, _, page = request("GET", cluster.http(victim_index),
+                                      f"/v1/buckets/{bucket}/entries?from={position}&limit=1&local=1")
+            check(status == 200 and page["entries"], f"bucket {bucket} position {position} back")
+            check(page["entries"][0]["body"] == body.decode(), "the same body after restart")
+        identifier = "after-restart"
+        bucket = fnv1a64(identifier.encode()) % buckets
+        status, _, view = request("GET", cluster.http(1), "/v1/cluster")
+        status, _, answer = request("POST", leader_address(view, bucket), f"/v1/log/{identifier}",
+                                    b"again")
+        check(status == 200 and answer["position"] == sum(1 for (b, _) in acked if b == bucket),
+              f"appends go on after the restart at the next position: {status} {answer}")
+        acked[(bucket, answer["position"])] = (identifier, b"again", None, None)
+        print(f"ok 4: participant {victim_index} killed and restarted: its log recovered")
+
+        status, _, view = request("GET", cluster.http(2), "/v1/cluster")
+        members = {m["id"]: m["http"] for m in view["members"]}
+        found = set()
+        for b in view["buckets"]:
+            copies = []
+            for replica in b["replicas"]:
+                status, _, page = request("GET", members[replica],
+                                          f"/v1/buckets/{b['bucket']}/entries?limit=1000&local=1")
+                check(status == 200, f"local read of bucket {b['bucket']} at {replica}")
+                copies.append(page["entries"])
+            check(all(c == copies[0] for c in copies), f"replicas of {b['bucket']} agree")
+            last_series = {}
+            for i, entry in enumerate(copies[0]):
+                check(entry["position"] == i, "positions contiguous from 0")
+                key = (b["bucket"], entry["position"])
+                check(key in acked, f"no entry nobody sent: {key} {entry}")
+                identifier, body, conn, series = acked[key]
+                check(entry["identifier"] == identifier and entry["body"] == body.decode(),
+                      f"the acked bytes at {key}")
+                check(entry["connection"] == conn and entry["series"] == series, "series kept")
+                if conn is not None:
+                    check(series > last_series.get(conn, 0), "series increase per connection")
+                    last_series[conn] = series
+                found.add(key)
+        check(found == set(acked), f"every acked append exactly once ({len(found)}/{len(acked)})")
+        print(f"ok 5: DESIGN §7 over every replica: {len(acked)} appends, each once")
+
+        pids = cluster.pids()
+        cluster.run("stop")
+        for pid in pids:
+            check(not os.path.exists(f"/proc/{pid}") or
+                  open(f"/proc/{pid}/stat").read().split()[2] == "Z", f"pid {pid} stopped")
+        print("ok 6: every participant stopped")
+    finally:
+        subprocess.run([CLUSTER, "stop"], env=cluster.env, capture_output=True)
+        shutil.rmtree(directory, ignore_errors=True)
+    print("1 passed, 0 failed")
+
+
+if __name__ == "__main__":
+    main()
