@@ -162,6 +162,23 @@ void BucketHost::on_durable() {
   }
 }
 
+// Held at once, whatever the phaser's state, so no client write starts
+// from now on; the answer says whether the growth may be proposed.
+BucketHost::Growth BucketHost::hold_for_growth(uint32_t bucket) {
+  Phaser& p = phaser_for(bucket);
+  if (!p.held()) call(bucket, [](Phaser& q) { return q.set_hold(Phaser::Hold::yes); });
+  COWORKER_ASSERT(p.held());
+  if (p.government().leader() != _self || !p.serving()) return Growth::not_ready;
+  return p.empty() ? Growth::held : Growth::not_empty;
+}
+
+void BucketHost::release_hold(uint32_t bucket) {
+  const Phaser* p = phaser(bucket);
+  if (p == nullptr || !p->held()) return;  // stepped down meanwhile: nothing held
+  call(bucket, [](Phaser& q) { return q.set_hold(Phaser::Hold::no); });
+  COWORKER_ASSERT(!phaser(bucket)->held());
+}
+
 void BucketHost::tick() {
   for (auto& [bucket, p] : _phasers) {
     call(bucket, [](Phaser& q) { return q.on_tick(); });

@@ -24,6 +24,10 @@
 //      and its news has not reached us yet.
 //   4. durable notifications (on_durable) release phaser tickets and
 //      counter starts in ticket order across both queues.
+//   5. growth of an empty bucket (membership_host.h step 5): asked by the
+//      membership host, the host holds the bucket's phaser — no client
+//      write starts until the membership host releases it — and says
+//      whether it leads and serves with an empty log.
 //
 // Governments come from the membership host (membership_host.h), which
 // feeds only a caught-up view; appends from the client layer; messages from
@@ -97,6 +101,17 @@ class BucketHost {
   void on_durable();
   // One phaser tick for every hosted bucket.
   void tick();
+
+  // Step 5.
+  // The bucket is held from the first ask until release_hold, whatever
+  // the answer.
+  enum class Growth : uint8_t {
+    held,       // led here, serving, empty: the growth may be proposed
+    not_ready,  // not led here or not serving yet: ask again later
+    not_empty,  // positions exist: growth needs acclimation (not yet)
+  };
+  Growth hold_for_growth(uint32_t bucket);
+  void release_hold(uint32_t bucket);
 
   // Null for a bucket this host has never heard of.
   const consensus::Phaser* phaser(uint32_t bucket) const;

@@ -1,5 +1,6 @@
 #include "bucket/membership_host.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "consensus/assert.h"
@@ -123,12 +124,109 @@ void MembershipHost::govern() {
       const CurrentGovernment& current = _table.current(b);
       _effects.government(b, consensus::Government{current.slot, current.replicas});
     }
+    migrate();
     return;
   }
   for (const GovernmentChange& change : _table.take_changes()) {
     COWORKER_ASSERT(change.bucket < _table.buckets());
     const CurrentGovernment& current = _table.current(change.bucket);
     _effects.government(change.bucket, consensus::Government{current.slot, current.replicas});
+  }
+  migrate();
+}
+
+// Step 5: migrations whose ack can no longer be decided as proposed (the
+// step moved on: ours was applied, or another; or a participant it names is
+// gone) are over; a hold ends only here.
+void MembershipHost::resolve_migrations() {
+  for (auto it = _migrations.begin(); it != _migrations.end();) {
+    const auto& [bucket, migration] = *it;
+    if (_table.ack_valid(migration.ack, _node.state())) {
+      ++it;
+      continue;
+    }
+    const bool growth = migration.state != Migration::State::proposed;
+    if (growth) _effects.release_hold(bucket);
+    it = _migrations.erase(it);
+  }
+}
+
+// Step 5: the next steps of the buckets we lead. Effects go out after the
+// scan: an answer may come back at once (the simulator) and apply more.
+void MembershipHost::migrate() {
+  if (!_migrations_on || !_feeding || !_governed || !_node.has_paxos()) return;
+  if (_node.recovering()) return;
+  if (_migrating) return;  // called back from inside: the outer scan finishes
+  _migrating = true;
+  resolve_migrations();
+  const ParticipantId self = _node.id();
+  const Tick now = _node.now();
+  const Tick retry = _config.timing.heartbeat_ticks;
+  consensus::Acks acks;
+  std::vector<std::pair<uint32_t, uint64_t>> holds;
+  for (uint32_t b = 0; b < _table.buckets(); b++) {
+    if (_table.current(b).leader() != self) continue;
+    const std::optional<consensus::MigrationAck> step = _table.next_step(b);
+    if (!step) continue;
+    auto [it, fresh] = _migrations.try_emplace(b, Migration{*step, Migration::State::asked, 0});
+    Migration& migration = it->second;
+    if (migration.ack != *step) {
+      // The target moved while the step did not. An ack already proposed
+      // may still be decided: keep it (and its hold) until it is resolved,
+      // proposing it again meanwhile; otherwise take the new step.
+      const bool proposed = migration.state == Migration::State::held ||
+                            migration.state == Migration::State::proposed;
+      if (!proposed) migration = Migration{*step, Migration::State::asked, 0};
+    }
+    if (!fresh && now < migration.retry_at) continue;
+    const std::vector<ParticipantId>& current = _table.current(b).replicas;
+    bool growth = false;
+    for (ParticipantId id : migration.ack.government) {
+      growth |= std::find(current.begin(), current.end(), id) == current.end();
+    }
+    if (!growth) migration.state = Migration::State::proposed;
+    switch (migration.state) {
+      case Migration::State::refused:
+        continue;
+      case Migration::State::asked:
+        migration.retry_at = now + retry;
+        holds.emplace_back(b, migration.ack.step);
+        continue;
+      case Migration::State::held:
+      case Migration::State::proposed:
+        migration.retry_at = now + 10 * retry;  // at least once: again until decided
+        acks.acks.push_back(migration.ack);
+        continue;
+    }
+  }
+  if (!acks.acks.empty()) {
+    _migrations_proposed += acks.acks.size();
+    handle(_node.propose(acks));
+  }
+  for (const auto& [bucket, step] : holds) _effects.hold_for_growth(bucket, step);
+  _migrating = false;
+}
+
+void MembershipHost::growth_answer(uint32_t bucket, uint64_t step, BucketHost::Growth growth) {
+  const auto it = _migrations.find(bucket);
+  if (it == _migrations.end() || it->second.ack.step != step) {
+    _effects.release_hold(bucket);  // resolved meanwhile: nothing to hold for
+    return;
+  }
+  Migration& migration = it->second;
+  if (migration.state != Migration::State::asked) return;
+  switch (growth) {
+    case BucketHost::Growth::held:
+      migration.state = Migration::State::held;
+      _migrations_proposed++;
+      handle(_node.propose(consensus::Acks{{migration.ack}}));
+      return;
+    case BucketHost::Growth::not_ready:
+      return;  // held meanwhile; asked again on a later turn
+    case BucketHost::Growth::not_empty:
+      migration.state = Migration::State::refused;
+      _effects.release_hold(bucket);
+      return;
   }
 }
 

@@ -30,13 +30,36 @@
 //      timeout makes the node stop heartbeating (set_stuck), so a hung
 //      participant is departed too (DESIGN §4); it resumes when the batch
 //      completes.
+//   5. Migrations this participant leads (the table's next step of a
+//      bucket whose current leader we are), once governments are fed:
+//      - shrink and reorder (the target only drops or reorders members):
+//        the ack is proposed at once. Every member of the new government
+//        already holds every committed position; a new leader runs the
+//        leadership-start sequence (usurp) and requests queued at the old
+//        one are answered 503 (resubmit);
+//      - growth: only of an empty bucket, which needs no acclimation. The
+//        bucket's host is asked to hold it (BucketHost::hold_for_growth:
+//        led here, serving, nothing committed, registered or in flight);
+//        once held, the ack is proposed. The hold lasts until the ack is
+//        decided or can no longer be (the bucket's step moved on, or a
+//        participant it names is gone): only then is it released. So no
+//        position is written between the check and the new government,
+//        and every member of the grown government holds every position
+//        (none). A restart loses holds and proposals alike, and asks
+//        again: a proposal from before the crash decided later finds the
+//        bucket held again, or still empty — the host starts no client
+//        write before its governments are fed, and the hold is asked in
+//        the same turn. Growth of a bucket with positions (acclimation)
+//        is the phaser part 2 issue's.
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "bucket/host.h"
 #include "bucket/table.h"
@@ -55,6 +78,10 @@ class MembershipEffects {
                     consensus::MembershipMessage message) = 0;
   // The bucket's current government changed (for the core hosting it).
   virtual void government(uint32_t bucket, const consensus::Government& government) = 0;
+  // Step 5, to the core hosting the bucket: hold it for growth (answer
+  // through MembershipHost::growth_answer), or release its hold.
+  virtual void hold_for_growth(uint32_t bucket, uint64_t step) = 0;
+  virtual void release_hold(uint32_t bucket) = 0;
 
   // Observers (the simulator's checkers); a server ignores them.
   // A new Paxos of the node (boot, arrival, arrival anew) starts from this.
@@ -99,6 +126,11 @@ class MembershipHost {
   void govern();
   // Step 4: the storage has (not) been completing batches; `now` in ticks.
   void storage_hung(Tick now, bool hung);
+  // Step 5 on or off (on by default; the simulator's families choose).
+  void set_migrations(bool on) { _migrations_on = on; }
+  // Step 5: the bucket's host answered hold_for_growth for `step`.
+  void growth_answer(uint32_t bucket, uint64_t step, BucketHost::Growth growth);
+  uint64_t migrations_proposed() const { return _migrations_proposed; }
 
   size_t pending_outputs() const { return _pending.size(); }
 
@@ -109,6 +141,8 @@ class MembershipHost {
   };
   void release(consensus::MembershipOutput& output);
   void notice_generation();
+  void migrate();
+  void resolve_migrations();
 
   consensus::MembershipConfig _config;
   HostStorage& _storage;
@@ -123,6 +157,18 @@ class MembershipHost {
   bool _governed = false;    // every government fed since the view caught up
   std::optional<Tick> _hung_since;  // storage hung since
   bool _stuck_by_storage = false;
+
+  // Step 5: by bucket.
+  struct Migration {
+    enum class State : uint8_t { asked, held, proposed, refused };
+    consensus::MigrationAck ack;
+    State state = State::asked;
+    Tick retry_at = 0;  // asked/proposed again at this tick of the node
+  };
+  std::map<uint32_t, Migration> _migrations;
+  uint64_t _migrations_proposed = 0;
+  bool _migrating = false;
+  bool _migrations_on = true;
 };
 
 }  // namespace coworker::bucket

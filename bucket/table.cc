@@ -172,6 +172,17 @@ void BucketTable::grow_instantly(const std::vector<ParticipantId>& ids, Slot slo
   check_invariants();
 }
 
+void BucketTable::start_one_member(const std::vector<ParticipantId>& ids, Slot slot) {
+  COWORKER_ASSERT(_distributor.eligible().empty());
+  for (ParticipantId id : ids) _distributor.admit(id);
+  for (uint32_t b = 0; b < buckets(); b++) {
+    const std::vector<ParticipantId> full = target(b);
+    COWORKER_ASSERT(!full.empty());
+    set_government(b, {0, slot, {b % 2 == 0 ? full.front() : full.back()}});
+  }
+  check_invariants();
+}
+
 uint64_t BucketTable::digest() const {
   uint64_t hash = mix(buckets(), replicas());
   for (uint32_t b = 0; b < buckets(); b++) {

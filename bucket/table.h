@@ -76,6 +76,10 @@ class BucketTable final : public consensus::MembershipApplication {
   // Static start: `ids` (in arrival order) are members as of `slot`, each
   // bucket's current government is its target.
   void grow_instantly(const std::vector<ParticipantId>& ids, Slot slot);
+  // The same targets, but every current government one member of its
+  // target (the leader for even buckets, the last member for odd ones): the
+  // migrations to the targets are still to come (the simulator's growth).
+  void start_one_member(const std::vector<ParticipantId>& ids, Slot slot);
 
   uint32_t buckets() const { return static_cast<uint32_t>(_current.size()); }
   uint32_t replicas() const { return _distributor.replicas(); }
@@ -85,6 +89,9 @@ class BucketTable final : public consensus::MembershipApplication {
   const Distributor& distributor() const { return _distributor; }
   // The migration step to execute next, as the ack that would confirm it.
   std::optional<consensus::MigrationAck> next_step(uint32_t bucket) const;
+  // Whether `ack` would be confirmed if it were applied now (its step is the
+  // bucket's, every participant it names is a reachable member).
+  bool ack_valid(const consensus::MigrationAck& ack, const consensus::MembershipState& state) const;
   // Buckets whose current government changed, in slot order, since the last
   // call.
   std::vector<GovernmentChange> take_changes();
@@ -98,7 +105,6 @@ class BucketTable final : public consensus::MembershipApplication {
  private:
   void set_government(uint32_t bucket, CurrentGovernment government);
   void remove_member(Slot slot, ParticipantId id, bool keep_where_alone);
-  bool ack_valid(const consensus::MigrationAck& ack, const consensus::MembershipState& state) const;
   void count(const std::vector<ParticipantId>& replicas, int delta);
 
   Distributor _distributor;

@@ -288,8 +288,20 @@ void Phaser::admit(uint64_t request, uint32_t index, BucketEntry entry, PhaserOu
 
 // ---- the leader's round (steps 2 and 4) --------------------------------------------
 
+PhaserOutput Phaser::set_hold(Hold hold) {
+  PhaserOutput out;
+  const bool was_in_flight = _in_flight.has_value();
+  _hold = hold;
+  maybe_start_write(out);
+  // Holding starts nothing; a write already in flight goes on.
+  if (hold == Hold::yes) COWORKER_ASSERT(_in_flight.has_value() == was_in_flight);
+  check_invariants();
+  return out;
+}
+
 void Phaser::maybe_start_write(PhaserOutput& out) {
   if (_role != Role::leading || _in_flight || _queue.empty()) return;
+  if (_hold == Hold::yes) return;  // step 8
   COWORKER_ASSERT(_register == nullptr);
   auto write = std::make_shared<Write>();
   write->bucket = _config.bucket;

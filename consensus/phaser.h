@@ -51,6 +51,12 @@
 //   7. Ticks: a write or trailing commit not acked within resend_ticks is
 //      resent (the transport never retries); a member silent for
 //      report_ticks is reported to the membership leader.
+//   8. Hold: while the host holds the bucket (the growth of an empty
+//      bucket is being confirmed in the membership log, bucket/host.h), a
+//      leader starts no write of client messages (they queue; the
+//      leadership start's empty write still runs). The hold outlasts roles:
+//      only the host releases it. The host proposes growth only while the
+//      held leader is empty(), so a government that grows loses nothing.
 //
 // Safety invariants (check_invariants, and the simulator's checkers):
 //   - Positions are contiguous: commit_end only grows, by whole writes.
@@ -111,6 +117,7 @@ class Phaser {
   };
 
   enum class Role : uint8_t { follower, starting, leading };
+  enum class Hold : bool { no, yes };
 
   Phaser(Config config, const PhaserDurable& durable);
 
@@ -121,6 +128,8 @@ class Phaser {
   PhaserOutput on_message(ParticipantId from, const PhaserMessage& message);
   PhaserOutput on_persisted(uint64_t ticket);
   PhaserOutput on_tick();
+  // Step 8. Releasing starts the queued write.
+  PhaserOutput set_hold(Hold hold);
 
   Role role() const { return _role; }
   bool serving() const { return _role == Role::leading; }
@@ -130,6 +139,12 @@ class Phaser {
   const WritePtr& register_write() const { return _register; }
   bool needs_repair() const { return _repair; }
   size_t queued() const { return _queue.size(); }
+  bool held() const { return _hold == Hold::yes; }
+  // Leading and serving with no position committed, no register and no
+  // write in flight: the bucket's log is empty on every member.
+  bool empty() const {
+    return serving() && _commit_end == 0 && _register == nullptr && !_in_flight;
+  }
 
   void check_invariants() const;
 
@@ -181,6 +196,7 @@ class Phaser {
 
   Config _config;
   Role _role = Role::follower;
+  Hold _hold = Hold::no;
   Government _government;
 
   // Mirrors of durable state (PhaserDurable) kept current.

@@ -36,7 +36,11 @@ consensus::MembershipDurable static_image(const MembershipSimOptions& options, P
   }
   const auto state = consensus::MembershipState::genesis(options.params, members);
   bucket::BucketTable table(options.params.buckets, options.params.replicas);
-  table.grow_instantly(ids, n);
+  if (options.one_member_start) {
+    table.start_one_member(ids, n);
+  } else {
+    table.grow_instantly(ids, n);
+  }
   consensus::Writer writer;
   state.encode(writer);
   table.encode(writer);

@@ -35,7 +35,12 @@ struct MembershipSimOptions {
   // beginning, every current government at its target; 0: host 1
   // bootstraps and the others arrive when the scenario boots them.
   uint32_t static_members = 0;
-  bool executor = true;  // propose acks for next steps
+  bool executor = true;  // propose acks for next steps (the stand-in)
+  // The engine's own migrations (bucket/membership_host.h step 5), with
+  // phasers: shrink, reorder, growth of empty buckets.
+  bool migrations = false;
+  // Static start with one member per current government (start_one_member).
+  bool one_member_start = false;
   Tick executor_delay_min = 5;
   Tick executor_delay_max = 40;
   Tick executor_retry_ticks = 150;

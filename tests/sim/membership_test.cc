@@ -268,6 +268,10 @@ TEST_CASE("membership: seeds that once failed run clean") {
       {"member-voters", 38335},   // ... and does not propose the removal anew
       {"member-churn", 62077},    // a snapshot that departs us ends our lease
       {"member-churn", 87207},    // every member asked to leave (the driver counts by the log)
+      {"phaser-grow", 1094},      // a newcomer holds an empty write at 0 (the checker)
+      {"phaser-grow", 3361},
+      {"phaser-grow", 431931156},  // a departure: a re-arrived id in governments (timeouts)
+      {"phaser-grow", 431931040},
   };
   for (const Case& c : cases) {
     const Family* family = find_family(c.family);

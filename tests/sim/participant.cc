@@ -64,6 +64,7 @@ void Participant::boot(Tick now) {
     _member = std::make_unique<MemberHost>(_id, _options.hosts, _options.seed, *_options.membership,
                                            _options.timing, _options.limits, *_prng,
                                            _disk.image().membership, *_storage, _member_effects);
+    _member->engine().set_migrations(_options.membership->migrations);
     _member->engine().start();
     _boot_ticket = _disk.issued();
     start_phasers(now);
@@ -228,7 +229,14 @@ void Participant::tick_phasers(Tick now) {
 void Participant::PhaserEffects::send(ParticipantId from, ParticipantId to,
                                       consensus::PhaserMessage message) {
   COWORKER_ASSERT(from == _p._id);
-  _p._effects.send(_p._id, to, Payload{std::move(message)});
+  // Phasers address arrival ids; the network hosts. A static member's id is
+  // its host; a participant that arrived anew hosts no phasers here (its
+  // old state would need acclimation), so what is sent to it is lost.
+  const consensus::Member* member = _p._member->node().state().member(to);
+  if (member == nullptr) return;
+  const ParticipantId host = host_of(member->address);
+  if (host != to) return;
+  _p._effects.send(_p._id, host, Payload{std::move(message)});
 }
 
 void Participant::PhaserEffects::reply(ParticipantId, const consensus::Reply& reply) {
@@ -250,6 +258,17 @@ void Participant::MemberEffects::government(uint32_t bucket,
                                             const consensus::Government& government) {
   COWORKER_ASSERT(_p._phaser_host != nullptr);
   _p._phaser_host->government(_p._now, bucket, government);
+}
+
+void Participant::MemberEffects::hold_for_growth(uint32_t bucket, uint64_t step) {
+  COWORKER_ASSERT(_p._phaser_host != nullptr);
+  const bucket::BucketHost::Growth growth = _p._phaser_host->hold_for_growth(_p._now, bucket);
+  _p._member->engine().growth_answer(bucket, step, growth);
+}
+
+void Participant::MemberEffects::release_hold(uint32_t bucket) {
+  COWORKER_ASSERT(_p._phaser_host != nullptr);
+  _p._phaser_host->release_hold(_p._now, bucket);
 }
 
 void Participant::MemberEffects::booted(const consensus::Snapshot& snapshot) {

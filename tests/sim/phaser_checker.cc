@@ -158,7 +158,10 @@ void PhaserChecker::leader_committed(const PhaserWorld& world, ParticipantId lea
   for (ParticipantId member : world.government(write.bucket).replicas) {
     const auto& phasers = world.image(member).phasers;
     auto it = phasers.find(write.bucket);
-    bool holds = false;
+    // A member that never persisted anything for the bucket holds an empty
+    // log: it holds an empty write at position 0 (a leadership start's, on
+    // a newcomer of a grown government) and nothing else.
+    bool holds = it == phasers.end() && write.end() == 0;
     if (it != phasers.end()) {
       const consensus::PhaserDurable& d = it->second;
       if (d.log.size() >= write.end()) {

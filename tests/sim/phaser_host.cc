@@ -35,6 +35,16 @@ void PhaserHost::tick(Tick now, Tick tick_every) {
   if (tick_every != 0 && now % tick_every == 0) _host.tick();
 }
 
+bucket::BucketHost::Growth PhaserHost::hold_for_growth(Tick now, uint32_t bucket) {
+  _storage.set_now(now);
+  return _host.hold_for_growth(bucket);
+}
+
+void PhaserHost::release_hold(Tick now, uint32_t bucket) {
+  _storage.set_now(now);
+  _host.release_hold(bucket);
+}
+
 void PhaserHost::send(ParticipantId to, consensus::PhaserMessage message) {
   _effects.send(_self, to, std::move(message));
 }

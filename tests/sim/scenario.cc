@@ -265,6 +265,34 @@ void draw_phaser_members(consensus::Prng& prng, Swarm& swarm) {
   }
 }
 
+// Phasers over the real membership with the engine's migrations: a static
+// start with one member per government, so every bucket migrates to its
+// target under load — growth when the bucket is still empty (held until the
+// ack is decided), reorders (abdication: the new leader usurps), shrinks —
+// while clients write and read. Faults stay below the departure timeout:
+// a departed participant would arrive anew under an id that hosts no
+// phasers in the simulator (acclimation is the phaser part 2 issue's).
+void draw_phaser_grow(consensus::Prng& prng, Swarm& swarm) {
+  draw_phaser_members(prng, swarm);
+  MembershipSimOptions& membership = *swarm.sim.membership;
+  membership.migrations = true;
+  membership.one_member_start = true;
+  // Long timeouts against short faults: no participant is departed (and
+  // none arrives anew) unless faults pile up on one for 500 ticks.
+  membership.timing.departure_ticks = 500;
+  membership.timing.recovery_ticks = 500;
+  swarm.sim.phasers->phaser.report_ticks = 500;
+  const Tick below = 40;
+  swarm.membership.lose = 0;
+  swarm.membership.one_way_per_mille = 0;
+  swarm.membership.stuck_per_mille = 0;
+  swarm.down_max = std::min<Tick>(swarm.down_max, below);
+  swarm.partition_max = std::min<Tick>(swarm.partition_max, below);
+  swarm.partition_min = std::min<Tick>(swarm.partition_min, swarm.partition_max);
+  swarm.hang_max = std::min<Tick>(swarm.hang_max, below);
+  swarm.hang_min = std::min<Tick>(swarm.hang_min, swarm.hang_max);
+}
+
 void draw_calm(consensus::Prng& prng, Swarm& swarm) {
   swarm.sim.network.drop_per_mille = 0;
   swarm.sim.network.duplicate_per_mille = 0;
@@ -298,6 +326,8 @@ const std::vector<Family>& families() {
       {"member-lost", "seven participants, three lost for good", draw_membership_lost, true},
       {"phaser-members", "phasers over the real membership log: crashes, losses, partitions, "
        "stuck cores, hung disks", draw_phaser_members, true},
+      {"phaser-grow", "phasers migrate to their targets under load: growth of empty buckets, "
+       "abdications, shrinks; short faults", draw_phaser_grow, true},
       {"phaser-calm", "phasers, delays and light loss only", nullptr, false, run_phaser_family},
       {"phaser-crashes", "phasers: crashes, leaders crashed mid-write, some for good", nullptr, false,
        run_phaser_family},
@@ -388,6 +418,13 @@ SeedResult play(uint64_t seed, const Family& family, bool verbose) {
                            counts.arrivals, counts.retried, counts.departures, counts.marks,
                            counts.returns, counts.leaves, counts.reconfigurations,
                            counts.acks_confirmed, counts.acks_void));
+    const bucket::BucketTable& table = membership->table();
+    uint32_t at_target = 0;
+    for (uint32_t b = 0; b < table.buckets(); b++) {
+      at_target += table.current(b).replicas == table.target(b) ? 1 : 0;
+    }
+    trace.note(sim.now(), fmt::format("governments at their target: {} of {}", at_target,
+                                      table.buckets()));
     if (verbose) trace.note(sim.now(), "state:\n" + sim.describe_state());
   }
   result.digest = trace.digest();

@@ -256,6 +256,48 @@ void ClusterNode::government(uint32_t bucket, const consensus::Government& gover
   }(core, std::move(feed)));
 }
 
+// The bucket's core holds it and answers; the answer comes back to core 0.
+// Calls to one core run in the order sent, behind the governments fed
+// before them (so a hold reaches the bucket's host before any client write
+// its leadership start could allow, which needs two fdatasyncs first).
+void ClusterNode::hold_for_growth(uint32_t bucket, uint64_t step) {
+  const unsigned core = _participant.core_of(bucket);
+  Participant* p = &_participant;
+  auto hold = [p, core, bucket] {
+    if (!p->has_core(core) || !p->core(core).has_host()) {
+      return bucket::BucketHost::Growth::not_ready;
+    }
+    Core& target = p->core(core);
+    const bucket::BucketHost::Growth growth = target.host().hold_for_growth(bucket);
+    target.staged();
+    return growth;
+  };
+  if (core == 0) return _host->growth_answer(bucket, step, hold());
+  reactor::Loop::current().spawn([](ClusterNode* self, unsigned core, uint32_t bucket, uint64_t step,
+                                    auto hold) -> Task<void> {
+    auto call = reactor::submit_to(core, std::move(hold));  // named: reactor/task.h
+    const bucket::BucketHost::Growth growth = co_await call;
+    if (!self->_host) co_return;
+    self->_host->growth_answer(bucket, step, growth);
+    self->after_call();
+  }(this, core, bucket, step, std::move(hold)));
+}
+
+void ClusterNode::release_hold(uint32_t bucket) {
+  const unsigned core = _participant.core_of(bucket);
+  Participant* p = &_participant;
+  auto release = [p, core, bucket] {
+    if (!p->has_core(core) || !p->core(core).has_host()) return;
+    p->core(core).host().release_hold(bucket);
+    p->core(core).staged();
+  };
+  if (core == 0) return release();
+  reactor::Loop::current().spawn([](unsigned core, auto release) -> Task<void> {
+    auto call = reactor::submit_to(core, std::move(release));  // named: reactor/task.h
+    co_await call;
+  }(core, std::move(release)));
+}
+
 // ---- the participant's life ----------------------------------------------------------------
 
 void ClusterNode::after_call() {
