@@ -4,7 +4,8 @@
 Started by the test (its own directory and ports), waited on through
 /v1/health, stopped by PID. It checks, against the real processes, sockets
 and files:
-  1. a cluster forms by arrivals: three members, every bucket governed;
+  1. a cluster forms by arrivals: three members, and every (empty) bucket's
+     government grows to its target of three, leadership spread;
   2. appends without connection/series at each bucket's leader: 200 with
      contiguous positions; at a participant that does not lead: 503 with
      Retry-After (hopping comes with the server's part 2);
@@ -25,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 
@@ -103,6 +105,15 @@ def main():
         buckets = view["buckets_total"]
         check(len(view["buckets"]) == buckets and all(b["replicas"] for b in view["buckets"]),
               "every bucket has a government")
+        # The empty buckets of a new cluster grow to their targets before
+        # any write: every government of three, leadership spread.
+        for _ in range(200):
+            status, _, view = request("GET", cluster.http(3), "/v1/cluster")
+            if all(b["replicas"] == b["target"] for b in view["buckets"]):
+                break
+            time.sleep(0.05)
+        check(all(len(b["replicas"]) == 3 and b["replicas"] == b["target"]
+                  for b in view["buckets"]), "every government grew to its target of three")
         print(f"ok 1: a cluster of 3 formed (membership slot {view['membership']['slot']})")
 
         next_position = {}
@@ -117,13 +128,15 @@ def main():
             check(answer["position"] == next_position.get(bucket, 0), "positions are contiguous")
             next_position[bucket] = answer["position"] + 1
             acked[(bucket, answer["position"])] = (identifier, body, None, None)
+        bucket = fnv1a64(b"user-0") % buckets
+        other = next(m for m in view["members"] if m["id"] != view["buckets"][bucket]["leader"])
+        status, headers, answer = request("POST", other["http"], "/v1/log/user-0", b"x")
+        check(status == 503 and headers.get("Retry-After") == "1" and
+              answer["code"] == "unavailable", f"a participant that does not lead: {status}")
+        replicated = sum(1 for b in view["buckets"] if len(b["replicas"]) == 3)
         leaders = {b["leader"] for b in view["buckets"]}
-        others = [m for m in view["members"] if m["id"] not in leaders]
-        if others:
-            status, headers, answer = request("POST", others[0]["http"], "/v1/log/user-0", b"x")
-            check(status == 503 and headers.get("Retry-After") == "1" and
-                  answer["code"] == "unavailable", "a participant that does not lead: 503")
-        print(f"ok 2: 60 appends at the buckets' leaders; non-leaders answer 503")
+        print(f"ok 2: 60 appends at the buckets' leaders; non-leaders answer 503; "
+              f"{replicated} of {buckets} governments of 3, {len(leaders)} leaders")
 
         status, _, connection = request("POST", cluster.http(1), "/v1/connect")
         check(status == 201, "connect")
