@@ -119,15 +119,7 @@ void BucketHost::append(uint32_t bucket, uint64_t token,
 
 void BucketHost::deliver(ParticipantId from, const consensus::PhaserMessage& message) {
   COWORKER_ASSERT(from != _self);
-  const uint32_t bucket = std::visit(
-      [](const auto& m) -> uint32_t {
-        if constexpr (std::is_same_v<std::decay_t<decltype(m)>, consensus::WritePtr>) {
-          return m->bucket;
-        } else {
-          return m.bucket;
-        }
-      },
-      message);
+  const uint32_t bucket = consensus::bucket_of(message);
   call(bucket, [&](Phaser& p) { return p.on_message(from, message); });
 }
 

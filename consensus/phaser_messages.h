@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -78,6 +79,19 @@ struct CommitNotice {
 };
 
 using PhaserMessage = std::variant<WritePtr, Ack, Nack, CommitNotice>;
+
+// The bucket a message belongs to (a WritePtr to route is never null).
+inline uint32_t bucket_of(const PhaserMessage& message) {
+  return std::visit(
+      [](const auto& m) -> uint32_t {
+        if constexpr (std::is_same_v<std::decay_t<decltype(m)>, WritePtr>) {
+          return m->bucket;
+        } else {
+          return m.bucket;
+        }
+      },
+      message);
+}
 
 // Durable records a phaser asks for. The driver appends them in order and
 // reports each ticket through Phaser::on_persisted in the same order.

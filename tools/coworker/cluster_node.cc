@@ -192,15 +192,7 @@ void ClusterNode::on_phaser_frame(const PeerInfo& from, std::string_view payload
     return;
   }
   consensus::PhaserMessage message = std::move(*decoded.value);
-  const uint32_t bucket = std::visit(
-      [](const auto& m) -> uint32_t {
-        if constexpr (std::is_same_v<std::decay_t<decltype(m)>, consensus::WritePtr>) {
-          return m->bucket;
-        } else {
-          return m.bucket;
-        }
-      },
-      message);
+  const uint32_t bucket = consensus::bucket_of(message);
   if (bucket >= _participant.buckets()) return;
   const unsigned core = _participant.core_of(bucket);
   Participant* p = &_participant;
