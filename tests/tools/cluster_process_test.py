@@ -16,7 +16,9 @@ and files:
   5. DESIGN §7 read back from every replica of every bucket's current
      government (local=1): each acked append exactly once at its position,
      replicas agreeing entry for entry, nothing no client sent, series
-     increasing per connection.
+     increasing per connection;
+  6. a participant started with other --buckets is refused by the cluster
+     and exits 2 with the reason; a bad flag exits 2 with one line.
 Prints one line per step; exits non-zero at the first failure.
 """
 import json
@@ -214,12 +216,27 @@ def main():
         check(found == set(acked), f"every acked append exactly once ({len(found)}/{len(acked)})")
         print(f"ok 5: DESIGN §7 over every replica: {len(acked)} appends, each once")
 
+        binary = os.environ.get("COWORKER_BIN", os.path.join(ROOT, "build", "bin", "coworker"))
+        foreign = subprocess.run(
+            [binary, "--listen", f"127.0.0.1:{base_port + 9}", "--peer-listen",
+             f"127.0.0.1:{base_port + 109}", "--data-dir", os.path.join(directory, "foreign"),
+             "--buckets", "32", "--join", f"127.0.0.1:{base_port + 101}"],
+            capture_output=True, text=True, timeout=60)
+        check(foreign.returncode == 2 and "64 buckets" in foreign.stderr,
+              f"a participant with other --buckets exits 2 with the reason: "
+              f"{foreign.returncode} {foreign.stderr[-300:]}")
+        bad = subprocess.run([binary, "--listen", "127.0.0.1:1", "--peer-listen", "127.0.0.1:2",
+                              "--data-dir", directory, "--replicas", "4"],
+                             capture_output=True, text=True, timeout=10)
+        check(bad.returncode == 2 and bad.stderr.count("\n") == 1, "a bad flag: one line, exit 2")
+        print("ok 6: other --buckets refused by the cluster, a bad flag refused, both exit 2")
+
         pids = cluster.pids()
         cluster.run("stop")
         for pid in pids:
             check(not os.path.exists(f"/proc/{pid}") or
                   open(f"/proc/{pid}/stat").read().split()[2] == "Z", f"pid {pid} stopped")
-        print("ok 6: every participant stopped")
+        print("ok 7: every participant stopped")
     finally:
         subprocess.run([CLUSTER, "stop"], env=cluster.env, capture_output=True)
         shutil.rmtree(directory, ignore_errors=True)
