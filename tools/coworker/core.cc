@@ -53,7 +53,8 @@ void Core::replace_host(consensus::ParticipantId self) {
   while (!_appends.empty()) {
     PendingAppend& pending = *_appends.begin()->second;
     _appends.erase(_appends.begin());
-    pending.done.notify_all();  // not set: unavailable
+    pending.expired = true;  // unavailable
+    pending.done.notify_all();
   }
   _host.reset();
   create_host(self);
@@ -81,12 +82,12 @@ Task<std::vector<MessageResult>> Core::append(uint32_t bucket,
   _appends.emplace(token, &pending);
   _host->append(bucket, token, std::move(messages));
   staged();
-  while (!pending.done.is_set()) {
+  while (!pending.done.is_set() && !pending.expired) {
     Status woken = co_await pending.done.wait();
     if (!woken) break;  // the core stops
   }
   if (!pending.done.is_set()) {
-    _appends.erase(token);
+    _appends.erase(token);  // still there when the core stops
     co_return std::vector<MessageResult>(count);
   }
   COWORKER_ASSERT(pending.results.size() == count);
@@ -109,7 +110,8 @@ void Core::expire_appends() {
     PendingAppend& pending = *_appends.begin()->second;
     _appends.erase(_appends.begin());
     COWORKER_ASSERT(!pending.done.is_set());
-    pending.done.notify_all();  // not set: the waiter answers unavailable
+    pending.expired = true;  // the waiter answers unavailable
+    pending.done.notify_all();
   }
 }
 
@@ -121,7 +123,7 @@ Task<void> Core::run_ticker() {
     if (!slept) break;  // the loop stops
     _ticks++;
     if (_host != nullptr) _host->tick();
-    if (_core == 0) _participant.cluster().tick();
+    if (_core == 0 && _participant.has_cluster()) _participant.cluster().tick();
     expire_appends();
     staged();
   }
@@ -154,7 +156,7 @@ Task<void> Core::run_pump() {
       break;
     }
     if (_host != nullptr) _host->on_durable();
-    if (_core == 0) _participant.cluster().on_durable();
+    if (_core == 0 && _participant.has_cluster()) _participant.cluster().on_durable();
     _advanced.notify_all();
   }
 }

@@ -97,6 +97,7 @@ class Core final : private bucket::HostEffects {
   struct PendingAppend {
     std::vector<consensus::MessageResult> results;
     reactor::Event done;
+    bool expired = false;   // answered unavailable without a reply
     uint64_t deadline = 0;  // in ticks of this core
   };
 
