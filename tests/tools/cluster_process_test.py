@@ -25,6 +25,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -167,6 +168,37 @@ def main():
         if old["bucket"] == first["bucket"]:
             check(status == 409 and answer["code"] == "superseded", "a straggler is superseded")
         print("ok 3: a connection's appends, a duplicate at the original position")
+
+        # A replica stopped (SIGSTOP): its bucket's leader cannot commit, the
+        # append's deadline answers 503; resubmitted with the same series
+        # once it runs again, the append is logged exactly once.
+        stopped = view["members"][2]["id"]
+        bucket = next(b["bucket"] for b in view["buckets"]
+                      if stopped in b["replicas"] and b["leader"] != stopped)
+        identifier = next(f"paused-{n}" for n in range(100000)
+                          if fnv1a64(f"paused-{n}".encode()) % buckets == bucket)
+        pid = cluster.pids()[2]
+        headers = {"Coworker-Connection": cid, "Coworker-Series": "11"}
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            started = time.time()
+            status, _, answer = request("POST", leader_address(view, bucket),
+                                        f"/v1/log/{identifier}", b"paused", headers)
+            waited = time.time() - started
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        check(status == 503 and 1.5 < waited < 3.5,
+              f"an append its replica cannot ack ends at the deadline: {status} after {waited:.1f} s")
+        for _ in range(100):
+            status, _, answer = request("POST", leader_address(view, bucket),
+                                        f"/v1/log/{identifier}", b"paused", headers)
+            if status == 200:
+                break
+            time.sleep(0.05)
+        check(status == 200, f"the resubmission succeeds once the replica runs: {status} {answer}")
+        acked[(bucket, answer["position"])] = (identifier, b"paused", cid, 11)
+        print(f"ok 3b: a stopped replica: 503 after {waited:.1f} s, the resubmission logged once "
+              f"(duplicate: {answer['duplicate']})")
 
         victim = view["buckets"][0]["leader"]
         victim_index = [m["id"] for m in view["members"]].index(victim) + 1
