@@ -135,20 +135,42 @@ void MembershipHost::govern() {
   migrate();
 }
 
-// Step 5: migrations whose ack can no longer be decided as proposed (the
-// step moved on: ours was applied, or another; or a participant it names is
-// gone) are over; a hold ends only here.
-void MembershipHost::resolve_migrations() {
-  for (auto it = _migrations.begin(); it != _migrations.end();) {
-    const auto& [bucket, migration] = *it;
-    if (_table.ack_valid(migration.ack, _node.state())) {
-      ++it;
-      continue;
-    }
-    const bool growth = migration.state != Migration::State::proposed;
-    if (growth) _effects.release_hold(bucket);
-    it = _migrations.erase(it);
+// Step 5: a migration is over once its ack can never be decided as
+// proposed: the bucket's step moved on (our ack applied, or another), or a
+// participant it names is no longer a member (ids never come back). An
+// unreachable participant may return, so its mark does not end the wait:
+// the ack is proposed again until one of those happens. A hold ends only
+// here, or when its migration is replaced before anything was proposed.
+bool MembershipHost::migration_over(const Migration& migration) const {
+  if (_table.current(migration.ack.bucket).step != migration.ack.step) return true;
+  for (ParticipantId id : migration.ack.government) {
+    if (!_node.state().is_member(id)) return true;
   }
+  return false;
+}
+
+void MembershipHost::end_migration(std::map<uint32_t, Migration>::iterator it) {
+  if (it->second.hold_sent) _effects.release_hold(it->first);
+  _migrations.erase(it);
+}
+
+// What the scan makes of bucket b this turn (nothing: no migration).
+std::optional<MembershipHost::Migration> MembershipHost::migration_for(uint32_t b) const {
+  const CurrentGovernment& current = _table.current(b);
+  const std::optional<consensus::MigrationAck> step = _table.next_step(b);
+  if (!step) {
+    // After a boot, a growth ack proposed before the crash may still be
+    // decided: an empty bucket is held and its step bumped (an ack that
+    // keeps its government) before its first write.
+    if (!_bump_after_boot) return std::nullopt;
+    return Migration{{b, current.step, current.replicas}, Migration::Kind::bump};
+  }
+  bool growth = false;
+  for (ParticipantId id : step->government) {
+    growth |= std::find(current.replicas.begin(), current.replicas.end(), id) ==
+              current.replicas.end();
+  }
+  return Migration{*step, growth ? Migration::Kind::growth : Migration::Kind::move};
 }
 
 // Step 5: the next steps of the buckets we lead. Effects go out after the
@@ -158,7 +180,11 @@ void MembershipHost::migrate() {
   if (_node.recovering()) return;
   if (_migrating) return;  // called back from inside: the outer scan finishes
   _migrating = true;
-  resolve_migrations();
+  for (auto it = _migrations.begin(); it != _migrations.end();) {
+    auto next = std::next(it);
+    if (migration_over(it->second)) end_migration(it);
+    it = next;
+  }
   const ParticipantId self = _node.id();
   const Tick now = _node.now();
   const Tick retry = _config.timing.heartbeat_ticks;
@@ -166,39 +192,39 @@ void MembershipHost::migrate() {
   std::vector<std::pair<uint32_t, uint64_t>> holds;
   for (uint32_t b = 0; b < _table.buckets(); b++) {
     if (_table.current(b).leader() != self) continue;
-    const std::optional<consensus::MigrationAck> step = _table.next_step(b);
-    if (!step) continue;
-    auto [it, fresh] = _migrations.try_emplace(b, Migration{*step, Migration::State::asked, 0});
+    std::optional<Migration> wanted = migration_for(b);
+    auto it = _migrations.find(b);
+    if (it != _migrations.end() && wanted && it->second.ack != wanted->ack &&
+        (it->second.state == Migration::State::asked ||
+         it->second.state == Migration::State::refused)) {
+      // The target moved while the step did not, before anything was
+      // proposed: take the new step (a hold already sent stays).
+      const bool hold_sent = it->second.state == Migration::State::asked && it->second.hold_sent;
+      it->second = *wanted;
+      it->second.hold_sent = hold_sent;
+    }
+    if (it == _migrations.end()) {
+      if (!wanted) continue;
+      it = _migrations.emplace(b, *wanted).first;
+    }
     Migration& migration = it->second;
-    if (migration.ack != *step) {
-      // The target moved while the step did not. An ack already proposed
-      // may still be decided: keep it (and its hold) until it is resolved,
-      // proposing it again meanwhile; otherwise take the new step.
-      const bool proposed = migration.state == Migration::State::held ||
-                            migration.state == Migration::State::proposed;
-      if (!proposed) migration = Migration{*step, Migration::State::asked, 0};
+    if (migration.state == Migration::State::refused || now < migration.retry_at) continue;
+    if (migration.state == Migration::State::asked &&
+        (migration.kind != Migration::Kind::move || _bump_after_boot)) {
+      // Held first: growth and bumps need the answer; a move after a boot
+      // is held until its step moves on, like a bump.
+      migration.retry_at = now + retry;
+      migration.hold_sent = true;
+      holds.emplace_back(b, migration.ack.step);
+      if (migration.kind != Migration::Kind::move) continue;
     }
-    if (!fresh && now < migration.retry_at) continue;
-    const std::vector<ParticipantId>& current = _table.current(b).replicas;
-    bool growth = false;
-    for (ParticipantId id : migration.ack.government) {
-      growth |= std::find(current.begin(), current.end(), id) == current.end();
-    }
-    if (!growth) migration.state = Migration::State::proposed;
-    switch (migration.state) {
-      case Migration::State::refused:
-        continue;
-      case Migration::State::asked:
-        migration.retry_at = now + retry;
-        holds.emplace_back(b, migration.ack.step);
-        continue;
-      case Migration::State::held:
-      case Migration::State::proposed:
-        migration.retry_at = now + 10 * retry;  // at least once: again until decided
-        acks.acks.push_back(migration.ack);
-        continue;
-    }
+    migration.state = migration.kind == Migration::Kind::move ? Migration::State::proposed
+                                                               : migration.state;
+    if (migration.state == Migration::State::asked) continue;
+    migration.retry_at = now + 10 * retry;  // at least once: again until it is over
+    acks.acks.push_back(migration.ack);
   }
+  _bump_after_boot = false;
   if (!acks.acks.empty()) {
     _migrations_proposed += acks.acks.size();
     handle(_node.propose(acks));
@@ -209,12 +235,14 @@ void MembershipHost::migrate() {
 
 void MembershipHost::growth_answer(uint32_t bucket, uint64_t step, BucketHost::Growth growth) {
   const auto it = _migrations.find(bucket);
-  if (it == _migrations.end() || it->second.ack.step != step) {
-    _effects.release_hold(bucket);  // resolved meanwhile: nothing to hold for
+  if (it == _migrations.end()) {
+    _effects.release_hold(bucket);  // over meanwhile: nothing to hold for
     return;
   }
   Migration& migration = it->second;
-  if (migration.state != Migration::State::asked) return;
+  // A stale answer (another step's) changes nothing: this migration's own
+  // hold and answer are on their way.
+  if (migration.ack.step != step || migration.state != Migration::State::asked) return;
   switch (growth) {
     case BucketHost::Growth::held:
       migration.state = Migration::State::held;
@@ -224,8 +252,12 @@ void MembershipHost::growth_answer(uint32_t bucket, uint64_t step, BucketHost::G
     case BucketHost::Growth::not_ready:
       return;  // held meanwhile; asked again on a later turn
     case BucketHost::Growth::not_empty:
+      // No growth without acclimation; and a bucket written since its boot
+      // cannot have a growth ack of ours pending: no bump needed either.
       migration.state = Migration::State::refused;
+      migration.hold_sent = false;
       _effects.release_hold(bucket);
+      if (migration.kind == Migration::Kind::bump) _migrations.erase(it);
       return;
   }
 }

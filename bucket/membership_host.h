@@ -142,7 +142,6 @@ class MembershipHost {
   void release(consensus::MembershipOutput& output);
   void notice_generation();
   void migrate();
-  void resolve_migrations();
 
   consensus::MembershipConfig _config;
   HostStorage& _storage;
@@ -160,13 +159,24 @@ class MembershipHost {
 
   // Step 5: by bucket.
   struct Migration {
+    enum class Kind : uint8_t {
+      growth,  // adds members: only when empty, held until over
+      move,    // shrink or reorder: proposed at once
+      bump,    // after a boot: the same government, a new step (voids older acks)
+    };
     enum class State : uint8_t { asked, held, proposed, refused };
     consensus::MigrationAck ack;
+    Kind kind = Kind::growth;
     State state = State::asked;
-    Tick retry_at = 0;  // asked/proposed again at this tick of the node
+    bool hold_sent = false;  // the bucket's host was asked to hold it
+    Tick retry_at = 0;       // asked/proposed again at this tick of the node
   };
+  std::optional<Migration> migration_for(uint32_t bucket) const;
+  bool migration_over(const Migration& migration) const;
+  void end_migration(std::map<uint32_t, Migration>::iterator it);
   std::map<uint32_t, Migration> _migrations;
   uint64_t _migrations_proposed = 0;
+  bool _bump_after_boot = true;  // the first scan after this boot
   bool _migrating = false;
   bool _migrations_on = true;
 };

@@ -185,7 +185,9 @@ void ClusterNode::on_membership_frame(const PeerInfo& from, std::string_view pay
 void ClusterNode::on_phaser_frame(const PeerInfo& from, std::string_view payload) {
   consensus::Reader reader(payload);
   const ParticipantId sender = reader.u64();
-  if (!reader.ok() || sender == consensus::no_participant) return;
+  // Our own id from a peer: a peer confused about ids, or our old id's
+  // traffic from before a new arrival. Never delivered as if from ourselves.
+  if (!reader.ok() || sender == consensus::no_participant || sender == self()) return;
   auto decoded = consensus::decode_phaser_message(payload.substr(payload.size() - reader.left()));
   if (!decoded) {
     log_warn(0, "a phaser message from {} does not decode: {}", from.address, decoded.error);
@@ -348,6 +350,7 @@ Task<void> ClusterNode::create_hosts(ParticipantId id, ParticipantId before) {
 
 ReadRight ClusterNode::may_read(uint32_t bucket, bool local) const {
   COWORKER_ASSERT(bucket < _participant.buckets());
+  if (!_host) return ReadRight::starting;
   const bucket::CurrentGovernment& current = _host->table().current(bucket);
   if (local) {
     const auto& replicas = current.replicas;
@@ -361,6 +364,7 @@ ReadRight ClusterNode::may_read(uint32_t bucket, bool local) const {
 }
 
 std::string_view ClusterNode::health() const {
+  if (!_host) return "recovering";  // start() failed: the process stops
   const consensus::MembershipNode& node = _host->node();
   if (node.arriving()) return "arriving";
   if (node.leaving() || node.retiring() || node.exited()) return "leaving";

@@ -31,7 +31,13 @@ std::string_view member_state(consensus::MemberStatus status) {
 
 }  // namespace
 
-std::string ClusterNode::cluster_json(const std::vector<BucketView>& views) const {
+std::string ClusterNode::cluster_json(const std::vector<BucketView>& hosted) const {
+  if (!_host) return {};  // start() failed: the process stops
+  // The views of the buckets hosted here, by bucket (null where not hosted).
+  std::vector<const BucketView*> views(_participant.buckets(), nullptr);
+  for (const BucketView& view : hosted) {
+    if (view.bucket < views.size()) views[view.bucket] = &view;
+  }
   const consensus::MembershipNode& node = _host->node();
   const bucket::BucketTable& table = _host->table();
   std::string out;
@@ -58,11 +64,10 @@ std::string ClusterNode::cluster_json(const std::vector<BucketView>& views) cons
   out += "], \"buckets\": [";
   for (uint32_t b = 0; b < table.buckets(); b++) {
     const bucket::CurrentGovernment& current = table.current(b);
-    const auto view = std::find_if(views.begin(), views.end(),
-                                   [b](const BucketView& v) { return v.bucket == b; });
+    const BucketView* view = views[b];
     fmt::format_to(put, "{}{{\"bucket\": {}, \"leader\": {}, \"core\": {}, \"promise\": ",
                    b == 0 ? "" : ", ", b, current.leader(), _participant.core_of(b));
-    if (view == views.end()) {
+    if (view == nullptr) {
       out += "null";
     } else {
       fmt::format_to(put, "\"{}\"", view->promise.to_string());
@@ -72,7 +77,7 @@ std::string ClusterNode::cluster_json(const std::vector<BucketView>& views) cons
     out += ", \"target\": ";
     ids(out, table.target(b));
     out += ", \"commit\": ";
-    if (view == views.end()) {
+    if (view == nullptr) {
       out += "null";
     } else {
       fmt::format_to(put, "{}", view->commit);

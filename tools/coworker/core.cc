@@ -56,8 +56,15 @@ void Core::replace_host(consensus::ParticipantId self) {
     pending.expired = true;  // unavailable
     pending.done.notify_all();
   }
+  // Counters staged under the old id are in the log but not in the boot
+  // image: continue above them.
+  const uint32_t counter = _host->counter();
   _host.reset();
-  create_host(self);
+  COWORKER_ASSERT(_host == nullptr);
+  bucket::HostEffects& effects = *this;
+  _host = std::make_unique<bucket::BucketHost>(
+      self, _participant.timing().phaser, std::max(counter, _participant.image().counter),
+      _storage, effects);
 }
 
 Task<void> Core::close() {
@@ -211,6 +218,19 @@ Task<Result<Core::Page, Core::ReadRefusal>> Core::read(uint32_t bucket, consensu
   const consensus::Phaser* phaser = _host ? _host->phaser(bucket) : nullptr;
   if (phaser == nullptr) co_return ReadRefusal::not_hosted;
   if (serve == Serve::leader && !phaser->serving()) co_return ReadRefusal::not_leader;
+  // A leader's read includes every append it answered (DESIGN §3): when a
+  // commit record still waits for room in the batch, the index is behind
+  // the phaser; wait for the pump to stage it.
+  for (int turn = 0; serve == Serve::leader && turn < 100; turn++) {
+    phaser = _host ? _host->phaser(bucket) : nullptr;
+    if (phaser == nullptr) co_return ReadRefusal::not_hosted;
+    if (_index->committed_end(bucket) >= phaser->commit_end()) break;
+    Status woken = co_await _advanced.wait();
+    if (!woken) co_return ReadRefusal::not_hosted;
+  }
+  if (serve == Serve::leader && _index->committed_end(bucket) < phaser->commit_end()) {
+    co_return ReadRefusal::not_leader;
+  }
   const consensus::Position end = std::min(phaser->commit_end(), _index->committed_end(bucket));
   Page page;
   page.next = from;

@@ -25,9 +25,11 @@ Timing timing_from(const ServerFlags& flags) {
   const uint32_t tick_ms = std::max<uint32_t>(1, flags.heartbeat_ms / heartbeat);
   t.tick = reactor::Milliseconds(tick_ms);
   auto ticks = [tick_ms](uint64_t ms) { return std::max<uint64_t>(1, ms / tick_ms); };
-  t.membership.departure_ticks = ticks(flags.departure_timeout_ms);
-  t.membership.recovery_ticks = ticks(flags.recovery_timeout_ms);
-  COWORKER_ASSERT(t.membership.departure_ticks >= 3 * heartbeat);
+  // The flags keep the departure timeout at three heartbeats or more; with
+  // heartbeats under five milliseconds a tick is one millisecond, so keep
+  // the same ratio in ticks.
+  t.membership.departure_ticks = std::max(ticks(flags.departure_timeout_ms), 3 * heartbeat);
+  t.membership.recovery_ticks = std::max(ticks(flags.recovery_timeout_ms), 3 * heartbeat);
   t.phaser.report_ticks = static_cast<uint32_t>(t.membership.departure_ticks);
   t.append_timeout_ticks = ticks(2000);  // DESIGN §3: the hop deadline
   return t;

@@ -86,8 +86,11 @@ Task<Response> health(Participant& p) {
 
 Task<Response> cluster(Participant& p) {
   Participant* participant = &p;
-  auto gather = reactor::Smp::current().broadcast(
-      [participant] { return participant->core(reactor::Loop::current().core()).buckets(); });
+  auto gather = reactor::Smp::current().broadcast([participant] {
+    const unsigned core = reactor::Loop::current().core();
+    return participant->has_core(core) ? participant->core(core).buckets()
+                                       : std::vector<BucketView>{};
+  });
   std::vector<std::vector<BucketView>> per_core = co_await gather;
   std::vector<BucketView> views;
   for (auto& core : per_core) views.insert(views.end(), core.begin(), core.end());
@@ -173,7 +176,8 @@ Task<Response> append_one(Participant& p, Request& request) {
   const unsigned core = p.core_of(bucket);
   std::vector<consensus::MessageResult> results;
   if (reactor::Loop::current().core() == core) {
-    results = co_await p.core(core).append(bucket, std::move(messages));
+    auto append = p.core(core).append(bucket, std::move(messages));  // named: reactor/task.h
+    results = co_await append;
   } else {
     auto append = [&p, core, bucket, &messages] {
       return p.core(core).append(bucket, std::move(messages));
