@@ -27,7 +27,7 @@ while [[ $# -gt 0 ]]; do
 done
 source bench/http_common.sh
 export COWORKER_CLUSTER_DIR=$work/cluster
-base=$(( 20000 + RANDOM % 20000 ))
+base=$(( 10000 + RANDOM % 20000 ))  # below the ephemeral ports
 stop_cluster() { tools/cluster stop >/dev/null 2>&1 || true; cleanup; }
 trap stop_cluster EXIT
 tools/cluster start 3 --base-port "$base" --cores "$cores" --sync "$sync" >/dev/null
