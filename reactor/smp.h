@@ -232,6 +232,24 @@ SubmitTo<F> submit_to(unsigned core, F fn) {
   return SubmitTo<F>(core, std::move(fn));
 }
 
+namespace detail {
+template <typename F>
+Task<void> post_task(unsigned core, F fn) {
+  auto call = submit_to(core, std::move(fn));  // named: see task.h on g++ 12
+  co_await call;
+}
+}  // namespace detail
+
+// Runs fn on `core` without waiting for it, from code that cannot await
+// (an effect callback): a task spawned here sends the call and ends once fn
+// has run there; fn's result is dropped. Calls posted from one core to
+// another run in the order posted (spawned tasks start in order, and one
+// pair's calls run in the order sent).
+template <typename F>
+void post_to(unsigned core, F fn) {
+  Loop::current().spawn(detail::post_task(core, std::move(fn)));
+}
+
 // The awaitable behind Smp::broadcast: one call record per core, each with
 // its own copy of fn, in one vector owned by the awaitable (hence by the
 // awaiting frame) for the whole round trip. The waiter is scheduled once the

@@ -133,6 +133,28 @@ TEST_CASE("smp: a call may run a task on the target core") {
   CHECK(result == 7);
 }
 
+TEST_CASE("smp: posted calls run on their core, in the order posted") {
+  Smp smp(Smp::Config{2, false});
+  std::vector<int> seen;  // written on core 1 only, read after run()
+  bool wrong_core = false;
+  const int posts = 10000;
+  smp.run([&](unsigned core) -> Task<void> {
+    return [](unsigned core, std::vector<int>* seen, bool* wrong_core, Smp* smp) -> Task<void> {
+      if (core != 0) co_return;
+      for (int i = 0; i < posts; i++) {
+        post_to(1, [seen, wrong_core, i, smp] {
+          if (Loop::current().core() != 1) *wrong_core = true;
+          seen->push_back(i);
+          if (i == posts - 1) smp->request_stop(0);
+        });
+      }
+    }(core, &seen, &wrong_core, &smp);
+  });
+  CHECK(!wrong_core);
+  REQUIRE(seen.size() == static_cast<size_t>(posts));
+  for (int i = 0; i < posts; i++) CHECK(seen[i] == i);
+}
+
 TEST_CASE("smp: shutdown with work in flight drains every core") {
   // Each core keeps calls to the others going and sleeps in between; a stop
   // from core 0 must end every loop, with every spawned task finished and no

@@ -206,10 +206,7 @@ void ClusterNode::on_phaser_frame(const PeerInfo& from, std::string_view payload
     target.staged();
   };
   if (core == 0) return deliver();
-  reactor::Loop::current().spawn([](unsigned core, auto deliver) -> Task<void> {
-    auto call = reactor::submit_to(core, std::move(deliver));  // named: reactor/task.h
-    co_await call;
-  }(core, std::move(deliver)));
+  reactor::post_to(core, std::move(deliver));
 }
 
 void ClusterNode::send_phaser(ParticipantId to, std::string bytes) {
@@ -242,12 +239,7 @@ void ClusterNode::government(uint32_t bucket, const consensus::Government& gover
     target.staged();
   };
   if (core == 0) return feed();
-  // In order: spawned tasks start in order and each sends its call at once;
-  // one core's calls to another run in the order sent (smp.h).
-  reactor::Loop::current().spawn([](unsigned core, auto feed) -> Task<void> {
-    auto call = reactor::submit_to(core, std::move(feed));  // named: reactor/task.h
-    co_await call;
-  }(core, std::move(feed)));
+  reactor::post_to(core, std::move(feed));  // in order with the holds (smp.h)
 }
 
 // The bucket's core holds it and answers; the answer comes back to core 0.
@@ -286,10 +278,7 @@ void ClusterNode::release_hold(uint32_t bucket) {
     p->core(core).staged();
   };
   if (core == 0) return release();
-  reactor::Loop::current().spawn([](unsigned core, auto release) -> Task<void> {
-    auto call = reactor::submit_to(core, std::move(release));  // named: reactor/task.h
-    co_await call;
-  }(core, std::move(release)));
+  reactor::post_to(core, std::move(release));
 }
 
 // ---- the participant's life ----------------------------------------------------------------

@@ -177,12 +177,9 @@ void Core::send(consensus::ParticipantId to, consensus::PhaserMessage message) {
     return;
   }
   ClusterNode* cluster = &_participant.cluster();
-  reactor::Loop::current().spawn([](ClusterNode* cluster, consensus::ParticipantId to,
-                                    std::string bytes) -> Task<void> {
-    auto send = [cluster, to, &bytes] { cluster->send_phaser(to, std::move(bytes)); };
-    auto call = reactor::submit_to(0, send);  // named: see reactor/task.h on g++ 12
-    co_await call;
-  }(cluster, to, std::move(bytes)));
+  reactor::post_to(0, [cluster, to, bytes = std::move(bytes)]() mutable {
+    cluster->send_phaser(to, std::move(bytes));
+  });
 }
 
 void Core::report(uint32_t bucket, consensus::ParticipantId silent) {
@@ -193,12 +190,7 @@ void Core::report(uint32_t bucket, consensus::ParticipantId silent) {
     return;
   }
   ClusterNode* cluster = &_participant.cluster();
-  reactor::Loop::current().spawn([](ClusterNode* cluster, consensus::ParticipantId silent)
-                                     -> Task<void> {
-    auto report = [cluster, silent] { cluster->report(silent); };
-    auto call = reactor::submit_to(0, report);
-    co_await call;
-  }(cluster, silent));
+  reactor::post_to(0, [cluster, silent] { cluster->report(silent); });
 }
 
 void Core::committed(uint32_t, const consensus::Write&) {}
