@@ -1,5 +1,6 @@
 #include "bucket/host.h"
 
+#include <algorithm>
 #include <limits>
 #include <type_traits>
 #include <utility>
@@ -62,8 +63,12 @@ void BucketHost::handle(uint32_t bucket, PhaserOutput output,
       pending.phaser_tickets.push_back(p.ticket);
       records.push_back(std::move(p.record));
     }
+    const bool commits = std::any_of(records.begin(), records.end(), [](const auto& record) {
+      return std::holds_alternative<consensus::CommitRecord>(record);
+    });
     pending.ticket = _storage.stage_phaser(bucket, std::move(records));
     COWORKER_ASSERT(pending.ticket != 0);
+    if (commits) _effects.commit_staged(bucket);
     if (!_writes.empty()) COWORKER_ASSERT(pending.ticket > _writes.back().ticket);
     _writes.push_back(std::move(pending));
   }

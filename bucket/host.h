@@ -77,6 +77,10 @@ class HostEffects {
   // We lead the bucket and just committed this write (long-poll readers,
   // observers).
   virtual void committed(uint32_t bucket, const consensus::Write& write) = 0;
+  // A commit record of the bucket was staged, whatever our role: its
+  // committed end may have moved (readers waiting at the end, DESIGN §3
+  // wait_ms, re-check it).
+  virtual void commit_staged(uint32_t bucket) {}
   // This replica's copy disagrees with its leader's.
   virtual void repair(uint32_t bucket) = 0;
 

@@ -43,28 +43,6 @@ CommitMark read_mark(Reader& in) {
   return mark;
 }
 
-void write_bucket_entry(Writer& out, const BucketEntry& entry) {
-  COWORKER_ASSERT(entry.identifier.size() <= value_bytes_max);
-  COWORKER_ASSERT(entry.body.size() <= value_bytes_max);
-  out.bytes(entry.identifier);
-  out.u64(entry.connection.issuer);
-  out.u64(entry.connection.counter);
-  out.u64(entry.series);
-  out.u64(entry.window);
-  out.bytes(entry.body);
-}
-
-BucketEntry read_bucket_entry(Reader& in) {
-  BucketEntry entry;
-  entry.identifier = in.bytes(value_bytes_max);
-  entry.connection.issuer = in.u64();
-  entry.connection.counter = in.u64();
-  entry.series = in.u64();
-  entry.window = in.u64();
-  entry.body = in.bytes(value_bytes_max);
-  return entry;
-}
-
 // The checksum is not recomputed here: the phaser computed it when it made
 // the write (a pass over up to a megabyte per replica sent to), and every
 // decoder checks it.
@@ -218,6 +196,29 @@ void write_tagged(Writer& out, const V& value) {
 }
 
 }  // namespace
+
+void write_bucket_entry(Writer& out, const BucketEntry& entry) {
+  COWORKER_ASSERT(entry.identifier.size() <= value_bytes_max);
+  COWORKER_ASSERT(entry.body.size() <= value_bytes_max);
+  out.bytes(entry.identifier);
+  out.u64(entry.connection.issuer);
+  out.u64(entry.connection.counter);
+  out.u64(entry.series);
+  out.u64(entry.window);
+  out.bytes(entry.body);
+}
+
+BucketEntry read_bucket_entry(Reader& in) {
+  BucketEntry entry;
+  entry.identifier = in.bytes(value_bytes_max);
+  entry.connection.issuer = in.u64();
+  entry.connection.counter = in.u64();
+  entry.series = in.u64();
+  entry.window = in.u64();
+  entry.body = in.bytes(value_bytes_max);
+  return entry;
+}
+
 
 void encode(Writer& out, const PhaserMessage& message) {
   out.u8(phaser_format_version);

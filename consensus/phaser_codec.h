@@ -55,4 +55,9 @@ std::string encode(const PhaserRecord& record);
 Decoded<PhaserMessage> decode_phaser_message(std::string_view bytes);
 Decoded<PhaserRecord> decode_phaser_record(std::string_view bytes);
 
+// One bucket_entry, for other codecs that carry client messages (the
+// server's hops).
+void write_bucket_entry(Writer& out, const BucketEntry& entry);
+BucketEntry read_bucket_entry(Reader& in);
+
 }  // namespace coworker::consensus

@@ -119,7 +119,7 @@ TEST_CASE("peer frame: the header is 16 bytes in the documented layout") {
   const std::string frame = frame_of(FrameType::phaser, "abc");
   REQUIRE(frame.size() == frame_header_bytes + 3);
   CHECK(frame.substr(0, 4) == "CWPF");
-  CHECK(frame[4] == 1);
+  CHECK(frame[4] == peer_protocol_version);
   CHECK(frame[5] == 3);
   CHECK(frame[6] == 0);
   CHECK(frame[7] == 0);
@@ -181,12 +181,13 @@ TEST_CASE("peer frame: each refusal, at every cut, with its reason") {
   flipped_checksum[13] ^= 0x01;
   const uint32_t too_large = static_cast<uint32_t>(frame_payload_bytes_max + 1);
   const std::vector<Case> cases = {
-      {"magic", raw_frame(0x46505744, 1, 2, 0, 4, "abcd"), "bad magic"},
-      {"version", raw_frame(frame_magic, 2, 2, 0, 4, "abcd"), "bad version"},
-      {"type zero", raw_frame(frame_magic, 1, 0, 0, 4, "abcd"), "unknown type"},
-      {"type hop (not yet)", raw_frame(frame_magic, 1, 4, 0, 4, "abcd"), "unknown type"},
-      {"flags", raw_frame(frame_magic, 1, 2, 0x100, 4, "abcd"), "bad flags"},
-      {"length", raw_frame(frame_magic, 1, 2, 0, too_large, ""), "frame too large"},
+      {"magic", raw_frame(0x46505744, 2, 2, 0, 4, "abcd"), "bad magic"},
+      {"version 1 (before hops)", raw_frame(frame_magic, 1, 2, 0, 4, "abcd"), "bad version"},
+      {"version 3", raw_frame(frame_magic, 3, 2, 0, 4, "abcd"), "bad version"},
+      {"type zero", raw_frame(frame_magic, 2, 0, 0, 4, "abcd"), "unknown type"},
+      {"type 5", raw_frame(frame_magic, 2, 5, 0, 4, "abcd"), "unknown type"},
+      {"flags", raw_frame(frame_magic, 2, 2, 0x100, 4, "abcd"), "bad flags"},
+      {"length", raw_frame(frame_magic, 2, 2, 0, too_large, ""), "frame too large"},
       {"payload byte", flipped, "checksum mismatch"},
       {"checksum byte", flipped_checksum, "checksum mismatch"},
   };
@@ -203,7 +204,7 @@ TEST_CASE("peer frame: each refusal, at every cut, with its reason") {
 
 TEST_CASE("peer frame: a header announcing the largest payload is taken") {
   const std::string at_max =
-      raw_frame(frame_magic, 1, 3, 0, static_cast<uint32_t>(frame_payload_bytes_max), "");
+      raw_frame(frame_magic, 2, 3, 0, static_cast<uint32_t>(frame_payload_bytes_max), "");
   FrameDecoder decoder;
   size_t used = 0;
   CHECK(decoder.feed(std::string_view(at_max).substr(0, 16), &used) == Step::more);
@@ -485,7 +486,7 @@ Task<void> cluster_body() {
   CHECK(c.inbox.size() == 1);
   // Another protocol version in the hello: refused, and nothing delivered.
   const int fd = co_await raw_connect(a.endpoint);
-  co_await send_raw(fd, hello_bytes(2, 7, "127.0.0.9:7100") +
+  co_await send_raw(fd, hello_bytes(peer_protocol_version + 1, 7, "127.0.0.9:7100") +
                             frame_of(FrameType::membership, "from the future"));
   CHECK(co_await closed_by_peer(fd));
   (void)co_await Close{fd};
@@ -508,7 +509,7 @@ Task<void> corrupted_body() {
   PeerConfig config = Node::test_config();
   config.hello_timeout = 200ms;
   Node a("127.0.0.1:0", config);
-  const std::string hello = hello_bytes(1, 0, "127.0.0.9:7100");
+  const std::string hello = hello_bytes(peer_protocol_version, 0, "127.0.0.9:7100");
   std::string flipped = frame_of(FrameType::phaser, "two");
   flipped[frame_header_bytes + 1] ^= 0x01;
   co_await send_and_expect_close(a, hello + frame_of(FrameType::membership, "one") + flipped +
@@ -524,7 +525,7 @@ Task<void> corrupted_body() {
   // A hello that is not one.
   co_await send_and_expect_close(a, frame_of(FrameType::hello, "short"));
   // A second hello that changes the sender's address.
-  co_await send_and_expect_close(a, hello + hello_bytes(1, 0, "127.0.0.8:7100") +
+  co_await send_and_expect_close(a, hello + hello_bytes(peer_protocol_version, 0, "127.0.0.8:7100") +
                                         frame_of(FrameType::membership, "four"));
   // No hello at all, or half of one: closed once hello_timeout has passed.
   co_await send_and_expect_close(a, "");

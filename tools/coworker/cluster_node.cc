@@ -120,6 +120,7 @@ void ClusterNode::tick() {
   _host->storage_hung(_host->node().now(), hung);
   _host->govern();
   after_call();
+  expire_calls();
 }
 
 void ClusterNode::on_durable() {
@@ -165,6 +166,8 @@ void ClusterNode::on_frame(const PeerInfo& from, FrameType type, std::string_vie
     on_membership_frame(from, payload);
   } else if (type == FrameType::phaser) {
     on_phaser_frame(from, payload);
+  } else if (type == FrameType::hop) {
+    on_hop_frame(from, payload);
   }
 }
 

@@ -16,7 +16,9 @@
 // the part before '|', /v1/cluster shows both.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +30,7 @@
 #include "reactor/sync.h"
 #include "reactor/task.h"
 #include "tools/coworker/core.h"
+#include "tools/coworker/hop.h"
 #include "tools/coworker/peer.h"
 
 namespace coworker::server {
@@ -36,6 +39,20 @@ class Participant;
 
 // Whether this participant may serve reads of a bucket (ClusterNode::may_read).
 enum class ReadRight : uint8_t { yes, not_replica, not_leader, starting };
+
+using Clock = std::chrono::steady_clock;
+
+// Where a request for a bucket goes now (ClusterNode::where).
+struct Destination {
+  enum class Kind : uint8_t {
+    here,     // the table names us leader
+    peer,     // the table names another member leader: hop to `address`
+    nowhere,  // no leader known, or we do not serve: park, then ask again
+  };
+  Kind kind = Kind::nowhere;
+  consensus::ParticipantId leader = consensus::no_participant;
+  std::string address;  // peer address, for `peer`
+};
 
 // "<peer>|<http>" → the peer part (an address without '|' is all peer).
 std::string_view peer_part(std::string_view address);
@@ -69,6 +86,21 @@ class ClusterNode final : private bucket::MembershipEffects {
   // its leader, holding a read lease (DESIGN §3; the bucket's core then
   // checks that its leadership start committed).
   ReadRight may_read(uint32_t bucket, bool local) const;
+  // ---- hops (DESIGN §4; dispatch.h drives them) ----
+  // Our applied membership slot: what a hop we send carries.
+  uint64_t slot() const;
+  // Where a request for `bucket` goes, once our table is as new as `slot`
+  // (a hop's sender's): waits for the catch-up until `deadline`.
+  reactor::Task<Destination> where(uint32_t bucket, uint64_t slot, Clock::time_point deadline);
+  // Until the table changes or `deadline`, whichever first (a parked
+  // request asks where() again after it).
+  reactor::Task<void> park(Clock::time_point deadline);
+  // Sends a hop request to `address` and waits for its answer until
+  // `deadline`: nothing when it did not come (the request's outcome is
+  // unknown; the client resubmits).
+  reactor::Task<std::optional<Hop>> call(const std::string& address, Hop request,
+                                         Clock::time_point deadline);
+
   // DESIGN §3 /v1/health: "serving", "arriving", "recovering", "leaving".
   std::string_view health() const;
   // The /v1/cluster body, with the per-bucket views gathered from every core.
@@ -78,6 +110,9 @@ class ClusterNode final : private bucket::MembershipEffects {
   void on_frame(const PeerInfo& from, FrameType type, std::string_view payload);
   void on_membership_frame(const PeerInfo& from, std::string_view payload);
   void on_phaser_frame(const PeerInfo& from, std::string_view payload);
+  void on_hop_frame(const PeerInfo& from, std::string_view payload);
+  reactor::Task<void> serve_hop(std::string address, Hop request);
+  void expire_calls();
   // After every call into the membership host: the pump has work, and our
   // identity may have changed.
   void after_call();
@@ -89,6 +124,7 @@ class ClusterNode final : private bucket::MembershipEffects {
   void government(uint32_t bucket, const consensus::Government& government) override;
   void hold_for_growth(uint32_t bucket, uint64_t step) override;
   void release_hold(uint32_t bucket) override;
+  void applied() override { _table_changed.notify_all(); }
 
   Participant& _participant;
   Core& _core0;
@@ -98,6 +134,23 @@ class ClusterNode final : private bucket::MembershipEffects {
   consensus::ParticipantId _hosts_for = consensus::no_participant;  // hosts created for this id
   bool _governing = false;  // governments fed to the cores
   uint64_t _cluster = 0;    // told to the transport
+
+  // Hops: our calls waiting for answers (by call id), requests parked on
+  // the table, hops being served for peers. Each bounded: a request beyond
+  // a bound is answered at once (unavailable / overloaded).
+  struct HopCall {
+    reactor::Event done;
+    std::optional<Hop> answer;
+    Clock::time_point deadline;
+  };
+  static constexpr size_t hop_calls_max = 4096;
+  static constexpr size_t hops_served_max = 4096;
+  static constexpr size_t parked_max = 4096;
+  std::map<uint64_t, HopCall*> _calls;
+  uint64_t _next_call = 1;
+  size_t _hops_served = 0;
+  size_t _parked = 0;
+  reactor::Event _table_changed;  // notified on every applied slot, and each tick while parked
 
   static constexpr uint64_t connection_block = 4096;  // ids per durable block
   uint64_t _next_connection = 0;

@@ -77,14 +77,28 @@ Task<void> Core::close() {
 
 // ---- appends ---------------------------------------------------------------------------
 
+bool Core::accepts(uint32_t bucket) const {
+  COWORKER_ASSERT(_participant.core_of(bucket) == _core);
+  if (_host == nullptr || _closing) return false;
+  const consensus::Phaser* phaser = _host->phaser(bucket);
+  return phaser != nullptr && phaser->role() != consensus::Phaser::Role::follower;
+}
+
+uint64_t Core::ticks_for(std::chrono::milliseconds duration) const {
+  const auto tick = _participant.timing().tick;
+  return std::max<uint64_t>(1, static_cast<uint64_t>((duration + tick - tick / 2) / tick));
+}
+
 Task<std::vector<MessageResult>> Core::append(uint32_t bucket,
-                                              std::vector<consensus::BucketEntry> messages) {
+                                              std::vector<consensus::BucketEntry> messages,
+                                              uint64_t timeout_ticks) {
   COWORKER_ASSERT(_participant.core_of(bucket) == _core);
   COWORKER_ASSERT(!messages.empty());
+  COWORKER_ASSERT(timeout_ticks > 0);
   const size_t count = messages.size();
   if (_host == nullptr || _closing) co_return std::vector<MessageResult>(count);
   PendingAppend pending;
-  pending.deadline = _ticks + _participant.timing().append_timeout_ticks;
+  pending.deadline = _ticks + timeout_ticks;
   const uint64_t token = _next_token++;
   _appends.emplace(token, &pending);
   _host->append(bucket, token, std::move(messages));
@@ -110,12 +124,17 @@ void Core::reply(uint32_t, const consensus::Reply& reply) {
   pending.done.set();
 }
 
-// Tokens grow with time and every deadline is issue time + the same
-// timeout, so the oldest token expires first.
+// Timeouts differ (a hopped request brings what is left of its deadline),
+// so every pending append is looked at; they are bounded by the phasers'
+// queues (queue_messages_max per bucket).
 void Core::expire_appends() {
-  while (!_appends.empty() && _appends.begin()->second->deadline <= _ticks) {
-    PendingAppend& pending = *_appends.begin()->second;
-    _appends.erase(_appends.begin());
+  for (auto it = _appends.begin(); it != _appends.end();) {
+    PendingAppend& pending = *it->second;
+    if (pending.deadline > _ticks) {
+      ++it;
+      continue;
+    }
+    it = _appends.erase(it);
     COWORKER_ASSERT(!pending.done.is_set());
     pending.expired = true;  // the waiter answers unavailable
     pending.done.notify_all();
@@ -132,6 +151,7 @@ Task<void> Core::run_ticker() {
     if (_host != nullptr) _host->tick();
     if (_core == 0 && _participant.has_cluster()) _participant.cluster().tick();
     expire_appends();
+    expire_polls();
     staged();
   }
 }
@@ -194,6 +214,52 @@ void Core::report(uint32_t bucket, consensus::ParticipantId silent) {
 }
 
 void Core::committed(uint32_t, const consensus::Write&) {}
+
+void Core::commit_staged(uint32_t bucket) {
+  const auto it = _polls.find(bucket);
+  if (it != _polls.end()) it->second->changed.notify_all();
+}
+
+// A waiter removes its own deadline when it leaves, so a passed deadline
+// is notified each tick until its waiter ran.
+void Core::expire_polls() {
+  const auto now = std::chrono::steady_clock::now();
+  for (auto it = _poll_deadlines.begin(); it != _poll_deadlines.end() && it->first <= now; ++it) {
+    const auto polls = _polls.find(it->second);
+    COWORKER_ASSERT(polls != _polls.end());
+    polls->second->changed.notify_all();
+  }
+}
+
+consensus::Position Core::readable_end(uint32_t bucket) const {
+  const consensus::Phaser* phaser = _host ? _host->phaser(bucket) : nullptr;
+  if (phaser == nullptr) return 0;
+  return std::min(phaser->commit_end(), _index->committed_end(bucket));
+}
+
+Task<bool> Core::wait_readable(uint32_t bucket, consensus::Position from,
+                               std::chrono::steady_clock::time_point deadline) {
+  COWORKER_ASSERT(_participant.core_of(bucket) == _core);
+  std::unique_ptr<Polls>& slot = _polls[bucket];
+  if (slot == nullptr) slot = std::make_unique<Polls>();
+  Polls* polls = slot.get();
+  if (polls->waiting >= long_polls_per_bucket_max) co_return false;
+  polls->waiting++;
+  const auto registered = _poll_deadlines.emplace(deadline, bucket);
+  while (!_closing && readable_end(bucket) <= from &&
+         std::chrono::steady_clock::now() < deadline) {
+    // A commit record waiting in the overflow is indexed by the pump.
+    const consensus::Phaser* phaser = _host ? _host->phaser(bucket) : nullptr;
+    reactor::Event& event =
+        phaser != nullptr && phaser->commit_end() > from ? _advanced : polls->changed;
+    Status woken = co_await event.wait();
+    if (!woken) break;
+  }
+  _poll_deadlines.erase(registered);
+  polls->waiting--;
+  if (polls->waiting == 0) _polls.erase(bucket);  // nobody parks on it now
+  co_return true;
+}
 
 void Core::repair(uint32_t bucket) {
   log_error(_core, "bucket {}: this replica's copy disagrees with its leader's (repair needed)",

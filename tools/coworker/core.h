@@ -17,8 +17,10 @@
 // append waiting for them.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -71,10 +73,15 @@ class Core final : private bucket::HostEffects {
   // Stops the background tasks and closes the log (flushes what is staged).
   reactor::Task<void> close();
 
+  // Whether this core's phaser of the bucket takes client messages: it
+  // leads, or runs its leadership start (then it queues them).
+  bool accepts(uint32_t bucket) const;
   // Appends messages of one bucket this core hosts and waits for every
-  // message's outcome (or the append deadline: unavailable).
+  // message's outcome, or `timeout_ticks` (then unavailable: the outcome
+  // is unknown, the client resubmits).
   reactor::Task<std::vector<consensus::MessageResult>> append(
-      uint32_t bucket, std::vector<consensus::BucketEntry> messages);
+      uint32_t bucket, std::vector<consensus::BucketEntry> messages, uint64_t timeout_ticks);
+  uint64_t ticks_for(std::chrono::milliseconds duration) const;
   // Something was staged: the pump has work.
   void staged() { _staged.notify_all(); }
   // Completes once `ticket` is durable (or the core stops: false).
@@ -92,6 +99,15 @@ class Core final : private bucket::HostEffects {
   enum class ReadRefusal : uint8_t { not_hosted, not_leader, corrupt, io };
   reactor::Task<Result<Page, ReadRefusal>> read(uint32_t bucket, consensus::Position from,
                                                 size_t limit, Serve serve);
+  // This replica's readable end of the bucket: committed and indexed.
+  consensus::Position readable_end(uint32_t bucket) const;
+  // Long-poll (DESIGN §3 wait_ms): until the bucket's readable end passes
+  // `from`, `deadline`, or the core stops. False when the bucket already
+  // has long_polls_per_bucket_max readers waiting (the caller answers 429).
+  // Woken per bucket by its commits, never by a scan of every waiter.
+  static constexpr size_t long_polls_per_bucket_max = 1000;
+  reactor::Task<bool> wait_readable(uint32_t bucket, consensus::Position from,
+                                    std::chrono::steady_clock::time_point deadline);
 
  private:
   struct PendingAppend {
@@ -111,6 +127,8 @@ class Core final : private bucket::HostEffects {
   void report(uint32_t bucket, consensus::ParticipantId silent) override;
   void committed(uint32_t bucket, const consensus::Write& write) override;
   void repair(uint32_t bucket) override;
+  void commit_staged(uint32_t bucket) override;
+  void expire_polls();
 
   Participant& _participant;
   const unsigned _core;
@@ -126,6 +144,16 @@ class Core final : private bucket::HostEffects {
   uint64_t _next_token = 1;
   std::map<uint64_t, PendingAppend*> _appends;  // by token: oldest (first deadline) first
   reactor::TaskGroup _tasks;
+
+  // Long-poll readers, per bucket: the event their commits notify, how many
+  // wait; and their deadlines, soonest first (the ticker notifies the
+  // bucket of each one that passed).
+  struct Polls {
+    reactor::Event changed;
+    size_t waiting = 0;
+  };
+  std::unordered_map<uint32_t, std::unique_ptr<Polls>> _polls;
+  std::multimap<std::chrono::steady_clock::time_point, uint32_t> _poll_deadlines;
 };
 
 }  // namespace coworker::server

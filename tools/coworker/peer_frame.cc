@@ -49,6 +49,7 @@ std::string_view frame_type_name(FrameType type) {
     case FrameType::hello: return "hello";
     case FrameType::membership: return "membership";
     case FrameType::phaser: return "phaser";
+    case FrameType::hop: return "hop";
   }
   return "unknown";
 }

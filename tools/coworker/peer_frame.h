@@ -13,7 +13,8 @@
 //   |--------|------|-------------|----------------------------------------------|
 //   | 0      | 4    | magic       | 0x46505743 ("CWPF" on the wire)              |
 //   | 4      | 1    | version     | peer_protocol_version (1)                    |
-//   | 5      | 1    | type        | FrameType: 1 hello, 2 membership, 3 phaser   |
+//   | 5      | 1    | type        | FrameType: 1 hello, 2 membership, 3 phaser,  |
+//   |        |      |             | 4 hop (hop.h)                                |
 //   | 6      | 2    | flags       | reserved, 0                                  |
 //   | 8      | 4    | length      | payload bytes, <= frame_payload_bytes_max    |
 //   | 12     | 4    | checksum    | CRC32C of bytes 0..11, then of the payload   |
@@ -30,8 +31,8 @@
 //   | 17     | 2    | addr length | 1..peer_address_bytes_max                    |
 //   | 19     | n    | address     | the sender's --peer-listen, "HOST:PORT"      |
 //
-// Nothing may follow the address. Type 4 is kept for `hop` (forwarded client
-// requests); a new type, or any change to either table, bumps the version.
+// Nothing may follow the address. A new type, or any change to either
+// table, bumps the version (2: type 4, hop, forwarded client requests).
 //
 // The decoder is fed whatever the socket gave (a frame may be cut anywhere)
 // and stops at the end of each frame; it never reads past its input. It
@@ -52,7 +53,7 @@
 namespace coworker::server {
 
 inline constexpr uint32_t frame_magic = 0x46505743;  // "CWPF" in little-endian bytes
-inline constexpr uint8_t peer_protocol_version = 1;
+inline constexpr uint8_t peer_protocol_version = 2;
 inline constexpr size_t frame_header_bytes = 16;
 // A consensus value is at most 64 MiB (consensus/codec.h value_bytes_max);
 // a message around it adds far less than 1 KiB.
@@ -67,9 +68,9 @@ enum class FrameType : uint8_t {
   hello = 1,
   membership = 2,
   phaser = 3,
-  // 4: hop, later
+  hop = 4,
 };
-inline constexpr uint8_t frame_type_max = 3;
+inline constexpr uint8_t frame_type_max = 4;
 
 bool frame_type_known(uint8_t type);
 std::string_view frame_type_name(FrameType type);

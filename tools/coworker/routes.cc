@@ -1,6 +1,7 @@
 #include "tools/coworker/routes.h"
 
 #include <charconv>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,7 +17,10 @@
 #include "reactor/smp.h"
 #include "tools/coworker/cluster_node.h"
 #include "tools/coworker/core.h"
+#include "tools/coworker/base64.h"
+#include "tools/coworker/dispatch.h"
 #include "tools/coworker/participant.h"
+#include "tools/coworker/reads.h"
 
 namespace coworker::server {
 
@@ -27,6 +31,7 @@ using reactor::Task;
 namespace {
 
 constexpr size_t identifier_bytes_max = 1024;
+constexpr uint64_t window_body_bytes_max = uint64_t{16} << 20;  // DESIGN §3
 constexpr uint64_t series_wrap_min = uint64_t{1} << 32;
 
 Response unavailable(std::string_view words) {
@@ -77,7 +82,8 @@ Task<Response> health(Participant& p) {
   auto ask = [&p] {
     return p.has_cluster() ? std::string(p.cluster().health()) : std::string("recovering");
   };
-  const std::string state = co_await on_core(0, ask);
+  auto asked = on_core(0, ask);
+  const std::string state = co_await asked;
   std::string body = "{\"state\": ";
   http::json_quote(body, state);
   body += "}\n";
@@ -98,7 +104,8 @@ Task<Response> cluster(Participant& p) {
     return participant->has_cluster() ? participant->cluster().cluster_json(views)
                                       : std::string();
   };
-  std::string body = co_await on_core(0, build);
+  auto built = on_core(0, build);
+  std::string body = co_await built;
   if (body.empty()) co_return unavailable("this participant is starting");
   co_return Response::json(200, std::move(body));
 }
@@ -173,67 +180,221 @@ Task<Response> append_one(Participant& p, Request& request) {
   entry.body = std::move(request.body);
   std::vector<consensus::BucketEntry> messages;
   messages.push_back(std::move(entry));
-  const unsigned core = p.core_of(bucket);
-  std::vector<consensus::MessageResult> results;
-  if (reactor::Loop::current().core() == core) {
-    auto append = p.core(core).append(bucket, std::move(messages));  // named: reactor/task.h
-    results = co_await append;
-  } else {
-    auto append = [&p, core, bucket, &messages] {
-      return p.core(core).append(bucket, std::move(messages));
-    };
-    auto call = reactor::submit_to(core, append);
-    results = co_await call;
-  }
+  auto dispatch = dispatch_append(p, bucket, std::move(messages), client_budget());
+  std::vector<consensus::MessageResult> results = co_await dispatch;
   COWORKER_ASSERT(results.size() == 1);
   co_return append_answer(bucket, results[0]);
 }
 
-constexpr char base64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+// ---- windows --------------------------------------------------------------------------
 
-void base64(std::string& out, std::string_view bytes) {
-  out += '"';
-  size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    const uint32_t v = (uint32_t(uint8_t(bytes[i])) << 16) | (uint32_t(uint8_t(bytes[i + 1])) << 8) |
-                       uint8_t(bytes[i + 2]);
-    for (int shift = 18; shift >= 0; shift -= 6) out += base64_alphabet[(v >> shift) & 63];
-  }
-  if (i < bytes.size()) {
-    uint32_t v = uint32_t(uint8_t(bytes[i])) << 16;
-    if (i + 1 < bytes.size()) v |= uint32_t(uint8_t(bytes[i + 1])) << 8;
-    out += base64_alphabet[(v >> 18) & 63];
-    out += base64_alphabet[(v >> 12) & 63];
-    out += i + 1 < bytes.size() ? base64_alphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  out += '"';
+constexpr size_t window_messages_max = hop_messages_max;  // DESIGN §3: 1000
+
+// One message of a window, as parsed, with its place in the window.
+struct WindowMessage {
+  uint32_t bucket = 0;
+  consensus::BucketEntry entry;
+};
+
+Response window_field_error(size_t index, std::string_view code, std::string_view what) {
+  return Response::error(400, code, fmt::format("messages[{}]: {}", index, what));
 }
 
-void entry_json(std::string& out, consensus::Position position, const consensus::BucketEntry& e) {
-  fmt::format_to(std::back_inserter(out), "{{\"position\": {}, \"identifier\": ", position);
-  if (simdjson::validate_utf8(e.identifier.data(), e.identifier.size())) {
-    http::json_quote(out, e.identifier);
-  } else {
-    base64(out, e.identifier);  // written before identifiers were checked: never today
+// Every message checked before anything is dispatched (DESIGN §3: one
+// malformed message fails the whole window with 400).
+Result<std::vector<WindowMessage>, Response> parse_window(Participant& p, Request& request,
+                                                          std::optional<consensus::ConnectionId> connection) {
+  thread_local http::JsonBody json;
+  simdjson::ondemand::object object;
+  if (std::optional<Response> error = json.parse_object(request.body, &object)) {
+    return std::move(*error);
   }
-  if (e.connection.valid()) {
-    fmt::format_to(std::back_inserter(out), ", \"connection\": \"{}\", \"series\": {}",
-                   e.connection.to_string(), e.series);
-  } else {
-    out += ", \"connection\": null, \"series\": null";
+  simdjson::ondemand::array array;
+  if (object["messages"].get_array().get(array) != simdjson::SUCCESS) {
+    return http::json_field_error("messages", "an array of messages");
   }
-  if (simdjson::validate_utf8(e.body.data(), e.body.size())) {
-    out += ", \"body\": ";
-    http::json_quote(out, e.body);
-  } else {
-    out += ", \"body_base64\": ";
-    base64(out, e.body);
+  std::vector<WindowMessage> window;
+  for (auto element : array) {
+    const size_t i = window.size();
+    if (i == window_messages_max) {
+      return Response::error(400, "too_many_messages",
+                             fmt::format("a window holds at most {} messages", window_messages_max));
+    }
+    simdjson::ondemand::object message;
+    if (element.get_object().get(message) != simdjson::SUCCESS) {
+      return window_field_error(i, "bad_json", "a message is an object");
+    }
+    WindowMessage parsed;
+    bool has_series = false, has_body = false;
+    for (auto field : message) {
+      std::string_view key;
+      if (field.unescaped_key().get(key) != simdjson::SUCCESS) {
+        return window_field_error(i, "bad_json", "a key does not parse");
+      }
+      simdjson::ondemand::value value = field.value();
+      if (key == "identifier") {
+        std::string_view text;
+        if (value.get_string().get(text) != simdjson::SUCCESS) {
+          return window_field_error(i, "bad_identifier", "identifier is a string");
+        }
+        if (std::optional<Response> bad = check_identifier(text)) return std::move(*bad);
+        parsed.entry.identifier = std::string(text);
+      } else if (key == "series") {
+        if (value.get_uint64().get(parsed.entry.series) != simdjson::SUCCESS ||
+            parsed.entry.series >= consensus::series_wrap_default) {
+          return window_field_error(i, "bad_series", "series is an integer below 2^53");
+        }
+        has_series = true;
+      } else if (key == "body" || key == "body_base64") {
+        std::string_view text;
+        if (has_body || value.get_string().get(text) != simdjson::SUCCESS) {
+          return window_field_error(i, "bad_body", "one of body (a string) or body_base64");
+        }
+        if (key == "body") {
+          parsed.entry.body = std::string(text);
+        } else {
+          std::optional<std::string> bytes = base64_decode(text);
+          if (!bytes) return window_field_error(i, "bad_body", "body_base64 is not base64");
+          parsed.entry.body = std::move(*bytes);
+        }
+        has_body = true;
+      } else {
+        return window_field_error(i, "bad_json", fmt::format("unknown field '{}'", key));
+      }
+    }
+    if (parsed.entry.identifier.empty()) {
+      return window_field_error(i, "bad_identifier", "identifier is missing");
+    }
+    if (!has_body) return window_field_error(i, "bad_body", "body or body_base64 is missing");
+    if (connection && !has_series) return window_field_error(i, "bad_series", "series is missing");
+    if (!connection && has_series) {
+      return window_field_error(i, "bad_header", "series needs a Coworker-Connection header");
+    }
+    if (connection) {
+      if (!window.empty() && parsed.entry.series <= window.back().entry.series) {
+        return Response::error(400, "series_order",
+                               fmt::format("messages[{}]: series must strictly increase", i));
+      }
+      parsed.entry.connection = *connection;
+    }
+    parsed.bucket = bucket::bucket_of(parsed.entry.identifier, p.buckets());
+    window.push_back(std::move(parsed));
   }
-  out += '}';
+  if (window.empty()) return http::json_field_error("messages", "a window holds a message");
+  // The window's id for dedup: its first series (consensus/dedup.h).
+  for (WindowMessage& m : window) m.entry.window = window.front().entry.series;
+  return window;
 }
 
+std::string_view outcome_code(consensus::Outcome outcome) {
+  switch (outcome) {
+    case consensus::Outcome::superseded: return "superseded";
+    case consensus::Outcome::overloaded: return "overloaded";
+    default: return "unavailable";
+  }
+}
+
+Task<Response> append_window(Participant& p, Request& request) {
+  std::optional<consensus::ConnectionId> connection;
+  if (std::optional<std::string_view> header = request.header("Coworker-Connection")) {
+    connection = parse_connection(*header);
+    if (!connection) co_return Response::error(400, "bad_header", "Coworker-Connection is not an id");
+  }
+  Result<std::vector<WindowMessage>, Response> parsed = parse_window(p, request, connection);
+  if (!parsed) co_return std::move(parsed.error());
+  std::vector<WindowMessage>& window = *parsed;
+  // Split per bucket, each part in window order, all parts at once.
+  std::map<uint32_t, std::vector<size_t>> parts;
+  for (size_t i = 0; i < window.size(); i++) parts[window[i].bucket].push_back(i);
+  const Budget budget = client_budget();
+  std::vector<Task<std::vector<consensus::MessageResult>>> sends;
+  for (auto& [bucket, indexes] : parts) {
+    std::vector<consensus::BucketEntry> messages;
+    for (size_t i : indexes) messages.push_back(std::move(window[i].entry));
+    sends.push_back(dispatch_append(p, bucket, std::move(messages), budget));
+  }
+  auto all = reactor::when_all(std::move(sends));  // named: reactor/task.h
+  std::vector<std::vector<consensus::MessageResult>> answered = co_await all;
+  std::vector<consensus::MessageResult> results(window.size());
+  size_t part = 0;
+  for (auto& [bucket, indexes] : parts) {
+    COWORKER_ASSERT(answered[part].size() == indexes.size());
+    for (size_t j = 0; j < indexes.size(); j++) results[indexes[j]] = answered[part][j];
+    part++;
+  }
+  // The worst outcome sets the status: 503 before 429 before 409.
+  int status = 200;
+  for (const consensus::MessageResult& r : results) {
+    if (r.outcome == consensus::Outcome::unavailable) status = 503;
+    if (r.outcome == consensus::Outcome::overloaded && status != 503) status = 429;
+    if (r.outcome == consensus::Outcome::superseded && status == 200) status = 409;
+  }
+  std::string body = "{";
+  if (status != 200) {
+    body += status == 503   ? R"("error": "some messages are not logged; resubmit them", "code": "unavailable", )"
+            : status == 429 ? R"("error": "some buckets' queues are full; resubmit later", "code": "overloaded", )"
+                            : R"("error": "some messages are stragglers of an abandoned window", "code": "superseded", )";
+  }
+  body += "\"results\": [";
+  for (size_t i = 0; i < results.size(); i++) {
+    if (i > 0) body += ", ";
+    const consensus::MessageResult& r = results[i];
+    if (r.outcome == consensus::Outcome::appended || r.outcome == consensus::Outcome::duplicate) {
+      fmt::format_to(std::back_inserter(body), "{{\"bucket\": {}, \"position\": {}, \"duplicate\": {}}}",
+                     window[i].bucket, r.position,
+                     r.outcome == consensus::Outcome::duplicate ? "true" : "false");
+    } else {
+      fmt::format_to(std::back_inserter(body), "{{\"error\": \"not logged by this attempt\", \"code\": \"{}\"}}",
+                     outcome_code(r.outcome));
+    }
+  }
+  body += "]}\n";
+  Response response = Response::json(status, std::move(body));
+  if (status == 503) response.headers += "Retry-After: 1\r\n";
+  co_return response;
+}
+
+// ---- reads ----------------------------------------------------------------------------
+
+// from, limit, wait_ms of DESIGN §3, into `query`.
+std::optional<Response> parse_read_query(Request& request, ReadHop* query) {
+  Result<uint64_t, Response> from = request.query_uint("from", 0, UINT64_MAX);
+  if (!from) return from.error();
+  Result<uint64_t, Response> limit = request.query_uint("limit", 100, 1000);
+  if (!limit) return limit.error();
+  if (*limit == 0) return Response::error(400, "bad_query", "limit is 1 to 1000");
+  Result<uint64_t, Response> wait_ms = request.query_uint("wait_ms", 0, 30000);
+  if (!wait_ms) return wait_ms.error();
+  query->from = *from;
+  query->limit = static_cast<uint32_t>(*limit);
+  query->wait_ms = static_cast<uint32_t>(*wait_ms);
+  return std::nullopt;
+}
+
+Task<Response> read(Participant& p, ReadHop query, Core::Serve serve) {
+  if (serve == Core::Serve::local) {
+    auto ask = [&p, bucket = query.bucket] {
+      if (!p.has_cluster() || p.cluster().health() != "serving") return ReadRight::starting;
+      return p.cluster().may_read(bucket, /*local=*/true);
+    };
+    auto asked = on_core(0, ask);
+    const ReadRight right = co_await asked;
+    if (right == ReadRight::starting) co_return unavailable("this participant does not serve yet");
+    if (right == ReadRight::not_replica) {
+      co_return Response::error(404, "not_replica",
+                                "this participant is not a replica of the bucket's government");
+    }
+    const auto wait_until = Clock::now() + std::chrono::milliseconds(query.wait_ms);
+    auto here = read_here(p, query, Core::Serve::local, wait_until);
+    ReadAnswer answer = co_await here;
+    co_return to_response(std::move(answer));
+  }
+  Budget budget = client_budget();
+  budget.deadline += std::chrono::milliseconds(query.wait_ms);
+  auto dispatch = dispatch_read(p, std::move(query), budget);
+  ReadAnswer answer = co_await dispatch;
+  co_return to_response(std::move(answer));
+}
 
 Task<Response> entries(Participant& p, Request& request) {
   uint64_t bucket = 0;
@@ -241,60 +402,24 @@ Task<Response> entries(Participant& p, Request& request) {
     co_return Response::error(404, "unknown_bucket",
                               fmt::format("buckets are 0 to {}", p.buckets() - 1));
   }
-  Result<uint64_t, Response> from = request.query_uint("from", 0, UINT64_MAX);
-  if (!from) co_return from.error();
-  Result<uint64_t, Response> limit = request.query_uint("limit", 100, 1000);
-  if (!limit) co_return limit.error();
-  if (*limit == 0) co_return Response::error(400, "bad_query", "limit is 1 to 1000");
-  Result<uint64_t, Response> wait_ms = request.query_uint("wait_ms", 0, 30000);
-  if (!wait_ms) co_return wait_ms.error();
+  ReadHop query;
+  query.bucket = static_cast<uint32_t>(bucket);
+  if (std::optional<Response> bad = parse_read_query(request, &query)) co_return std::move(*bad);
   Result<uint64_t, Response> local = request.query_uint("local", 0, 1);
   if (!local) co_return local.error();
-  const uint32_t b = static_cast<uint32_t>(bucket);
-  auto ask = [&p, b, local = *local == 1] {
-    if (!p.has_cluster() || p.cluster().health() != "serving") return ReadRight::starting;
-    return p.cluster().may_read(b, local);
-  };
-  const ReadRight right = co_await on_core(0, ask);
-  if (right == ReadRight::starting) co_return unavailable("this participant does not serve yet");
-  if (right == ReadRight::not_replica) {
-    co_return Response::error(404, "not_replica",
-                              "this participant is not a replica of the bucket's government");
-  }
-  if (right == ReadRight::not_leader) {
-    co_return unavailable("this participant does not lead the bucket under a read lease");
-  }
-  const unsigned core = p.core_of(b);
-  const Core::Serve serve = *local == 1 ? Core::Serve::local : Core::Serve::leader;
-  auto read = [&p, core, b, from = *from, limit = *limit, serve] {
-    return p.core(core).read(b, from, limit, serve);
-  };
-  std::optional<Result<Core::Page, Core::ReadRefusal>> page;
-  if (reactor::Loop::current().core() == core) {
-    page.emplace(co_await read());
-  } else {
-    auto call = reactor::submit_to(core, read);
-    page.emplace(co_await call);
-  }
-  if (!*page) {
-    switch (page->error()) {
-      case Core::ReadRefusal::not_hosted:
-      case Core::ReadRefusal::not_leader:
-        co_return unavailable("the bucket's replica here is not serving; resubmit");
-      case Core::ReadRefusal::corrupt:
-        co_return Response::error(500, "corrupt", "this replica's copy is damaged");
-      case Core::ReadRefusal::io:
-        co_return Response::error(500, "io", "reading the log failed");
-    }
-  }
-  std::string body = fmt::format("{{\"bucket\": {}, \"entries\": [", b);
-  const Core::Page& got = **page;
-  for (size_t i = 0; i < got.entries.size(); i++) {
-    if (i > 0) body += ", ";
-    entry_json(body, *from + i, got.entries[i]);
-  }
-  fmt::format_to(std::back_inserter(body), "], \"next\": {}}}\n", got.next);
-  co_return Response::json(200, std::move(body));
+  auto answer = read(p, std::move(query), *local == 1 ? Core::Serve::local : Core::Serve::leader);
+  co_return co_await answer;
+}
+
+Task<Response> identifier_entries(Participant& p, Request& request) {
+  const std::string identifier(request.param("identifier"));
+  if (std::optional<Response> bad = check_identifier(identifier)) co_return std::move(*bad);
+  ReadHop query;
+  query.bucket = bucket::bucket_of(identifier, p.buckets());
+  query.identifier = identifier;
+  if (std::optional<Response> bad = parse_read_query(request, &query)) co_return std::move(*bad);
+  auto answer = read(p, std::move(query), Core::Serve::leader);
+  co_return co_await answer;
 }
 
 }  // namespace
@@ -308,8 +433,13 @@ std::unique_ptr<http::Router> make_router(Participant& participant) {
               [p](Request& request) { return connect(*p, request); });
   router->add(http::Method::post, "/v1/log/{identifier}",
               [p](Request& request) { return append_one(*p, request); });
+  router->add(http::Method::post, "/v1/append",
+              [p](Request& request) { return append_window(*p, request); },
+              http::RouteOptions{.body_max = window_body_bytes_max});
   router->add(http::Method::get, "/v1/buckets/{b}/entries",
               [p](Request& request) { return entries(*p, request); });
+  router->add(http::Method::get, "/v1/log/{identifier}",
+              [p](Request& request) { return identifier_entries(*p, request); });
   return router;
 }
 

@@ -1,0 +1,156 @@
+#include "tools/coworker/dispatch.h"
+
+#include <algorithm>
+#include <optional>
+
+#include "consensus/assert.h"
+#include "reactor/loop.h"
+#include "reactor/smp.h"
+#include "tools/coworker/cluster_node.h"
+#include "tools/coworker/core.h"
+#include "tools/coworker/participant.h"
+#include "tools/coworker/reads.h"
+
+namespace coworker::server {
+
+using consensus::MessageResult;
+using reactor::Task;
+
+namespace {
+
+using Milliseconds = std::chrono::milliseconds;
+
+// fn() on `core`, wherever we are. (Every awaitable is a named variable:
+// g++ 12 destroys a temporary with a destructor twice when it sits in a
+// co_await full-expression, GCC PR 99576 — reactor/task.h.)
+template <typename F>
+auto on_core(unsigned core, F fn) -> decltype(fn()) {
+  if (reactor::Loop::current().core() == core) {
+    auto here = fn();
+    co_return co_await here;
+  }
+  auto call = reactor::submit_to(core, std::move(fn));
+  co_return co_await call;
+}
+
+uint32_t ms_left(Clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<Milliseconds>(deadline - Clock::now());
+  return static_cast<uint32_t>(std::max<int64_t>(1, left.count()));
+}
+
+Task<Destination> where(Participant& p, uint32_t bucket, const Budget& budget) {
+  auto ask = [&p, bucket, &budget]() -> Task<Destination> {
+    if (!p.has_cluster()) co_return Destination{};
+    auto asked = p.cluster().where(bucket, budget.slot, budget.deadline);
+    co_return co_await asked;
+  };
+  auto call = on_core(0, ask);
+  co_return co_await call;
+}
+
+// Step 2: the leader's peer address, or nothing after parking (until the
+// table changes, the next tick, or the deadline).
+Task<std::optional<std::string>> peer_or_park(Participant& p, uint32_t bucket,
+                                              const Budget& budget) {
+  auto asked = where(p, bucket, budget);
+  Destination destination = co_await asked;
+  if (destination.kind == Destination::Kind::peer) co_return std::move(destination.address);
+  auto wait = [&p, &budget]() -> Task<void> {
+    if (!p.has_cluster()) co_return;
+    auto parked = p.cluster().park(budget.deadline);
+    co_await parked;
+  };
+  auto call = on_core(0, wait);
+  co_await call;
+  co_return std::nullopt;
+}
+
+// The request (AppendHop or ReadHop) to the leader at `address`, with our
+// slot as of sending, hops + 1 and what is left of the deadline.
+template <typename Content>
+Task<std::optional<Hop>> hop(Participant& p, const std::string& address, const Budget& budget,
+                             Content content) {
+  COWORKER_ASSERT(budget.hops < hops_max);
+  auto send = [&p, &address, &budget, &content]() -> Task<std::optional<Hop>> {
+    if (!p.has_cluster()) co_return std::nullopt;
+    ClusterNode& cluster = p.cluster();
+    content.route = HopRoute{cluster.slot(), budget.hops + 1, ms_left(budget.deadline)};
+    Hop request;
+    request.content = std::move(content);
+    auto called = cluster.call(address, std::move(request), budget.deadline);
+    co_return co_await called;
+  };
+  auto call = on_core(0, send);
+  co_return co_await call;
+}
+
+}  // namespace
+
+Budget client_budget() {
+  return Budget{0, 0, Clock::now() + Milliseconds(hop_deadline_ms)};
+}
+
+Task<std::vector<MessageResult>> dispatch_append(Participant& p, uint32_t bucket,
+                                                 std::vector<consensus::BucketEntry> messages,
+                                                 Budget budget) {
+  COWORKER_ASSERT(!messages.empty());
+  COWORKER_ASSERT(budget.hops <= hops_max);
+  const size_t count = messages.size();
+  const unsigned core = p.core_of(bucket);
+  while (Clock::now() < budget.deadline) {
+    auto try_here = [&p, core, bucket, &messages,
+                     &budget]() -> Task<std::optional<std::vector<MessageResult>>> {
+      if (!p.has_core(core) || !p.core(core).accepts(bucket)) co_return std::nullopt;
+      Core& here = p.core(core);
+      const auto timeout = here.ticks_for(Milliseconds(ms_left(budget.deadline)));
+      auto append = here.append(bucket, std::move(messages), timeout);
+      co_return co_await append;
+    };
+    auto tried = on_core(core, try_here);
+    std::optional<std::vector<MessageResult>> results = co_await tried;
+    if (results) co_return std::move(*results);
+
+    auto found = peer_or_park(p, bucket, budget);
+    const std::optional<std::string> leader = co_await found;
+    if (!leader) continue;
+    if (budget.hops >= hops_max) break;
+    auto sent = hop(p, *leader, budget, AppendHop{{}, bucket, std::move(messages)});
+    std::optional<Hop> answer = co_await sent;
+    if (!answer) break;  // no answer by the deadline: unknown outcome
+    auto* appended = std::get_if<AppendAnswer>(&answer->content);
+    if (appended == nullptr || appended->results.size() != count) break;  // a confused peer
+    co_return std::move(appended->results);
+  }
+  co_return std::vector<MessageResult>(count);  // unavailable
+}
+
+Task<ReadAnswer> dispatch_read(Participant& p, ReadHop query, Budget budget) {
+  COWORKER_ASSERT(budget.hops <= hops_max);
+  while (Clock::now() < budget.deadline) {
+    // Step 1 for reads: we lead under the read lease (core 0 knows).
+    auto lease = [&p, &query]() -> Task<bool> {
+      co_return p.has_cluster() &&
+          p.cluster().may_read(query.bucket, /*local=*/false) == ReadRight::yes;
+    };
+    auto leased = on_core(0, lease);
+    if (co_await leased) {
+      const auto wait_until = Clock::now() + Milliseconds(query.wait_ms);
+      auto read = read_here(p, query, Core::Serve::leader, wait_until);
+      ReadAnswer answer = co_await read;
+      if (answer.status != 503) co_return answer;  // 503: the phaser is not serving yet
+    }
+    auto found = peer_or_park(p, query.bucket, budget);
+    const std::optional<std::string> leader = co_await found;
+    if (!leader) continue;
+    if (budget.hops >= hops_max) break;
+    auto sent = hop(p, *leader, budget, query);
+    std::optional<Hop> answer = co_await sent;
+    if (!answer) break;
+    auto* read = std::get_if<ReadAnswer>(&answer->content);
+    if (read == nullptr) break;
+    co_return std::move(*read);
+  }
+  co_return read_error(503, "unavailable", "the bucket has no leader reachable now; resubmit");
+}
+
+}  // namespace coworker::server

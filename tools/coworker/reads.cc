@@ -1,0 +1,133 @@
+#include "tools/coworker/reads.h"
+
+#include <algorithm>
+#include <optional>
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include "consensus/assert.h"
+#include "http/json.h"
+#include "reactor/loop.h"
+#include "reactor/smp.h"
+#include "tools/coworker/base64.h"
+#include "tools/coworker/participant.h"
+
+namespace coworker::server {
+
+using reactor::Task;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+ReadAnswer refusal_answer(Core::ReadRefusal refusal) {
+  switch (refusal) {
+    case Core::ReadRefusal::not_hosted:
+    case Core::ReadRefusal::not_leader:
+      return read_error(503, "unavailable", "the bucket's replica here is not serving; resubmit");
+    case Core::ReadRefusal::corrupt:
+      return read_error(500, "corrupt", "this replica's copy is damaged");
+    case Core::ReadRefusal::io:
+      return read_error(500, "io", "reading the log failed");
+  }
+  return read_error(500, "io", "reading the log failed");
+}
+
+// On the bucket's core. Pages of up to `limit` positions from `from`; for an
+// identifier, only its entries, scanning at most scan_positions_max.
+Task<ReadAnswer> read_on_core(Core& core, const ReadHop& q, Core::Serve serve,
+                              Clock::time_point wait_until) {
+  std::string entries;
+  size_t returned = 0;
+  consensus::Position at = q.from;
+  uint64_t scanned = 0;
+  for (;;) {
+    if (core.readable_end(q.bucket) <= at && Clock::now() < wait_until && returned == 0) {
+      auto wait = core.wait_readable(q.bucket, at, wait_until);  // named: reactor/task.h
+      if (!co_await wait) {
+        co_return read_error(429, "too_many_waiting", "too many readers wait on this bucket");
+      }
+    }
+    const uint64_t budget = q.identifier ? scan_positions_max - scanned : q.limit;
+    const size_t chunk = static_cast<size_t>(std::min<uint64_t>(budget, 1000));
+    if (chunk == 0) break;
+    auto read = core.read(q.bucket, at, chunk, serve);
+    Result<Core::Page, Core::ReadRefusal> page = co_await read;
+    if (!page) co_return refusal_answer(page.error());
+    consensus::Position next = at;
+    for (const consensus::BucketEntry& entry : page->entries) {
+      next++;
+      if (q.identifier && entry.identifier != *q.identifier) continue;
+      if (returned > 0) entries += ", ";
+      entry_json(entries, next - 1, entry);
+      if (++returned == q.limit) break;
+    }
+    scanned += next - at;
+    at = next;
+    if (page->entries.empty() || returned == q.limit || !q.identifier) break;
+    if (core.readable_end(q.bucket) <= at && (returned > 0 || Clock::now() >= wait_until)) break;
+  }
+  std::string body = fmt::format("{{\"bucket\": {}, \"entries\": [", q.bucket);
+  body += entries;
+  fmt::format_to(std::back_inserter(body), "], \"next\": {}}}\n", at);
+  co_return ReadAnswer{200, std::move(body)};
+}
+
+}  // namespace
+
+ReadAnswer read_error(int status, std::string_view code, std::string_view words) {
+  http::Response response = http::Response::error(status, code, words);
+  return ReadAnswer{static_cast<uint16_t>(status), std::move(response.body)};
+}
+
+http::Response to_response(ReadAnswer answer) {
+  http::Response response = http::Response::json(answer.status, std::move(answer.body));
+  if (answer.status == 503) response.headers += "Retry-After: 1\r\n";
+  return response;
+}
+
+Task<ReadAnswer> read_here(Participant& p, const ReadHop& query, Core::Serve serve,
+                           Clock::time_point wait_until) {
+  COWORKER_ASSERT(query.limit > 0);
+  const unsigned core = p.core_of(query.bucket);
+  auto read = [&p, core, &query, serve, wait_until]() -> Task<ReadAnswer> {
+    if (!p.has_core(core)) co_return read_error(503, "unavailable", "this participant stops");
+    auto on_core = read_on_core(p.core(core), query, serve, wait_until);
+    co_return co_await on_core;
+  };
+  if (reactor::Loop::current().core() == core) {
+    auto here = read();
+    co_return co_await here;
+  }
+  auto call = reactor::submit_to(core, read);
+  co_return co_await call;
+}
+
+void entry_json(std::string& out, consensus::Position position, const consensus::BucketEntry& e) {
+  fmt::format_to(std::back_inserter(out), "{{\"position\": {}, \"identifier\": ", position);
+  if (simdjson::validate_utf8(e.identifier.data(), e.identifier.size())) {
+    http::json_quote(out, e.identifier);
+  } else {
+    out += '"';
+    base64_encode(out, e.identifier);
+    out += '"';  // written before identifiers were checked: never today
+  }
+  if (e.connection.valid()) {
+    fmt::format_to(std::back_inserter(out), ", \"connection\": \"{}\", \"series\": {}",
+                   e.connection.to_string(), e.series);
+  } else {
+    out += ", \"connection\": null, \"series\": null";
+  }
+  if (simdjson::validate_utf8(e.body.data(), e.body.size())) {
+    out += ", \"body\": ";
+    http::json_quote(out, e.body);
+  } else {
+    out += ", \"body_base64\": ";
+    out += '"';
+    base64_encode(out, e.body);
+    out += '"';
+  }
+  out += '}';
+}
+
+}  // namespace coworker::server
