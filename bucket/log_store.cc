@@ -347,6 +347,7 @@ Task<void> LogStore::flush_loop() {
     COWORKER_ASSERT(_flushing->last_seq > _durable_seq);
     _durable_seq = _flushing->last_seq;
     _stats.batches++;
+    if (_config.flushed) _config.flushed(std::chrono::steady_clock::now() - _flush_started);
     _flushing->flushed.notify_all();
     _flushing->bytes = 0;
     _flushing->extents.clear();

@@ -43,6 +43,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <coroutine>
 #include <cstdint>
 #include <map>
@@ -85,6 +86,9 @@ class LogStore {
     size_t batch_bytes_max = 8u << 20;  // per buffer; a core holds two
     Sync sync = Sync::always;
     Prepare prepare = Prepare::fallocate;  // measured: docs/ARCHITECTURE.md, "Log store"
+    // Told how long each batch took to write and make durable (metrics);
+    // called on the core's loop, must not block.
+    std::function<void(std::chrono::steady_clock::duration)> flushed;
   };
   static constexpr uint64_t segment_bytes_min = 4096;
   static constexpr size_t batch_bytes_min = 4096;

@@ -58,6 +58,19 @@ class DedupTable {
   void forget_accepted();
 
   size_t connections() const { return _connections.size(); }
+  // The bytes the table holds, counted from what it holds: each map node
+  // (key, value, the tree's three links and colour) and each connection's
+  // window positions. For monitoring; O(connections).
+  size_t memory_bytes() const {
+    constexpr size_t node_overhead = 4 * sizeof(void*);
+    size_t bytes = 0;
+    for (const auto& [id, connection] : _connections) {
+      bytes += sizeof(id) + sizeof(connection) + node_overhead +
+               connection.last_window_positions.capacity() *
+                   sizeof(connection.last_window_positions[0]);
+    }
+    return bytes;
+  }
 
  private:
   struct Connection {

@@ -140,6 +140,15 @@ class Phaser {
   bool needs_repair() const { return _repair; }
   size_t queued() const { return _queue.size(); }
   bool held() const { return _hold == Hold::yes; }
+  // Leader, for monitoring: how many positions `replica` is behind the
+  // write in flight (0 when it acked it, or nothing is in flight).
+  Position lag_of(ParticipantId replica) const {
+    if (!_in_flight || _in_flight->acked.count(replica) != 0) return 0;
+    return _in_flight->write->end() - _commit_end;
+  }
+  // Connections the dedup table tracks in this bucket.
+  size_t tracked_connections() const { return _dedup.connections(); }
+  size_t tracked_connection_bytes() const { return _dedup.memory_bytes(); }
   // Leading and serving with no position committed, no register and no
   // write in flight: the bucket's log is empty on every member.
   bool empty() const {

@@ -16,6 +16,23 @@ using reactor::Task;
 
 uint64_t ClusterNode::slot() const { return _host ? _host->node().state().applied() : 0; }
 
+// Every applied slot: parked requests look at the table again, and members
+// that are gone count as departures (/metrics).
+void ClusterNode::applied() {
+  _table_changed.notify_all();
+  if (!_host) return;
+  const auto& members = _host->node().state().members();
+  for (auto it = _members.begin(); it != _members.end();) {
+    if (members.count(*it) == 0) {
+      _departures++;
+      it = _members.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& [id, member] : members) _members.insert(id);
+}
+
 Task<Destination> ClusterNode::where(uint32_t bucket, uint64_t slot, Clock::time_point deadline) {
   COWORKER_ASSERT(bucket < _participant.buckets());
   // A hop's sender saw a newer table: catch up first, or its view of the
@@ -56,6 +73,7 @@ Task<std::optional<Hop>> ClusterNode::call(const std::string& address, Hop reque
   request.call = _next_call++;
   const uint64_t id = request.call;
   _calls.emplace(id, &call);
+  _participant.metrics().hops_sent_total++;
   _peers->send(address, FrameType::hop, encode_hop(request));
   while (!call.done.is_set() && Clock::now() < deadline) {
     Status woken = co_await call.done.wait();
@@ -111,6 +129,7 @@ Task<void> ClusterNode::serve_hop(std::string address, Hop request) {
     co_return;
   }
   _hops_served++;
+  _participant.metrics().hops_received_total++;
   if (auto* append = std::get_if<AppendHop>(&request.content)) {
     const Clock::time_point deadline =
         Clock::now() + std::chrono::milliseconds(append->route.deadline_ms);

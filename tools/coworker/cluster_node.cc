@@ -155,6 +155,7 @@ Task<std::optional<consensus::ConnectionId>> ClusterNode::connect() {
   }
   if (health() != "serving") co_return std::nullopt;
   COWORKER_ASSERT(_next_connection < _connection_end);
+  _participant.metrics().connections_issued_total++;
   co_return consensus::ConnectionId{self(), _next_connection++};
 }
 
@@ -232,6 +233,7 @@ void ClusterNode::send(const std::string& address, ParticipantId from, Participa
 
 void ClusterNode::government(uint32_t bucket, const consensus::Government& government) {
   COWORKER_ASSERT(bucket < _participant.buckets());
+  _participant.metrics().government_changes_total++;
   const unsigned core = _participant.core_of(bucket);
   Participant* p = &_participant;
   auto feed = [p, core, bucket, government] {

@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,7 @@
 #include "reactor/task.h"
 #include "tools/coworker/core.h"
 #include "tools/coworker/hop.h"
+#include "tools/coworker/metrics.h"
 #include "tools/coworker/peer.h"
 
 namespace coworker::server {
@@ -105,6 +107,10 @@ class ClusterNode final : private bucket::MembershipEffects {
   std::string_view health() const;
   // The /v1/cluster body, with the per-bucket views gathered from every core.
   std::string cluster_json(const std::vector<BucketView>& buckets) const;
+  // /metrics: the membership's gauges, and the peer links' counters copied
+  // into `metrics` (core 0's).
+  ClusterGauges gauges() const;
+  void peer_counters(CoreMetrics& metrics) const;
 
  private:
   void on_frame(const PeerInfo& from, FrameType type, std::string_view payload);
@@ -124,7 +130,7 @@ class ClusterNode final : private bucket::MembershipEffects {
   void government(uint32_t bucket, const consensus::Government& government) override;
   void hold_for_growth(uint32_t bucket, uint64_t step) override;
   void release_hold(uint32_t bucket) override;
-  void applied() override { _table_changed.notify_all(); }
+  void applied() override;
 
   Participant& _participant;
   Core& _core0;
@@ -151,6 +157,9 @@ class ClusterNode final : private bucket::MembershipEffects {
   size_t _hops_served = 0;
   size_t _parked = 0;
   reactor::Event _table_changed;  // notified on every applied slot, and each tick while parked
+
+  std::set<consensus::ParticipantId> _members;  // as of the last applied slot
+  uint64_t _departures = 0;                     // members gone since this process started
 
   static constexpr uint64_t connection_block = 4096;  // ids per durable block
   uint64_t _next_connection = 0;

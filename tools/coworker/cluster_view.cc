@@ -88,4 +88,24 @@ std::string ClusterNode::cluster_json(const std::vector<BucketView>& hosted) con
   return out;
 }
 
+ClusterGauges ClusterNode::gauges() const {
+  ClusterGauges gauges;
+  gauges.departures_total = _departures;
+  if (!_host) return gauges;
+  const consensus::MembershipNode& node = _host->node();
+  gauges.members = node.state().members().size();
+  gauges.membership_slot = node.state().applied();
+  if (node.has_paxos()) gauges.membership_leader = node.paxos().leader();
+  return gauges;
+}
+
+void ClusterNode::peer_counters(CoreMetrics& metrics) const {
+  if (!_peers) return;
+  const PeerStats& stats = _peers->stats();
+  metrics.peer_bytes_sent_total += stats.bytes_sent;
+  metrics.peer_bytes_received_total += stats.bytes_received;
+  metrics.peer_frames_sent_total += stats.frames_sent;
+  metrics.peer_frames_received_total += stats.frames_received;
+}
+
 }  // namespace coworker::server

@@ -107,11 +107,23 @@ Task<std::vector<MessageResult>> Core::append(uint32_t bucket,
     Status woken = co_await pending.done.wait();
     if (!woken) break;  // the core stops
   }
+  CoreMetrics& metrics = _participant.metrics();
+  metrics.appends_total += count;
   if (!pending.done.is_set()) {
     _appends.erase(token);  // still there when the core stops
+    metrics.unavailable_total += count;
     co_return std::vector<MessageResult>(count);
   }
   COWORKER_ASSERT(pending.results.size() == count);
+  for (const MessageResult& result : pending.results) {
+    switch (result.outcome) {
+      case consensus::Outcome::appended: metrics.appended_total++; break;
+      case consensus::Outcome::duplicate: metrics.duplicates_total++; break;
+      case consensus::Outcome::superseded: metrics.superseded_total++; break;
+      case consensus::Outcome::overloaded: metrics.overloaded_total++; break;
+      case consensus::Outcome::unavailable: metrics.unavailable_total++; break;
+    }
+  }
   co_return std::move(pending.results);
 }
 
@@ -213,7 +225,15 @@ void Core::report(uint32_t bucket, consensus::ParticipantId silent) {
   reactor::post_to(0, [cluster, silent] { cluster->report(silent); });
 }
 
-void Core::committed(uint32_t, const consensus::Write&) {}
+void Core::committed(uint32_t, const consensus::Write& write) {
+  CoreMetrics& metrics = _participant.metrics();
+  metrics.writes_total++;
+  size_t bytes = 0;
+  for (const consensus::BucketEntry& entry : write.entries) {
+    bytes += entry.identifier.size() + entry.body.size();
+  }
+  metrics.write_bytes.observe(static_cast<double>(bytes));
+}
 
 void Core::commit_staged(uint32_t bucket) {
   const auto it = _polls.find(bucket);
@@ -245,6 +265,7 @@ Task<bool> Core::wait_readable(uint32_t bucket, consensus::Position from,
   Polls* polls = slot.get();
   if (polls->waiting >= long_polls_per_bucket_max) co_return false;
   polls->waiting++;
+  _participant.metrics().long_polls_total++;
   const auto registered = _poll_deadlines.emplace(deadline, bucket);
   while (!_closing && readable_end(bucket) <= from &&
          std::chrono::steady_clock::now() < deadline) {
@@ -273,6 +294,7 @@ Task<Result<Core::Page, Core::ReadRefusal>> Core::read(uint32_t bucket, consensu
                                                        size_t limit, Serve serve) {
   COWORKER_ASSERT(_participant.core_of(bucket) == _core);
   COWORKER_ASSERT(limit > 0);
+  _participant.metrics().reads_total++;
   const consensus::Phaser* phaser = _host ? _host->phaser(bucket) : nullptr;
   if (phaser == nullptr) co_return ReadRefusal::not_hosted;
   if (serve == Serve::leader && !phaser->serving()) co_return ReadRefusal::not_leader;
@@ -306,6 +328,37 @@ Task<Result<Core::Page, Core::ReadRefusal>> Core::read(uint32_t bucket, consensu
   page.next = from + got->size();
   page.entries = std::move(*got);
   co_return page;
+}
+
+std::vector<BucketGauge> Core::bucket_gauges() const {
+  std::vector<BucketGauge> out;
+  if (_host == nullptr) return out;
+  for (uint32_t b = _core; b < _participant.buckets(); b += _participant.cores()) {
+    const consensus::Phaser* phaser = _host->phaser(b);
+    if (phaser == nullptr) continue;
+    BucketGauge gauge{b, phaser->commit_end(), phaser->serving(), {}};
+    if (phaser->serving()) {
+      std::vector<consensus::ParticipantId> replicas = phaser->government().replicas;
+      std::sort(replicas.begin(), replicas.end());
+      for (consensus::ParticipantId replica : replicas) {
+        if (replica != _host->self()) gauge.lag.emplace_back(replica, phaser->lag_of(replica));
+      }
+    }
+    out.push_back(std::move(gauge));
+  }
+  return out;
+}
+
+Core::Tracked Core::tracked() const {
+  Tracked tracked;
+  if (_host == nullptr) return tracked;
+  for (uint32_t b = _core; b < _participant.buckets(); b += _participant.cores()) {
+    const consensus::Phaser* phaser = _host->phaser(b);
+    if (phaser == nullptr) continue;
+    tracked.connections += phaser->tracked_connections();
+    tracked.bytes += phaser->tracked_connection_bytes();
+  }
+  return tracked;
 }
 
 std::vector<BucketView> Core::buckets() const {

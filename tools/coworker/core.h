@@ -32,6 +32,7 @@
 #include "bucket/store_storage.h"
 #include "reactor/sync.h"
 #include "reactor/task.h"
+#include "tools/coworker/metrics.h"
 
 namespace coworker::server {
 
@@ -88,6 +89,13 @@ class Core final : private bucket::HostEffects {
   reactor::Task<bool> durable(bucket::HostStorage::Ticket ticket);
 
   std::vector<BucketView> buckets() const;
+  // /metrics: the buckets this core hosts, and the dedup tables' size.
+  std::vector<BucketGauge> bucket_gauges() const;
+  struct Tracked {
+    uint64_t connections = 0;
+    uint64_t bytes = 0;
+  };
+  Tracked tracked() const;
 
   // A page of committed entries of a bucket this core hosts, as this
   // replica has them: `entries` from `from`, `next` after the last.

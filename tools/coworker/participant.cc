@@ -45,7 +45,9 @@ Participant::Participant(ServerFlags flags, DataDir data_dir, bucket::EngineImag
       _recovery(std::move(recovery)),
       _indexes(std::move(indexes)),
       _address(_flags.peer_listen.to_string() + "|" + _flags.listen.to_string()),
-      _cores(_flags.cores) {
+      _cores(_flags.cores),
+      _metrics(_flags.cores) {
+  for (auto& metrics : _metrics) metrics = std::make_unique<CoreMetrics>();
   COWORKER_ASSERT(_indexes.size() == _flags.cores);
 }
 
@@ -94,6 +96,9 @@ Task<void> Participant::core_main(unsigned core) {
   config.core = core;
   config.segment_bytes = _flags.segment_bytes;
   config.sync = _flags.sync == SyncMode::always ? bucket::Sync::always : bucket::Sync::none;
+  config.flushed = [metrics = _metrics[core].get()](std::chrono::steady_clock::duration took) {
+    metrics->fdatasync_seconds.observe(std::chrono::duration<double>(took).count());
+  };
   auto store = bucket::LogStore::open(config, _recovery.core(core).resume);
   if (!store) {
     fail(1, fmt::format("core {}: cannot open the log in {}: {}", core, _data_dir.log_dir,

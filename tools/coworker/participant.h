@@ -36,6 +36,7 @@
 #include "reactor/sync.h"
 #include "tools/coworker/data_dir.h"
 #include "tools/coworker/flags.h"
+#include "tools/coworker/metrics.h"
 
 namespace coworker::server {
 
@@ -83,6 +84,9 @@ class Participant {
     COWORKER_ASSERT(_cores[core] != nullptr);
     return *_cores[core];
   }
+  // The calling core's counters (metrics.h): each core writes only its own.
+  CoreMetrics& metrics() { return *_metrics[reactor::Loop::current().core()]; }
+  const CoreMetrics& metrics_of(unsigned core) const { return *_metrics[core]; }
   bool has_cluster() const { return _cluster != nullptr; }
   ClusterNode& cluster() {
     COWORKER_ASSERT(_cluster != nullptr);
@@ -110,6 +114,7 @@ class Participant {
   std::unique_ptr<reactor::Smp> _smp;
   std::vector<std::unique_ptr<Core>> _cores;  // slot c written by core c before it is ready
   std::unique_ptr<ClusterNode> _cluster;      // core 0's
+  std::vector<std::unique_ptr<CoreMetrics>> _metrics;  // slot c written by core c only
   unsigned _ready = 0;                        // cores ready (core 0 only)
   std::unique_ptr<reactor::Event> _all_ready;  // core 0's
 };
