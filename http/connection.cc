@@ -81,6 +81,7 @@ reactor::Task<bool> Connection::flush() {
 }
 
 reactor::Task<bool> Connection::answer(Response& response) {
+  if (_server._config.answered) _server._config.answered(response);
   if (response.stream) co_return co_await answer_stream(response);
   const bool keep = _request.keep_alive && !response.close && !Loop::current().stopping();
   write_head(_out, response, _request.version_minor, keep, Framing::sized);

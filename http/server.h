@@ -50,6 +50,9 @@ struct ServerConfig {
   uint16_t buffer_count = 1024;  // multishot: provided buffers per core
   uint32_t buffer_size = 4096;   // multishot: bytes per provided buffer; single: per connection
   size_t output_flush_bytes = 64 << 10;  // pipelined answers are sent in batches up to this
+  // Told of every answer as it is written, the router's and the parser's
+  // (404, 405, 413, 414, 431) included: for metrics; must not block.
+  std::function<void(const Response&)> answered;
 };
 
 class Server {

@@ -102,19 +102,24 @@ std::string encode_hop(const Hop& hop) {
     out.u32(read->limit);
     out.u32(read->wait_ms);
     out.boolean(read->identifier.has_value());
-    if (read->identifier) out.bytes(*read->identifier);
+    if (read->identifier) {
+      COWORKER_ASSERT(read->identifier->size() <= consensus::value_bytes_max);
+      out.bytes(*read->identifier);
+    }
   } else if (const auto* answer = std::get_if<AppendAnswer>(&hop.content)) {
     COWORKER_ASSERT(answer->results.size() <= hop_messages_max);
     out.u8(append_answer);
     out.u64(hop.call);
     out.u64(answer->results.size());
     for (const consensus::MessageResult& result : answer->results) {
+      COWORKER_ASSERT(static_cast<uint8_t>(result.outcome) <= outcome_max);
       out.u8(static_cast<uint8_t>(result.outcome));
       out.u64(result.position);
     }
   } else {
     const auto& read_answered = std::get<ReadAnswer>(hop.content);
     COWORKER_ASSERT(read_answered.status >= status_min && read_answered.status <= status_max);
+    COWORKER_ASSERT(read_answered.body.size() <= consensus::value_bytes_max);
     out.u8(read_answer);
     out.u64(hop.call);
     out.u64(read_answered.status);

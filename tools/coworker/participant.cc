@@ -121,7 +121,11 @@ Task<void> Participant::core_main(unsigned core) {
     co_await reactor::submit_to(0, [self] { self->core_ready(); });
   }
   {
-    http::Server server(*_router, http::ServerConfig{});
+    http::ServerConfig config;
+    config.answered = [metrics = _metrics[core].get()](const http::Response& response) {
+      metrics->count_answer(response.status, answer_code(response));
+    };
+    http::Server server(*_router, std::move(config));
     co_await server.serve(_http_fds[core]);
   }
   if (core == 0 && _cluster) co_await _cluster->close();

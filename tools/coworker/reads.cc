@@ -60,11 +60,12 @@ Task<ReadAnswer> read_on_core(Core& core, const ReadHop& q, Core::Serve serve,
       if (q.identifier && entry.identifier != *q.identifier) continue;
       if (returned > 0) entries += ", ";
       entry_json(entries, next - 1, entry);
-      if (++returned == q.limit) break;
+      if (++returned == q.limit || entries.size() >= answer_bytes_max) break;
     }
     scanned += next - at;
     at = next;
     if (page->entries.empty() || returned == q.limit || !q.identifier) break;
+    if (entries.size() >= answer_bytes_max) break;
     if (core.readable_end(q.bucket) <= at && (returned > 0 || Clock::now() >= wait_until)) break;
   }
   std::string body = fmt::format("{{\"bucket\": {}, \"entries\": [", q.bucket);

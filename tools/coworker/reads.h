@@ -25,6 +25,10 @@ class Participant;
 // One request scans at most this many positions (GET /v1/log/{identifier}:
 // "a bounded number of positions", then `next` where it stopped).
 inline constexpr uint64_t scan_positions_max = 10000;
+// A page stops growing once its entries take this many bytes of JSON (one
+// entry more at most: a 1 MiB body escapes to 6 MiB at worst), far below
+// what a hop answer may carry (consensus::value_bytes_max, 64 MiB).
+inline constexpr size_t answer_bytes_max = size_t{8} << 20;
 
 // `serve`: the leader's copy (the caller checked the read lease) or this
 // replica's own (local=1). Waits for entries at `from` until `wait_until`.

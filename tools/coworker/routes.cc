@@ -422,51 +422,46 @@ Task<Response> identifier_entries(Participant& p, Request& request) {
   co_return co_await answer;
 }
 
-// The error code of an answer's body ("ok" for 2xx): every error body is
-// Response::error's {"error": ..., "code": "<word>"}.
-std::string_view code_of(const Response& response) {
-  if (response.status < 300) return "ok";
-  constexpr std::string_view key = "\"code\": \"";
-  const size_t at = response.body.find(key);
-  if (at == std::string::npos) return "none";
-  const size_t start = at + key.size();
-  const size_t end = response.body.find('"', start);
-  return end == std::string::npos ? "none" : std::string_view(response.body).substr(start, end - start);
-}
-
-// Every answer counted by status and code; appends also by latency.
-enum class Timed : bool { no, yes };
-http::Handler counted(Participant* p, Timed timed,
-                      std::function<Task<Response>(Participant&, Request&)> handler) {
-  return [p, timed, handler = std::move(handler)](Request& request) -> Task<Response> {
+// Appends timed from the request to the answer (the answers themselves are
+// counted by the HTTP server's `answered`, participant.cc).
+http::Handler timed(Participant* p, std::function<Task<Response>(Participant&, Request&)> handler) {
+  return [p, handler = std::move(handler)](Request& request) -> Task<Response> {
     const Clock::time_point started = Clock::now();
     auto handled = handler(*p, request);  // named: reactor/task.h
     Response response = co_await handled;
-    CoreMetrics& metrics = p->metrics();
-    metrics.count_answer(response.status, code_of(response));
-    if (timed == Timed::yes) {
-      metrics.append_seconds.observe(std::chrono::duration<double>(Clock::now() - started).count());
-    }
+    p->metrics().append_seconds.observe(
+        std::chrono::duration<double>(Clock::now() - started).count());
     co_return response;
   };
 }
 
 }  // namespace
 
+std::string_view answer_code(const Response& response) {
+  if (response.status < 300) return "ok";
+  constexpr std::string_view key = "\"code\": \"";
+  const size_t at = response.body.find(key);
+  if (at == std::string::npos) return "none";  // /v1/health's 503 {"state": ...}
+  const size_t start = at + key.size();
+  const size_t end = response.body.find('"', start);
+  if (end == std::string::npos) return "none";
+  return std::string_view(response.body).substr(start, end - start);
+}
+
 std::unique_ptr<http::Router> make_router(Participant& participant) {
   Participant* p = &participant;
   auto router = std::make_unique<http::Router>();
-  router->add(http::Method::get, "/v1/health",
-              counted(p, Timed::no, [](Participant& p, Request&) { return health(p); }));
-  router->add(http::Method::get, "/v1/cluster",
-              counted(p, Timed::no, [](Participant& p, Request&) { return cluster(p); }));
-  router->add(http::Method::post, "/v1/connect", counted(p, Timed::no, connect));
-  router->add(http::Method::post, "/v1/log/{identifier}", counted(p, Timed::yes, append_one));
-  router->add(http::Method::post, "/v1/append", counted(p, Timed::yes, append_window),
+  router->add(http::Method::get, "/v1/health", [p](Request&) { return health(*p); });
+  router->add(http::Method::get, "/v1/cluster", [p](Request&) { return cluster(*p); });
+  router->add(http::Method::post, "/v1/connect",
+              [p](Request& request) { return connect(*p, request); });
+  router->add(http::Method::post, "/v1/log/{identifier}", timed(p, append_one));
+  router->add(http::Method::post, "/v1/append", timed(p, append_window),
               http::RouteOptions{.body_max = window_body_bytes_max});
-  router->add(http::Method::get, "/v1/buckets/{b}/entries", counted(p, Timed::no, entries));
+  router->add(http::Method::get, "/v1/buckets/{b}/entries",
+              [p](Request& request) { return entries(*p, request); });
   router->add(http::Method::get, "/v1/log/{identifier}",
-              counted(p, Timed::no, identifier_entries));
+              [p](Request& request) { return identifier_entries(*p, request); });
   router->add(http::Method::get, "/metrics",
               [p](Request&) { return metrics_response(*p); });
   return router;

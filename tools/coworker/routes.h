@@ -27,5 +27,8 @@ class Participant;
 
 std::unique_ptr<http::Router> make_router(Participant& participant);
 reactor::Task<http::Response> metrics_response(Participant& participant);
+// The `code` word of an answer for /metrics: "ok" for 2xx, else the code of
+// its error body (every error body is Response::error's), "none" without.
+std::string_view answer_code(const http::Response& response);
 
 }  // namespace coworker::server

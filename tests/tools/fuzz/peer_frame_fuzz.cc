@@ -1,4 +1,5 @@
-// libFuzzer target for the peer frame codec (tools/coworker/peer_frame.h).
+// libFuzzer target for the peer frame codec (tools/coworker/peer_frame.h)
+// and the codecs of what frames carry: hops (hop.h) and base64 (base64.h).
 //
 // Input: byte 0 = options, byte 1 = the cutting seed, the rest = either
 //   - (options bit 0 clear) raw bytes on the wire: decoded whole and cut
@@ -11,15 +12,28 @@
 //     must decode to exactly that list, whole and cut. With bit 2 set, one
 //     byte of the stream (chosen by the seed) is flipped first: the frames
 //     before it still come, the frame it is in never comes unchanged.
+//
+// Every input, options bytes included, is also fed whole to the payload
+// codecs that ride in frames (so a seed is just a valid encoding):
+//   - decode_hop (hop.h): when it decodes, encode_hop must accept the value
+//     (its assertions ask no more than decode checks), the encoding must
+//     decode to an equal Hop, and it must be exactly the input (one encoding
+//     per value);
+//   - base64_decode (base64.h): when it decodes, base64_encode of the bytes
+//     must be exactly the input (canonical decode); and base64_encode of any
+//     input must decode back to it.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "tools/coworker/base64.h"
+#include "tools/coworker/hop.h"
 #include "tools/coworker/peer_frame.h"
 
 using namespace coworker;
@@ -126,9 +140,37 @@ void check_built(std::string_view spec, uint8_t options, uint32_t seed) {
   if (whole.frames.size() > hit && whole.frames[hit] == frames[hit]) __builtin_trap();
 }
 
+void check_hop(std::string_view input) {
+  const consensus::Decoded<Hop> decoded = decode_hop(input);
+  if (!decoded.value) {
+    if (decoded.error == nullptr) __builtin_trap();  // a refusal names its reason
+    return;
+  }
+  if (decoded.error != nullptr) __builtin_trap();
+  const std::string again = encode_hop(*decoded.value);
+  const consensus::Decoded<Hop> twice = decode_hop(again);
+  if (!twice.value || !(*twice.value == *decoded.value)) __builtin_trap();
+  if (again != input) __builtin_trap();  // a second encoding of one value
+}
+
+void check_base64(std::string_view input) {
+  if (const std::optional<std::string> bytes = base64_decode(input)) {
+    std::string again;
+    base64_encode(again, *bytes);
+    if (again != input) __builtin_trap();  // a non-canonical text accepted
+  }
+  std::string text;
+  base64_encode(text, input);
+  const std::optional<std::string> back = base64_decode(text);
+  if (!back || *back != input) __builtin_trap();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view whole(reinterpret_cast<const char*>(data), size);
+  check_hop(whole);
+  check_base64(whole);
   if (size < 2) return 0;
   const uint8_t options = data[0];
   const uint32_t seed = data[1] | 0x100u;
