@@ -21,24 +21,10 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CLUSTER = os.path.join(ROOT, "tools", "cluster")
+from harness import CLUSTER, ROOT, Cluster, check, fnv1a64
+
 CLI = os.environ.get("COWORKER_CLI", os.path.join(ROOT, "build", "bin", "coworker-cli"))
 COMMANDS = ["connect", "append", "read", "status", "health"]
-
-
-def check(condition, what):
-    if not condition:
-        print(f"FAIL: {what}")
-        sys.exit(1)
-
-
-def fnv1a64(data: bytes) -> int:
-    h = 14695981039346656037
-    for byte in data:
-        h ^= byte
-        h = (h * 1099511628211) & 0xFFFFFFFFFFFFFFFF
-    return h
 
 
 def dead_address():
@@ -69,22 +55,6 @@ def read_lines(servers, *args):
         position, identifier, body = line.split(b"\t", 2)
         entries.append((int(position), identifier.decode(), body))
     return entries
-
-
-class Cluster:
-    def __init__(self, directory, base_port):
-        self.env = dict(os.environ, COWORKER_CLUSTER_DIR=directory)
-        self.base_port = base_port
-
-    def run(self, *args):
-        done = subprocess.run([CLUSTER, *args], env=self.env, capture_output=True, text=True)
-        if done.returncode != 0:
-            print(done.stdout, done.stderr)
-        check(done.returncode == 0, f"tools/cluster {' '.join(args)}")
-        return done.stdout
-
-    def http(self, i):
-        return f"127.0.0.1:{self.base_port + i}"
 
 
 def check_appends(cluster, servers, buckets):

@@ -30,21 +30,10 @@ import time
 import urllib.error
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CLUSTER = os.path.join(ROOT, "tools", "cluster")
+from harness import CLUSTER, ROOT, check, fnv1a64
+
 WRAP = 2 ** 53
 REFUSED = [0]  # requests answered with their expected error
-
-
-def fnv1a64(data: bytes) -> int:
-    h = 14695981039346656037
-    for byte in data:
-        h ^= byte
-        h = (h * 1099511628211) & 0xFFFFFFFFFFFFFFFF
-    return h
-
-
-assert fnv1a64(b"") == 0xCBF29CE484222325 and fnv1a64(b"foobar") == 0x85944171F73967E8
 
 
 def request(method, address, path, body=b"", headers=None, timeout=15):
@@ -67,12 +56,6 @@ def append(address, messages, connection=None, raw=None):
         headers["Coworker-Connection"] = connection
     body = raw if raw is not None else json.dumps({"messages": messages}).encode()
     return request("POST", address, "/v1/append", body, headers)
-
-
-def check(condition, what):
-    if not condition:
-        print(f"FAIL: {what}")
-        sys.exit(1)
 
 
 def check_error(reply, status, code, what):

@@ -33,21 +33,7 @@ import time
 import urllib.error
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CLUSTER = os.path.join(ROOT, "tools", "cluster")
-
-
-def fnv1a64(data: bytes) -> int:
-    h = 14695981039346656037
-    for byte in data:
-        h ^= byte
-        h = (h * 1099511628211) & 0xFFFFFFFFFFFFFFFF
-    return h
-
-
-assert fnv1a64(b"") == 0xCBF29CE484222325
-assert fnv1a64(b"a") == 0xAF63DC4C8601EC8C
-
+from harness import CLUSTER, ROOT, Cluster, check, fnv1a64
 
 def request(method, address, path, body=b"", headers=None):
     req = urllib.request.Request(f"http://{address}{path}", data=body if method == "POST" else None,
@@ -57,35 +43,6 @@ def request(method, address, path, body=b"", headers=None):
             return reply.status, dict(reply.headers), json.loads(reply.read())
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), json.loads(error.read() or b"null")
-
-
-def check(condition, what):
-    if not condition:
-        print(f"FAIL: {what}")
-        sys.exit(1)
-
-
-class Cluster:
-    def __init__(self, directory, base_port):
-        self.env = dict(os.environ, COWORKER_CLUSTER_DIR=directory)
-        if "COWORKER_BIN" in os.environ:
-            self.env["COWORKER_BIN"] = os.environ["COWORKER_BIN"]
-        self.base_port = base_port
-        self.state_file = os.path.join(directory, "cluster.json")
-
-    def run(self, *args):
-        done = subprocess.run([CLUSTER, *args], env=self.env, capture_output=True, text=True)
-        if done.returncode != 0:
-            print(done.stdout, done.stderr)
-        check(done.returncode == 0, f"tools/cluster {' '.join(args)}")
-        return done.stdout
-
-    def http(self, i):
-        return f"127.0.0.1:{self.base_port + i}"
-
-    def pids(self):
-        with open(self.state_file) as f:
-            return [p["pid"] for p in json.load(f)["participants"]]
 
 
 def leader_address(cluster_view, bucket):

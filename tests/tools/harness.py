@@ -1,0 +1,56 @@
+"""What the process tests in this folder share: the repository's paths, the
+bucket hash of DESIGN §3, the one way a check fails, and tools/cluster
+driven for one test's own cluster (its directory, its ports)."""
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CLUSTER = os.path.join(ROOT, "tools", "cluster")
+
+
+def fnv1a64(data: bytes) -> int:
+    """DESIGN §3: bucket = fnv1a64(identifier bytes) mod B."""
+    h = 14695981039346656037
+    for byte in data:
+        h ^= byte
+        h = (h * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+# The vectors of DESIGN §3.
+assert fnv1a64(b"") == 0xCBF29CE484222325
+assert fnv1a64(b"a") == 0xAF63DC4C8601EC8C
+assert fnv1a64(b"foobar") == 0x85944171F73967E8
+
+
+def check(condition, what):
+    """Prints FAIL and exits 1 (the caller's `finally` stops the cluster)."""
+    if not condition:
+        print(f"FAIL: {what}")
+        sys.exit(1)
+
+
+class Cluster:
+    """tools/cluster with COWORKER_CLUSTER_DIR=directory; http(i) is
+    participant i's client address for `--base-port base_port`."""
+
+    def __init__(self, directory, base_port):
+        self.env = dict(os.environ, COWORKER_CLUSTER_DIR=directory)
+        self.base_port = base_port
+        self.state_file = os.path.join(directory, "cluster.json")
+
+    def run(self, *args):
+        done = subprocess.run([CLUSTER, *args], env=self.env, capture_output=True, text=True)
+        if done.returncode != 0:
+            print(done.stdout, done.stderr)
+        check(done.returncode == 0, f"tools/cluster {' '.join(args)}")
+        return done.stdout
+
+    def http(self, i):
+        return f"127.0.0.1:{self.base_port + i}"
+
+    def pids(self):
+        with open(self.state_file) as f:
+            return [p["pid"] for p in json.load(f)["participants"]]
