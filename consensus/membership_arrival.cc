@@ -12,6 +12,15 @@ namespace coworker::consensus {
 
 // ---- Arrival (rule 1) ----
 
+void MembershipNode::remember_members(const MembershipState& state) {
+  // Arriving anew into the cluster we knew, not into whichever one answers.
+  if (state.bootstrapped()) _remembered_cluster = state.params().cluster;
+  _remembered.clear();
+  for (const auto& [member, info] : state.members()) {
+    if (member != _identity.id && !info.address.empty()) _remembered.push_back(info.address);
+  }
+}
+
 // Persists a new incarnation first when this is a new arrival (or `bump`:
 // the last one's id is gone); a restart mid-arrival retries the same nonce.
 void MembershipNode::start_arrival(MembershipOutput& out, bool bump, uint64_t at_least) {
@@ -27,11 +36,16 @@ void MembershipNode::start_arrival(MembershipOutput& out, bool bump, uint64_t at
 }
 
 void MembershipNode::tick_arrival(MembershipOutput& out) {
-  if (_now < _arrival_due || _config.join.empty()) return;
+  const size_t known = _config.join.size() + _remembered.size();
+  if (_now < _arrival_due || known == 0) return;
   _arrival_due = _now + _config.timing.arrival_retry_ticks;
-  const std::string& address = _config.join[_prng.below(_config.join.size())];
+  const size_t pick = _prng.below(known);
+  const std::string& address =
+      pick < _config.join.size() ? _config.join[pick] : _remembered[pick - _config.join.size()];
+  ClusterParams params = _config.params;
+  if (params.cluster == 0) params.cluster = _remembered_cluster;
   out.send.push_back(MembershipSend{no_participant, address,
-                                    ArriveRequest{_config.params, _config.address, nonce()}});
+                                    ArriveRequest{params, _config.address, nonce()}});
 }
 
 void MembershipNode::on_arrive_request(ParticipantId from, const std::string& address,
@@ -178,6 +192,7 @@ void MembershipNode::depart_self(MembershipOutput& out) {
   for (const ProposalId& withdrawn : _paxos->take_withdrawn()) out.withdrawn.push_back(withdrawn);
   _paxos.reset();
   _generation++;
+  remember_members(_state);
   _state = MembershipState{};
   _lease_until = 0;
   _pending_acks.clear();
@@ -186,13 +201,14 @@ void MembershipNode::depart_self(MembershipOutput& out) {
   _leading = false;
   _reconfiguration_pending = false;
   _retiring = false;
+  const Identity departed{_identity.data_dir, _identity.incarnation, no_participant, false,
+                          _remembered, _remembered_cluster};
   if (_left) {
-    _exited = true;  // a graceful leave ends here
-    persist_identity(Identity{_identity.data_dir, _identity.incarnation, no_participant, false},
-                     out);
+    _exited = true;  // a graceful leave ends here (a restart arrives anew)
+    persist_identity(departed, out);
     return;
   }
-  persist_identity(Identity{_identity.data_dir, _identity.incarnation, no_participant, false}, out);
+  persist_identity(departed, out);
   start_arrival(out, false, 0);
 }
 

@@ -138,12 +138,21 @@ void write_body(Writer& out, const Identity& r) {
   out.u64(r.incarnation);
   out.u64(r.id);
   out.boolean(r.arriving);
+  out.u64(r.remembered.size());
+  for (const std::string& address : r.remembered) {
+    COWORKER_ASSERT(address.size() <= address_bytes_max);
+    out.bytes(address);
+  }
+  out.u64(r.remembered_cluster);
 }
 void read_body(Reader& in, Identity& r) {
   r.data_dir = in.u64();
   r.incarnation = in.u64();
   r.id = in.u64();
   r.arriving = in.boolean();
+  const uint64_t n = in.count(1);  // an empty address takes one byte
+  for (uint64_t i = 0; i < n && in.ok(); i++) r.remembered.push_back(in.bytes(address_bytes_max));
+  r.remembered_cluster = in.u64();
 }
 
 // Reads the fields of alternative T into variant V. The variant is built in

@@ -23,6 +23,8 @@
 //   tag  record                 fields
 //   1    PersistRecord (Paxos)  paxos_tag paxos_fields  (paxos_codec.h, no version byte)
 //   2    Identity               data_dir incarnation id arriving(0/1)
+//                               n (len address(<= 1 KiB))*n cluster
+//                               (remembered, remembered_cluster: since 2)
 //
 //   params = cluster buckets(u32) replicas(u32)     nonce = data_dir incarnation
 //
@@ -39,7 +41,7 @@
 
 namespace coworker::consensus {
 
-constexpr uint8_t membership_format_version = 1;
+constexpr uint8_t membership_format_version = 2;  // 2: Identity.remembered
 
 // Top level: the version byte, the tag, the fields. (Pass the variant: a
 // bare Paxos alternative converts to both Message and MembershipMessage.)

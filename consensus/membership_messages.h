@@ -75,6 +75,11 @@ struct Identity {
   uint64_t incarnation = 0;  // bumped, and persisted, before each new arrival
   ParticipantId id = no_participant;
   bool arriving = false;  // an arrival with this incarnation is under way
+  // Without an id after a departure: the members' addresses as we last knew
+  // them, where an arrival anew asks besides --join (the departed id's
+  // acceptor state, which held them, is gone with it).
+  std::vector<std::string> remembered;
+  uint64_t remembered_cluster = 0;  // and the cluster they formed (0: none)
   friend bool operator==(const Identity&, const Identity&) = default;
 };
 

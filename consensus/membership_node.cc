@@ -72,9 +72,21 @@ MembershipOutput MembershipNode::start() {
     start_paxos(_identity.id, _boot_paxos, out);  // still a member, as far as we know
   } else if (_config.bootstrap && _identity.incarnation == 0) {
     // The first participant of a cluster is id 1: slot 1 is its arrival.
-    persist_identity(Identity{_identity.data_dir, 1, 1, false}, out);
+    persist_identity(Identity{_identity.data_dir, 1, 1, false, {}, 0}, out);
     start_paxos(1, Durable{}, out);
   } else {
+    // Departed before this boot: what we knew of the members then is where
+    // to ask (kept in the identity record; a snapshot of an id we still
+    // held is checksummed on disk, and one that does not decode leaves
+    // `join` only).
+    _remembered = _identity.remembered;
+    _remembered_cluster = _identity.remembered_cluster;
+    if (_remembered.empty() && !_boot_paxos.snapshot.bytes.empty()) {
+      Reader reader(_boot_paxos.snapshot.bytes);
+      if (std::optional<MembershipState> state = MembershipState::decode(reader)) {
+        remember_members(*state);
+      }
+    }
     start_arrival(out, false, 0);
   }
   _boot_paxos = Durable{};

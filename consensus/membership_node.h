@@ -172,6 +172,7 @@ class MembershipNode {
   void start_paxos(ParticipantId id, const Durable& durable, MembershipOutput& out);
   void install(const Snapshot& snapshot);
   void tick_arrival(MembershipOutput& out);
+  void remember_members(const MembershipState& state);
   void on_arrive_request(ParticipantId from, const std::string& address, const ArriveRequest& request,
                          MembershipOutput& out);
   void on_arrive_answer(const ArriveAnswer& answer, MembershipOutput& out);
@@ -223,6 +224,11 @@ class MembershipNode {
 
   // Arrival (newcomer).
   Tick _arrival_due = 0;
+  // The other members' addresses as we last knew them (at our departure, or
+  // in the snapshot we booted from): an arrival anew asks them as well as
+  // `join`, which a participant that bootstrapped does not have.
+  std::vector<std::string> _remembered;
+  uint64_t _remembered_cluster = 0;  // the cluster id we knew (0: none)
   // Arrival (member): requests whose arrival this member proposed.
   std::map<Nonce, std::string> _requests;
   uint64_t _arrivals_answered = 0;

@@ -123,7 +123,7 @@ TEST_CASE("engine records: the counter is the highest of any record, membership 
   EngineImage image;
   for (uint32_t c : {3u, 9u, 4u}) apply(image, encode_counter_record(c));
   CHECK(image.counter == 9);
-  consensus::Identity identity{77, 2, 5, false};
+  consensus::Identity identity{77, 2, 5, false, {}, 0};
   apply(image, encode_membership_record(consensus::MembershipRecord{identity}));
   apply(image, encode_membership_record(
                    consensus::MembershipRecord{consensus::PersistRecord{consensus::PersistBoot{1}}}));
@@ -202,7 +202,7 @@ TEST_CASE("engine records: StoreStorage stages through a full batch in order and
       }
       if (i % 7 == 0) last = storage.stage_counter(static_cast<uint32_t>(i / 7 + 1));
     }
-    last = storage.stage_membership({consensus::Identity{9, 1, 4, false}});
+    last = storage.stage_membership({consensus::Identity{9, 1, 4, false, {}, 0}});
     CHECK(overflowed);
     CHECK(storage.durable() < last);
     co_await storage.drain_overflow();

@@ -47,7 +47,7 @@ consensus::MembershipDurable static_image(const MembershipSimOptions& options, P
   consensus::Snapshot snapshot{n, writer.take(), {}};
   snapshot.schedule.emplace(1, consensus::ScheduledVoters{0, state.rule_voters()});
   consensus::MembershipDurable image;
-  image.identity = consensus::Identity{data_dir_of(seed, host), 1, host, false};
+  image.identity = consensus::Identity{data_dir_of(seed, host), 1, host, false, {}, 0};
   image.paxos.snapshot = std::move(snapshot);
   return image;
 }
@@ -63,7 +63,9 @@ consensus::MembershipConfig config_for(ParticipantId host, uint32_t hosts, uint6
   config.address = address_of(host);
   config.data_dir = data_dir_of(seed, host);
   config.bootstrap = options.static_members == 0 && host == 1;
-  for (ParticipantId other = 1; other <= hosts; other++) {
+  // As the server: the participant that bootstraps has no --join. After a
+  // departure it can only arrive anew through the members it remembers.
+  for (ParticipantId other = 1; other <= hosts && !config.bootstrap; other++) {
     if (other != host) config.join.push_back(address_of(other));
   }
   config.paxos_timing = timing;

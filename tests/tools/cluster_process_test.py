@@ -18,7 +18,10 @@ and files:
      replicas agreeing entry for entry, nothing no client sent, series
      increasing per connection;
   6. a participant started with other --buckets is refused by the cluster
-     and exits 2 with the reason; a bad flag exits 2 with one line.
+     and exits 2 with the reason; a bad flag exits 2 with one line;
+  6b. the bootstrapper (no --join) killed until departed, then restarted on
+     its data dir: it arrives anew (through the members it remembers) under
+     a new id.
 Prints one line per step; exits non-zero at the first failure.
 """
 import json
@@ -220,6 +223,24 @@ def main():
                              capture_output=True, text=True, timeout=10)
         check(bad.returncode == 2 and bad.stderr.count("\n") == 1, "a bad flag: one line, exit 2")
         print("ok 6: other --buckets refused by the cluster, a bad flag refused, both exit 2")
+
+        # The bootstrapper (no --join) killed for longer than the departure
+        # timeout is departed; restarted on its data dir it arrives anew
+        # through the members its state remembers, under a new id.
+        status, _, view = request("GET", cluster.http(2), "/v1/cluster")
+        old_id = view["members"][0]["id"]
+        cluster.run("kill", "1")
+        for _ in range(400):
+            status, _, view = request("GET", cluster.http(2), "/v1/cluster")
+            if status == 200 and all(m["id"] != old_id for m in view["members"]):
+                break
+            time.sleep(0.05)
+        check(all(m["id"] != old_id for m in view["members"]), "participant 1 departed")
+        cluster.run("restart", "1")
+        status, _, view = request("GET", cluster.http(1), "/v1/cluster")
+        check(status == 200 and view["self"] != old_id and len(view["members"]) == 3,
+              f"participant 1 arrived anew under a new id: {view.get('self')} (was {old_id})")
+        print(f"ok 6b: the bootstrapper departed, restarted: arrived anew as {view['self']}")
 
         pids = cluster.pids()
         cluster.run("stop")

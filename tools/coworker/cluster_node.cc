@@ -91,9 +91,11 @@ Result<void, std::string> ClusterNode::start() {
     return fmt::format("cannot listen on --peer-listen {}: {}", flags.peer_listen.to_string(),
                        bound.error().message());
   }
-  // A cluster is born with a random id; a newcomer learns it by arriving.
-  const consensus::MembershipConfig config =
-      membership_config(_participant, flags.join.empty() ? random_u64() : 0);
+  // A cluster is born with a random id; a newcomer learns it by arriving,
+  // and a participant restarted on its data dir knows it from its state
+  // (0 here: the membership node takes it from the snapshot it boots from).
+  consensus::MembershipConfig config = membership_config(_participant, 0);
+  if (config.bootstrap) config.params.cluster = random_u64();
   if (config.bootstrap) log_info(0, "bootstrapping a new cluster");
   bucket::MembershipEffects& effects = *this;
   _host = std::make_unique<bucket::MembershipHost>(config, _prng, _participant.image().membership,
