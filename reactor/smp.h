@@ -250,6 +250,28 @@ void post_to(unsigned core, F fn) {
   Loop::current().spawn(detail::post_task(core, std::move(fn)));
 }
 
+// fn() on `core`, awaited: run at once when the caller is on that core
+// already (no trip through the rings), else submit_to. fn may return a Task,
+// as with submit_to. Name the returned task before awaiting it (GCC PR
+// 99576, reactor/task.h): `auto call = on_core(0, ask); co_await call;`.
+template <typename F>
+auto on_core(unsigned core, F fn) -> Task<typename detail::CallRecord<F>::Value> {
+  using Raw = std::invoke_result_t<F&>;
+  if (Loop::current().core() == core) {
+    if constexpr (detail::TaskValue<Raw>::is_task) {
+      auto here = fn();
+      co_return co_await here;
+    } else if constexpr (std::is_void_v<Raw>) {
+      fn();
+      co_return;
+    } else {
+      co_return fn();
+    }
+  }
+  auto call = submit_to(core, std::move(fn));
+  co_return co_await call;
+}
+
 // The awaitable behind Smp::broadcast: one call record per core, each with
 // its own copy of fn, in one vector owned by the awaitable (hence by the
 // awaiting frame) for the whole round trip. The waiter is scheduled once the

@@ -15,23 +15,11 @@ namespace coworker::server {
 
 using consensus::MessageResult;
 using reactor::Task;
+using reactor::on_core;
 
 namespace {
 
 using Milliseconds = std::chrono::milliseconds;
-
-// fn() on `core`, wherever we are. (Every awaitable is a named variable:
-// g++ 12 destroys a temporary with a destructor twice when it sits in a
-// co_await full-expression, GCC PR 99576 — reactor/task.h.)
-template <typename F>
-auto on_core(unsigned core, F fn) -> decltype(fn()) {
-  if (reactor::Loop::current().core() == core) {
-    auto here = fn();
-    co_return co_await here;
-  }
-  auto call = reactor::submit_to(core, std::move(fn));
-  co_return co_await call;
-}
 
 uint32_t ms_left(Clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<Milliseconds>(deadline - Clock::now());

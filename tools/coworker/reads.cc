@@ -96,11 +96,7 @@ Task<ReadAnswer> read_here(Participant& p, const ReadHop& query, Core::Serve ser
     auto on_core = read_on_core(p.core(core), query, serve, wait_until);
     co_return co_await on_core;
   };
-  if (reactor::Loop::current().core() == core) {
-    auto here = read();
-    co_return co_await here;
-  }
-  auto call = reactor::submit_to(core, read);
+  auto call = reactor::on_core(core, read);
   co_return co_await call;
 }
 

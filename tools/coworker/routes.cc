@@ -27,6 +27,7 @@ namespace coworker::server {
 using http::Request;
 using http::Response;
 using reactor::Task;
+using reactor::on_core;
 
 namespace {
 
@@ -65,17 +66,6 @@ std::optional<Response> check_identifier(std::string_view identifier) {
     return Response::error(400, "bad_identifier", "an identifier is valid UTF-8");
   }
   return std::nullopt;
-}
-
-// The core's answer to core 0's question, wherever we are.
-// (Every awaitable here is a named variable: g++ 12 destroys a temporary
-// with a destructor twice when it sits in a co_await full-expression, GCC
-// PR 99576 — reactor/task.h.)
-template <typename F>
-auto on_core(unsigned core, F fn) -> Task<decltype(fn())> {
-  if (reactor::Loop::current().core() == core) co_return fn();
-  auto call = reactor::submit_to(core, std::move(fn));
-  co_return co_await call;
 }
 
 Task<Response> health(Participant& p) {
@@ -130,7 +120,7 @@ Task<Response> connect(Participant& p, Request& request) {
     if (!p.has_cluster()) co_return std::nullopt;
     co_return co_await p.cluster().connect();
   };
-  auto call = reactor::submit_to(0, issue);
+  auto call = on_core(0, issue);
   std::optional<consensus::ConnectionId> id = co_await call;
   if (!id) co_return unavailable("this participant does not serve yet");
   co_return Response::json(
