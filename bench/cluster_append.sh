@@ -26,20 +26,11 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 source bench/http_common.sh
-export COWORKER_CLUSTER_DIR=$work/cluster
-base=$(( 10000 + RANDOM % 20000 ))  # below the ephemeral ports
-stop_cluster() { tools/cluster stop >/dev/null 2>&1 || true; cleanup; }
-trap stop_cluster EXIT
-tools/cluster start 3 --base-port "$base" --cores "$cores" --sync "$sync" >/dev/null
+start_cluster "$cores" "$sync"
 leader="127.0.0.1:$((base + 1))"
 ids=$(python3 - "$leader" <<'PY'
-import json, sys, time, urllib.request
-leader = sys.argv[1]
-for _ in range(400):
-    view = json.load(urllib.request.urlopen(f"http://{leader}/v1/cluster"))
-    if all(b["replicas"] == b["target"] for b in view["buckets"]):
-        break
-    time.sleep(0.05)
+import json, sys, urllib.request
+view = json.load(urllib.request.urlopen(f"http://{sys.argv[1]}/v1/cluster"))
 mine = {b["bucket"] for b in view["buckets"] if b["leader"] == view["self"]}
 ids, n = [], 0
 while len(ids) < 4 * len(mine) and n < 100000:

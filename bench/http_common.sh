@@ -1,6 +1,7 @@
-# Shared by the bench/http_*.sh scripts (sourced, not run): a scratch folder
+# Shared by the bench/ shell scripts (sourced, not run): a scratch folder
 # and child processes cleaned up on exit, free ports, readiness polling, one
-# wrk measurement, medians. Expects `name` (for messages) to be set.
+# wrk measurement, medians, a local cluster. Expects `name` (for messages) to
+# be set, and the repository root as the working directory.
 
 work=$(mktemp -d "/tmp/coworker-$name.XXXXXX")
 pids=()
@@ -40,3 +41,24 @@ measure() {
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# start_cluster CORES SYNC: 3 participants by tools/cluster in $work/cluster,
+# on random ports below the ephemeral range (participant I answers clients on
+# 127.0.0.1:$((base + I))), stopped on exit. Returns once every bucket's
+# government is at its target of three, so no migration runs under the load.
+start_cluster() {
+  export COWORKER_CLUSTER_DIR=$work/cluster
+  base=$(( 10000 + RANDOM % 20000 ))
+  trap stop_cluster EXIT
+  tools/cluster start 3 --base-port "$base" --cores "$1" --sync "$2" >/dev/null
+  python3 - "127.0.0.1:$((base + 1))" <<'PY'
+import json, sys, time, urllib.request
+for _ in range(400):
+    view = json.load(urllib.request.urlopen(f"http://{sys.argv[1]}/v1/cluster"))
+    if all(b["replicas"] == b["target"] for b in view["buckets"]):
+        sys.exit(0)
+    time.sleep(0.05)
+sys.exit("governments still migrating after 20 s")
+PY
+}
+stop_cluster() { tools/cluster stop >/dev/null 2>&1 || true; cleanup; }
