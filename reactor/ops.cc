@@ -3,10 +3,10 @@
 namespace coworker::reactor {
 namespace detail {
 
-__kernel_timespec to_timespec(Milliseconds ms) {
+__kernel_timespec to_timespec(std::chrono::nanoseconds ns) {
   __kernel_timespec ts{};
-  ts.tv_sec = ms.count() / 1000;
-  ts.tv_nsec = (ms.count() % 1000) * 1000000;
+  ts.tv_sec = ns.count() / 1000000000;
+  ts.tv_nsec = ns.count() % 1000000000;
   return ts;
 }
 

@@ -36,7 +36,7 @@ enum class Waits : bool { no, yes };
 
 namespace detail {
 
-__kernel_timespec to_timespec(Milliseconds ms);
+__kernel_timespec to_timespec(std::chrono::nanoseconds ns);
 Errno translate_error(int32_t res, bool has_deadline);
 
 // CRTP base: Derived provides prepare(sqe), and optionally
@@ -322,10 +322,12 @@ class [[nodiscard]] Close : public detail::Op<Close, Waits::no> {
   int _fd;
 };
 
-// Sleeps for a duration. Fails with ECANCELED when the loop stops.
+// Sleeps for a duration (to the nanosecond: the load generator's open loop
+// paces sends finer than a millisecond). Fails with ECANCELED when the loop
+// stops.
 class [[nodiscard]] Timeout : public detail::Op<Timeout, Waits::yes> {
  public:
-  explicit Timeout(Milliseconds duration) : _duration(duration) {}
+  explicit Timeout(std::chrono::nanoseconds duration) : _duration(duration) {}
   void prepare(io_uring_sqe* sqe) {
     _when = detail::to_timespec(_duration);
     io_uring_prep_timeout(sqe, &_when, 0, 0);
@@ -337,7 +339,7 @@ class [[nodiscard]] Timeout : public detail::Op<Timeout, Waits::yes> {
   static constexpr bool is_timeout = true;
 
  private:
-  Milliseconds _duration;
+  std::chrono::nanoseconds _duration;
   __kernel_timespec _when{};
 };
 
