@@ -33,23 +33,36 @@ def check(condition, what):
 
 
 class Cluster:
-    """tools/cluster with COWORKER_CLUSTER_DIR=directory; http(i) is
-    participant i's client address for `--base-port base_port`."""
+    """tools/cluster with COWORKER_CLUSTER_DIR=directory; host(i) and http(i)
+    are participant i's host and client address for `--base-port base_port`
+    (and `--distinct-ips` when distinct_ips)."""
 
-    def __init__(self, directory, base_port):
+    def __init__(self, directory, base_port, distinct_ips=False):
         self.env = dict(os.environ, COWORKER_CLUSTER_DIR=directory)
         self.base_port = base_port
+        self.distinct_ips = distinct_ips
         self.state_file = os.path.join(directory, "cluster.json")
 
-    def run(self, *args):
+    def attempt(self, *args):
+        """(exit status, stdout, stderr) of tools/cluster args."""
         done = subprocess.run([CLUSTER, *args], env=self.env, capture_output=True, text=True)
-        if done.returncode != 0:
-            print(done.stdout, done.stderr)
-        check(done.returncode == 0, f"tools/cluster {' '.join(args)}")
-        return done.stdout
+        return done.returncode, done.stdout, done.stderr
+
+    def run(self, *args):
+        code, out, err = self.attempt(*args)
+        if code != 0:
+            print(out, err)
+        check(code == 0, f"tools/cluster {' '.join(args)}")
+        return out
+
+    def host(self, i):
+        return f"127.0.0.{1 + i}" if self.distinct_ips else "127.0.0.1"
 
     def http(self, i):
-        return f"127.0.0.1:{self.base_port + i}"
+        return f"{self.host(i)}:{self.base_port + i}"
+
+    def peer(self, i):
+        return f"{self.host(i)}:{self.base_port + 100 + i}"
 
     def pids(self):
         with open(self.state_file) as f:
