@@ -14,13 +14,10 @@ COWORKER_BIN and COWORKER_BENCH name the binaries (default build/bin/).
 """
 import json
 import os
-import random
-import shutil
 import subprocess
-import tempfile
 import urllib.request
 
-from harness import CLUSTER, ROOT, Cluster, check
+from harness import ROOT, check, own_cluster
 
 BENCH = os.environ.get("COWORKER_BENCH", os.path.join(ROOT, "build", "bin", "coworker-bench"))
 FIELDS = ["messages_per_s", "windows_per_s", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms",
@@ -91,9 +88,7 @@ def check_usage(servers):
 
 
 def main():
-    directory = tempfile.mkdtemp(prefix="coworker-bench-")
-    cluster = Cluster(os.path.join(directory, "cluster"), random.randint(10000, 30000))
-    try:
+    with own_cluster("coworker-bench-") as (directory, cluster):
         cluster.run("start", "3", "--base-port", str(cluster.base_port))
         servers = ",".join(cluster.http(i) for i in (1, 2, 3))
         with urllib.request.urlopen(f"http://{cluster.http(1)}/v1/cluster", timeout=5) as reply:
@@ -127,9 +122,6 @@ def main():
         print("ok 3: the log holds exactly what the bench acknowledged")
         check_usage(servers)
         print("ok 4: usage errors and --help")
-    finally:
-        subprocess.run([CLUSTER, "stop"], env=cluster.env, capture_output=True)
-        shutil.rmtree(directory, ignore_errors=True)
     print("1 passed, 0 failed")
 
 

@@ -15,13 +15,10 @@ COWORKER_BIN and COWORKER_CLI name the binaries (default build/bin/).
 import json
 import os
 import random
-import shutil
 import socket
 import subprocess
-import sys
-import tempfile
 
-from harness import CLUSTER, ROOT, Cluster, check, fnv1a64
+from harness import ROOT, check, fnv1a64, own_cluster
 
 CLI = os.environ.get("COWORKER_CLI", os.path.join(ROOT, "build", "bin", "coworker-cli"))
 COMMANDS = ["connect", "append", "read", "status", "health"]
@@ -109,9 +106,7 @@ def check_usage():
 
 
 def main():
-    directory = tempfile.mkdtemp(prefix="coworker-cli-")
-    cluster = Cluster(directory, random.randint(10000, 30000))
-    try:
+    with own_cluster("coworker-cli-") as (_, cluster):
         cluster.run("start", "3", "--base-port", str(cluster.base_port))
         servers = ",".join(cluster.http(i) for i in (1, 2, 3))
 
@@ -137,9 +132,6 @@ def main():
         print("ok 5: status names every member; health exits 0, and 1 with a dead address")
 
         check_usage()
-    finally:
-        subprocess.run([CLUSTER, "stop"], env=cluster.env, capture_output=True)
-        shutil.rmtree(directory, ignore_errors=True)
     print("1 passed, 0 failed")
 
 

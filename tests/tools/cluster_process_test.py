@@ -26,17 +26,13 @@ Prints one line per step; exits non-zero at the first failure.
 """
 import json
 import os
-import random
-import shutil
 import signal
 import subprocess
-import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 
-from harness import CLUSTER, ROOT, Cluster, check, fnv1a64
+from harness import ROOT, check, fnv1a64, own_cluster
 
 def request(method, address, path, body=b"", headers=None):
     req = urllib.request.Request(f"http://{address}{path}", data=body if method == "POST" else None,
@@ -57,12 +53,9 @@ def leader_address(cluster_view, bucket):
 
 
 def main():
-    directory = tempfile.mkdtemp(prefix="coworker-process-")
-    base_port = random.randint(10000, 30000)  # below the ephemeral ports
-    cluster = Cluster(directory, base_port)
     acked = {}  # (bucket, position) -> (identifier, body, connection, series)
-    try:
-        cluster.run("start", "3", "--base-port", str(base_port), "--departure-timeout-ms", "5000")
+    with own_cluster("coworker-process-") as (directory, cluster):
+        cluster.run("start", "3", "--base-port", str(cluster.base_port), "--departure-timeout-ms", "5000")
         status, _, view = request("GET", cluster.http(3), "/v1/cluster")
         check(status == 200 and len(view["members"]) == 3, "three members in /v1/cluster")
         buckets = view["buckets_total"]
@@ -211,9 +204,9 @@ def main():
 
         binary = os.environ.get("COWORKER_BIN", os.path.join(ROOT, "build", "bin", "coworker"))
         foreign = subprocess.run(
-            [binary, "--listen", f"127.0.0.1:{base_port + 9}", "--peer-listen",
-             f"127.0.0.1:{base_port + 109}", "--data-dir", os.path.join(directory, "foreign"),
-             "--buckets", "32", "--join", f"127.0.0.1:{base_port + 101}"],
+            [binary, "--listen", f"127.0.0.1:{cluster.base_port + 9}", "--peer-listen",
+             f"127.0.0.1:{cluster.base_port + 109}", "--data-dir", os.path.join(directory, "foreign"),
+             "--buckets", "32", "--join", f"127.0.0.1:{cluster.base_port + 101}"],
             capture_output=True, text=True, timeout=60)
         check(foreign.returncode == 2 and "64 buckets" in foreign.stderr,
               f"a participant with other --buckets exits 2 with the reason: "
@@ -248,9 +241,6 @@ def main():
             check(not os.path.exists(f"/proc/{pid}") or
                   open(f"/proc/{pid}/stat").read().split()[2] == "Z", f"pid {pid} stopped")
         print("ok 7: every participant stopped")
-    finally:
-        subprocess.run([CLUSTER, "stop"], env=cluster.env, capture_output=True)
-        shutil.rmtree(directory, ignore_errors=True)
     print("1 passed, 0 failed")
 
 

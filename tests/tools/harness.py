@@ -1,10 +1,14 @@
 """What the process tests in this folder share: the repository's paths, the
 bucket hash of DESIGN §3, the one way a check fails, and tools/cluster
 driven for one test's own cluster (its directory, its ports)."""
+import contextlib
 import json
 import os
+import random
+import shutil
 import subprocess
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLUSTER = os.path.join(ROOT, "tools", "cluster")
@@ -67,3 +71,18 @@ class Cluster:
     def pids(self):
         with open(self.state_file) as f:
             return [p["pid"] for p in json.load(f)["participants"]]
+
+
+@contextlib.contextmanager
+def own_cluster(prefix, distinct_ips=False):
+    """(directory, Cluster) for one test: a fresh temp directory and a
+    cluster on random ports in DIR/cluster. On leaving, whatever happened,
+    the cluster is stopped and the directory removed."""
+    directory = tempfile.mkdtemp(prefix=prefix)
+    cluster = Cluster(os.path.join(directory, "cluster"), random.randint(10000, 30000),
+                      distinct_ips)
+    try:
+        yield directory, cluster
+    finally:
+        cluster.attempt("stop")
+        shutil.rmtree(directory, ignore_errors=True)
