@@ -21,6 +21,7 @@
 #include "tools/coworker/dispatch.h"
 #include "tools/coworker/participant.h"
 #include "tools/coworker/reads.h"
+#include "tools/coworker/status_page.h"
 
 namespace coworker::server {
 
@@ -98,6 +99,16 @@ Task<Response> cluster(Participant& p) {
   std::string body = co_await built;
   if (body.empty()) co_return unavailable("this participant is starting");
   co_return Response::json(200, std::move(body));
+}
+
+// The live status page (status_page.h): the same bytes on every request, and
+// no-cache, so that a rebuilt binary serves its own page at the next load.
+Task<Response> status_page() {
+  Response response;
+  response.content_type = "text/html; charset=utf-8";
+  response.body = std::string(status_page_html());
+  response.header("Cache-Control", "no-cache");
+  co_return response;
 }
 
 Task<Response> connect(Participant& p, Request& request) {
@@ -441,6 +452,8 @@ std::string_view answer_code(const Response& response) {
 std::unique_ptr<http::Router> make_router(Participant& participant) {
   Participant* p = &participant;
   auto router = std::make_unique<http::Router>();
+  router->add(http::Method::get, "/", [](Request&) { return status_page(); });
+  router->add(http::Method::get, "/index.html", [](Request&) { return status_page(); });
   router->add(http::Method::get, "/v1/health", [p](Request&) { return health(*p); });
   router->add(http::Method::get, "/v1/cluster", [p](Request&) { return cluster(*p); });
   router->add(http::Method::post, "/v1/connect",

@@ -3,6 +3,7 @@
 // One Router for the process, built before the cores start and read-only
 // after; each handler runs on the core of the connection that carried the
 // request and reaches other cores only through submit_to / broadcast:
+//   GET  /, /index.html             the live status page (status_page.h)
 //   GET  /v1/health                 core 0's view of this participant
 //   GET  /v1/cluster                core 0's table + every core's buckets
 //   POST /v1/connect                a connection id, from core 0's blocks
