@@ -112,23 +112,42 @@ void Distributor::withdraw(ParticipantId id) {
   check_invariants();
 }
 
-std::vector<ParticipantId> Distributor::government(uint32_t bucket) const {
+template <typename Fn>
+void Distributor::for_each_member(uint32_t bucket, Fn fn) const {
   const ParticipantId leader = _leader[bucket];
-  if (leader == no_participant) return {};
+  COWORKER_ASSERT(leader != no_participant);
   const size_t n = _eligible.size();
   const size_t at = index_of(leader);
-  std::vector<ParticipantId> government{leader};
+  fn(leader);
   if (n <= _replicas) {
-    for (size_t step = 1; step < n; step++) government.push_back(_eligible[(at + step) % n]);
+    for (size_t step = 1; step < n; step++) fn(_eligible[(at + step) % n]);
   } else {
     const size_t side = (_replicas - 1) / 2;
     for (size_t d = 1; d <= side; d++) {
-      government.push_back(_eligible[(at + d) % n]);
-      government.push_back(_eligible[(at + n - d) % n]);
+      fn(_eligible[(at + d) % n]);
+      fn(_eligible[(at + n - d) % n]);
     }
   }
-  COWORKER_ASSERT(government.size() == std::min<size_t>(n, _replicas));
+}
+
+std::vector<ParticipantId> Distributor::government(uint32_t bucket) const {
+  if (_leader[bucket] == no_participant) return {};
+  std::vector<ParticipantId> government;
+  government.reserve(_replicas);
+  for_each_member(bucket, [&](ParticipantId id) { government.push_back(id); });
+  COWORKER_ASSERT(government.size() == std::min<size_t>(_eligible.size(), _replicas));
   return government;
+}
+
+bool Distributor::is_government(uint32_t bucket, const std::vector<ParticipantId>& replicas) const {
+  if (_leader[bucket] == no_participant) return replicas.empty();
+  size_t i = 0;
+  bool same = true;
+  for_each_member(bucket, [&](ParticipantId id) {
+    same = same && i < replicas.size() && replicas[i] == id;
+    i++;
+  });
+  return same && i == replicas.size();
 }
 
 void Distributor::encode(consensus::Writer& writer) const {

@@ -56,6 +56,9 @@ class Distributor {
 
   ParticipantId leader(uint32_t bucket) const { return _leader[bucket]; }
   std::vector<ParticipantId> government(uint32_t bucket) const;
+  // Whether `replicas` is exactly government(bucket), in order, without
+  // building it: the membership host asks every bucket on every tick.
+  bool is_government(uint32_t bucket, const std::vector<ParticipantId>& replicas) const;
   uint32_t leaderships(ParticipantId id) const;
 
   // Leadership changes since construction (each bucket handed over counts 1).
@@ -72,6 +75,10 @@ class Distributor {
   void check_invariants() const;
 
  private:
+  // fn(id) for each member of government(bucket), leader first; the
+  // bucket has a leader.
+  template <typename Fn>
+  void for_each_member(uint32_t bucket, Fn fn) const;
   size_t index_of(ParticipantId id) const;
   void hand_over(uint32_t bucket, ParticipantId to);
 

@@ -141,8 +141,11 @@ bool BucketTable::ack_valid(const MigrationAck& ack, const MembershipState& stat
 
 std::optional<MigrationAck> BucketTable::next_step(uint32_t bucket) const {
   const CurrentGovernment& current = _current.at(bucket);
+  if (current.replicas.empty() || _distributor.is_government(bucket, current.replicas)) {
+    return std::nullopt;  // settled (the common case): nothing built
+  }
   std::vector<ParticipantId> target = _distributor.government(bucket);
-  if (current.replicas.empty() || target.empty() || current.replicas == target) return std::nullopt;
+  if (target.empty()) return std::nullopt;
   // A bucket held by an unreachable member alone waits for its return: any
   // ack naming it with another member would be void.
   for (ParticipantId id : current.replicas) {

@@ -46,17 +46,24 @@ constexpr size_t value_bytes_max = size_t{64} << 20;
 
 class Writer {
  public:
+  // LEB128 varint. Built on the stack and appended once: a push_back per
+  // byte was about 8% of a participant's instructions per append (callgrind).
   void u64(uint64_t value) {
+    char out[10];
+    size_t n = 0;
     while (value >= 0x80) {
-      _bytes.push_back(static_cast<char>((value & 0x7f) | 0x80));
+      out[n++] = static_cast<char>((value & 0x7f) | 0x80);
       value >>= 7;
     }
-    _bytes.push_back(static_cast<char>(value));
+    out[n++] = static_cast<char>(value);
+    _bytes.append(out, n);
   }
   void u32(uint32_t value) { u64(value); }
   // Four bytes, little-endian: for checksums, whose varint would take five.
   void fixed32(uint32_t value) {
-    for (int i = 0; i < 4; i++) _bytes.push_back(static_cast<char>(value >> (8 * i)));
+    const char out[4] = {static_cast<char>(value), static_cast<char>(value >> 8),
+                         static_cast<char>(value >> 16), static_cast<char>(value >> 24)};
+    _bytes.append(out, 4);
   }
   void u8(uint8_t value) { _bytes.push_back(static_cast<char>(value)); }
   void boolean(bool value) { u8(value ? 1 : 0); }
@@ -68,6 +75,8 @@ class Writer {
     u64(values.size());
     for (uint64_t value : values) u64(value);
   }
+  // Room for `bytes` more, so a large encoding grows its buffer once.
+  void reserve(size_t bytes) { _bytes.reserve(_bytes.size() + bytes); }
   // Raw bytes, no length: for a nested encoding that is itself framed.
   void raw(std::string_view value) { _bytes.append(value); }
 

@@ -84,20 +84,19 @@ uint64_t Phaser::persist(PhaserRecord record, PhaserOutput& out) {
   return ticket;
 }
 
-std::vector<ParticipantId> Phaser::others() const {
-  std::vector<ParticipantId> result;
+bool Phaser::all_others_in(const MemberSet& set) const {
   for (ParticipantId id : _government.replicas) {
-    if (id != _config.self) result.push_back(id);
+    if (id != _config.self && !set.contains(id)) return false;
   }
-  return result;
+  return true;
 }
 
 void Phaser::send_to_members(const PhaserMessage& message, PhaserOutput& out,
-                             const std::set<ParticipantId>* skip) {
-  for (ParticipantId id : others()) {
-    if (skip != nullptr && skip->count(id) != 0) continue;
-    out.send.push_back(PhaserSend{id, message});
-  }
+                             const MemberSet* skip) {
+  out.send.reserve(out.send.size() + _government.replicas.size());
+  for_each_other([&](ParticipantId id) {
+    if (skip == nullptr || !skip->contains(id)) out.send.push_back(PhaserSend{id, message});
+  });
 }
 
 void Phaser::resolve(const Waiter& waiter, MessageResult result, PhaserOutput& out) {
@@ -126,9 +125,7 @@ PhaserOutput Phaser::on_government(const Government& government) {
   for (auto it = _silent_ticks.begin(); it != _silent_ticks.end();) {
     it = government.contains(it->first) ? std::next(it) : _silent_ticks.erase(it);
   }
-  for (auto it = _commit_unacked.begin(); it != _commit_unacked.end();) {
-    it = government.contains(*it) ? std::next(it) : _commit_unacked.erase(it);
-  }
+  _commit_unacked.erase_if([&](ParticipantId id) { return !government.contains(id); });
   if (_in_flight) {
     // Step 4: a departed member no longer counts; resend the write to the
     // rest, since the transport never retries on its own.
@@ -337,9 +334,7 @@ void Phaser::maybe_start_write(PhaserOutput& out) {
 
 void Phaser::maybe_commit(PhaserOutput& out) {
   if (!_in_flight || !_in_flight->own_durable) return;
-  for (ParticipantId id : others()) {
-    if (_in_flight->acked.count(id) == 0) return;
-  }
+  if (!all_others_in(_in_flight->acked)) return;
   commit_in_flight(out);
   maybe_start_write(out);
 }
@@ -377,7 +372,7 @@ void Phaser::commit_in_flight(PhaserOutput& out) {
   if (_role == Role::starting) _role = Role::leading;
   // Until a next write carries it, the commit goes out as a trailing notice.
   _commit_unacked.clear();
-  for (ParticipantId id : others()) _commit_unacked.insert(id);
+  for_each_other([&](ParticipantId id) { _commit_unacked.insert(id); });
   _commit_ticks = 0;
 }
 
@@ -556,11 +551,11 @@ PhaserOutput Phaser::on_persisted(uint64_t ticket) {
 PhaserOutput Phaser::on_tick() {
   PhaserOutput out;
   if (_role == Role::follower) return out;
-  std::set<ParticipantId> waiting_on;
+  MemberSet waiting_on;
   if (_in_flight) {
-    for (ParticipantId id : others()) {
-      if (_in_flight->acked.count(id) == 0) waiting_on.insert(id);
-    }
+    for_each_other([&](ParticipantId id) {
+      if (!_in_flight->acked.contains(id)) waiting_on.insert(id);
+    });
     if (++_in_flight->ticks_since_send >= _config.resend_ticks) {
       send_to_members(_in_flight->write, out, &_in_flight->acked);
       _in_flight->ticks_since_send = 0;

@@ -77,6 +77,7 @@
 #include <vector>
 
 #include "consensus/dedup.h"
+#include "consensus/member_set.h"
 #include "consensus/phaser_messages.h"
 
 namespace coworker::consensus {
@@ -180,7 +181,7 @@ class Phaser {
     std::vector<std::vector<Waiter>> untracked;  // per entry, for untracked ones
     bool own_durable = false;
     uint64_t own_ticket = 0;
-    std::set<ParticipantId> acked;
+    MemberSet acked;
     uint32_t ticks_since_send = 0;
   };
 
@@ -197,11 +198,18 @@ class Phaser {
   void maybe_commit(PhaserOutput& out);
   void commit_in_flight(PhaserOutput& out);
   void send_to_members(const PhaserMessage& message, PhaserOutput& out,
-                       const std::set<ParticipantId>* skip);
+                       const MemberSet* skip);
   void step_down(PhaserOutput& out);
   void resolve(const Waiter& waiter, MessageResult result, PhaserOutput& out);
   uint64_t persist(PhaserRecord record, PhaserOutput& out);
-  std::vector<ParticipantId> others() const;
+  // fn(id) for every member of the government but us, in government order.
+  template <typename Fn>
+  void for_each_other(Fn fn) const {
+    for (ParticipantId id : _government.replicas) {
+      if (id != _config.self) fn(id);
+    }
+  }
+  bool all_others_in(const MemberSet& set) const;
 
   Config _config;
   Role _role = Role::follower;
@@ -237,7 +245,7 @@ class Phaser {
   std::map<uint64_t, Request> _requests;                           // by request id
   uint64_t _next_request = 1;
   std::optional<InFlight> _in_flight;
-  std::set<ParticipantId> _commit_unacked;  // trailing commit not yet acked
+  MemberSet _commit_unacked;  // trailing commit not yet acked
   uint32_t _commit_ticks = 0;
   std::map<ParticipantId, uint32_t> _silent_ticks;
 

@@ -53,6 +53,11 @@ void write_write(Writer& out, const WritePtr& write) {
   out.u64(write->number);
   out.u64(write->first);
   out.u64(write->entries.size());
+  size_t bytes = 64;  // the fixed fields, generously
+  for (const BucketEntry& entry : write->entries) {
+    bytes += entry.identifier.size() + entry.body.size() + 48;  // varints of an entry
+  }
+  out.reserve(bytes);
   for (const BucketEntry& entry : write->entries) write_bucket_entry(out, entry);
   out.fixed32(write->checksum);
   write_mark(out, write->commit);

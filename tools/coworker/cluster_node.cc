@@ -220,6 +220,7 @@ void ClusterNode::send_phaser(ParticipantId to, std::string bytes) {
   const consensus::Member* member = _host->node().state().member(to);
   if (member == nullptr) return;  // departed: the phaser learns it from the table
   consensus::Writer writer;
+  writer.reserve(bytes.size() + 10);
   writer.u64(self());
   writer.raw(bytes);
   _peers->send(std::string(peer_part(member->address)), FrameType::phaser, writer.data());
