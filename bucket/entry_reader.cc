@@ -105,11 +105,15 @@ Task<Result<std::vector<BucketEntry>, ReadErrc>> EntryReader::read(uint32_t buck
     bytes += write->payload_bytes;
     const size_t skip = static_cast<size_t>(at - write->first);
     const size_t take = std::min<size_t>(write->entries - skip, limit - out.size());
-    auto entries = co_await read_register(bucket, *write, skip, take);
-    if (!entries) co_return entries.error();
-    COWORKER_ASSERT(entries->size() == take);
-    out.insert(out.end(), std::make_move_iterator(entries->begin()),
-               std::make_move_iterator(entries->end()));
+    auto held = co_await read_register(bucket, *write);
+    if (!held) co_return held.error();
+    // The decoder made this Write (non-const) and nobody else holds it: its
+    // entries move out rather than being copied.
+    COWORKER_ASSERT(held->use_count() == 1);
+    auto& entries = const_cast<consensus::Write&>(**held).entries;
+    const auto begin = entries.begin() + static_cast<std::ptrdiff_t>(skip);
+    out.insert(out.end(), std::make_move_iterator(begin),
+               std::make_move_iterator(begin + static_cast<std::ptrdiff_t>(take)));
     at += take;
   }
   COWORKER_ASSERT(out.size() <= limit);
@@ -117,10 +121,30 @@ Task<Result<std::vector<BucketEntry>, ReadErrc>> EntryReader::read(uint32_t buck
   co_return out;
 }
 
-Task<Result<std::vector<BucketEntry>, ReadErrc>> EntryReader::read_register(
-    uint32_t bucket, IndexedWrite write, size_t skip, size_t take) {
-  COWORKER_ASSERT(take > 0);
-  COWORKER_ASSERT(skip + take <= write.entries);
+Task<Result<std::vector<consensus::WritePtr>, ReadErrc>> EntryReader::read_writes(
+    uint32_t bucket, Position from, size_t bytes_max) {
+  COWORKER_ASSERT(bytes_max > 0);
+  if (_index.damaged(bucket)) co_return ReadErrc::not_found;
+  if (from < _index.retained_start(bucket)) co_return ReadErrc::not_found;
+  std::vector<consensus::WritePtr> out;
+  Position at = from;
+  size_t bytes = 0;
+  for (;;) {
+    if (_index.damaged(bucket)) co_return ReadErrc::not_found;
+    const std::optional<IndexedWrite> write = _index.find(bucket, at);
+    if (!write) break;
+    if (bytes > 0 && bytes + write->payload_bytes > bytes_max) break;
+    bytes += write->payload_bytes;
+    auto held = co_await read_register(bucket, *write);
+    if (!held) co_return held.error();
+    at = (*held)->end();
+    out.push_back(std::move(*held));
+  }
+  co_return out;
+}
+
+Task<Result<consensus::WritePtr, ReadErrc>> EntryReader::read_register(uint32_t bucket,
+                                                                        IndexedWrite write) {
   while (_in_flight >= _config.reads_in_flight_max) {
     _stats.slot_waits++;
     // Every slot holder finishes its Read (Read runs through the loop's
@@ -141,21 +165,21 @@ Task<Result<std::vector<BucketEntry>, ReadErrc>> EntryReader::read_register(
     co_return ReadErrc::io;
   }
   _stats.bytes_read += *got;
-  auto entries = *got < bytes ? Result<std::vector<BucketEntry>, ReadErrc>(ReadErrc::corrupt)
-                              : check_register(bucket, write, record.get(), skip, take);
-  if (!entries) {
-    COWORKER_ASSERT(entries.error() == ReadErrc::corrupt);
+  auto held = *got < bytes ? Result<consensus::WritePtr, ReadErrc>(ReadErrc::corrupt)
+                           : check_register(bucket, write, record.get());
+  if (!held) {
+    COWORKER_ASSERT(held.error() == ReadErrc::corrupt);
     _stats.corrupt++;
   }
-  co_return entries;
+  co_return held;
 }
 
 // Verifies a register record read whole (header, payload checksum, what it
-// holds against the index) and moves out its entries [skip, skip + take).
-Result<std::vector<BucketEntry>, ReadErrc> EntryReader::check_register(
-    uint32_t bucket, const IndexedWrite& write, const char* record, size_t skip, size_t take) {
+// holds against the index) and returns its write.
+Result<consensus::WritePtr, ReadErrc> EntryReader::check_register(uint32_t bucket,
+                                                                  const IndexedWrite& write,
+                                                                  const char* record) {
   COWORKER_ASSERT(write.entries > 0);
-  COWORKER_ASSERT(skip + take <= write.entries);
   RecordHeader header;
   if (decode_header(record, write.segment, &header) != HeaderCheck::ok) {
     return ReadErrc::corrupt;
@@ -176,15 +200,7 @@ Result<std::vector<BucketEntry>, ReadErrc> EntryReader::check_register(
   if (held.bucket != bucket || held.first != write.first || held.entries.size() != write.entries) {
     return ReadErrc::corrupt;
   }
-  // The decoder made this Write (non-const) and nobody else holds it: its
-  // entries move out rather than being copied.
-  COWORKER_ASSERT(r->write.use_count() == 1);
-  auto& entries = const_cast<consensus::Write&>(held).entries;
-  const auto begin = entries.begin() + static_cast<std::ptrdiff_t>(skip);
-  std::vector<BucketEntry> out(std::make_move_iterator(begin),
-                               std::make_move_iterator(begin + static_cast<std::ptrdiff_t>(take)));
-  COWORKER_ASSERT(out.size() == take);
-  return out;
+  return std::move(r->write);
 }
 
 // Takes a use of segment `segment`'s file, opening it (read-only) when it is

@@ -86,6 +86,11 @@ class EntryReader {
   reactor::Task<Result<std::vector<consensus::BucketEntry>, ReadErrc>> read(
       uint32_t bucket, Position from, size_t limit, size_t bytes_max);
 
+  // Whole committed writes (with entries) from the one holding `from`, by
+  // the same bounds: a newcomer's acclimation (phaser.h step 9b).
+  reactor::Task<Result<std::vector<consensus::WritePtr>, ReadErrc>> read_writes(
+      uint32_t bucket, Position from, size_t bytes_max);
+
   size_t in_flight() const { return _in_flight; }
   size_t files_open() const { return _files.size(); }
   const Stats& stats() const { return _stats; }
@@ -99,13 +104,12 @@ class EntryReader {
   class Slot;
   class FileRef;
 
-  // Reads the register record of `write` and returns its entries
-  // [skip, skip + take).
-  reactor::Task<Result<std::vector<consensus::BucketEntry>, ReadErrc>> read_register(
-      uint32_t bucket, IndexedWrite write, size_t skip, size_t take);
-  Result<std::vector<consensus::BucketEntry>, ReadErrc> check_register(
-      uint32_t bucket, const IndexedWrite& write, const char* record, size_t skip,
-      size_t take);
+  // Reads the register record of `write` and returns the write it holds.
+  reactor::Task<Result<consensus::WritePtr, ReadErrc>> read_register(uint32_t bucket,
+                                                                     IndexedWrite write);
+  Result<consensus::WritePtr, ReadErrc> check_register(uint32_t bucket,
+                                                       const IndexedWrite& write,
+                                                       const char* record);
   Result<int, ReadErrc> open_file(uint64_t segment);
   void close_file(uint64_t segment);
   void trim_files(size_t keep);

@@ -13,8 +13,13 @@ using consensus::Phaser;
 using consensus::PhaserOutput;
 
 BucketHost::BucketHost(ParticipantId self, Phaser::Config base, uint32_t counter,
-                       HostStorage& storage, HostEffects& effects)
-    : _self(self), _base(base), _storage(storage), _effects(effects), _counter(counter) {
+                       HostStorage& storage, HostEffects& effects, HostStorage::Ticket floor)
+    : _self(self),
+      _base(base),
+      _storage(storage),
+      _effects(effects),
+      _floor(floor),
+      _counter(counter) {
   COWORKER_ASSERT(self != consensus::no_participant);
   _base.self = self;
 }
@@ -72,13 +77,29 @@ void BucketHost::handle(uint32_t bucket, PhaserOutput output,
     if (!_writes.empty()) COWORKER_ASSERT(pending.ticket > _writes.back().ticket);
     _writes.push_back(std::move(pending));
   }
+  output.persist.clear();
+  if (_storage.durable() < _floor || !_before_floor.empty()) {
+    _before_floor.push_back(Held{bucket, std::move(output)});
+    return;
+  }
+  effects_of(bucket, output);
+}
+
+void BucketHost::effects_of(uint32_t bucket, PhaserOutput& output) {
   for (consensus::PhaserSend& send : output.send) {
     COWORKER_ASSERT(send.to != _self);
     _effects.send(send.to, std::move(send.message));
   }
   for (const consensus::Reply& reply : output.reply) _effects.reply(bucket, reply);
   for (ParticipantId silent : output.report) _effects.report(bucket, silent);
+  for (const consensus::Fetch& f : output.fetch) _storage.fetch(bucket, f.to, f.from, f.bytes_max);
   if (output.repair) _effects.repair(bucket);
+}
+
+std::map<uint32_t, consensus::PhaserDurable> BucketHost::images() const {
+  std::map<uint32_t, consensus::PhaserDurable> out;
+  for (const auto& [bucket, p] : _phasers) out.emplace(bucket, p->image());
+  return out;
 }
 
 void BucketHost::government(uint32_t bucket, const consensus::Government& government) {
@@ -97,6 +118,7 @@ bool BucketHost::start_pending(uint32_t bucket) const {
 void BucketHost::maybe_start(uint32_t bucket) {
   Phaser& p = phaser_for(bucket);
   if (p.government().leader() != _self || p.role() != Phaser::Role::follower) return;
+  if (held(bucket)) return;           // step 5: released later
   if (start_pending(bucket)) return;  // already on its way
   COWORKER_ASSERT(_counter < std::numeric_limits<uint32_t>::max());
   const consensus::Promise promise{p.government().slot, _counter + 1};
@@ -130,6 +152,11 @@ void BucketHost::deliver(ParticipantId from, const consensus::PhaserMessage& mes
 
 // Step 4: durable writes and counters, in ticket order across both queues.
 void BucketHost::on_durable() {
+  if (!_before_floor.empty() && _storage.durable() >= _floor) {
+    std::deque<Held> held = std::move(_before_floor);
+    _before_floor.clear();
+    for (Held& h : held) effects_of(h.bucket, h.output);
+  }
   for (;;) {
     // Read again each turn: an effect of the last call (a report through
     // the membership host) may have completed more.
@@ -148,7 +175,7 @@ void BucketHost::on_durable() {
       _starts.pop_front();
       Phaser& p = phaser_for(done.bucket);
       if (p.government().leader() == _self && p.role() == Phaser::Role::follower &&
-          done.promise > p.promise()) {
+          done.promise > p.promise() && !held(done.bucket)) {
         call(done.bucket, [&](Phaser& q) { return q.start_leadership(done.promise); });
       } else {
         maybe_start(done.bucket);
@@ -159,21 +186,31 @@ void BucketHost::on_durable() {
   }
 }
 
-// Held at once, whatever the phaser's state, so no client write starts
-// from now on; the answer says whether the growth may be proposed.
-BucketHost::Growth BucketHost::hold_for_growth(uint32_t bucket) {
-  Phaser& p = phaser_for(bucket);
-  if (!p.held()) call(bucket, [](Phaser& q) { return q.set_hold(Phaser::Hold::yes); });
-  COWORKER_ASSERT(p.held());
-  if (p.government().leader() != _self || !p.serving()) return Growth::not_ready;
-  return p.empty() ? Growth::held : Growth::not_empty;
+// Step 5.
+BucketHost::Growth BucketHost::prepare(uint32_t bucket, uint64_t step,
+                                       const std::vector<ParticipantId>& newcomers) {
+  if (newcomers.empty()) {
+    // A hold: a leadership already running goes on (it started under a
+    // government fed after this boot's recovery); none starts from now on.
+    _held.insert(bucket);
+    return Growth::held;
+  }
+  call(bucket, [&](Phaser& p) { return p.grow(step, newcomers); });
+  return phaser_for(bucket).growth_ready(step) ? Growth::ready : Growth::not_ready;
 }
 
 void BucketHost::release_hold(uint32_t bucket) {
+  _held.erase(bucket);
   const Phaser* p = phaser(bucket);
-  if (p == nullptr || !p->held()) return;  // stepped down meanwhile: nothing held
-  call(bucket, [](Phaser& q) { return q.set_hold(Phaser::Hold::no); });
-  COWORKER_ASSERT(!phaser(bucket)->held());
+  if (p == nullptr) return;
+  if (p->growing()) call(bucket, [](Phaser& q) { return q.end_growth(); });
+  maybe_start(bucket);
+}
+
+void BucketHost::fetched(uint32_t bucket, ParticipantId to,
+                         std::vector<consensus::WritePtr> writes) {
+  if (!hosts(bucket)) return;
+  call(bucket, [&](Phaser& p) { return p.on_fetched(to, std::move(writes)); });
 }
 
 void BucketHost::tick() {

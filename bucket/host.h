@@ -24,10 +24,13 @@
 //      and its news has not reached us yet.
 //   4. durable notifications (on_durable) release phaser tickets and
 //      counter starts in ticket order across both queues.
-//   5. growth of an empty bucket (membership_host.h step 5): asked by the
-//      membership host, the host holds the bucket's phaser — no client
-//      write starts until the membership host releases it — and says
-//      whether it leads and serves with an empty log.
+//   5. migrations (membership_host.h step 5), asked by the membership host:
+//      growth — the leader's phaser acclimates the newcomers (phaser.h step
+//      9; its Fetch outputs are read from storage, HostStorage::fetch, and
+//      handed back through fetched) and the answer says when the ack may be
+//      proposed; a hold (after a boot) — no leadership of the bucket starts
+//      until it is released, so nothing commits before the bump that voids
+//      any ack proposed before the crash.
 //
 // Governments come from the membership host (membership_host.h), which
 // feeds only a caught-up view; appends from the client layer; messages from
@@ -38,6 +41,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "consensus/membership_messages.h"
@@ -61,6 +65,13 @@ class HostStorage {
   virtual Ticket durable() const = 0;
   // What reached the disk for a bucket before this boot (null: nothing).
   virtual const consensus::PhaserDurable* recovered(uint32_t bucket) const = 0;
+  // Committed writes of `bucket` with entries, from the one holding `from`,
+  // about `bytes_max` bytes of entries (at least one write when there is
+  // one), for the newcomer `to` (phaser.h step 9b). The answer goes to
+  // BucketHost::fetched later, never from inside this call; empty when
+  // nothing is readable there yet or the read failed.
+  virtual void fetch(uint32_t bucket, ParticipantId to, consensus::Position from,
+                     size_t bytes_max) = 0;
 
  protected:
   ~HostStorage() = default;
@@ -91,9 +102,13 @@ class HostEffects {
 class BucketHost {
  public:
   // `counter`: the promise counter as last made durable (the highest
-  // counter record found at recovery, over every core's log).
+  // counter record found at recovery, over every core's log). `floor`: a
+  // host that replaces another in the same process (a participant arriving
+  // anew) recovers from the old host's images(), which may include records
+  // staged but not yet durable; nothing it sends, answers or reports leaves
+  // before storage is durable up to `floor` (the last ticket issued then).
   BucketHost(ParticipantId self, consensus::Phaser::Config base, uint32_t counter,
-             HostStorage& storage, HostEffects& effects);
+             HostStorage& storage, HostEffects& effects, HostStorage::Ticket floor = 0);
 
   ParticipantId self() const { return _self; }
 
@@ -106,16 +121,22 @@ class BucketHost {
   // One phaser tick for every hosted bucket.
   void tick();
 
-  // Step 5.
-  // The bucket is held from the first ask until release_hold, whatever
-  // the answer.
+  // Step 5. `newcomers` empty: hold the bucket (answered `held` at once);
+  // else grow it by them (answered `ready` once the ack may be proposed).
+  // Both last until release_hold.
   enum class Growth : uint8_t {
-    held,       // led here, serving, empty: the growth may be proposed
-    not_ready,  // not led here or not serving yet: ask again later
-    not_empty,  // positions exist: growth needs acclimation (not yet)
+    held,       // no leadership of it starts until released
+    ready,      // the newcomers are acclimated and joined: propose the ack
+    not_ready,  // not led and serving here, or still acclimating: ask again
   };
-  Growth hold_for_growth(uint32_t bucket);
+  Growth prepare(uint32_t bucket, uint64_t step, const std::vector<ParticipantId>& newcomers);
   void release_hold(uint32_t bucket);
+  bool held(uint32_t bucket) const { return _held.count(bucket) != 0; }
+  // The storage's answer to fetch().
+  void fetched(uint32_t bucket, ParticipantId to, std::vector<consensus::WritePtr> writes);
+
+  // Every phaser's image (Phaser::image), for the host that replaces this one.
+  std::map<uint32_t, consensus::PhaserDurable> images() const;
 
   // Null for a bucket this host has never heard of.
   const consensus::Phaser* phaser(uint32_t bucket) const;
@@ -150,6 +171,15 @@ class BucketHost {
   std::map<uint32_t, std::unique_ptr<consensus::Phaser>> _phasers;  // by bucket
   std::deque<PendingWrite> _writes;
   std::deque<PendingStart> _starts;
+  std::set<uint32_t> _held;  // step 5: no leadership start
+  // Effects held until storage is durable up to _floor (see the constructor).
+  HostStorage::Ticket _floor = 0;
+  struct Held {
+    uint32_t bucket = 0;
+    consensus::PhaserOutput output;  // without records
+  };
+  std::deque<Held> _before_floor;
+  void effects_of(uint32_t bucket, consensus::PhaserOutput& output);
   uint32_t _counter = 0;  // the promise counter, as last staged
 };
 

@@ -122,7 +122,7 @@ void MembershipHost::govern() {
     _table.take_changes();
     for (uint32_t b = 0; b < _table.buckets(); b++) {
       const CurrentGovernment& current = _table.current(b);
-      _effects.government(b, consensus::Government{current.slot, current.replicas});
+      _effects.government(b, consensus::Government{current.slot, current.replicas, current.step});
     }
     migrate();
     return;
@@ -130,7 +130,8 @@ void MembershipHost::govern() {
   for (const GovernmentChange& change : _table.take_changes()) {
     COWORKER_ASSERT(change.bucket < _table.buckets());
     const CurrentGovernment& current = _table.current(change.bucket);
-    _effects.government(change.bucket, consensus::Government{current.slot, current.replicas});
+    _effects.government(change.bucket,
+                        consensus::Government{current.slot, current.replicas, current.step});
   }
   migrate();
 }
@@ -158,19 +159,42 @@ void MembershipHost::end_migration(std::map<uint32_t, Migration>::iterator it) {
 std::optional<MembershipHost::Migration> MembershipHost::migration_for(uint32_t b) const {
   const CurrentGovernment& current = _table.current(b);
   const std::optional<consensus::MigrationAck> step = _table.next_step(b);
-  if (!step) {
-    // After a boot, a growth ack proposed before the crash may still be
-    // decided: an empty bucket is held and its step bumped (an ack that
-    // keeps its government) before its first write.
-    if (!_bump_after_boot) return std::nullopt;
+  bool growth = false;
+  if (step) {
+    for (ParticipantId id : step->government) {
+      growth |= std::find(current.replicas.begin(), current.replicas.end(), id) ==
+                current.replicas.end();
+    }
+  }
+  // After a boot, a growth ack proposed before the crash may still be
+  // decided: the bucket is held and its step bumped (an ack that keeps its
+  // government) before anything commits. A move voids older acks itself.
+  if (_bump_after_boot && (!step || growth)) {
     return Migration{{b, current.step, current.replicas}, Migration::Kind::bump};
   }
-  bool growth = false;
-  for (ParticipantId id : step->government) {
-    growth |= std::find(current.replicas.begin(), current.replicas.end(), id) ==
-              current.replicas.end();
-  }
+  if (!step) return std::nullopt;
   return Migration{*step, growth ? Migration::Kind::growth : Migration::Kind::move};
+}
+
+// The members a migration adds (none for a bump or a move).
+std::vector<ParticipantId> MembershipHost::newcomers(const Migration& migration) const {
+  std::vector<ParticipantId> ids;
+  if (migration.kind != Migration::Kind::growth) return ids;
+  const CurrentGovernment& current = _table.current(migration.ack.bucket);
+  for (ParticipantId id : migration.ack.government) {
+    if (std::find(current.replicas.begin(), current.replicas.end(), id) == current.replicas.end()) {
+      ids.push_back(id);
+    }
+  }
+  COWORKER_ASSERT(!ids.empty());
+  return ids;
+}
+
+void MembershipHost::propose(Migration& migration, std::vector<consensus::MigrationAck>& acks) {
+  migration.state = Migration::State::proposed;
+  // At least once: again until it is over.
+  migration.retry_at = _node.now() + 10 * _config.timing.heartbeat_ticks;
+  acks.push_back(migration.ack);
 }
 
 // Step 5: the next steps of the buckets we lead. Effects go out after the
@@ -189,47 +213,59 @@ void MembershipHost::migrate() {
   const Tick now = _node.now();
   const Tick retry = _config.timing.heartbeat_ticks;
   consensus::Acks acks;
-  std::vector<std::pair<uint32_t, uint64_t>> holds;
+  struct Ask {
+    uint32_t bucket;
+    uint64_t step;
+    std::vector<ParticipantId> newcomers;
+  };
+  std::vector<Ask> asks;
   for (uint32_t b = 0; b < _table.buckets(); b++) {
     if (_table.current(b).leader() != self) continue;
     std::optional<Migration> wanted = migration_for(b);
     auto it = _migrations.find(b);
     if (it != _migrations.end() && wanted && it->second.ack != wanted->ack &&
-        (it->second.state == Migration::State::asked ||
-         it->second.state == Migration::State::refused)) {
+        it->second.state == Migration::State::asked &&
+        it->second.kind != Migration::Kind::bump) {
       // The target moved while the step did not, before anything was
-      // proposed: take the new step (a hold already sent stays).
-      const bool hold_sent = it->second.state == Migration::State::asked && it->second.hold_sent;
+      // proposed: the growth so far ends (nothing names its newcomers), the
+      // new step replaces it.
+      if (it->second.hold_sent) _effects.release_hold(b);
       it->second = *wanted;
-      it->second.hold_sent = hold_sent;
     }
     if (it == _migrations.end()) {
       if (!wanted) continue;
       it = _migrations.emplace(b, *wanted).first;
     }
     Migration& migration = it->second;
-    if (migration.state == Migration::State::refused || now < migration.retry_at) continue;
-    if (migration.state == Migration::State::asked &&
-        (migration.kind != Migration::Kind::move || _bump_after_boot)) {
-      // Held first: growth and bumps need the answer; a move after a boot
-      // is held until its step moves on, like a bump.
-      migration.retry_at = now + retry;
-      migration.hold_sent = true;
-      holds.emplace_back(b, migration.ack.step);
-      if (migration.kind != Migration::Kind::move) continue;
+    if (now < migration.retry_at) continue;
+    if (migration.state == Migration::State::proposed) {
+      propose(migration, acks.acks);
+      continue;
     }
-    migration.state = migration.kind == Migration::Kind::move ? Migration::State::proposed
-                                                               : migration.state;
-    if (migration.state == Migration::State::asked) continue;
-    migration.retry_at = now + 10 * retry;  // at least once: again until it is over
-    acks.acks.push_back(migration.ack);
+    switch (migration.kind) {
+      case Migration::Kind::move:
+        // After a boot a move is held too, until its step moves on.
+        if (_bump_after_boot) {
+          migration.hold_sent = true;
+          asks.push_back({b, migration.ack.step, {}});
+        }
+        propose(migration, acks.acks);
+        break;
+      case Migration::Kind::bump:
+      case Migration::Kind::growth:
+        // Proposed on the answer (held; ready), asked again until then.
+        migration.retry_at = now + retry;
+        migration.hold_sent = true;
+        asks.push_back({b, migration.ack.step, newcomers(migration)});
+        break;
+    }
   }
   _bump_after_boot = false;
   if (!acks.acks.empty()) {
     _migrations_proposed += acks.acks.size();
     handle(_node.propose(acks));
   }
-  for (const auto& [bucket, step] : holds) _effects.hold_for_growth(bucket, step);
+  for (Ask& ask : asks) _effects.prepare(ask.bucket, ask.step, std::move(ask.newcomers));
   _migrating = false;
 }
 
@@ -241,25 +277,16 @@ void MembershipHost::growth_answer(uint32_t bucket, uint64_t step, BucketHost::G
   }
   Migration& migration = it->second;
   // A stale answer (another step's) changes nothing: this migration's own
-  // hold and answer are on their way.
+  // ask and answer are on their way.
   if (migration.ack.step != step || migration.state != Migration::State::asked) return;
-  switch (growth) {
-    case BucketHost::Growth::held:
-      migration.state = Migration::State::held;
-      _migrations_proposed++;
-      handle(_node.propose(consensus::Acks{{migration.ack}}));
-      return;
-    case BucketHost::Growth::not_ready:
-      return;  // held meanwhile; asked again on a later turn
-    case BucketHost::Growth::not_empty:
-      // No growth without acclimation; and a bucket written since its boot
-      // cannot have a growth ack of ours pending: no bump needed either.
-      migration.state = Migration::State::refused;
-      migration.hold_sent = false;
-      _effects.release_hold(bucket);
-      if (migration.kind == Migration::Kind::bump) _migrations.erase(it);
-      return;
-  }
+  const bool proposable = migration.kind == Migration::Kind::bump
+                              ? growth == BucketHost::Growth::held
+                              : growth == BucketHost::Growth::ready;
+  if (!proposable) return;  // asked again on a later turn
+  std::vector<consensus::MigrationAck> acks;
+  propose(migration, acks);
+  _migrations_proposed++;
+  handle(_node.propose(consensus::Acks{std::move(acks)}));
 }
 
 // Step 4.

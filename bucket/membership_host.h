@@ -37,20 +37,21 @@
 //        already holds every committed position; a new leader runs the
 //        leadership-start sequence (usurp) and requests queued at the old
 //        one are answered 503 (resubmit);
-//      - growth: only of an empty bucket, which needs no acclimation. The
-//        bucket's host is asked to hold it (BucketHost::hold_for_growth:
-//        led here, serving, nothing committed, registered or in flight);
-//        once held, the ack is proposed. The hold lasts until the ack is
-//        decided or can no longer be (the bucket's step moved on, or a
-//        participant it names is gone): only then is it released. So no
-//        position is written between the check and the new government,
-//        and every member of the grown government holds every position
-//        (none). A restart loses holds and proposals alike, and asks
-//        again: a proposal from before the crash decided later finds the
-//        bucket held again, or still empty — the host starts no client
-//        write before its governments are fed, and the hold is asked in
-//        the same turn. Growth of a bucket with positions (acclimation)
-//        is the phaser part 2 issue's.
+//      - growth: the bucket's host is asked to grow it by the newcomers
+//        (BucketHost::prepare; the leader's phaser acclimates them and
+//        joins them to every commit, phaser.h step 9), again every
+//        heartbeat until it answers `ready`; then the ack is proposed. The
+//        growth (and its joint acks) lasts until the ack is decided or can
+//        no longer be (the bucket's step moved on, or a participant it
+//        names is gone): only then is it released (release_hold). So every
+//        member of the grown government holds every committed position.
+//      - after a boot: a growth ack proposed before the crash may still be
+//        decided, and the joint set died with the process. So the first
+//        scan holds every bucket we lead (no leadership starts: nothing
+//        commits) and proposes a bump (an ack keeping the government,
+//        which voids every older ack of the bucket), or its move; the hold
+//        ends when the step moved on. The host starts no leadership before
+//        its governments are fed, and the holds are asked in the same turn.
 #pragma once
 
 #include <cstdint>
@@ -78,9 +79,10 @@ class MembershipEffects {
                     consensus::MembershipMessage message) = 0;
   // The bucket's current government changed (for the core hosting it).
   virtual void government(uint32_t bucket, const consensus::Government& government) = 0;
-  // Step 5, to the core hosting the bucket: hold it for growth (answer
-  // through MembershipHost::growth_answer), or release its hold.
-  virtual void hold_for_growth(uint32_t bucket, uint64_t step) = 0;
+  // Step 5, to the core hosting the bucket: BucketHost::prepare (answer
+  // through MembershipHost::growth_answer), or release_hold.
+  virtual void prepare(uint32_t bucket, uint64_t step,
+                       std::vector<ParticipantId> newcomers) = 0;
   virtual void release_hold(uint32_t bucket) = 0;
 
   // Observers (the simulator's checkers); a server ignores them.
@@ -128,7 +130,7 @@ class MembershipHost {
   void storage_hung(Tick now, bool hung);
   // Step 5 on or off (on by default; the simulator's families choose).
   void set_migrations(bool on) { _migrations_on = on; }
-  // Step 5: the bucket's host answered hold_for_growth for `step`.
+  // Step 5: the bucket's host answered prepare for `step`.
   void growth_answer(uint32_t bucket, uint64_t step, BucketHost::Growth growth);
   uint64_t migrations_proposed() const { return _migrations_proposed; }
 
@@ -160,18 +162,20 @@ class MembershipHost {
   // Step 5: by bucket.
   struct Migration {
     enum class Kind : uint8_t {
-      growth,  // adds members: only when empty, held until over
+      growth,  // adds members: proposed once the newcomers are acclimated
       move,    // shrink or reorder: proposed at once
       bump,    // after a boot: the same government, a new step (voids older acks)
     };
-    enum class State : uint8_t { asked, held, proposed, refused };
+    enum class State : uint8_t { asked, proposed };
     consensus::MigrationAck ack;
     Kind kind = Kind::growth;
     State state = State::asked;
-    bool hold_sent = false;  // the bucket's host was asked to hold it
+    bool hold_sent = false;  // the bucket's host was asked (prepare)
     Tick retry_at = 0;       // asked/proposed again at this tick of the node
   };
   std::optional<Migration> migration_for(uint32_t bucket) const;
+  std::vector<ParticipantId> newcomers(const Migration& migration) const;
+  void propose(Migration& migration, std::vector<consensus::MigrationAck>& acks);
   bool migration_over(const Migration& migration) const;
   void end_migration(std::map<uint32_t, Migration>::iterator it);
   std::map<uint32_t, Migration> _migrations;

@@ -103,7 +103,14 @@ HostStorage::Ticket StoreStorage::durable() const {
   return _durable;
 }
 
+void StoreStorage::fetch(uint32_t bucket, consensus::ParticipantId to, consensus::Position from,
+                         size_t bytes_max) {
+  COWORKER_ASSERT(_fetcher != nullptr);
+  _fetcher(bucket, to, from, bytes_max);
+}
+
 const consensus::PhaserDurable* StoreStorage::recovered(uint32_t bucket) const {
+  if (const auto it = _replaced.find(bucket); it != _replaced.end()) return &it->second;
   const auto image = _image.phasers.find(bucket);
   return image == _image.phasers.end() ? nullptr : &image->second;
 }

@@ -25,6 +25,8 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <map>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -51,6 +53,20 @@ class StoreStorage final : public HostStorage {
   Ticket stage_connection_block(uint64_t end);
   Ticket durable() const override;
   const consensus::PhaserDurable* recovered(uint32_t bucket) const override;
+  // A host replaced in this process recovers from the old host's phaser
+  // images (BucketHost::images) where it had any, the boot image elsewhere.
+  // Merged over earlier replacements: a bucket the last host never touched
+  // keeps the image an earlier one left.
+  void replace_images(std::map<uint32_t, consensus::PhaserDurable> images) {
+    for (auto& [bucket, image] : images) _replaced.insert_or_assign(bucket, std::move(image));
+  }
+  // Reads are the core's (its EntryReader, a coroutine): fetch hands the
+  // request to `fetcher`, which answers BucketHost::fetched later.
+  using Fetcher = std::function<void(uint32_t bucket, consensus::ParticipantId to,
+                                     consensus::Position from, size_t bytes_max)>;
+  void set_fetcher(Fetcher fetcher) { _fetcher = std::move(fetcher); }
+  void fetch(uint32_t bucket, consensus::ParticipantId to, consensus::Position from,
+             size_t bytes_max) override;
 
   // Records wait for room in the store.
   bool overflowing() const { return !_overflow.empty(); }
@@ -84,6 +100,8 @@ class StoreStorage final : public HostStorage {
   LogStore& _store;
   const EngineImage& _image;
   BucketIndex* _index = nullptr;
+  Fetcher _fetcher;
+  std::map<uint32_t, consensus::PhaserDurable> _replaced;
   Ticket _issued = 0;
   uint64_t _last_seq = 0;
   std::deque<Waiting> _overflow;

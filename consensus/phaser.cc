@@ -49,6 +49,7 @@ void PhaserDurable::apply(const PhaserRecord& record) {
         dedup.commit(register_->entries[i], register_->first + i);
         if (keep_log) log.push_back(register_->entries[i]);
       }
+      if (keep_log && !register_->entries.empty()) writes.push_back(register_);
       commit_end = register_->end();
       last_commit = c.mark;
       last_commit_first = register_->first;
@@ -85,10 +86,19 @@ uint64_t Phaser::persist(PhaserRecord record, PhaserOutput& out) {
 }
 
 bool Phaser::all_others_in(const MemberSet& set) const {
-  for (ParticipantId id : _government.replicas) {
-    if (id != _config.self && !set.contains(id)) return false;
+  bool all = true;
+  for_each_other([&](ParticipantId id) { all = all && set.contains(id); });
+  return all;
+}
+
+bool Phaser::is_other(ParticipantId id) const {
+  if (id == _config.self) return false;
+  if (_government.contains(id)) return true;
+  if (!_growth) return false;
+  for (const Newcomer& n : _growth->newcomers) {
+    if (n.id == id) return n.joined;
   }
-  return true;
+  return false;
 }
 
 void Phaser::send_to_members(const PhaserMessage& message, PhaserOutput& out,
@@ -121,11 +131,14 @@ PhaserOutput Phaser::on_government(const Government& government) {
   if (_role != Role::follower && government.leader() != _config.self) {
     step_down(out);
   }
+  // Step 9d: the step moved on (our ack decided, or another): the growth is
+  // over; newcomers the ack made members count as members from now on.
+  if (_growth && government.step != _growth->step) _growth.reset();
   // Forget silence counters of members that left.
   for (auto it = _silent_ticks.begin(); it != _silent_ticks.end();) {
-    it = government.contains(it->first) ? std::next(it) : _silent_ticks.erase(it);
+    it = is_other(it->first) ? std::next(it) : _silent_ticks.erase(it);
   }
-  _commit_unacked.erase_if([&](ParticipantId id) { return !government.contains(id); });
+  _commit_unacked.erase_if([&](ParticipantId id) { return !is_other(id); });
   if (_in_flight) {
     // Step 4: a departed member no longer counts; resend the write to the
     // rest, since the transport never retries on its own.
@@ -208,6 +221,8 @@ void Phaser::step_down(PhaserOutput& out) {
   _pending.clear();
   _queue.clear();
   _in_flight.reset();
+  _last_written = nullptr;
+  _growth.reset();
   _commit_unacked.clear();
   _silent_ticks.clear();
   _dedup.forget_accepted();
@@ -285,20 +300,8 @@ void Phaser::admit(uint64_t request, uint32_t index, BucketEntry entry, PhaserOu
 
 // ---- the leader's round (steps 2 and 4) --------------------------------------------
 
-PhaserOutput Phaser::set_hold(Hold hold) {
-  PhaserOutput out;
-  const bool was_in_flight = _in_flight.has_value();
-  _hold = hold;
-  maybe_start_write(out);
-  // Holding starts nothing; a write already in flight goes on.
-  if (hold == Hold::yes) COWORKER_ASSERT(_in_flight.has_value() == was_in_flight);
-  check_invariants();
-  return out;
-}
-
 void Phaser::maybe_start_write(PhaserOutput& out) {
   if (_role != Role::leading || _in_flight || _queue.empty()) return;
-  if (_hold == Hold::yes) return;  // step 8
   COWORKER_ASSERT(_register == nullptr);
   auto write = std::make_shared<Write>();
   write->bucket = _config.bucket;
@@ -366,6 +369,7 @@ void Phaser::commit_in_flight(PhaserOutput& out) {
   _last_commit = CommitMark{write->end(), write->number, write->checksum};
   _last_commit_first = write->first;
   _commit_end = write->end();
+  _last_written = write;
   _register = nullptr;
   _register_durable = false;
   _commit_ticket = persist(CommitRecord{_last_commit, write->first}, out);
@@ -377,8 +381,12 @@ void Phaser::commit_in_flight(PhaserOutput& out) {
 }
 
 void Phaser::on_ack(const Ack& ack, PhaserOutput& out) {
-  if (_role == Role::follower || !_government.contains(ack.from)) return;
+  if (_role == Role::follower || !is_other(ack.from)) return;
   _silent_ticks[ack.from] = 0;
+  if (Newcomer* n = newcomer(ack.from); n != nullptr && ack.promise == _leading_promise) {
+    // A joined newcomer holds every position before what it acks (9c).
+    n->end = std::max(n->end.value_or(0), ack.end);
+  }
   if (ack.commit_only) {
     if (ack.promise == _leading_promise && ack.end >= _commit_end) _commit_unacked.erase(ack.from);
     return;
@@ -409,10 +417,16 @@ PhaserOutput Phaser::on_message(ParticipantId from, const PhaserMessage& message
   } else if (const auto* nack = std::get_if<Nack>(&message)) {
     COWORKER_ASSERT(nack->bucket == _config.bucket);
     on_nack(*nack, out);
+  } else if (const auto* notice = std::get_if<CommitNotice>(&message)) {
+    COWORKER_ASSERT(notice->bucket == _config.bucket);
+    on_commit_notice(from, *notice, out);
+  } else if (const auto* catchup = std::get_if<Catchup>(&message)) {
+    COWORKER_ASSERT(catchup->bucket == _config.bucket);
+    on_catchup(from, *catchup, out);
   } else {
-    const auto& notice = std::get<CommitNotice>(message);
-    COWORKER_ASSERT(notice.bucket == _config.bucket);
-    on_commit_notice(from, notice, out);
+    const auto& ack = std::get<CatchupAck>(message);
+    COWORKER_ASSERT(ack.bucket == _config.bucket);
+    on_catchup_ack(ack, out);
   }
   check_invariants();
   return out;
@@ -455,13 +469,15 @@ void Phaser::on_write(ParticipantId from, const WritePtr& write, PhaserOutput& o
       return;
     }
     if (raised) {
-      _acks_after_persist[persist(PromiseRecord{_promise}, out)] = AckAfter{ack, false, from};
+      _acks_after_persist[persist(PromiseRecord{_promise}, out)] = AckAfter{ack, false, from, std::nullopt};
     } else {
       out.send.push_back(PhaserSend{from, ack});
     }
     return;
   }
   if (write->first != _commit_end) {
+    // A newcomer still acclimating: the leader resends (step 9e).
+    if (!is_member(_config.self)) return;
     // A gap (or a write straddling our commit end): only repair fills it.
     _repair = true;
     out.repair = true;
@@ -476,7 +492,7 @@ void Phaser::on_write(ParticipantId from, const WritePtr& write, PhaserOutput& o
   _register = write;
   _register_durable = false;
   _register_ticket = persist(RegisterRecord{write}, out);
-  _acks_after_persist[_register_ticket] = AckAfter{ack, true, from};
+  _acks_after_persist[_register_ticket] = AckAfter{ack, true, from, std::nullopt};
 }
 
 bool Phaser::apply_commit_mark(const CommitMark& mark, PhaserOutput& out) {
@@ -484,6 +500,7 @@ bool Phaser::apply_commit_mark(const CommitMark& mark, PhaserOutput& out) {
       _register && _register->end() == mark.end && _register->checksum == mark.checksum;
   if (!is_register) {
     if (mark.end <= _commit_end) return true;  // committed here already
+    if (!is_member(_config.self)) return false;  // acclimating (step 9e)
     // The leader committed something we do not hold: repair.
     _repair = true;
     out.repair = true;
@@ -513,7 +530,7 @@ void Phaser::on_commit_notice(ParticipantId from, const CommitNotice& notice, Ph
   // The ack says "committed durably": once it is in, the leader stops
   // resending, so a crash must not be able to take the commit back.
   if (_commit_ticket != 0) {
-    _acks_after_persist[_commit_ticket] = AckAfter{ack, false, from};
+    _acks_after_persist[_commit_ticket] = AckAfter{ack, false, from, std::nullopt};
   } else {
     out.send.push_back(PhaserSend{from, ack});
   }
@@ -533,6 +550,12 @@ PhaserOutput Phaser::on_persisted(uint64_t ticket) {
   if (auto it = _acks_after_persist.find(ticket); it != _acks_after_persist.end()) {
     const AckAfter pending = it->second;
     _acks_after_persist.erase(it);
+    if (pending.catchup) {
+      // Committed positions are facts: no promise or register to re-check.
+      if (_role == Role::follower) out.send.push_back(PhaserSend{pending.to, *pending.catchup});
+      check_invariants();
+      return out;
+    }
     // Ack only what we still hold, under the promise we still hold.
     const bool still_promised = _promise == pending.ack.promise;
     const bool still_held = !pending.needs_register ||
@@ -570,6 +593,7 @@ PhaserOutput Phaser::on_tick() {
       }
     }
   }
+  if (_growth) tick_growth(out);
   // Step 7: report a member that owes us an ack for the departure timeout.
   for (ParticipantId id : waiting_on) {
     if (++_silent_ticks[id] >= _config.report_ticks) {
@@ -579,6 +603,163 @@ PhaserOutput Phaser::on_tick() {
   }
   check_invariants();
   return out;
+}
+
+// ---- growth (step 9) ------------------------------------------------------------------
+
+Phaser::Newcomer* Phaser::newcomer(ParticipantId id) {
+  if (!_growth) return nullptr;
+  for (Newcomer& n : _growth->newcomers) {
+    if (n.id == id) return &n;
+  }
+  return nullptr;
+}
+
+PhaserOutput Phaser::grow(uint64_t step, const std::vector<ParticipantId>& newcomers) {
+  PhaserOutput out;
+  // Not serving, or the host's table and our government disagree on the
+  // step (its news reaches us next): the host asks again.
+  if (_role != Role::leading || step != _government.step) return out;
+  // Another step: the table moved past ours, so our ack can never be decided.
+  if (_growth && _growth->step != step) _growth.reset();
+  if (!_growth) _growth = Growth{step, {}};
+  for (ParticipantId id : newcomers) {
+    if (id == _config.self || is_member(id) || newcomer(id) != nullptr) continue;
+    Newcomer n;
+    n.id = id;
+    _growth->newcomers.push_back(n);
+    send_catchup(id, {}, out);  // 9a: the probe
+  }
+  if (_growth->newcomers.empty()) _growth.reset();
+  check_invariants();
+  return out;
+}
+
+PhaserOutput Phaser::end_growth() {
+  PhaserOutput out;
+  if (!_growth) return out;
+  _growth.reset();
+  // A commit may have waited only for the newcomers.
+  _commit_unacked.erase_if([&](ParticipantId id) { return !is_other(id); });
+  maybe_commit(out);
+  check_invariants();
+  return out;
+}
+
+bool Phaser::growth_ready(uint64_t step) const {
+  if (_role != Role::leading || !_growth || _growth->step != step) return false;
+  for (const Newcomer& n : _growth->newcomers) {
+    if (!n.joined || *n.end < _commit_end) return false;
+  }
+  return true;
+}
+
+void Phaser::send_catchup(ParticipantId to, std::vector<WritePtr> writes, PhaserOutput& out) {
+  Newcomer* n = newcomer(to);
+  COWORKER_ASSERT(n != nullptr);
+  n->ticks = 0;
+  out.send.push_back(PhaserSend{to, Catchup{_config.bucket, _leading_promise, std::move(writes)}});
+}
+
+// 9b and 9c: fetch what the newcomer lacks, or let it join.
+void Phaser::advance(Newcomer& n, PhaserOutput& out) {
+  COWORKER_ASSERT(_role == Role::leading);
+  COWORKER_ASSERT(!n.joined);
+  if (!n.end || n.fetching) return;
+  COWORKER_ASSERT(_last_written != nullptr);
+  COWORKER_ASSERT(_last_written->end() == _commit_end);
+  COWORKER_ASSERT(_last_written->first == _last_commit_first);
+  if (*n.end < _last_commit_first) {
+    n.fetching = true;
+    out.fetch.push_back(Fetch{n.id, *n.end, _config.chunk_bytes});
+    return;
+  }
+  n.joined = true;
+  if (*n.end < _commit_end) send_catchup(n.id, {_last_written}, out);
+  if (_in_flight) out.send.push_back(PhaserSend{n.id, _in_flight->write});
+}
+
+PhaserOutput Phaser::on_fetched(ParticipantId to, std::vector<WritePtr> writes) {
+  PhaserOutput out;
+  Newcomer* n = newcomer(to);
+  if (n == nullptr || _role != Role::leading || !n->fetching) return out;
+  n->fetching = false;
+  // Nothing read (not durable here yet, or the read failed): the tick retries.
+  if (!writes.empty()) send_catchup(to, std::move(writes), out);
+  check_invariants();
+  return out;
+}
+
+void Phaser::on_catchup_ack(const CatchupAck& ack, PhaserOutput& out) {
+  Newcomer* n = newcomer(ack.from);
+  if (n == nullptr || _role != Role::leading || ack.promise != _leading_promise) return;
+  n->end = std::max(n->end.value_or(0), ack.end);
+  if (!n->joined) advance(*n, out);
+}
+
+void Phaser::tick_growth(PhaserOutput& out) {
+  if (_role != Role::leading) return;
+  for (Newcomer& n : _growth->newcomers) {
+    if (++n.ticks < _config.resend_ticks) continue;
+    n.ticks = 0;
+    if (!n.end) {
+      send_catchup(n.id, {}, out);  // the probe again
+    } else if (n.joined) {
+      // Joined one write behind and the Catchup of that write was lost.
+      if (*n.end < _commit_end && *n.end >= _last_commit_first) {
+        send_catchup(n.id, {_last_written}, out);
+      }
+    } else if (!n.fetching) {
+      advance(n, out);  // the chunk or its ack was lost: read it again
+    }
+  }
+}
+
+// The newcomer (9b): whole committed writes at our commit end become ours.
+void Phaser::on_catchup(ParticipantId from, const Catchup& catchup, PhaserOutput& out) {
+  if (catchup.promise < _promise) {
+    out.send.push_back(PhaserSend{from, Nack{_config.bucket, _promise, _config.self}});
+    return;
+  }
+  if (_role != Role::follower) return;
+  for (const WritePtr& write : catchup.writes) {
+    if (write->bucket != _config.bucket) break;  // a confused peer: take nothing more
+    if (write->end() <= _commit_end) continue;   // held already
+    if (write->first != _commit_end) break;      // a gap: the leader resends
+    COWORKER_ASSERT(write->promise <= catchup.promise);
+    _promise = std::max(_promise, write->promise);
+    persist(RegisterRecord{write}, out);
+    for (size_t i = 0; i < write->entries.size(); i++) {
+      _dedup.commit(write->entries[i], write->first + i);
+    }
+    _last_commit = CommitMark{write->end(), write->number, write->checksum};
+    _last_commit_first = write->first;
+    _commit_end = write->end();
+    _register = nullptr;
+    _register_durable = false;
+    _commit_ticket = persist(CommitRecord{_last_commit, write->first}, out);
+  }
+  const CatchupAck ack{_config.bucket, catchup.promise, _commit_end, _config.self};
+  if (_commit_ticket != 0) {
+    _acks_after_persist[_commit_ticket] = AckAfter{Ack{}, false, from, ack};
+  } else {
+    out.send.push_back(PhaserSend{from, ack});
+  }
+}
+
+PhaserDurable Phaser::image() const {
+  PhaserDurable durable;
+  durable.promise = _promise;
+  durable.commit_end = _commit_end;
+  durable.last_commit = _last_commit;
+  durable.last_commit_first = _last_commit_first;
+  durable.register_ = _register;
+  durable.dedup = _dedup;
+  // A leader's accepted-but-uncommitted marks are not durable state: a
+  // replay would not have them (its register's entries are accepted again
+  // at the next leadership start).
+  durable.dedup.forget_accepted();
+  return durable;
 }
 
 // ---- invariants ------------------------------------------------------------------------
@@ -602,6 +783,17 @@ void Phaser::check_invariants() const {
     COWORKER_ASSERT(_in_flight->untracked.size() == _in_flight->write->entries.size());
   }
   if (_role == Role::starting) COWORKER_ASSERT(_in_flight);
+  if (_role == Role::leading) {
+    COWORKER_ASSERT(_last_written != nullptr && _last_written->end() == _commit_end);
+  }
+  if (_growth) {
+    COWORKER_ASSERT(_role == Role::leading);
+    COWORKER_ASSERT(_growth->step == _government.step);
+    for (const Newcomer& n : _growth->newcomers) {
+      COWORKER_ASSERT(n.id != _config.self && !is_member(n.id));
+      if (n.joined) COWORKER_ASSERT(n.end.has_value());
+    }
+  }
   COWORKER_ASSERT(_queue.size() <= _config.queue_messages_max);
 }
 

@@ -51,12 +51,44 @@
 //   7. Ticks: a write or trailing commit not acked within resend_ticks is
 //      resent (the transport never retries); a member silent for
 //      report_ticks is reported to the membership leader.
-//   8. Hold: while the host holds the bucket (the growth of an empty
-//      bucket is being confirmed in the membership log, bucket/host.h), a
-//      leader starts no write of client messages (they queue; the
-//      leadership start's empty write still runs). The hold outlasts roles:
-//      only the host releases it. The host proposes growth only while the
-//      held leader is empty(), so a government that grows loses nothing.
+//   8. (Retired: the hold of an empty bucket's growth. Growth is step 9;
+//      the host's boot hold, bucket/host.h, keeps a leadership from
+//      starting instead.)
+//   9. Growth (acclimation and joint acks; the membership host asks for it
+//      with grow(step, newcomers) once the table's next step of a bucket we
+//      lead adds members, and proposes the migration ack once
+//      growth_ready(step)):
+//        a. The leader probes each newcomer (an empty Catchup); it answers
+//           CatchupAck{end}: it holds every committed position before end.
+//        b. Behind by more than one write: the leader asks its host to
+//           fetch committed writes from `end` (Fetch, about chunk_bytes,
+//           one fetch and one Catchup in flight per newcomer: that is the
+//           flow control) and sends them as a Catchup. The newcomer takes
+//           each whole write at its commit end as committed (a register
+//           record and a commit record, as if it had been in the
+//           government), skips what it holds, stops at a gap, and acks
+//           its new end once the records are durable.
+//        c. Within one write (end ≥ the first position of the newest
+//           committed write): the newcomer joins. The leader sends it that
+//           write (kept in memory) as a Catchup, then the write in flight;
+//           from now on every write and trailing commit goes to it and
+//           every commit needs its ack too (joint acks of old ∪ new). A
+//           newcomer acks a write only at its commit end, so an ack means
+//           it holds every position before the write.
+//        d. Ready once every newcomer joined and holds every committed
+//           position (its acked end ≥ commit end): the membership host may
+//           propose the ack; commits stay joint until the government moves
+//           past the step (the ack decided, or voided by another) or the
+//           host ends the growth (a named participant is gone for good:
+//           the ack can never be decided). Losing the leadership ends it.
+//        e. A newcomer that is not a government member ignores gaps
+//           instead of asking for repair: the leader resends.
+//      Why it is safe: the ack is proposed only when the newcomers hold
+//      every committed position, and every later commit includes them
+//      until the ack is decided or can never be. A restart loses the joint
+//      set, so after a boot the host holds every bucket it leads (no
+//      leadership start) until a bump (an ack keeping the government) has
+//      moved its step past any ack proposed before the crash.
 //
 // Safety invariants (check_invariants, and the simulator's checkers):
 //   - Positions are contiguous: commit_end only grows, by whole writes.
@@ -86,6 +118,7 @@ namespace coworker::consensus {
 struct Government {
   uint64_t slot = 0;                     // membership slot it is current as of
   std::vector<ParticipantId> replicas;   // replicas[0] leads
+  uint64_t step = 0;                     // confirmed migration steps (bucket/table.h)
   ParticipantId leader() const { return replicas.empty() ? no_participant : replicas[0]; }
   bool contains(ParticipantId id) const;
 };
@@ -101,8 +134,9 @@ class PhaserDurable {
   Position last_commit_first = 0;
   WritePtr register_;                    // uncommitted, starts at commit_end
   DedupTable dedup;
-  std::vector<BucketEntry> log;                // committed entries (simulator use)
-  bool keep_log = false;                 // fill `log` while replaying
+  std::vector<BucketEntry> log;          // committed entries (simulator use)
+  std::vector<WritePtr> writes;          // committed writes with entries (simulator use)
+  bool keep_log = false;                 // fill `log` and `writes` while replaying
 };
 
 class Phaser {
@@ -115,10 +149,10 @@ class Phaser {
     size_t queue_messages_max = 1 << 16;
     uint32_t resend_ticks = 3;
     uint32_t report_ticks = 10;  // the departure timeout, in ticks
+    size_t chunk_bytes = size_t{1} << 20;  // step 9b: entry bytes per Catchup
   };
 
   enum class Role : uint8_t { follower, starting, leading };
-  enum class Hold : bool { no, yes };
 
   Phaser(Config config, const PhaserDurable& durable);
 
@@ -129,8 +163,14 @@ class Phaser {
   PhaserOutput on_message(ParticipantId from, const PhaserMessage& message);
   PhaserOutput on_persisted(uint64_t ticket);
   PhaserOutput on_tick();
-  // Step 8. Releasing starts the queued write.
-  PhaserOutput set_hold(Hold hold);
+  // Step 9. grow() again with the same step adds newcomers (idempotent);
+  // another step replaces the growth. Ignored unless serving.
+  PhaserOutput grow(uint64_t step, const std::vector<ParticipantId>& newcomers);
+  PhaserOutput end_growth();
+  // The host's answer to a Fetch.
+  PhaserOutput on_fetched(ParticipantId to, std::vector<WritePtr> writes);
+  bool growth_ready(uint64_t step) const;
+  bool growing() const { return _growth.has_value(); }
 
   Role role() const { return _role; }
   bool serving() const { return _role == Role::leading; }
@@ -140,13 +180,14 @@ class Phaser {
   const WritePtr& register_write() const { return _register; }
   bool needs_repair() const { return _repair; }
   size_t queued() const { return _queue.size(); }
-  bool held() const { return _hold == Hold::yes; }
   // Leader, for monitoring: how many positions `replica` is behind the
   // write in flight (0 when it acked it, or nothing is in flight).
   Position lag_of(ParticipantId replica) const {
     if (!_in_flight || _in_flight->acked.count(replica) != 0) return 0;
     return _in_flight->write->end() - _commit_end;
   }
+  // Leader: the newcomers being acclimated (step 9), for monitoring.
+  size_t newcomers() const { return _growth ? _growth->newcomers.size() : 0; }
   // Connections the dedup table tracks in this bucket.
   size_t tracked_connections() const { return _dedup.connections(); }
   size_t tracked_connection_bytes() const { return _dedup.memory_bytes(); }
@@ -155,6 +196,12 @@ class Phaser {
   bool empty() const {
     return serving() && _commit_end == 0 && _register == nullptr && !_in_flight;
   }
+
+  // What replaying every record this phaser asked for so far would give
+  // (staged, not necessarily durable yet): a host replaced in the same
+  // process (a participant arriving anew) continues from it, with its sends
+  // held until those records are durable (bucket/host.h).
+  PhaserDurable image() const;
 
   void check_invariants() const;
 
@@ -185,9 +232,30 @@ class Phaser {
     uint32_t ticks_since_send = 0;
   };
 
+  // Step 9, the leader's view of one newcomer.
+  struct Newcomer {
+    ParticipantId id = no_participant;
+    std::optional<Position> end;  // acked: it holds every committed position before
+    bool fetching = false;        // a Fetch is out
+    bool joined = false;          // in the joint set
+    uint32_t ticks = 0;           // since the last Catchup
+  };
+  struct Growth {
+    uint64_t step = 0;
+    std::vector<Newcomer> newcomers;
+  };
+
   // Replica side (steps 3, trailing commits).
   void on_write(ParticipantId from, const WritePtr& write, PhaserOutput& out);
   void on_commit_notice(ParticipantId from, const CommitNotice& notice, PhaserOutput& out);
+  // Step 9, the newcomer and the leader.
+  void on_catchup(ParticipantId from, const Catchup& catchup, PhaserOutput& out);
+  void on_catchup_ack(const CatchupAck& ack, PhaserOutput& out);
+  void advance(Newcomer& newcomer, PhaserOutput& out);
+  void tick_growth(PhaserOutput& out);
+  void send_catchup(ParticipantId to, std::vector<WritePtr> writes, PhaserOutput& out);
+  Newcomer* newcomer(ParticipantId id);
+  bool is_member(ParticipantId id) const { return _government.contains(id); }
   bool apply_commit_mark(const CommitMark& mark, PhaserOutput& out);
   bool matches_committed(const Write& write) const;
   // Leader side (steps 1, 2, 4, 5, 6).
@@ -202,18 +270,24 @@ class Phaser {
   void step_down(PhaserOutput& out);
   void resolve(const Waiter& waiter, MessageResult result, PhaserOutput& out);
   uint64_t persist(PhaserRecord record, PhaserOutput& out);
-  // fn(id) for every member of the government but us, in government order.
+  // fn(id) for every member of the government but us, in government order,
+  // then every newcomer that joined (step 9c): whoever must ack a commit.
   template <typename Fn>
   void for_each_other(Fn fn) const {
     for (ParticipantId id : _government.replicas) {
       if (id != _config.self) fn(id);
     }
+    if (_growth) {
+      for (const Newcomer& n : _growth->newcomers) {
+        if (n.joined) fn(n.id);
+      }
+    }
   }
+  bool is_other(ParticipantId id) const;
   bool all_others_in(const MemberSet& set) const;
 
   Config _config;
   Role _role = Role::follower;
-  Hold _hold = Hold::no;
   Government _government;
 
   // Mirrors of durable state (PhaserDurable) kept current.
@@ -235,6 +309,7 @@ class Phaser {
     Ack ack;
     bool needs_register = false;
     ParticipantId to = no_participant;
+    std::optional<CatchupAck> catchup;  // instead of `ack` (step 9b): no conditions
   };
   std::map<uint64_t, AckAfter> _acks_after_persist;  // by ticket
 
@@ -245,6 +320,8 @@ class Phaser {
   std::map<uint64_t, Request> _requests;                           // by request id
   uint64_t _next_request = 1;
   std::optional<InFlight> _in_flight;
+  WritePtr _last_written;  // the newest committed write, while leading (step 9c)
+  std::optional<Growth> _growth;
   MemberSet _commit_unacked;  // trailing commit not yet acked
   uint32_t _commit_ticks = 0;
   std::map<ParticipantId, uint32_t> _silent_ticks;

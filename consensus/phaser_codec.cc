@@ -16,8 +16,10 @@ enum class MessageTag : uint8_t {
   ack = 2,
   nack = 3,
   commit_notice = 4,
+  catchup = 5,
+  catchup_ack = 6,
 };
-static_assert(std::variant_size_v<PhaserMessage> == 4, "a new message needs a tag");
+static_assert(std::variant_size_v<PhaserMessage> == 6, "a new message needs a tag");
 
 enum class RecordTag : uint8_t {
   promise = 1,
@@ -93,6 +95,8 @@ constexpr MessageTag tag_of(const WritePtr&) { return MessageTag::write; }
 constexpr MessageTag tag_of(const Ack&) { return MessageTag::ack; }
 constexpr MessageTag tag_of(const Nack&) { return MessageTag::nack; }
 constexpr MessageTag tag_of(const CommitNotice&) { return MessageTag::commit_notice; }
+constexpr MessageTag tag_of(const Catchup&) { return MessageTag::catchup; }
+constexpr MessageTag tag_of(const CatchupAck&) { return MessageTag::catchup_ack; }
 
 void write_body(Writer& out, const WritePtr& m) { write_write(out, m); }
 void read_body(Reader& in, WritePtr& m) { m = read_write(in); }
@@ -136,6 +140,37 @@ void read_body(Reader& in, CommitNotice& m) {
   m.commit = read_mark(in);
 }
 
+// The smallest write: bucket, promise (2), number, first, count, checksum(4),
+// mark (end, number, checksum(4)).
+constexpr size_t write_bytes_min = 14;
+
+void write_body(Writer& out, const Catchup& m) {
+  out.u32(m.bucket);
+  write_promise(out, m.promise);
+  out.u64(m.writes.size());
+  for (const WritePtr& write : m.writes) write_write(out, write);
+}
+void read_body(Reader& in, Catchup& m) {
+  m.bucket = in.u32();
+  m.promise = read_promise(in);
+  const uint64_t count = in.count(write_bytes_min);
+  m.writes.reserve(count);
+  for (uint64_t i = 0; i < count && in.ok(); i++) m.writes.push_back(read_write(in));
+}
+
+void write_body(Writer& out, const CatchupAck& m) {
+  out.u32(m.bucket);
+  write_promise(out, m.promise);
+  out.u64(m.end);
+  out.u64(m.from);
+}
+void read_body(Reader& in, CatchupAck& m) {
+  m.bucket = in.u32();
+  m.promise = read_promise(in);
+  m.end = in.u64();
+  m.from = in.u64();
+}
+
 // ---- Records ----
 
 constexpr RecordTag tag_of(const PromiseRecord&) { return RecordTag::promise; }
@@ -172,6 +207,8 @@ PhaserMessage read_phaser_message(Reader& in) {
     case MessageTag::ack: return read_as<Ack, PhaserMessage>(in);
     case MessageTag::nack: return read_as<Nack, PhaserMessage>(in);
     case MessageTag::commit_notice: return read_as<CommitNotice, PhaserMessage>(in);
+    case MessageTag::catchup: return read_as<Catchup, PhaserMessage>(in);
+    case MessageTag::catchup_ack: return read_as<CatchupAck, PhaserMessage>(in);
   }
   in.fail("unknown tag");
   return PhaserMessage{};

@@ -17,6 +17,8 @@
 //   2    Ack           bucket(u32) promise number end commit_only(0/1) from
 //   3    Nack          bucket(u32) promise from
 //   4    CommitNotice  bucket(u32) promise commit_mark
+//   5    Catchup       bucket(u32) promise n write*n
+//   6    CatchupAck    bucket(u32) promise end from
 //
 //   tag  record          fields
 //   1    PromiseRecord   promise

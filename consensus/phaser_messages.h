@@ -78,7 +78,24 @@ struct CommitNotice {
   CommitMark commit;
 };
 
-using PhaserMessage = std::variant<WritePtr, Ack, Nack, CommitNotice>;
+// Growth (phaser.h step 9), leader → newcomer: committed writes, whole and
+// in position order, for the newcomer to take as committed. Empty: a probe,
+// answered with the newcomer's commit end.
+struct Catchup {
+  uint32_t bucket = 0;
+  Promise promise;  // the leader's
+  std::vector<WritePtr> writes;
+};
+
+// Newcomer → leader: every position before `end` is committed here durably.
+struct CatchupAck {
+  uint32_t bucket = 0;
+  Promise promise;  // the Catchup's
+  Position end = 0;
+  ParticipantId from = no_participant;
+};
+
+using PhaserMessage = std::variant<WritePtr, Ack, Nack, CommitNotice, Catchup, CatchupAck>;
 
 // The bucket a message belongs to (a WritePtr to route is never null).
 inline uint32_t bucket_of(const PhaserMessage& message) {
@@ -117,6 +134,15 @@ struct PhaserSend {
   PhaserMessage message;
 };
 
+// Growth: the host reads committed writes of this bucket from its storage,
+// from the write holding `from`, about `bytes_max` bytes of entries (at least
+// one write), and hands them back through Phaser::on_fetched(to, writes).
+struct Fetch {
+  ParticipantId to = no_participant;
+  Position from = 0;
+  size_t bytes_max = 0;
+};
+
 // How one client message fared.
 enum class Outcome : uint8_t {
   appended,            // 200, duplicate false
@@ -148,10 +174,12 @@ struct PhaserOutput {
   std::vector<PhaserSend> send;
   std::vector<Reply> reply;
   std::vector<ParticipantId> report;
+  std::vector<Fetch> fetch;
   bool repair = false;  // this replica's copy disagrees with its leader's
 
   bool empty() const {
-    return persist.empty() && send.empty() && reply.empty() && report.empty() && !repair;
+    return persist.empty() && send.empty() && reply.empty() && report.empty() &&
+           fetch.empty() && !repair;
   }
 };
 

@@ -61,6 +61,14 @@ auto fields(const Ack& x) {
 }
 auto fields(const Nack& x) { return std::tie(x.bucket, x.promise, x.from); }
 auto fields(const CommitNotice& x) { return std::tie(x.bucket, x.promise, x.commit); }
+// The writes, not the pointers.
+std::vector<Write> values(const std::vector<WritePtr>& writes) {
+  std::vector<Write> out;
+  for (const WritePtr& w : writes) out.push_back(*w);
+  return out;
+}
+auto fields(const Catchup& x) { return std::make_tuple(x.bucket, x.promise, values(x.writes)); }
+auto fields(const CatchupAck& x) { return std::tie(x.bucket, x.promise, x.end, x.from); }
 auto fields(const PromiseRecord& x) { return std::tie(x.promise); }
 auto fields(const RegisterRecord& x) { return std::tie(*x.write); }  // the write, not the pointer
 auto fields(const CommitRecord& x) { return std::tie(x.mark, x.first); }
@@ -238,7 +246,13 @@ PhaserMessage Gen::phaser_message() {
     case 0: return PhaserMessage{std::in_place_type<WritePtr>, write()};
     case 1: return Ack{u32(), promise(), u64(), u64(), boolean(), u64()};
     case 2: return Nack{u32(), promise(), u64()};
-    default: return CommitNotice{u32(), promise(), mark()};
+    case 3: return CommitNotice{u32(), promise(), mark()};
+    case 4: {
+      std::vector<WritePtr> writes(_prng.below(3));
+      for (WritePtr& w : writes) w = write();
+      return Catchup{u32(), promise(), std::move(writes)};
+    }
+    default: return CatchupAck{u32(), promise(), u64(), u64()};
   }
 }
 
@@ -448,7 +462,7 @@ TEST_CASE("codec: an unknown tag and a bad version fail with their reason") {
   check_version_and_tags<PaxosRecords>(32, 4);
   check_version_and_tags<MembershipMessages>(33, 6);
   check_version_and_tags<MembershipRecords>(34, 2);
-  check_version_and_tags<PhaserMessages>(35, 4);
+  check_version_and_tags<PhaserMessages>(35, 6);
   check_version_and_tags<PhaserRecords>(36, 3);
   // A Paxos message inside a membership message: its own tag is checked too.
   const std::string nested = encode(MembershipMessage{Message{CatchUp{5}}});

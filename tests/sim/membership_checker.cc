@@ -26,7 +26,7 @@ MembershipChecker::MembershipChecker(const MembershipSimOptions& options, uint64
                                      std::vector<ParticipantId> initial_voters)
     : _table(options.params.buckets, options.params.replicas),
       _latest(std::move(initial_voters)),
-      _migrations(options.executor) {
+      _migrations(options.executor || options.migrations) {
   if (options.static_members > 0) {
     const consensus::MembershipDurable image = static_image(options, 1, seed);
     consensus::Reader reader(image.paxos.snapshot.bytes);

@@ -99,9 +99,9 @@ class MembershipChecker final : public Checker {
   std::map<consensus::ProposalId, std::vector<ParticipantId>> _proposed;  // reconfigurations
   std::set<consensus::ProposalId> _changes;  // proposed entries that change members
   Slot _alpha = 0;
-  // Without the migration executor (the phaser families: no migrations until
-  // a later issue) governments never grow back to their targets, so
-  // liveness does not ask for that.
+  // Without migrations (neither the stand-in executor nor the engine's: the
+  // phaser families other than phaser-grow) governments never move to
+  // their targets, so liveness does not ask for that.
   bool _migrations = true;
   std::set<ParticipantId> _no_lease;  // departed
   std::map<ParticipantId, ParticipantId> _last_id;  // host -> its last arrival id

@@ -260,9 +260,11 @@ void Participant::MemberEffects::government(uint32_t bucket,
   _p._phaser_host->government(_p._now, bucket, government);
 }
 
-void Participant::MemberEffects::hold_for_growth(uint32_t bucket, uint64_t step) {
+void Participant::MemberEffects::prepare(uint32_t bucket, uint64_t step,
+                                        std::vector<ParticipantId> newcomers) {
   COWORKER_ASSERT(_p._phaser_host != nullptr);
-  const bucket::BucketHost::Growth growth = _p._phaser_host->hold_for_growth(_p._now, bucket);
+  const bucket::BucketHost::Growth growth =
+      _p._phaser_host->prepare(_p._now, bucket, step, newcomers);
   _p._member->engine().growth_answer(bucket, step, growth);
 }
 

@@ -136,7 +136,7 @@ class Participant {
     void send(const std::string& address, ParticipantId from, ParticipantId to,
               consensus::MembershipMessage message) override;
     void government(uint32_t bucket, const consensus::Government& government) override;
-    void hold_for_growth(uint32_t bucket, uint64_t step) override;
+    void prepare(uint32_t bucket, uint64_t step, std::vector<ParticipantId> newcomers) override;
     void release_hold(uint32_t bucket) override;
     void booted(const consensus::Snapshot& snapshot) override;
     void proposed(const consensus::Entry& entry) override;

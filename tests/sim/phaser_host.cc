@@ -32,12 +32,16 @@ void PhaserHost::tick(Tick now, Tick tick_every) {
   _storage.set_now(now);
   _disk.tick(now);
   _host.on_durable();
+  for (const SimStorage::FetchRequest& request : _storage.take_fetches()) {
+    _host.fetched(request.bucket, request.to, _storage.read(request));
+  }
   if (tick_every != 0 && now % tick_every == 0) _host.tick();
 }
 
-bucket::BucketHost::Growth PhaserHost::hold_for_growth(Tick now, uint32_t bucket) {
+bucket::BucketHost::Growth PhaserHost::prepare(Tick now, uint32_t bucket, uint64_t step,
+                                               const std::vector<ParticipantId>& newcomers) {
   _storage.set_now(now);
-  return _host.hold_for_growth(bucket);
+  return _host.prepare(bucket, step, newcomers);
 }
 
 void PhaserHost::release_hold(Tick now, uint32_t bucket) {

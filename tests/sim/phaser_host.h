@@ -57,7 +57,8 @@ class PhaserHost final : private bucket::HostEffects {
   // phasers every `tick_every` ticks.
   void tick(Tick now, Tick tick_every);
 
-  bucket::BucketHost::Growth hold_for_growth(Tick now, uint32_t bucket);
+  bucket::BucketHost::Growth prepare(Tick now, uint32_t bucket, uint64_t step,
+                                     const std::vector<ParticipantId>& newcomers);
   void release_hold(Tick now, uint32_t bucket);
 
   const consensus::Phaser* phaser(uint32_t bucket) const { return _host.phaser(bucket); }

@@ -28,7 +28,7 @@ consensus::Government PhaserLayer::government(uint32_t bucket) const {
   const MembershipChecker* membership = _sim.membership();
   COWORKER_ASSERT(membership != nullptr);
   const bucket::CurrentGovernment& current = membership->table().current(bucket);
-  return consensus::Government{current.slot, current.replicas};
+  return consensus::Government{current.slot, current.replicas, current.step};
 }
 
 std::vector<ParticipantId> PhaserLayer::participants() const {

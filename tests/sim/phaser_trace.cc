@@ -32,13 +32,22 @@ uint64_t digest_phaser_message(const consensus::PhaserMessage& message) {
                    hash = mix64(mix64(hash, c.bucket), promise_word(c.promise));
                    hash = mix64(hash, c.commit.end);
                  },
+                 [&](const consensus::Catchup& c) {
+                   hash = mix64(mix64(hash, c.bucket), promise_word(c.promise));
+                   for (const consensus::WritePtr& w : c.writes) hash = mix64(hash, w->end());
+                 },
+                 [&](const consensus::CatchupAck& a) {
+                   hash = mix64(mix64(hash, a.bucket), promise_word(a.promise));
+                   hash = mix64(mix64(hash, a.end), a.from);
+                 },
              },
              message);
   return hash;
 }
 
 const char* phaser_message_name(const consensus::PhaserMessage& message) {
-  static constexpr const char* names[] = {"write", "ack", "nack", "commit"};
+  static constexpr const char* names[] = {"write", "ack", "nack", "commit", "catchup",
+                                                 "catchup-ack"};
   static_assert(std::size(names) == std::variant_size_v<consensus::PhaserMessage>);
   return names[message.index()];
 }
@@ -60,6 +69,13 @@ std::string describe_phaser_message(const consensus::PhaserMessage& message) {
           },
           [](const consensus::CommitNotice& c) {
             return fmt::format("b={} p={} end={}", c.bucket, c.promise.to_string(), c.commit.end);
+          },
+          [](const consensus::Catchup& c) {
+            return fmt::format("b={} p={} writes={} end={}", c.bucket, c.promise.to_string(),
+                               c.writes.size(), c.writes.empty() ? 0 : c.writes.back()->end());
+          },
+          [](const consensus::CatchupAck& a) {
+            return fmt::format("b={} p={} end={}", a.bucket, a.promise.to_string(), a.end);
           },
       },
       message);

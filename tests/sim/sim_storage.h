@@ -52,11 +52,39 @@ class SimStorage final : public bucket::HostStorage {
     const auto image = images.find(bucket);
     return image == images.end() ? nullptr : &image->second;
   }
+  // Answered at the participant's next tick (PhaserHost::tick), from the
+  // durable image: what a server's read of its log would find.
+  struct FetchRequest {
+    uint32_t bucket = 0;
+    consensus::ParticipantId to = 0;
+    consensus::Position from = 0;
+    size_t bytes_max = 0;
+  };
+  void fetch(uint32_t bucket, consensus::ParticipantId to, consensus::Position from,
+             size_t bytes_max) override {
+    _fetches.push_back(FetchRequest{bucket, to, from, bytes_max});
+  }
+  std::vector<FetchRequest> take_fetches() { return std::move(_fetches); }
+  // The committed writes a fetch finds on the durable image.
+  std::vector<consensus::WritePtr> read(const FetchRequest& request) const {
+    std::vector<consensus::WritePtr> writes;
+    const consensus::PhaserDurable* image = recovered(request.bucket);
+    if (image == nullptr) return writes;
+    size_t bytes = 0;
+    for (const consensus::WritePtr& write : image->writes) {
+      if (write->end() <= request.from) continue;
+      if (!writes.empty() && bytes >= request.bytes_max) break;
+      for (const auto& e : write->entries) bytes += e.body.size() + e.identifier.size();
+      writes.push_back(write);
+    }
+    return writes;
+  }
 
  private:
   Disk& _disk;
   consensus::Prng& _prng;
   Tick _now = 0;
+  std::vector<FetchRequest> _fetches;
 };
 
 }  // namespace coworker::sim

@@ -254,15 +254,16 @@ void ClusterNode::government(uint32_t bucket, const consensus::Government& gover
 // Calls to one core run in the order sent, behind the governments fed
 // before them (so a hold reaches the bucket's host before any client write
 // its leadership start could allow, which needs two fdatasyncs first).
-void ClusterNode::hold_for_growth(uint32_t bucket, uint64_t step) {
+void ClusterNode::prepare(uint32_t bucket, uint64_t step,
+                          std::vector<consensus::ParticipantId> newcomers) {
   const unsigned core = _participant.core_of(bucket);
   Participant* p = &_participant;
-  auto hold = [p, core, bucket] {
+  auto hold = [p, core, bucket, step, newcomers = std::move(newcomers)] {
     if (!p->has_core(core) || !p->core(core).has_host()) {
       return bucket::BucketHost::Growth::not_ready;
     }
     Core& target = p->core(core);
-    const bucket::BucketHost::Growth growth = target.host().hold_for_growth(bucket);
+    const bucket::BucketHost::Growth growth = target.host().prepare(bucket, step, newcomers);
     target.staged();
     return growth;
   };

@@ -128,7 +128,8 @@ class ClusterNode final : private bucket::MembershipEffects {
   void send(const std::string& address, consensus::ParticipantId from, consensus::ParticipantId to,
             consensus::MembershipMessage message) override;
   void government(uint32_t bucket, const consensus::Government& government) override;
-  void hold_for_growth(uint32_t bucket, uint64_t step) override;
+  void prepare(uint32_t bucket, uint64_t step,
+               std::vector<consensus::ParticipantId> newcomers) override;
   void release_hold(uint32_t bucket) override;
   void applied() override;
 

@@ -28,6 +28,28 @@ Core::Core(Participant& participant, unsigned core, std::unique_ptr<bucket::LogS
   COWORKER_ASSERT(_store != nullptr);
   COWORKER_ASSERT(_index->core() == core);
   COWORKER_ASSERT(reactor::Loop::current().core() == core);
+  _storage.set_fetcher([this](uint32_t bucket, consensus::ParticipantId to,
+                              consensus::Position from, size_t bytes_max) {
+    _tasks.spawn(run_fetch(bucket, to, from, bytes_max));
+  });
+}
+
+// A newcomer's acclimation (phaser.h step 9b): committed writes read back
+// from this core's log. The phaser allows one fetch per newcomer at a time.
+Task<void> Core::run_fetch(uint32_t bucket, consensus::ParticipantId to, consensus::Position from,
+                           size_t bytes_max) {
+  auto read = _reader.read_writes(bucket, from, bytes_max);
+  Result<std::vector<consensus::WritePtr>, bucket::ReadErrc> got = co_await read;
+  std::vector<consensus::WritePtr> writes;
+  if (got) {
+    writes = std::move(*got);
+  } else {
+    log_error(_core, "bucket {}: reading from position {} for participant {}: {}", bucket, from,
+              to, bucket::read_errc_name(got.error()));
+  }
+  if (_host == nullptr || _closing) co_return;
+  _host->fetched(bucket, to, std::move(writes));
+  staged();
 }
 
 Core::~Core() { COWORKER_ASSERT(_appends.empty()); }
@@ -57,14 +79,19 @@ void Core::replace_host(consensus::ParticipantId self) {
     pending.done.notify_all();
   }
   // Counters staged under the old id are in the log but not in the boot
-  // image: continue above them.
+  // image: continue above them. The phasers continue from what the old
+  // ones staged (their copies may be offered as prefixes to the growth
+  // that brings the new id into governments, phaser.h step 9), and the new
+  // host says nothing before those records are durable.
   const uint32_t counter = _host->counter();
+  std::map<uint32_t, consensus::PhaserDurable> images = _host->images();
   _host.reset();
   COWORKER_ASSERT(_host == nullptr);
+  _storage.replace_images(std::move(images));
   bucket::HostEffects& effects = *this;
   _host = std::make_unique<bucket::BucketHost>(
       self, _participant.timing().phaser, std::max(counter, _participant.image().counter),
-      _storage, effects);
+      _storage, effects, _storage.issued());
 }
 
 Task<void> Core::close() {

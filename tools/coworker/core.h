@@ -127,6 +127,8 @@ class Core final : private bucket::HostEffects {
 
   reactor::Task<void> run_ticker();
   reactor::Task<void> run_pump();
+  reactor::Task<void> run_fetch(uint32_t bucket, consensus::ParticipantId to,
+                                consensus::Position from, size_t bytes_max);
   void expire_appends();
 
   // bucket::HostEffects.
