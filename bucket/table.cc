@@ -123,6 +123,12 @@ void BucketTable::remove_member(Slot slot, ParticipantId id, bool keep_where_alo
     if (keep_where_alone && current.replicas.size() == 1) continue;
     CurrentGovernment shrunk = current;
     shrunk.slot = slot;
+    // A new step: every ack computed from the government before this
+    // removal is void from now on. Otherwise an ack naming a member marked
+    // unreachable (removed here, commits going on without it) would be
+    // valid again at its return and put it back in the government without
+    // the positions committed meanwhile (found by phaser-churn, seed 4).
+    shrunk.step++;
     shrunk.replicas.erase(std::find(shrunk.replicas.begin(), shrunk.replicas.end(), id));
     set_government(b, std::move(shrunk));
   }

@@ -11,9 +11,11 @@
 //             an arrival or a return admits, a leave, departure or
 //             unreachable mark withdraws;
 //   current   per bucket {step, slot, replicas}: the last government a
-//             migration ack confirmed (step = how many were confirmed),
-//             minus participants departed at later slots, and minus an
-//             unreachable one wherever another member survives;
+//             migration ack confirmed, minus participants departed at later
+//             slots, and minus an unreachable one wherever another member
+//             survives; step counts every change (confirmed acks and those
+//             removals), so an ack is valid only against the government it
+//             was computed from;
 //   next      for a bucket whose current government differs from its
 //             target, the step to execute: the target itself when it only
 //             drops or reorders members, else the current government
@@ -47,7 +49,7 @@ namespace coworker::bucket {
 using consensus::Slot;
 
 struct CurrentGovernment {
-  uint64_t step = 0;                    // confirmed migration steps so far
+  uint64_t step = 0;                    // government changes so far (acks and removals)
   Slot slot = 0;                        // the membership slot it is current as of
   std::vector<ParticipantId> replicas;  // leader first, then the usurper order
   ParticipantId leader() const { return replicas.empty() ? no_participant : replicas[0]; }

@@ -46,8 +46,8 @@ class Cluster {
   std::vector<ParticipantId>& reports() { return _reports; }
 
   // Every live participant learns the government; its leader starts.
-  void govern(std::vector<ParticipantId> replicas, uint64_t slot) {
-    _government = Government{slot, std::move(replicas)};
+  void govern(std::vector<ParticipantId> replicas, uint64_t slot, uint64_t step = 0) {
+    _government = Government{slot, std::move(replicas), step};
     for (auto& [id, n] : _nodes) {
       if (n.up) handle(id, n.phaser->on_government(_government));
     }
@@ -86,10 +86,44 @@ class Cluster {
   void drop_to(ParticipantId to) {
     std::erase_if(_network, [&](const InFlightMessage& m) { return m.to == to; });
   }
+  // The government changes without a new leadership (a growth ack decided).
+  void confirm(std::vector<ParticipantId> replicas, uint64_t slot, uint64_t step) {
+    _government = Government{slot, std::move(replicas), step};
+    for (auto& [id, n] : _nodes) {
+      if (n.up) handle(id, n.phaser->on_government(_government));
+    }
+  }
+  void grow(ParticipantId leader, uint64_t step, std::vector<ParticipantId> newcomers) {
+    handle(leader, phaser(leader).grow(step, newcomers));
+  }
+  void end_growth(ParticipantId leader) { handle(leader, phaser(leader).end_growth()); }
+  size_t fetches() const { return _fetched; }
+  int repairs() const { return _repairs; }
+  // Answer every Fetch from the asker's durable committed writes.
+  bool answer_fetches() {
+    bool moved = false;
+    while (!_fetches.empty()) {
+      auto [id, fetch] = _fetches.front();
+      _fetches.pop_front();
+      Node& n = node(id);
+      if (!n.up) continue;
+      PhaserDurable d;
+      d.keep_log = true;
+      for (const PhaserRecord& r : n.disk) d.apply(r);
+      std::vector<WritePtr> writes;
+      for (const WritePtr& w : d.writes) {
+        if (w->end() > fetch.from) writes.push_back(w);
+      }
+      _fetched++;
+      handle(id, n.phaser->on_fetched(fetch.to, std::move(writes)));
+      moved = true;
+    }
+    return moved;
+  }
   // Deliver and flush until nothing moves.
   void settle() {
     for (bool moved = true; moved;) {
-      moved = false;
+      moved = answer_fetches();
       for (auto& [id, n] : _nodes) {
         if (n.up && !n.unflushed.empty()) {
           flush(id);
@@ -144,6 +178,7 @@ class Cluster {
     for (PhaserSend& s : out.send) _network.push_back(InFlightMessage{id, s.to, std::move(s.message)});
     for (Reply& r : out.reply) _replies.push_back(std::move(r));
     for (ParticipantId r : out.report) _reports.push_back(r);
+    for (const Fetch& f : out.fetch) _fetches.emplace_back(id, f);
     if (out.repair) _repairs++;
   }
 
@@ -153,6 +188,8 @@ class Cluster {
   std::deque<InFlightMessage> _network;
   std::vector<Reply> _replies;
   std::vector<ParticipantId> _reports;
+  std::deque<std::pair<ParticipantId, Fetch>> _fetches;
+  size_t _fetched = 0;
   int _repairs = 0;
 };
 

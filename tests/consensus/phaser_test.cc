@@ -299,6 +299,98 @@ TEST_CASE("phaser: a government of one keeps its log and serves alone") {
   CHECK(c.reply_for(2)->results[0].position == 1);
 }
 
+TEST_CASE("phaser: growth: a newcomer is acclimated, joins, and then every commit needs it") {
+  Cluster c({1, 2, 3, 4});
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  for (uint64_t i = 1; i <= 4; i++) {
+    c.append(1, i, {message(7, i, "m" + std::to_string(i))});
+    c.settle();
+    c.tick(1);
+    c.settle();
+  }
+  REQUIRE(c.phaser(1).commit_end() == 4);
+  CHECK(c.phaser(4).commit_end() == 0);
+
+  c.grow(1, 0, {4});
+  CHECK(!c.phaser(1).growth_ready(0));
+  c.settle();
+  // Probe, a fetch of the writes it lacked, a Catchup, its ack: joined.
+  CHECK(c.fetches() >= 1);
+  CHECK(c.phaser(1).growth_ready(0));
+  CHECK(c.committed(4) == c.committed(1));
+  CHECK(c.phaser(4).commit_end() == 4);
+  CHECK(c.repairs() == 0);
+
+  // Joint acks: without the newcomer's ack nothing commits.
+  c.append(1, 10, {message(7, 5, "joint")});
+  c.flush(1);
+  for (size_t i = 0; i < 8; i++) {
+    c.drop_to(4);
+    c.flush(2);
+    c.flush(3);
+    if (!c.deliver_one()) break;
+  }
+  c.drop_to(4);
+  c.flush(2);
+  c.flush(3);
+  while (c.deliver_one()) c.drop_to(4);
+  CHECK(!c.reply_for(10));
+  // The resend reaches it: the commit follows.
+  for (uint32_t t = 0; t < 4 && !c.reply_for(10); t++) {
+    c.tick(1);
+    c.settle();
+  }
+  CHECK(outcome_of(c, 10) == Outcome::appended);
+
+  // The ack decided: the newcomer is a member and the growth is over.
+  c.confirm({1, 2, 3, 4}, 9, 1);
+  CHECK(!c.phaser(1).growing());
+  c.append(1, 11, {message(7, 6, "after")});
+  c.settle();
+  c.tick(1);
+  c.settle();
+  CHECK(outcome_of(c, 11) == Outcome::appended);
+  CHECK(c.committed(4) == c.committed(1));
+}
+
+TEST_CASE("phaser: growth: end_growth drops the newcomers from the count") {
+  Cluster c({1, 2, 3, 4});
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  c.append(1, 1, {message(7, 1, "a")});
+  c.settle();
+  c.grow(1, 0, {4});
+  c.settle();
+  REQUIRE(c.phaser(1).growth_ready(0));
+  c.crash(4);  // it departs: the host ends the growth
+  c.append(1, 2, {message(7, 2, "b")});
+  c.settle();
+  CHECK(!c.reply_for(2));
+  c.end_growth(1);  // its output commits
+  c.settle();
+  CHECK(outcome_of(c, 2) == Outcome::appended);
+}
+
+TEST_CASE("phaser: growth: a newcomer ignores a write past its end instead of asking for repair") {
+  Cluster c({1, 2, 3});
+  c.govern({1, 2}, 5);
+  c.settle();
+  c.append(1, 1, {message(7, 1, "a")});
+  c.settle();
+  c.append(1, 2, {message(7, 2, "b")});
+  c.flush(1);
+  // Hand the write in flight to 3, a non-member at position 0.
+  auto& net = c.network();
+  REQUIRE(!net.empty());
+  InFlightMessage m = net.front();
+  m.to = 3;
+  net.push_back(m);
+  c.settle();
+  CHECK(c.repairs() == 0);
+  CHECK(!c.phaser(3).needs_repair());
+}
+
 TEST_CASE("phaser: the queue is bounded") {
   Phaser::Config config;
   config.queue_messages_max = 2;

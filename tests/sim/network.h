@@ -35,7 +35,15 @@ using consensus::Tick;
 
 // What travels between participants: one alternative per hosted protocol.
 // (Membership: member_packet.h.)
-using Payload = std::variant<consensus::Message, MemberPacket, Probe, consensus::PhaserMessage>;
+// A phaser message between arrival ids (the membership families: a host
+// that arrived anew serves under another id than its host number).
+struct PhaserPacket {
+  ParticipantId from = 0;
+  ParticipantId to = 0;
+  consensus::PhaserMessage message;
+};
+using Payload =
+    std::variant<consensus::Message, MemberPacket, Probe, consensus::PhaserMessage, PhaserPacket>;
 
 struct Packet {
   ParticipantId from = 0;

@@ -106,7 +106,11 @@ void Participant::tick(Tick now) {
     _storage->set_now(now);
     _member->engine().on_durable();
     tick_member(now);
-    if (_phaser_host) tick_phasers(now);
+    if (_phaser_host) {
+      tick_phasers(now);
+    } else {
+      start_phasers(now);  // the arrival gave us an id
+    }
     return;
   }
   drain(now);
@@ -133,8 +137,12 @@ void Participant::deliver(Tick now, ParticipantId from, const Payload& payload) 
     return;
   }
   _storage->set_now(now);
-  if (const auto* phaser = std::get_if<consensus::PhaserMessage>(&payload)) {
-    if (_phaser_host) _phaser_host->deliver(now, from, *phaser);
+  if (const auto* phaser = std::get_if<PhaserPacket>(&payload)) {
+    // For the id we serve under now; one addressed to an earlier id of this
+    // host (it arrived anew since) is lost, as a closed connection would be.
+    if (_phaser_host && _phaser_host->self() == phaser->to) {
+      _phaser_host->deliver(now, phaser->from, phaser->message);
+    }
     return;
   }
   if (const auto* probe = std::get_if<Probe>(&payload)) {
@@ -208,12 +216,21 @@ void Participant::drain(Tick now) {
 
 // ---- the phaser stack -----------------------------------------------------------------
 
+// The phasers serve under the participant's arrival id (the host number for
+// a static member); a participant that arrives anew gets a new host for the
+// new id that continues from the old one's state (PhaserHost's second
+// constructor), as a server core's replace_host does.
 void Participant::start_phasers(Tick now) {
-  // A static member (arrival id = host) hosts phasers; a host that arrived
-  // anew under another id would need growth to take its old state.
-  if (_options.phasers == nullptr || _member->node().id() != _id) return;
-  _phaser_host = std::make_unique<PhaserHost>(_id, _options.phasers->phaser, _disk, *_prng,
-                                              _phaser_effects);
+  if (_options.phasers == nullptr) return;
+  const ParticipantId id = _member->node().id();
+  if (id == consensus::no_participant) return;  // arriving: no id yet
+  if (_phaser_host && _phaser_host->self() == id) return;
+  if (_phaser_host) {
+    _phaser_host = std::make_unique<PhaserHost>(id, *_phaser_host);
+  } else {
+    _phaser_host = std::make_unique<PhaserHost>(id, _options.phasers->phaser, _disk, *_prng,
+                                                _phaser_effects);
+  }
   _member->engine().feed_governments();
 }
 
@@ -224,19 +241,18 @@ void Participant::tick_phasers(Tick now) {
   engine.storage_hung(now, _disk.hung());
   engine.govern();  // recovery may have ended on this tick
   _phaser_host->tick(now, 1);
+  start_phasers(now);  // arrived anew on this tick: serve under the new id
 }
 
 void Participant::PhaserEffects::send(ParticipantId from, ParticipantId to,
                                       consensus::PhaserMessage message) {
-  COWORKER_ASSERT(from == _p._id);
-  // Phasers address arrival ids; the network hosts. A static member's id is
-  // its host; a participant that arrived anew hosts no phasers here (its
-  // old state would need acclimation), so what is sent to it is lost.
+  COWORKER_ASSERT(_p._phaser_host != nullptr && from == _p._phaser_host->self());
+  // Phasers address arrival ids; the network hosts: the member's address
+  // names its host (unknown to our membership view: lost).
   const consensus::Member* member = _p._member->node().state().member(to);
   if (member == nullptr) return;
   const ParticipantId host = host_of(member->address);
-  if (host != to) return;
-  _p._effects.send(_p._id, host, Payload{std::move(message)});
+  _p._effects.send(_p._id, host, Payload{PhaserPacket{from, to, std::move(message)}});
 }
 
 void Participant::PhaserEffects::reply(ParticipantId, const consensus::Reply& reply) {

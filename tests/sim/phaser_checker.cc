@@ -91,7 +91,7 @@ void PhaserChecker::extend_truth(uint32_t bucket, const BucketEntry& entry) {
 
 void PhaserChecker::check_logs(const PhaserWorld& world) {
   for (ParticipantId id : world.participants()) {
-    for (const auto& [bucket, durable] : world.image(id).phasers) {
+    for (const auto& [bucket, durable] : world.host_image(id).phasers) {
       size_t& verified = _verified[{id, bucket}];
       const std::vector<BucketEntry>& log = durable.log;
       if (log.size() < verified) {

@@ -43,8 +43,10 @@ class PhaserWorld {
   virtual uint32_t buckets() const = 0;
   // The current government as the membership log has it (ground truth).
   virtual consensus::Government government(uint32_t bucket) const = 0;
+  // Hosts (each with one disk), and the disk of the host serving as `id`.
   virtual std::vector<ParticipantId> participants() const = 0;
   virtual const DurableImage& image(ParticipantId id) const = 0;
+  virtual const DurableImage& host_image(ParticipantId host) const { return image(host); }
   // Up and still a member (not departed).
   virtual bool live(ParticipantId id) const = 0;
 

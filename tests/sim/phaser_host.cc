@@ -7,10 +7,26 @@ namespace coworker::sim {
 PhaserHost::PhaserHost(ParticipantId self, consensus::Phaser::Config base, Disk& disk,
                        consensus::Prng& prng, PhaserHostEffects& effects)
     : _self(self),
+      _base(base),
+      _prng(prng),
       _disk(disk),
       _effects(effects),
       _storage(disk, prng),
       _host(self, base, disk.image().counter, _storage, *this) {}
+
+PhaserHost::PhaserHost(ParticipantId self, PhaserHost& old)
+    : _self(self),
+      _base(old._base),
+      _prng(old._prng),
+      _disk(old._disk),
+      _effects(old._effects),
+      _storage(old._disk, old._prng),
+      _host(self, old._base, std::max(old._host.counter(), old._disk.image().counter), _storage,
+            *this, old._disk.issued()) {
+  COWORKER_ASSERT(self != old._self);
+  _storage.replace_images(old._storage.replaced());  // buckets the old host never touched
+  _storage.replace_images(old._host.images());
+}
 
 void PhaserHost::government(Tick now, uint32_t bucket, const consensus::Government& government) {
   _storage.set_now(now);

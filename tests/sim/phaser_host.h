@@ -47,6 +47,11 @@ class PhaserHost final : private bucket::HostEffects {
  public:
   PhaserHost(ParticipantId self, consensus::Phaser::Config base, Disk& disk,
              consensus::Prng& prng, PhaserHostEffects& effects);
+  // The host that replaces `old` in the same boot (the participant arrived
+  // anew as `self`): its phasers continue from the old ones' images, and it
+  // says nothing before what the old host staged is durable (bucket/host.h).
+  PhaserHost(ParticipantId self, PhaserHost& old);
+  ParticipantId self() const { return _self; }
 
   // The membership says this is bucket's current government now.
   void government(Tick now, uint32_t bucket, const consensus::Government& government);
@@ -72,6 +77,8 @@ class PhaserHost final : private bucket::HostEffects {
   void repair(uint32_t bucket) override;
 
   const ParticipantId _self;
+  consensus::Phaser::Config _base;
+  consensus::Prng& _prng;
   Disk& _disk;
   PhaserHostEffects& _effects;
   SimStorage _storage;

@@ -37,13 +37,26 @@ std::vector<ParticipantId> PhaserLayer::participants() const {
   return ids;
 }
 
+ParticipantId PhaserLayer::host_of_id(ParticipantId id) const {
+  const consensus::Member* member = _sim.membership()->state().member(id);
+  if (member == nullptr) return 0;
+  const ParticipantId host = host_of(member->address);
+  return host >= 1 && host <= _hosts ? host : 0;
+}
+
 const DurableImage& PhaserLayer::image(ParticipantId id) const {
-  return _sim.node(id).disk().image();
+  static const DurableImage none;
+  const ParticipantId host = host_of_id(id);
+  return host == 0 ? none : host_image(host);
+}
+
+const DurableImage& PhaserLayer::host_image(ParticipantId host) const {
+  return _sim.node(host).disk().image();
 }
 
 bool PhaserLayer::live(ParticipantId id) const {
-  if (id == 0 || id > _hosts || !_sim.node(id).up()) return false;
-  return _sim.membership()->state().is_member(id);
+  const ParticipantId host = host_of_id(id);
+  return host != 0 && _sim.node(host).up() && _sim.membership()->state().is_member(id);
 }
 
 std::set<uint32_t> PhaserLayer::dead_buckets() const {
@@ -54,7 +67,10 @@ std::set<uint32_t> PhaserLayer::dead_buckets() const {
   std::set<uint32_t> dead;
   for (uint32_t b = 0; b < _buckets; b++) {
     bool any = false;
-    for (ParticipantId m : government(b).replicas) any |= m <= _hosts && _sim.node(m).up();
+    for (ParticipantId m : government(b).replicas) {
+      const ParticipantId host = host_of_id(m);
+      any |= host != 0 && _sim.node(host).up();
+    }
     if (!any) dead.insert(b);
   }
   return dead;
@@ -102,8 +118,8 @@ void PhaserLayer::deliver_clients(Tick now) {
     host.phasers()->append(now, p.attempt.bucket, p.attempt.token, std::move(p.attempt.messages));
   }
   const auto target = [&](uint32_t bucket, bool other) -> ParticipantId {
-    const ParticipantId leader = government(bucket).leader();
-    if (!other && leader != 0 && leader <= _hosts && _prng.chance(800, 1000)) return leader;
+    const ParticipantId leader = host_of_id(government(bucket).leader());
+    if (!other && leader != 0 && _prng.chance(800, 1000)) return leader;
     return 1 + _prng.below(_hosts);
   };
   for (AppendAttempt& attempt : _workload.tick(now, target)) {

@@ -53,7 +53,11 @@ class PhaserLayer final : public Checker, public PhaserWorld {
   consensus::Government government(uint32_t bucket) const override;
   std::vector<ParticipantId> participants() const override;
   const DurableImage& image(ParticipantId id) const override;
+  const DurableImage& host_image(ParticipantId host) const override;
   bool live(ParticipantId id) const override;
+  // The host serving as arrival id `id` (0: not a member): a host that
+  // arrived anew serves under a new id, with the same disk.
+  ParticipantId host_of_id(ParticipantId id) const;
 
  private:
   struct ClientPacket {

@@ -293,6 +293,21 @@ void draw_phaser_grow(consensus::Prng& prng, Swarm& swarm) {
   swarm.hang_min = std::min<Tick>(swarm.hang_min, swarm.hang_max);
 }
 
+// Phasers with the engine's migrations and departures (issue 11): crashes,
+// partitions, stuck cores and hung disks past the departure timeout depart
+// participants, which arrive anew under new ids with their old copies on
+// disk; buckets shrink away from them, then grow back to them with
+// acclimation (phaser.h step 9) and abdicate to their target leaders, under
+// the full client workload. Restarted leaders hold their buckets until a
+// bump (membership_host.h step 5).
+void draw_phaser_churn(consensus::Prng& prng, Swarm& swarm) {
+  draw_phaser_members(prng, swarm);
+  MembershipSimOptions& membership = *swarm.sim.membership;
+  membership.migrations = true;
+  membership.one_member_start = prng.chance(1, 2);
+  swarm.crash_per_mille = static_cast<uint32_t>(prng.between(1, 6));
+}
+
 void draw_calm(consensus::Prng& prng, Swarm& swarm) {
   swarm.sim.network.drop_per_mille = 0;
   swarm.sim.network.duplicate_per_mille = 0;
@@ -328,6 +343,8 @@ const std::vector<Family>& families() {
        "stuck cores, hung disks", draw_phaser_members, true},
       {"phaser-grow", "phasers migrate to their targets under load: growth of empty buckets, "
        "abdications, shrinks; short faults", draw_phaser_grow, true},
+      {"phaser-churn", "phasers with migrations and departures: re-arrivals grow back with "
+       "acclimation, restarted leaders bump", draw_phaser_churn, true},
       {"phaser-calm", "phasers, delays and light loss only", nullptr, false, run_phaser_family},
       {"phaser-crashes", "phasers: crashes, leaders crashed mid-write, some for good", nullptr, false,
        run_phaser_family},

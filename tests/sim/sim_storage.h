@@ -47,7 +47,19 @@ class SimStorage final : public bucket::HostStorage {
     return _disk.write(_now, _prng, {CounterRecord{counter}});
   }
   Ticket durable() const override { return _disk.durable(); }
+  // A phaser host replaced in the same boot (the participant arrived anew)
+  // recovers from the old host's images (BucketHost::images), which may be
+  // ahead of the disk's durable image: the new host holds its effects until
+  // they are durable.
+  void replace_images(std::map<uint32_t, consensus::PhaserDurable> images) {
+    for (auto& [bucket, image] : images) {
+      image.keep_log = false;
+      _replaced.insert_or_assign(bucket, std::move(image));
+    }
+  }
+  const std::map<uint32_t, consensus::PhaserDurable>& replaced() const { return _replaced; }
   const consensus::PhaserDurable* recovered(uint32_t bucket) const override {
+    if (const auto it = _replaced.find(bucket); it != _replaced.end()) return &it->second;
     const auto& images = _disk.image().phasers;
     const auto image = images.find(bucket);
     return image == images.end() ? nullptr : &image->second;
@@ -68,8 +80,10 @@ class SimStorage final : public bucket::HostStorage {
   // The committed writes a fetch finds on the durable image.
   std::vector<consensus::WritePtr> read(const FetchRequest& request) const {
     std::vector<consensus::WritePtr> writes;
-    const consensus::PhaserDurable* image = recovered(request.bucket);
-    if (image == nullptr) return writes;
+    const auto& images = _disk.image().phasers;
+    const auto found = images.find(request.bucket);
+    if (found == images.end()) return writes;
+    const consensus::PhaserDurable* image = &found->second;
     size_t bytes = 0;
     for (const consensus::WritePtr& write : image->writes) {
       if (write->end() <= request.from) continue;
@@ -85,6 +99,7 @@ class SimStorage final : public bucket::HostStorage {
   consensus::Prng& _prng;
   Tick _now = 0;
   std::vector<FetchRequest> _fetches;
+  std::map<uint32_t, consensus::PhaserDurable> _replaced;
 };
 
 }  // namespace coworker::sim

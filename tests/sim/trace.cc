@@ -161,6 +161,9 @@ uint64_t digest_payload(const Payload& payload) {
             return mix64(mix64(mix64(0x70726f, probe.from), probe.to), probe.reply);
           },
           [](const consensus::PhaserMessage& message) { return digest_phaser_message(message); },
+          [](const PhaserPacket& packet) {
+            return mix64(mix64(digest_phaser_message(packet.message), packet.from), packet.to);
+          },
       },
       payload);
 }
@@ -180,6 +183,9 @@ const char* payload_name(const Payload& payload) {
                         [](const Probe& probe) { return probe.reply ? "pong" : "probe"; },
                         [](const consensus::PhaserMessage& message) {
                           return phaser_message_name(message);
+                        },
+                        [](const PhaserPacket& packet) {
+                          return phaser_message_name(packet.message);
                         },
                     },
                     payload);
@@ -218,6 +224,10 @@ std::string describe_payload(const Payload& payload) {
           },
           [](const Probe& probe) { return fmt::format("{}->{}", probe.from, probe.to); },
           [](const consensus::PhaserMessage& message) { return describe_phaser_message(message); },
+          [](const PhaserPacket& packet) {
+            return fmt::format("[{}->{}] {}", packet.from, packet.to,
+                               describe_phaser_message(packet.message));
+          },
       },
       payload);
 }
