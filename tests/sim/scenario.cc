@@ -308,6 +308,24 @@ void draw_phaser_churn(consensus::Prng& prng, Swarm& swarm) {
   swarm.crash_per_mille = static_cast<uint32_t>(prng.between(1, 6));
 }
 
+// Phasers as a cluster forms (issue 11): one participant bootstraps holding
+// every bucket, the others (up to seven) arrive one by one while clients
+// write, so buckets grow with positions and abdicate as each arrival moves
+// the targets; some participants leave again, down to three.
+void draw_phaser_arrivals(consensus::Prng& prng, Swarm& swarm) {
+  draw_phaser_members(prng, swarm);
+  MembershipSimOptions& membership = *swarm.sim.membership;
+  membership.static_members = 0;
+  membership.migrations = true;
+  swarm.membership.arrive_max = prng.between(50, 500);
+  swarm.membership.lose = 0;
+  const uint32_t hosts = swarm.sim.participants;
+  if (hosts > 3 && prng.chance(1, 2)) {
+    swarm.membership.leave_per_mille = static_cast<uint32_t>(prng.between(1, 4));
+    swarm.membership.leaves_max = static_cast<uint32_t>(prng.between(1, hosts - 3));
+  }
+}
+
 void draw_calm(consensus::Prng& prng, Swarm& swarm) {
   swarm.sim.network.drop_per_mille = 0;
   swarm.sim.network.duplicate_per_mille = 0;
@@ -345,6 +363,8 @@ const std::vector<Family>& families() {
        "abdications, shrinks; short faults", draw_phaser_grow, true},
       {"phaser-churn", "phasers with migrations and departures: re-arrivals grow back with "
        "acclimation, restarted leaders bump", draw_phaser_churn, true},
+      {"phaser-arrivals", "phasers as a cluster forms by arrivals one by one, some leaving "
+       "again", draw_phaser_arrivals, true},
       {"phaser-calm", "phasers, delays and light loss only", nullptr, false, run_phaser_family},
       {"phaser-crashes", "phasers: crashes, leaders crashed mid-write, some for good", nullptr, false,
        run_phaser_family},

@@ -99,9 +99,9 @@ void Simulation::start_membership(const SimOptions& options) {
   _membership = checker.get();
   add_checker(std::move(checker));
   if (_phaser_options) {
-    COWORKER_ASSERT(members > 0);  // phasers start from a static membership
+    // Every host may serve phasers (under whatever arrival id it holds).
     auto layer = std::make_unique<PhaserLayer>(*this, *_phaser_options, membership.params.buckets,
-                                               members, _seed);
+                                               static_cast<uint32_t>(_participants.size()), _seed);
     _phaser_layer = layer.get();
     add_checker(std::move(layer));
   }
