@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Buckets with entries grow back to a participant that was departed and
+arrives anew (issue 11: growth with acclimation), on 3 real processes
+(label `process`).
+
+  1. A 3-participant cluster (departure timeout 1.5 s); 300 messages appended
+     with distinct identifiers, spread over the buckets.
+  2. Participant 3 is SIGKILLed; once the others depart it, 100 more messages
+     are appended (its buckets serve on the two replicas left).
+  3. Participant 3 is started again on its data dir: it arrives anew under a
+     new id. Every bucket grows back to three replicas, the new id among
+     them, each at its target.
+  4. Every replica of every bucket (`local=1` reads) holds the same entries,
+     and the 400 identifiers appear once each across the buckets: nothing
+     lost, nothing doubled, the newcomer's copy equal to the leader's.
+
+Run by ctest with COWORKER_BIN set; needs build/bin/coworker."""
+import json
+import time
+import urllib.error
+import urllib.request
+
+from harness import check, own_cluster
+
+
+def request(method, address, path, body=None, timeout=5, headers=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"http://{address}{path}", data=data, method=method,
+                                 headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as reply:
+            return reply.status, json.loads(reply.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, None
+    except (urllib.error.URLError, OSError):
+        return 0, None
+
+
+def poll(condition, seconds):
+    """Whether `condition()` held before `seconds` passed (checked every 0.1 s)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+class Client:
+    """One connection, windows of 25 messages, each resubmitted with the same
+    series until answered (exactly once: DESIGN §3)."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.series = 1
+        code, body = 0, None
+
+        def connect():
+            nonlocal code, body
+            code, body = request("POST", cluster.http(1), "/v1/connect")
+            return code == 201
+        check(poll(connect, 20), f"POST /v1/connect: {code}")
+        self.connection = body["connection"]
+
+    def append(self, names):
+        for start in range(0, len(names), 25):
+            batch = []
+            for n in names[start:start + 25]:
+                batch.append({"identifier": n, "body": f"body-{n}", "series": self.series})
+                self.series += 1
+            headers = {"Coworker-Connection": self.connection}
+            ok = poll(lambda: request("POST", self.cluster.http(1), "/v1/append",
+                                      {"messages": batch}, headers=headers)[0] == 200, 30)
+            check(ok, f"append of {len(batch)} messages from {names[start]}")
+
+
+def view(cluster, i):
+    code, body = request("GET", cluster.http(i), "/v1/cluster")
+    return body if code == 200 else None
+
+
+def entries(cluster, i, bucket):
+    """Bucket `bucket` as participant i's own replica holds it."""
+    out, position = [], 0
+    while True:
+        code, body = request("GET", cluster.http(i),
+                             f"/v1/buckets/{bucket}/entries?from={position}&limit=1000&local=1")
+        check(code == 200, f"participant {i} reads bucket {bucket} locally: {code}")
+        out += [(e["position"], e["identifier"], e["body"]) for e in body["entries"]]
+        if not body["entries"]:
+            return out
+        position = body["next"]
+
+
+def main():
+    with own_cluster("coworker-regrow-test-") as (_, cluster):
+        cluster.run("start", "3", "--base-port", str(cluster.base_port),
+                    "--departure-timeout-ms", "1500")
+        client = Client(cluster)
+        first = [f"early-{i}" for i in range(300)]
+        client.append(first)
+        before = view(cluster, 1)
+        old_id = next(m["id"] for m in before["members"] if m["http"] == cluster.http(3))
+        print(f"ok 1: 300 appended; participant 3 is id {old_id}")
+
+        cluster.run("kill", "3")
+        departed = poll(lambda: (v := view(cluster, 1)) is not None and
+                        all(m["id"] != old_id for m in v["members"]), 30)
+        check(departed, f"id {old_id} departed")
+        later = [f"late-{i}" for i in range(100)]
+        client.append(later)
+        print("ok 2: participant 3 killed and departed; 100 more appended on two replicas")
+
+        cluster.run("restart", "3")
+
+        def regrown():
+            v = view(cluster, 1)
+            if v is None:
+                return False
+            ids = [m["id"] for m in v["members"] if m["http"] == cluster.http(3)]
+            if not ids or ids[0] == old_id:
+                return False
+            return all(len(b["replicas"]) == 3 and b["replicas"] == b["target"] and
+                       ids[0] in b["replicas"] for b in v["buckets"])
+        check(poll(regrown, 60), "every bucket back at three replicas, the new id among them")
+        new_id = next(m["id"] for m in view(cluster, 1)["members"]
+                      if m["http"] == cluster.http(3))
+        print(f"ok 3: participant 3 arrived anew as {new_id}; every bucket at its target of 3")
+
+        seen = []
+        v = view(cluster, 1)
+        for b in v["buckets"]:
+            copies = [entries(cluster, i, b["bucket"]) for i in (1, 2, 3)]
+            check(copies[0] == copies[1] == copies[2],
+                  f"bucket {b['bucket']}: replicas differ: {[len(c) for c in copies]}")
+            check([p for p, _, _ in copies[0]] == list(range(len(copies[0]))),
+                  f"bucket {b['bucket']}: positions contiguous from 0")
+            seen += [name for _, name, _ in copies[0]]
+        check(sorted(seen) == sorted(first + later),
+              f"each of the 400 identifiers once: {len(seen)} entries, {len(set(seen))} distinct")
+        print(f"ok 4: {len(v['buckets'])} buckets, three equal replicas each, 400 entries once")
+
+
+if __name__ == "__main__":
+    main()
