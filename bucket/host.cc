@@ -103,6 +103,11 @@ std::map<uint32_t, consensus::PhaserDurable> BucketHost::images() const {
 }
 
 void BucketHost::government(uint32_t bucket, const consensus::Government& government) {
+  if (government.start_wait > 0) {
+    _start_after[bucket] = _ticks + government.start_wait;
+  } else if (government.leader() != _self) {
+    _start_after.erase(bucket);
+  }
   call(bucket, [&](Phaser& p) { return p.on_government(government); });
   maybe_start(bucket);
 }
@@ -119,6 +124,10 @@ void BucketHost::maybe_start(uint32_t bucket) {
   Phaser& p = phaser_for(bucket);
   if (p.government().leader() != _self || p.role() != Phaser::Role::follower) return;
   if (held(bucket)) return;           // step 5: released later
+  if (const auto it = _start_after.find(bucket); it != _start_after.end()) {
+    if (_ticks < it->second) return;  // step 3: tick() starts it
+    _start_after.erase(it);
+  }
   if (start_pending(bucket)) return;  // already on its way
   COWORKER_ASSERT(_counter < std::numeric_limits<uint32_t>::max());
   const consensus::Promise promise{p.government().slot, _counter + 1};
@@ -175,7 +184,8 @@ void BucketHost::on_durable() {
       _starts.pop_front();
       Phaser& p = phaser_for(done.bucket);
       if (p.government().leader() == _self && p.role() == Phaser::Role::follower &&
-          done.promise > p.promise() && !held(done.bucket)) {
+          done.promise > p.promise() && !held(done.bucket) &&
+          _start_after.count(done.bucket) == 0) {
         call(done.bucket, [&](Phaser& q) { return q.start_leadership(done.promise); });
       } else {
         maybe_start(done.bucket);
@@ -214,6 +224,13 @@ void BucketHost::fetched(uint32_t bucket, ParticipantId to,
 }
 
 void BucketHost::tick() {
+  _ticks++;
+  for (auto it = _start_after.begin(); it != _start_after.end();) {
+    const uint32_t bucket = it->first;
+    const bool due = it->second <= _ticks;
+    ++it;  // maybe_start erases a due entry
+    if (due) maybe_start(bucket);
+  }
   for (auto& [bucket, p] : _phasers) {
     call(bucket, [](Phaser& q) { return q.on_tick(); });
   }

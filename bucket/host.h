@@ -15,7 +15,8 @@
 //      answer that depends on a record until then.
 //   2. send, reply, report, repair: handed out at once (a phaser never emits
 //      one that depends on a persist of the same output).
-//   3. leadership start: the core's promise counter is bumped and made
+//   3. leadership start (not before the government's start_wait ticks have
+//      passed, membership_host.h step 3): the core's promise counter is bumped and made
 //      durable (stage_counter) before start_leadership(promise) is called,
 //      so a promise is never reused even if the start's own records are
 //      lost in a crash. promise = (slot of the government that made us
@@ -172,6 +173,8 @@ class BucketHost {
   std::deque<PendingWrite> _writes;
   std::deque<PendingStart> _starts;
   std::set<uint32_t> _held;  // step 5: no leadership start
+  uint64_t _ticks = 0;                        // tick() calls
+  std::map<uint32_t, uint64_t> _start_after;  // by bucket: no start before this tick
   // Effects held until storage is durable up to _floor (see the constructor).
   HostStorage::Ticket _floor = 0;
   struct Held {

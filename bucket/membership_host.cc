@@ -120,20 +120,35 @@ void MembershipHost::govern() {
   if (!_governed) {
     _governed = true;
     _table.take_changes();
-    for (uint32_t b = 0; b < _table.buckets(); b++) {
-      const CurrentGovernment& current = _table.current(b);
-      _effects.government(b, consensus::Government{current.slot, current.replicas, current.step});
-    }
+    _fed_leaders.assign(_table.buckets(), consensus::no_participant);  // unknown: wait
+    for (uint32_t b = 0; b < _table.buckets(); b++) feed(b);
     migrate();
     return;
   }
   for (const GovernmentChange& change : _table.take_changes()) {
     COWORKER_ASSERT(change.bucket < _table.buckets());
-    const CurrentGovernment& current = _table.current(change.bucket);
-    _effects.government(change.bucket,
-                        consensus::Government{current.slot, current.replicas, current.step});
+    feed(change.bucket);
   }
   migrate();
+}
+
+// Step 3: a leadership of ours that follows another member's (a move, or
+// the first feed after a boot, when the previous leader is unknown) starts
+// only after lease + margin: the previous leader may hold a read lease from
+// an ack sent before the move was decided, and must not serve a read that
+// misses what we answer (DESIGN §3 covers departures; found by phaser-churn,
+// seed 33144152). A departed previous leader waited its lease out already.
+void MembershipHost::feed(uint32_t bucket) {
+  const CurrentGovernment& current = _table.current(bucket);
+  consensus::Government government{current.slot, current.replicas, current.step};
+  const ParticipantId before = _fed_leaders.at(bucket);
+  const ParticipantId self = _node.id();
+  if (government.leader() == self && before != self &&
+      (before == consensus::no_participant || _node.state().is_member(before))) {
+    government.start_wait = _config.timing.lease_ticks + _config.timing.margin_ticks;
+  }
+  _fed_leaders[bucket] = government.leader();
+  _effects.government(bucket, government);
 }
 
 // Step 5: a migration is over once its ack can never be decided as

@@ -21,7 +21,11 @@
 //      and decided, which may produce more output (queued behind this one).
 //   3. Governments: after every applied output the table's changes go to the
 //      phaser hosts (MembershipEffects::government) — only from a caught-up
-//      view. While the node is `recovering` (a restart replaying the log,
+//      view. A government that makes us leader after another member led
+//      (a move; or the first feed, when the previous leader is unknown)
+//      carries start_wait = lease + margin: our leadership starts only then,
+//      once any read lease the previous leader held from an ack sent before
+//      the change has run out. While the node is `recovering` (a restart replaying the log,
 //      DESIGN §3) no government is fed: a leadership started on the stale
 //      governments of a recovered prefix would write to members departed
 //      since; the phasers still ack what their leaders write. When recovery
@@ -144,6 +148,7 @@ class MembershipHost {
   void release(consensus::MembershipOutput& output);
   void notice_generation();
   void migrate();
+  void feed(uint32_t bucket);
 
   consensus::MembershipConfig _config;
   HostStorage& _storage;
@@ -156,6 +161,7 @@ class MembershipHost {
   uint64_t _generation = 0;  // of the node's Paxos, as last reported
   bool _feeding = false;     // phaser hosts attached
   bool _governed = false;    // every government fed since the view caught up
+  std::vector<ParticipantId> _fed_leaders;  // by bucket: the leader last fed
   std::optional<Tick> _hung_since;  // storage hung since
   bool _stuck_by_storage = false;
 

@@ -118,7 +118,11 @@ namespace coworker::consensus {
 struct Government {
   uint64_t slot = 0;                     // membership slot it is current as of
   std::vector<ParticipantId> replicas;   // replicas[0] leads
-  uint64_t step = 0;                     // confirmed migration steps (bucket/table.h)
+  uint64_t step = 0;                     // government changes so far (bucket/table.h)
+  // For the host, not the phaser: ticks to wait before a leadership of ours
+  // starts (the previous leader, still a member, may hold a read lease:
+  // bucket/membership_host.h step 3).
+  uint64_t start_wait = 0;
   ParticipantId leader() const { return replicas.empty() ? no_participant : replicas[0]; }
   bool contains(ParticipantId id) const;
 };
