@@ -120,7 +120,7 @@ void MembershipHost::govern() {
   if (!_governed) {
     _governed = true;
     _table.take_changes();
-    _fed_leaders.assign(_table.buckets(), consensus::no_participant);  // unknown: wait
+    _fed_leaders.assign(_table.buckets(), consensus::no_participant);  // unknown
     for (uint32_t b = 0; b < _table.buckets(); b++) feed(b);
     migrate();
     return;
@@ -132,19 +132,22 @@ void MembershipHost::govern() {
   migrate();
 }
 
-// Step 3: a leadership of ours that follows another member's (a move, or
-// the first feed after a boot, when the previous leader is unknown) starts
-// only after lease + margin: the previous leader may hold a read lease from
-// an ack sent before the move was decided, and must not serve a read that
-// misses what we answer (DESIGN §3 covers departures; found by phaser-churn,
-// seed 33144152). A departed previous leader waited its lease out already.
+// Step 3: a leadership of ours that follows another live member's (a move)
+// starts only after lease + margin: the previous leader may hold a read
+// lease from an ack sent before the move was decided, and must not serve a
+// read that misses what we answer (DESIGN §3 covers departures; found by
+// phaser-churn, seed 33144152). A departed or unreachable previous leader
+// waited its lease out already (its acks were withheld that long). Not
+// covered: the first feed after a boot, where the previous leader is unknown
+// (docs/PROTOCOL.md, Migrations 6).
 void MembershipHost::feed(uint32_t bucket) {
   const CurrentGovernment& current = _table.current(bucket);
   consensus::Government government{current.slot, current.replicas, current.step};
   const ParticipantId before = _fed_leaders.at(bucket);
   const ParticipantId self = _node.id();
-  if (government.leader() == self && before != self &&
-      (before == consensus::no_participant || _node.state().is_member(before))) {
+  const consensus::Member* previous = _node.state().member(before);
+  if (government.leader() == self && before != self && previous != nullptr &&
+      previous->status != consensus::MemberStatus::unreachable) {
     government.start_wait = _config.timing.lease_ticks + _config.timing.margin_ticks;
   }
   _fed_leaders[bucket] = government.leader();

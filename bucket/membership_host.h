@@ -21,11 +21,10 @@
 //      and decided, which may produce more output (queued behind this one).
 //   3. Governments: after every applied output the table's changes go to the
 //      phaser hosts (MembershipEffects::government) — only from a caught-up
-//      view. A government that makes us leader after another member led
-//      (a move; or the first feed, when the previous leader is unknown)
-//      carries start_wait = lease + margin: our leadership starts only then,
-//      once any read lease the previous leader held from an ack sent before
-//      the change has run out. While the node is `recovering` (a restart replaying the log,
+//      view. A government that makes us leader after another live member led
+//      (a move) carries start_wait = lease + margin: our leadership starts
+//      only then, once any read lease the previous leader held from an ack
+//      sent before the change has run out. While the node is `recovering` (a restart replaying the log,
 //      DESIGN §3) no government is fed: a leadership started on the stale
 //      governments of a recovered prefix would write to members departed
 //      since; the phasers still ack what their leaders write. When recovery
