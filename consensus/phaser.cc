@@ -384,8 +384,17 @@ void Phaser::on_ack(const Ack& ack, PhaserOutput& out) {
   if (_role == Role::follower || !is_other(ack.from)) return;
   _silent_ticks[ack.from] = 0;
   if (Newcomer* n = newcomer(ack.from); n != nullptr && ack.promise == _leading_promise) {
-    // A joined newcomer holds every position before what it acks (9c).
-    n->end = std::max(n->end.value_or(0), ack.end);
+    // What a newcomer's ack says it holds (9c, 9d). A commit-only ack: every
+    // position before its end, committed. A write ack: the positions before
+    // the write committed and the write as its register, so it counts only
+    // for the write in flight of a growth it joined, whose commit then goes
+    // to it (it is one of the others). An ack of a write committed before it
+    // joined (a late one, from an earlier growth's joint write: seed 13543
+    // of phaser-arrivals) counted as its end made it ready with that write
+    // only as its register, and no commit notice ever went to it.
+    const bool counts = ack.commit_only || (n->joined && _in_flight &&
+                                            ack.number == _in_flight->write->number);
+    if (counts) n->end = std::max(n->end.value_or(0), ack.end);
   }
   if (ack.commit_only) {
     if (ack.promise == _leading_promise && ack.end >= _commit_end) _commit_unacked.erase(ack.from);

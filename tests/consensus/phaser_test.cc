@@ -354,6 +354,52 @@ TEST_CASE("phaser: growth: a newcomer is acclimated, joins, and then every commi
   CHECK(c.committed(4) == c.committed(1));
 }
 
+TEST_CASE("phaser: growth: a late ack of an earlier growth's write does not make a newcomer join") {
+  Cluster c({1, 2, 3, 4});
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  c.append(1, 1, {message(7, 1, "a")});
+  c.settle();
+  c.grow(1, 0, {4});
+  c.settle();
+  REQUIRE(c.phaser(1).growth_ready(0));
+  // The next write reaches every replica and the joined newcomer; keep a
+  // copy of the newcomer's ack.
+  c.append(1, 2, {message(7, 2, "b")});
+  c.flush(1);
+  while (c.deliver_one()) {
+  }
+  for (ParticipantId id : {2, 3, 4}) c.flush(id);
+  std::optional<InFlightMessage> late;
+  for (const InFlightMessage& m : c.network()) {
+    if (m.from == 4) late = m;
+  }
+  REQUIRE(late);
+  c.settle();
+  REQUIRE(outcome_of(c, 2) == Outcome::appended);
+  REQUIRE(c.phaser(4).commit_end() == 1);  // the commit notice has not gone out
+  // 3 departs before the notice: another step and the growth starts over.
+  // The newcomer joins on the probe's answer; the Catchup of the write it
+  // lacks is lost, and then the old ack arrives.
+  c.confirm({1, 2}, 8, 1);
+  c.grow(1, 1, {4});
+  REQUIRE(c.deliver_one());  // the probe
+  c.flush(4);
+  REQUIRE(c.deliver_one());  // its answer: end 1
+  c.drop_to(4);
+  c.network().push_back(*late);
+  c.settle();
+  // Ready only once the newcomer holds the commit, not just the register.
+  CHECK(!(c.phaser(1).growth_ready(1) && c.phaser(4).commit_end() < 2));
+  for (uint32_t t = 0; t < 8 && !c.phaser(1).growth_ready(1); t++) {
+    c.tick(1);
+    c.settle();
+  }
+  REQUIRE(c.phaser(1).growth_ready(1));
+  CHECK(c.phaser(4).commit_end() == 2);
+  CHECK(c.committed(4) == c.committed(1));
+}
+
 TEST_CASE("phaser: growth: end_growth drops the newcomers from the count") {
   Cluster c({1, 2, 3, 4});
   c.govern({1, 2, 3}, 5);
