@@ -137,6 +137,10 @@ def check_start(cluster):
         state = json.load(f)
     hosts = [p["host"] for p in state["participants"]]
     check(hosts == [cluster.host(i) for i in (1, 2, 3)], f"hosts in cluster.json: {hosts}")
+    for p in state["participants"]:
+        with open(f"/proc/{p['pid']}/cmdline") as f:
+            argv = f.read().split("\0")
+        check(argv[-3:-1] == ["--prepare", "zero_fill"], f"flags after -- reach coworker: {argv}")
     everyone = {cluster.http(i) for i in (1, 2, 3)}
     check(serving_members(cluster, 3) == everyone, "the members' addresses are the distinct hosts")
     check(appended(cluster, 1, "before"), "an append through participant 1")
@@ -202,6 +206,8 @@ def check_usage(cluster, directory):
     check(code == 2 and "--distinct-ips" in err, f"no --distinct-ips: exit 2: {code} {err!r}")
     log = cluster.run("logs", "2")
     check(os.path.join(directory, "p2") in log and "arrived" in log, "logs 2")
+    code, _, err = cluster.attempt("status", "--", "--cores", "2")
+    check(code == 2 and "start only" in err, f"flags after -- for status: exit 2: {code} {err!r}")
     print("ok 5: bad partitions exit 2; status and logs on distinct hosts")
 
 
@@ -227,7 +233,8 @@ def main():
     started = time.time()
     try:
         cluster.run("start", "3", "--distinct-ips", "--base-port", str(cluster.base_port),
-                    "--heartbeat-ms", "100", "--departure-timeout-ms", "3000")
+                    "--heartbeat-ms", "100", "--departure-timeout-ms", "3000",
+                    "--", "--prepare", "zero_fill")
         check_start(cluster)
         check_partition(cluster, table)
         check_heal(cluster, table)

@@ -74,6 +74,7 @@ TEST_CASE("flags: the three required flags alone give every default of DESIGN §
   CHECK(f.buckets == 64);
   CHECK(f.replicas == 3);
   CHECK(f.sync == SyncMode::always);
+  CHECK(f.prepare == bucket::Prepare::fallocate);
   CHECK(f.heartbeat_ms == 100);
   CHECK(f.departure_timeout_ms == 1000);
   CHECK(f.recovery_timeout_ms == 30000);
@@ -104,6 +105,8 @@ TEST_CASE("flags: every flag is parsed into its field") {
                                   "5",
                                   "--sync",
                                   "none",
+                                  "--prepare",
+                                  "zero_fill",
                                   "--heartbeat-ms",
                                   "50",
                                   "--departure-timeout-ms",
@@ -134,6 +137,7 @@ TEST_CASE("flags: every flag is parsed into its field") {
   CHECK(f.buckets == 1024);
   CHECK(f.replicas == 5);
   CHECK(f.sync == SyncMode::none);
+  CHECK(f.prepare == bucket::Prepare::zero_fill);
   CHECK(f.heartbeat_ms == 50);
   CHECK(f.departure_timeout_ms == 150);  // exactly 3 heartbeats is enough
   CHECK(f.recovery_timeout_ms == 60000);
@@ -231,6 +235,7 @@ TEST_CASE("flags: each bad input exits 2 with one line naming the flag") {
   check_refused(with({"--replicas", "4"}), "--replicas");
   check_refused(with({"--replicas", "9"}), "--replicas");
   check_refused(with({"--sync", "sometimes"}), "--sync");
+  check_refused(with({"--prepare", "zeros"}), "--prepare");
   check_refused(with({"--cores", "0"}), "--cores");
   check_refused(with({"--cores", "257"}), "--cores");
   check_refused(with({"--cores", "two"}), "--cores");
@@ -283,7 +288,7 @@ TEST_CASE("flags: --help lists every flag with its default and exits 0") {
     const std::string& help = result.exit.text;
     for (const char* flag :
          {"--listen", "--peer-listen", "--data-dir", "--join", "--cores", "--buckets",
-          "--replicas", "--sync", "--heartbeat-ms", "--departure-timeout-ms",
+          "--replicas", "--sync", "--prepare", "--heartbeat-ms", "--departure-timeout-ms",
           "--recovery-timeout-ms", "--max-connections", "--segment-bytes", "--retention-bytes",
           "--retention-ms", "--connection-expiry", "--leave-timeout-ms", "--log-level", "--help",
           "--version"}) {

@@ -97,6 +97,14 @@ void add_shape(cli::FlagSet& set, ServerFlags* f) {
           "fdatasync every batch, or none (benchmarks only)")
       ->type_name("always|none")
       ->default_str("always");
+  set.add("--prepare", &f->prepare,
+          cli::one_of<bucket::Prepare>({{"fallocate", bucket::Prepare::fallocate},
+                                        {"zero_fill", bucket::Prepare::zero_fill},
+                                        {"none", bucket::Prepare::none}}),
+          "How a log segment is made ready before use: unwritten extents, zeros written "
+          "ahead, or a file each write grows (docs/PERFORMANCE.md)")
+      ->type_name("fallocate|zero_fill|none")
+      ->default_str("fallocate");
   set.add<LogLevel>(
          "--log-level", &f->log_level,
          [](std::string_view text) -> Parsed<LogLevel> {

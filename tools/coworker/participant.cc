@@ -96,6 +96,7 @@ Task<void> Participant::core_main(unsigned core) {
   config.core = core;
   config.segment_bytes = _flags.segment_bytes;
   config.sync = _flags.sync == SyncMode::always ? bucket::Sync::always : bucket::Sync::none;
+  config.prepare = _flags.prepare;
   config.flushed = [metrics = _metrics[core].get()](std::chrono::steady_clock::duration took) {
     metrics->fdatasync_seconds.observe(std::chrono::duration<double>(took).count());
   };
