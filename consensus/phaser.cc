@@ -74,6 +74,7 @@ Phaser::Phaser(Config config, const PhaserDurable& durable)
       _dedup(durable.dedup) {
   COWORKER_ASSERT(_config.self != no_participant);
   COWORKER_ASSERT(_config.write_messages_max >= 1);
+  COWORKER_ASSERT(_config.notice_ticks >= 1 && _config.resend_ticks >= 1);
   // A recovered register was durable before the crash.
   _register_durable = _register != nullptr;
   check_invariants();
@@ -594,8 +595,10 @@ PhaserOutput Phaser::on_tick() {
     }
   } else if (!_commit_unacked.empty()) {
     waiting_on = _commit_unacked;
-    // First notice on the first tick after the commit, then every resend.
-    if (_commit_ticks++ % _config.resend_ticks == 0) {
+    // The first notice after notice_ticks idle ticks, then every resend.
+    const uint32_t idle = ++_commit_ticks;
+    if (idle >= _config.notice_ticks &&
+        (idle - _config.notice_ticks) % _config.resend_ticks == 0) {
       for (ParticipantId id : _commit_unacked) {
         out.send.push_back(
             PhaserSend{id, CommitNotice{_config.bucket, _leading_promise, _last_commit}});

@@ -299,6 +299,75 @@ TEST_CASE("phaser: a government of one keeps its log and serves alone") {
   CHECK(c.reply_for(2)->results[0].position == 1);
 }
 
+TEST_CASE("phaser: a trailing commit notice waits notice_ticks idle ticks; a next write carries it") {
+  Phaser::Config config;
+  config.notice_ticks = 3;
+  config.resend_ticks = 2;
+  Cluster c({1, 2, 3}, config);
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  for (uint32_t t = 0; t < 4; t++) {
+    c.tick(1);
+    c.settle();
+  }
+  const auto notices = [&] {
+    size_t n = 0;
+    for (const InFlightMessage& m : c.network()) n += std::holds_alternative<CommitNotice>(m.message);
+    return n;
+  };
+  c.append(1, 1, {message(7, 1, "a")});
+  c.settle();
+  REQUIRE(outcome_of(c, 1) == Outcome::appended);
+  CHECK(c.phaser(2).commit_end() == 0);  // the commit waits for a carrier
+  // Two idle ticks: nothing goes; the next write then carries the commit.
+  c.tick(1);
+  c.tick(1);
+  CHECK(notices() == 0);
+  c.append(1, 2, {message(7, 2, "b")});
+  c.flush(1);
+  CHECK(notices() == 0);
+  c.settle();
+  CHECK(c.phaser(2).commit_end() == 1);
+  // Idle from here: the third tick sends the notice to both replicas, and
+  // once acked nothing more goes.
+  c.tick(1);
+  c.tick(1);
+  CHECK(notices() == 0);
+  c.tick(1);
+  CHECK(notices() == 2);
+  c.settle();
+  CHECK(c.phaser(2).commit_end() == 2);
+  CHECK(c.phaser(3).commit_end() == 2);
+  for (uint32_t t = 0; t < 6; t++) c.tick(1);
+  CHECK(notices() == 0);
+}
+
+TEST_CASE("phaser: an unacked trailing notice is resent every resend_ticks") {
+  Phaser::Config config;
+  config.notice_ticks = 2;
+  config.resend_ticks = 3;
+  Cluster c({1, 2, 3}, config);
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  for (uint32_t t = 0; t < 4; t++) {
+    c.tick(1);
+    c.settle();
+  }
+  c.append(1, 1, {message(7, 1, "a")});
+  c.settle();
+  REQUIRE(outcome_of(c, 1) == Outcome::appended);
+  std::vector<uint32_t> sent_at;
+  for (uint32_t t = 1; t <= 9; t++) {
+    c.tick(1);
+    const size_t before = c.network().size();
+    c.drop_to(2);
+    c.drop_to(3);
+    if (before > 0) sent_at.push_back(t);
+  }
+  CHECK(sent_at == std::vector<uint32_t>{2, 5, 8});
+  CHECK(c.phaser(2).commit_end() == 0);
+}
+
 TEST_CASE("phaser: growth: a newcomer is acclimated, joins, and then every commit needs it") {
   Cluster c({1, 2, 3, 4});
   c.govern({1, 2, 3}, 5);

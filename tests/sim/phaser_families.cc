@@ -113,6 +113,9 @@ PhaserSwarmOptions draw_phaser_swarm(uint64_t seed, const std::string& family) {
   for (const PhaserFamily& f : phaser_families_table) {
     if (family == f.name) {
       f.draw(prng, options);
+      // Last, so the draws before it stay what they were: the server waits
+      // 2 ticks before a trailing notice (tools/coworker/participant.cc).
+      options.phaser.notice_ticks = static_cast<uint32_t>(prng.between(1, 3));
       return options;
     }
   }

@@ -392,6 +392,9 @@ Swarm draw_swarm(uint64_t seed, const Family& family) {
   Swarm swarm;
   draw_common(prng, swarm);
   family.draw(prng, swarm);
+  // Last, so the draws before it stay what they were: the server waits 2
+  // ticks before a trailing notice (tools/coworker/participant.cc).
+  if (swarm.sim.phasers) swarm.sim.phasers->phaser.notice_ticks = static_cast<uint32_t>(prng.between(1, 3));
   return swarm;
 }
 

@@ -31,6 +31,9 @@ Timing timing_from(const ServerFlags& flags) {
   t.membership.departure_ticks = std::max(ticks(flags.departure_timeout_ms), 3 * heartbeat);
   t.membership.recovery_ticks = std::max(ticks(flags.recovery_timeout_ms), 3 * heartbeat);
   t.phaser.report_ticks = static_cast<uint32_t>(t.membership.departure_ticks);
+  // A commit's trailing notice waits a second tick: a bucket written more
+  // often than that carries its commits in its next write (phaser.h step 7).
+  t.phaser.notice_ticks = 2;
   t.append_timeout_ticks = ticks(2000);  // DESIGN §3: the hop deadline
   return t;
 }
