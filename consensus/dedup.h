@@ -19,7 +19,7 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
+#include <unordered_map>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -59,10 +59,11 @@ class DedupTable {
 
   size_t connections() const { return _connections.size(); }
   // The bytes the table holds, counted from what it holds: each map node
-  // (key, value, the tree's three links and colour) and each connection's
+  // (key, value, its link, cached hash and bucket slot) and each connection's
   // window positions. For monitoring; O(connections).
   size_t memory_bytes() const {
-    constexpr size_t node_overhead = 4 * sizeof(void*);
+    // A hash node: the next link and the cached hash; plus a bucket slot.
+    constexpr size_t node_overhead = 3 * sizeof(void*);
     size_t bytes = 0;
     for (const auto& [id, connection] : _connections) {
       bytes += sizeof(id) + sizeof(connection) + node_overhead +
@@ -81,7 +82,20 @@ class DedupTable {
     std::vector<std::pair<uint64_t, Position>> last_window_positions;  // log order
   };
 
-  std::map<ConnectionId, Connection> _connections;  // ordered: deterministic
+  struct Hash {
+    size_t operator()(const ConnectionId& id) const {
+      // Counters are dense per issuer: mix both halves (splitmix64's finaliser).
+      uint64_t x = id.counter * 0x9e3779b97f4a7c15ull ^ id.issuer;
+      x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+      x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+      return static_cast<size_t>(x ^ (x >> 31));
+    }
+  };
+  // Hashed: every lookup is one probe, where a tree walked ~log2(n) nodes
+  // (7% of a participant's CPU at 64 clients). Nothing depends on the
+  // iteration order (forget_accepted, memory_bytes), so runs stay
+  // deterministic.
+  std::unordered_map<ConnectionId, Connection, Hash> _connections;
 };
 
 }  // namespace coworker::consensus
