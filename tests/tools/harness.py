@@ -9,6 +9,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.error
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLUSTER = os.path.join(ROOT, "tools", "cluster")
@@ -27,6 +30,31 @@ def fnv1a64(data: bytes) -> int:
 assert fnv1a64(b"") == 0xCBF29CE484222325
 assert fnv1a64(b"a") == 0xAF63DC4C8601EC8C
 assert fnv1a64(b"foobar") == 0x85944171F73967E8
+
+
+def request(method, address, path, body=None, timeout=5, headers=None):
+    """(status, parsed JSON body or None) of one HTTP request with a JSON
+    body; status 0 when nothing answered."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"http://{address}{path}", data=data, method=method,
+                                 headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as reply:
+            return reply.status, json.loads(reply.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, None
+    except (urllib.error.URLError, OSError):
+        return 0, None
+
+
+def poll(condition, seconds):
+    """Whether `condition()` held before `seconds` passed (checked every 0.1 s)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
 
 
 def check(condition, what):

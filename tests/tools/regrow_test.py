@@ -15,35 +15,8 @@ arrives anew (issue 11: growth with acclimation), on 3 real processes
      lost, nothing doubled, the newcomer's copy equal to the leader's.
 
 Run by ctest with COWORKER_BIN set; needs build/bin/coworker."""
-import json
-import time
-import urllib.error
-import urllib.request
 
-from harness import check, own_cluster
-
-
-def request(method, address, path, body=None, timeout=5, headers=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(f"http://{address}{path}", data=data, method=method,
-                                 headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as reply:
-            return reply.status, json.loads(reply.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, None
-    except (urllib.error.URLError, OSError):
-        return 0, None
-
-
-def poll(condition, seconds):
-    """Whether `condition()` held before `seconds` passed (checked every 0.1 s)."""
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
+from harness import check, own_cluster, poll, request
 
 
 class Client:

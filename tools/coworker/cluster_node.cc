@@ -123,6 +123,7 @@ void ClusterNode::tick() {
   _host->govern();
   after_call();
   expire_calls();
+  tick_leave();
 }
 
 void ClusterNode::on_durable() {
@@ -135,6 +136,46 @@ void ClusterNode::report(ParticipantId silent) {
   if (!_host) return;
   _host->call([silent](consensus::MembershipNode& node) { return node.report_silent(silent); });
   after_call();
+}
+
+ClusterNode::LeaveStart ClusterNode::leave(Clock::time_point deadline) {
+  if (!_host || health() != "serving") return LeaveStart::not_serving;
+  if (_leave_deadline) return LeaveStart::leaving;  // asked already
+  // Buckets migrate only to active members: with none besides us, a leave
+  // could never complete (DESIGN §3 keeps the last copy).
+  const consensus::MembershipState& state = _host->node().state();
+  bool others = false;
+  for (const auto& [id, member] : state.members()) {
+    others |= id != self() && member.status == consensus::MemberStatus::active;
+  }
+  if (!others) return LeaveStart::alone;
+  _leave_deadline = deadline;
+  _leave_proposed = Clock::now();
+  _host->call([](consensus::MembershipNode& node) { return node.leave(); });
+  after_call();
+  return LeaveStart::leaving;
+}
+
+// The leave{id} goes to the membership leader once: a lost forward, or a
+// leader change, would leave it unproposed. Ask again each heartbeat until
+// the log marks us leaving; exited() then ends the process (after_call).
+void ClusterNode::tick_leave() {
+  if (!_leave_deadline) return;
+  const Clock::time_point now = Clock::now();
+  if (now >= *_leave_deadline) {
+    return _participant.fail(
+        0, fmt::format("the leave did not complete within --leave-timeout-ms {}; stopping "
+                       "without it (still a member: the others depart this participant after "
+                       "--departure-timeout-ms)",
+                       _participant.flags().leave_timeout_ms));
+  }
+  const consensus::MembershipNode& node = _host->node();
+  const auto heartbeat = std::chrono::milliseconds(_participant.flags().heartbeat_ms);
+  if (!node.leaving() && node.state().is_member(node.id()) && now - _leave_proposed >= heartbeat) {
+    _leave_proposed = now;
+    _host->call([](consensus::MembershipNode& n) { return n.leave(); });
+    after_call();
+  }
 }
 
 Task<std::optional<consensus::ConnectionId>> ClusterNode::connect() {
@@ -298,7 +339,10 @@ void ClusterNode::after_call() {
   if (node.refused()) {
     return _participant.fail(2, "the cluster refused this participant: " + *node.refused());
   }
-  if (node.exited()) return _participant.fail(0, "left the cluster");
+  if (node.exited()) {
+    if (!std::exchange(_exit_requested, true)) _participant.fail(0, "left the cluster");
+    return;
+  }
   if (node.state().bootstrapped()) {
     const consensus::ClusterParams& params = node.state().params();
     if (params.buckets != _participant.flags().buckets ||

@@ -78,6 +78,13 @@ class ClusterNode final : private bucket::MembershipEffects {
   void send_phaser(consensus::ParticipantId to, std::string bytes);
   // A bucket leader's report of a silent replica.
   void report(consensus::ParticipantId silent);
+  // SIGTERM (DESIGN §3): propose leave{our id} (again each heartbeat until
+  // the log has it); the participant exits 0 once departed, or when
+  // `deadline` passes first, saying so. Not when we are not a serving
+  // member, or the only active one (no one to migrate to): the caller
+  // just stops.
+  enum class LeaveStart { leaving, not_serving, alone };
+  LeaveStart leave(Clock::time_point deadline);
   // A new connection id, unique in the cluster forever: issuer = our
   // arrival id, counter from a block made durable before its first use.
   // Nothing while we do not serve or the log fails.
@@ -119,6 +126,7 @@ class ClusterNode final : private bucket::MembershipEffects {
   void on_hop_frame(const PeerInfo& from, std::string_view payload);
   reactor::Task<void> serve_hop(std::string address, Hop request);
   void expire_calls();
+  void tick_leave();
   // After every call into the membership host: the pump has work, and our
   // identity may have changed.
   void after_call();
@@ -137,6 +145,10 @@ class ClusterNode final : private bucket::MembershipEffects {
   Core& _core0;
   consensus::Prng _prng;
   std::unique_ptr<bucket::MembershipHost> _host;
+  // SIGTERM's leave: until when, and when we proposed it last.
+  std::optional<Clock::time_point> _leave_deadline;
+  bool _exit_requested = false;  // we left: the participant stops (once)
+  Clock::time_point _leave_proposed;
   std::unique_ptr<PeerTransport> _peers;
   consensus::ParticipantId _hosts_for = consensus::no_participant;  // hosts created for this id
   bool _governing = false;  // governments fed to the cores

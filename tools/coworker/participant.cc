@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <csignal>
+
 #include <fmt/format.h>
 
 #include "consensus/assert.h"
@@ -82,7 +84,32 @@ int Participant::run() {
   _router = make_router(*this);
   _all_ready = std::make_unique<reactor::Event>();  // core 0's: this thread becomes core 0
   _smp = std::make_unique<reactor::Smp>(reactor::Smp::Config{.cores = _flags.cores});
+  _smp->on_signal([this](int signo) { on_signal(signo); });
   return _smp->run([this](unsigned core) { return core_main(core); });
+}
+
+void Participant::on_signal(int signo) {
+  COWORKER_ASSERT(reactor::Loop::current().core() == 0);
+  if (signo == SIGTERM && !_leaving) {
+    _leaving = true;
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(_flags.leave_timeout_ms);
+    const ClusterNode::LeaveStart start =
+        _cluster ? _cluster->leave(deadline) : ClusterNode::LeaveStart::not_serving;
+    switch (start) {
+      case ClusterNode::LeaveStart::leaving:
+        log_info(0, "SIGTERM: leaving the cluster (at most --leave-timeout-ms {}; SIGINT or "
+                 "another SIGTERM stops at once)", _flags.leave_timeout_ms);
+        return;
+      case ClusterNode::LeaveStart::not_serving:
+        return fail(0, "SIGTERM: not a serving member, nothing to leave; stopping");
+      case ClusterNode::LeaveStart::alone:
+        return fail(0, "SIGTERM: the only active member, no one to hand the buckets to; "
+                    "stopping without leaving");
+    }
+  }
+  fail(0, signo == SIGINT ? "SIGINT: stopping without leaving"
+                          : "SIGTERM again: stopping without completing the leave");
 }
 
 // Core 0 starts the membership only once every core can take governments.

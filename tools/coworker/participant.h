@@ -99,6 +99,9 @@ class Participant {
 
  private:
   reactor::Task<void> core_main(unsigned core);
+  // SIGTERM: leave the cluster, then exit 0 (bounded by --leave-timeout-ms);
+  // SIGINT, or SIGTERM while not a serving member or asked twice: stop.
+  void on_signal(int signo);
   reactor::Task<void> start_cluster();
   void core_ready();
 
@@ -116,6 +119,7 @@ class Participant {
   std::unique_ptr<ClusterNode> _cluster;      // core 0's
   std::vector<std::unique_ptr<CoreMetrics>> _metrics;  // slot c written by core c only
   unsigned _ready = 0;                        // cores ready (core 0 only)
+  bool _leaving = false;                      // SIGTERM came (core 0 only)
   std::unique_ptr<reactor::Event> _all_ready;  // core 0's
 };
 

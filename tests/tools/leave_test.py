@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""SIGTERM leaves the cluster gracefully under load (DESIGN §3, issue 16
+point 2), on 4 real processes (label `process`).
+
+  1. A 3-participant cluster by tools/cluster, and a fourth participant
+     started here (so its exit status is ours to read) joining it; wait
+     until every bucket is at its target, the fourth leading its share.
+  2. A client appends windows through participant 1 in the background,
+     each window resubmitted with the same series until answered 200.
+  3. SIGTERM to the fourth: it exits 0 within --leave-timeout-ms, its log
+     says it left; the others list three members, every bucket at its
+     target on them.
+  4. The load stops: every replica of every bucket holds the same entries,
+     and each acknowledged identifier appears exactly once.
+  5. The fourth, started again on its data dir, arrives anew; with
+     --leave-timeout-ms 1 a SIGTERM cannot complete the leave: it exits 0
+     anyway at once, saying so, and is still a member.
+
+Run by ctest with COWORKER_BIN set; needs build/bin/coworker."""
+import os
+import signal
+import subprocess
+import threading
+import time
+
+from harness import ROOT, check, own_cluster, poll, request
+
+BINARY = os.environ.get("COWORKER_BIN", os.path.join(ROOT, "build", "bin", "coworker"))
+
+
+def view(address):
+    code, body = request("GET", address, "/v1/cluster")
+    return body if code == 200 else None
+
+
+def at_target(address, members):
+    v = view(address)
+    return (v is not None and sorted(m["http"] for m in v["members"]
+                                     if m["state"] == "serving") == sorted(members) and
+            all(b["replicas"] == b["target"] for b in v["buckets"]))
+
+
+class Load(threading.Thread):
+    """One connection through `address`, windows of 10, each resubmitted with
+    the same series until 200; `acked` holds what was answered 200."""
+
+    def __init__(self, address):
+        super().__init__(daemon=True)
+        self.address = address
+        self.acked = []
+        self.stop = threading.Event()
+        self.failure = None
+        self.resubmissions = 0
+        code, body = request("POST", address, "/v1/connect")
+        check(code == 201, f"POST /v1/connect: {code}")
+        self.connection = body["connection"]
+
+    def run(self):
+        series, n = 1, 0
+        while not self.stop.is_set():
+            names = [f"load-{n + i}" for i in range(10)]
+            window = [{"identifier": x, "body": x, "series": series + i}
+                      for i, x in enumerate(names)]
+            deadline = time.time() + 30
+            while True:
+                code, _ = request("POST", self.address, "/v1/append", {"messages": window},
+                                  headers={"Coworker-Connection": self.connection})
+                if code == 200:
+                    break
+                self.resubmissions += 1
+                if time.time() > deadline:
+                    self.failure = f"a window was not answered 200 in 30 s (last {code})"
+                    return
+                time.sleep(0.05)
+            self.acked += names
+            series += 10
+            n += 10
+
+
+def entries(address, bucket):
+    out, position = [], 0
+    while True:
+        code, body = request("GET", address,
+                             f"/v1/buckets/{bucket}/entries?from={position}&limit=1000&local=1")
+        check(code == 200, f"{address} reads bucket {bucket} locally: {code}")
+        out += [(e["position"], e["identifier"]) for e in body["entries"]]
+        if not body["entries"]:
+            return out
+        position = body["next"]
+
+
+def start_fourth(cluster, directory, *extra):
+    http = f"127.0.0.1:{cluster.base_port + 4}"
+    log = open(os.path.join(directory, "p4.log"), "a")
+    command = [BINARY, "--listen", http, "--peer-listen", f"127.0.0.1:{cluster.base_port + 104}",
+               "--data-dir", os.path.join(directory, "p4"), "--join", cluster.peer(1),
+               "--cores", "1", "--departure-timeout-ms", "1500", *extra]
+    return http, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_exit(process, seconds):
+    try:
+        return process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def main():
+    with own_cluster("coworker-leave-test-") as (directory, cluster):
+        fourth = None
+        try:
+            cluster.run("start", "3", "--base-port", str(cluster.base_port),
+                        "--departure-timeout-ms", "1500")
+            three = [cluster.http(i) for i in (1, 2, 3)]
+            http4, fourth = start_fourth(cluster, directory)
+            check(poll(lambda: at_target(cluster.http(1), three + [http4]), 60),
+                  "four serving members, every bucket at its target")
+            leads = sum(1 for b in view(cluster.http(1))["buckets"]
+                        if b["leader"] == next(m["id"] for m in view(cluster.http(1))["members"]
+                                               if m["http"] == http4))
+            check(leads > 0, "the fourth leads some buckets")
+            print(f"ok 1: four participants, the fourth leading {leads} buckets")
+
+            load = Load(cluster.http(1))
+            load.start()
+            check(poll(lambda: len(load.acked) >= 100, 30), "the load is appending")
+            print("ok 2: a client appends through participant 1")
+
+            started = time.time()
+            fourth.send_signal(signal.SIGTERM)
+            code = wait_exit(fourth, 30)
+            took = time.time() - started
+            check(code == 0, f"the fourth exits 0 after SIGTERM: {code}")
+            with open(os.path.join(directory, "p4.log")) as f:
+                log = f.read()
+            check("SIGTERM: leaving the cluster" in log and "left the cluster" in log,
+                  "its log says it left")
+            check(poll(lambda: at_target(cluster.http(1), three), 30),
+                  "three members, every bucket at its target on them")
+            print(f"ok 3: SIGTERM: left and exited 0 in {took:.2f} s; every bucket on the other three")
+
+            acked_at_leave = len(load.acked)
+            check(poll(lambda: len(load.acked) >= acked_at_leave + 100, 30),
+                  "appends go on after the leave")
+            load.stop.set()
+            load.join(60)
+            check(load.failure is None, f"the load: {load.failure}")
+            seen = []
+            for b in view(cluster.http(1))["buckets"]:
+                # A replica learns the last commit from the trailing notice,
+                # a few ticks after the leader: wait for it.
+                copies = []
+
+                def equal():
+                    copies[:] = [entries(a, b["bucket"]) for a in three]
+                    return copies[0] == copies[1] == copies[2]
+                check(poll(equal, 5),
+                      f"bucket {b['bucket']}: replicas differ: {[len(c) for c in copies]}")
+                seen += [name for _, name in copies[0]]
+            check(sorted(seen) == sorted(load.acked),
+                  f"each acknowledged identifier once: {len(seen)} entries, "
+                  f"{len(set(seen))} distinct, {len(load.acked)} acknowledged")
+            print(f"ok 4: {len(load.acked)} acknowledged ({load.resubmissions} resubmissions), "
+                  "each once on three equal replicas")
+
+            http4, fourth = start_fourth(cluster, directory, "--leave-timeout-ms", "1")
+            check(poll(lambda: at_target(cluster.http(1), three + [http4]), 60),
+                  "the fourth arrived anew and serves")
+            fourth.send_signal(signal.SIGTERM)
+            code = wait_exit(fourth, 10)
+            check(code == 0, f"SIGTERM with --leave-timeout-ms 1 exits 0: {code}")
+            with open(os.path.join(directory, "p4.log")) as f:
+                log = f.read()
+            check("the leave did not complete within --leave-timeout-ms 1" in log,
+                  "it says the leave did not complete")
+            v = view(cluster.http(1))
+            check(any(m["http"] == http4 for m in v["members"]), "it is still a member")
+            cluster.run("stop")  # SIGINT to 1..3: each exits without leaving
+            print("ok 5: SIGTERM past --leave-timeout-ms exits 0 at once, saying so, still a member")
+        finally:
+            if fourth is not None and fourth.poll() is None:
+                fourth.kill()
+                fourth.wait()
+
+
+if __name__ == "__main__":
+    main()
