@@ -102,11 +102,13 @@ void write_body(Writer& out, const MemberHeartbeat& m) {
   out.u64(m.sent);
   out.u64(m.applied);
   out.boolean(m.recovering);
+  out.u64(m.boot);
 }
 void read_body(Reader& in, MemberHeartbeat& m) {
   m.sent = in.u64();
   m.applied = in.u64();
   m.recovering = in.boolean();
+  m.boot = in.u64();
 }
 
 void write_body(Writer& out, const MemberAck& m) {
@@ -114,12 +116,14 @@ void write_body(Writer& out, const MemberAck& m) {
   out.u64(m.slot);
   out.boolean(m.gone);
   out.u64(m.compacted);
+  out.u64(m.boot);
 }
 void read_body(Reader& in, MemberAck& m) {
   m.sent = in.u64();
   m.slot = in.u64();
   m.gone = in.boolean();
   m.compacted = in.u64();
+  m.boot = in.u64();
 }
 
 void write_body(Writer& out, const SilentReport& m) { out.u64(m.replica); }
@@ -204,7 +208,7 @@ MembershipRecord read_membership_record(Reader& in) {
 }  // namespace
 
 void encode(Writer& out, const MembershipMessage& message) {
-  out.u8(membership_format_version);
+  out.u8(membership_message_version);
   write_tagged(out, message);
 }
 
@@ -215,7 +219,7 @@ std::string encode(const MembershipMessage& message) {
 }
 
 void encode(Writer& out, const MembershipRecord& record) {
-  out.u8(membership_format_version);
+  out.u8(membership_record_version);
   write_tagged(out, record);
 }
 
@@ -226,12 +230,12 @@ std::string encode(const MembershipRecord& record) {
 }
 
 Decoded<MembershipMessage> decode_membership_message(std::string_view bytes) {
-  return decode_versioned<MembershipMessage>(bytes, membership_format_version,
+  return decode_versioned<MembershipMessage>(bytes, membership_message_version,
                                              read_membership_message);
 }
 
 Decoded<MembershipRecord> decode_membership_record(std::string_view bytes) {
-  return decode_versioned<MembershipRecord>(bytes, membership_format_version,
+  return decode_versioned<MembershipRecord>(bytes, membership_record_version,
                                             read_membership_record);
 }
 

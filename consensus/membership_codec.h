@@ -8,16 +8,20 @@
 // transport's, not part of these bytes. Decoding fails closed with a reason
 // (codec.h) and checks form only.
 //
-// Format, version 1 (every integer a minimal LEB128 varint, codec.h):
+// Format (every integer a minimal LEB128 varint, codec.h); messages and
+// records carry their own version byte (membership_message_version,
+// membership_record_version), so a message change leaves the records on
+// disk readable. A decoder accepts only its own version ("bad version"
+// otherwise): a peer of another format is refused, never misread.
 //
-//   message = version(0x01) tag fields          record = version(0x01) tag fields
+//   message = version tag fields          record = version tag fields
 //
 //   tag  message          fields
 //   1    Message (Paxos)  paxos_tag paxos_fields   (paxos_codec.h, no version byte)
 //   2    ArriveRequest    params len address(<= 1 KiB) nonce
 //   3    ArriveAnswer     nonce id snapshot(paxos_codec.h) len refusal gone(0/1) incarnation
-//   4    MemberHeartbeat  sent applied recovering(0/1)
-//   5    MemberAck        sent slot gone(0/1) compacted
+//   4    MemberHeartbeat  sent applied recovering(0/1) boot   (boot: since 3)
+//   5    MemberAck        sent slot gone(0/1) compacted boot  (boot: since 3)
 //   6    SilentReport     replica
 //
 //   tag  record                 fields
@@ -41,7 +45,10 @@
 
 namespace coworker::consensus {
 
-constexpr uint8_t membership_format_version = 2;  // 2: Identity.remembered
+// Up to version 2 (Identity.remembered) messages and records shared one
+// version; messages went on to 3 (MemberHeartbeat.boot, MemberAck.boot).
+constexpr uint8_t membership_record_version = 2;
+constexpr uint8_t membership_message_version = 3;
 
 // Top level: the version byte, the tag, the fields. (Pass the variant: a
 // bare Paxos alternative converts to both Message and MembershipMessage.)

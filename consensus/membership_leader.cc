@@ -41,7 +41,7 @@ void MembershipNode::on_member_heartbeat(ParticipantId from, const MemberHeartbe
       merge(_paxos->compact(snapshot_now()), out);
     }
     send(from, MemberAck{heartbeat.sent, _paxos->decided_through(), true,
-                         _paxos->compacted_through()},
+                         _paxos->compacted_through(), heartbeat.boot},
          out);
     return;
   }
@@ -55,7 +55,11 @@ void MembershipNode::on_member_heartbeat(ParticipantId from, const MemberHeartbe
     peer.recovering_since = _now;
   }
   if (!grants_leases() || peer.withhold) return;
-  const MemberAck ack{heartbeat.sent, _paxos->decided_through(), false, 0};
+  // Rule 3: a member whose removal this leadership proposed is withheld
+  // until the removal is decided (or turned into a mark), whichever boot of
+  // it heartbeats.
+  COWORKER_ASSERT(!peer.removal_proposed);
+  const MemberAck ack{heartbeat.sent, _paxos->decided_through(), false, 0, heartbeat.boot};
   peer.last_acked = _now;
   if (from == id()) {
     on_member_ack(id(), ack, out);

@@ -40,21 +40,27 @@ struct ArriveAnswer {
 };
 
 // A member's heartbeat to the membership leader. `sent` is the member's own
-// tick: the read lease the ack grants counts from it (DESIGN §3).
+// tick: the read lease the ack grants counts from it (DESIGN §3). Ticks
+// start again at every boot, so `boot` (the member's Paxos boot counter,
+// durable before anything of that boot is sent) says which boot's tick it is.
 struct MemberHeartbeat {
   Tick sent = 0;
   Slot applied = 0;
   bool recovering = false;
+  uint64_t boot = 0;
 };
 
 // The leader's ack: a read lease until sent + lease, valid once the member
-// applied `slot` (the leader's decided slot). `gone`: the member departed
-// (any member says so); `compacted`: then the sender's snapshot slot.
+// applied `slot` (the leader's decided slot); `sent` and `boot` echo the
+// heartbeat, and only that boot of the member takes the lease. `gone`: the
+// member departed (any member says so); `compacted`: then the sender's
+// snapshot slot.
 struct MemberAck {
   Tick sent = 0;
   Slot slot = 0;
   bool gone = false;
   Slot compacted = 0;
+  uint64_t boot = 0;
 };
 
 // A bucket leader's report of a replica that owes it acks for the departure

@@ -206,7 +206,7 @@ MembershipOutput MembershipNode::on_tick() {
       _heartbeat_due = _now + _config.timing.heartbeat_ticks;
       const std::vector<ParticipantId>& voters = _paxos->voters_for(_paxos->decided_through() + 1);
       const ParticipantId to = voters[_prng.below(voters.size())];
-      const MemberHeartbeat heartbeat{_now, _state.applied(), false};
+      const MemberHeartbeat heartbeat{_now, _state.applied(), false, _paxos->boot()};
       if (to != id() && _prng.chance(1, 2)) {
         send(to, heartbeat, out);
       } else {
@@ -356,7 +356,7 @@ void MembershipNode::after_apply(MembershipOutput& out) {
 
 void MembershipNode::send_heartbeat(MembershipOutput& out) {
   const ParticipantId leader = _paxos->leader();
-  const MemberHeartbeat heartbeat{_now, _state.applied(), recovering()};
+  const MemberHeartbeat heartbeat{_now, _state.applied(), recovering(), _paxos->boot()};
   if (leader == id()) {
     on_member_heartbeat(id(), heartbeat, out);
   } else if (leader != no_participant && !_paxos->leaderless()) {
@@ -386,7 +386,11 @@ void MembershipNode::on_member_ack(ParticipantId from, const MemberAck& ack,
     if (retired()) depart_self(out);
     return;
   }
-  if (ack.sent > _now) return;  // not ours
+  // Rule 2 (f): only an ack of a heartbeat of this boot. Ticks start again
+  // at every boot, so an ack of an earlier boot's heartbeat (delayed, or
+  // resent) carries a `sent` this boot may also have sent, and would stretch
+  // a lease the leader had let run out (seed 33561683 of member-churn).
+  if (ack.boot != _paxos->boot() || ack.sent > _now) return;
   const Tick until = ack.sent + _config.timing.lease_ticks;
   if (ack.slot <= _state.applied()) {
     _lease_until = std::max(_lease_until, until);
@@ -502,6 +506,11 @@ void MembershipNode::check_invariants() const {
   }
   if (_exited) COWORKER_ASSERT(_paxos == nullptr);
   if (_leading) COWORKER_ASSERT(_paxos != nullptr && _paxos->leading());
+  // Rule 3: a member whose removal this leadership proposed stays withheld
+  // (by id: whichever boot of it heartbeats) until the removal is decided.
+  for (const auto& [member, peer] : _peers) {
+    COWORKER_ASSERT(!peer.removal_proposed || peer.withhold);
+  }
 }
 
 }  // namespace coworker::consensus

@@ -22,13 +22,19 @@
 //      first participant of a cluster (bootstrap) is id 1 and proposes its
 //      own arrival at slot 1.
 //   2. Heartbeats and read leases. Every heartbeat_ticks a member sends
-//      MemberHeartbeat{sent = its tick} to the Paxos leader. The leader acks
-//      (MemberAck{sent, slot = its decided slot}) only while (a) it holds its
-//      Paxos lease, (b) lease + margin have passed since it began leading
-//      (the old leader's acks have run out), (c) it decided every slot its
-//      phase 1 left open, (d) it is not stuck, and (e) it is not withholding
-//      acks from that member. The member holds a read lease until
-//      sent + lease, counted only once it applied `slot`.
+//      MemberHeartbeat{sent = its tick, boot = its Paxos boot counter} to
+//      the Paxos leader. The leader acks (MemberAck{sent, boot, slot = its
+//      decided slot}) only while (a) it holds its Paxos lease, (b) lease +
+//      margin have passed since it began leading (the old leader's acks have
+//      run out), (c) it decided every slot its phase 1 left open, (d) it is
+//      not stuck, and (e) it is not withholding acks from that member (rule
+//      3: by id, so whichever boot of the member heartbeats; never once it
+//      proposed the member's removal). The member holds a read lease until
+//      sent + lease, counted only once it applied `slot`, and (f) only from
+//      an ack whose `boot` is its own: ticks start again at every boot, so an
+//      ack of an earlier boot's heartbeat (delayed, duplicated) names a tick
+//      this boot may have sent too, and would grant a lease the leader never
+//      granted — after it proposed the departure, say.
 //   3. Departures. The leader departs a member that sent no heartbeat for
 //      the departure timeout, or that a bucket leader reported silent, or
 //      that is leaving and holds nothing — always after withholding its acks

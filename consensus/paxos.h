@@ -250,6 +250,8 @@ class Paxos {
   void pause(bool paused);
 
   ParticipantId self() const { return _self; }
+  // This boot's counter (after start(); durable before any of its messages).
+  uint64_t boot() const { return _durable.boots; }
   Status status() const { return _status; }
   bool leading() const { return _status == Status::leader; }
   ParticipantId leader() const;  // the leader this member follows, or no_participant

@@ -50,8 +50,10 @@ auto fields(const ArriveRequest& x) { return std::tie(x.params, x.address, x.non
 auto fields(const ArriveAnswer& x) {
   return std::tie(x.nonce, x.id, x.snapshot, x.refusal, x.gone, x.incarnation);
 }
-auto fields(const MemberHeartbeat& x) { return std::tie(x.sent, x.applied, x.recovering); }
-auto fields(const MemberAck& x) { return std::tie(x.sent, x.slot, x.gone, x.compacted); }
+auto fields(const MemberHeartbeat& x) {
+  return std::tie(x.sent, x.applied, x.recovering, x.boot);
+}
+auto fields(const MemberAck& x) { return std::tie(x.sent, x.slot, x.gone, x.compacted, x.boot); }
 auto fields(const SilentReport& x) { return std::tie(x.replica); }
 auto fields(const Write& x) {
   return std::tie(x.bucket, x.promise, x.number, x.first, x.entries, x.checksum, x.commit);
@@ -226,8 +228,8 @@ MembershipMessage Gen::membership_message() {
     case 0: return MembershipMessage{std::in_place_type<Message>, paxos_message()};
     case 1: return ArriveRequest{ClusterParams{u64(), u32(), u32()}, bytes(), Nonce{u64(), u64()}};
     case 2: return ArriveAnswer{Nonce{u64(), u64()}, u64(), snapshot(), bytes(), boolean(), u64()};
-    case 3: return MemberHeartbeat{u64(), u64(), boolean()};
-    case 4: return MemberAck{u64(), u64(), boolean(), u64()};
+    case 3: return MemberHeartbeat{u64(), u64(), boolean(), u64()};
+    case 4: return MemberAck{u64(), u64(), boolean(), u64(), u64()};
     default: return SilentReport{u64()};
   }
 }
@@ -526,9 +528,9 @@ TEST_CASE("codec: fields out of range fail with their reason") {
   bucket.u64(2);
   CHECK(std::string_view(decode_phaser_message(bucket.data()).error) == "value too large");
   // A boolean of 2.
-  std::string beat = encode(MembershipMessage{MemberHeartbeat{5, 6, true}});
-  REQUIRE(beat.back() == 1);
-  beat.back() = 2;
+  std::string beat = encode(MembershipMessage{MemberHeartbeat{5, 6, true, 7}});
+  REQUIRE(beat[beat.size() - 2] == 1);  // recovering, then the boot in one byte
+  beat[beat.size() - 2] = 2;
   CHECK(std::string_view(decode_membership_message(beat).error) == "bad bool");
   // Zero written in two bytes.
   const std::string padded("\x01\x08\x80\x00", 4);  // CatchUp{from: 0, non-minimal}
@@ -600,7 +602,19 @@ TEST_CASE("codec: fixed vectors pin the format") {
   CHECK(hex(encode(Message{Prepare{Ballot{3, 2}, 7}})) == "0101030207");
   CHECK(hex(encode(Message{Forwarded{{ProposalId{1, 2, 300}}}})) == "010b010102ac02");
   CHECK(hex(encode(PersistRecord{PersistBoot{1}})) == "010101");
-  CHECK(hex(encode(MembershipMessage{Message{CatchUp{5}}})) == "02010805");
+  CHECK(hex(encode(MembershipMessage{Message{CatchUp{5}}})) == "03010805");
+  // Messages are at version 3 (the boot in heartbeats and acks), records at 2.
+  CHECK(hex(encode(MembershipMessage{MemberHeartbeat{5, 6, true, 7}})) == "030405060107");
+  CHECK(hex(encode(MembershipMessage{MemberAck{5, 6, false, 0, 7}})) == "03050506000007");
+  // A peer of the previous format is refused, never misread: its version 2
+  // heartbeat (no boot) and a Paxos message it wrapped fail with "bad
+  // version", and the version 3 heartbeat with its version byte made 2 too.
+  for (const std::string& v2 : {std::string("\x02\x04\x05\x06\x01", 5),
+                               std::string("\x02\x01\x08\x05", 4),
+                               std::string("\x02\x04\x05\x06\x01\x07", 6)}) {
+    CAPTURE(hex(v2));
+    CHECK(std::string_view(decode_membership_message(v2).error) == "bad version");
+  }
   CHECK(hex(encode(MembershipRecord{Identity{9, 2, 57, true, {}, 0}})) == "0202090239" "01" "00" "00");
   CHECK(hex(encode(MembershipRecord{Identity{9, 2, 0, false, {"a:1"}, 7}})) ==
         "0202090200" "00" "01" "03613a31" "07");

@@ -222,7 +222,13 @@ void ClusterNode::on_membership_frame(const PeerInfo& from, std::string_view pay
   if (!reader.ok()) return log_warn(0, "a membership frame from {} without envelope", from.address);
   auto message = consensus::decode_membership_message(payload.substr(payload.size() - reader.left()));
   if (!message) {
-    log_warn(0, "a membership message from {} does not decode: {}", from.address, message.error);
+    // A peer of another membership message format fails on the version
+    // byte (membership_codec.h): name both, so a mixed upgrade is plain.
+    const std::string_view body = payload.substr(payload.size() - reader.left());
+    const unsigned version = body.empty() ? 0 : static_cast<uint8_t>(body[0]);
+    log_warn(0, "a membership message from {} does not decode: {} (format version {}, ours {})",
+             from.address, message.error, version,
+             static_cast<unsigned>(consensus::membership_message_version));
     return;
   }
   _host->deliver(sender, to, from.address, *message.value);
