@@ -4,6 +4,7 @@
 #include "consensus/paxos.h"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "consensus/overloaded.h"
@@ -196,8 +197,20 @@ bool Paxos::lease_binds(const Ballot& ballot) const {
   // Boot grace: before a crash we may have acked a leader whose lease is
   // still running; we no longer remember when.
   if (_now < _timing.lease_ticks) return true;
-  if (!_leader_heard || ballot.node == _leader_ballot.node) return false;
-  return _now < _leader_contact + _timing.lease_ticks;
+  // Step 2: every leader we heard lately binds us, not only the one we
+  // follow now (a higher ballot we follow may not have covered the
+  // configuration the other's lease counts).
+  for (const auto& [node, heard] : _bound) {
+    if (node != ballot.node && _now < heard + _timing.lease_ticks) return true;
+  }
+  return false;
+}
+
+void Paxos::bind_to(ParticipantId leader) {
+  for (auto it = _bound.begin(); it != _bound.end();) {
+    it = it->second + _timing.lease_ticks <= _now ? _bound.erase(it) : std::next(it);
+  }
+  _bound[leader] = _now;
 }
 
 void Paxos::on_prepare(ParticipantId from, const Prepare& prepare, Output& out) {
@@ -306,6 +319,9 @@ void Paxos::on_heartbeat(ParticipantId from, const Heartbeat& heartbeat, Output&
   COWORKER_ASSERT(_status == Status::follower);
   COWORKER_ASSERT(heartbeat.ballot <= _leader_ballot);
   follow_commit(heartbeat.ballot, heartbeat.decided_through, out);
+  // The ack counts towards that leader's lease: it binds us from now, even
+  // if we follow a higher ballot (step 2).
+  bind_to(heartbeat.ballot.node);
   send(from, HeartbeatAck{heartbeat.ballot, heartbeat.sent, _decided_through}, out);
 }
 
@@ -324,6 +340,7 @@ void Paxos::observe_leader(const Ballot& ballot, Output& out) {
   _leader_ballot = ballot;
   _leader_heard = true;
   _leader_contact = _now;
+  bind_to(ballot.node);
   restart_election_timeout();
   if (changed) forward_own(out);
 }
@@ -559,6 +576,12 @@ void Paxos::check_invariants() const {
     }
     COWORKER_ASSERT(_instances.size() == _next_slot - _decided_through - 1);
     COWORKER_ASSERT(_queue.size() <= _limits.queue_max);
+    // Step 14: a lease only over configurations that promised our ballot.
+    if (holds_lease()) {
+      for (const std::vector<ParticipantId>* voters : lease_configurations()) {
+        COWORKER_ASSERT(promised_majority(*voters, false));
+      }
+    }
   } else {
     COWORKER_ASSERT(_instances.empty());
     COWORKER_ASSERT(_queue.empty());

@@ -16,7 +16,10 @@
 //      leadership, not once per slot.
 //   2. Promised. A voter promises b when b >= its promise and no lease binds
 //      it (it heard another leader less than lease_ticks ago, or it booted
-//      less than lease_ticks ago). It PERSISTS the promise, then answers
+//      less than lease_ticks ago). Every leader it followed or acked a
+//      heartbeat of binds it, not only the one it follows now: a higher
+//      ballot it switched to may not have covered the configuration whose
+//      lease the other counts (step 14). It PERSISTS the promise, then answers
 //      Promised with every (slot, ballot, entry) it accepted at or above
 //      `from` and its compaction point; otherwise it answers Reject. The
 //      candidate's own acceptor promises last, once the others make a
@@ -87,8 +90,11 @@
 //   5. While leading, a node decides only by its own majority at its own
 //      ballot (it ignores Learn), so its commit point covers only entries it
 //      proposed under that ballot above its starting prefix.
-//   6. Lease: at most one leader holds a lease at any tick (equal clock
-//      rates; the membership issue adds a drift margin).
+//   6. Lease: at most one leader holds a lease at any tick, and while it
+//      does no other leader can get a slot past its decided prefix chosen
+//      (equal clock rates; the membership issue adds a drift margin). A
+//      higher ballot may still lead an earlier configuration whose slots
+//      are all decided: it decides nothing the lease protects.
 //   7. Window: a leader never proposes beyond decided_through +
 //      window_slots_max.
 //
@@ -108,10 +114,19 @@
 //      to light. A leader that reaches a configuration whose majority has not
 //      promised its ballot prepares those voters before proposing there (the
 //      reports then decide what it re-proposes in the new range).
-//  14. Leases across configurations. The leader's lease needs majority acks
-//      from every configuration governing slots > its decided prefix that it
-//      knows of (decided, or in its own window). Any rival must cover one of
-//      them by step 13, and their voters refuse it while the lease runs.
+//  14. Leases across configurations. The leader's lease needs, from every
+//      configuration governing slots > its decided prefix that it knows of
+//      (decided, or in its own window), majority acks and a majority's
+//      promises of its ballot; it is recomputed, so a configuration that
+//      comes to count ends it until both hold, and the leader prepares such
+//      a configuration at once (not only when its slots come, step 13). A
+//      higher rival must cover one of them by step 13, and their voters
+//      refuse it while the lease runs (step 2); a lower one is refused by the
+//      promisers. Ballots order leaders only within a configuration: a later
+//      one may be led by a lower ballot that never met ours (its voters
+//      restarted, or never heard us), and without the promises that ballot
+//      could decide there while our acks made a lease (seed 108536 of
+//      member-churn, staged in tests/consensus/paxos_test.cc).
 //  15. Handing over. A leader that is not a voter of its next slot decides
 //      what it has in flight and steps down; while a scheduled change lies
 //      ahead and nothing is queued, it fills the slots up to it with noops,
@@ -286,6 +301,16 @@ class Paxos {
   bool leaderless() const;  // no leader heard for an election timeout
   // The first slot of the configuration governing `slot`.
   Slot configuration_start(Slot slot) const;
+  // Voter sets, as pointers valid until this Paxos changes.
+  using Configurations = std::vector<const std::vector<ParticipantId>*>;
+  // Step 14: the configurations the leader's lease counts (every one
+  // governing a slot past its decided prefix, its own window included).
+  Configurations lease_configurations() const;
+  // Leading, and a majority of `voters` promised this ballot (step 13): the
+  // only configurations this leadership can decide a slot of.
+  bool covers(const std::vector<ParticipantId>& voters) const {
+    return leading() && promised_majority(voters, false);
+  }
 
   void check_invariants() const;
 
@@ -305,6 +330,7 @@ class Paxos {
   void on_learn(ParticipantId from, const Learn& learn, Output& out);
   bool ignore_from_leader(ParticipantId from, const Ballot& ballot) const;
   bool lease_binds(const Ballot& ballot) const;
+  void bind_to(ParticipantId leader);  // step 2: its lease binds us from now
   void observe_leader(const Ballot& ballot, Output& out);
   void follow_commit(const Ballot& ballot, Slot commit, Output& out);
   void decide(Slot slot, Entry entry, std::vector<ParticipantId> quorum, Output& out);
@@ -327,13 +353,11 @@ class Paxos {
   bool voter_from(Slot slot) const;  // a voter of some configuration governing >= slot
   bool accepts_slot(Slot slot) const;
   // Voter sets governing slots >= from (step 13, 14).
-  using Configurations = std::vector<const std::vector<ParticipantId>*>;
   // `pending(consider)` calls consider(slot, entry) for tentative entries
   // in slot order (defined and used in paxos_schedule.cc only).
   template <class Pending>
   void configurations_from(Slot from, const Pending& pending, Configurations& out) const;
   Configurations phase1_configurations(const std::map<Slot, AcceptedEntry>& best) const;
-  Configurations lease_configurations() const;
   std::map<Slot, AcceptedEntry> best_reported(Slot from) const;
   bool promised_majority(const std::vector<ParticipantId>& voters, bool with_self) const;
 
@@ -385,6 +409,9 @@ class Paxos {
   Ballot _leader_ballot;
   Tick _leader_contact = 0;  // last tick we heard from (or, leading, sent as) it
   bool _leader_heard = false;
+  // Every leader whose lease may bind us (step 2): when we last followed or
+  // acked it (or, leading, sent as it). Entries older than a lease go.
+  std::map<ParticipantId, Tick> _bound;
   Slot _commit_seen = 0;  // highest commit point heard from the followed leader
 
   // Learner.

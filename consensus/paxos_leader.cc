@@ -419,6 +419,7 @@ void Paxos::flush_queue(Output& out) {
   }
   if (!batch.empty()) send_batch();
   advance_chosen(out);
+  if (leading()) update_lease();  // a reconfiguration in our window counts at once (step 14)
 }
 
 void Paxos::on_accepted(ParticipantId from, const Accepted& accepted, Output& out) {
@@ -459,6 +460,7 @@ void Paxos::advance_chosen(Output& out) {
 void Paxos::send_heartbeats(Output& out) {
   COWORKER_ASSERT(leading());
   _leader_contact = _now;  // our own acceptor is bound by our lease too
+  bind_to(_self);
   for (ParticipantId member : _members) {
     if (member != _self) send(member, Heartbeat{_ballot, _now, _decided_through}, out);
   }
@@ -504,16 +506,21 @@ void Paxos::update_lease() {
     std::sort(arrived.begin(), arrived.begin() + count, std::greater<Tick>());
     return count;
   };
+  // Step 14: every configuration the lease counts must have promised our
+  // ballot (else a lower ballot its voters promised may decide there: a
+  // later configuration can be led by a lower ballot that never met ours)
+  // and acked. Recomputed, not kept: a configuration that comes to count
+  // (a reconfiguration in our window) ends the lease until it does both.
   Tick expiry = UINT64_MAX;
   for (const std::vector<ParticipantId>* voters : lease_configurations()) {
     const size_t majority = majority_of(*voters);
-    if (collect(*voters) < majority) {
+    if (!promised_majority(*voters, false) || collect(*voters) < majority) {
       expiry = 0;
       break;
     }
     expiry = std::min(expiry, sent[majority - 1] + _timing.lease_ticks);
   }
-  if (expiry != 0) _lease_expiry = std::max(_lease_expiry, expiry);
+  _lease_expiry = expiry;
   // Liveness (leader timeout) asks only the voters of the next slot.
   const std::vector<ParticipantId>& next = voters_for(_decided_through + 1);
   if (collect(next) >= majority_of(next)) {
@@ -558,6 +565,12 @@ void Paxos::tick_leader(Output& out) {
     _retry_timeout.reset();
     _prepared.clear();  // step 13: ask uncovered voters again
     resend_accepts(out);
+  }
+  // Step 14: cover what the lease counts as soon as it counts it, not only
+  // when the slots reach it (step 13), so the lease resumes at once.
+  const Configurations configurations = lease_configurations();
+  for (const std::vector<ParticipantId>* voters : configurations) {
+    if (!promised_majority(*voters, false)) send_prepares({voters}, out);
   }
   flush_queue(out);
 }

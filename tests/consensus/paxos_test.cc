@@ -4,7 +4,9 @@
 // after every step, so CHECK(!sim.violated()) guards each of them.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "tests/sim/simulation.h"
 
@@ -343,4 +345,88 @@ TEST_CASE("paxos: reconfiguration: a stale change (its replaced voters moved on)
   CHECK(paxos.stats().reconfigurations == 1);
   CHECK(paxos.stats().reconfigurations_void == 1);
   CHECK(!sim.violated());
+}
+
+// Seed 108536 of member-churn, staged: a leader keeps leading an old
+// configuration whose slots are all decided, while the new one elects a
+// lower ballot (its voters restarted and never promised the higher one).
+// The new leader's lease must bind the voter it acked: the old leader's
+// heartbeats reach that voter, which follows the higher ballot from then
+// on, but must not promise it (nor count towards its lease) while the new
+// leader's lease runs (paxos.h steps 2 and 14). Before, the voter promised
+// at the old leader's next Prepare, and two leases ran at once.
+TEST_CASE("paxos: lease: a lower ballot leading a new configuration keeps its voters bound") {
+  Trace trace(false);
+  SimOptions options = calm(5, 3);
+  options.limits.window_slots_max = 4;
+  // It keeps leading without the new voters' acks (the leader timeout of
+  // the seed was 193 ticks).
+  options.timing.leader_timeout_ticks = 5000;
+  Simulation sim(13, options, trace);
+  // A leader of round 2 at least: the first one is cut off.
+  const ParticipantId first = elect(sim);
+  isolate(sim, first, sim.now() + 200);
+  REQUIRE(sim.run_until([&] { return sim.leader() != 0 && sim.leader() != first; }, 1000));
+  const ParticipantId old_leader = sim.leader();
+  REQUIRE(sim.node(old_leader).paxos().ballot().round >= 2);
+  sim.network().heal();
+  sim.run(options.timing.lease_ticks);
+  // The new voters {old leader, 4, 5} never hear the old leader again.
+  const Tick long_ = sim.now() + 100000;
+  for (ParticipantId learner : {ParticipantId{4}, ParticipantId{5}}) {
+    sim.network().block(old_leader, learner, long_);
+    sim.network().block(learner, old_leader, long_);
+  }
+  std::vector<ParticipantId> voters{old_leader, 4, 5};
+  std::sort(voters.begin(), voters.end());
+  REQUIRE(sim.propose(old_leader, "to the old leader, 4 and 5", &voters));
+  // Decided, with the slots before the change filled, by the old voters.
+  const auto in_force = [&](ParticipantId id) {
+    const consensus::Paxos& paxos = sim.node(id).paxos();
+    return paxos.voters_for(paxos.decided_through() + 1) == voters;
+  };
+  REQUIRE(sim.run_until([&] { return in_force(old_leader); }, 2000));
+  CHECK(sim.node(old_leader).paxos().leading());
+  // 4 and 5 forget the round they heard (they never promised it), learn
+  // the log from the others, and elect one of them at round 1.
+  sim.crash(4);
+  sim.crash(5);
+  sim.restart(4);
+  sim.restart(5);
+  REQUIRE(sim.run_until([&] { return in_force(4) && in_force(5); }, 3000));
+  // No Reject from the old voters tells them of the higher round.
+  const auto mute_old_voters = [&] {
+    for (ParticipantId id = 1; id <= 3; id++) {
+      if (id == old_leader) continue;
+      for (ParticipantId learner : {ParticipantId{4}, ParticipantId{5}}) {
+        sim.network().block(learner, id, long_);
+      }
+    }
+  };
+  mute_old_voters();
+  const auto new_leader = [&]() -> ParticipantId {
+    for (ParticipantId id : {ParticipantId{4}, ParticipantId{5}}) {
+      if (sim.node(id).paxos().holds_lease()) return id;
+    }
+    return 0;
+  };
+  REQUIRE(sim.run_until([&] { return new_leader() != 0; }, 3000));
+  const ParticipantId lower = new_leader();
+  const ParticipantId follower = lower == 4 ? 5 : 4;
+  CHECK(sim.node(lower).paxos().ballot() < sim.node(old_leader).paxos().ballot());
+  CHECK(sim.node(old_leader).paxos().leading());
+  // The old leader reaches the follower again: it follows the higher
+  // ballot and acks it, but the lower one's lease still binds it.
+  sim.network().heal();
+  sim.network().block(old_leader, lower, long_);
+  sim.network().block(lower, old_leader, long_);
+  mute_old_voters();
+  sim.run(4 * options.timing.lease_ticks);
+  CHECK_MESSAGE(!sim.violated(), sim.violation());
+  // Healed, the lower leader hears the higher ballot and steps down; one
+  // leader covers the new voters and decides.
+  sim.network().heal();
+  REQUIRE(sim.propose(follower, "after"));
+  REQUIRE(sim.settle(5000));
+  CHECK_MESSAGE(!sim.violated(), sim.violation());
 }

@@ -104,8 +104,11 @@ class ProposalChecker final : public Checker {
   uint64_t _duplicates = 0;
 };
 
-// Lease safety: at most one participant holds a leader lease at any tick,
-// and no higher ballot leads while it does (paxos.h invariant 6).
+// Lease safety (paxos.h invariant 6, steps 2 and 14): at most one
+// participant holds a leader lease at any tick; while one does, no leader of
+// a higher ballot has a majority's promises of a voter set the lease counts,
+// and no other leader could get a slot past the holder's decided prefix
+// chosen.
 class LeaseChecker final : public Checker {
  public:
   const char* name() const override { return "lease"; }

@@ -268,6 +268,8 @@ TEST_CASE("membership: seeds that once failed run clean") {
       {"member-voters", 38335},   // ... and does not propose the removal anew
       {"member-churn", 62077},    // a snapshot that departs us ends our lease
       {"member-churn", 87207},    // every member asked to leave (the driver counts by the log)
+      {"member-churn", 108536},   // a higher ballot leads an older configuration (the lease
+                                  // checker; leases need promises, every leader heard binds)
       {"member-churn", 33561683},  // a late ack of an earlier boot's heartbeat (acks echo the boot)
       {"phaser-members", 26140},   // ... the same, at dd4d95b
       {"phaser-grow", 1094},      // a newcomer holds an empty write at 0 (the checker)
