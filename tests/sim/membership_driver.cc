@@ -27,6 +27,9 @@ MembershipDriver::MembershipDriver(Simulation& sim, const Swarm& swarm, uint64_t
   for (ParticipantId host = members + 1; host <= sim.size(); host++) {
     _arrive_at[host] = _prng.between(1, std::max<Tick>(1, swarm.membership.arrive_max));
   }
+  // The first restart once the cluster formed and clients are writing (a
+  // draw only in the rolling families: the others' streams stay as they were).
+  if (swarm.membership.rolling_down_max != 0) _roll_next_at = _prng.between(100, 400);
 }
 
 void MembershipDriver::before_step() {
@@ -34,6 +37,7 @@ void MembershipDriver::before_step() {
   restart_due();
   maybe_whole_crash();
   maybe_split();
+  maybe_roll();
   maybe_lose();
   maybe_crash();
   maybe_leave();
@@ -71,6 +75,38 @@ void MembershipDriver::restart_due() {
       }
     }
   }
+}
+
+// A rolling restart, as an operator upgrades a cluster: stop one host,
+// start it again on its disk, wait until it serves, go on with the next.
+// A host down past the departure timeout arrives anew; "serving" is then
+// its new id's membership. A host that does not serve within a long wait
+// is passed over (liveness after healing still checks the cluster).
+void MembershipDriver::maybe_roll() {
+  const MembershipSwarm& swarm = _swarm.membership;
+  if (swarm.rolling_down_max == 0) return;
+  const Tick now = _sim.now();
+  if (_roll_waiting) {
+    const Participant& p = _sim.node(_rolled);
+    const bool serving = p.up() && p.has_paxos() && !p.member().node().recovering() &&
+                         p.member().node().state().is_member(p.member().node().id());
+    if (!serving && now < _roll_since + 3000) return;
+    _sim.trace().note(now, fmt::format("rolling: host {} {} after {} ticks", _rolled,
+                                       serving ? "serves again" : "passed over",
+                                       now - _roll_since));
+    _roll_waiting = false;
+    _roll_next_at = now + _prng.between(0, swarm.rolling_pause_max);
+    return;
+  }
+  if (now < _roll_next_at) return;
+  const ParticipantId host = _rolled % _sim.size() + 1;
+  _rolled = host;
+  if (!_sim.node(host).up()) return;  // down for another reason: the next one
+  _rolls++;
+  _roll_waiting = true;
+  _roll_since = now;
+  crash(host, _prng.between(1, swarm.rolling_down_max));
+  _sim.trace().note(now, fmt::format("rolling: restart {} of host {}", _rolls, host));
 }
 
 ParticipantId MembershipDriver::random_member_host() {

@@ -2,7 +2,8 @@
 // in membership mode — arrivals, leaves and rejoins, crashes short and long
 // (departures, re-arrivals), participants lost for good, partitions (random,
 // one-way single links, the half split), stuck cores, a whole-cluster crash
-// with staggered recoveries — then heals and lets the cluster settle.
+// with staggered recoveries, a rolling restart — then heals and lets the
+// cluster settle.
 //
 // One per seed, owned by run_seed (scenario.cc) for the families marked
 // `membership`; draws from its own Prng stream
@@ -42,6 +43,7 @@ class MembershipDriver {
   void maybe_hang();
   void maybe_whole_crash();
   void maybe_split();
+  void maybe_roll();
   void crash(ParticipantId host, Tick down);
   ParticipantId random_member_host();
 
@@ -56,6 +58,13 @@ class MembershipDriver {
   std::set<ParticipantId> _asked_to_leave;  // member ids
   uint32_t _leaves = 0;
   bool _lost_done = false;
+  // The rolling restart: the host restarted last (0: none yet), whether we
+  // wait for it to serve, since when, and when the next one goes.
+  ParticipantId _rolled = 0;
+  bool _roll_waiting = false;
+  Tick _roll_since = 0;
+  Tick _roll_next_at = 0;
+  uint32_t _rolls = 0;
 };
 
 }  // namespace coworker::sim

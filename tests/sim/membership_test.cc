@@ -277,6 +277,7 @@ TEST_CASE("membership: seeds that once failed run clean") {
       {"phaser-grow", 431931156},  // a departure: a re-arrived id in governments (timeouts)
       {"phaser-grow", 431931040},
       {"phaser-arrivals", 13543},  // a late ack of an earlier growth made a newcomer join
+      {"phaser-rolling", 137},     // a late ack of an earlier boot's heartbeat (as 33561683)
   };
   for (const Case& c : cases) {
     const Family* family = find_family(c.family);

@@ -326,6 +326,27 @@ void draw_phaser_arrivals(consensus::Prng& prng, Swarm& swarm) {
   }
 }
 
+// Phasers under a rolling restart (issue 11 point 8, issue 16 point 2):
+// every host in turn is stopped and started again on its disk while clients
+// write and read, the next only once the last serves again; mostly within
+// the departure timeout (it comes back as the same member: recovery, the
+// boot hold, a bump), sometimes past it (departed, it arrives anew and its
+// buckets grow back). Light faults beside.
+void draw_phaser_rolling(consensus::Prng& prng, Swarm& swarm) {
+  draw_phaser_members(prng, swarm);
+  MembershipSimOptions& membership = *swarm.sim.membership;
+  membership.migrations = true;
+  membership.one_member_start = prng.chance(1, 2);
+  swarm.crash_per_mille = 0;
+  swarm.membership.lose = 0;
+  swarm.membership.stuck_per_mille = 0;
+  const Tick departure = membership.timing.departure_ticks;
+  swarm.membership.rolling_down_max =
+      prng.chance(3, 4) ? std::max<Tick>(2, departure / 2) : departure * 2;
+  swarm.membership.rolling_pause_max = prng.between(0, 100);
+  swarm.fault_ticks = prng.between(1500, 3000);
+}
+
 void draw_calm(consensus::Prng& prng, Swarm& swarm) {
   swarm.sim.network.drop_per_mille = 0;
   swarm.sim.network.duplicate_per_mille = 0;
@@ -365,6 +386,8 @@ const std::vector<Family>& families() {
        "acclimation, restarted leaders bump", draw_phaser_churn, true},
       {"phaser-arrivals", "phasers as a cluster forms by arrivals one by one, some leaving "
        "again", draw_phaser_arrivals, true},
+      {"phaser-rolling", "phasers under a rolling restart: every host in turn stopped and "
+       "started on its disk, the next once it serves", draw_phaser_rolling, true},
       {"phaser-calm", "phasers, delays and light loss only", nullptr, false, run_phaser_family},
       {"phaser-crashes", "phasers: crashes, leaders crashed mid-write, some for good", nullptr, false,
        run_phaser_family},

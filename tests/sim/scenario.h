@@ -40,6 +40,11 @@ struct MembershipSwarm {
   Tick split_ticks = 0;            // ... for this long
   uint32_t lose = 0;               // participants crashed for good (never a voter majority)
   Tick lose_at = 0;
+  // A rolling restart (an operator's upgrade): hosts crash one at a time in
+  // host order, each down 1..rolling_down_max ticks; the next goes once the
+  // last is a serving member again (0: no rolling restart).
+  Tick rolling_down_max = 0;
+  Tick rolling_pause_max = 0;      // ticks between one host serving and the next crash
 };
 
 struct Swarm {
