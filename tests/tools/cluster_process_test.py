@@ -161,8 +161,16 @@ def main():
         for (bucket, position), (identifier, body, _, _) in sorted(acked.items()):
             if view["buckets"][bucket]["leader"] != victim:
                 continue
-            status, _, page = request("GET", cluster.http(victim_index),
-                                      f"/v1/buckets/{bucket}/entries?from={position}&limit=1&local=1")
+            # The restarted replica learns a commit from the next write or the
+            # trailing notice (2 idle ticks later): ask until it has it.
+            deadline = time.time() + 5
+            while True:
+                status, _, page = request(
+                    "GET", cluster.http(victim_index),
+                    f"/v1/buckets/{bucket}/entries?from={position}&limit=1&local=1")
+                if (status == 200 and page["entries"]) or time.time() > deadline:
+                    break
+                time.sleep(0.05)
             check(status == 200 and page["entries"], f"bucket {bucket} position {position} back")
             check(page["entries"][0]["body"] == body.decode(), "the same body after restart")
         identifier = "after-restart"
