@@ -21,31 +21,10 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import check, fnv1a64, own_cluster, poll, request
+from harness import check, fnv1a64, gone, own_cluster, poll, settled, view
 
 DEPARTURE_MS = 1000
 LIVENESS_S = 10 * DEPARTURE_MS / 1000
-
-
-def view(address):
-    code, body = request("GET", address, "/v1/cluster")
-    return body if code == 200 else None
-
-
-def settled(address, count):
-    v = view(address)
-    return (v is not None and sum(1 for m in v["members"] if m["state"] == "serving") == count and
-            all(b["replicas"] == b["target"] and len(b["replicas"]) == 3 for b in v["buckets"]) and
-            v["membership"]["leader"] != 0)
-
-
-def gone(pid):
-    """The process ended (a zombie counts: it serves nothing)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except FileNotFoundError:
-        return True
 
 
 def identifier_for(bucket, buckets):
@@ -72,7 +51,8 @@ def main():
     with own_cluster("coworker-failover-test-") as (_, cluster):
         cluster.run("start", "5", "--base-port", str(cluster.base_port),
                     "--departure-timeout-ms", str(DEPARTURE_MS))
-        check(poll(lambda: settled(cluster.http(1), 5), 60), "five members, every bucket at 3")
+        everyone = [cluster.http(i) for i in range(1, 6)]
+        check(poll(lambda: settled(cluster.http(1), everyone), 60), "five members, every bucket at 3")
         index_of = lambda v, member_id: next(i for i in range(1, 6) if cluster.http(i) == next(
             m["http"] for m in v["members"] if m["id"] == member_id))
         results = []
@@ -114,7 +94,7 @@ def main():
             results.append((case, took))
 
             cluster.run("restart", str(victim_index))
-            check(poll(lambda: settled(cluster.http(via), 5), 60),
+            check(poll(lambda: settled(cluster.http(via), everyone), 60),
                   f"{case}: the killed participant arrived anew, every bucket at 3")
         print("ok: every case resumed; in departure timeouts: " +
               ", ".join(f"{case} {took * 1000 / DEPARTURE_MS:.2f}" for case, took in results))

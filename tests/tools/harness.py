@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -55,6 +56,107 @@ def poll(condition, seconds):
             return True
         time.sleep(0.1)
     return condition()
+
+
+def view(address):
+    """GET /v1/cluster at `address`, or None."""
+    code, body = request("GET", address, "/v1/cluster")
+    return body if code == 200 else None
+
+
+def settled(address, members):
+    """Whether `address` lists exactly the client addresses `members` as
+    serving members, a membership leader, and every bucket at its target."""
+    v = view(address)
+    return (v is not None and v["membership"]["leader"] != 0 and
+            sorted(m["http"] for m in v["members"] if m["state"] == "serving") ==
+            sorted(members) and all(b["replicas"] == b["target"] for b in v["buckets"]))
+
+
+def gone(pid):
+    """The process ended (a zombie counts: it serves nothing)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def entries(address, bucket, local=True, fields=("position", "identifier"), timeout=5):
+    """[(field, ...)] of every entry of `bucket` read at `address`, paged —
+    its own replica's (local=1) or, local=False, the leader's under its read
+    lease — or None unless every page was answered 200."""
+    out, position = [], 0
+    while True:
+        code, body = request("GET", address,
+                             f"/v1/buckets/{bucket}/entries?from={position}&limit=1000" +
+                             ("&local=1" if local else ""), timeout=timeout)
+        if code != 200:
+            return None
+        out += [tuple(e[f] for f in fields) for e in body["entries"]]
+        if not body["entries"]:
+            return out
+        position = body["next"]
+
+
+class Load(threading.Thread):
+    """One client connection appending windows of `window` messages, each
+    resubmitted with the same series until answered 200 — at the next of
+    `addresses` after a failure, so a load survives the death of the
+    participant it talks to. Identifiers are `name`-N, unique per load.
+    `acked` holds what was answered 200, `sent` everything ever sent; after
+    stop, `failure` says why the load gave up (a window not answered 200 in
+    `patience` seconds), or is None."""
+
+    def __init__(self, name, addresses, window=10, patience=30):
+        super().__init__(daemon=True)
+        self.name = name
+        self.addresses = list(addresses)
+        self.window = window
+        self.patience = patience
+        self.acked = []
+        self.sent = set()
+        self.stop = threading.Event()
+        self.failure = None
+        self.resubmissions = 0
+        self.connection = None
+        for turn in range(len(self.addresses) * 10):
+            code, body = request("POST", self.addresses[turn % len(self.addresses)],
+                                 "/v1/connect")
+            if code == 201:
+                self.connection = body["connection"]
+                break
+            time.sleep(0.1)
+        check(self.connection is not None, f"load {name}: POST /v1/connect answered 201")
+
+    def acked_count(self):
+        return len(self.acked)
+
+    def run(self):
+        series, n, turn = 1, 0, 0
+        while not self.stop.is_set():
+            names = [f"{self.name}-{n + i}" for i in range(self.window)]
+            window = [{"identifier": x, "body": x, "series": series + i}
+                      for i, x in enumerate(names)]
+            self.sent.update(names)
+            deadline = time.time() + self.patience
+            while True:
+                # 2 s: a paused participant holds a try no longer than that.
+                code, _ = request("POST", self.addresses[turn % len(self.addresses)],
+                                  "/v1/append", {"messages": window}, timeout=2,
+                                  headers={"Coworker-Connection": self.connection})
+                if code == 200:
+                    break
+                self.resubmissions += 1
+                turn += 1
+                if time.time() > deadline:
+                    self.failure = (f"a window was not answered 200 in {self.patience} s "
+                                    f"(last {code})")
+                    return
+                time.sleep(0.05)
+            self.acked += names
+            series += self.window
+            n += self.window
 
 
 def check(condition, what):

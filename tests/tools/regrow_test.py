@@ -16,7 +16,7 @@ arrives anew (issue 11: growth with acclimation), on 3 real processes
 
 Run by ctest with COWORKER_BIN set; needs build/bin/coworker."""
 
-from harness import check, own_cluster, poll, request
+from harness import check, entries, own_cluster, poll, request, view
 
 
 class Client:
@@ -47,22 +47,11 @@ class Client:
             check(ok, f"append of {len(batch)} messages from {names[start]}")
 
 
-def view(cluster, i):
-    code, body = request("GET", cluster.http(i), "/v1/cluster")
-    return body if code == 200 else None
-
-
-def entries(cluster, i, bucket):
+def replica(cluster, i, bucket):
     """Bucket `bucket` as participant i's own replica holds it."""
-    out, position = [], 0
-    while True:
-        code, body = request("GET", cluster.http(i),
-                             f"/v1/buckets/{bucket}/entries?from={position}&limit=1000&local=1")
-        check(code == 200, f"participant {i} reads bucket {bucket} locally: {code}")
-        out += [(e["position"], e["identifier"], e["body"]) for e in body["entries"]]
-        if not body["entries"]:
-            return out
-        position = body["next"]
+    out = entries(cluster.http(i), bucket, fields=("position", "identifier", "body"))
+    check(out is not None, f"participant {i} reads bucket {bucket} locally")
+    return out
 
 
 def main():
@@ -72,12 +61,12 @@ def main():
         client = Client(cluster)
         first = [f"early-{i}" for i in range(300)]
         client.append(first)
-        before = view(cluster, 1)
+        before = view(cluster.http(1))
         old_id = next(m["id"] for m in before["members"] if m["http"] == cluster.http(3))
         print(f"ok 1: 300 appended; participant 3 is id {old_id}")
 
         cluster.run("kill", "3")
-        departed = poll(lambda: (v := view(cluster, 1)) is not None and
+        departed = poll(lambda: (v := view(cluster.http(1))) is not None and
                         all(m["id"] != old_id for m in v["members"]), 30)
         check(departed, f"id {old_id} departed")
         later = [f"late-{i}" for i in range(100)]
@@ -87,7 +76,7 @@ def main():
         cluster.run("restart", "3")
 
         def regrown():
-            v = view(cluster, 1)
+            v = view(cluster.http(1))
             if v is None:
                 return False
             ids = [m["id"] for m in v["members"] if m["http"] == cluster.http(3)]
@@ -96,14 +85,14 @@ def main():
             return all(len(b["replicas"]) == 3 and b["replicas"] == b["target"] and
                        ids[0] in b["replicas"] for b in v["buckets"])
         check(poll(regrown, 60), "every bucket back at three replicas, the new id among them")
-        new_id = next(m["id"] for m in view(cluster, 1)["members"]
+        new_id = next(m["id"] for m in view(cluster.http(1))["members"]
                       if m["http"] == cluster.http(3))
         print(f"ok 3: participant 3 arrived anew as {new_id}; every bucket at its target of 3")
 
         seen = []
-        v = view(cluster, 1)
+        v = view(cluster.http(1))
         for b in v["buckets"]:
-            copies = [entries(cluster, i, b["bucket"]) for i in (1, 2, 3)]
+            copies = [replica(cluster, i, b["bucket"]) for i in (1, 2, 3)]
             check(copies[0] == copies[1] == copies[2],
                   f"bucket {b['bucket']}: replicas differ: {[len(c) for c in copies]}")
             check([p for p, _, _ in copies[0]] == list(range(len(copies[0]))),

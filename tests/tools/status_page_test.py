@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 
-from harness import ROOT, check, own_cluster
+from harness import ROOT, check, gone, own_cluster
 
 SKIPPED = 77  # SKIP_RETURN_CODE in CMakeLists.txt
 PAGE = os.path.join(ROOT, "tools", "coworker", "status_page.html")
@@ -142,15 +142,6 @@ def check_screenshot(browser, profile, url, directory):
     check((width, height) == (1280, 900) and len(png) > 10000,
           f"a 1280x900 screenshot with content: {width}x{height}, {len(png)} bytes")
     print(f"ok 3: a {width}x{height} screenshot, {len(png)} bytes")
-
-
-def gone(pid):
-    """Whether pid has exited (a zombie nobody reaped yet counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 def check_stop(pids):
