@@ -103,8 +103,9 @@ void BucketIndex::on_replayed(const ReplayedRecord& record) {
   // Recovery verified the record's place and payload length.
   COWORKER_ASSERT(uint64_t{header.location} * record_align == record.offset);
   COWORKER_ASSERT(header.payload_bytes == record.payload.size());
-  if (header.kind != RecordKind::register_write && header.kind != RecordKind::commit) return;
   if (header.bucket >= participant_bucket) return;  // not a bucket's: EngineImage judges it
+  if (header.kind == RecordKind::bucket_reset) return reset(header.bucket);
+  if (header.kind != RecordKind::register_write && header.kind != RecordKind::commit) return;
   replay_phaser(header.bucket, record);
 }
 
@@ -141,6 +142,11 @@ void BucketIndex::replay_phaser(uint32_t bucket, const ReplayedRecord& record) {
 }
 
 void BucketIndex::mark_damaged(uint32_t bucket) {
+  reset(bucket);
+  _buckets[bucket].damaged = true;
+}
+
+void BucketIndex::reset(uint32_t bucket) {
   COWORKER_ASSERT(bucket < participant_bucket);
   Bucket& state = _buckets[bucket];
   COWORKER_ASSERT(_writes_total >= state.writes.size());
@@ -149,7 +155,7 @@ void BucketIndex::mark_damaged(uint32_t bucket) {
   state.writes.shrink_to_fit();
   state.end = 0;
   state.candidate.reset();
-  state.damaged = true;
+  state.damaged = false;
 }
 
 bool BucketIndex::damaged(uint32_t bucket) const {

@@ -92,6 +92,9 @@ class BucketIndex {
   // Never serve this bucket from the log (recovery's suspects, EngineImage's
   // damaged buckets): it forgets the bucket and ignores its later records.
   void mark_damaged(uint32_t bucket);
+  // Forget the bucket: its earlier records count no more, its later ones
+  // are indexed from position 0 again (a bucket_reset record, repair).
+  void reset(uint32_t bucket);
 
   bool damaged(uint32_t bucket) const;
   // The end of the committed positions indexed for `bucket` (0: none).

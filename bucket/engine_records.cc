@@ -13,6 +13,7 @@ namespace coworker::bucket {
 namespace {
 
 constexpr uint8_t counter_format_version = 1;
+constexpr uint8_t reset_format_version = 1;
 
 std::string_view view(std::span<const char> payload) {
   return std::string_view(payload.data(), payload.size());
@@ -100,6 +101,23 @@ EngineRecord encode_membership_record(const consensus::MembershipRecord& record)
   return out;
 }
 
+EngineRecord encode_bucket_reset(uint32_t bucket) {
+  COWORKER_ASSERT(bucket < participant_bucket || bucket == participant_bucket);
+  EngineRecord out;
+  out.meta.kind = RecordKind::bucket_reset;
+  out.meta.bucket = bucket;
+  out.payload.push_back(static_cast<char>(reset_format_version));
+  return out;
+}
+
+EngineRecord encode_identity_checkpoint(const consensus::Identity& identity) {
+  COWORKER_ASSERT(identity.data_dir != 0);
+  COWORKER_ASSERT(identity.id == consensus::no_participant);
+  EngineRecord out = encode_membership_record(identity);
+  out.meta.kind = RecordKind::membership_checkpoint;
+  return out;
+}
+
 void EngineImage::mark_damaged(uint32_t bucket) {
   if (bucket == membership_bucket) {
     membership_damaged = true;
@@ -116,6 +134,11 @@ void EngineImage::mark_damaged(uint32_t bucket) {
 
 void EngineImage::apply(const RecordHeader& header, std::span<const char> payload) {
   COWORKER_ASSERT(!record_kind_internal(header.kind));
+  // These two count themselves (records++), when they apply.
+  if (header.kind == RecordKind::bucket_reset) return apply_reset(header, payload);
+  if (header.kind == RecordKind::membership_checkpoint) {
+    return apply_membership_checkpoint(header, payload);
+  }
   if (header.bucket == membership_bucket) {
     if (membership_damaged) return;
     auto decoded = consensus::decode_membership_record(view(payload));
@@ -140,6 +163,40 @@ void EngineImage::apply(const RecordHeader& header, std::span<const char> payloa
   } else {
     apply_phaser(header, payload);
   }
+  records++;
+}
+
+// The participant gave up its id at boot (repair): the earlier records
+// count no more, whatever their state. Damage after the reset still counts.
+void EngineImage::apply_reset(const RecordHeader& header, std::span<const char> payload) {
+  const uint32_t bucket = header.bucket;
+  if (payload.size() != 1 || static_cast<uint8_t>(payload[0]) != reset_format_version ||
+      bucket == membership_bucket || bucket == internal_bucket) {
+    // An unknown reset cannot be followed safely: what it should discard
+    // would be served.
+    return mark_damaged(bucket == internal_bucket ? membership_bucket : bucket);
+  }
+  if (bucket == participant_bucket) {
+    counter_damaged = false;  // promises of the id given up: a new id has its own slot
+  } else {
+    std::erase(damaged_buckets, bucket);
+    phasers.erase(bucket);
+  }
+  records++;
+}
+
+void EngineImage::apply_membership_checkpoint(const RecordHeader& header,
+                                              std::span<const char> payload) {
+  auto decoded = consensus::decode_membership_record(view(payload));
+  const auto* identity =
+      decoded ? std::get_if<consensus::Identity>(&*decoded.value) : nullptr;
+  if (header.bucket != membership_bucket || identity == nullptr || identity->data_dir == 0 ||
+      identity->id != consensus::no_participant) {
+    return mark_damaged(membership_bucket);
+  }
+  membership = consensus::MembershipDurable{};
+  membership.identity = *identity;
+  membership_damaged = false;
   records++;
 }
 

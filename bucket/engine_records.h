@@ -14,6 +14,8 @@
 //   promise counter                 counter         participant_bucket   - / counter
 //   connection block                connection_block participant_bucket  block end / -
 //   membership record (core 0)      membership      membership_bucket    - / -
+//   identity without id (core 0)    membership_checkpoint membership_bucket - / -
+//   reset of a bucket (repair)      bucket_reset    the bucket or participant_bucket - / -
 //
 // Payloads are the consensus codecs' encodings (phaser_codec.h,
 // membership_codec.h: a version byte, a tag, the fields); the counter's is a
@@ -49,6 +51,13 @@ EngineRecord encode_counter_record(uint32_t counter);
 // is durable before any id from it is (DESIGN §3 "connection").
 EngineRecord encode_connection_block(uint64_t end);
 EngineRecord encode_membership_record(const consensus::MembershipRecord& record);
+// Repair at boot (DESIGN §4): a participant whose state is damaged gives up
+// its id — first, durably, an identity checkpoint (no id: the membership
+// records before it count no more), then on each core a reset of every
+// damaged bucket (its earlier records count no more; it grows back under
+// the new id) and of participant_bucket where the promise counter was hit.
+EngineRecord encode_bucket_reset(uint32_t bucket);
+EngineRecord encode_identity_checkpoint(const consensus::Identity& identity);
 
 // What replay recovers for the engine, folded record by record in log order
 // (each core's log in order; cores one after another — a bucket's records
@@ -85,6 +94,8 @@ class EngineImage {
 
  private:
   void apply_phaser(const RecordHeader& header, std::span<const char> payload);
+  void apply_reset(const RecordHeader& header, std::span<const char> payload);
+  void apply_membership_checkpoint(const RecordHeader& header, std::span<const char> payload);
 };
 
 }  // namespace coworker::bucket

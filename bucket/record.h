@@ -54,6 +54,10 @@ enum class RecordKind : uint8_t {
   commit = 7,                 // a bucket's commit mark: its register is committed
   counter = 8,                // the core's promise counter (bucket: participant_bucket)
   connection_block = 9,       // connection ids issued below this end (participant_bucket)
+  // This replica discarded its copy: the bucket's earlier records in this
+  // log count no more (repair, DESIGN §4; the bucket, or participant_bucket
+  // for the promise counter after the participant gave up its id).
+  bucket_reset = 10,
   // Written by the store itself; never handed to replay visitors.
   segment_header = 64,  // first record of every segment
   seal = 65,            // last record of a full segment: the log goes on in the next one

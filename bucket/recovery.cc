@@ -378,6 +378,7 @@ std::string CoreReport::describe() const {
   if (corrupt()) {
     out += "core " + std::to_string(core) + ": suspect buckets:";
     for (uint32_t b : suspect_buckets) out += " " + std::to_string(b);
+    if (suspect_buckets.empty()) out += " none (checkpoints or resets after the damage)";
     if (unattributed) out += " (+ any bucket without surviving records: unattributed damage)";
     if (membership_suspect) out += "; membership state suspect";
     out += "\n";

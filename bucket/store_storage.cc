@@ -41,6 +41,18 @@ HostStorage::Ticket StoreStorage::stage_connection_block(uint64_t end) {
   return stage(std::move(encoded));
 }
 
+HostStorage::Ticket StoreStorage::stage_repair(std::vector<EngineRecord> records) {
+  for (const EngineRecord& record : records) {
+    const RecordKind kind = record.meta.kind;
+    COWORKER_ASSERT(kind == RecordKind::bucket_reset || kind == RecordKind::membership_checkpoint);
+    if (kind == RecordKind::bucket_reset && record.meta.bucket < participant_bucket &&
+        _index != nullptr) {
+      _index->reset(record.meta.bucket);  // as replay will, at this place in the log
+    }
+  }
+  return stage(std::move(records));
+}
+
 HostStorage::Ticket StoreStorage::stage(std::vector<EngineRecord> records) {
   COWORKER_ASSERT(!records.empty());
   const Ticket ticket = ++_issued;

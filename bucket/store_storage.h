@@ -51,6 +51,10 @@ class StoreStorage final : public HostStorage {
   Ticket stage_counter(uint32_t counter) override;
   // Not the engine's: the participant's connection-id blocks (core 0).
   Ticket stage_connection_block(uint64_t end);
+  // Not the engine's: repair at boot, before any host stages (an identity
+  // checkpoint, bucket resets: engine_records.h). The index forgets a reset
+  // bucket here, as replay will at this place in the log.
+  Ticket stage_repair(std::vector<EngineRecord> records);
   Ticket durable() const override;
   const consensus::PhaserDurable* recovered(uint32_t bucket) const override;
   // A host replaced in this process recovers from the old host's phaser

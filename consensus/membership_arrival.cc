@@ -12,13 +12,39 @@ namespace coworker::consensus {
 
 // ---- Arrival (rule 1) ----
 
-void MembershipNode::remember_members(const MembershipState& state) {
-  // Arriving anew into the cluster we knew, not into whichever one answers.
-  if (state.bootstrapped()) _remembered_cluster = state.params().cluster;
-  _remembered.clear();
+namespace {
+
+// Arriving anew into the cluster we knew, not into whichever one answers.
+void remember(const MembershipState& state, ParticipantId self, std::vector<std::string>* out,
+              uint64_t* cluster) {
+  if (state.bootstrapped()) *cluster = state.params().cluster;
+  out->clear();
   for (const auto& [member, info] : state.members()) {
-    if (member != _identity.id && !info.address.empty()) _remembered.push_back(info.address);
+    if (member != self && !info.address.empty()) out->push_back(info.address);
   }
+}
+
+}  // namespace
+
+void MembershipNode::remember_members(const MembershipState& state) {
+  remember(state, _identity.id, &_remembered, &_remembered_cluster);
+}
+
+Identity abandoned_identity(const MembershipDurable& durable, bool records_damaged) {
+  Identity next = durable.identity;
+  COWORKER_ASSERT(next.data_dir != 0);
+  if (next.id != no_participant && !durable.paxos.snapshot.bytes.empty()) {
+    // Checksummed on disk, but it may be the damaged part: one that does
+    // not decode leaves what the identity remembered, and --join.
+    Reader reader(durable.paxos.snapshot.bytes);
+    if (std::optional<MembershipState> state = MembershipState::decode(reader)) {
+      remember(*state, next.id, &next.remembered, &next.remembered_cluster);
+    }
+  }
+  next.id = no_participant;
+  next.arriving = false;
+  if (records_damaged) next.incarnation += uint64_t{1} << 32;
+  return next;
 }
 
 // Persists a new incarnation first when this is a new arrival (or `bump`:

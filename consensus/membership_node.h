@@ -262,4 +262,15 @@ class MembershipNode {
   bool _reconfiguration_pending = false;
 };
 
+// Repair at boot (DESIGN §4): the identity of a participant that gives up
+// its id because part of its durable state is damaged — no id, no arrival
+// under way (start() then persists a new incarnation and arrives anew, a
+// newcomer the buckets grow back to), and the members its membership
+// snapshot knew remembered, asked besides --join. `records_damaged`: the
+// membership records themselves were damaged, so an identity record with a
+// higher incarnation may be among those lost, and reusing its nonce would
+// be answered with that arrival's id: the incarnation jumps by 2^32 (more
+// arrivals than one log could hold).
+Identity abandoned_identity(const MembershipDurable& durable, bool records_damaged);
+
 }  // namespace coworker::consensus

@@ -386,6 +386,28 @@ TEST_CASE("bucket index: replay marks a bucket damaged at a record that does not
   }
 }
 
+TEST_CASE("bucket index: a reset forgets a bucket, damaged or not; it is indexed from 0 again") {
+  consensus::Prng prng(3);
+  auto write = make_write(9, {1, 1}, 1, 0, 2, 1, prng);
+  const std::string reg = consensus::encode(PhaserRecord{consensus::RegisterRecord{write}});
+  const std::string com = consensus::encode(PhaserRecord{commit_of(*write)});
+  BucketIndex index(0);
+  index.on_replayed(replayed(9, commit_of(*write), com, 512));  // a lost register: damaged
+  REQUIRE(index.damaged(9));
+  ReplayedRecord reset = replayed(9, commit_of(*write), com, 640);
+  reset.header.kind = RecordKind::bucket_reset;
+  index.on_replayed(reset);
+  CHECK(!index.damaged(9));
+  CHECK(index.committed_end(9) == 0);
+  index.on_replayed(replayed(9, consensus::RegisterRecord{write}, reg, 768));
+  index.on_replayed(replayed(9, commit_of(*write), com, 1024));
+  CHECK(index.committed_end(9) == 2);
+  CHECK(index.writes_total() == 1);
+  index.reset(9);  // live (StoreStorage::stage_repair)
+  CHECK(index.committed_end(9) == 0);
+  CHECK(index.writes_total() == 0);
+}
+
 TEST_CASE("bucket index: reads return the committed entries of any range, and again after reopen") {
   TempDir dir;
   const auto buckets = make_buckets(5, 1000, 60);

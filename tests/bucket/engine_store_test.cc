@@ -171,6 +171,75 @@ TEST_CASE("engine records: a record that does not fit damages its bucket, never 
   }
 }
 
+TEST_CASE("engine records: repair — a reset forgets a damaged bucket, which folds again from 0") {
+  const auto records = history(3, 9, 8);
+  EngineImage image;
+  for (size_t i = 0; i < records.size(); i++) {
+    if (i == 1) continue;  // the first commit lost: damaged
+    apply(image, encode_phaser_record(3, records[i]));
+  }
+  apply(image, encode_phaser_record(4, records[0]));  // another bucket, untouched by the reset
+  REQUIRE(image.damaged_buckets == std::vector<uint32_t>{3});
+  const uint64_t applied = image.records;
+  apply(image, encode_bucket_reset(3));
+  CHECK(image.damaged_buckets.empty());
+  CHECK(image.phasers.count(3) == 0);
+  CHECK(image.phasers.count(4) == 1);
+  CHECK(image.records == applied + 1);
+  // Regrown under the new id: the same history again, from position 0.
+  for (const PhaserRecord& record : records) apply(image, encode_phaser_record(3, record));
+  CHECK(image.damaged_buckets.empty());
+  check_same(image.phasers.at(3), fold(records));
+
+  SUBCASE("a reset of participant_bucket clears the counter's damage, keeps the highest") {
+    apply(image, encode_counter_record(7));
+    EngineRecord bad = encode_counter_record(9);
+    bad.meta.promise.counter = 8;
+    apply(image, bad);
+    REQUIRE(image.counter_damaged);
+    apply(image, encode_bucket_reset(participant_bucket));
+    CHECK(!image.counter_damaged);
+    CHECK(image.counter == 7);
+  }
+  SUBCASE("a reset that does not decode damages instead of forgetting") {
+    EngineRecord reset = encode_bucket_reset(4);
+    reset.payload[0] = 9;  // an unknown version
+    apply(image, reset);
+    CHECK(image.damaged_buckets == std::vector<uint32_t>{4});
+  }
+}
+
+TEST_CASE("engine records: repair — an identity checkpoint replaces the membership state") {
+  EngineImage image;
+  consensus::Identity member{77, 2, 5, false, {}, 0};
+  apply(image, encode_membership_record(consensus::MembershipRecord{member}));
+  apply(image, encode_membership_record(
+                   consensus::MembershipRecord{consensus::PersistRecord{consensus::PersistBoot{1}}}));
+  apply(image, encode_membership_record(
+                   consensus::MembershipRecord{consensus::PersistRecord{consensus::PersistBoot{7}}}));
+  REQUIRE(image.membership_damaged);
+  consensus::Identity given_up{77, 2 + (uint64_t{1} << 32), consensus::no_participant, false,
+                               {"127.0.0.1:7101|127.0.0.1:7001"}, 42};
+  apply(image, encode_identity_checkpoint(given_up));
+  CHECK(!image.membership_damaged);
+  CHECK(image.membership.identity == given_up);
+  CHECK(image.membership.paxos.boots == 0);
+  // The arrival that follows folds on top, as after a departure.
+  consensus::Identity arriving = given_up;
+  arriving.incarnation++;
+  arriving.arriving = true;
+  apply(image, encode_membership_record(consensus::MembershipRecord{arriving}));
+  CHECK(!image.membership_damaged);
+  CHECK(image.membership.identity == arriving);
+
+  SUBCASE("a checkpoint that names an id is not ours: damage") {
+    EngineRecord record = encode_membership_record(consensus::MembershipRecord{member});
+    record.meta.kind = RecordKind::membership_checkpoint;
+    apply(image, record);
+    CHECK(image.membership_damaged);
+  }
+}
+
 TEST_CASE("engine records: StoreStorage stages through a full batch in order and recovers") {
   TempDir dir;
   LogStore::Config config;

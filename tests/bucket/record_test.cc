@@ -63,3 +63,17 @@ TEST_CASE("record: the payload checksum catches a flipped payload bit") {
   CHECK(record_bytes(1) == 72);
   CHECK(record_bytes(100) == 168);
 }
+
+TEST_CASE("record: kinds — which are known, internal, checkpoints (recovery's suspects)") {
+  for (unsigned kind = 0; kind < 256; kind++) {
+    const bool known = (kind >= 1 && kind <= 10) || kind == 64 || kind == 65;
+    CHECK(record_kind_known(static_cast<uint8_t>(kind)) == known);
+    if (known) CHECK(std::string(record_kind_name(static_cast<RecordKind>(kind))) != "unknown");
+  }
+  CHECK(record_kind_internal(RecordKind::seal));
+  CHECK(!record_kind_internal(RecordKind::bucket_reset));
+  // A reset ends its bucket's dependence on earlier records, like a checkpoint.
+  CHECK(record_kind_checkpoint(RecordKind::bucket_reset));
+  CHECK(record_kind_checkpoint(RecordKind::membership_checkpoint));
+  CHECK(!record_kind_checkpoint(RecordKind::register_write));
+}

@@ -1,4 +1,5 @@
-// Membership entries (codec) and the membership state machine, alone.
+// Membership entries (codec), the membership state machine alone, and the
+// identity a participant gives up its id with (repair).
 #include <doctest/doctest.h>
 
 #include <string>
@@ -6,6 +7,7 @@
 
 #include "consensus/codec.h"
 #include "consensus/membership_entry.h"
+#include "consensus/membership_node.h"
 #include "consensus/membership_state.h"
 
 using namespace coworker::consensus;
@@ -101,6 +103,47 @@ TEST_CASE("membership: state: the first arrival bootstraps, ids are slots") {
   CHECK(state.member(3)->address == "host11");
   CHECK(state.gone(2));
   CHECK_FALSE(state.gone(3));
+}
+
+TEST_CASE("membership: repair: an abandoned identity has no id and remembers the others") {
+  MembershipState state;
+  NobodyAlone view;
+  state.apply(1, entry_of(arrival(10, 1)), view);
+  state.apply(2, entry_of(arrival(11, 1)), view);
+  state.apply(3, entry_of(arrival(12, 4)), view);
+  Writer writer;
+  state.encode(writer);
+  writer.u8(0x77);  // the application's part follows the state's in a snapshot
+  MembershipDurable durable;
+  durable.identity = Identity{12, 4, 3, false, {}, 0};
+  durable.paxos.snapshot.slot = 3;
+  durable.paxos.snapshot.bytes = writer.take();
+  durable.paxos.boots = 2;
+
+  const Identity mine = abandoned_identity(durable, false);
+  CHECK(mine.id == no_participant);
+  CHECK(!mine.arriving);
+  CHECK(mine.data_dir == 12);
+  CHECK(mine.incarnation == 4);  // start() bumps it before asking
+  CHECK(mine.remembered == std::vector<std::string>{"host10", "host11"});
+  CHECK(mine.remembered_cluster == 42);
+
+  SUBCASE("damaged membership records: the incarnation jumps past any lost one") {
+    CHECK(abandoned_identity(durable, true).incarnation == 4 + (uint64_t{1} << 32));
+  }
+  SUBCASE("a snapshot that does not decode: what the identity remembered") {
+    durable.paxos.snapshot.bytes = "garbage";
+    durable.identity.remembered = {"host99"};
+    CHECK(abandoned_identity(durable, false).remembered == std::vector<std::string>{"host99"});
+  }
+  SUBCASE("arriving already: the arrival under way is dropped, a new one starts") {
+    durable.identity = Identity{12, 5, no_participant, true, {"host10"}, 42};
+    durable.paxos = Durable{};
+    const Identity again = abandoned_identity(durable, false);
+    CHECK(!again.arriving);
+    CHECK(again.incarnation == 5);
+    CHECK(again.remembered == std::vector<std::string>{"host10"});
+  }
 }
 
 TEST_CASE("membership: state: a retried arrival is decided once, a re-arrival is new") {

@@ -15,10 +15,14 @@ participant after a failure) until answered 200:
      from the moment it wakes, every read (without `local`) it answers 200
      holds every entry acknowledged before the read was sent — a leader
      departed while paused serves no lease read; it arrives anew;
-  4. the whole cluster SIGKILLed at once and started again on its data
+  4. a participant SIGKILLed, one payload byte of a register record in an
+     acknowledged batch of its log flipped, started again: it reports the
+     damaged bucket, gives up its id and arrives anew (repair, never serving
+     the damaged copy); the five settle, the buckets grown back to it;
+  5. the whole cluster SIGKILLed at once and started again on its data
      dirs: every participant recovers and serves under its own id (nobody
-     departed), and the loads go on;
-  5. the loads stop; every replica of every bucket's government holds the
+     departed; the repaired one does not repair again), and the loads go on;
+  6. the loads stop; every replica of every bucket's government holds the
      same entries at positions 0, 1, 2, ...; each acknowledged identifier
      appears exactly once, and nothing appears that no client sent.
 The time until the loads append again after each fault is printed in
@@ -30,7 +34,8 @@ import os
 import signal
 import time
 
-from harness import Load, check, entries, fnv1a64, gone, own_cluster, poll, settled, view
+from harness import (Load, check, entries, flip_register_byte, fnv1a64, gone, own_cluster, poll,
+                     settled, view)
 
 DEPARTURE_MS = 1500
 LIVENESS_S = 10 * DEPARTURE_MS / 1000
@@ -56,7 +61,7 @@ def acked_in(loads, bucket, buckets):
 
 
 def main():
-    with own_cluster("coworker-faults-test-") as (_, cluster):
+    with own_cluster("coworker-faults-test-") as (directory, cluster):
         cluster.run("start", "5", "--base-port", str(cluster.base_port),
                     "--departure-timeout-ms", str(DEPARTURE_MS))
         everyone = [cluster.http(i) for i in range(1, 6)]
@@ -132,7 +137,26 @@ def main():
               f"appended again after {took:.2f} s; departed; after SIGCONT {reads} complete "
               f"reads at it, none stale ({refused} refused); it arrived anew")
 
-        # 4. The whole cluster.
+        # 4. A flipped bit at rest.
+        v = view(everyone[0])
+        boss = v["membership"]["leader"]
+        victim = next(m["id"] for m in v["members"] if m["id"] != boss)
+        index = index_of(cluster, v, victim)
+        cluster.run("kill", str(index))
+        path, offset, bucket = flip_register_byte(os.path.join(directory, "cluster", f"p{index}"))
+        cluster.run("restart", str(index))
+        with open(os.path.join(directory, "cluster", f"p{index}.log")) as f:
+            log = f.read()
+        check(f"recovery found buckets {bucket} damaged" in log and "gives up its id" in log,
+              f"participant {index} reports the damage to bucket {bucket} and repairs")
+        check(poll(lambda: settled(everyone[0], everyone), 60), "five settled after the repair")
+        v = view(everyone[0])
+        renamed = next(m["id"] for m in v["members"] if m["http"] == everyone[index - 1])
+        check(renamed != victim, f"it gave up id {victim}: {renamed}")
+        print(f"ok 4: a register record of bucket {bucket} damaged at rest ({path} offset "
+              f"{offset}): id {victim} given up, arrived anew as {renamed}, five settled")
+
+        # 5. The whole cluster.
         ids = sorted(m["id"] for m in view(everyone[0])["members"])
         killed = time.time()
         cluster.run("kill", "1", "2", "3", "4", "5")
@@ -142,10 +166,10 @@ def main():
         check(poll(lambda: settled(everyone[0], everyone), 60), "five settled")
         after = sorted(m["id"] for m in view(everyone[0])["members"])
         check(after == ids, f"every participant kept its id: {ids} then {after}")
-        print(f"ok 4: the whole cluster SIGKILLed and restarted on its data dirs: every id "
+        print(f"ok 5: the whole cluster SIGKILLed and restarted on its data dirs: every id "
               f"kept, the loads append again after {took:.2f} s")
 
-        # 5. DESIGN §7 on every replica.
+        # 6. DESIGN §7 on every replica.
         for load in loads:
             load.stop.set()
         for load in loads:
@@ -172,7 +196,7 @@ def main():
         check(set(acked) <= set(seen), f"{len(set(acked) - set(seen))} acknowledged entries lost")
         check(set(seen) <= sent, f"{len(set(seen) - sent)} entries no client sent")
         resubmissions = sum(load.resubmissions for load in loads)
-        print(f"ok 5: {len(acked)} acknowledged, {len(seen) - len(set(acked))} more of "
+        print(f"ok 6: {len(acked)} acknowledged, {len(seen) - len(set(acked))} more of "
               f"{len(sent) - len(set(acked))} indeterminate logged, {resubmissions} "
               "resubmissions; each acknowledged entry once on equal replicas")
 

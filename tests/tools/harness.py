@@ -2,10 +2,12 @@
 bucket hash of DESIGN §3, the one way a check fails, and tools/cluster
 driven for one test's own cluster (its directory, its ports)."""
 import contextlib
+import glob
 import json
 import os
 import random
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -157,6 +159,25 @@ class Load(threading.Thread):
             self.acked += names
             series += self.window
             n += self.window
+
+
+def flip_register_byte(data_dir):
+    """Flips one payload byte of a register record (kind 2, docs/ARCHITECTURE.md
+    "Log store") in the first half of the first segment of the log in
+    `data_dir` that holds one: damage at rest in an acknowledged batch.
+    Returns (segment path, record offset, bucket)."""
+    for path in sorted(glob.glob(os.path.join(data_dir, "log", "core-*", "*.seg"))):
+        with open(path, "rb") as f:
+            data = bytearray(f.read())
+        half, at = data.rfind(b"CWLG") // 2, 0
+        while 0 <= (at := data.find(b"CWLG", at + 1)) < half:
+            kind, size = data[at + 17], struct.unpack_from("<I", data, at + 12)[0]
+            if kind == 2 and size > 16:
+                data[at + 64 + size // 2] ^= 0x10
+                with open(path, "r+b") as f:
+                    f.write(data)
+                return path, at, struct.unpack_from("<I", data, at + 20)[0]
+    check(False, f"a register record to damage in {data_dir}")
 
 
 def check(condition, what):

@@ -18,11 +18,12 @@ using consensus::MessageResult;
 using reactor::Task;
 
 Core::Core(Participant& participant, unsigned core, std::unique_ptr<bucket::LogStore> store,
-           std::unique_ptr<bucket::BucketIndex> index)
+           std::unique_ptr<bucket::BucketIndex> index, std::vector<uint32_t> resets)
     : _participant(participant),
       _core(core),
       _store(std::move(store)),
       _index(std::move(index)),
+      _resets(std::move(resets)),
       _storage(*_store, participant.image(), _index.get()),
       _reader(bucket::EntryReader::Config{participant.data_dir().log_dir}, *_index) {
   COWORKER_ASSERT(_store != nullptr);
@@ -64,6 +65,16 @@ void Core::start() {
 void Core::create_host(consensus::ParticipantId self) {
   COWORKER_ASSERT(_host == nullptr);
   COWORKER_ASSERT(self != consensus::no_participant);
+  if (!_resets.empty()) {
+    // Repair step 3 (repair.h): core 0 made the old id's end durable before
+    // the membership gave us `self`; the resets go before any record of
+    // the new host. Durable in log order: nothing needs to wait for them.
+    std::vector<bucket::EngineRecord> records;
+    for (uint32_t b : _resets) records.push_back(bucket::encode_bucket_reset(b));
+    _storage.stage_repair(std::move(records));
+    staged();
+    _resets.clear();
+  }
   bucket::HostEffects& effects = *this;
   _host = std::make_unique<bucket::BucketHost>(self, _participant.timing().phaser,
                                                _participant.image().counter, _storage, effects);

@@ -23,6 +23,7 @@
 #include "tools/coworker/flags.h"
 #include "tools/coworker/log.h"
 #include "tools/coworker/participant.h"
+#include "tools/coworker/repair.h"
 
 using namespace coworker;
 using namespace coworker::server;
@@ -32,20 +33,6 @@ namespace {
 int refuse(int code, const std::string& reason) {
   std::fprintf(stderr, "coworker: %s\n", reason.c_str());
   return code;
-}
-
-// Damage that recovery cannot serve around yet: repairing a bucket (shrink
-// it out of its government, grow it back) and arriving anew with corrupt
-// membership state come with later issues. Until then, refuse to start
-// rather than serve from a damaged copy (DESIGN §4).
-std::string damage_of(const bucket::EngineImage& image) {
-  std::string out;
-  if (!image.damaged_buckets.empty()) {
-    out += fmt::format("damaged buckets {}", fmt::join(image.damaged_buckets, ","));
-  }
-  if (image.membership_damaged) out += out.empty() ? "damaged membership state" : ", membership";
-  if (image.counter_damaged) out += out.empty() ? "a damaged promise counter" : ", counter";
-  return out;
 }
 
 }  // namespace
@@ -87,19 +74,19 @@ int main(int argc, char** argv) {
                                  "the same --cores (re-mapping is not supported yet)",
                                  dir->log_dir));
   }
-  for (const bucket::CoreReport& core : recovery->cores) {
-    for (uint32_t b : core.suspect_buckets) image.mark_damaged(b);
-    if (core.membership_suspect) image.mark_damaged(bucket::membership_bucket);
-  }
-  for (uint32_t b : image.damaged_buckets) indexes[b % flags.cores]->mark_damaged(b);
-  if (std::string damage = damage_of(image); !damage.empty()) {
-    return refuse(1, fmt::format("{} in {}: repair is not supported yet; restore the data dir "
-                                 "or start anew with an empty one",
-                                 damage, dir->log_dir));
+  Result<std::optional<Repair>, std::string> repair =
+      plan_repair(image, *recovery, indexes, dir->id, !flags.join.empty());
+  if (!repair) return refuse(1, fmt::format("{} in {}", repair.error(), dir->log_dir));
+  if (*repair) {
+    log_warn(log_no_core,
+             "recovery found {} damaged in {}: never serving from the damaged copy, this "
+             "participant gives up its id and arrives anew; the buckets grow back to it from "
+             "their replicas",
+             (*repair)->damage, dir->log_dir);
   }
   log_info(log_no_core, "starting: data dir {} ({:016x}{}), {} cores, {} records replayed",
               dir->path, dir->id, dir->fresh ? ", new" : "", flags.cores, image.records);
   Participant participant(std::move(flags), std::move(*dir), std::move(image),
-                          std::move(*recovery), std::move(indexes));
+                          std::move(*recovery), std::move(indexes), std::move(*repair));
   return participant.run();
 }

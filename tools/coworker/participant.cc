@@ -42,13 +42,15 @@ Timing timing_from(const ServerFlags& flags) {
 
 Participant::Participant(ServerFlags flags, DataDir data_dir, bucket::EngineImage image,
                          bucket::Recovery recovery,
-                         std::vector<std::unique_ptr<bucket::BucketIndex>> indexes)
+                         std::vector<std::unique_ptr<bucket::BucketIndex>> indexes,
+                         std::optional<Repair> repair)
     : _flags(std::move(flags)),
       _timing(timing_from(_flags)),
       _data_dir(std::move(data_dir)),
       _image(std::move(image)),
       _recovery(std::move(recovery)),
       _indexes(std::move(indexes)),
+      _repair(std::move(repair)),
       _address(_flags.peer_listen.to_string() + "|" + _flags.listen.to_string()),
       _cores(_flags.cores),
       _metrics(_flags.cores) {
@@ -136,10 +138,22 @@ Task<void> Participant::core_main(unsigned core) {
                         store.error().message()));
     co_return;
   }
-  _cores[core] = std::make_unique<Core>(*this, core, std::move(*store), std::move(_indexes[core]));
+  std::vector<uint32_t> resets;
+  if (_repair) resets = _repair->resets[core];
+  _cores[core] = std::make_unique<Core>(*this, core, std::move(*store), std::move(_indexes[core]),
+                                        std::move(resets));
   Core& mine = *_cores[core];
   mine.start();
   if (core == 0) {
+    if (_repair) {
+      // Repair step 2 (repair.h): the old id is given up durably before the
+      // membership starts, and so before any core's first host (step 3).
+      const auto ticket = mine.storage().stage_repair(
+          {bucket::encode_identity_checkpoint(_repair->identity)});
+      mine.staged();
+      if (!co_await mine.durable(ticket)) co_return;  // the core stops: fail() said why
+      log_info(0, "repair: the old id is given up; arriving anew");
+    }
     core_ready();
     Status ready = co_await _all_ready->wait();
     if (ready) {

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,7 @@
 #include "tools/coworker/data_dir.h"
 #include "tools/coworker/flags.h"
 #include "tools/coworker/metrics.h"
+#include "tools/coworker/repair.h"
 
 namespace coworker::server {
 
@@ -56,9 +58,12 @@ Timing timing_from(const ServerFlags& flags);
 
 class Participant {
  public:
-  // `indexes`: one per core, fed by replay (bucket_index.h).
+  // `indexes`: one per core, fed by replay (bucket_index.h). `repair`: the
+  // plan when recovery found damage (repair.h), already applied to `image`
+  // and `indexes`; its records are staged by the cores.
   Participant(ServerFlags flags, DataDir data_dir, bucket::EngineImage image,
-              bucket::Recovery recovery, std::vector<std::unique_ptr<bucket::BucketIndex>> indexes);
+              bucket::Recovery recovery, std::vector<std::unique_ptr<bucket::BucketIndex>> indexes,
+              std::optional<Repair> repair);
   ~Participant();
   Participant(const Participant&) = delete;
   Participant& operator=(const Participant&) = delete;
@@ -111,6 +116,7 @@ class Participant {
   const bucket::EngineImage _image;
   const bucket::Recovery _recovery;
   std::vector<std::unique_ptr<bucket::BucketIndex>> _indexes;  // handed to each core
+  const std::optional<Repair> _repair;
   std::string _address;
   std::vector<int> _http_fds;  // one SO_REUSEPORT listener per core
   std::unique_ptr<http::Router> _router;

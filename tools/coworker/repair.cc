@@ -1,0 +1,78 @@
+#include "tools/coworker/repair.h"
+
+#include <algorithm>
+#include <set>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "consensus/assert.h"
+#include "consensus/membership_node.h"
+
+namespace coworker::server {
+
+namespace {
+
+std::string describe(const std::set<uint32_t>& buckets, bool membership, bool counter) {
+  std::vector<std::string> parts;
+  if (!buckets.empty()) parts.push_back(fmt::format("buckets {}", fmt::join(buckets, ",")));
+  if (membership) parts.push_back("the membership state");
+  if (counter) parts.push_back("the promise counter");
+  return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+}  // namespace
+
+Result<std::optional<Repair>, std::string> plan_repair(
+    bucket::EngineImage& image, const bucket::Recovery& recovery,
+    std::vector<std::unique_ptr<bucket::BucketIndex>>& indexes, uint64_t data_dir_id,
+    bool can_join) {
+  const unsigned cores = static_cast<unsigned>(indexes.size());
+  COWORKER_ASSERT(cores > 0);
+  std::set<uint32_t> buckets(image.damaged_buckets.begin(), image.damaged_buckets.end());
+  bool membership = image.membership_damaged;
+  bool counter = image.counter_damaged;
+  for (const bucket::CoreReport& core : recovery.cores) {
+    for (uint32_t b : core.suspect_buckets) {
+      if (b == bucket::participant_bucket) {
+        counter = true;
+      } else {
+        COWORKER_ASSERT(b < bucket::participant_bucket);
+        buckets.insert(b);
+      }
+    }
+    membership = membership || core.membership_suspect;
+  }
+  if (buckets.empty() && !membership && !counter) return std::optional<Repair>{};
+
+  Repair repair;
+  repair.damage = describe(buckets, membership, counter);
+  consensus::MembershipDurable& durable = image.membership;
+  if (durable.identity.data_dir == 0) durable.identity.data_dir = data_dir_id;
+  repair.identity = consensus::abandoned_identity(durable, membership);
+  if (repair.identity.remembered.empty() && !can_join) {
+    return fmt::format("{} damaged, and no member to arrive anew through (none remembered, no "
+                       "--join): start it with --join naming a member",
+                       repair.damage);
+  }
+  durable = consensus::MembershipDurable{};
+  durable.identity = repair.identity;
+  image.membership_damaged = false;
+  image.counter_damaged = false;
+
+  repair.resets.resize(cores);
+  for (uint32_t b : buckets) {
+    const unsigned core = b % cores;
+    repair.resets[core].push_back(b);
+    image.phasers.erase(b);
+    indexes[core]->reset(b);
+  }
+  image.damaged_buckets.clear();
+  if (counter) {
+    // Every core's log may hold counter records: each folds its own reset.
+    for (auto& resets : repair.resets) resets.push_back(bucket::participant_bucket);
+  }
+  return std::optional<Repair>{std::move(repair)};
+}
+
+}  // namespace coworker::server

@@ -1,0 +1,56 @@
+// Repair at boot (DESIGN §4): what a participant does when recovery finds
+// part of its durable state damaged, instead of serving from it.
+//
+// It gives up its id and arrives anew; the cluster departs the old id
+// (after the departure timeout, as after a crash) and grows the buckets
+// back to the new one (phaser.h step 9). In order:
+//   1. plan_repair (main.cc, before the cores start): every damaged bucket
+//      is forgotten in the boot image and the core's index; the membership
+//      image becomes an identity without id (consensus::abandoned_identity:
+//      the members it knew remembered, the incarnation past any lost one);
+//      the promise counter's damage stops mattering (a new id promises in
+//      its own slot).
+//   2. core 0 stages the identity checkpoint and waits until it is durable,
+//      before the membership starts: the old id is never used again, even
+//      after a crash.
+//   3. each core stages a bucket_reset of its damaged buckets (and of
+//      participant_bucket when the counter was hit) before its first host
+//      exists — after step 2 on every core, so a reset never outlives the id
+//      it discarded state of. A later boot folds the resets and finds those
+//      buckets clean (a reset is a checkpoint: recovery.h), so it repairs
+//      once, not at every start.
+// Coarse on purpose: one damaged bucket moves every bucket of this
+// participant. A crash between the steps repeats the repair at the next
+// boot (the damage is still found): idempotent.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bucket/bucket_index.h"
+#include "bucket/engine_records.h"
+#include "bucket/recovery.h"
+#include "consensus/membership_messages.h"
+#include "reactor/result.h"
+
+namespace coworker::server {
+
+struct Repair {
+  consensus::Identity identity;               // without id: step 2
+  std::vector<std::vector<uint32_t>> resets;  // per core, sorted: step 3
+  std::string damage;                         // what recovery found, for the log
+};
+
+// Step 1. No damage: nullopt. Damage: the plan, applied already to `image`
+// and `indexes` (one per core). An error when the membership state is
+// damaged and there is nowhere to arrive anew (no member remembered, no
+// --join: `can_join` false).
+Result<std::optional<Repair>, std::string> plan_repair(
+    bucket::EngineImage& image, const bucket::Recovery& recovery,
+    std::vector<std::unique_ptr<bucket::BucketIndex>>& indexes, uint64_t data_dir_id,
+    bool can_join);
+
+}  // namespace coworker::server
