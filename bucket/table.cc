@@ -88,11 +88,31 @@ void BucketTable::apply(Slot slot, const Effect& effect, const MembershipState& 
       if (_distributor.is_eligible(effect.id)) _distributor.withdraw(effect.id);
       remove_member(slot, effect.id, false);
       break;
-    case Effect::Kind::unreachable:
+    case Effect::Kind::unreachable: {
+      // Every migration in flight is void from here: a growth may have
+      // joined the marked member as a newcomer, and its ack, proposed again
+      // until it is decided or void, would otherwise wait for the member's
+      // return — forever when it is down for good and stays marked (the
+      // last survivor elsewhere), with the bucket's commits held up by the
+      // joint acks (phaser-churn seed 37578). A bucket whose government
+      // holds the member gets its new step from remove_member.
+      std::vector<uint32_t> moving;
+      for (uint32_t b = 0; b < buckets(); b++) {
+        if (!has(_current[b].replicas, effect.id) && _current[b].replicas != target(b)) {
+          moving.push_back(b);
+        }
+      }
       _unreachable.insert(effect.id);
       if (_distributor.is_eligible(effect.id)) _distributor.withdraw(effect.id);
       remove_member(slot, effect.id, true);
+      for (uint32_t b : moving) {
+        CurrentGovernment bumped = _current[b];
+        bumped.step++;
+        bumped.slot = slot;
+        set_government(b, std::move(bumped));
+      }
       break;
+    }
     case Effect::Kind::acks:
       for (const MigrationAck& ack : effect.acks) {
         if (!ack_valid(ack, state)) {

@@ -14,8 +14,10 @@
 //             migration ack confirmed, minus participants departed at later
 //             slots, and minus an unreachable one wherever another member
 //             survives; step counts every change (confirmed acks and those
-//             removals), so an ack is valid only against the government it
-//             was computed from;
+//             removals, and an unreachable mark moves the step of every
+//             bucket not at its target too: it voids the migrations in
+//             flight, whose newcomers may include the marked member), so an
+//             ack is valid only against the government it was computed from;
 //   next      for a bucket whose current government differs from its
 //             target, the step to execute: the target itself when it only
 //             drops or reorders members, else the current government

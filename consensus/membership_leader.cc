@@ -8,8 +8,10 @@
 
 namespace coworker::consensus {
 
-// A leadership starts with a clean slate: timers and reports count from
-// grace_end(), acks from lease + margin after it began.
+// A leadership starts with a clean slate: silence counts from its start
+// (every live member, heartbeating every heartbeat_ticks, has a whole
+// departure timeout to reach the new leader), reports from grace_end(),
+// acks from lease + margin after it began.
 void MembershipNode::note_leadership() {
   const bool leading = _paxos != nullptr && _paxos->leading();
   if (leading && !_leading) {
@@ -82,29 +84,27 @@ void MembershipNode::on_silent_report(ParticipantId replica) {
 
 void MembershipNode::tick_leader(MembershipOutput& out) {
   COWORKER_ASSERT(_leading);
-  if (_now >= grace_end()) {
-    for (const auto& [member_id, member] : _state.members()) {
-      Peer& peer = _peers[member_id];
-      if (peer.first_seen == 0) peer.first_seen = _now;  // a newcomer's silence counts from here
-      if (member.status == MemberStatus::unreachable) {
-        // Heard again within this leadership: it returns (and grows back).
-        // A leader marked while it was cut off hears itself: without its
-        // return, a cluster it alone survived would have no rule voters and
-        // no reconfiguration would ever retire the departed ones (seed
-        // 30027 of phaser-members).
-        const bool heard = member_id == id() ||
-                           (peer.last_heard != 0 &&
-                            _now < peer.last_heard + _config.timing.departure_ticks);
-        if (heard && !peer.return_proposed) {
-          propose_entry(Return{member_id}, Paxos::Forwarding::no, out);
-          peer.return_proposed = true;
-        }
-        continue;
+  for (const auto& [member_id, member] : _state.members()) {
+    Peer& peer = _peers[member_id];
+    if (peer.first_seen == 0) peer.first_seen = _now;  // a newcomer's silence counts from here
+    if (member.status == MemberStatus::unreachable) {
+      // Heard again within this leadership: it returns (and grows back).
+      // A leader marked while it was cut off hears itself: without its
+      // return, a cluster it alone survived would have no rule voters and
+      // no reconfiguration would ever retire the departed ones (seed
+      // 30027 of phaser-members).
+      const bool heard = member_id == id() ||
+                         (peer.last_heard != 0 &&
+                          _now < peer.last_heard + _config.timing.departure_ticks);
+      if (heard && !peer.return_proposed) {
+        propose_entry(Return{member_id}, Paxos::Forwarding::no, out);
+        peer.return_proposed = true;
       }
-      if (member_id == id()) continue;
-      consider_removal(member_id, peer, out);
-      if (!_paxos->leading()) return;  // proposing handed the leadership over
+      continue;
     }
+    if (member_id == id()) continue;
+    consider_removal(member_id, peer, out);
+    if (!_paxos->leading()) return;  // proposing handed the leadership over
   }
   maybe_reconfigure(out);
 }
@@ -113,7 +113,11 @@ void MembershipNode::tick_leader(MembershipOutput& out) {
 void MembershipNode::consider_removal(ParticipantId member_id, Peer& peer, MembershipOutput& out) {
   if (peer.removal_proposed) return;
   const MembershipTiming& timing = _config.timing;
-  const Tick silent_since = std::max({peer.last_heard, peer.first_seen, grace_end()});
+  // From the leadership's start at the earliest: a departure then comes a
+  // departure timeout >= lease + margin after it, when every read lease the
+  // previous leader's acks granted has run out (they stopped before this
+  // leadership's Paxos lease began).
+  const Tick silent_since = std::max({peer.last_heard, peer.first_seen, _leader_since});
   const bool silent = _now >= silent_since + timing.departure_ticks;
   const bool reported = peer.reported_at != 0 && _now <= peer.reported_at + timing.departure_ticks;
   const Member* member = _state.member(member_id);

@@ -38,10 +38,13 @@
 //   3. Departures. The leader departs a member that sent no heartbeat for
 //      the departure timeout, or that a bucket leader reported silent, or
 //      that is leaving and holds nothing — always after withholding its acks
-//      for lease + margin since the last one it sent, and only from one
-//      departure timeout after it began leading (timers and reports count
-//      from then). Reports about a recovering member count only once it has
-//      been recovering for the recovery timeout. The last survivor of some
+//      for lease + margin since the last one it sent. Silence counts from
+//      when it began leading at the earliest (by then the previous leader's
+//      acks have stopped; departure >= lease + margin), reports only from
+//      one departure timeout after it (docs/PROTOCOL.md, "Leases and
+//      departures", a deviation from DESIGN §3). Reports about a recovering
+//      member count only once it has been recovering for the recovery
+//      timeout. The last survivor of some
 //      current government is marked unreachable instead (and the state
 //      machine converts a depart it applies then). An unreachable member
 //      heard again is returned (a leader hears itself). These proposals are

@@ -109,6 +109,38 @@ TEST_CASE("table: an ack for a step that moved on, or naming a departed member, 
   }
 }
 
+TEST_CASE("table: an unreachable mark voids the migrations in flight, even after its return") {
+  Log log;
+  for (uint64_t i = 1; i <= 3; i++) log.arrive(i);
+  log.settle();
+  const ParticipantId fourth = log.arrive(4);
+  const ParticipantId fifth = log.arrive(5);
+  std::vector<MigrationAck> growing;  // steps naming the fourth as a newcomer
+  std::vector<MigrationAck> others;   // other steps in flight
+  for (uint32_t b = 0; b < 8; b++) {
+    const auto step = log.table.next_step(b);
+    if (!step) continue;
+    const bool names = std::find(step->government.begin(), step->government.end(), fourth) !=
+                       step->government.end();
+    (names ? growing : others).push_back(*step);
+  }
+  REQUIRE(!growing.empty());
+  REQUIRE(!others.empty());
+  // Marked while its growths are in flight; it returns before their acks are
+  // decided. They would put it back into governments it never followed.
+  CHECK(log.apply(consensus::Unreachable{fourth}).kind == Effect::Kind::unreachable);
+  CHECK(log.apply(consensus::Return{fourth}).kind == Effect::Kind::returned);
+  const uint64_t before = log.table.acks_void();
+  consensus::Acks acks;
+  acks.acks = growing;
+  acks.acks.insert(acks.acks.end(), others.begin(), others.end());
+  log.apply(acks);
+  CHECK(log.table.acks_void() == before + growing.size() + others.size());
+  for (const MigrationAck& ack : growing) CHECK(log.table.current(ack.bucket).replicas != ack.government);
+  log.settle();  // new steps from here
+  (void)fifth;
+}
+
 TEST_CASE("table: a departure shrinks governments and the next member leads") {
   Log log;
   for (uint64_t i = 1; i <= 4; i++) log.arrive(i);
