@@ -35,7 +35,7 @@ import signal
 import time
 
 from harness import (Load, check, entries, flip_register_byte, fnv1a64, gone, own_cluster, poll,
-                     settled, view)
+                     settled, stop_and_check, view)
 
 DEPARTURE_MS = 1500
 LIVENESS_S = 10 * DEPARTURE_MS / 1000
@@ -170,36 +170,7 @@ def main():
               f"kept, the loads append again after {took:.2f} s")
 
         # 6. DESIGN §7 on every replica.
-        for load in loads:
-            load.stop.set()
-        for load in loads:
-            load.join(60)
-            check(load.failure is None, f"{load.name}: {load.failure}")
-        v = view(everyone[0])
-        address_of = {m["id"]: m["http"] for m in v["members"]}
-        seen = []
-        for b in v["buckets"]:
-            copies = []
-
-            def equal():
-                copies[:] = [entries(address_of[r], b["bucket"]) for r in b["replicas"]]
-                return None not in copies and all(c == copies[0] for c in copies)
-            check(poll(equal, 10), f"bucket {b['bucket']}: replicas {b['replicas']} differ: "
-                                   f"{[c and len(c) for c in copies]}")
-            positions = [p for p, _ in copies[0]]
-            check(positions == list(range(len(positions))),
-                  f"bucket {b['bucket']}: positions 0, 1, 2, ...")
-            seen += [name for _, name in copies[0]]
-        acked = [name for load in loads for name in load.acked]
-        sent = set().union(*(load.sent for load in loads))
-        check(len(seen) == len(set(seen)), f"no identifier twice: {len(seen) - len(set(seen))}")
-        check(set(acked) <= set(seen), f"{len(set(acked) - set(seen))} acknowledged entries lost")
-        check(set(seen) <= sent, f"{len(set(seen) - sent)} entries no client sent")
-        resubmissions = sum(load.resubmissions for load in loads)
-        print(f"ok 6: {len(acked)} acknowledged, {len(seen) - len(set(acked))} more of "
-              f"{len(sent) - len(set(acked))} indeterminate logged, {resubmissions} "
-              "resubmissions; each acknowledged entry once on equal replicas")
-
+        print(f"ok 6: {stop_and_check(loads, everyone[0])}")
 
 if __name__ == "__main__":
     main()

@@ -161,6 +161,46 @@ class Load(threading.Thread):
             n += self.window
 
 
+def stop_and_check(loads, address):
+    """Stops the loads (each must not have given up), then checks DESIGN §7
+    on every replica of every bucket's government in `address`'s view:
+    replicas equal entry for entry at positions 0, 1, 2, ...; each
+    acknowledged identifier exactly once; nothing no load sent. Returns a
+    summary line."""
+    for load in loads:
+        load.stop.set()
+    for load in loads:
+        load.join(60)
+        check(load.failure is None, f"{load.name}: {load.failure}")
+    v = view(address)
+    check(v is not None, f"{address} answers /v1/cluster")
+    address_of = {m["id"]: m["http"] for m in v["members"]}
+    seen = []
+    for b in v["buckets"]:
+        copies = []
+
+        def equal():
+            copies[:] = [entries(address_of[r], b["bucket"]) for r in b["replicas"]]
+            return None not in copies and all(c == copies[0] for c in copies)
+        # A replica learns the last commit from the trailing notice, a few
+        # ticks after the leader: wait for it.
+        check(poll(equal, 10), f"bucket {b['bucket']}: replicas {b['replicas']} differ: "
+                               f"{[c and len(c) for c in copies]}")
+        positions = [p for p, _ in copies[0]]
+        check(positions == list(range(len(positions))),
+              f"bucket {b['bucket']}: positions 0, 1, 2, ...")
+        seen += [name for _, name in copies[0]]
+    acked = [name for load in loads for name in load.acked]
+    sent = set().union(*(load.sent for load in loads))
+    check(len(seen) == len(set(seen)), f"no identifier twice: {len(seen) - len(set(seen))}")
+    check(set(acked) <= set(seen), f"{len(set(acked) - set(seen))} acknowledged entries lost")
+    check(set(seen) <= sent, f"{len(set(seen) - sent)} entries no client sent")
+    resubmissions = sum(load.resubmissions for load in loads)
+    return (f"{len(acked)} acknowledged, {len(seen) - len(set(acked))} more of "
+            f"{len(sent) - len(set(acked))} indeterminate logged, {resubmissions} "
+            "resubmissions; each acknowledged entry once on equal replicas")
+
+
 def flip_register_byte(data_dir):
     """Flips one payload byte of a register record (kind 2, docs/ARCHITECTURE.md
     "Log store") in the first half of the first segment of the log in
