@@ -77,6 +77,7 @@ std::set<uint32_t> PhaserLayer::dead_buckets() const {
 }
 
 void PhaserLayer::reply(ParticipantId host, const consensus::Reply& reply) {
+  _workload.on_emitted(reply);  // acknowledged now, delivered or not
   if (!_healed && _prng.chance(_options.client_drop_per_mille, 1000)) return;
   ClientPacket packet;
   packet.deliver = _sim.now() + 1 + _prng.below(3);

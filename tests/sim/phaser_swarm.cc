@@ -91,6 +91,7 @@ void PhaserSwarm::send(ParticipantId from, ParticipantId to, PhaserMessage messa
 }
 
 void PhaserSwarm::reply(ParticipantId at, const consensus::Reply& reply) {
+  _workload.on_emitted(reply);  // acknowledged now, delivered or not
   if (!_healed && _prng.chance(_options.crash_after_answer_per_mille, 1000)) {
     // Not now: we are inside the host's call; at the end of this step.
     _crash_after_step.push_back(at);

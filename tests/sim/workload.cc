@@ -151,6 +151,19 @@ void Workload::fail_attempt(Tick now, uint32_t index, uint32_t bucket) {
   client.retry_at[bucket] = now + _prng.below(_options.retry_delay_max + 1);
 }
 
+void Workload::on_emitted(const consensus::Reply& reply) {
+  auto it = _attempts.find(reply.token);
+  COWORKER_ASSERT(it != _attempts.end());  // an attempt is kept until its answer arrives
+  const Attempt& attempt = it->second;
+  COWORKER_ASSERT(reply.results.size() == attempt.indices.size());
+  for (size_t k = 0; k < reply.results.size(); k++) {
+    const consensus::MessageResult& result = reply.results[k];
+    if (result.outcome == Outcome::appended || result.outcome == Outcome::duplicate) {
+      _checker.acked(attempt.bucket, attempt.entries[k], result.position);
+    }
+  }
+}
+
 void Workload::on_reply(Tick now, const consensus::Reply& reply) {
   auto it = _attempts.find(reply.token);
   COWORKER_ASSERT(it != _attempts.end());
@@ -166,7 +179,7 @@ void Workload::on_reply(Tick now, const consensus::Reply& reply) {
     switch (result.outcome) {
       case Outcome::appended:
       case Outcome::duplicate:
-        _checker.acked(attempt.bucket, attempt.entries[k], result.position);
+        // The checker knew it when it was emitted (on_emitted).
         if (m != nullptr && m->state == State::waiting) {
           m->state = State::acked;
           m->position = result.position;

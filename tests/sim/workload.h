@@ -68,6 +68,11 @@ class Workload {
 
   // The attempts to send this tick.
   std::vector<AppendAttempt> tick(Tick now, const Target& target);
+  // A leader emitted this answer (issue 19 point 2): its 2xx results are
+  // acknowledged from this moment, whether the network then delivers the
+  // answer or drops it, and the checker is told now.
+  void on_emitted(const consensus::Reply& reply);
+  // The client received the answer (emitted before).
   void on_reply(Tick now, const consensus::Reply& reply);
   // No new windows from now on (the settling phase); windows in flight
   // still complete.
