@@ -102,7 +102,7 @@ EngineRecord encode_membership_record(const consensus::MembershipRecord& record)
 }
 
 EngineRecord encode_bucket_reset(uint32_t bucket) {
-  COWORKER_ASSERT(bucket < participant_bucket || bucket == participant_bucket);
+  COWORKER_ASSERT(bucket <= participant_bucket);  // a bucket, or the promise counter
   EngineRecord out;
   out.meta.kind = RecordKind::bucket_reset;
   out.meta.bucket = bucket;

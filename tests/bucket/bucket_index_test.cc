@@ -301,6 +301,20 @@ ReplayedRecord replayed(uint32_t bucket, const PhaserRecord& record, const std::
   return out;
 }
 
+// Bucket 9's write of two entries at 0, and its register and commit records'
+// payloads, for replay cases.
+struct EncodedWrite {
+  consensus::WritePtr write;
+  std::string reg;
+  std::string com;
+};
+EncodedWrite encoded_write(uint64_t seed) {
+  consensus::Prng prng(seed);
+  auto write = make_write(9, {1, 1}, 1, 0, 2, 1, prng);
+  return {write, consensus::encode(PhaserRecord{consensus::RegisterRecord{write}}),
+          consensus::encode(PhaserRecord{commit_of(*write)})};
+}
+
 }  // namespace
 
 TEST_CASE("bucket index: a commit makes the candidate register a write, at 24 bytes a write") {
@@ -353,10 +367,8 @@ TEST_CASE("bucket index: a commit makes the candidate register a write, at 24 by
 }
 
 TEST_CASE("bucket index: replay marks a bucket damaged at a record that does not fit") {
-  consensus::Prng prng(2);
-  auto write = make_write(9, {1, 1}, 1, 0, 2, 1, prng);
-  const std::string reg = consensus::encode(PhaserRecord{consensus::RegisterRecord{write}});
-  const std::string com = consensus::encode(PhaserRecord{commit_of(*write)});
+  const EncodedWrite encoded = encoded_write(2);
+  const auto& [write, reg, com] = encoded;
   BucketIndex index(0);
   SUBCASE("a clean pair commits") {
     index.on_replayed(replayed(9, consensus::RegisterRecord{write}, reg, 128));
@@ -387,10 +399,8 @@ TEST_CASE("bucket index: replay marks a bucket damaged at a record that does not
 }
 
 TEST_CASE("bucket index: a reset forgets a bucket, damaged or not; it is indexed from 0 again") {
-  consensus::Prng prng(3);
-  auto write = make_write(9, {1, 1}, 1, 0, 2, 1, prng);
-  const std::string reg = consensus::encode(PhaserRecord{consensus::RegisterRecord{write}});
-  const std::string com = consensus::encode(PhaserRecord{commit_of(*write)});
+  const EncodedWrite encoded = encoded_write(3);
+  const auto& [write, reg, com] = encoded;
   BucketIndex index(0);
   index.on_replayed(replayed(9, commit_of(*write), com, 512));  // a lost register: damaged
   REQUIRE(index.damaged(9));

@@ -151,7 +151,11 @@ Task<void> Participant::core_main(unsigned core) {
       const auto ticket = mine.storage().stage_repair(
           {bucket::encode_identity_checkpoint(_repair->identity)});
       mine.staged();
-      if (!co_await mine.durable(ticket)) co_return;  // the core stops: fail() said why
+      if (!co_await mine.durable(ticket)) {
+        // Stopping already: a failed log (the pump said so) or a signal.
+        co_await mine.close();
+        co_return;
+      }
       log_info(0, "repair: the old id is given up; arriving anew");
     }
     core_ready();
