@@ -69,13 +69,30 @@ void BucketIndex::apply_commit(Bucket& bucket, const consensus::CommitMark& mark
   const IndexedWrite& write = bucket.candidate->write;
   COWORKER_ASSERT(write.first == bucket.end);
   if (write.entries > 0) {
-    if (!bucket.writes.empty()) COWORKER_ASSERT(bucket.writes.back().end() == write.first);
+    if (!bucket.writes.empty()) {
+      COWORKER_ASSERT(bucket.writes.back().end() == write.first);
+      // Log order: retire() forgets a prefix of the writes.
+      COWORKER_ASSERT(bucket.writes.back().segment <= write.segment);
+    }
     bucket.writes.push_back(write);
     _writes_total++;
   }
   bucket.end = write.end();
   bucket.candidate.reset();
   if (!bucket.writes.empty()) COWORKER_ASSERT(bucket.writes.back().end() == bucket.end);
+}
+
+// A checkpoint's commit end is the index's end (live: the phaser's image of
+// the records staged before it), or above it where the bucket starts in
+// this log (replay after retention or a reset: nothing indexed yet).
+void BucketIndex::apply_checkpoint(Bucket& bucket, Position commit_end) {
+  COWORKER_ASSERT(!bucket.damaged);
+  COWORKER_ASSERT(commit_end >= bucket.end);
+  bucket.candidate.reset();
+  if (commit_end == bucket.end) return;
+  COWORKER_ASSERT(bucket.writes.empty());
+  bucket.start = commit_end;
+  bucket.end = commit_end;
 }
 
 void BucketIndex::on_staged(uint32_t bucket, const consensus::PhaserRecord& record,
@@ -93,6 +110,9 @@ void BucketIndex::on_staged(uint32_t bucket, const consensus::PhaserRecord& reco
     apply_register(state, *candidate);
   } else if (const auto* c = std::get_if<consensus::CommitRecord>(&record)) {
     apply_commit(state, c->mark);
+  } else if (const auto* k = std::get_if<consensus::CheckpointRecord>(&record)) {
+    COWORKER_ASSERT(k->commit_end == state.end);
+    apply_checkpoint(state, k->commit_end);
   }
 }
 
@@ -105,7 +125,10 @@ void BucketIndex::on_replayed(const ReplayedRecord& record) {
   COWORKER_ASSERT(header.payload_bytes == record.payload.size());
   if (header.bucket >= participant_bucket) return;  // not a bucket's: EngineImage judges it
   if (header.kind == RecordKind::bucket_reset) return reset(header.bucket);
-  if (header.kind != RecordKind::register_write && header.kind != RecordKind::commit) return;
+  if (header.kind != RecordKind::register_write && header.kind != RecordKind::commit &&
+      header.kind != RecordKind::bucket_checkpoint) {
+    return;
+  }
   replay_phaser(header.bucket, record);
 }
 
@@ -136,8 +159,16 @@ void BucketIndex::replay_phaser(uint32_t bucket, const ReplayedRecord& record) {
                       commit_fits(state, c->mark);
     if (!fits) return mark_damaged(bucket);
     apply_commit(state, c->mark);
+  } else if (const auto* k = std::get_if<consensus::CheckpointRecord>(&phaser)) {
+    // Above the end only where nothing is indexed yet (the bucket starts here).
+    const bool fits = header.kind == RecordKind::bucket_checkpoint &&
+                      header.position == k->commit_end &&
+                      (k->commit_end == state.end ||
+                       (k->commit_end > state.end && state.writes.empty()));
+    if (!fits) return mark_damaged(bucket);
+    apply_checkpoint(state, k->commit_end);
   } else {
-    mark_damaged(bucket);  // a promise record under a register or commit header
+    mark_damaged(bucket);  // a promise record under another kind's header
   }
 }
 
@@ -153,9 +184,29 @@ void BucketIndex::reset(uint32_t bucket) {
   _writes_total -= state.writes.size();
   state.writes.clear();
   state.writes.shrink_to_fit();
+  state.start = 0;
   state.end = 0;
   state.candidate.reset();
   state.damaged = false;
+}
+
+void BucketIndex::retire(uint64_t first_kept) {
+  for (auto& [bucket, state] : _buckets) {
+    if (state.candidate) COWORKER_ASSERT(state.candidate->write.segment >= first_kept);
+    const auto kept = std::find_if(state.writes.begin(), state.writes.end(),
+                                   [&](const IndexedWrite& w) { return w.segment >= first_kept; });
+    const size_t gone = static_cast<size_t>(kept - state.writes.begin());
+    if (gone == 0) continue;
+    COWORKER_ASSERT(_writes_total >= gone);
+    _writes_total -= gone;
+    state.writes.erase(state.writes.begin(), kept);
+    state.start = state.writes.empty() ? state.end : state.writes.front().first;
+  }
+}
+
+Position BucketIndex::retained_start(uint32_t bucket) const {
+  const auto at = _buckets.find(bucket);
+  return at == _buckets.end() ? 0 : at->second.start;
 }
 
 bool BucketIndex::damaged(uint32_t bucket) const {

@@ -45,7 +45,15 @@
 // LogStore, StoreStorage and EntryReader, used only on that core (replay may
 // fill it on the startup thread before the core runs). It assumes, like
 // EngineImage, that a bucket's records all lie in this one core's log.
-// Retention comes later: retained_start() is 0 for now.
+//
+// Checkpoints and retention (DESIGN §6). A bucket checkpoint record
+// (consensus::CheckpointRecord) drops the candidate (the register, if any,
+// is staged again right after it); at the committed end it changes nothing
+// else, and as the first record of a bucket in a log whose front was
+// retired (or after a reset) it starts the bucket there: positions below it
+// are gone from this log. retire(first_kept) forgets the writes in segments
+// the store is deleting; retained_start() is the first position still
+// indexed (positions [retained_start, committed_end) are readable).
 #pragma once
 
 #include <cstddef>
@@ -95,12 +103,16 @@ class BucketIndex {
   // Forget the bucket: its earlier records count no more, its later ones
   // are indexed from position 0 again (a bucket_reset record, repair).
   void reset(uint32_t bucket);
+  // The log store deletes every segment below `first_kept` (after a
+  // checkpoint round that began at or after its start, so no candidate
+  // lies there): their writes are forgotten, retained starts move up.
+  void retire(uint64_t first_kept);
 
   bool damaged(uint32_t bucket) const;
   // The end of the committed positions indexed for `bucket` (0: none).
   Position committed_end(uint32_t bucket) const;
-  // The first position still in the log (retention comes later).
-  Position retained_start(uint32_t) const { return 0; }
+  // The first position still in the log (0 until retention moved it).
+  Position retained_start(uint32_t bucket) const;
   // The committed write holding `position`, if indexed.
   std::optional<IndexedWrite> find(uint32_t bucket, Position position) const;
 
@@ -117,7 +129,8 @@ class BucketIndex {
     uint32_t checksum = 0;  // the write's (Write::checksum), matched by commit marks
   };
   struct Bucket {
-    std::vector<IndexedWrite> writes;  // committed, by position, contiguous from 0
+    std::vector<IndexedWrite> writes;  // committed, by position, contiguous from start
+    Position start = 0;                // retained start
     Position end = 0;                  // committed end (also past empty writes)
     std::optional<Candidate> candidate;
     bool damaged = false;
@@ -130,6 +143,7 @@ class BucketIndex {
                                                uint64_t offset, size_t payload_bytes);
   void apply_register(Bucket& bucket, const Candidate& candidate);
   void apply_commit(Bucket& bucket, const consensus::CommitMark& mark);
+  void apply_checkpoint(Bucket& bucket, Position commit_end);
   void replay_phaser(uint32_t bucket, const ReplayedRecord& record);
 
   unsigned _core;

@@ -57,6 +57,10 @@ EngineRecord encode_phaser_record(uint32_t bucket, const consensus::PhaserRecord
     out.meta.kind = RecordKind::register_write;
     out.meta.position = r->write->first;
     out.meta.promise = r->write->promise;
+  } else if (const auto* k = std::get_if<consensus::CheckpointRecord>(&record)) {
+    out.meta.kind = RecordKind::bucket_checkpoint;
+    out.meta.position = k->commit_end;
+    out.meta.promise = k->promise;
   } else {
     const auto& c = std::get<consensus::CommitRecord>(record);
     out.meta.kind = RecordKind::commit;
@@ -110,12 +114,18 @@ EngineRecord encode_bucket_reset(uint32_t bucket) {
   return out;
 }
 
-EngineRecord encode_identity_checkpoint(const consensus::Identity& identity) {
-  COWORKER_ASSERT(identity.data_dir != 0);
-  COWORKER_ASSERT(identity.id == consensus::no_participant);
-  EngineRecord out = encode_membership_record(identity);
+EngineRecord encode_membership_checkpoint(const consensus::MembershipDurable& durable) {
+  COWORKER_ASSERT(durable.identity.data_dir != 0);
+  EngineRecord out;
   out.meta.kind = RecordKind::membership_checkpoint;
+  out.meta.bucket = membership_bucket;
+  out.payload = consensus::encode_membership_checkpoint(durable);
   return out;
+}
+
+EngineRecord encode_identity_checkpoint(const consensus::Identity& identity) {
+  COWORKER_ASSERT(identity.id == consensus::no_participant);
+  return bucket::encode_membership_checkpoint(consensus::MembershipDurable{identity, {}});
 }
 
 void EngineImage::mark_damaged(uint32_t bucket) {
@@ -185,17 +195,16 @@ void EngineImage::apply_reset(const RecordHeader& header, std::span<const char> 
   records++;
 }
 
+// The whole membership state as of here: what came before counts no more
+// (an identity without an id after repair, or a periodic checkpoint).
 void EngineImage::apply_membership_checkpoint(const RecordHeader& header,
                                               std::span<const char> payload) {
-  auto decoded = consensus::decode_membership_record(view(payload));
-  const auto* identity =
-      decoded ? std::get_if<consensus::Identity>(&*decoded.value) : nullptr;
-  if (header.bucket != membership_bucket || identity == nullptr || identity->data_dir == 0 ||
-      identity->id != consensus::no_participant) {
+  auto decoded = consensus::decode_membership_checkpoint(view(payload));
+  if (header.bucket != membership_bucket || !decoded ||
+      decoded.value->identity.incarnation < membership.identity.incarnation) {
     return mark_damaged(membership_bucket);
   }
-  membership = consensus::MembershipDurable{};
-  membership.identity = *identity;
+  membership = std::move(*decoded.value);
   membership_damaged = false;
   records++;
 }
@@ -218,6 +227,10 @@ void EngineImage::apply_phaser(const RecordHeader& header, std::span<const char>
     fits = header.kind == RecordKind::register_write && r->write->bucket == bucket &&
            header.position == r->write->first && header.promise == r->write->promise &&
            r->write->first == image.commit_end;
+  } else if (const auto* k = std::get_if<consensus::CheckpointRecord>(&record)) {
+    // The codec checked the mark against commit_end; promises only grow.
+    fits = header.kind == RecordKind::bucket_checkpoint && header.position == k->commit_end &&
+           header.promise == k->promise && k->promise >= image.promise;
   } else {
     const auto& c = std::get<consensus::CommitRecord>(record);
     const bool commits_register = image.register_ != nullptr &&

@@ -14,7 +14,9 @@
 //   promise counter                 counter         participant_bucket   - / counter
 //   connection block                connection_block participant_bucket  block end / -
 //   membership record (core 0)      membership      membership_bucket    - / -
-//   identity without id (core 0)    membership_checkpoint membership_bucket - / -
+//   membership state (core 0)       membership_checkpoint membership_bucket - / -
+//     (an identity without id after repair, or the whole state periodically)
+//   phaser CheckpointRecord         bucket_checkpoint the bucket         commit_end / the promise
 //   reset of a bucket (repair)      bucket_reset    the bucket or participant_bucket - / -
 //
 // Payloads are the consensus codecs' encodings (phaser_codec.h,
@@ -58,6 +60,8 @@ EngineRecord encode_membership_record(const consensus::MembershipRecord& record)
 // the new id) and of participant_bucket where the promise counter was hit.
 EngineRecord encode_bucket_reset(uint32_t bucket);
 EngineRecord encode_identity_checkpoint(const consensus::Identity& identity);
+// The log store's periodic checkpoint of the membership state (core 0).
+EngineRecord encode_membership_checkpoint(const consensus::MembershipDurable& durable);
 
 // What replay recovers for the engine, folded record by record in log order
 // (each core's log in order; cores one after another — a bucket's records

@@ -96,6 +96,28 @@ void BucketHost::effects_of(uint32_t bucket, PhaserOutput& output) {
   if (output.repair) _effects.repair(bucket);
 }
 
+HostStorage::Ticket BucketHost::checkpoint() {
+  std::vector<uint32_t> buckets = _storage.recovered_buckets();
+  for (const auto& [bucket, p] : _phasers) buckets.push_back(bucket);
+  std::sort(buckets.begin(), buckets.end());
+  buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
+  HostStorage::Ticket last = 0;
+  for (uint32_t bucket : buckets) {
+    std::vector<consensus::PhaserRecord> records;
+    if (const Phaser* p = phaser(bucket)) {
+      records = p->checkpoint();
+    } else {
+      const consensus::PhaserDurable* recovered = _storage.recovered(bucket);
+      COWORKER_ASSERT(recovered != nullptr);
+      records = consensus::checkpoint_records(*recovered);
+    }
+    const HostStorage::Ticket ticket = _storage.stage_phaser(bucket, std::move(records));
+    COWORKER_ASSERT(ticket > last);
+    last = ticket;
+  }
+  return last;
+}
+
 std::map<uint32_t, consensus::PhaserDurable> BucketHost::images() const {
   std::map<uint32_t, consensus::PhaserDurable> out;
   for (const auto& [bucket, p] : _phasers) out.emplace(bucket, p->image());

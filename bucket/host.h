@@ -66,6 +66,8 @@ class HostStorage {
   virtual Ticket durable() const = 0;
   // What reached the disk for a bucket before this boot (null: nothing).
   virtual const consensus::PhaserDurable* recovered(uint32_t bucket) const = 0;
+  // Every bucket recovered() knows, in increasing order.
+  virtual std::vector<uint32_t> recovered_buckets() const = 0;
   // Committed writes of `bucket` with entries, from the one holding `from`,
   // about `bytes_max` bytes of entries (at least one write when there is
   // one), for the newcomer `to` (phaser.h step 9b). The answer goes to
@@ -135,6 +137,14 @@ class BucketHost {
   bool held(uint32_t bucket) const { return _held.count(bucket) != 0; }
   // The storage's answer to fetch().
   void fetched(uint32_t bucket, ParticipantId to, std::vector<consensus::WritePtr> writes);
+
+  // A checkpoint round (DESIGN §6): stages, for every bucket hosted or
+  // recovered, its image as checkpoint records (Phaser::checkpoint, or the
+  // recovered image of a bucket no phaser runs for yet), in bucket order.
+  // Once the returned ticket is durable no record staged before the round
+  // is needed to recover any bucket (the log store may retire them). 0:
+  // no bucket at all.
+  HostStorage::Ticket checkpoint();
 
   // Every phaser's image (Phaser::image), for the host that replaces this one.
   std::map<uint32_t, consensus::PhaserDurable> images() const;

@@ -38,7 +38,7 @@ bool record_kind_internal(RecordKind kind) {
 }
 
 bool record_kind_checkpoint(RecordKind kind) {
-  return kind == RecordKind::dedup_checkpoint || kind == RecordKind::membership_checkpoint ||
+  return kind == RecordKind::bucket_checkpoint || kind == RecordKind::membership_checkpoint ||
          kind == RecordKind::bucket_reset;
 }
 
@@ -47,7 +47,7 @@ const char* record_kind_name(RecordKind kind) {
     case RecordKind::entry: return "entry";
     case RecordKind::register_write: return "register";
     case RecordKind::promise: return "promise";
-    case RecordKind::dedup_checkpoint: return "dedup_checkpoint";
+    case RecordKind::bucket_checkpoint: return "bucket_checkpoint";
     case RecordKind::membership: return "membership";
     case RecordKind::membership_checkpoint: return "membership_checkpoint";
     case RecordKind::commit: return "commit";

@@ -48,7 +48,7 @@ enum class RecordKind : uint8_t {
   entry = 1,                  // committed entries of a bucket
   register_write = 2,         // a replica's register (the write it holds)
   promise = 3,                // promises and governments of a bucket
-  dedup_checkpoint = 4,       // a bucket's checkpoint of non-entry state
+  bucket_checkpoint = 4,      // a bucket's checkpoint of non-entry state
   membership = 5,             // membership Paxos acceptor state (core 0 only)
   membership_checkpoint = 6,  // checkpoint of the membership state (core 0 only)
   commit = 7,                 // a bucket's commit mark: its register is committed

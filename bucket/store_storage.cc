@@ -1,5 +1,6 @@
 #include "bucket/store_storage.h"
 
+#include <algorithm>
 #include <span>
 
 #include "consensus/assert.h"
@@ -125,6 +126,15 @@ const consensus::PhaserDurable* StoreStorage::recovered(uint32_t bucket) const {
   if (const auto it = _replaced.find(bucket); it != _replaced.end()) return &it->second;
   const auto image = _image.phasers.find(bucket);
   return image == _image.phasers.end() ? nullptr : &image->second;
+}
+
+std::vector<uint32_t> StoreStorage::recovered_buckets() const {
+  std::vector<uint32_t> buckets;
+  for (const auto& [bucket, image] : _image.phasers) buckets.push_back(bucket);
+  for (const auto& [bucket, image] : _replaced) buckets.push_back(bucket);
+  std::sort(buckets.begin(), buckets.end());
+  buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
+  return buckets;
 }
 
 }  // namespace coworker::bucket

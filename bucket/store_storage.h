@@ -57,6 +57,7 @@ class StoreStorage final : public HostStorage {
   Ticket stage_repair(std::vector<EngineRecord> records);
   Ticket durable() const override;
   const consensus::PhaserDurable* recovered(uint32_t bucket) const override;
+  std::vector<uint32_t> recovered_buckets() const override;
   // A host replaced in this process recovers from the old host's phaser
   // images (BucketHost::images) where it had any, the boot image elsewhere.
   // Merged over earlier replacements: a bucket the last host never touched

@@ -22,8 +22,9 @@
 //   "count too large"     more items than the bytes left could hold, or a cap
 //   "bytes too large"     a byte string above its cap
 // and the codecs built on it add "bad version", "unknown tag",
-// "trailing bytes", "unsorted keys", "position overflow" and
-// "checksum mismatch". A decoder returns a Decoded<T>: the value, or the
+// "trailing bytes", "unsorted keys", "position overflow",
+// "checksum mismatch" and "bad value" (fields that contradict each other or
+// a value the field never holds, in checkpoints). A decoder returns a Decoded<T>: the value, or the
 // reason it has none.
 #pragma once
 

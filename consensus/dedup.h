@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "consensus/codec.h"
 #include "consensus/ids.h"
 #include "consensus/phaser_messages.h"
 
@@ -54,8 +55,23 @@ class DedupTable {
   void accept(const ConnectionId& connection, uint64_t series);
   // An entry became committed at `position` (every replica, in log order).
   void commit(const BucketEntry& entry, Position position);
-  // Leadership lost or restarted: forget what was accepted but not committed.
+  // Leadership lost or restarted: forget what was accepted but not committed
+  // (a connection with nothing committed is forgotten: the rule answers
+  // `fresh` for it either way).
   void forget_accepted();
+
+  // The committed state, for a bucket checkpoint (phaser_codec.h): per
+  // connection, in id order, its wrap, highest committed series and last
+  // window. Only a table with nothing accepted beyond what is committed (an
+  // image's: Phaser::image) is encoded; decoding checks form, ids valid and
+  // sorted, and windows in increasing series.
+  //   table      = n connection*n
+  //   connection = issuer counter wrap highest_committed last_window
+  //                m (series position)*m
+  void encode(Writer& out) const;
+  static DedupTable decode(Reader& in);
+  // Same committed and accepted state (tests, the simulator's checks).
+  friend bool operator==(const DedupTable& a, const DedupTable& b);
 
   size_t connections() const { return _connections.size(); }
   // The bytes the table holds, counted from what it holds: each map node
@@ -80,6 +96,7 @@ class DedupTable {
     std::optional<uint64_t> highest_committed;
     uint64_t last_window = 0;
     std::vector<std::pair<uint64_t, Position>> last_window_positions;  // log order
+    friend bool operator==(const Connection&, const Connection&) = default;
   };
 
   struct Hash {

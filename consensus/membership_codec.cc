@@ -239,4 +239,55 @@ Decoded<MembershipRecord> decode_membership_record(std::string_view bytes) {
                                             read_membership_record);
 }
 
+std::string encode_membership_checkpoint(const MembershipDurable& durable) {
+  const Durable& paxos = durable.paxos;
+  Writer out;
+  out.u8(membership_checkpoint_version);
+  write_body(out, durable.identity);
+  out.u64(paxos.boots);
+  write_ballot(out, paxos.promised);
+  write_snapshot(out, paxos.snapshot);
+  out.u64(paxos.accepted.size());
+  for (const auto& [slot, accepted] : paxos.accepted) {
+    COWORKER_ASSERT(slot == accepted.slot && slot > paxos.snapshot.slot);
+    COWORKER_ASSERT(accepted.ballot <= paxos.promised);
+    out.u64(accepted.slot);
+    write_ballot(out, accepted.ballot);
+    write_entry(out, accepted.entry);
+  }
+  return out.take();
+}
+
+Decoded<MembershipDurable> decode_membership_checkpoint(std::string_view bytes) {
+  return decode_versioned<MembershipDurable>(
+      bytes, membership_checkpoint_version, [](Reader& in) {
+        MembershipDurable durable;
+        read_body(in, durable.identity);
+        if (in.ok() && durable.identity.data_dir == 0) in.fail("bad value");
+        Durable& paxos = durable.paxos;
+        paxos.boots = in.u64();
+        paxos.promised = read_ballot(in);
+        paxos.snapshot = read_snapshot(in);
+        constexpr size_t accepted_bytes_min = 4;  // slot, ballot (2), an entry's tag
+        const uint64_t n = in.count(accepted_bytes_min);
+        for (uint64_t i = 0; i < n && in.ok(); i++) {
+          AcceptedEntry accepted;
+          accepted.slot = in.u64();
+          accepted.ballot = read_ballot(in);
+          accepted.entry = read_entry(in);
+          const Slot floor =
+              paxos.accepted.empty() ? paxos.snapshot.slot : paxos.accepted.rbegin()->first;
+          if (accepted.slot <= floor) in.fail("unsorted keys");
+          if (accepted.ballot > paxos.promised) in.fail("bad value");
+          if (in.ok()) paxos.accepted.emplace(accepted.slot, std::move(accepted));
+        }
+        // A checkpoint of no id holds no acceptor state (MembershipDurable::apply).
+        if (in.ok() && durable.identity.id == no_participant &&
+            (paxos.boots != 0 || !paxos.promised.zero() || paxos.snapshot.slot != 0 || n != 0)) {
+          in.fail("bad value");
+        }
+        return durable;
+      });
+}
+
 }  // namespace coworker::consensus

@@ -58,6 +58,15 @@ void encode(Writer& out, const MembershipRecord& record);
 std::string encode(const MembershipRecord& record);
 
 Decoded<MembershipMessage> decode_membership_message(std::string_view bytes);
+
+// A checkpoint of the whole durable state (the log store's, core 0,
+// DESIGN §6): it replaces what the records before it folded to.
+//   checkpoint = version(1) identity boots promised(ballot) snapshot
+//                n (slot ballot entry)*n      (slots increasing, above the
+//                snapshot's; ballots not above promised; no id: no state)
+constexpr uint8_t membership_checkpoint_version = 1;
+std::string encode_membership_checkpoint(const MembershipDurable& durable);
+Decoded<MembershipDurable> decode_membership_checkpoint(std::string_view bytes);
 Decoded<MembershipRecord> decode_membership_record(std::string_view bytes);
 
 }  // namespace coworker::consensus

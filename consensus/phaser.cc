@@ -42,6 +42,19 @@ void PhaserDurable::apply(const PhaserRecord& record) {
     COWORKER_ASSERT(r->write->first == commit_end);
     promise = std::max(promise, r->write->promise);
     register_ = r->write;
+  } else if (const auto* k = std::get_if<CheckpointRecord>(&record)) {
+    // Everything before it in the log counts no more (the log may have lost
+    // it); the register, if any, follows it in its own record.
+    COWORKER_ASSERT(k->dedup != nullptr);
+    COWORKER_ASSERT(k->last_commit.end == k->commit_end);
+    COWORKER_ASSERT(k->last_commit_first <= k->commit_end);
+    COWORKER_ASSERT(k->promise >= promise);
+    promise = k->promise;
+    commit_end = k->commit_end;
+    last_commit = k->last_commit;
+    last_commit_first = k->last_commit_first;
+    register_ = nullptr;
+    dedup = *k->dedup;
   } else {
     const auto& c = std::get<CommitRecord>(record);
     if (register_ && register_->end() == c.mark.end && register_->checksum == c.mark.checksum) {
@@ -772,6 +785,17 @@ PhaserDurable Phaser::image() const {
   // at the next leadership start).
   durable.dedup.forget_accepted();
   return durable;
+}
+
+std::vector<PhaserRecord> Phaser::checkpoint() const { return checkpoint_records(image()); }
+
+std::vector<PhaserRecord> checkpoint_records(PhaserDurable durable) {
+  std::vector<PhaserRecord> records;
+  records.push_back(CheckpointRecord{durable.promise, durable.commit_end, durable.last_commit,
+                                     durable.last_commit_first,
+                                     std::make_shared<const DedupTable>(std::move(durable.dedup))});
+  if (durable.register_ != nullptr) records.push_back(RegisterRecord{durable.register_});
+  return records;
 }
 
 // ---- invariants ------------------------------------------------------------------------

@@ -143,6 +143,11 @@ class PhaserDurable {
   bool keep_log = false;                 // fill `log` and `writes` while replaying
 };
 
+// A durable image as checkpoint records (Phaser::checkpoint): a
+// CheckpointRecord, then a RegisterRecord of its register if it holds one.
+// The image's dedup table must hold nothing accepted beyond committed.
+std::vector<PhaserRecord> checkpoint_records(PhaserDurable image);
+
 class Phaser {
  public:
   struct Config {
@@ -211,6 +216,11 @@ class Phaser {
   // process (a participant arriving anew) continues from it, with its sends
   // held until those records are durable (bucket/host.h).
   PhaserDurable image() const;
+  // The same image as records for a checkpoint (the log store's, DESIGN
+  // §6): a CheckpointRecord, then a RegisterRecord of the register if one
+  // is held. Folded over any earlier state (PhaserDurable::apply) they give
+  // image() again, minus the simulator's log.
+  std::vector<PhaserRecord> checkpoint() const;
 
   void check_invariants() const;
 

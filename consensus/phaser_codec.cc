@@ -6,6 +6,8 @@
 #include <utility>
 #include <variant>
 
+#include "consensus/dedup.h"
+
 namespace coworker::consensus {
 
 namespace {
@@ -25,8 +27,9 @@ enum class RecordTag : uint8_t {
   promise = 1,
   register_write = 2,
   commit = 3,
+  checkpoint = 4,
 };
-static_assert(std::variant_size_v<PhaserRecord> == 3, "a new record needs a tag");
+static_assert(std::variant_size_v<PhaserRecord> == 4, "a new record needs a tag");
 
 // identifier length, issuer, counter, series, window, body length.
 constexpr size_t bucket_entry_bytes_min = 6;
@@ -190,6 +193,26 @@ void read_body(Reader& in, CommitRecord& r) {
   r.first = in.u64();
 }
 
+constexpr RecordTag tag_of(const CheckpointRecord&) { return RecordTag::checkpoint; }
+void write_body(Writer& out, const CheckpointRecord& r) {
+  COWORKER_ASSERT(r.dedup != nullptr);
+  write_promise(out, r.promise);
+  out.u64(r.commit_end);
+  write_mark(out, r.last_commit);
+  out.u64(r.last_commit_first);
+  r.dedup->encode(out);
+}
+void read_body(Reader& in, CheckpointRecord& r) {
+  r.promise = read_promise(in);
+  r.commit_end = in.u64();
+  r.last_commit = read_mark(in);
+  r.last_commit_first = in.u64();
+  if (in.ok() && (r.last_commit.end != r.commit_end || r.last_commit_first > r.commit_end)) {
+    in.fail("bad value");
+  }
+  r.dedup = std::make_shared<const DedupTable>(DedupTable::decode(in));
+}
+
 // Reads the fields of alternative T into variant V (built in place: a
 // WritePtr or a Promise converts to more than one alternative).
 template <class T, class V>
@@ -221,6 +244,7 @@ PhaserRecord read_phaser_record(Reader& in) {
     case RecordTag::promise: return read_as<PromiseRecord, PhaserRecord>(in);
     case RecordTag::register_write: return read_as<RegisterRecord, PhaserRecord>(in);
     case RecordTag::commit: return read_as<CommitRecord, PhaserRecord>(in);
+    case RecordTag::checkpoint: return read_as<CheckpointRecord, PhaserRecord>(in);
   }
   in.fail("unknown tag");
   return PhaserRecord{};

@@ -24,6 +24,8 @@
 //   1    PromiseRecord   promise
 //   2    RegisterRecord  write
 //   3    CommitRecord    commit_mark first
+//   4    CheckpointRecord promise commit_end commit_mark last_commit_first table
+//                        (table: DedupTable::encode, consensus/dedup.h)
 //
 //   write        = bucket(u32) promise number first n bucket_entry*n checksum(4)
 //                  commit_mark   (first + n must not overflow)

@@ -122,7 +122,21 @@ struct CommitRecord {
   CommitMark mark;
   Position first = 0;  // first position of the committed write
 };
-using PhaserRecord = std::variant<PromiseRecord, RegisterRecord, CommitRecord>;
+// A bucket's non-entry durable state as of its place in the log (the log
+// store's checkpoints, DESIGN §6): replaces the state the records before it
+// folded to, so the log may lose them. Not a phaser's output: its host
+// stages it (BucketHost::checkpoint), followed by a RegisterRecord of the
+// register the phaser holds, if any. The dedup table is an image's
+// (nothing accepted beyond committed), shared like a Write.
+class DedupTable;
+struct CheckpointRecord {
+  Promise promise;
+  Position commit_end = 0;
+  CommitMark last_commit;  // last_commit.end == commit_end
+  Position last_commit_first = 0;
+  std::shared_ptr<const DedupTable> dedup;  // never null
+};
+using PhaserRecord = std::variant<PromiseRecord, RegisterRecord, CommitRecord, CheckpointRecord>;
 
 struct Persist {
   uint64_t ticket = 0;

@@ -38,7 +38,7 @@ LogStore::Config config_for(const std::string& dir) {
 // Key k: bucket k % 8, an entry; key 1000 + g: checkpoint records.
 RecordMeta meta_of(uint64_t key) {
   if (key >= 2000) return RecordMeta{RecordKind::membership, membership_bucket, key, {}};
-  if (key >= 1000) return RecordMeta{RecordKind::dedup_checkpoint, uint32_t(key % buckets), 0, {}};
+  if (key >= 1000) return RecordMeta{RecordKind::bucket_checkpoint, uint32_t(key % buckets), 0, {}};
   return RecordMeta{RecordKind::entry, static_cast<uint32_t>(key % buckets), key, {}};
 }
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "consensus/codec.h"
+#include "consensus/dedup.h"
 #include "consensus/membership_codec.h"
 #include "consensus/paxos_codec.h"
 #include "consensus/phaser_codec.h"
@@ -74,6 +75,9 @@ auto fields(const CatchupAck& x) { return std::tie(x.bucket, x.promise, x.end, x
 auto fields(const PromiseRecord& x) { return std::tie(x.promise); }
 auto fields(const RegisterRecord& x) { return std::tie(*x.write); }  // the write, not the pointer
 auto fields(const CommitRecord& x) { return std::tie(x.mark, x.first); }
+auto fields(const CheckpointRecord& x) {  // the table, not the pointer
+  return std::tie(x.promise, x.commit_end, x.last_commit, x.last_commit_first, *x.dedup);
+}
 
 template <class T>
   requires requires(const T& x) { fields(x); }
@@ -178,6 +182,28 @@ class Gen {
     return BucketEntry{bytes(), ConnectionId{u64(), u64()}, u64(), u64(), bytes()};
   }
   CommitMark mark() { return CommitMark{u64(), u64(), u32()}; }
+  // A committed table: a few connections, series increasing along each.
+  std::shared_ptr<const DedupTable> dedup_table() {
+    auto table = std::make_shared<DedupTable>();
+    std::map<ConnectionId, uint64_t> series;
+    const uint64_t n = _prng.below(6);
+    Position position = _prng.below(1000);
+    for (uint64_t i = 0; i < n; i++) {
+      BucketEntry entry;
+      entry.connection = ConnectionId{1 + _prng.below(3), _prng.below(3)};
+      uint64_t& s = series[entry.connection];
+      s += 1 + _prng.below(4);
+      entry.series = s;
+      entry.window = _prng.chance(1, 2) ? s : s - _prng.below(2);
+      table->commit(entry, position++);
+    }
+    return table;
+  }
+  CheckpointRecord checkpoint() {
+    const CommitMark last = mark();
+    return CheckpointRecord{promise(), last.end, last, last.end - std::min(last.end, u64()),
+                            dedup_table()};
+  }
   WritePtr write() {
     auto write = std::make_shared<Write>();
     write->bucket = u32();
@@ -262,7 +288,8 @@ PhaserRecord Gen::phaser_record() {
   switch (_prng.below(std::variant_size_v<PhaserRecord>)) {
     case 0: return PromiseRecord{promise()};
     case 1: return RegisterRecord{write()};
-    default: return CommitRecord{mark(), u64()};
+    case 2: return CommitRecord{mark(), u64()};
+    default: return checkpoint();
   }
 }
 
@@ -303,7 +330,7 @@ bool known_reason(const char* error) {
       "truncated",       "varint too long", "non-minimal varint", "value too large",
       "bad bool",        "count too large", "bytes too large",    "bad version",
       "unknown tag",     "trailing bytes",  "unsorted keys",      "position overflow",
-      "checksum mismatch",
+      "checksum mismatch", "bad value",
   };
   if (error == nullptr) return false;
   for (std::string_view reason : reasons) {
@@ -465,7 +492,7 @@ TEST_CASE("codec: an unknown tag and a bad version fail with their reason") {
   check_version_and_tags<MembershipMessages>(33, 6);
   check_version_and_tags<MembershipRecords>(34, 2);
   check_version_and_tags<PhaserMessages>(35, 6);
-  check_version_and_tags<PhaserRecords>(36, 3);
+  check_version_and_tags<PhaserRecords>(36, 4);
   // A Paxos message inside a membership message: its own tag is checked too.
   const std::string nested = encode(MembershipMessage{Message{CatchUp{5}}});
   REQUIRE(nested.size() == 4);
@@ -636,4 +663,37 @@ TEST_CASE("codec: fixed vectors pin the format") {
   empty->checksum = checksum_of(0, {});
   CHECK(hex(encode(PhaserMessage{WritePtr(empty)})) ==
         "0101" "000000000000" "8ab2288c" "0000" "00000000");
+}
+
+TEST_CASE("codec: a membership checkpoint holds the whole durable state, once") {
+  MembershipDurable durable;
+  durable.identity = Identity{7, 3, 2, false, {"127.0.0.1:1"}, 9};
+  durable.paxos.boots = 4;
+  durable.paxos.promised = Ballot{6, 1};
+  durable.paxos.snapshot.slot = 10;
+  durable.paxos.snapshot.bytes = "state";
+  durable.paxos.accepted[11] = AcceptedEntry{11, Ballot{5, 2}, Entry{}};
+  durable.paxos.accepted[13] = AcceptedEntry{13, Ballot{6, 1}, Entry{}};
+  const std::string bytes = encode_membership_checkpoint(durable);
+  const Decoded<MembershipDurable> decoded = decode_membership_checkpoint(bytes);
+  REQUIRE(decoded.value.has_value());
+  CHECK(decoded.value->identity == durable.identity);
+  CHECK(decoded.value->paxos.boots == 4);
+  CHECK(decoded.value->paxos.promised == durable.paxos.promised);
+  CHECK(decoded.value->paxos.snapshot.bytes == "state");
+  REQUIRE(decoded.value->paxos.accepted.size() == 2);
+  CHECK(decoded.value->paxos.accepted.at(13).ballot == Ballot{6, 1});
+  CHECK(encode_membership_checkpoint(*decoded.value) == bytes);
+
+  // No id and no acceptor state (repair's identity checkpoint) is fine;
+  // acceptor state under no id is refused.
+  Identity no_id = durable.identity;
+  no_id.id = no_participant;
+  CHECK(decode_membership_checkpoint(encode_membership_checkpoint(MembershipDurable{no_id, {}}))
+            .value.has_value());
+  std::string with_state = bytes;
+  // The identity's id is its third varint after the version byte (7, 3, 2).
+  REQUIRE(with_state[3] == 2);
+  with_state[3] = 0;
+  CHECK(std::string_view(decode_membership_checkpoint(with_state).error) == "bad value");
 }

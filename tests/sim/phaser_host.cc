@@ -51,7 +51,15 @@ void PhaserHost::tick(Tick now, Tick tick_every) {
   for (const SimStorage::FetchRequest& request : _storage.take_fetches()) {
     _host.fetched(request.bucket, request.to, _storage.read(request));
   }
-  if (tick_every != 0 && now % tick_every == 0) _host.tick();
+  if (tick_every != 0 && now % tick_every == 0) {
+    _host.tick();
+    // A checkpoint round now and then, as a server's log store makes before
+    // retiring segments (DESIGN §6): the disk image folds it over what came
+    // before (PhaserDurable::apply replaces the state), so what a restart
+    // recovers afterwards comes from the checkpoint, not the older records.
+    // Staggered by id; no draw from the prng.
+    if (++_phaser_ticks % checkpoint_ticks == _self % checkpoint_ticks) _host.checkpoint();
+  }
 }
 
 bucket::BucketHost::Growth PhaserHost::prepare(Tick now, uint32_t bucket, uint64_t step,

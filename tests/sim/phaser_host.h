@@ -83,6 +83,8 @@ class PhaserHost final : private bucket::HostEffects {
   PhaserHostEffects& _effects;
   SimStorage _storage;
   bucket::BucketHost _host;
+  static constexpr uint64_t checkpoint_ticks = 16;  // phaser ticks between rounds
+  uint64_t _phaser_ticks = 0;
 };
 
 }  // namespace coworker::sim

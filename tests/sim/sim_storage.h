@@ -14,6 +14,8 @@
 // tick, like a server core's next batch.
 #pragma once
 
+#include <algorithm>
+
 #include "bucket/host.h"
 #include "consensus/assert.h"
 #include "tests/sim/disk.h"
@@ -63,6 +65,14 @@ class SimStorage final : public bucket::HostStorage {
     const auto& images = _disk.image().phasers;
     const auto image = images.find(bucket);
     return image == images.end() ? nullptr : &image->second;
+  }
+  std::vector<uint32_t> recovered_buckets() const override {
+    std::vector<uint32_t> buckets;
+    for (const auto& [bucket, image] : _disk.image().phasers) buckets.push_back(bucket);
+    for (const auto& [bucket, image] : _replaced) buckets.push_back(bucket);
+    std::sort(buckets.begin(), buckets.end());
+    buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
+    return buckets;
   }
   // Answered at the participant's next tick (PhaserHost::tick), from the
   // durable image: what a server's read of its log would find.

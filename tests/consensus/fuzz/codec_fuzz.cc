@@ -80,6 +80,16 @@ void check_built_write(std::string_view input) {
 
 }  // namespace
 
+// A membership checkpoint (not a variant): decoded, it re-encodes to the input.
+void check_membership_checkpoint(std::string_view input) {
+  const Decoded<MembershipDurable> decoded = decode_membership_checkpoint(input);
+  if (!decoded.value) {
+    if (decoded.error == nullptr) __builtin_trap();
+    return;
+  }
+  if (encode_membership_checkpoint(*decoded.value) != input) __builtin_trap();
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   check<Message>(input, decode_paxos_message);
@@ -88,6 +98,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check<MembershipRecord>(input, decode_membership_record);
   check<PhaserMessage>(input, decode_phaser_message);
   check<PhaserRecord>(input, decode_phaser_record);
+  check_membership_checkpoint(input);
   if (size > 0 && data[0] == 0xff) check_built_write(input.substr(1));
   return 0;
 }
