@@ -62,6 +62,9 @@ class HostStorage {
   virtual Ticket stage_membership(std::vector<consensus::MembershipRecord> records) = 0;
   virtual Ticket stage_phaser(uint32_t bucket, std::vector<consensus::PhaserRecord> records) = 0;
   virtual Ticket stage_counter(uint32_t counter) = 0;
+  // A checkpoint of the whole membership state (core 0's storage): it
+  // replaces what the membership records before it fold to.
+  virtual Ticket stage_membership_checkpoint(const consensus::MembershipDurable& durable) = 0;
   // Every ticket up to this one is durable.
   virtual Ticket durable() const = 0;
   // What reached the disk for a bucket before this boot (null: nothing).

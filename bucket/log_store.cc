@@ -1,9 +1,11 @@
 #include "bucket/log_store.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -28,6 +30,11 @@ constexpr size_t segment_header_bytes = record_bytes(segment_header_payload_byte
 constexpr size_t seal_bytes = record_bytes(0);
 // Segments prepared ahead of the one being filled.
 constexpr uint64_t prepare_ahead = 1;
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
 
 Status erase_range(int fd, uint64_t from, uint64_t to) {
   static const char zeros[64 * 1024] = {};
@@ -97,10 +104,27 @@ Result<std::unique_ptr<LogStore>> LogStore::open(Config config, const Resume& re
   std::unique_ptr<LogStore> store(new LogStore(config));
   store->_dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (store->_dir_fd < 0) return Errno{errno};
-  // Cut the torn tail for good before anything new is written after it.
+  // Cut the torn tail for good before anything new is written after it;
+  // finish a retirement a crash interrupted.
   for (uint64_t index : resume.discard) {
     COWORKER_ASSERT(index > resume.segment);
     if (::unlink(segment_path(config.dir, config.core, index).c_str()) != 0) return Errno{errno};
+  }
+  for (uint64_t index : resume.retire) {
+    COWORKER_ASSERT(index < resume.first_segment);
+    if (::unlink(segment_path(config.dir, config.core, index).c_str()) != 0 && errno != ENOENT) {
+      return Errno{errno};
+    }
+  }
+  COWORKER_ASSERT(resume.first_segment >= 1 && resume.first_segment <= resume.segment);
+  store->_first_segment = resume.first_segment;
+  for (uint64_t index = resume.first_segment; index < resume.segment; index++) {
+    // Sealed in an earlier run: its last write is the file's mtime.
+    struct stat st;
+    if (::stat(segment_path(config.dir, config.core, index).c_str(), &st) == 0) {
+      store->_sealed_ms[index] =
+          int64_t{st.st_mtim.tv_sec} * 1000 + st.st_mtim.tv_nsec / 1000000;
+    }
   }
   int fd = -1;
   if (resume.offset == 0) {
@@ -120,7 +144,7 @@ Result<std::unique_ptr<LogStore>> LogStore::open(Config config, const Resume& re
       }
     }
   }
-  if (!resume.discard.empty()) {
+  if (!resume.discard.empty() || !resume.retire.empty()) {
     if (Status synced = fsync_dir(dir); !synced) return synced.error();
   }
   store->_fds[resume.segment] = fd;
@@ -154,7 +178,7 @@ size_t LogStore::bytes_needed(size_t record) const {
     bytes += segment_header_bytes;
     offset = segment_header_bytes;
   }
-  if (offset + record + seal_bytes > _segment_limit) {
+  if (offset + record + seal_bytes > _segment_limit || (_roll && offset > segment_header_bytes)) {
     bytes += seal_bytes + segment_header_bytes;
   }
   return bytes;
@@ -185,14 +209,17 @@ Result<uint64_t, LogErrc> LogStore::stage(const RecordMeta& meta,
     return LogErrc::full;
   }
   if (_offset == 0) put_internal(RecordKind::segment_header);
-  if (_offset + record + seal_bytes > _segment_limit) {
+  if (_offset + record + seal_bytes > _segment_limit ||
+      (_roll && _offset > segment_header_bytes)) {
     put_internal(RecordKind::seal);
+    _sealed_ms[_segment] = now_ms();
     _segment++;
     _offset = 0;
     _segment_limit = _config.segment_bytes;
     _preparer_idle.notify_all();
     put_internal(RecordKind::segment_header);
   }
+  _roll = false;
   put(meta.kind, meta.bucket, meta.position, meta.promise, parts, payload);
   COWORKER_ASSERT(_offset + seal_bytes <= _segment_limit);
   COWORKER_ASSERT(_filling->bytes <= _config.batch_bytes_max);
@@ -423,6 +450,70 @@ Task<void> LogStore::prepare_loop() {
   }
   _preparer_done = true;
   _close_waiter.notify_all();
+}
+
+uint64_t LogStore::disk_bytes() const {
+  const uint64_t segments = std::max(_prepared_max, _segment) - _first_segment + 1;
+  return segments * _config.segment_bytes;
+}
+
+uint64_t LogStore::retention_target(uint64_t bytes_max, uint64_t age_ms_max,
+                                    int64_t now_ms) const {
+  uint64_t first_kept = _first_segment;
+  while (first_kept < _segment) {
+    // Segments after it, the one being filled included, hold this much.
+    const uint64_t after = (_segment - first_kept) * _config.segment_bytes;
+    const auto sealed = _sealed_ms.find(first_kept);
+    const bool by_bytes = bytes_max != UINT64_MAX && after >= bytes_max;
+    const bool by_age = age_ms_max != UINT64_MAX && sealed != _sealed_ms.end() &&
+                        now_ms - sealed->second >= static_cast<int64_t>(age_ms_max);
+    if (!by_bytes && !by_age) break;
+    first_kept++;
+  }
+  return first_kept;
+}
+
+Task<Status> LogStore::retire(uint64_t first_kept) {
+  COWORKER_ASSERT(!_retiring);
+  COWORKER_ASSERT(first_kept > _first_segment);
+  COWORKER_ASSERT(first_kept <= _segment);
+  // Nothing staged or being written lies there (release_segments closed them).
+  COWORKER_ASSERT(_fds.empty() || _fds.begin()->first >= first_kept);
+  if (_failed) co_return *_failed;
+  _retiring = true;
+  const std::string dir = core_dir(_config.dir, _config.core);
+  const std::string tmp = dir + "/retained.tmp";
+  const std::string text = retained_text(first_kept);
+  Status status;
+  // The marker first: once it is durable the segments below are gone for
+  // recovery, whether or not their files are.
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) status = Errno{errno};
+  if (status && ::pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
+    status = Errno{errno != 0 ? errno : EIO};
+  }
+  if (status) status = co_await reactor::Fsync{fd};
+  if (fd >= 0) ::close(fd);
+  if (status && ::rename(tmp.c_str(), retained_path(_config.dir, _config.core).c_str()) != 0) {
+    status = Errno{errno};
+  }
+  if (status) status = co_await reactor::Fsync{_dir_fd, reactor::SyncData::all};
+  if (status) {
+    const uint64_t first = _first_segment;
+    _first_segment = first_kept;
+    for (uint64_t index = first; index < first_kept; index++) {
+      _sealed_ms.erase(index);
+      if (::unlink(segment_path(_config.dir, _config.core, index).c_str()) == 0) {
+        _stats.segments_retired++;
+      } else if (errno != ENOENT) {
+        status = Errno{errno};  // recovery deletes it (below the marker)
+      }
+    }
+    Status synced = co_await reactor::Fsync{_dir_fd, reactor::SyncData::all};
+    if (status) status = synced;
+  }
+  _retiring = false;
+  co_return status;
 }
 
 Task<void> LogStore::close() {

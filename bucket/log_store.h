@@ -36,10 +36,15 @@
 // waiter and every later stage() gets `failed`; the process restarts and
 // recovers.
 //
-// Seam for part 2 (per-bucket index, checkpoints, retention): every record
-// returns its seq, and (segment, offset) is known at stage time
-// (last_location()); retention will recycle whole segments through the
-// preparer.
+// Every record returns its seq, and (segment, offset) is known at stage
+// time (last_location()): the per-bucket index (bucket_index.h) keeps them.
+//
+// Retention (DESIGN §6, segment.h). The store deletes whole segments from
+// the front, never the one being filled, when its owner asks (retire): the
+// owner first makes a checkpoint round durable at the head of a segment
+// (roll(), then the round's records), so nothing before that segment is
+// needed to recover; retention_target() says which segments the policy
+// (bytes and/or age) would let go.
 #pragma once
 
 #include <chrono>
@@ -99,6 +104,7 @@ class LogStore {
     uint64_t bytes_written = 0;
     uint64_t fdatasyncs = 0;
     uint64_t segments_prepared = 0;
+    uint64_t segments_retired = 0;
     uint64_t full = 0;  // stage() calls that found the batch full
   };
 
@@ -166,6 +172,27 @@ class LogStore {
     return _flush_started;
   }
 
+  // ---- Retention ----
+  // The next record staged begins a new segment (unless it would anyway):
+  // a checkpoint round's first record, so its segment begins with the round.
+  void roll() { _roll = true; }
+  // The oldest segment on disk, and the one the next record goes to.
+  uint64_t first_segment() const { return _first_segment; }
+  uint64_t segment() const { return _segment; }
+  // Bytes the log's segments take on disk (the current one and those
+  // prepared ahead included).
+  uint64_t disk_bytes() const;
+  // The first segment the policy keeps: every sealed segment below it is
+  // past retention — the sealed segments after it hold at least `bytes_max`
+  // bytes, or it was sealed more than `age_ms_max` ago (`now_ms`: Unix
+  // time). Never above the segment being filled.
+  uint64_t retention_target(uint64_t bytes_max, uint64_t age_ms_max, int64_t now_ms) const;
+  // Deletes every segment below `first_kept` (> first_segment(), <=
+  // segment()): the marker first, durably, then the files. The caller
+  // guarantees nothing below it is needed (a durable checkpoint round at
+  // the head of segment first_kept or later). One call at a time.
+  reactor::Task<Status> retire(uint64_t first_kept);
+
   uint64_t next_seq() const { return _next_seq; }
   uint64_t durable_seq() const { return _durable_seq; }
   bool failed() const { return _failed.has_value(); }
@@ -215,6 +242,10 @@ class LogStore {
   uint64_t _segment_limit = 0;  // the size of segment _segment
   uint64_t _next_seq = 1;
   uint64_t _durable_seq = 0;
+  bool _roll = false;
+  uint64_t _first_segment = 1;
+  std::map<uint64_t, int64_t> _sealed_ms;  // sealed segments kept: when (Unix ms)
+  bool _retiring = false;
   std::pair<uint64_t, uint64_t> _last_location{0, 0};
 
   std::map<uint64_t, int> _fds;  // open segments: written, being written, prepared

@@ -16,7 +16,14 @@ MembershipHost::MembershipHost(const consensus::MembershipConfig& config, consen
       _storage(storage),
       _effects(effects),
       _table(config.params.buckets, config.params.replicas),
-      _node(_config, prng, recovered, _table) {}
+      _node(_config, prng, recovered, _table),
+      _staged(recovered) {}
+
+HostStorage::Ticket MembershipHost::checkpoint() {
+  // Before the node's first identity record, a fresh directory has none.
+  if (_staged.identity.data_dir == 0) return 0;
+  return _storage.stage_membership_checkpoint(_staged);
+}
 
 void MembershipHost::start() {
   COWORKER_ASSERT(_pending.empty());
@@ -60,6 +67,7 @@ void MembershipHost::handle(MembershipOutput output) {
   if (output.empty()) return;
   Pending pending;
   if (!output.persist.empty()) {
+    for (const consensus::MembershipRecord& record : output.persist) _staged.apply(record);
     pending.ticket = _storage.stage_membership(std::move(output.persist));
     output.persist.clear();
     COWORKER_ASSERT(pending.ticket != 0);

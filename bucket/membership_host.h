@@ -123,6 +123,11 @@ class MembershipHost {
   void handle(consensus::MembershipOutput output);
   // Storage made more tickets durable: release what waited for them.
   void on_durable();
+  // A checkpoint of the membership state as staged so far (the fold of the
+  // recovered image and every record staged since, kept beside the node),
+  // for the log store's checkpoint rounds (DESIGN §6).
+  HostStorage::Ticket checkpoint();
+  const consensus::MembershipDurable& staged_image() const { return _staged; }
 
   // Step 3: from now on, feed governments to phaser hosts (first every
   // current one, once caught up). Called again after a phaser host is rebuilt.
@@ -155,6 +160,7 @@ class MembershipHost {
   BucketTable _table;
   consensus::MembershipNode _node;
 
+  consensus::MembershipDurable _staged;  // recovered + every record staged
   std::deque<Pending> _pending;
   bool _draining = false;
   uint64_t _generation = 0;  // of the node's Paxos, as last reported

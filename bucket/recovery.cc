@@ -45,9 +45,11 @@ struct BucketSeen {
 
 class CoreScanner {
  public:
+  // `first`: the first segment kept (the retained marker; 1 without one).
   CoreScanner(const std::string& log_dir, unsigned core, std::vector<uint64_t> segments,
-              const ReplayVisitor& visit)
-      : _log_dir(log_dir), _core(core), _segments(std::move(segments)), _visit(visit) {}
+              uint64_t first, const ReplayVisitor& visit)
+      : _log_dir(log_dir), _core(core), _segments(std::move(segments)), _first(first),
+        _visit(visit) {}
 
   Result<CoreReport> run();
 
@@ -64,6 +66,7 @@ class CoreScanner {
   const std::string& _log_dir;
   unsigned _core;
   std::vector<uint64_t> _segments;
+  uint64_t _first = 1;
   const ReplayVisitor& _visit;
   SegmentReader _main;
   SegmentReader _ahead;
@@ -254,12 +257,33 @@ void CoreScanner::compute_suspects() {
 
 Result<CoreReport> CoreScanner::run() {
   _report.core = _core;
+  // Files below the first kept segment: retired already, deleted at open.
+  while (!_segments.empty() && _segments.front() < _first) {
+    _report.resume.retire.push_back(_segments.front());
+    _segments.erase(_segments.begin());
+  }
   _report.segments = _segments.size();
-  if (_segments.empty()) return _report;
+  _report.resume.first_segment = _first;
+  if (_segments.empty()) {
+    _report.resume.segment = _first;
+    return _report;
+  }
   Cursor at{0, 0};
   Look none;
-  if (_segments[0] != 1) add_damage(Damage::What::missing_segment, 1, 0, {}, none);
-  bool resync = _segments[0] != 1;
+  bool resync = _segments[0] != _first;
+  if (resync) add_damage(Damage::What::missing_segment, _first, 0, {}, none);
+  if (!resync && _first > 1) {
+    // A retained log starts at its first segment header's seq.
+    Result<Probed> head = probe(_main, at, &_main_open);
+    if (!head) return head.error();
+    if (head->probe == Probe::good && head->header.kind == RecordKind::segment_header) {
+      _expected = head->header.seq;
+      _batch = head->header.batch_first_seq;
+    } else {
+      add_damage(Damage::What::bad_header, _first, 0, {}, none);
+      resync = true;
+    }
+  }
   for (;;) {
     if (resync) {
       // After a missing segment: continue at the next good record, if any.
@@ -292,7 +316,13 @@ Result<CoreReport> CoreScanner::run() {
       add_damage(Damage::What::missing_segment, next, 0, {}, none);
       if (at.i + 1 == _segments.size()) {
         // Nothing after the gap: continue in a new segment past it.
-        _report.resume = Resume{next + 1, 0, _expected, 0, 0, {}};
+        Resume& r = _report.resume;
+        r.segment = next + 1;
+        r.offset = 0;
+        r.next_seq = _expected;
+        r.segment_bytes = 0;
+        r.erase_end = 0;
+        r.discard.clear();
         break;
       }
       at = Cursor{at.i + 1, 0};
@@ -399,7 +429,13 @@ Result<CoreReport> replay_core(const std::string& log_dir, unsigned core,
                                const ReplayVisitor& visit) {
   Result<std::vector<uint64_t>> segments = list_segments(log_dir, core);
   if (!segments) return segments.error();
-  CoreScanner scanner(log_dir, core, std::move(*segments), visit);
+  Result<std::optional<uint64_t>> retained = read_retained(log_dir, core);
+  if (!retained) return retained.error();
+  // An unreadable marker: the front counts as missing from segment 1 (the
+  // round at the head of the first segment left keeps the damage harmless
+  // to every bucket it checkpointed).
+  const uint64_t first = retained->value_or(1);
+  CoreScanner scanner(log_dir, core, std::move(*segments), first, visit);
   return scanner.run();
 }
 

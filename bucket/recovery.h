@@ -26,9 +26,14 @@
 //          served; the records after them are, and the report names the
 //          buckets that must be repaired rather than served (DESIGN §4).
 //   3. A seal whose next segment is missing (deleted) is corruption too, and
-//      so is a first segment other than 1 (part 2's retention will record a
-//      retained start instead). LogStore resumes after such a gap in a new
-//      segment, so the gap stays visible to every later recovery.
+//      so is a first segment other than the one the `retained` marker names
+//      (segment.h; 1 without one). Segments below the marker (a crash
+//      between writing it and unlinking them) are not read, and LogStore
+//      deletes them. Reading a retained log starts at the seq of its first
+//      segment's header; that segment begins with a checkpoint round
+//      (DESIGN §6), so the fold needs nothing before it. LogStore resumes
+//      after a gap in a new segment, so the gap stays visible to every later
+//      recovery.
 //
 // Which buckets are suspect after corruption: a bucket is suspect when the
 // damage lies after its last good checkpoint in that log and either the
@@ -96,6 +101,8 @@ struct Resume {
   uint64_t segment_bytes = 0;  // when offset > 0: the size `segment` was made with
   uint64_t erase_end = 0;  // zero [offset, erase_end) of `segment` first (torn leftovers)
   std::vector<uint64_t> discard;  // later segment files that hold nothing good
+  uint64_t first_segment = 1;     // the oldest segment kept (retention)
+  std::vector<uint64_t> retire;   // segment files below it, left by a crash: deleted
 };
 
 struct CoreReport {

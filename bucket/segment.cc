@@ -143,13 +143,42 @@ Result<std::vector<uint64_t>> list_segments(const std::string& log_dir, unsigned
     uint64_t index;
     if (name.size() == 20 && name.ends_with(".seg") && parse_hex(name.substr(0, 16), &index)) {
       indexes.push_back(index);
-    } else if (name.size() == 21 && name.ends_with(".prep")) {
+    } else if ((name.size() == 21 && name.ends_with(".prep")) || name == "retained.tmp") {
       ::unlink((path + "/" + name).c_str());  // a crash while preparing: never published
     }
   }
   ::closedir(dir);
   std::sort(indexes.begin(), indexes.end());
   return indexes;
+}
+
+std::string retained_path(const std::string& log_dir, unsigned core) {
+  return core_dir(log_dir, core) + "/retained";
+}
+
+std::string retained_text(uint64_t first_kept) {
+  COWORKER_ASSERT(first_kept >= 1);
+  char text[24];
+  std::snprintf(text, sizeof(text), "%016" PRIx64 "\n", first_kept);
+  return text;
+}
+
+Result<std::optional<uint64_t>> read_retained(const std::string& log_dir, unsigned core) {
+  const int fd = ::open(retained_path(log_dir, core).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<uint64_t>(1);
+    return Errno{errno};
+  }
+  char text[32];
+  const ssize_t n = ::pread(fd, text, sizeof(text), 0);
+  const int e = errno;
+  ::close(fd);
+  if (n < 0) return Errno{e};
+  uint64_t first = 0;
+  if (n != 17 || text[16] != '\n' || !parse_hex(std::string(text, 16), &first) || first == 0) {
+    return std::optional<uint64_t>();
+  }
+  return std::optional<uint64_t>(first);
 }
 
 Status fsync_dir(const std::string& path) {

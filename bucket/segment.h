@@ -3,6 +3,14 @@
 //
 //   <log dir>/core-<C>/<index, 16 hex digits>.seg     segments, index 1, 2, ...
 //   <log dir>/core-<C>/<index>.prep                    a segment being prepared
+//   <log dir>/core-<C>/retained                        the first segment kept
+//
+// Retention (DESIGN §6) deletes whole segments from the front of a core's
+// log. It first replaces `retained` (16 hex digits and a newline: the first
+// segment kept; written as retained.tmp, fdatasync'ed, renamed, directory
+// fsync'ed), then unlinks the segments below it, so a crash between the
+// two leaves files recovery knows to delete, and a segment missing at or
+// above the marker is still corruption. No marker: the log starts at 1.
 //
 // A segment gets its final name only once it is fully prepared and durable
 // (created, filled or allocated, fdatasync'ed, renamed, directory fsync'ed),
@@ -21,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +53,13 @@ Result<std::vector<unsigned>> list_cores(const std::string& log_dir);
 // The segment indexes of one core, sorted; stray `.prep` files are removed.
 Result<std::vector<uint64_t>> list_segments(const std::string& log_dir, unsigned core);
 Status fsync_dir(const std::string& path);
+
+std::string retained_path(const std::string& log_dir, unsigned core);
+// The first segment kept (1 without a marker); nullopt: the marker is
+// unreadable (damaged) — recovery then reports the front as missing.
+Result<std::optional<uint64_t>> read_retained(const std::string& log_dir, unsigned core);
+// The marker's bytes for `first_kept`.
+std::string retained_text(uint64_t first_kept);
 
 // Prepares segment `index` synchronously and returns its fd (read-write),
 // atomically replacing any file of that name.

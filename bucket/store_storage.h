@@ -49,6 +49,7 @@ class StoreStorage final : public HostStorage {
   Ticket stage_membership(std::vector<consensus::MembershipRecord> records) override;
   Ticket stage_phaser(uint32_t bucket, std::vector<consensus::PhaserRecord> records) override;
   Ticket stage_counter(uint32_t counter) override;
+  Ticket stage_membership_checkpoint(const consensus::MembershipDurable& durable) override;
   // Not the engine's: the participant's connection-id blocks (core 0).
   Ticket stage_connection_block(uint64_t end);
   // Not the engine's: repair at boot, before any host stages (an identity
@@ -91,15 +92,25 @@ class StoreStorage final : public HostStorage {
   }
   bool failed() const { return _failed; }
 
+  // A checkpoint round (DESIGN §6): the first record of the next stage call
+  // begins a new segment of the log (LogStore::roll), when it reaches the
+  // store. rolled_segment(): the segment the last such record began, once
+  // staged (0: none yet). A call that stages nothing leaves it pending:
+  // cancel_roll().
+  void roll_next() { _roll_next = true; }
+  void cancel_roll() { _roll_next = false; }
+  uint64_t rolled_segment() const { return _rolled_segment; }
+
  private:
   struct Waiting {
     Ticket ticket = 0;
     EngineRecord record;
     bool last = false;  // the last record of its stage call
+    bool roll = false;  // begins a new segment (roll_next)
   };
   Ticket stage(std::vector<EngineRecord> records);
   // Stages one record now if nothing waits and it fits; false: it must wait.
-  bool try_stage(Ticket ticket, const EngineRecord& record, bool last);
+  bool try_stage(Ticket ticket, const EngineRecord& record, bool last, bool roll);
   void index_staged(const EngineRecord& record);
 
   LogStore& _store;
@@ -115,6 +126,8 @@ class StoreStorage final : public HostStorage {
   mutable std::deque<std::pair<Ticket, uint64_t>> _staged;
   mutable Ticket _durable = 0;
   bool _failed = false;
+  bool _roll_next = false;
+  uint64_t _rolled_segment = 0;
 };
 
 }  // namespace coworker::bucket

@@ -46,6 +46,8 @@ void Disk::apply(const DiskRecord& record) {
     consensus::PhaserDurable& durable = _image.phasers[phaser->bucket];
     durable.keep_log = true;  // the checkers compare whole logs
     durable.apply(phaser->record);
+  } else if (const auto* checkpoint = std::get_if<MembershipCheckpoint>(&record)) {
+    _image.membership = checkpoint->durable;
   } else {
     const auto& counter = std::get<CounterRecord>(record);
     COWORKER_ASSERT(counter.counter > _image.counter);

@@ -38,10 +38,16 @@ struct CounterRecord {
   uint32_t counter = 0;
 };
 
+// The whole membership state, replacing what the records before it folded
+// to (the log store's checkpoint rounds, DESIGN §6).
+struct MembershipCheckpoint {
+  consensus::MembershipDurable durable;
+};
+
 // One alternative per hosted protocol. Membership mode writes
 // MembershipRecords (its Paxos records inside).
 using DiskRecord = std::variant<consensus::PersistRecord, consensus::MembershipRecord,
-                                BucketRecord, CounterRecord>;
+                                BucketRecord, CounterRecord, MembershipCheckpoint>;
 
 struct DurableImage {
   consensus::Durable paxos;

@@ -120,6 +120,11 @@ void Participant::tick(Tick now) {
 void Participant::tick_member(Tick now) {
   bucket::MembershipHost& engine = _member->engine();
   engine.tick();
+  // A checkpoint now and then, as a server's rounds make them (DESIGN §6):
+  // a restart recovers the membership state from it and what follows.
+  if (++_member_ticks % membership_checkpoint_ticks == _id % membership_checkpoint_ticks) {
+    engine.checkpoint();
+  }
   std::vector<std::pair<ParticipantId, Probe>> probes;
   std::vector<consensus::MembershipOutput> outputs;
   _member->tick_phasers(now, probes, outputs);

@@ -165,6 +165,8 @@ class Participant {
   };
 
   const ParticipantId _id;
+  static constexpr uint64_t membership_checkpoint_ticks = 32;  // ticks between checkpoints
+  uint64_t _member_ticks = 0;
   const ParticipantOptions& _options;
   Effects& _effects;
   Disk _disk;

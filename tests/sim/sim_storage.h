@@ -48,6 +48,11 @@ class SimStorage final : public bucket::HostStorage {
   Ticket stage_counter(uint32_t counter) override {
     return _disk.write(_now, _prng, {CounterRecord{counter}});
   }
+  Ticket stage_membership_checkpoint(const consensus::MembershipDurable& durable) override {
+    const Ticket ticket = _disk.write(_now, _prng, {MembershipCheckpoint{durable}});
+    _disk.tick(_now);  // as stage_membership
+    return ticket;
+  }
   Ticket durable() const override { return _disk.durable(); }
   // A phaser host replaced in the same boot (the participant arrived anew)
   // recovers from the old host's images (BucketHost::images), which may be
