@@ -114,6 +114,14 @@ EngineRecord encode_bucket_reset(uint32_t bucket) {
   return out;
 }
 
+EngineRecord encode_round_marker() {
+  EngineRecord out;
+  out.meta.kind = RecordKind::checkpoint_round;
+  out.meta.bucket = participant_bucket;
+  out.payload.push_back(static_cast<char>(reset_format_version));
+  return out;
+}
+
 EngineRecord encode_membership_checkpoint(const consensus::MembershipDurable& durable) {
   COWORKER_ASSERT(durable.identity.data_dir != 0);
   EngineRecord out;
@@ -146,6 +154,8 @@ void EngineImage::apply(const RecordHeader& header, std::span<const char> payloa
   COWORKER_ASSERT(!record_kind_internal(header.kind));
   // These two count themselves (records++), when they apply.
   if (header.kind == RecordKind::bucket_reset) return apply_reset(header, payload);
+  // A round's marker holds no state: the round's records after it do.
+  if (header.kind == RecordKind::checkpoint_round) return;
   if (header.kind == RecordKind::membership_checkpoint) {
     return apply_membership_checkpoint(header, payload);
   }

@@ -18,6 +18,7 @@
 //     (an identity without id after repair, or the whole state periodically)
 //   phaser CheckpointRecord         bucket_checkpoint the bucket         commit_end / the promise
 //   reset of a bucket (repair)      bucket_reset    the bucket or participant_bucket - / -
+//   a checkpoint round begins       checkpoint_round participant_bucket  - / -
 //
 // Payloads are the consensus codecs' encodings (phaser_codec.h,
 // membership_codec.h: a version byte, a tag, the fields); the counter's is a
@@ -60,6 +61,8 @@ EngineRecord encode_membership_record(const consensus::MembershipRecord& record)
 // the new id) and of participant_bucket where the promise counter was hit.
 EngineRecord encode_bucket_reset(uint32_t bucket);
 EngineRecord encode_identity_checkpoint(const consensus::Identity& identity);
+// The first record of a checkpoint round (recovery.h).
+EngineRecord encode_round_marker();
 // The log store's periodic checkpoint of the membership state (core 0).
 EngineRecord encode_membership_checkpoint(const consensus::MembershipDurable& durable);
 

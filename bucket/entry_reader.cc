@@ -229,7 +229,24 @@ void EntryReader::close_file(uint64_t segment) {
   COWORKER_ASSERT(at != _files.end());
   COWORKER_ASSERT(at->second.users > 0);
   at->second.users--;
+  if (segment < _retired_below && at->second.users == 0) {
+    ::close(at->second.fd);
+    _files.erase(at);
+    return;
+  }
   trim_files(_config.files_open_max);
+}
+
+void EntryReader::forget_below(uint64_t segment) {
+  _retired_below = std::max(_retired_below, segment);
+  for (auto at = _files.begin(); at != _files.end() && at->first < segment;) {
+    if (at->second.users > 0) {
+      ++at;
+      continue;
+    }
+    ::close(at->second.fd);
+    at = _files.erase(at);
+  }
 }
 
 // Closes the least recently used files nobody reads from until at most

@@ -93,6 +93,9 @@ class EntryReader {
 
   size_t in_flight() const { return _in_flight; }
   size_t files_open() const { return _files.size(); }
+  // Retention deletes the segments below `segment`: their files are closed
+  // now, or as soon as the reads using them end, so the space comes back.
+  void forget_below(uint64_t segment);
   const Stats& stats() const { return _stats; }
 
  private:
@@ -117,6 +120,7 @@ class EntryReader {
   Config _config;
   const BucketIndex& _index;
   std::map<uint64_t, File> _files;  // by segment index
+  uint64_t _retired_below = 0;      // forget_below
   uint64_t _uses = 0;
   size_t _in_flight = 0;
   reactor::Event _slot_free;  // a condition: a read finished (notify_all, never set)

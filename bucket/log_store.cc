@@ -178,7 +178,7 @@ size_t LogStore::bytes_needed(size_t record) const {
     bytes += segment_header_bytes;
     offset = segment_header_bytes;
   }
-  if (offset + record + seal_bytes > _segment_limit || (_roll && offset > segment_header_bytes)) {
+  if (offset + record + seal_bytes > _segment_limit) {
     bytes += seal_bytes + segment_header_bytes;
   }
   return bytes;
@@ -209,8 +209,7 @@ Result<uint64_t, LogErrc> LogStore::stage(const RecordMeta& meta,
     return LogErrc::full;
   }
   if (_offset == 0) put_internal(RecordKind::segment_header);
-  if (_offset + record + seal_bytes > _segment_limit ||
-      (_roll && _offset > segment_header_bytes)) {
+  if (_offset + record + seal_bytes > _segment_limit) {
     put_internal(RecordKind::seal);
     _sealed_ms[_segment] = now_ms();
     _segment++;
@@ -219,7 +218,6 @@ Result<uint64_t, LogErrc> LogStore::stage(const RecordMeta& meta,
     _preparer_idle.notify_all();
     put_internal(RecordKind::segment_header);
   }
-  _roll = false;
   put(meta.kind, meta.bucket, meta.position, meta.promise, parts, payload);
   COWORKER_ASSERT(_offset + seal_bytes <= _segment_limit);
   COWORKER_ASSERT(_filling->bytes <= _config.batch_bytes_max);

@@ -41,10 +41,10 @@
 //
 // Retention (DESIGN §6, segment.h). The store deletes whole segments from
 // the front, never the one being filled, when its owner asks (retire): the
-// owner first makes a checkpoint round durable at the head of a segment
-// (roll(), then the round's records), so nothing before that segment is
-// needed to recover; retention_target() says which segments the policy
-// (bytes and/or age) would let go.
+// owner first makes a checkpoint round durable in or after the first
+// segment it keeps, so nothing before that round is needed to recover
+// (recovery.h); retention_target() says which segments the policy (bytes
+// and/or age) would let go.
 #pragma once
 
 #include <chrono>
@@ -173,9 +173,6 @@ class LogStore {
   }
 
   // ---- Retention ----
-  // The next record staged begins a new segment (unless it would anyway):
-  // a checkpoint round's first record, so its segment begins with the round.
-  void roll() { _roll = true; }
   // The oldest segment on disk, and the one the next record goes to.
   uint64_t first_segment() const { return _first_segment; }
   uint64_t segment() const { return _segment; }
@@ -189,8 +186,8 @@ class LogStore {
   uint64_t retention_target(uint64_t bytes_max, uint64_t age_ms_max, int64_t now_ms) const;
   // Deletes every segment below `first_kept` (> first_segment(), <=
   // segment()): the marker first, durably, then the files. The caller
-  // guarantees nothing below it is needed (a durable checkpoint round at
-  // the head of segment first_kept or later). One call at a time.
+  // guarantees nothing below it is needed (a durable checkpoint round in
+  // segment first_kept or later). One call at a time.
   reactor::Task<Status> retire(uint64_t first_kept);
 
   uint64_t next_seq() const { return _next_seq; }
@@ -242,7 +239,6 @@ class LogStore {
   uint64_t _segment_limit = 0;  // the size of segment _segment
   uint64_t _next_seq = 1;
   uint64_t _durable_seq = 0;
-  bool _roll = false;
   uint64_t _first_segment = 1;
   std::map<uint64_t, int64_t> _sealed_ms;  // sealed segments kept: when (Unix ms)
   bool _retiring = false;

@@ -30,7 +30,7 @@ uint32_t header_checksum(const char* header, uint64_t segment) {
 }  // namespace
 
 bool record_kind_known(uint8_t kind) {
-  return (kind >= 1 && kind <= 10) || kind == 64 || kind == 65;
+  return (kind >= 1 && kind <= 11) || kind == 64 || kind == 65;
 }
 
 bool record_kind_internal(RecordKind kind) {
@@ -54,6 +54,7 @@ const char* record_kind_name(RecordKind kind) {
     case RecordKind::counter: return "counter";
     case RecordKind::connection_block: return "connection_block";
     case RecordKind::bucket_reset: return "bucket_reset";
+    case RecordKind::checkpoint_round: return "checkpoint_round";
     case RecordKind::segment_header: return "segment_header";
     case RecordKind::seal: return "seal";
   }

@@ -58,6 +58,10 @@ enum class RecordKind : uint8_t {
   // log count no more (repair, DESIGN §4; the bucket, or participant_bucket
   // for the promise counter after the participant gave up its id).
   bucket_reset = 10,
+  // The first record of a checkpoint round (participant_bucket): in a log
+  // whose front was retired, replay folds state from the first one on
+  // (recovery.h; the round after it holds everything before it).
+  checkpoint_round = 11,
   // Written by the store itself; never handed to replay visitors.
   segment_header = 64,  // first record of every segment
   seal = 65,            // last record of a full segment: the log goes on in the next one

@@ -67,6 +67,7 @@ class CoreScanner {
   unsigned _core;
   std::vector<uint64_t> _segments;
   uint64_t _first = 1;
+  bool _folding = true;  // false in a retained log until its first round marker
   const ReplayVisitor& _visit;
   SegmentReader _main;
   SegmentReader _ahead;
@@ -191,8 +192,10 @@ void CoreScanner::accept(const Probed& p, Cursor at) {
     std::memcpy(&_segment_bytes_seen.bytes, p.payload.data(), sizeof(uint64_t));
   }
   if (record_kind_internal(h.kind)) return;
+  if (h.kind == RecordKind::checkpoint_round) _folding = true;
+  BucketSeen& seen = _buckets[h.bucket];  // suspect if no round follows
+  if (!_folding) return;  // its state is in the round after it
   _report.records++;
-  BucketSeen& seen = _buckets[h.bucket];
   if (record_kind_checkpoint(h.kind)) seen.last_checkpoint_seq = h.seq;
   _visit(ReplayedRecord{_core, _segments[at.i], at.offset, h, p.payload});
 }
@@ -273,7 +276,9 @@ Result<CoreReport> CoreScanner::run() {
   bool resync = _segments[0] != _first;
   if (resync) add_damage(Damage::What::missing_segment, _first, 0, {}, none);
   if (!resync && _first > 1) {
-    // A retained log starts at its first segment header's seq.
+    // A retained log starts at its first segment header's seq, and folds
+    // from its first round marker on.
+    _folding = false;
     Result<Probed> head = probe(_main, at, &_main_open);
     if (!head) return head.error();
     if (head->probe == Probe::good && head->header.kind == RecordKind::segment_header) {
@@ -361,6 +366,11 @@ Result<CoreReport> CoreScanner::run() {
     at = look->resume;
     _expected = look->resume_seq;
     _batch = look->resume_batch;
+  }
+  if (!_folding) {
+    // Retired below a round that is not there: nothing here can be trusted.
+    Look nothing;
+    add_damage(Damage::What::missing_segment, _first, 0, {}, nothing);
   }
   compute_suspects();
   return _report;

@@ -30,10 +30,13 @@
 //      (segment.h; 1 without one). Segments below the marker (a crash
 //      between writing it and unlinking them) are not read, and LogStore
 //      deletes them. Reading a retained log starts at the seq of its first
-//      segment's header; that segment begins with a checkpoint round
-//      (DESIGN §6), so the fold needs nothing before it. LogStore resumes
-//      after a gap in a new segment, so the gap stays visible to every later
-//      recovery.
+//      segment's header, and its records are handed to the visitor only
+//      from the first checkpoint round's marker on (RecordKind::
+//      checkpoint_round): retention retires segments only below a durable
+//      round, whose records hold all the state the records before it held
+//      (DESIGN §6). A retained log without a round is corruption at its
+//      front (everything suspect). LogStore resumes after a gap in a new
+//      segment, so the gap stays visible to every later recovery.
 //
 // Which buckets are suspect after corruption: a bucket is suspect when the
 // damage lies after its last good checkpoint in that log and either the

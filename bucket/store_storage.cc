@@ -59,18 +59,15 @@ HostStorage::Ticket StoreStorage::stage(std::vector<EngineRecord> records) {
   const Ticket ticket = ++_issued;
   for (size_t i = 0; i < records.size(); i++) {
     const bool last = i + 1 == records.size();
-    const bool roll = i == 0 && _roll_next;
-    if (_overflow.empty() && try_stage(ticket, records[i], last, roll)) continue;
-    _overflow.push_back(Waiting{ticket, std::move(records[i]), last, roll});
+    if (_overflow.empty() && try_stage(ticket, records[i], last)) continue;
+    _overflow.push_back(Waiting{ticket, std::move(records[i]), last});
   }
-  _roll_next = false;
   return ticket;
 }
 
-bool StoreStorage::try_stage(Ticket ticket, const EngineRecord& record, bool last, bool roll) {
+bool StoreStorage::try_stage(Ticket ticket, const EngineRecord& record, bool last) {
   if (_failed) return true;  // dropped: nothing becomes durable again
   const std::span<const char> payload(record.payload.data(), record.payload.size());
-  if (roll) _store.roll();  // kept by the store until a record is staged: this one
   Result<uint64_t, LogErrc> seq = _store.stage(record.meta, payload);
   if (!seq) {
     // The engine's records are bounded far below a batch (a write is at
@@ -83,9 +80,8 @@ bool StoreStorage::try_stage(Ticket ticket, const EngineRecord& record, bool las
   COWORKER_ASSERT(*seq > _last_seq);
   _last_seq = *seq;
   if (last) _staged.emplace_back(ticket, *seq);
-  if (roll) {
-    COWORKER_ASSERT(_store.last_location().second <= record_header_bytes * 2);
-    _rolled_segment = _store.last_location().first;
+  if (record.meta.kind == RecordKind::checkpoint_round) {
+    _round_segment = _store.last_location().first;
   }
   if (_index != nullptr && record.phaser.has_value()) index_staged(record);
   return true;
@@ -104,7 +100,7 @@ void StoreStorage::index_staged(const EngineRecord& record) {
 reactor::Task<void> StoreStorage::drain_overflow() {
   while (!_overflow.empty() && !_failed) {
     Waiting& front = _overflow.front();
-    if (!try_stage(front.ticket, front.record, front.last, front.roll)) {
+    if (!try_stage(front.ticket, front.record, front.last)) {
       co_await _store.room(front.record.payload.size());
       continue;
     }
@@ -135,6 +131,8 @@ const consensus::PhaserDurable* StoreStorage::recovered(uint32_t bucket) const {
   return image == _image.phasers.end() ? nullptr : &image->second;
 }
 
+HostStorage::Ticket StoreStorage::stage_round_marker() { return stage({encode_round_marker()}); }
+
 HostStorage::Ticket StoreStorage::stage_membership_checkpoint(
     const consensus::MembershipDurable& durable) {
   return stage({encode_membership_checkpoint(durable)});
@@ -144,6 +142,7 @@ std::vector<uint32_t> StoreStorage::recovered_buckets() const {
   std::vector<uint32_t> buckets;
   for (const auto& [bucket, image] : _image.phasers) buckets.push_back(bucket);
   for (const auto& [bucket, image] : _replaced) buckets.push_back(bucket);
+  if (_hosts) std::erase_if(buckets, [this](uint32_t bucket) { return !_hosts(bucket); });
   std::sort(buckets.begin(), buckets.end());
   buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
   return buckets;

@@ -58,7 +58,10 @@ class StoreStorage final : public HostStorage {
   Ticket stage_repair(std::vector<EngineRecord> records);
   Ticket durable() const override;
   const consensus::PhaserDurable* recovered(uint32_t bucket) const override;
+  // The recovered buckets this core hosts (the image is the participant's,
+  // every core's log folded: set_hosts says which are this core's).
   std::vector<uint32_t> recovered_buckets() const override;
+  void set_hosts(std::function<bool(uint32_t bucket)> hosts) { _hosts = std::move(hosts); }
   // A host replaced in this process recovers from the old host's phaser
   // images (BucketHost::images) where it had any, the boot image elsewhere.
   // Merged over earlier replacements: a bucket the last host never touched
@@ -92,31 +95,28 @@ class StoreStorage final : public HostStorage {
   }
   bool failed() const { return _failed; }
 
-  // A checkpoint round (DESIGN §6): the first record of the next stage call
-  // begins a new segment of the log (LogStore::roll), when it reaches the
-  // store. rolled_segment(): the segment the last such record began, once
-  // staged (0: none yet). A call that stages nothing leaves it pending:
-  // cancel_roll().
-  void roll_next() { _roll_next = true; }
-  void cancel_roll() { _roll_next = false; }
-  uint64_t rolled_segment() const { return _rolled_segment; }
+  // A checkpoint round begins (DESIGN §6, recovery.h): its marker record.
+  // round_segment(): the segment the last marker went to, once it reached
+  // the store (0: none yet).
+  Ticket stage_round_marker();
+  uint64_t round_segment() const { return _round_segment; }
 
  private:
   struct Waiting {
     Ticket ticket = 0;
     EngineRecord record;
     bool last = false;  // the last record of its stage call
-    bool roll = false;  // begins a new segment (roll_next)
   };
   Ticket stage(std::vector<EngineRecord> records);
   // Stages one record now if nothing waits and it fits; false: it must wait.
-  bool try_stage(Ticket ticket, const EngineRecord& record, bool last, bool roll);
+  bool try_stage(Ticket ticket, const EngineRecord& record, bool last);
   void index_staged(const EngineRecord& record);
 
   LogStore& _store;
   const EngineImage& _image;
   BucketIndex* _index = nullptr;
   Fetcher _fetcher;
+  std::function<bool(uint32_t)> _hosts;
   std::map<uint32_t, consensus::PhaserDurable> _replaced;
   Ticket _issued = 0;
   uint64_t _last_seq = 0;
@@ -126,8 +126,7 @@ class StoreStorage final : public HostStorage {
   mutable std::deque<std::pair<Ticket, uint64_t>> _staged;
   mutable Ticket _durable = 0;
   bool _failed = false;
-  bool _roll_next = false;
-  uint64_t _rolled_segment = 0;
+  uint64_t _round_segment = 0;
 };
 
 }  // namespace coworker::bucket

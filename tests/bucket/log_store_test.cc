@@ -288,3 +288,90 @@ TEST_CASE("log store: command-line spellings of --sync and the preparation metho
   CHECK(!parse_prepare("zeros").has_value());
   CHECK(std::string(sync_name(Sync::none)) == "none");
 }
+
+// Retention (DESIGN §6, segment.h): a roll begins a segment; retire deletes
+// the segments below a kept one behind a durable marker; recovery reads the
+// log from the kept segment on, with seqs continuing, and finishes a
+// retirement a crash interrupted.
+TEST_CASE("log store: retention deletes whole segments from the front behind a marker") {
+  TempDir dir;
+  const LogStore::Config config = small_config(dir.path());
+  uint64_t kept = 0;
+  reactor::block_on([&]() -> Task<void> {
+    auto store = reopen(config);
+    co_await append_many(*store, 0, 400, 4, 300);  // several 64 KiB segments
+    REQUIRE(store->segment() >= 3);
+    CHECK(store->first_segment() == 1);
+    // Nothing is past retention with no limit; by bytes, whatever lies
+    // below the newest `bytes_max` of log (the segment being filled counts).
+    CHECK(store->retention_target(UINT64_MAX, UINT64_MAX, 0) == 1);
+    CHECK(store->retention_target(config.segment_bytes, UINT64_MAX, 0) == store->segment());
+    CHECK(store->retention_target(2 * config.segment_bytes, UINT64_MAX, 0) ==
+          store->segment() - 1);
+    // By age: everything sealed before "now" plus a day is past a day's age.
+    CHECK(store->retention_target(UINT64_MAX, 1, int64_t{1} << 62) == store->segment());
+    kept = store->segment();
+    Status retired = co_await store->retire(kept);
+    CHECK(retired.ok());
+    CHECK(store->first_segment() == kept);
+    CHECK(store->stats().segments_retired == kept - 1);
+    co_await append_many(*store, 2000, 50, 2, 100);
+    co_await store->close();
+  }());
+  for (uint64_t s = 1; s < kept; s++) CHECK(!file_exists(segment_path(dir.path(), 0, s)));
+  ReplayResult replayed = replay_all(dir.path());
+  const CoreReport& report = replayed.recovery.cores[0];
+  CHECK(report.resume.first_segment == kept);
+  // No checkpoint round in what is kept: nothing is folded, all is suspect.
+  CHECK(report.corrupt());
+  CHECK(report.unattributed);
+  CHECK(replayed.records.empty());
+
+  // A crash after the marker, before the files went: recovery skips what
+  // lies below it and the store deletes it at open.
+  REQUIRE(write_file(segment_path(dir.path(), 0, 1), std::string(4096, '\0')));
+  reactor::block_on([&]() -> Task<void> {
+    auto store = reopen(config);
+    CHECK(store->first_segment() == kept);
+    co_await store->close();
+  }());
+  CHECK(!file_exists(segment_path(dir.path(), 0, 1)));
+
+  // A marker naming a segment that is gone: the front is missing (corruption).
+  REQUIRE(write_file(retained_path(dir.path(), 0), retained_text(kept - 1)));
+  CHECK(replay_all(dir.path()).recovery.cores[0].corrupt());
+  // An unreadable marker: the same, from segment 1.
+  REQUIRE(write_file(retained_path(dir.path(), 0), "garbage"));
+  const CoreReport damaged = replay_all(dir.path()).recovery.cores[0];
+  CHECK(damaged.corrupt());
+  CHECK(damaged.damages[0].what == Damage::What::missing_segment);
+}
+
+TEST_CASE("log store: a retained log is folded from its first checkpoint round on") {
+  TempDir dir;
+  const LogStore::Config config = small_config(dir.path());
+  uint64_t kept = 0;
+  reactor::block_on([&]() -> Task<void> {
+    auto store = reopen(config);
+    co_await append_many(*store, 0, 400, 4, 300);
+    kept = store->segment();
+    co_await append_many(*store, 1000, 10, 1, 100);  // in `kept`, before the round
+    RecordMeta marker;
+    marker.kind = RecordKind::checkpoint_round;
+    marker.bucket = participant_bucket;
+    const std::string one(1, '\1');
+    REQUIRE((co_await store->append(marker, one)).ok());
+    co_await append_many(*store, 2000, 50, 2, 100);
+    REQUIRE((co_await store->retire(kept)).ok());
+    co_await store->close();
+  }());
+  ReplayResult replayed = replay_all(dir.path());
+  const CoreReport& report = replayed.recovery.cores[0];
+  CHECK(!report.corrupt());
+  CHECK(report.resume.first_segment == kept);
+  REQUIRE(replayed.records.size() == 51);  // the marker, then what follows it
+  CHECK(replayed.records[0].kind == RecordKind::checkpoint_round);
+  for (size_t i = 1; i < replayed.records.size(); i++) {
+    CHECK(payload_key(replayed.records[i].payload) >= 2000);
+  }
+}

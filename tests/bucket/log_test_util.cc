@@ -120,4 +120,13 @@ void copy_between(const std::string& from_path, uint64_t from, const std::string
   ::close(fd);
 }
 
+bool file_exists(const std::string& path) { return std::filesystem::exists(path); }
+
+bool write_file(const std::string& path, const std::string& bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  const bool written = ::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size());
+  return ::close(fd) == 0 && written;
+}
+
 }  // namespace coworker::bucket::testing

@@ -59,5 +59,8 @@ void copy_range(const std::string& path, uint64_t from, uint64_t to, uint64_t by
 void copy_between(const std::string& from_path, uint64_t from, const std::string& to_path,
                   uint64_t to, uint64_t bytes);
 std::string read_range(const std::string& path, uint64_t offset, uint64_t bytes);
+bool file_exists(const std::string& path);
+// Replaces the file's contents (creating it); false when that fails.
+bool write_file(const std::string& path, const std::string& bytes);
 
 }  // namespace coworker::bucket::testing

@@ -66,7 +66,7 @@ TEST_CASE("record: the payload checksum catches a flipped payload bit") {
 
 TEST_CASE("record: kinds — which are known, internal, checkpoints (recovery's suspects)") {
   for (unsigned kind = 0; kind < 256; kind++) {
-    const bool known = (kind >= 1 && kind <= 10) || kind == 64 || kind == 65;
+    const bool known = (kind >= 1 && kind <= 11) || kind == 64 || kind == 65;
     CHECK(record_kind_known(static_cast<uint8_t>(kind)) == known);
     if (known) CHECK(std::string(record_kind_name(static_cast<RecordKind>(kind))) != "unknown");
   }
@@ -76,4 +76,7 @@ TEST_CASE("record: kinds — which are known, internal, checkpoints (recovery's 
   CHECK(record_kind_checkpoint(RecordKind::bucket_reset));
   CHECK(record_kind_checkpoint(RecordKind::membership_checkpoint));
   CHECK(!record_kind_checkpoint(RecordKind::register_write));
+  // A round's marker holds no state; the checkpoints after it do.
+  CHECK(!record_kind_checkpoint(RecordKind::checkpoint_round));
+  CHECK(record_kind_checkpoint(RecordKind::bucket_checkpoint));
 }

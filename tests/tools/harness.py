@@ -37,7 +37,7 @@ assert fnv1a64(b"foobar") == 0x85944171F73967E8
 
 def request(method, address, path, body=None, timeout=5, headers=None):
     """(status, parsed JSON body or None) of one HTTP request with a JSON
-    body; status 0 when nothing answered."""
+    body (an error's too); status 0 when nothing answered."""
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(f"http://{address}{path}", data=data, method=method,
                                  headers=headers or {})
@@ -45,7 +45,10 @@ def request(method, address, path, body=None, timeout=5, headers=None):
         with urllib.request.urlopen(req, timeout=timeout) as reply:
             return reply.status, json.loads(reply.read() or b"null")
     except urllib.error.HTTPError as error:
-        return error.code, None
+        try:
+            return error.code, json.loads(error.read() or b"null")
+        except (ValueError, OSError):
+            return error.code, None
     except (urllib.error.URLError, OSError):
         return 0, None
 
@@ -84,11 +87,13 @@ def gone(pid):
         return True
 
 
-def entries(address, bucket, local=True, fields=("position", "identifier"), timeout=5):
-    """[(field, ...)] of every entry of `bucket` read at `address`, paged —
-    its own replica's (local=1) or, local=False, the leader's under its read
-    lease — or None unless every page was answered 200."""
-    out, position = [], 0
+def entries(address, bucket, local=True, fields=("position", "identifier"), timeout=5,
+            start=0):
+    """[(field, ...)] of every entry of `bucket` from `start` read at
+    `address`, paged — its own replica's (local=1) or, local=False, the
+    leader's under its read lease — or None unless every page was answered
+    200."""
+    out, position = [], start
     while True:
         code, body = request("GET", address,
                              f"/v1/buckets/{bucket}/entries?from={position}&limit=1000" +
@@ -101,6 +106,17 @@ def entries(address, bucket, local=True, fields=("position", "identifier"), time
         position = body["next"]
 
 
+def retained_start(address, bucket, local=True, timeout=5):
+    """The first position `address` still holds of `bucket` (0 until
+    retention moved it: DESIGN §3 `410 retained`), or None when it does not
+    answer 200 or 410."""
+    code, body = request("GET", address, f"/v1/buckets/{bucket}/entries?from=0&limit=1" +
+                         ("&local=1" if local else ""), timeout=timeout)
+    if code == 410 and body.get("code") == "retained":
+        return body["start"]
+    return 0 if code == 200 else None
+
+
 class Load(threading.Thread):
     """One client connection appending windows of `window` messages, each
     resubmitted with the same series until answered 200 — at the next of
@@ -108,15 +124,19 @@ class Load(threading.Thread):
     participant it talks to. Identifiers are `name`-N, unique per load.
     `acked` holds what was answered 200, `sent` everything ever sent; after
     stop, `failure` says why the load gave up (a window not answered 200 in
-    `patience` seconds), or is None."""
+    `patience` seconds), or is None. `placed` maps each acknowledged
+    identifier to its (bucket, position); bodies are the identifier padded
+    to `body_bytes`."""
 
-    def __init__(self, name, addresses, window=10, patience=30):
+    def __init__(self, name, addresses, window=10, patience=30, body_bytes=0):
         super().__init__(daemon=True)
         self.name = name
         self.addresses = list(addresses)
         self.window = window
         self.patience = patience
+        self.body_bytes = body_bytes
         self.acked = []
+        self.placed = {}
         self.sent = set()
         self.stop = threading.Event()
         self.failure = None
@@ -138,16 +158,18 @@ class Load(threading.Thread):
         series, n, turn = 1, 0, 0
         while not self.stop.is_set():
             names = [f"{self.name}-{n + i}" for i in range(self.window)]
-            window = [{"identifier": x, "body": x, "series": series + i}
-                      for i, x in enumerate(names)]
+            window = [{"identifier": x, "body": x.ljust(self.body_bytes, "."),
+                       "series": series + i} for i, x in enumerate(names)]
             self.sent.update(names)
             deadline = time.time() + self.patience
             while True:
                 # 2 s: a paused participant holds a try no longer than that.
-                code, _ = request("POST", self.addresses[turn % len(self.addresses)],
-                                  "/v1/append", {"messages": window}, timeout=2,
-                                  headers={"Coworker-Connection": self.connection})
+                code, body = request("POST", self.addresses[turn % len(self.addresses)],
+                                     "/v1/append", {"messages": window}, timeout=2,
+                                     headers={"Coworker-Connection": self.connection})
                 if code == 200:
+                    for x, result in zip(names, body["results"]):
+                        self.placed[x] = (result["bucket"], result["position"])
                     break
                 self.resubmissions += 1
                 turn += 1
@@ -161,17 +183,88 @@ class Load(threading.Thread):
             n += self.window
 
 
+def stop_loads(loads):
+    """Stops the loads; each must not have given up."""
+    for load in loads:
+        load.stop.set()
+    for load in loads:
+        load.join(60)
+        check(load.failure is None, f"{load.name}: {load.failure}")
+
+
+def stop_and_check_retained(loads, address):
+    """stop_and_check for logs that retention shortened (DESIGN §3, §6):
+    per bucket, the leader's entries from its retained start at consecutive
+    positions; every replica's copy from its own retained start equal to the
+    leader's where both hold positions, up to the same end; every
+    acknowledged message at or above the leader's start at the position its
+    200 named; no identifier twice, nothing no load sent. Returns a summary."""
+    stop_loads(loads)
+    v = view(address)
+    check(v is not None, f"{address} answers /v1/cluster")
+    address_of = {m["id"]: m["http"] for m in v["members"]}
+    at = {}  # (bucket, position) -> identifier, from the leaders
+    starts = {}
+    for b in v["buckets"]:
+        bucket = b["bucket"]
+        leader = address_of[b["leader"]]
+        copies = {}
+
+        def read(where, local):
+            start = retained_start(where, bucket, local=local)
+            got = None if start is None else entries(where, bucket, local=local, start=start)
+            return None if got is None else (start, dict(got))
+
+        def equal():
+            copies["leader"] = read(leader, False)
+            for r in b["replicas"]:
+                copies[r] = read(address_of[r], True)
+            if None in copies.values():
+                return False
+            start, mine = copies["leader"]
+            end = start + len(mine)
+            for r in b["replicas"]:
+                theirs_start, theirs = copies[r]
+                if theirs_start + len(theirs) != end:
+                    return False
+                if any(mine[p] != theirs[p] for p in range(max(start, theirs_start), end)):
+                    return False
+            return True
+        check(poll(equal, 10), f"bucket {bucket}: replicas {b['replicas']} agree with the "
+                               f"leader on what both retain")
+        start, mine = copies["leader"]
+        check(sorted(mine) == list(range(start, start + len(mine))),
+              f"bucket {bucket}: positions {start}, {start + 1}, ...")
+        starts[bucket] = start
+        for p, name in mine.items():
+            at[(bucket, p)] = name
+    kept = retained_away = 0
+    for load in loads:
+        for name, (bucket, position) in list(load.placed.items()):
+            if position < starts[bucket]:
+                retained_away += 1
+                continue
+            check(at.get((bucket, position)) == name,
+                  f"{name}: acknowledged at bucket {bucket} position {position}, found "
+                  f"{at.get((bucket, position))}")
+            kept += 1
+    seen = list(at.values())
+    sent = set().union(*(load.sent for load in loads))
+    check(len(seen) == len(set(seen)), f"no identifier twice: {len(seen) - len(set(seen))}")
+    check(set(seen) <= sent, f"{len(set(seen) - sent)} entries no client sent")
+    moved = sum(1 for s in starts.values() if s > 0)
+    return (f"{kept + retained_away} acknowledged: {kept} retained, each at its position once on "
+            f"equal replicas; {retained_away} below their bucket's retained start "
+            f"({moved} of {len(starts)} buckets' starts moved)")
+
+
 def stop_and_check(loads, address):
     """Stops the loads (each must not have given up), then checks DESIGN §7
     on every replica of every bucket's government in `address`'s view:
     replicas equal entry for entry at positions 0, 1, 2, ...; each
     acknowledged identifier exactly once; nothing no load sent. Returns a
     summary line."""
-    for load in loads:
-        load.stop.set()
-    for load in loads:
-        load.join(60)
-        check(load.failure is None, f"{load.name}: {load.failure}")
+    stop_loads(loads)
     v = view(address)
     check(v is not None, f"{address} answers /v1/cluster")
     address_of = {m["id"]: m["http"] for m in v["members"]}
@@ -268,7 +361,8 @@ class Cluster:
 def own_cluster(prefix, distinct_ips=False):
     """(directory, Cluster) for one test: a fresh temp directory and a
     cluster on random ports in DIR/cluster. On leaving, whatever happened,
-    the cluster is stopped and the directory removed."""
+    the cluster is stopped and the directory removed (kept, for a look at
+    the logs, when COWORKER_TEST_KEEP is set)."""
     directory = tempfile.mkdtemp(prefix=prefix)
     cluster = Cluster(os.path.join(directory, "cluster"), random.randint(10000, 30000),
                       distinct_ips)
@@ -276,4 +370,7 @@ def own_cluster(prefix, distinct_ips=False):
         yield directory, cluster
     finally:
         cluster.attempt("stop")
-        shutil.rmtree(directory, ignore_errors=True)
+        if os.environ.get("COWORKER_TEST_KEEP"):
+            print(f"kept {directory} (COWORKER_TEST_KEEP)")
+        else:
+            shutil.rmtree(directory, ignore_errors=True)

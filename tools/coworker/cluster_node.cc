@@ -132,6 +132,16 @@ void ClusterNode::on_durable() {
   after_call();
 }
 
+bucket::HostStorage::Ticket ClusterNode::checkpoint() {
+  bucket::HostStorage::Ticket last = _host ? _host->checkpoint() : 0;
+  // A block being made durable (connect) is staged above this end: the
+  // higher one wins at replay.
+  if (_connection_end > 0) {
+    last = std::max(last, _core0.storage().stage_connection_block(_connection_end));
+  }
+  return last;
+}
+
 void ClusterNode::report(ParticipantId silent) {
   if (!_host) return;
   _host->call([silent](consensus::MembershipNode& node) { return node.report_silent(silent); });

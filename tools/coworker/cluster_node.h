@@ -74,6 +74,9 @@ class ClusterNode final : private bucket::MembershipEffects {
 
   void tick();
   void on_durable();
+  // Core 0's part of a checkpoint round (Core::checkpoint_round): the
+  // membership state and the connection-id block end. 0: nothing staged.
+  bucket::HostStorage::Ticket checkpoint();
   // A phaser message of a bucket hosted here, for participant `to`.
   void send_phaser(consensus::ParticipantId to, std::string bytes);
   // A bucket leader's report of a silent replica.

@@ -29,6 +29,7 @@ Core::Core(Participant& participant, unsigned core, std::unique_ptr<bucket::LogS
   COWORKER_ASSERT(_store != nullptr);
   COWORKER_ASSERT(_index->core() == core);
   COWORKER_ASSERT(reactor::Loop::current().core() == core);
+  _storage.set_hosts([this](uint32_t bucket) { return _participant.core_of(bucket) == _core; });
   _storage.set_fetcher([this](uint32_t bucket, consensus::ParticipantId to,
                               consensus::Position from, size_t bytes_max) {
     _tasks.spawn(run_fetch(bucket, to, from, bytes_max));
@@ -60,6 +61,63 @@ void Core::start() {
   // (core 0 first, then every core, before any government reaches them).
   _tasks.spawn(run_ticker());
   _tasks.spawn(run_pump());
+  _tasks.spawn(run_retention());
+}
+
+bucket::HostStorage::Ticket Core::checkpoint_round() {
+  COWORKER_ASSERT(_host != nullptr);
+  bucket::HostStorage::Ticket last = _storage.stage_round_marker();
+  if (_host->counter() > 0) last = _storage.stage_counter(_host->counter());
+  last = std::max(last, _host->checkpoint());
+  if (_core == 0 && _participant.has_cluster()) {
+    last = std::max(last, _participant.cluster().checkpoint());
+  }
+  staged();
+  return last;
+}
+
+Task<void> Core::run_retention() {
+  const ServerFlags& flags = _participant.flags();
+  if (flags.retention_bytes == ServerFlags::unlimited &&
+      flags.retention_ms == ServerFlags::unlimited) {
+    co_return;
+  }
+  // --retention-bytes is the participant's: each core keeps its share.
+  const uint64_t bytes_max = flags.retention_bytes == ServerFlags::unlimited
+                                 ? UINT64_MAX
+                                 : std::max<uint64_t>(1, flags.retention_bytes / _participant.cores());
+  const uint64_t age_ms_max =
+      flags.retention_ms == ServerFlags::unlimited ? UINT64_MAX : flags.retention_ms;
+  constexpr auto check_every = std::chrono::milliseconds(200);
+  while (!_closing) {
+    Status slept = co_await reactor::Timeout(check_every);
+    if (!slept) break;
+    if (_closing || _host == nullptr || _storage.failed()) continue;
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    const uint64_t target = _store->retention_target(
+        bytes_max, age_ms_max, std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
+    if (target <= _store->first_segment()) continue;
+    if (_round_segment < target) {
+      // Nothing below `target` may go before a round in or above it is
+      // durable: recovery folds a retained log from its first round on.
+      const bucket::HostStorage::Ticket ticket = checkpoint_round();
+      const bool durable = co_await this->durable(ticket);
+      if (!durable) break;
+      _round_segment = _storage.round_segment();
+      COWORKER_ASSERT(_round_segment >= target);
+    }
+    const uint64_t first = _store->first_segment();
+    // Reads below the new start answer 410 from now on; the files go next.
+    _index->retire(target);
+    _reader.forget_below(target);
+    Status retired = co_await _store->retire(target);
+    if (!retired) {
+      log_error(_core, "retiring log segments below {}: {}", target, retired.error().message());
+      continue;
+    }
+    log_info(_core, "retention: log segments {}..{} deleted, {} bytes on disk", first,
+             target - 1, _store->disk_bytes());
+  }
 }
 
 void Core::create_host(consensus::ParticipantId self) {
@@ -353,11 +411,14 @@ Task<Result<Core::Page, Core::ReadRefusal>> Core::read(uint32_t bucket, consensu
   Page page;
   page.next = from;
   if (from >= end) co_return page;
+  if (from < _index->retained_start(bucket)) co_return ReadRefusal::retained;
   constexpr size_t page_bytes_max = size_t{4} << 20;
   const size_t wanted = static_cast<size_t>(std::min<uint64_t>(limit, end - from));
   auto read = _reader.read(bucket, from, wanted, page_bytes_max);
   Result<std::vector<consensus::BucketEntry>, bucket::ReadErrc> got = co_await read;
   if (!got) {
+    // Retention moved the start while the read waited for a slot.
+    if (from < _index->retained_start(bucket)) co_return ReadRefusal::retained;
     log_error(_core, "bucket {}: reading from position {}: {}", bucket, from,
               bucket::read_errc_name(got.error()));
     co_return got.error() == bucket::ReadErrc::io ? ReadRefusal::io : ReadRefusal::corrupt;

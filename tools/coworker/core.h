@@ -106,11 +106,15 @@ class Core final : private bucket::HostEffects {
     consensus::Position next = 0;
   };
   enum class Serve : uint8_t { local, leader };
-  enum class ReadRefusal : uint8_t { not_hosted, not_leader, corrupt, io };
+  enum class ReadRefusal : uint8_t { not_hosted, not_leader, retained, corrupt, io };
   reactor::Task<Result<Page, ReadRefusal>> read(uint32_t bucket, consensus::Position from,
                                                 size_t limit, Serve serve);
   // This replica's readable end of the bucket: committed and indexed.
   consensus::Position readable_end(uint32_t bucket) const;
+  // The first position still in this core's log (retention; 0 before any).
+  consensus::Position retained_start(uint32_t bucket) const {
+    return _index->retained_start(bucket);
+  }
   // Long-poll (DESIGN §3 wait_ms): until the bucket's readable end passes
   // `from`, `deadline`, or the core stops. False when the bucket already
   // has long_polls_per_bucket_max readers waiting (the caller answers 429).
@@ -129,6 +133,12 @@ class Core final : private bucket::HostEffects {
 
   reactor::Task<void> run_ticker();
   reactor::Task<void> run_pump();
+  // Retention (DESIGN §6): once the policy lets segments go, a checkpoint
+  // round (its marker, the counter, every bucket's checkpoint, on core 0 the
+  // membership's and the connection block), durable, then the segments
+  // below the target.
+  reactor::Task<void> run_retention();
+  bucket::HostStorage::Ticket checkpoint_round();
   reactor::Task<void> run_fetch(uint32_t bucket, consensus::ParticipantId to,
                                 consensus::Position from, size_t bytes_max);
   void expire_appends();
@@ -157,6 +167,7 @@ class Core final : private bucket::HostEffects {
   uint64_t _next_token = 1;
   std::map<uint64_t, PendingAppend*> _appends;  // by token: oldest (first deadline) first
   reactor::TaskGroup _tasks;
+  uint64_t _round_segment = 0;  // the segment the newest durable round is in
 
   // Long-poll readers, per bucket: the event their commits notify, how many
   // wait; and their deadlines, soonest first (the ticker notifies the

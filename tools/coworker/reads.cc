@@ -25,12 +25,21 @@ ReadAnswer refusal_answer(Core::ReadRefusal refusal) {
     case Core::ReadRefusal::not_hosted:
     case Core::ReadRefusal::not_leader:
       return read_error(503, "unavailable", "the bucket's replica here is not serving; resubmit");
+    case Core::ReadRefusal::retained:  // answered with the start by read_on_core
     case Core::ReadRefusal::corrupt:
       return read_error(500, "corrupt", "this replica's copy is damaged");
     case Core::ReadRefusal::io:
       return read_error(500, "io", "reading the log failed");
   }
   return read_error(500, "io", "reading the log failed");
+}
+
+// DESIGN §3: below the retained start, 410 with the start.
+ReadAnswer retained_answer(consensus::Position start) {
+  std::string body = "{\"error\": \"below the retained start: read from start\", "
+                     "\"code\": \"retained\", \"start\": ";
+  fmt::format_to(std::back_inserter(body), "{}}}\n", start);
+  return ReadAnswer{410, std::move(body)};
 }
 
 // On the bucket's core. Pages of up to `limit` positions from `from`; for an
@@ -51,8 +60,15 @@ Task<ReadAnswer> read_on_core(Core& core, const ReadHop& q, Core::Serve serve,
     const uint64_t budget = q.identifier ? scan_positions_max - scanned : q.limit;
     const size_t chunk = static_cast<size_t>(std::min<uint64_t>(budget, 1000));
     if (chunk == 0) break;
+    if (at < core.retained_start(q.bucket) && returned == 0) {
+      co_return retained_answer(core.retained_start(q.bucket));
+    }
     auto read = core.read(q.bucket, at, chunk, serve);
     Result<Core::Page, Core::ReadRefusal> page = co_await read;
+    if (!page && page.error() == Core::ReadRefusal::retained && returned == 0) {
+      co_return retained_answer(core.retained_start(q.bucket));
+    }
+    if (!page && page.error() == Core::ReadRefusal::retained) break;  // what we have
     if (!page) co_return refusal_answer(page.error());
     consensus::Position next = at;
     for (const consensus::BucketEntry& entry : page->entries) {
