@@ -90,7 +90,12 @@ void BucketIndex::apply_checkpoint(Bucket& bucket, Position commit_end) {
   COWORKER_ASSERT(commit_end >= bucket.end);
   bucket.candidate.reset();
   if (commit_end == bucket.end) return;
-  COWORKER_ASSERT(bucket.writes.empty());
+  // Above the end: the bucket starts here (a retained log's round, or a
+  // snapshot a newcomer took, phaser.h step 9b): nothing below is ours.
+  COWORKER_ASSERT(_writes_total >= bucket.writes.size());
+  _writes_total -= bucket.writes.size();
+  bucket.writes.clear();
+  bucket.writes.shrink_to_fit();
   bucket.start = commit_end;
   bucket.end = commit_end;
 }
@@ -111,7 +116,6 @@ void BucketIndex::on_staged(uint32_t bucket, const consensus::PhaserRecord& reco
   } else if (const auto* c = std::get_if<consensus::CommitRecord>(&record)) {
     apply_commit(state, c->mark);
   } else if (const auto* k = std::get_if<consensus::CheckpointRecord>(&record)) {
-    COWORKER_ASSERT(k->commit_end == state.end);
     apply_checkpoint(state, k->commit_end);
   }
 }
@@ -160,11 +164,9 @@ void BucketIndex::replay_phaser(uint32_t bucket, const ReplayedRecord& record) {
     if (!fits) return mark_damaged(bucket);
     apply_commit(state, c->mark);
   } else if (const auto* k = std::get_if<consensus::CheckpointRecord>(&phaser)) {
-    // Above the end only where nothing is indexed yet (the bucket starts here).
+    // Never below the end: committed positions do not go back.
     const bool fits = header.kind == RecordKind::bucket_checkpoint &&
-                      header.position == k->commit_end &&
-                      (k->commit_end == state.end ||
-                       (k->commit_end > state.end && state.writes.empty()));
+                      header.position == k->commit_end && k->commit_end >= state.end;
     if (!fits) return mark_damaged(bucket);
     apply_checkpoint(state, k->commit_end);
   } else {

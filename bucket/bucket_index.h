@@ -49,9 +49,9 @@
 // Checkpoints and retention (DESIGN §6). A bucket checkpoint record
 // (consensus::CheckpointRecord) drops the candidate (the register, if any,
 // is staged again right after it); at the committed end it changes nothing
-// else, and as the first record of a bucket in a log whose front was
-// retired (or after a reset) it starts the bucket there: positions below it
-// are gone from this log. retire(first_kept) forgets the writes in segments
+// else, and above it — the first record of a bucket in a log whose front
+// was retired, or a snapshot a newcomer took (phaser.h step 9b) — it starts
+// the bucket there: positions below it are not in this log. retire(first_kept) forgets the writes in segments
 // the store is deleting; retained_start() is the first position still
 // indexed (positions [retained_start, committed_end) are readable).
 #pragma once

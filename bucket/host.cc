@@ -245,6 +245,11 @@ void BucketHost::fetched(uint32_t bucket, ParticipantId to,
   call(bucket, [&](Phaser& p) { return p.on_fetched(to, std::move(writes)); });
 }
 
+void BucketHost::fetch_retained(uint32_t bucket, ParticipantId to) {
+  if (!hosts(bucket)) return;
+  call(bucket, [&](Phaser& p) { return p.on_fetch_retained(to); });
+}
+
 void BucketHost::tick() {
   _ticks++;
   for (auto it = _start_after.begin(); it != _start_after.end();) {

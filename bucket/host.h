@@ -75,7 +75,8 @@ class HostStorage {
   // about `bytes_max` bytes of entries (at least one write when there is
   // one), for the newcomer `to` (phaser.h step 9b). The answer goes to
   // BucketHost::fetched later, never from inside this call; empty when
-  // nothing is readable there yet or the read failed.
+  // nothing is readable there yet or the read failed; fetch_retained when
+  // `from` lies below what the log still holds (retention).
   virtual void fetch(uint32_t bucket, ParticipantId to, consensus::Position from,
                      size_t bytes_max) = 0;
 
@@ -140,6 +141,9 @@ class BucketHost {
   bool held(uint32_t bucket) const { return _held.count(bucket) != 0; }
   // The storage's answer to fetch().
   void fetched(uint32_t bucket, ParticipantId to, std::vector<consensus::WritePtr> writes);
+  // The storage's other answer: the writes from there were retired (the
+  // newcomer gets a snapshot, phaser.h step 9b).
+  void fetch_retained(uint32_t bucket, ParticipantId to);
 
   // A checkpoint round (DESIGN §6): stages, for every bucket hosted or
   // recovered, its image as checkpoint records (Phaser::checkpoint, or the

@@ -446,6 +446,9 @@ PhaserOutput Phaser::on_message(ParticipantId from, const PhaserMessage& message
   } else if (const auto* catchup = std::get_if<Catchup>(&message)) {
     COWORKER_ASSERT(catchup->bucket == _config.bucket);
     on_catchup(from, *catchup, out);
+  } else if (const auto* snapshot = std::get_if<CatchupSnapshot>(&message)) {
+    COWORKER_ASSERT(snapshot->bucket == _config.bucket);
+    on_catchup_snapshot(from, *snapshot, out);
   } else {
     const auto& ack = std::get<CatchupAck>(message);
     COWORKER_ASSERT(ack.bucket == _config.bucket);
@@ -715,6 +718,22 @@ PhaserOutput Phaser::on_fetched(ParticipantId to, std::vector<WritePtr> writes) 
   return out;
 }
 
+PhaserOutput Phaser::on_fetch_retained(ParticipantId to) {
+  PhaserOutput out;
+  Newcomer* n = newcomer(to);
+  if (n == nullptr || _role != Role::leading || !n->fetching) return out;
+  n->fetching = false;
+  n->ticks = 0;
+  DedupTable committed = _dedup;
+  committed.forget_accepted();  // the leader's pending marks are not committed
+  out.send.push_back(PhaserSend{
+      to, CatchupSnapshot{_config.bucket, _leading_promise, _commit_end, _last_commit,
+                          _last_commit_first,
+                          std::make_shared<const DedupTable>(std::move(committed))}});
+  check_invariants();
+  return out;
+}
+
 void Phaser::on_catchup_ack(const CatchupAck& ack, PhaserOutput& out) {
   Newcomer* n = newcomer(ack.from);
   if (n == nullptr || _role != Role::leading || ack.promise != _leading_promise) return;
@@ -765,6 +784,36 @@ void Phaser::on_catchup(ParticipantId from, const Catchup& catchup, PhaserOutput
     _commit_ticket = persist(CommitRecord{_last_commit, write->first}, out);
   }
   const CatchupAck ack{_config.bucket, catchup.promise, _commit_end, _config.self};
+  if (_commit_ticket != 0) {
+    _acks_after_persist[_commit_ticket] = AckAfter{Ack{}, false, from, ack};
+  } else {
+    out.send.push_back(PhaserSend{from, ack});
+  }
+}
+
+// The newcomer (9b, the leader's log retired what we lack): its committed
+// state becomes ours, as a checkpoint; nothing below it is held here.
+void Phaser::on_catchup_snapshot(ParticipantId from, const CatchupSnapshot& snapshot,
+                                 PhaserOutput& out) {
+  if (snapshot.promise < _promise) {
+    out.send.push_back(PhaserSend{from, Nack{_config.bucket, _promise, _config.self}});
+    return;
+  }
+  if (_role != Role::follower) return;
+  COWORKER_ASSERT(snapshot.dedup != nullptr);
+  COWORKER_ASSERT(snapshot.last_commit.end == snapshot.commit_end);
+  if (snapshot.commit_end > _commit_end) {
+    _commit_end = snapshot.commit_end;
+    _last_commit = snapshot.last_commit;
+    _last_commit_first = snapshot.last_commit_first;
+    _dedup = *snapshot.dedup;
+    _register = nullptr;  // below the snapshot's end: committed or void
+    _register_durable = false;
+    _commit_ticket = persist(CheckpointRecord{_promise, _commit_end, _last_commit,
+                                              _last_commit_first, snapshot.dedup},
+                             out);
+  }
+  const CatchupAck ack{_config.bucket, snapshot.promise, _commit_end, _config.self};
   if (_commit_ticket != 0) {
     _acks_after_persist[_commit_ticket] = AckAfter{Ack{}, false, from, ack};
   } else {

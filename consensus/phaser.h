@@ -68,6 +68,15 @@
 //           record and a commit record, as if it had been in the
 //           government), skips what it holds, stops at a gap, and acks
 //           its new end once the records are durable.
+//           Where the leader's log no longer holds the writes from the
+//           newcomer's end (retention: the host answers the Fetch with
+//           on_fetch_retained), it sends its committed state instead, a
+//           CatchupSnapshot as of its commit end; the newcomer persists it
+//           as its checkpoint (CheckpointRecord: commit end, last mark,
+//           dedup table; its register dropped, its promise kept), holds no
+//           entry below it, and acks that end once durable. Safe: the
+//           snapshot is of committed positions only, the newcomer acks
+//           nothing of a write through it, and it is not yet a member.
 //        c. Within one write (end ≥ the first position of the newest
 //           committed write): the newcomer joins. The leader sends it that
 //           write (kept in memory) as a Catchup, then the write in flight;
@@ -183,6 +192,9 @@ class Phaser {
   PhaserOutput end_growth();
   // The host's answer to a Fetch.
   PhaserOutput on_fetched(ParticipantId to, std::vector<WritePtr> writes);
+  // The host's other answer to a Fetch: its log no longer holds the writes
+  // from there (retention), so the newcomer gets a snapshot (step 9b).
+  PhaserOutput on_fetch_retained(ParticipantId to);
   bool growth_ready(uint64_t step) const;
   bool growing() const { return _growth.has_value(); }
 
@@ -269,6 +281,8 @@ class Phaser {
   void on_commit_notice(ParticipantId from, const CommitNotice& notice, PhaserOutput& out);
   // Step 9, the newcomer and the leader.
   void on_catchup(ParticipantId from, const Catchup& catchup, PhaserOutput& out);
+  void on_catchup_snapshot(ParticipantId from, const CatchupSnapshot& snapshot,
+                           PhaserOutput& out);
   void on_catchup_ack(const CatchupAck& ack, PhaserOutput& out);
   void advance(Newcomer& newcomer, PhaserOutput& out);
   void tick_growth(PhaserOutput& out);

@@ -20,8 +20,9 @@ enum class MessageTag : uint8_t {
   commit_notice = 4,
   catchup = 5,
   catchup_ack = 6,
+  catchup_snapshot = 7,
 };
-static_assert(std::variant_size_v<PhaserMessage> == 6, "a new message needs a tag");
+static_assert(std::variant_size_v<PhaserMessage> == 7, "a new message needs a tag");
 
 enum class RecordTag : uint8_t {
   promise = 1,
@@ -174,6 +175,39 @@ void read_body(Reader& in, CatchupAck& m) {
   m.from = in.u64();
 }
 
+// The committed state a checkpoint and a snapshot carry, after the promise:
+// commit_end commit_mark last_commit_first table.
+template <class T>
+void write_state(Writer& out, const T& m) {
+  COWORKER_ASSERT(m.dedup != nullptr);
+  write_promise(out, m.promise);
+  out.u64(m.commit_end);
+  write_mark(out, m.last_commit);
+  out.u64(m.last_commit_first);
+  m.dedup->encode(out);
+}
+template <class T>
+void read_state(Reader& in, T& m) {
+  m.promise = read_promise(in);
+  m.commit_end = in.u64();
+  m.last_commit = read_mark(in);
+  m.last_commit_first = in.u64();
+  if (in.ok() && (m.last_commit.end != m.commit_end || m.last_commit_first > m.commit_end)) {
+    in.fail("bad value");
+  }
+  m.dedup = std::make_shared<const DedupTable>(DedupTable::decode(in));
+}
+
+constexpr MessageTag tag_of(const CatchupSnapshot&) { return MessageTag::catchup_snapshot; }
+void write_body(Writer& out, const CatchupSnapshot& m) {
+  out.u32(m.bucket);
+  write_state(out, m);
+}
+void read_body(Reader& in, CatchupSnapshot& m) {
+  m.bucket = in.u32();
+  read_state(in, m);
+}
+
 // ---- Records ----
 
 constexpr RecordTag tag_of(const PromiseRecord&) { return RecordTag::promise; }
@@ -194,24 +228,8 @@ void read_body(Reader& in, CommitRecord& r) {
 }
 
 constexpr RecordTag tag_of(const CheckpointRecord&) { return RecordTag::checkpoint; }
-void write_body(Writer& out, const CheckpointRecord& r) {
-  COWORKER_ASSERT(r.dedup != nullptr);
-  write_promise(out, r.promise);
-  out.u64(r.commit_end);
-  write_mark(out, r.last_commit);
-  out.u64(r.last_commit_first);
-  r.dedup->encode(out);
-}
-void read_body(Reader& in, CheckpointRecord& r) {
-  r.promise = read_promise(in);
-  r.commit_end = in.u64();
-  r.last_commit = read_mark(in);
-  r.last_commit_first = in.u64();
-  if (in.ok() && (r.last_commit.end != r.commit_end || r.last_commit_first > r.commit_end)) {
-    in.fail("bad value");
-  }
-  r.dedup = std::make_shared<const DedupTable>(DedupTable::decode(in));
-}
+void write_body(Writer& out, const CheckpointRecord& r) { write_state(out, r); }
+void read_body(Reader& in, CheckpointRecord& r) { read_state(in, r); }
 
 // Reads the fields of alternative T into variant V (built in place: a
 // WritePtr or a Promise converts to more than one alternative).
@@ -232,6 +250,7 @@ PhaserMessage read_phaser_message(Reader& in) {
     case MessageTag::commit_notice: return read_as<CommitNotice, PhaserMessage>(in);
     case MessageTag::catchup: return read_as<Catchup, PhaserMessage>(in);
     case MessageTag::catchup_ack: return read_as<CatchupAck, PhaserMessage>(in);
+    case MessageTag::catchup_snapshot: return read_as<CatchupSnapshot, PhaserMessage>(in);
   }
   in.fail("unknown tag");
   return PhaserMessage{};

@@ -19,6 +19,7 @@
 //   4    CommitNotice  bucket(u32) promise commit_mark
 //   5    Catchup       bucket(u32) promise n write*n
 //   6    CatchupAck    bucket(u32) promise end from
+//   7    CatchupSnapshot bucket(u32) promise commit_end commit_mark last_commit_first table
 //
 //   tag  record          fields
 //   1    PromiseRecord   promise

@@ -95,7 +95,22 @@ struct CatchupAck {
   ParticipantId from = no_participant;
 };
 
-using PhaserMessage = std::variant<WritePtr, Ack, Nack, CommitNotice, Catchup, CatchupAck>;
+// Leader → newcomer (step 9b): the writes from the newcomer's end are gone
+// from the leader's log (retention), so the committed state instead — what
+// a CheckpointRecord holds, as of the leader's commit end. The newcomer
+// persists it as its checkpoint and holds no entry below it.
+class DedupTable;
+struct CatchupSnapshot {
+  uint32_t bucket = 0;
+  Promise promise;  // the leader's
+  Position commit_end = 0;
+  CommitMark last_commit;  // last_commit.end == commit_end
+  Position last_commit_first = 0;
+  std::shared_ptr<const DedupTable> dedup;  // never null
+};
+
+using PhaserMessage =
+    std::variant<WritePtr, Ack, Nack, CommitNotice, Catchup, CatchupAck, CatchupSnapshot>;
 
 // The bucket a message belongs to (a WritePtr to route is never null).
 inline uint32_t bucket_of(const PhaserMessage& message) {

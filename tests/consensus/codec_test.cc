@@ -72,6 +72,9 @@ std::vector<Write> values(const std::vector<WritePtr>& writes) {
 }
 auto fields(const Catchup& x) { return std::make_tuple(x.bucket, x.promise, values(x.writes)); }
 auto fields(const CatchupAck& x) { return std::tie(x.bucket, x.promise, x.end, x.from); }
+auto fields(const CatchupSnapshot& x) {  // the table, not the pointer
+  return std::tie(x.bucket, x.promise, x.commit_end, x.last_commit, x.last_commit_first, *x.dedup);
+}
 auto fields(const PromiseRecord& x) { return std::tie(x.promise); }
 auto fields(const RegisterRecord& x) { return std::tie(*x.write); }  // the write, not the pointer
 auto fields(const CommitRecord& x) { return std::tie(x.mark, x.first); }
@@ -280,7 +283,12 @@ PhaserMessage Gen::phaser_message() {
       for (WritePtr& w : writes) w = write();
       return Catchup{u32(), promise(), std::move(writes)};
     }
-    default: return CatchupAck{u32(), promise(), u64(), u64()};
+    case 5: return CatchupAck{u32(), promise(), u64(), u64()};
+    default: {
+      const CheckpointRecord k = checkpoint();
+      return CatchupSnapshot{u32(), k.promise, k.commit_end, k.last_commit, k.last_commit_first,
+                             k.dedup};
+    }
   }
 }
 
@@ -491,7 +499,7 @@ TEST_CASE("codec: an unknown tag and a bad version fail with their reason") {
   check_version_and_tags<PaxosRecords>(32, 4);
   check_version_and_tags<MembershipMessages>(33, 6);
   check_version_and_tags<MembershipRecords>(34, 2);
-  check_version_and_tags<PhaserMessages>(35, 6);
+  check_version_and_tags<PhaserMessages>(35, 7);
   check_version_and_tags<PhaserRecords>(36, 4);
   // A Paxos message inside a membership message: its own tag is checked too.
   const std::string nested = encode(MembershipMessage{Message{CatchUp{5}}});

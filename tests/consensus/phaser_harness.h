@@ -21,6 +21,7 @@ struct Node {
   std::deque<Persist> unflushed;   // asked for, not yet durable
   std::unique_ptr<Phaser> phaser;
   uint32_t counter = 0;            // the participant's durable promise counter
+  Position retained_start = 0;     // fetches below it answer on_fetch_retained
   bool up = true;
 };
 
@@ -107,6 +108,13 @@ class Cluster {
       _fetches.pop_front();
       Node& n = node(id);
       if (!n.up) continue;
+      if (fetch.from < n.retained_start) {
+        // Its log retired those writes: the host says so (step 9b).
+        _fetched++;
+        handle(id, n.phaser->on_fetch_retained(fetch.to));
+        moved = true;
+        continue;
+      }
       PhaserDurable d;
       d.keep_log = true;
       for (const PhaserRecord& r : n.disk) d.apply(r);

@@ -593,3 +593,47 @@ TEST_CASE("phaser: a checkpoint alone recovers the image, the register and the w
   c.settle();
   CHECK(c.phaser(2).commit_end() == 4);  // a, b, c and the re-proposed d
 }
+
+// Step 9b when the leader's log retired what the newcomer lacks: a snapshot
+// of the committed state, persisted as the newcomer's checkpoint.
+TEST_CASE("phaser: growth: below the leader's retained start, a snapshot acclimates") {
+  Cluster c({1, 2, 3, 4});
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  for (uint64_t i = 1; i <= 4; i++) {
+    c.append(1, i, {message(7, i, "m" + std::to_string(i), i)});
+    c.settle();
+    c.tick(1);
+    c.settle();
+  }
+  REQUIRE(c.phaser(1).commit_end() == 4);
+  c.node(1).retained_start = 3;  // positions 0..2 are gone from its log
+
+  c.grow(1, 0, {4});
+  c.settle();
+  CHECK(c.phaser(1).growth_ready(0));
+  CHECK(c.phaser(4).commit_end() == 4);
+  CHECK(c.committed(4).empty());  // no entry below the snapshot is held there
+  PhaserDurable at4;
+  for (const PhaserRecord& r : c.node(4).disk) at4.apply(r);
+  CHECK(at4.commit_end == 4);
+  CHECK(at4.dedup == c.phaser(1).image().dedup);
+
+  // It takes part from here on, and as leader it knows every window.
+  c.append(1, 10, {message(7, 5, "after", 5)});
+  c.settle();
+  c.tick(1);
+  c.settle();
+  REQUIRE(c.reply_for(10));
+  CHECK(c.phaser(4).commit_end() == 5);
+  c.crash(1);
+  c.govern({4, 2, 3}, 6);
+  c.settle();
+  REQUIRE(c.phaser(4).serving());
+  c.append(4, 11, {message(7, 2, "m2", 2)});
+  CHECK(outcome_of(c, 11) == Outcome::superseded);
+  c.append(4, 12, {message(7, 5, "after", 5)});
+  REQUIRE(c.reply_for(12));
+  CHECK(c.reply_for(12)->results[0].outcome == Outcome::duplicate);
+  CHECK(c.reply_for(12)->results[0].position == 4);
+}

@@ -40,6 +40,10 @@ uint64_t digest_phaser_message(const consensus::PhaserMessage& message) {
                    hash = mix64(mix64(hash, a.bucket), promise_word(a.promise));
                    hash = mix64(mix64(hash, a.end), a.from);
                  },
+                 [&](const consensus::CatchupSnapshot& k) {
+                   hash = mix64(mix64(hash, k.bucket), promise_word(k.promise));
+                   hash = mix64(mix64(hash, k.commit_end), k.last_commit.checksum);
+                 },
              },
              message);
   return hash;
@@ -47,7 +51,7 @@ uint64_t digest_phaser_message(const consensus::PhaserMessage& message) {
 
 const char* phaser_message_name(const consensus::PhaserMessage& message) {
   static constexpr const char* names[] = {"write", "ack", "nack", "commit", "catchup",
-                                                 "catchup-ack"};
+                                                 "catchup-ack", "catchup-snapshot"};
   static_assert(std::size(names) == std::variant_size_v<consensus::PhaserMessage>);
   return names[message.index()];
 }
@@ -76,6 +80,9 @@ std::string describe_phaser_message(const consensus::PhaserMessage& message) {
           },
           [](const consensus::CatchupAck& a) {
             return fmt::format("b={} p={} end={}", a.bucket, a.promise.to_string(), a.end);
+          },
+          [](const consensus::CatchupSnapshot& k) {
+            return fmt::format("b={} p={} end={}", k.bucket, k.promise.to_string(), k.commit_end);
           },
       },
       message);

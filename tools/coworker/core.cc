@@ -40,11 +40,21 @@ Core::Core(Participant& participant, unsigned core, std::unique_ptr<bucket::LogS
 // from this core's log. The phaser allows one fetch per newcomer at a time.
 Task<void> Core::run_fetch(uint32_t bucket, consensus::ParticipantId to, consensus::Position from,
                            size_t bytes_max) {
+  if (from < _index->retained_start(bucket)) {
+    // Retired: the newcomer gets our committed state instead (step 9b).
+    if (_host != nullptr && !_closing) _host->fetch_retained(bucket, to);
+    staged();
+    co_return;
+  }
   auto read = _reader.read_writes(bucket, from, bytes_max);
   Result<std::vector<consensus::WritePtr>, bucket::ReadErrc> got = co_await read;
   std::vector<consensus::WritePtr> writes;
   if (got) {
     writes = std::move(*got);
+  } else if (from < _index->retained_start(bucket)) {
+    if (_host != nullptr && !_closing) _host->fetch_retained(bucket, to);
+    staged();
+    co_return;
   } else {
     log_error(_core, "bucket {}: reading from position {} for participant {}: {}", bucket, from,
               to, bucket::read_errc_name(got.error()));
