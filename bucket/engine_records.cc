@@ -210,7 +210,17 @@ void EngineImage::apply_reset(const RecordHeader& header, std::span<const char> 
 void EngineImage::apply_membership_checkpoint(const RecordHeader& header,
                                               std::span<const char> payload) {
   auto decoded = consensus::decode_membership_checkpoint(view(payload));
-  if (header.bucket != membership_bucket || !decoded ||
+  if (!decoded) {
+    // Before checkpoints had their own codec (2026-12-03), repair wrote an
+    // identity without id as a membership record.
+    auto record = consensus::decode_membership_record(view(payload));
+    const auto* identity = record ? std::get_if<consensus::Identity>(&*record.value) : nullptr;
+    if (identity != nullptr && identity->data_dir != 0 &&
+        identity->id == consensus::no_participant) {
+      decoded.value = consensus::MembershipDurable{*identity, {}};
+    }
+  }
+  if (header.bucket != membership_bucket || !decoded.value ||
       decoded.value->identity.incarnation < membership.identity.incarnation) {
     return mark_damaged(membership_bucket);
   }
@@ -240,7 +250,8 @@ void EngineImage::apply_phaser(const RecordHeader& header, std::span<const char>
   } else if (const auto* k = std::get_if<consensus::CheckpointRecord>(&record)) {
     // The codec checked the mark against commit_end; promises only grow.
     fits = header.kind == RecordKind::bucket_checkpoint && header.position == k->commit_end &&
-           header.promise == k->promise && k->promise >= image.promise;
+           header.promise == k->promise && k->promise >= image.promise &&
+           k->commit_end >= image.commit_end;
   } else {
     const auto& c = std::get<consensus::CommitRecord>(record);
     const bool commits_register = image.register_ != nullptr &&

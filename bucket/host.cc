@@ -68,8 +68,10 @@ void BucketHost::handle(uint32_t bucket, PhaserOutput output,
       pending.phaser_tickets.push_back(p.ticket);
       records.push_back(std::move(p.record));
     }
+    // A checkpoint (a snapshot a newcomer took) moves the committed end too.
     const bool commits = std::any_of(records.begin(), records.end(), [](const auto& record) {
-      return std::holds_alternative<consensus::CommitRecord>(record);
+      return std::holds_alternative<consensus::CommitRecord>(record) ||
+             std::holds_alternative<consensus::CheckpointRecord>(record);
     });
     pending.ticket = _storage.stage_phaser(bucket, std::move(records));
     COWORKER_ASSERT(pending.ticket != 0);
@@ -96,21 +98,29 @@ void BucketHost::effects_of(uint32_t bucket, PhaserOutput& output) {
   if (output.repair) _effects.repair(bucket);
 }
 
-HostStorage::Ticket BucketHost::checkpoint() {
+std::vector<std::pair<uint32_t, std::vector<consensus::PhaserRecord>>> BucketHost::checkpoints()
+    const {
   std::vector<uint32_t> buckets = _storage.recovered_buckets();
   for (const auto& [bucket, p] : _phasers) buckets.push_back(bucket);
   std::sort(buckets.begin(), buckets.end());
   buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
-  HostStorage::Ticket last = 0;
+  std::vector<std::pair<uint32_t, std::vector<consensus::PhaserRecord>>> out;
+  out.reserve(buckets.size());
   for (uint32_t bucket : buckets) {
-    std::vector<consensus::PhaserRecord> records;
     if (const Phaser* p = phaser(bucket)) {
-      records = p->checkpoint();
+      out.emplace_back(bucket, p->checkpoint());
     } else {
       const consensus::PhaserDurable* recovered = _storage.recovered(bucket);
       COWORKER_ASSERT(recovered != nullptr);
-      records = consensus::checkpoint_records(*recovered);
+      out.emplace_back(bucket, consensus::checkpoint_records(*recovered));
     }
+  }
+  return out;
+}
+
+HostStorage::Ticket BucketHost::checkpoint() {
+  HostStorage::Ticket last = 0;
+  for (auto& [bucket, records] : checkpoints()) {
     const HostStorage::Ticket ticket = _storage.stage_phaser(bucket, std::move(records));
     COWORKER_ASSERT(ticket > last);
     last = ticket;

@@ -152,6 +152,9 @@ class BucketHost {
   // is needed to recover any bucket (the log store may retire them). 0:
   // no bucket at all.
   HostStorage::Ticket checkpoint();
+  // The same records, by bucket, without staging them (the server checks
+  // their size first: checkpoint_records of each, then stage_phaser).
+  std::vector<std::pair<uint32_t, std::vector<consensus::PhaserRecord>>> checkpoints() const;
 
   // Every phaser's image (Phaser::image), for the host that replaces this one.
   std::map<uint32_t, consensus::PhaserDurable> images() const;

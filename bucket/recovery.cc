@@ -46,10 +46,12 @@ struct BucketSeen {
 class CoreScanner {
  public:
   // `first`: the first segment kept (the retained marker; 1 without one).
+  // `damaged_marker`: the marker did not verify (retention ran: fold from
+  // a round marker only).
   CoreScanner(const std::string& log_dir, unsigned core, std::vector<uint64_t> segments,
-              uint64_t first, const ReplayVisitor& visit)
+              uint64_t first, bool damaged_marker, const ReplayVisitor& visit)
       : _log_dir(log_dir), _core(core), _segments(std::move(segments)), _first(first),
-        _visit(visit) {}
+        _folding(!damaged_marker), _visit(visit) {}
 
   Result<CoreReport> run();
 
@@ -441,11 +443,14 @@ Result<CoreReport> replay_core(const std::string& log_dir, unsigned core,
   if (!segments) return segments.error();
   Result<std::optional<uint64_t>> retained = read_retained(log_dir, core);
   if (!retained) return retained.error();
-  // An unreadable marker: the front counts as missing from segment 1 (the
-  // round at the head of the first segment left keeps the damage harmless
-  // to every bucket it checkpointed).
-  const uint64_t first = retained->value_or(1);
-  CoreScanner scanner(log_dir, core, std::move(*segments), first, visit);
+  // An unreadable marker: the front counts as missing from segment 1, and
+  // the fold waits for a round marker as in any retained log (none: every
+  // bucket suspect).
+  // A marker above every segment would make recovery delete them all:
+  // damage, like an unreadable one.
+  if (*retained && !segments->empty() && **retained > segments->back()) retained->reset();
+  CoreScanner scanner(log_dir, core, std::move(*segments), retained->value_or(1),
+                      !retained->has_value(), visit);
   return scanner.run();
 }
 

@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "consensus/assert.h"
+#include "consensus/crc32c.h"
 #include "reactor/ops.h"
 
 namespace coworker::bucket {
@@ -156,10 +157,20 @@ std::string retained_path(const std::string& log_dir, unsigned core) {
   return core_dir(log_dir, core) + "/retained";
 }
 
+namespace {
+// The marker's checksum: CRC32C of the index's 8 little-endian bytes.
+uint32_t retained_crc(uint64_t first_kept) {
+  char bytes[8];
+  std::memcpy(bytes, &first_kept, sizeof(bytes));
+  return consensus::crc32c(0, bytes, sizeof(bytes));
+}
+}  // namespace
+
 std::string retained_text(uint64_t first_kept) {
   COWORKER_ASSERT(first_kept >= 1);
-  char text[24];
-  std::snprintf(text, sizeof(text), "%016" PRIx64 "\n", first_kept);
+  char text[40];
+  std::snprintf(text, sizeof(text), "%016" PRIx64 " %08" PRIx32 "\n", first_kept,
+                retained_crc(first_kept));
   return text;
 }
 
@@ -169,15 +180,18 @@ Result<std::optional<uint64_t>> read_retained(const std::string& log_dir, unsign
     if (errno == ENOENT) return std::optional<uint64_t>(1);
     return Errno{errno};
   }
-  char text[32];
+  char text[64];
   const ssize_t n = ::pread(fd, text, sizeof(text), 0);
   const int e = errno;
   ::close(fd);
   if (n < 0) return Errno{e};
   uint64_t first = 0;
-  if (n != 17 || text[16] != '\n' || !parse_hex(std::string(text, 16), &first) || first == 0) {
-    return std::optional<uint64_t>();
-  }
+  uint64_t crc = 0;
+  const bool ok = n == 26 && text[16] == ' ' && text[25] == '\n' &&
+                  parse_hex(std::string(text, 16), &first) &&
+                  parse_hex(std::string(text + 17, 8), &crc) && first >= 1 &&
+                  crc == retained_crc(first);
+  if (!ok) return std::optional<uint64_t>();
   return std::optional<uint64_t>(first);
 }
 

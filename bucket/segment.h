@@ -6,11 +6,14 @@
 //   <log dir>/core-<C>/retained                        the first segment kept
 //
 // Retention (DESIGN §6) deletes whole segments from the front of a core's
-// log. It first replaces `retained` (16 hex digits and a newline: the first
-// segment kept; written as retained.tmp, fdatasync'ed, renamed, directory
+// log. It first replaces `retained` (the first segment kept, 16 hex digits,
+// a space, the CRC32C of its 8 little-endian bytes in 8 hex digits, a
+// newline; written as retained.tmp, fdatasync'ed, renamed, directory
 // fsync'ed), then unlinks the segments below it, so a crash between the
 // two leaves files recovery knows to delete, and a segment missing at or
-// above the marker is still corruption. No marker: the log starts at 1.
+// above the marker is still corruption. No marker: the log starts at 1. A
+// marker that fails its checksum, or names a segment above every one on
+// disk, deletes nothing: recovery reports the front as damaged.
 //
 // A segment gets its final name only once it is fully prepared and durable
 // (created, filled or allocated, fdatasync'ed, renamed, directory fsync'ed),

@@ -90,7 +90,7 @@ DedupTable DedupTable::decode(Reader& in) {
     previous = id;
     Connection c;
     c.wrap = in.u64();
-    if (c.wrap < 2) in.fail("bad value");
+    if (c.wrap != series_wrap_default) in.fail("bad value");  // the only wrap in use
     c.highest_committed = in.u64();
     c.highest_accepted = c.highest_committed;
     c.last_window = in.u64();

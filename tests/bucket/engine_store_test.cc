@@ -232,6 +232,26 @@ TEST_CASE("engine records: repair — an identity checkpoint replaces the member
   CHECK(!image.membership_damaged);
   CHECK(image.membership.identity == arriving);
 
+  SUBCASE("an identity checkpoint in the membership record's format (before 2026-12-03)") {
+    consensus::Identity later = arriving;
+    later.arriving = false;
+    EngineRecord record = encode_membership_record(consensus::MembershipRecord{later});
+    record.meta.kind = RecordKind::membership_checkpoint;
+    apply(image, record);
+    CHECK(!image.membership_damaged);
+    CHECK(image.membership.identity == later);
+  }
+  SUBCASE("a round's checkpoint of the whole state replaces it, acceptor state included") {
+    consensus::MembershipDurable whole;
+    whole.identity = consensus::Identity{77, arriving.incarnation, 9, false, {}, 0};
+    whole.paxos.boots = 3;
+    whole.paxos.promised = consensus::Ballot{4, 9};
+    apply(image, encode_membership_checkpoint(whole));
+    CHECK(!image.membership_damaged);
+    CHECK(image.membership.identity == whole.identity);
+    CHECK(image.membership.paxos.boots == 3);
+    CHECK(image.membership.paxos.promised == whole.paxos.promised);
+  }
   SUBCASE("a checkpoint that names an id is not ours: damage") {
     EngineRecord record = encode_membership_record(consensus::MembershipRecord{member});
     record.meta.kind = RecordKind::membership_checkpoint;

@@ -345,6 +345,17 @@ TEST_CASE("log store: retention deletes whole segments from the front behind a m
   const CoreReport damaged = replay_all(dir.path()).recovery.cores[0];
   CHECK(damaged.corrupt());
   CHECK(damaged.damages[0].what == Damage::What::missing_segment);
+  // A marker whose index was flipped fails its checksum: nothing is deleted.
+  std::string flipped = retained_text(kept);
+  flipped[15] = flipped[15] == '9' ? '8' : '9';
+  REQUIRE(write_file(retained_path(dir.path(), 0), flipped));
+  CHECK(replay_all(dir.path()).recovery.cores[0].corrupt());
+  CHECK(file_exists(segment_path(dir.path(), 0, kept)));
+  // A valid marker above every segment would delete them all: damage instead.
+  REQUIRE(write_file(retained_path(dir.path(), 0), retained_text(kept + 100)));
+  const CoreReport above = replay_all(dir.path()).recovery.cores[0];
+  CHECK(above.corrupt());
+  CHECK(above.resume.retire.empty());
 }
 
 TEST_CASE("log store: a retained log is folded from its first checkpoint round on") {

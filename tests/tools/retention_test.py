@@ -40,11 +40,12 @@ CORES = 2
 
 
 def markers(directory):
-    """{core dir: first segment kept} of every participant's every core."""
+    """{core dir: first segment kept} of every participant's every core (the
+    marker: the index in hex, its checksum)."""
     out = {}
     for path in glob.glob(os.path.join(directory, "cluster", "p*", "log", "core-*", "retained")):
         with open(path) as f:
-            out[os.path.dirname(path)] = int(f.read().strip(), 16)
+            out[os.path.dirname(path)] = int(f.read().split()[0], 16)
     return out
 
 

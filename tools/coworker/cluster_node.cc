@@ -134,11 +134,12 @@ void ClusterNode::on_durable() {
 
 bucket::HostStorage::Ticket ClusterNode::checkpoint() {
   bucket::HostStorage::Ticket last = _host ? _host->checkpoint() : 0;
-  // A block being made durable (connect) is staged above this end: the
-  // higher one wins at replay.
-  if (_connection_end > 0) {
-    last = std::max(last, _core0.storage().stage_connection_block(_connection_end));
-  }
+  // The end of every block staged so far, a pending one's included: ids
+  // from it may be issued before the next round, and the segment holding
+  // its own record may be retired (a few ids skipped after a crash are
+  // harmless; ids issued twice are not).
+  const uint64_t end = std::max(_connection_end, _staged_connection_end);
+  if (end > 0) last = std::max(last, _core0.storage().stage_connection_block(end));
   return last;
 }
 
@@ -198,6 +199,7 @@ Task<std::optional<consensus::ConnectionId>> ClusterNode::connect() {
     }
     _block_pending = true;
     const uint64_t end = _connection_end + connection_block;
+    _staged_connection_end = std::max(_staged_connection_end, end);
     const bucket::HostStorage::Ticket ticket = _core0.storage().stage_connection_block(end);
     _core0.staged();
     const bool durable = co_await _core0.durable(ticket);

@@ -180,6 +180,7 @@ class ClusterNode final : private bucket::MembershipEffects {
   static constexpr uint64_t connection_block = 4096;  // ids per durable block
   uint64_t _next_connection = 0;
   uint64_t _connection_end = 0;  // ids below this end are durable to issue
+  uint64_t _staged_connection_end = 0;  // the highest block end staged (checkpoint rounds)
   bool _block_pending = false;
   reactor::Event _block_written;
 };

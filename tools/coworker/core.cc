@@ -41,9 +41,9 @@ Core::Core(Participant& participant, unsigned core, std::unique_ptr<bucket::LogS
 Task<void> Core::run_fetch(uint32_t bucket, consensus::ParticipantId to, consensus::Position from,
                            size_t bytes_max) {
   if (from < _index->retained_start(bucket)) {
-    // Retired: the newcomer gets our committed state instead (step 9b).
-    if (_host != nullptr && !_closing) _host->fetch_retained(bucket, to);
-    staged();
+    // Retired: the newcomer gets our committed state instead (step 9b),
+    // when it fits a record (the newcomer persists it as one).
+    answer_retained(bucket, to);
     co_return;
   }
   auto read = _reader.read_writes(bucket, from, bytes_max);
@@ -52,8 +52,7 @@ Task<void> Core::run_fetch(uint32_t bucket, consensus::ParticipantId to, consens
   if (got) {
     writes = std::move(*got);
   } else if (from < _index->retained_start(bucket)) {
-    if (_host != nullptr && !_closing) _host->fetch_retained(bucket, to);
-    staged();
+    answer_retained(bucket, to);
     co_return;
   } else {
     log_error(_core, "bucket {}: reading from position {} for participant {}: {}", bucket, from,
@@ -61,6 +60,14 @@ Task<void> Core::run_fetch(uint32_t bucket, consensus::ParticipantId to, consens
   }
   if (_host == nullptr || _closing) co_return;
   _host->fetched(bucket, to, std::move(writes));
+  staged();
+}
+
+void Core::answer_retained(uint32_t bucket, consensus::ParticipantId to) {
+  if (_host == nullptr || _closing) return;
+  const consensus::Phaser* phaser = _host->phaser(bucket);
+  if (phaser == nullptr || !checkpoint_fits(bucket, phaser->checkpoint())) return;
+  _host->fetch_retained(bucket, to);
   staged();
 }
 
@@ -74,11 +81,36 @@ void Core::start() {
   _tasks.spawn(run_retention());
 }
 
+// Whether a bucket's checkpoint fits one log record (the store refuses a
+// larger payload): a dedup table can outgrow it (each connection keeps its
+// last window's positions). Logged once per bucket.
+bool Core::checkpoint_fits(uint32_t bucket, const std::vector<consensus::PhaserRecord>& records) {
+  for (const consensus::PhaserRecord& record : records) {
+    if (!std::holds_alternative<consensus::CheckpointRecord>(record)) continue;
+    const size_t bytes = bucket::encode_phaser_record(bucket, record).payload.size();
+    if (bytes <= _store->payload_bytes_max()) continue;
+    if (_oversized.insert(bucket).second) {
+      log_error(_core,
+                "bucket {}: its checkpoint ({} bytes) is larger than a log record may be ({}): "
+                "retention and acclimation from snapshots wait for it",
+                bucket, bytes, _store->payload_bytes_max());
+    }
+    return false;
+  }
+  return true;
+}
+
 bucket::HostStorage::Ticket Core::checkpoint_round() {
   COWORKER_ASSERT(_host != nullptr);
+  auto checkpoints = _host->checkpoints();
+  for (const auto& [bucket, records] : checkpoints) {
+    if (!checkpoint_fits(bucket, records)) return 0;  // no round: nothing retired
+  }
   bucket::HostStorage::Ticket last = _storage.stage_round_marker();
   if (_host->counter() > 0) last = _storage.stage_counter(_host->counter());
-  last = std::max(last, _host->checkpoint());
+  for (auto& [bucket, records] : checkpoints) {
+    last = _storage.stage_phaser(bucket, std::move(records));
+  }
   if (_core == 0 && _participant.has_cluster()) {
     last = std::max(last, _participant.cluster().checkpoint());
   }
@@ -111,6 +143,7 @@ Task<void> Core::run_retention() {
       // Nothing below `target` may go before a round in or above it is
       // durable: recovery folds a retained log from its first round on.
       const bucket::HostStorage::Ticket ticket = checkpoint_round();
+      if (ticket == 0) continue;
       const bool durable = co_await this->durable(ticket);
       if (!durable) break;
       _round_segment = _storage.round_segment();

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <unordered_map>
 #include <memory>
 #include <string>
@@ -138,7 +139,11 @@ class Core final : private bucket::HostEffects {
   // membership's and the connection block), durable, then the segments
   // below the target.
   reactor::Task<void> run_retention();
+  // 0: no round (a checkpoint too large for a record, logged).
   bucket::HostStorage::Ticket checkpoint_round();
+  bool checkpoint_fits(uint32_t bucket, const std::vector<consensus::PhaserRecord>& records);
+  // A fetch below the retained start: a snapshot, if it fits a record.
+  void answer_retained(uint32_t bucket, consensus::ParticipantId to);
   reactor::Task<void> run_fetch(uint32_t bucket, consensus::ParticipantId to,
                                 consensus::Position from, size_t bytes_max);
   void expire_appends();
@@ -168,6 +173,7 @@ class Core final : private bucket::HostEffects {
   std::map<uint64_t, PendingAppend*> _appends;  // by token: oldest (first deadline) first
   reactor::TaskGroup _tasks;
   uint64_t _round_segment = 0;  // the segment the newest durable round is in
+  std::set<uint32_t> _oversized;  // buckets whose checkpoint was too large (logged)
 
   // Long-poll readers, per bucket: the event their commits notify, how many
   // wait; and their deadlines, soonest first (the ticker notifies the
