@@ -15,6 +15,7 @@
 #include "consensus/prng.h"
 #include "reactor/block_on.h"
 #include "reactor/loop.h"
+#include "tests/bucket/engine_test_util.h"
 #include "tests/bucket/log_test_util.h"
 
 using namespace coworker;
@@ -24,46 +25,6 @@ using consensus::PhaserRecord;
 using reactor::Task;
 
 namespace {
-
-// A bucket's history as a correct phaser would persist it: registers at the
-// commit end, commits of them, higher promises now and then, and the empty
-// write of a leadership start committed without a register.
-std::vector<PhaserRecord> history(uint32_t bucket, uint64_t seed, int writes) {
-  consensus::Prng prng(seed);
-  std::vector<PhaserRecord> out;
-  consensus::Promise promise{1, 1};
-  consensus::Position end = 0;
-  uint64_t number = 0;
-  for (int w = 0; w < writes; w++) {
-    if (prng.chance_per_mille(150)) {
-      promise.counter++;
-      out.push_back(consensus::PromiseRecord{promise});
-    }
-    auto write = std::make_shared<consensus::Write>();
-    write->bucket = bucket;
-    write->promise = promise;
-    write->number = ++number;
-    write->first = end;
-    const uint64_t n = 1 + prng.below(5);
-    for (uint64_t i = 0; i < n; i++) {
-      consensus::BucketEntry entry;
-      entry.identifier = "id-" + std::to_string(prng.below(1000));
-      entry.connection = consensus::ConnectionId{1 + prng.below(3), prng.below(4)};
-      entry.series = number * 10 + i;
-      entry.window = number * 10;
-      entry.body = std::string(prng.below(300), static_cast<char>('a' + i));
-      write->entries.push_back(std::move(entry));
-    }
-    write->checksum = consensus::checksum_of(write->first, write->entries);
-    out.push_back(consensus::RegisterRecord{write});
-    if (w + 1 < writes || prng.chance_per_mille(500)) {
-      out.push_back(consensus::CommitRecord{{write->end(), write->number, write->checksum},
-                                            write->first});
-      end = write->end();
-    }
-  }
-  return out;
-}
 
 RecordHeader header_of(const EngineRecord& record) {
   RecordHeader header;
@@ -77,26 +38,6 @@ RecordHeader header_of(const EngineRecord& record) {
 
 void apply(EngineImage& image, const EngineRecord& record) {
   image.apply(header_of(record), std::span<const char>(record.payload));
-}
-
-void check_same(const consensus::PhaserDurable& got, const consensus::PhaserDurable& want) {
-  CHECK(got.promise == want.promise);
-  CHECK(got.commit_end == want.commit_end);
-  CHECK(got.last_commit == want.last_commit);
-  CHECK(got.last_commit_first == want.last_commit_first);
-  REQUIRE((got.register_ == nullptr) == (want.register_ == nullptr));
-  if (want.register_) {
-    CHECK(got.register_->first == want.register_->first);
-    CHECK(got.register_->checksum == want.register_->checksum);
-    CHECK(got.register_->entries == want.register_->entries);
-  }
-  CHECK(got.dedup.connections() == want.dedup.connections());
-}
-
-consensus::PhaserDurable fold(const std::vector<PhaserRecord>& records) {
-  consensus::PhaserDurable image;
-  for (const PhaserRecord& record : records) image.apply(record);
-  return image;
 }
 
 size_t longest_history(const std::vector<std::vector<PhaserRecord>>& histories) {
@@ -147,7 +88,9 @@ TEST_CASE("engine records: a record that does not fit damages its bucket, never 
   SUBCASE("a payload that does not decode") {
     EngineImage image;
     EngineRecord record = encode_phaser_record(3, records[0]);
-    record.payload[record.payload.size() / 2] ^= 0x40;  // the write's checksum catches it
+    // Cut short (a flipped body byte is the payload checksum's to catch:
+    // replay hands over intact payloads only, decoded WriteChecksum::covered).
+    record.payload.resize(record.payload.size() - 1);
     apply(image, record);
     CHECK(image.damaged_buckets == std::vector<uint32_t>{3});
   }

@@ -201,4 +201,15 @@ ParseResult parse_server_flags(int argc, const char* const* argv) {
   return {std::move(flags), {}};
 }
 
+bucket::LogStore::Config log_store_config(const ServerFlags& flags, const std::string& log_dir,
+                                          unsigned core) {
+  bucket::LogStore::Config config;
+  config.dir = log_dir;
+  config.core = core;
+  config.segment_bytes = flags.segment_bytes;
+  config.sync = flags.sync == SyncMode::always ? bucket::Sync::always : bucket::Sync::none;
+  config.prepare = flags.prepare;
+  return config;
+}
+
 }  // namespace coworker::server

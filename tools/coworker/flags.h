@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "bucket/log_store.h"
 #include "bucket/segment.h"
 #include "tools/common/cli.h"
 #include "tools/coworker/log.h"
@@ -79,5 +80,10 @@ struct ParseResult {
 };
 
 ParseResult parse_server_flags(int argc, const char* const* argv);
+
+// The log store's configuration these flags ask for, for core `core` of
+// the log in `log_dir` (the participant's cores, and a re-map's new logs).
+bucket::LogStore::Config log_store_config(const ServerFlags& flags, const std::string& log_dir,
+                                          unsigned core);
 
 }  // namespace coworker::server

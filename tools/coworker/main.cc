@@ -5,10 +5,12 @@
 //
 // main() runs on the thread that becomes core 0: it parses the flags, locks
 // the data directory, replays every core's log into the engine's recovery
-// image, and hands everything to the Participant, which runs the cores
+// image (re-mapping it first when it was written with another --cores:
+// bucket/remap.h), and hands everything to the Participant, which runs the cores
 // until SIGINT or SIGTERM (or a fatal condition, with its reason logged).
 // Exit codes: 0 stopped, 1 an operating failure (disk, address), 2 a bad
 // command line or a cluster that refuses these parameters.
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -19,6 +21,7 @@
 #include "bucket/bucket_index.h"
 #include "bucket/engine_records.h"
 #include "bucket/recovery.h"
+#include "bucket/remap.h"
 #include "tools/coworker/data_dir.h"
 #include "tools/coworker/flags.h"
 #include "tools/coworker/log.h"
@@ -35,6 +38,37 @@ int refuse(int code, const std::string& reason) {
   return code;
 }
 
+// What replaying the log gives the participant.
+struct Replayed {
+  bucket::EngineImage image;
+  std::vector<std::unique_ptr<bucket::BucketIndex>> indexes;  // one per core
+  bucket::Recovery recovery;
+  bool foreign = false;  // a record a core of today may not continue (remap.h)
+};
+
+Result<Replayed, std::string> replay(const std::string& log_dir, unsigned cores) {
+  Replayed out;
+  for (unsigned c = 0; c < cores; c++) {
+    out.indexes.push_back(std::make_unique<bucket::BucketIndex>(c));
+  }
+  Result<bucket::Recovery> recovery =
+      bucket::replay_log(log_dir, [&](const bucket::ReplayedRecord& r) {
+        out.image.apply(r.header, r.payload);
+        const uint32_t b = r.header.bucket;
+        if (bucket::foreign_record(r.core, b, cores)) {
+          out.foreign = true;
+          return;
+        }
+        if (b >= bucket::participant_bucket) return;  // membership, the participant's own
+        out.indexes[r.core]->on_replayed(r);
+      });
+  if (!recovery) {
+    return fmt::format("cannot read the log in {}: {}", log_dir, recovery.error().message());
+  }
+  out.recovery = std::move(*recovery);
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -45,37 +79,39 @@ int main(int argc, char** argv) {
 
   Result<DataDir, std::string> dir = open_data_dir(flags.data_dir);
   if (!dir) return refuse(1, dir.error());
-  bucket::EngineImage image;
-  std::vector<std::unique_ptr<bucket::BucketIndex>> indexes;
-  for (unsigned c = 0; c < flags.cores; c++) {
-    indexes.push_back(std::make_unique<bucket::BucketIndex>(c));
+  // A swap interrupted after its exchange left the old log there (remap.h).
+  if (Status removed = bucket::remove_remap_leftover(dir->log_dir); !removed) {
+    return refuse(1, fmt::format("cannot delete {}.remap: {}", dir->log_dir,
+                                 removed.error().message()));
   }
-  bool foreign = false;  // records in the log of a core we do not run now
-  Result<bucket::Recovery> recovery =
-      bucket::replay_log(dir->log_dir, [&](const bucket::ReplayedRecord& r) {
-        image.apply(r.header, r.payload);
-        const uint32_t b = r.header.bucket;
-        if (b >= bucket::participant_bucket) return;  // membership, counters: any core
-        if (r.core >= flags.cores || b % flags.cores != r.core) {
-          foreign = true;
-          return;
-        }
-        indexes[r.core]->on_replayed(r);
-      });
-  if (!recovery) {
-    return refuse(1, fmt::format("cannot read the log in {}: {}", dir->log_dir,
-                                 recovery.error().message()));
+  Result<Replayed, std::string> replayed = replay(dir->log_dir, flags.cores);
+  if (!replayed) return refuse(1, replayed.error());
+  if (replayed->foreign) {
+    // Buckets are assigned to cores by b mod --cores and each core's log is
+    // continued only by its own core: the log is rewritten for today's
+    // count once, then read again (remap.h).
+    log_info(log_no_core, "the log in {} was written with another --cores: re-mapping it to {}",
+             dir->log_dir, flags.cores);
+    const auto started = std::chrono::steady_clock::now();
+    Result<bucket::RemapReport, std::string> remapped =
+        bucket::remap_log(dir->log_dir, flags.cores, log_store_config(flags, dir->log_dir, 0));
+    if (!remapped) {
+      return refuse(2, fmt::format("cannot re-map the log in {} to --cores {}: {}", dir->log_dir,
+                                   flags.cores, remapped.error()));
+    }
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
+    log_info(log_no_core, "re-mapped the log from {} cores to {}: {} records, {} bytes, {} ms",
+             remapped->old_cores, flags.cores, remapped->records, remapped->bytes, ms.count());
+    replayed = replay(dir->log_dir, flags.cores);
+    if (!replayed) return refuse(1, replayed.error());
+    COWORKER_ASSERT(!replayed->foreign);
   }
-  if (foreign) {
-    // Buckets are assigned to cores by b mod --cores, and each core's log
-    // is read back by that core: a restart with another core count needs
-    // the re-mapping of the log store's part 2.
-    return refuse(2, fmt::format("the log in {} was written with another --cores; restart with "
-                                 "the same --cores (re-mapping is not supported yet)",
-                                 dir->log_dir));
-  }
+  bucket::EngineImage image = std::move(replayed->image);
+  std::vector<std::unique_ptr<bucket::BucketIndex>> indexes = std::move(replayed->indexes);
+  bucket::Recovery recovery = std::move(replayed->recovery);
   Result<std::optional<Repair>, std::string> repair =
-      plan_repair(image, *recovery, indexes, dir->id, !flags.join.empty());
+      plan_repair(image, recovery, indexes, dir->id, !flags.join.empty());
   if (!repair) return refuse(1, fmt::format("{} in {}", repair.error(), dir->log_dir));
   if (*repair) {
     log_warn(log_no_core,
@@ -87,6 +123,6 @@ int main(int argc, char** argv) {
   log_info(log_no_core, "starting: data dir {} ({:016x}{}), {} cores, {} records replayed",
               dir->path, dir->id, dir->fresh ? ", new" : "", flags.cores, image.records);
   Participant participant(std::move(flags), std::move(*dir), std::move(image),
-                          std::move(*recovery), std::move(indexes), std::move(*repair));
+                          std::move(recovery), std::move(indexes), std::move(*repair));
   return participant.run();
 }

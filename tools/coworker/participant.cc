@@ -123,12 +123,7 @@ void Participant::core_ready() {
 }
 
 Task<void> Participant::core_main(unsigned core) {
-  bucket::LogStore::Config config;
-  config.dir = _data_dir.log_dir;
-  config.core = core;
-  config.segment_bytes = _flags.segment_bytes;
-  config.sync = _flags.sync == SyncMode::always ? bucket::Sync::always : bucket::Sync::none;
-  config.prepare = _flags.prepare;
+  bucket::LogStore::Config config = log_store_config(_flags, _data_dir.log_dir, core);
   config.flushed = [metrics = _metrics[core].get()](std::chrono::steady_clock::duration took) {
     metrics->fdatasync_seconds.observe(std::chrono::duration<double>(took).count());
   };
