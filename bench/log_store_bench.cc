@@ -2,7 +2,8 @@
 //
 //   build/bin/coworker-bench-log-store [--dir DIR] [--runs N] [--seconds S]
 //                             [--recovery-mib M] [--prepare zero_fill|fallocate|none|all]
-//                             [--only small|large|recovery] [--appenders N (large)]
+//                             [--only small|large|recovery|reads] [--appenders N (large)]
+//                             [--read-mib M]
 //
 // Each question is measured side by side with its raw reference in the same
 // run, alternating (reference, store, reference, store, ...), and reported as
@@ -12,6 +13,10 @@
 //   2. 1 MiB records vs sequential write + fdatasync of 1 MiB: target >= 0.8x.
 //   3. recovery of --recovery-mib (1 GiB) with a cold page cache vs reading
 //      and checksumming the same files: target <= 2x the time.
+//   4. reads of one bucket by position through the index and EntryReader
+//      (1 KiB entries, --read-mib of them) vs raw preads of the same
+//      register records: sequential and cache-hot, random and cache-cold;
+//      target >= 0.8x each (log_store_reads.cc).
 // The raw loops write sequentially through a file prepared like the store's
 // segments (same --prepare; preparation untimed, page cache dropped); the
 // other preparations and O_DIRECT are printed alongside, one run each, to
@@ -33,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/log_store_bench.h"
 #include "consensus/crc32c.h"
 #include "bucket/log_store.h"
 #include "reactor/block_on.h"
@@ -42,7 +48,7 @@ using namespace coworker;
 using namespace coworker::bucket;
 using namespace coworker::consensus;
 using coworker::reactor::Task;
-using Clock = std::chrono::steady_clock;
+using namespace coworker::bench;
 
 namespace {
 
@@ -52,23 +58,10 @@ struct Options {
   double seconds = 2.0;
   uint64_t recovery_mib = 1024;
   std::vector<Prepare> prepares{Prepare::fallocate};
-  std::string only;  // small, large, recovery; empty: all
+  std::string only;  // small, large, recovery, reads; empty: all
+  uint64_t read_mib = 256;
   std::vector<int> large_appenders{1, 4};
 };
-
-double since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
-[[noreturn]] void die(const char* what) {
-  std::perror(what);
-  std::exit(1);
-}
 
 struct Scratch {
   std::string path;
@@ -265,25 +258,6 @@ void write_log(const std::string& dir, uint64_t bytes) {
   ::sync();
 }
 
-std::vector<std::string> segment_files(const std::string& dir) {
-  std::vector<std::string> out;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-    if (e.is_regular_file()) out.push_back(e.path().string());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-void drop_cache(const std::vector<std::string>& files) {
-  for (const std::string& f : files) {
-    const int fd = ::open(f.c_str(), O_RDONLY);
-    if (fd < 0) die("open");
-    ::fdatasync(fd);
-    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    ::close(fd);
-  }
-}
-
 // Reference: read every file in 4 MiB chunks and checksum every byte.
 double read_and_checksum(const std::vector<std::string>& files, uint64_t* bytes) {
   std::vector<char> buffer(4 << 20);
@@ -347,6 +321,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--only") o.only = v, i++;
     else if (a == "--appenders") o.large_appenders = {std::atoi(v)}, i++;
     else if (a == "--recovery-mib") o.recovery_mib = std::strtoull(v, nullptr, 10), i++;
+    else if (a == "--read-mib") o.read_mib = std::strtoull(v, nullptr, 10), i++;
     else if (a == "--prepare") {
       const std::string p = v;
       i++;
@@ -355,10 +330,11 @@ Options parse(int argc, char** argv) {
       else if (p == "none") o.prepares = {Prepare::none};
       else o.prepares = {Prepare::fallocate};
     } else {
-      std::fprintf(stderr, "usage: %s [--dir DIR] [--runs N] [--seconds S] [--recovery-mib M] "
-                           "[--prepare zero_fill|fallocate|none|all] [--only small|large|recovery] "
-                           "[--appenders N]\n", argv[0]);
-      std::exit(2);
+      std::fprintf(a == "--help" ? stdout : stderr,
+                   "usage: %s [--dir DIR] [--runs N] [--seconds S] [--recovery-mib M] "
+                   "[--read-mib M] [--prepare zero_fill|fallocate|none|all] "
+                   "[--only small|large|recovery|reads] [--appenders N]\n", argv[0]);
+      std::exit(a == "--help" ? 0 : 2);
     }
   }
   return o;
@@ -379,5 +355,6 @@ int main(int argc, char** argv) {
     if (o.only.empty() || o.only == "large") question_large(o, scratch.path, prepare);
   }
   if (o.only.empty() || o.only == "recovery") question_recovery(o, scratch.path);
+  if (o.only.empty() || o.only == "reads") question_reads(scratch.path, o.runs, o.read_mib);
   return 0;
 }

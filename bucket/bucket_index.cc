@@ -145,8 +145,10 @@ void BucketIndex::replay_phaser(uint32_t bucket, const ReplayedRecord& record) {
   Bucket& state = _buckets[bucket];
   if (state.damaged) return;
   const RecordHeader& header = record.header;
+  // Replay hands over records whose payload checksum held.
   auto decoded = consensus::decode_phaser_record(
-      std::string_view(record.payload.data(), record.payload.size()));
+      std::string_view(record.payload.data(), record.payload.size()),
+      consensus::WriteChecksum::covered);
   if (!decoded) return mark_damaged(bucket);
   const consensus::PhaserRecord& phaser = *decoded.value;
   if (const auto* r = std::get_if<consensus::RegisterRecord>(&phaser)) {

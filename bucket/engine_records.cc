@@ -236,7 +236,8 @@ void EngineImage::apply_membership_checkpoint(const RecordHeader& header,
 void EngineImage::apply_phaser(const RecordHeader& header, std::span<const char> payload) {
   const uint32_t bucket = header.bucket;
   if (std::binary_search(damaged_buckets.begin(), damaged_buckets.end(), bucket)) return;
-  auto decoded = consensus::decode_phaser_record(view(payload));
+  // apply() takes records whose payload checksum held.
+  auto decoded = consensus::decode_phaser_record(view(payload), consensus::WriteChecksum::covered);
   if (!decoded) return mark_damaged(bucket);
   const consensus::PhaserRecord& record = *decoded.value;
   consensus::PhaserDurable& image = phasers[bucket];

@@ -191,8 +191,8 @@ Result<consensus::WritePtr, ReadErrc> EntryReader::check_register(uint32_t bucke
   if (!placed) return ReadErrc::corrupt;
   const std::span<const char> payload(record + record_header_bytes, write.payload_bytes);
   if (!payload_intact(header, payload)) return ReadErrc::corrupt;
-  auto decoded =
-      consensus::decode_phaser_record(std::string_view(payload.data(), payload.size()));
+  auto decoded = consensus::decode_phaser_record(
+      std::string_view(payload.data(), payload.size()), consensus::WriteChecksum::covered);
   if (!decoded) return ReadErrc::corrupt;
   const auto* r = std::get_if<consensus::RegisterRecord>(&*decoded.value);
   if (r == nullptr) return ReadErrc::corrupt;

@@ -13,9 +13,10 @@
 //   3. its header is verified (decode_header with the segment index: magic,
 //      checksum, fields), then its payload checksum (payload_intact), then
 //      what it holds: a register_write of this bucket, this core, this
-//      location, decoding (phaser_codec.h; the Write's checksum is checked
-//      there) to a write at the indexed first position with the indexed
-//      entry count;
+//      location, decoding (phaser_codec.h; WriteChecksum::covered: the
+//      payload checksum just checked covers the Write's bytes, so its own
+//      checksum is not recomputed) to a write at the indexed first position
+//      with the indexed entry count;
 //   4. the entries in range are moved out of the decoded write.
 // Any disagreement is `corrupt`, a value: bytes from a disk never fire an
 // assertion, and a damaged record never yields entries.

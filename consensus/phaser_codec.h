@@ -58,7 +58,15 @@ void encode(Writer& out, const PhaserRecord& record);
 std::string encode(const PhaserRecord& record);
 
 Decoded<PhaserMessage> decode_phaser_message(std::string_view bytes);
-Decoded<PhaserRecord> decode_phaser_record(std::string_view bytes);
+// Whether decoding a Write recomputes its checksum (phaser.h checksum_of).
+enum class WriteChecksum : uint8_t {
+  verify,   // bytes from a peer, or of unknown origin: recomputed, a mismatch fails
+  covered,  // a log record whose payload checksum held (record.h): the bytes are
+            // the ones this participant encoded from a verified Write, so the
+            // recomputation (a second pass over every body) is skipped
+};
+Decoded<PhaserRecord> decode_phaser_record(std::string_view bytes,
+                                           WriteChecksum check = WriteChecksum::verify);
 
 // One bucket_entry, for other codecs that carry client messages (the
 // server's hops).

@@ -384,7 +384,7 @@ TEST_CASE("bucket index: replay marks a bucket damaged at a record that does not
   }
   SUBCASE("a payload that does not decode") {
     std::string bad = reg;
-    bad[bad.size() / 2] ^= 0x10;
+    bad.resize(bad.size() - 1);  // cut short (a flipped byte: the payload checksum's)
     index.on_replayed(replayed(9, consensus::RegisterRecord{write}, bad, 128));
     CHECK(index.damaged(9));
   }
