@@ -5,17 +5,20 @@
 #
 #   bench/retention_append.sh [--runs N] [--duration S] [--segment-bytes SIZE]
 #                             [--retention-bytes SIZE] [--message-bytes B]
+#                             [--prepare fallocate|recycle|zero_fill|none]
 #
 # Each run starts its own cluster with tools/cluster (--cores 1, its own
 # directory and ports), drives it with coworker-bench (64 connections,
 # closed loop, single appends routed to their leaders) and stops it. Prints
 # each run (appends/s, p50, p99, segments left in participant 1's log) and
 # the median of the per-round ratios with/without. Small segments make
-# rounds frequent: the worst case for the ratio.
+# rounds frequent: the worst case for the ratio. --prepare applies to the
+# runs with retention (recycle: retired segments become the next ones); the
+# runs without keep the default, fallocate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=retention-append
-runs=3 duration=8 segment=4MiB retention=16MiB message=1000
+runs=3 duration=8 segment=4MiB retention=16MiB message=1000 prepare=fallocate
 while [[ $# -gt 0 ]]; do
   case $1 in
     --runs) runs=$2; shift 2 ;;
@@ -23,7 +26,8 @@ while [[ $# -gt 0 ]]; do
     --segment-bytes) segment=$2; shift 2 ;;
     --retention-bytes) retention=$2; shift 2 ;;
     --message-bytes) message=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --prepare) prepare=$2; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "$name: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -39,12 +43,12 @@ results=()
 for round in $(seq "$runs"); do
   for mode in without with; do
     extra=(--segment-bytes "$segment")
-    [[ $mode == with ]] && extra+=(--retention-bytes "$retention")
+    [[ $mode == with ]] && extra+=(--retention-bytes "$retention" --prepare "$prepare")
     tools/cluster start 3 --base-port "$base" --cores 1 -- "${extra[@]}" >/dev/null
     json=$(build/bin/coworker-bench --server "$servers" --duration "$duration" --warmup 1 \
              --connections 64 --message-bytes "$message" --json)
-    segments=$(ls "$COWORKER_CLUSTER_DIR"/p1/log/core-000/*.seg | wc -l)
-    tools/cluster stop >/dev/null
+    tools/cluster stop >/dev/null  # first: retention deletes segments while it runs
+    segments=$(find "$COWORKER_CLUSTER_DIR/p1/log/core-000" -name '*.seg' | wc -l)
     line=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(round(d["messages_per_s"]), d["p50_ms"], d["p99_ms"])' "$json")
     echo "round $round $mode retention: appends/s p50_ms p99_ms = $line, segments left $segments"
     results+=("$round $mode $line")

@@ -30,6 +30,9 @@ constexpr size_t segment_header_bytes = record_bytes(segment_header_payload_byte
 constexpr size_t seal_bytes = record_bytes(0);
 // Segments prepared ahead of the one being filled.
 constexpr uint64_t prepare_ahead = 1;
+// Retired segments kept for reuse (Prepare::recycle): what the preparer
+// takes before the next retirement, at most; more are deleted.
+constexpr size_t free_segments_max = prepare_ahead + 1;
 
 int64_t now_ms() {
   using namespace std::chrono;
@@ -60,7 +63,7 @@ std::optional<Sync> parse_sync(std::string_view text) {
 }
 
 std::optional<Prepare> parse_prepare(std::string_view text) {
-  for (Prepare p : {Prepare::zero_fill, Prepare::fallocate, Prepare::none}) {
+  for (Prepare p : {Prepare::zero_fill, Prepare::fallocate, Prepare::none, Prepare::recycle}) {
     if (text == prepare_name(p)) return p;
   }
   return std::nullopt;
@@ -113,6 +116,22 @@ Result<std::unique_ptr<LogStore>> LogStore::open(Config config, const Resume& re
   for (uint64_t index : resume.retire) {
     COWORKER_ASSERT(index < resume.first_segment);
     if (::unlink(segment_path(config.dir, config.core, index).c_str()) != 0 && errno != ENOENT) {
+      return Errno{errno};
+    }
+  }
+  // Retired segments a run before kept for reuse: adopted when recycling,
+  // deleted otherwise (or when too many, or of another size).
+  Result<std::vector<uint64_t>> free = list_free(config.dir, config.core);
+  if (!free) return free.error();
+  for (uint64_t index : *free) {
+    const std::string path = free_path(config.dir, config.core, index);
+    struct stat st;
+    const bool reuse = config.prepare == Prepare::recycle &&
+                       store->_free.size() < free_segments_max && ::stat(path.c_str(), &st) == 0 &&
+                       static_cast<uint64_t>(st.st_size) == config.segment_bytes;
+    if (reuse) {
+      store->_free.push_back(index);
+    } else if (::unlink(path.c_str()) != 0) {
       return Errno{errno};
     }
   }
@@ -435,8 +454,18 @@ Task<void> LogStore::prepare_loop() {
       continue;
     }
     const uint64_t index = _prepared_max + 1;
-    Result<int> fd = co_await prepare_segment(_config.dir, _config.core, index,
-                                              _config.segment_bytes, _config.prepare, _dir_fd);
+    Result<int> fd = Errno{0};
+    if (!_free.empty()) {
+      COWORKER_ASSERT(_config.prepare == Prepare::recycle);
+      const uint64_t reused = _free.front();
+      _free.erase(_free.begin());
+      COWORKER_ASSERT(reused < _first_segment);
+      fd = co_await recycle_segment(_config.dir, _config.core, reused, index, _dir_fd);
+      if (fd) _stats.segments_recycled++;
+    } else {
+      fd = co_await prepare_segment(_config.dir, _config.core, index, _config.segment_bytes,
+                                    _config.prepare, _dir_fd);
+    }
     if (!fd) {
       fail(fd.error());
       break;
@@ -451,7 +480,7 @@ Task<void> LogStore::prepare_loop() {
 }
 
 uint64_t LogStore::disk_bytes() const {
-  const uint64_t segments = std::max(_prepared_max, _segment) - _first_segment + 1;
+  const uint64_t segments = std::max(_prepared_max, _segment) - _first_segment + 1 + _free.size();
   return segments * _config.segment_bytes;
 }
 
@@ -499,9 +528,23 @@ Task<Status> LogStore::retire(uint64_t first_kept) {
   if (status) {
     const uint64_t first = _first_segment;
     _first_segment = first_kept;
+    // The newest retired ones are kept for reuse: a crash leaves `.free`
+    // files, which the next open adopts or deletes (never read as log).
+    const uint64_t keep_from =
+        _config.prepare == Prepare::recycle
+            ? std::max(first, first_kept - std::min<uint64_t>(first_kept - first,
+                                                              free_segments_max - _free.size()))
+            : first_kept;
     for (uint64_t index = first; index < first_kept; index++) {
       _sealed_ms.erase(index);
-      if (::unlink(segment_path(_config.dir, _config.core, index).c_str()) == 0) {
+      const std::string path = segment_path(_config.dir, _config.core, index);
+      struct stat st;
+      const bool reuse = index >= keep_from && ::stat(path.c_str(), &st) == 0 &&
+                         static_cast<uint64_t>(st.st_size) == _config.segment_bytes;
+      if (reuse && ::rename(path.c_str(), free_path(_config.dir, _config.core, index).c_str()) == 0) {
+        _free.push_back(index);
+        _stats.segments_retired++;
+      } else if (::unlink(path.c_str()) == 0) {
         _stats.segments_retired++;
       } else if (errno != ENOENT) {
         status = Errno{errno};  // recovery deletes it (below the marker)

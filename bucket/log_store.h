@@ -90,7 +90,7 @@ class LogStore {
     uint64_t segment_bytes = 64u << 20;
     size_t batch_bytes_max = 8u << 20;  // per buffer; a core holds two
     Sync sync = Sync::always;
-    Prepare prepare = Prepare::fallocate;  // measured: docs/ARCHITECTURE.md, "Log store"
+    Prepare prepare = Prepare::recycle;  // measured: docs/ARCHITECTURE.md, "Log store"
     // Told how long each batch took to write and make durable (metrics);
     // called on the core's loop, must not block.
     std::function<void(std::chrono::steady_clock::duration)> flushed;
@@ -105,6 +105,7 @@ class LogStore {
     uint64_t fdatasyncs = 0;
     uint64_t segments_prepared = 0;
     uint64_t segments_retired = 0;
+    uint64_t segments_recycled = 0;  // retired ones made the next segment (Prepare::recycle)
     uint64_t full = 0;  // stage() calls that found the batch full
   };
 
@@ -176,8 +177,8 @@ class LogStore {
   // The oldest segment on disk, and the one the next record goes to.
   uint64_t first_segment() const { return _first_segment; }
   uint64_t segment() const { return _segment; }
-  // Bytes the log's segments take on disk (the current one and those
-  // prepared ahead included).
+  // Bytes the log's segments take on disk (the current one, those prepared
+  // ahead and retired ones kept for reuse included).
   uint64_t disk_bytes() const;
   // The first segment the policy keeps: every sealed segment below it is
   // past retention — the sealed segments after it hold at least `bytes_max`
@@ -187,7 +188,9 @@ class LogStore {
   // Deletes every segment below `first_kept` (> first_segment(), <=
   // segment()): the marker first, durably, then the files. The caller
   // guarantees nothing below it is needed (a durable checkpoint round in
-  // segment first_kept or later). One call at a time.
+  // segment first_kept or later). One call at a time. With
+  // Prepare::recycle, up to two of them are renamed `<index>.free` instead
+  // (segment.h) and become the next segments the preparer needs.
   reactor::Task<Status> retire(uint64_t first_kept);
 
   uint64_t next_seq() const { return _next_seq; }
@@ -245,6 +248,7 @@ class LogStore {
   std::pair<uint64_t, uint64_t> _last_location{0, 0};
 
   std::map<uint64_t, int> _fds;  // open segments: written, being written, prepared
+  std::vector<uint64_t> _free;   // retired segments kept for reuse (Prepare::recycle)
   uint64_t _prepared_max = 0;
   int _dir_fd = -1;
 

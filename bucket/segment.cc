@@ -10,7 +10,9 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
+#include <string_view>
 
 #include "consensus/assert.h"
 #include "consensus/crc32c.h"
@@ -60,7 +62,9 @@ bool parse_hex(const std::string& s, uint64_t* out) {
 Result<int> create_prep(const std::string& path, uint64_t bytes, Prepare prepare) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno{errno};
-  if (prepare == Prepare::fallocate && ::fallocate(fd, 0, 0, static_cast<off_t>(bytes)) != 0) {
+  // Recycling with no retired segment free prepares like fallocate.
+  const bool allocate = prepare == Prepare::fallocate || prepare == Prepare::recycle;
+  if (allocate && ::fallocate(fd, 0, 0, static_cast<off_t>(bytes)) != 0) {
     const int e = errno;
     ::close(fd);
     return Errno{e};
@@ -83,6 +87,7 @@ const char* prepare_name(Prepare prepare) {
     case Prepare::zero_fill: return "zero_fill";
     case Prepare::fallocate: return "fallocate";
     case Prepare::none: return "none";
+    case Prepare::recycle: return "recycle";
   }
   return "?";
 }
@@ -102,6 +107,12 @@ std::string segment_path(const std::string& log_dir, unsigned core, uint64_t ind
 std::string prep_path(const std::string& log_dir, unsigned core, uint64_t index) {
   char name[40];
   std::snprintf(name, sizeof(name), "/%016" PRIx64 ".prep", index);
+  return core_dir(log_dir, core) + name;
+}
+
+std::string free_path(const std::string& log_dir, unsigned core, uint64_t index) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "/%016" PRIx64 ".free", index);
   return core_dir(log_dir, core) + name;
 }
 
@@ -131,9 +142,13 @@ Result<std::vector<unsigned>> list_cores(const std::string& log_dir) {
   return cores;
 }
 
-Result<std::vector<uint64_t>> list_segments(const std::string& log_dir, unsigned core) {
+namespace {
+
+// The indexes of a core directory's `<16 hex digits><suffix>` files, sorted;
+// `other` is shown every other name.
+Result<std::vector<uint64_t>> list_indexed(const std::string& path, std::string_view suffix,
+                                           const std::function<void(const std::string&)>& other) {
   std::vector<uint64_t> indexes;
-  const std::string path = core_dir(log_dir, core);
   DIR* dir = ::opendir(path.c_str());
   if (dir == nullptr) {
     if (errno == ENOENT) return indexes;
@@ -142,15 +157,31 @@ Result<std::vector<uint64_t>> list_segments(const std::string& log_dir, unsigned
   while (dirent* e = ::readdir(dir)) {
     const std::string name = e->d_name;
     uint64_t index;
-    if (name.size() == 20 && name.ends_with(".seg") && parse_hex(name.substr(0, 16), &index)) {
+    if (name.size() == 16 + suffix.size() && name.ends_with(suffix) &&
+        parse_hex(name.substr(0, 16), &index)) {
       indexes.push_back(index);
-    } else if ((name.size() == 21 && name.ends_with(".prep")) || name == "retained.tmp") {
-      ::unlink((path + "/" + name).c_str());  // a crash while preparing: never published
+    } else {
+      other(name);
     }
   }
   ::closedir(dir);
   std::sort(indexes.begin(), indexes.end());
   return indexes;
+}
+
+}  // namespace
+
+Result<std::vector<uint64_t>> list_segments(const std::string& log_dir, unsigned core) {
+  const std::string path = core_dir(log_dir, core);
+  return list_indexed(path, ".seg", [&](const std::string& name) {
+    if ((name.size() == 21 && name.ends_with(".prep")) || name == "retained.tmp") {
+      ::unlink((path + "/" + name).c_str());  // a crash while preparing: never published
+    }
+  });
+}
+
+Result<std::vector<uint64_t>> list_free(const std::string& log_dir, unsigned core) {
+  return list_indexed(core_dir(log_dir, core), ".free", [](const std::string&) {});
 }
 
 std::string retained_path(const std::string& log_dir, unsigned core) {
@@ -265,6 +296,19 @@ reactor::Task<Result<int>> prepare_segment(std::string log_dir, unsigned core, u
     ::close(*fd);
     co_return Errno{error};
   }
+  co_return fd;
+}
+
+reactor::Task<Result<int>> recycle_segment(std::string log_dir, unsigned core,
+                                           uint64_t free_index, uint64_t index, int dir_fd) {
+  const std::string path = segment_path(log_dir, core, index);
+  if (::rename(free_path(log_dir, core, free_index).c_str(), path.c_str()) != 0) {
+    co_return Errno{errno};
+  }
+  Status synced = co_await reactor::Fsync{dir_fd, reactor::SyncData::all};
+  if (!synced) co_return synced.error();
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) co_return Errno{errno};
   co_return fd;
 }
 

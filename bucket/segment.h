@@ -4,6 +4,7 @@
 //   <log dir>/core-<C>/<index, 16 hex digits>.seg     segments, index 1, 2, ...
 //   <log dir>/core-<C>/<index>.prep                    a segment being prepared
 //   <log dir>/core-<C>/retained                        the first segment kept
+//   <log dir>/core-<C>/<index>.free                    a retired segment kept for reuse
 //
 // Retention (DESIGN §6) deletes whole segments from the front of a core's
 // log. It first replaces `retained` (the first segment kept, 16 hex digits,
@@ -24,8 +25,16 @@
 //              written extents, so an fdatasync flushes data only, but every
 //              byte of the log is written twice;
 //   fallocate  unwritten extents: every fdatasync also commits the journal to
-//              convert the extents it wrote (default: measured cheaper here);
-//   none       an empty file that each write extends (allocation in fdatasync).
+//              convert the extents it wrote (measured cheaper than zero_fill);
+//   none       an empty file that each write extends (allocation in fdatasync);
+//   recycle    (default) a segment retention retired (`<old index>.free`) renamed into
+//              place: its extents are written, so appends overwrite them
+//              and an fdatasync flushes data only, with no byte written
+//              twice; fallocate while no retired segment is free. Its old
+//              records stay behind the new ones, and can never pass for
+//              records of the new index: a header's checksum is seeded with
+//              its segment's index and holds its own offset (record.h), so
+//              recovery reads them as the end of the log, never as damage.
 //
 // The synchronous functions are for startup and tools; LogStore prepares the
 // next segment on its core with the reactor's ops (prepare_segment).
@@ -41,12 +50,13 @@
 
 namespace coworker::bucket {
 
-enum class Prepare : uint8_t { zero_fill, fallocate, none };
+enum class Prepare : uint8_t { zero_fill, fallocate, none, recycle };
 const char* prepare_name(Prepare prepare);
 
 std::string core_dir(const std::string& log_dir, unsigned core);
 std::string segment_path(const std::string& log_dir, unsigned core, uint64_t index);
 std::string prep_path(const std::string& log_dir, unsigned core, uint64_t index);
+std::string free_path(const std::string& log_dir, unsigned core, uint64_t index);
 
 // Creates the directory (and its parents) when missing.
 Status make_dirs(const std::string& path);
@@ -64,6 +74,9 @@ Result<std::optional<uint64_t>> read_retained(const std::string& log_dir, unsign
 // The marker's bytes for `first_kept`.
 std::string retained_text(uint64_t first_kept);
 
+// The retired segments kept for reuse (`<index>.free`), sorted.
+Result<std::vector<uint64_t>> list_free(const std::string& log_dir, unsigned core);
+
 // Prepares segment `index` synchronously and returns its fd (read-write),
 // atomically replacing any file of that name.
 Result<int> prepare_segment_sync(const std::string& log_dir, unsigned core, uint64_t index,
@@ -74,5 +87,11 @@ Result<int> prepare_segment_sync(const std::string& log_dir, unsigned core, uint
 // `dir_fd` is the core directory, kept open by the caller.
 reactor::Task<Result<int>> prepare_segment(std::string log_dir, unsigned core, uint64_t index,
                                            uint64_t bytes, Prepare prepare, int dir_fd);
+
+// Prepare::recycle with a free segment: `<free_index>.free` becomes segment
+// `index` (renamed, the directory fsync'ed; its bytes were durable when it
+// was sealed) and is opened read-write.
+reactor::Task<Result<int>> recycle_segment(std::string log_dir, unsigned core,
+                                           uint64_t free_index, uint64_t index, int dir_fd);
 
 }  // namespace coworker::bucket

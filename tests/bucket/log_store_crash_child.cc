@@ -1,9 +1,13 @@
 // The child of the crash-consistency test (log_store_crash_test.cc).
 //
-//   log_store_crash_child <log dir> <cores> <seed> <prepare: 0 zero_fill, 1 fallocate, 2 none>
+//   log_store_crash_child <log dir> <cores> <seed>
+//                         <prepare: 0 zero_fill, 1 fallocate, 2 none, 3 recycle>
 //
 // Recovers every core's log, opens one LogStore per core, and appends from
-// 16 coroutines per core until killed. After each append is durable it
+// 16 coroutines per core until killed. With recycle, retention runs too:
+// every 8th append of each core's first appender writes a checkpoint round
+// marker, waits for it to be durable, and retires the segments below the
+// marker's, so retired segments come back as the next ones. After each append is durable it
 // writes an ack (core, seq, key) of 20 bytes to stdout, a pipe to the
 // parent; writes below PIPE_BUF are atomic, so acks from all cores
 // interleave whole. The parent SIGKILLs it at a random ack count.
@@ -38,9 +42,29 @@ void send_ack(const Ack& ack) {
   if (::write(STDOUT_FILENO, &ack, sizeof(ack)) != sizeof(ack)) std::_Exit(4);
 }
 
-Task<void> appender(LogStore& store, unsigned core, uint64_t seed, int index) {
+// A round marker (recovery folds a retained log from it), durable, then
+// the segments below its segment retired (as Core::run_retention does).
+Task<void> retain(LogStore& store) {
+  const RecordMeta marker{RecordKind::checkpoint_round, participant_bucket, 0, {}};
+  const std::string one(1, '\1');
+  Result<uint64_t, LogErrc> seq = store.stage(marker, one);
+  while (!seq && seq.error() == LogErrc::full) {
+    co_await store.room(one.size());
+    seq = store.stage(marker, one);
+  }
+  if (!seq) std::_Exit(3);
+  const uint64_t segment = store.last_location().first;
+  if (!(co_await store.durable(*seq))) std::_Exit(3);
+  if (segment > store.first_segment()) {
+    Status retired = co_await store.retire(segment);
+    if (!retired) std::_Exit(5);
+  }
+}
+
+Task<void> appender(LogStore& store, unsigned core, uint64_t seed, int index, bool retention) {
   uint64_t state = seed ^ (uint64_t{core} << 48) ^ (uint64_t(index) << 40);
   for (uint64_t counter = 0;; counter++) {
+    if (retention && index == 0 && counter % 8 == 7) co_await retain(store);
     // Keys are unique across runs: the seed differs per run.
     const uint64_t key = (seed << 32) | (uint64_t{core} << 28) | (uint64_t(index) << 22) | counter;
     const size_t length = 12 + testing::splitmix64(state) % 3000;
@@ -88,7 +112,8 @@ int main(int argc, char** argv) {
     // The stores live until the process is killed.
     LogStore* kept = store->release();
     for (int a = 0; a < appenders_per_core; a++) {
-      reactor::Loop::current().spawn(appender(*kept, core, seed, a));
+      reactor::Loop::current().spawn(
+          appender(*kept, core, seed, a, prepare == Prepare::recycle));
     }
     co_return;
   });

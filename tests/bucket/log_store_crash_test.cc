@@ -1,6 +1,8 @@
 // Crash consistency of the log store with a real process: a child appends
 // under load (log_store_crash_child.cc) and is SIGKILLed at a random point,
-// many times, with 1 to 3 cores and every preparation mode; every other run
+// many times, with 1 to 3 cores and every preparation mode (recycle with
+// retention running: segments retired behind round markers come back as
+// the next ones, their old records behind the new); every other run
 // also loses (damages) the last, unacknowledged batch as a power loss would. After each kill
 // the whole log is replayed: every append ever reported durable is present
 // and intact, nothing damaged or unacknowledged-and-torn is served, and a
@@ -136,10 +138,11 @@ TEST_CASE("crash: every append acknowledged before SIGKILL survives, many kills"
   uint64_t state = static_cast<uint64_t>(env_int("COWORKER_CRASH_SEED", 7));
   std::map<std::pair<uint32_t, uint64_t>, uint64_t> durable;  // (core, seq) -> key
   int torn = 0;
+  int retained_logs = 0;  // core logs found with their front retired (recycle runs)
   int run = 0;
   for (; run < iterations && std::chrono::steady_clock::now() < deadline; run++) {
     const unsigned cores = 1 + static_cast<unsigned>(run % 3);
-    const int prepare = (run / 3) % 3;
+    const int prepare = (run / 3) % 4;  // Prepare: zero_fill, fallocate, none, recycle
     const uint64_t kill_after = 1 + splitmix64(state) % 1500;
     CAPTURE(run);
     CAPTURE(cores);
@@ -156,7 +159,13 @@ TEST_CASE("crash: every append acknowledged before SIGKILL survives, many kills"
     if (splitmix64(state) % 2 == 0) damaged = lose_last_batch(dir.path(), durable, state);
     ReplayResult replayed = replay_all(dir.path());
     std::map<std::pair<uint32_t, uint64_t>, const Replayed*> present;
+    // With retention, a core's log is read from its first round marker on:
+    // what was acknowledged below it was retired, the rest must be there.
+    std::map<uint32_t, uint64_t> first_seq;
     for (const Replayed& r : replayed.records) {
+      auto [at, fresh] = first_seq.emplace(r.core, r.seq);
+      if (!fresh) at->second = std::min(at->second, r.seq);
+      if (r.kind == RecordKind::checkpoint_round) continue;
       REQUIRE(payload_self_consistent(r.payload));
       CHECK(r.bucket == payload_key(r.payload) % 64);
       present[{r.core, r.seq}] = &r;
@@ -167,14 +176,20 @@ TEST_CASE("crash: every append acknowledged before SIGKILL survives, many kills"
     }
     for (unsigned core : damaged) CHECK(replayed.recovery.core(core).torn.has_value());
     size_t missing = 0;
+    for (const CoreReport& report : replayed.recovery.cores) {
+      if (report.resume.first_segment > 1) retained_logs++;
+    }
     for (const auto& [where, key] : durable) {
+      const CoreReport report = replayed.recovery.core(where.first);
+      if (report.resume.first_segment > 1 && where.second < first_seq[where.first]) continue;
       auto found = present.find(where);
       if (found == present.end() || payload_key(found->second->payload) != key) missing++;
     }
     CHECK(missing == 0);
   }
   MESSAGE("crash runs: " << run << ", durable appends checked: " << durable.size()
-                         << ", torn tails cut: " << torn);
+                         << ", torn tails cut: " << torn << ", retained logs: " << retained_logs);
   CHECK(run >= 10);
+  CHECK(retained_logs > 0);
   CHECK(durable.size() > 1000);
 }

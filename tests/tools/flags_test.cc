@@ -74,7 +74,7 @@ TEST_CASE("flags: the three required flags alone give every default of DESIGN §
   CHECK(f.buckets == 64);
   CHECK(f.replicas == 3);
   CHECK(f.sync == SyncMode::always);
-  CHECK(f.prepare == bucket::Prepare::fallocate);
+  CHECK(f.prepare == bucket::Prepare::recycle);
   CHECK(f.heartbeat_ms == 100);
   CHECK(f.departure_timeout_ms == 1000);
   CHECK(f.recovery_timeout_ms == 30000);

@@ -100,11 +100,13 @@ void add_shape(cli::FlagSet& set, ServerFlags* f) {
   set.add("--prepare", &f->prepare,
           cli::one_of<bucket::Prepare>({{"fallocate", bucket::Prepare::fallocate},
                                         {"zero_fill", bucket::Prepare::zero_fill},
-                                        {"none", bucket::Prepare::none}}),
+                                        {"none", bucket::Prepare::none},
+                                        {"recycle", bucket::Prepare::recycle}}),
           "How a log segment is made ready before use: unwritten extents, zeros written "
-          "ahead, or a file each write grows (docs/PERFORMANCE.md)")
-      ->type_name("fallocate|zero_fill|none")
-      ->default_str("fallocate");
+          "ahead, a file each write grows, or a segment retention retired (fallocate "
+          "while none is free) (docs/PERFORMANCE.md)")
+      ->type_name("fallocate|zero_fill|none|recycle")
+      ->default_str("recycle");
   set.add<LogLevel>(
          "--log-level", &f->log_level,
          [](std::string_view text) -> Parsed<LogLevel> {

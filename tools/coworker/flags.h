@@ -56,7 +56,7 @@ struct ServerFlags {
   uint32_t buckets = 64;           // a power of two, 1..65536
   unsigned replicas = 3;           // odd, 1..7
   SyncMode sync = SyncMode::always;
-  bucket::Prepare prepare = bucket::Prepare::fallocate;  // how log segments are made ready
+  bucket::Prepare prepare = bucket::Prepare::recycle;  // how log segments are made ready
   uint32_t heartbeat_ms = 100;
   uint32_t departure_timeout_ms = 1000;  // >= 3 heartbeats
   uint32_t recovery_timeout_ms = 30000;
