@@ -116,7 +116,7 @@ void BucketIndex::on_staged(uint32_t bucket, const consensus::PhaserRecord& reco
   } else if (const auto* c = std::get_if<consensus::CommitRecord>(&record)) {
     apply_commit(state, c->mark);
   } else if (const auto* k = std::get_if<consensus::CheckpointRecord>(&record)) {
-    apply_checkpoint(state, k->commit_end);
+    apply_checkpoint(state, k->state.commit_end);
   }
 }
 
@@ -168,9 +168,9 @@ void BucketIndex::replay_phaser(uint32_t bucket, const ReplayedRecord& record) {
   } else if (const auto* k = std::get_if<consensus::CheckpointRecord>(&phaser)) {
     // Never below the end: committed positions do not go back.
     const bool fits = header.kind == RecordKind::bucket_checkpoint &&
-                      header.position == k->commit_end && k->commit_end >= state.end;
+                      header.position == k->state.commit_end && k->state.commit_end >= state.end;
     if (!fits) return mark_damaged(bucket);
-    apply_checkpoint(state, k->commit_end);
+    apply_checkpoint(state, k->state.commit_end);
   } else {
     mark_damaged(bucket);  // a promise record under another kind's header
   }

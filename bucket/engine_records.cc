@@ -59,8 +59,8 @@ EngineRecord encode_phaser_record(uint32_t bucket, const consensus::PhaserRecord
     out.meta.promise = r->write->promise;
   } else if (const auto* k = std::get_if<consensus::CheckpointRecord>(&record)) {
     out.meta.kind = RecordKind::bucket_checkpoint;
-    out.meta.position = k->commit_end;
-    out.meta.promise = k->promise;
+    out.meta.position = k->state.commit_end;
+    out.meta.promise = k->state.promise;
   } else {
     const auto& c = std::get<consensus::CommitRecord>(record);
     out.meta.kind = RecordKind::commit;
@@ -250,9 +250,9 @@ void EngineImage::apply_phaser(const RecordHeader& header, std::span<const char>
            r->write->first == image.commit_end;
   } else if (const auto* k = std::get_if<consensus::CheckpointRecord>(&record)) {
     // The codec checked the mark against commit_end; promises only grow.
-    fits = header.kind == RecordKind::bucket_checkpoint && header.position == k->commit_end &&
-           header.promise == k->promise && k->promise >= image.promise &&
-           k->commit_end >= image.commit_end;
+    fits = header.kind == RecordKind::bucket_checkpoint && header.position == k->state.commit_end &&
+           header.promise == k->state.promise && k->state.promise >= image.promise &&
+           k->state.commit_end >= image.commit_end;
   } else {
     const auto& c = std::get<consensus::CommitRecord>(record);
     const bool commits_register = image.register_ != nullptr &&

@@ -42,7 +42,8 @@ void PhaserDurable::apply(const PhaserRecord& record) {
     COWORKER_ASSERT(r->write->first == commit_end);
     promise = std::max(promise, r->write->promise);
     register_ = r->write;
-  } else if (const auto* k = std::get_if<CheckpointRecord>(&record)) {
+  } else if (const auto* checkpoint = std::get_if<CheckpointRecord>(&record)) {
+    const CommittedState* k = &checkpoint->state;
     // Everything before it in the log counts no more (the log may have lost
     // it); the register, if any, follows it in its own record.
     COWORKER_ASSERT(k->dedup != nullptr);
@@ -727,9 +728,10 @@ PhaserOutput Phaser::on_fetch_retained(ParticipantId to) {
   DedupTable committed = _dedup;
   committed.forget_accepted();  // the leader's pending marks are not committed
   out.send.push_back(PhaserSend{
-      to, CatchupSnapshot{_config.bucket, _leading_promise, _commit_end, _last_commit,
-                          _last_commit_first,
-                          std::make_shared<const DedupTable>(std::move(committed))}});
+      to, CatchupSnapshot{_config.bucket,
+                          CommittedState{_leading_promise, _commit_end, _last_commit,
+                                         _last_commit_first,
+                                         std::make_shared<const DedupTable>(std::move(committed))}}});
   check_invariants();
   return out;
 }
@@ -795,25 +797,26 @@ void Phaser::on_catchup(ParticipantId from, const Catchup& catchup, PhaserOutput
 // state becomes ours, as a checkpoint; nothing below it is held here.
 void Phaser::on_catchup_snapshot(ParticipantId from, const CatchupSnapshot& snapshot,
                                  PhaserOutput& out) {
-  if (snapshot.promise < _promise) {
+  const CommittedState& state = snapshot.state;
+  if (state.promise < _promise) {
     out.send.push_back(PhaserSend{from, Nack{_config.bucket, _promise, _config.self}});
     return;
   }
   if (_role != Role::follower) return;
-  COWORKER_ASSERT(snapshot.dedup != nullptr);
-  COWORKER_ASSERT(snapshot.last_commit.end == snapshot.commit_end);
-  if (snapshot.commit_end > _commit_end) {
-    _commit_end = snapshot.commit_end;
-    _last_commit = snapshot.last_commit;
-    _last_commit_first = snapshot.last_commit_first;
-    _dedup = *snapshot.dedup;
+  COWORKER_ASSERT(state.dedup != nullptr);
+  COWORKER_ASSERT(state.last_commit.end == state.commit_end);
+  if (state.commit_end > _commit_end) {
+    _commit_end = state.commit_end;
+    _last_commit = state.last_commit;
+    _last_commit_first = state.last_commit_first;
+    _dedup = *state.dedup;
     _register = nullptr;  // below the snapshot's end: committed or void
     _register_durable = false;
-    _commit_ticket = persist(CheckpointRecord{_promise, _commit_end, _last_commit,
-                                              _last_commit_first, snapshot.dedup},
+    _commit_ticket = persist(CheckpointRecord{CommittedState{_promise, _commit_end, _last_commit,
+                                                             _last_commit_first, state.dedup}},
                              out);
   }
-  const CatchupAck ack{_config.bucket, snapshot.promise, _commit_end, _config.self};
+  const CatchupAck ack{_config.bucket, state.promise, _commit_end, _config.self};
   if (_commit_ticket != 0) {
     _acks_after_persist[_commit_ticket] = AckAfter{Ack{}, false, from, ack};
   } else {
@@ -840,9 +843,10 @@ std::vector<PhaserRecord> Phaser::checkpoint() const { return checkpoint_records
 
 std::vector<PhaserRecord> checkpoint_records(PhaserDurable durable) {
   std::vector<PhaserRecord> records;
-  records.push_back(CheckpointRecord{durable.promise, durable.commit_end, durable.last_commit,
-                                     durable.last_commit_first,
-                                     std::make_shared<const DedupTable>(std::move(durable.dedup))});
+  records.push_back(CheckpointRecord{
+      CommittedState{durable.promise, durable.commit_end, durable.last_commit,
+                     durable.last_commit_first,
+                     std::make_shared<const DedupTable>(std::move(durable.dedup))}});
   if (durable.register_ != nullptr) records.push_back(RegisterRecord{durable.register_});
   return records;
 }

@@ -178,8 +178,7 @@ void read_body(Reader& in, CatchupAck& m) {
 
 // The committed state a checkpoint and a snapshot carry, after the promise:
 // commit_end commit_mark last_commit_first table.
-template <class T>
-void write_state(Writer& out, const T& m) {
+void write_state(Writer& out, const CommittedState& m) {
   COWORKER_ASSERT(m.dedup != nullptr);
   write_promise(out, m.promise);
   out.u64(m.commit_end);
@@ -187,8 +186,7 @@ void write_state(Writer& out, const T& m) {
   out.u64(m.last_commit_first);
   m.dedup->encode(out);
 }
-template <class T>
-void read_state(Reader& in, T& m) {
+void read_state(Reader& in, CommittedState& m) {
   m.promise = read_promise(in);
   m.commit_end = in.u64();
   m.last_commit = read_mark(in);
@@ -202,11 +200,11 @@ void read_state(Reader& in, T& m) {
 constexpr MessageTag tag_of(const CatchupSnapshot&) { return MessageTag::catchup_snapshot; }
 void write_body(Writer& out, const CatchupSnapshot& m) {
   out.u32(m.bucket);
-  write_state(out, m);
+  write_state(out, m.state);
 }
 void read_body(Reader& in, CatchupSnapshot& m) {
   m.bucket = in.u32();
-  read_state(in, m);
+  read_state(in, m.state);
 }
 
 // ---- Records ----
@@ -228,8 +226,8 @@ void read_body(Reader& in, CommitRecord& r) {
 }
 
 constexpr RecordTag tag_of(const CheckpointRecord&) { return RecordTag::checkpoint; }
-void write_body(Writer& out, const CheckpointRecord& r) { write_state(out, r); }
-void read_body(Reader& in, CheckpointRecord& r) { read_state(in, r); }
+void write_body(Writer& out, const CheckpointRecord& r) { write_state(out, r.state); }
+void read_body(Reader& in, CheckpointRecord& r) { read_state(in, r.state); }
 
 // Reads the fields of alternative T into variant V (built in place: a
 // WritePtr or a Promise converts to more than one alternative).

@@ -95,18 +95,26 @@ struct CatchupAck {
   ParticipantId from = no_participant;
 };
 
-// Leader → newcomer (step 9b): the writes from the newcomer's end are gone
-// from the leader's log (retention), so the committed state instead — what
-// a CheckpointRecord holds, as of the leader's commit end. The newcomer
-// persists it as its checkpoint and holds no entry below it.
+// A bucket's committed state as of its commit end, without entries: what a
+// checkpoint persists (CheckpointRecord) and a snapshot carries
+// (CatchupSnapshot). The dedup table is an image's (nothing accepted beyond
+// committed), shared like a Write.
 class DedupTable;
-struct CatchupSnapshot {
-  uint32_t bucket = 0;
-  Promise promise;  // the leader's
+struct CommittedState {
+  Promise promise;
   Position commit_end = 0;
   CommitMark last_commit;  // last_commit.end == commit_end
   Position last_commit_first = 0;
   std::shared_ptr<const DedupTable> dedup;  // never null
+};
+
+// Leader → newcomer (step 9b): the writes from the newcomer's end are gone
+// from the leader's log (retention), so the committed state instead, as of
+// the leader's commit end (state.promise: the leader's). The newcomer
+// persists it as its checkpoint and holds no entry below it.
+struct CatchupSnapshot {
+  uint32_t bucket = 0;
+  CommittedState state;
 };
 
 using PhaserMessage =
@@ -141,15 +149,9 @@ struct CommitRecord {
 // store's checkpoints, DESIGN §6): replaces the state the records before it
 // folded to, so the log may lose them. Not a phaser's output: its host
 // stages it (BucketHost::checkpoint), followed by a RegisterRecord of the
-// register the phaser holds, if any. The dedup table is an image's
-// (nothing accepted beyond committed), shared like a Write.
-class DedupTable;
+// register the phaser holds, if any.
 struct CheckpointRecord {
-  Promise promise;
-  Position commit_end = 0;
-  CommitMark last_commit;  // last_commit.end == commit_end
-  Position last_commit_first = 0;
-  std::shared_ptr<const DedupTable> dedup;  // never null
+  CommittedState state;
 };
 using PhaserRecord = std::variant<PromiseRecord, RegisterRecord, CommitRecord, CheckpointRecord>;
 

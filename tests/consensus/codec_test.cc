@@ -72,15 +72,16 @@ std::vector<Write> values(const std::vector<WritePtr>& writes) {
 }
 auto fields(const Catchup& x) { return std::make_tuple(x.bucket, x.promise, values(x.writes)); }
 auto fields(const CatchupAck& x) { return std::tie(x.bucket, x.promise, x.end, x.from); }
-auto fields(const CatchupSnapshot& x) {  // the table, not the pointer
-  return std::tie(x.bucket, x.promise, x.commit_end, x.last_commit, x.last_commit_first, *x.dedup);
+auto fields(const CommittedState& x) {  // the table, not the pointer
+  return std::tie(x.promise, x.commit_end, x.last_commit, x.last_commit_first, *x.dedup);
+}
+auto fields(const CatchupSnapshot& x) {
+  return std::tuple_cat(std::make_tuple(x.bucket), fields(x.state));
 }
 auto fields(const PromiseRecord& x) { return std::tie(x.promise); }
 auto fields(const RegisterRecord& x) { return std::tie(*x.write); }  // the write, not the pointer
 auto fields(const CommitRecord& x) { return std::tie(x.mark, x.first); }
-auto fields(const CheckpointRecord& x) {  // the table, not the pointer
-  return std::tie(x.promise, x.commit_end, x.last_commit, x.last_commit_first, *x.dedup);
-}
+auto fields(const CheckpointRecord& x) { return fields(x.state); }
 
 template <class T>
   requires requires(const T& x) { fields(x); }
@@ -204,8 +205,8 @@ class Gen {
   }
   CheckpointRecord checkpoint() {
     const CommitMark last = mark();
-    return CheckpointRecord{promise(), last.end, last, last.end - std::min(last.end, u64()),
-                            dedup_table()};
+    return CheckpointRecord{CommittedState{promise(), last.end, last,
+                                           last.end - std::min(last.end, u64()), dedup_table()}};
   }
   WritePtr write() {
     auto write = std::make_shared<Write>();
@@ -285,9 +286,7 @@ PhaserMessage Gen::phaser_message() {
     }
     case 5: return CatchupAck{u32(), promise(), u64(), u64()};
     default: {
-      const CheckpointRecord k = checkpoint();
-      return CatchupSnapshot{u32(), k.promise, k.commit_end, k.last_commit, k.last_commit_first,
-                             k.dedup};
+      return CatchupSnapshot{u32(), checkpoint().state};
     }
   }
 }

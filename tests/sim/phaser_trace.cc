@@ -41,8 +41,8 @@ uint64_t digest_phaser_message(const consensus::PhaserMessage& message) {
                    hash = mix64(mix64(hash, a.end), a.from);
                  },
                  [&](const consensus::CatchupSnapshot& k) {
-                   hash = mix64(mix64(hash, k.bucket), promise_word(k.promise));
-                   hash = mix64(mix64(hash, k.commit_end), k.last_commit.checksum);
+                   hash = mix64(mix64(hash, k.bucket), promise_word(k.state.promise));
+                   hash = mix64(mix64(hash, k.state.commit_end), k.state.last_commit.checksum);
                  },
              },
              message);
@@ -82,7 +82,7 @@ std::string describe_phaser_message(const consensus::PhaserMessage& message) {
             return fmt::format("b={} p={} end={}", a.bucket, a.promise.to_string(), a.end);
           },
           [](const consensus::CatchupSnapshot& k) {
-            return fmt::format("b={} p={} end={}", k.bucket, k.promise.to_string(), k.commit_end);
+            return fmt::format("b={} p={} end={}", k.bucket, k.state.promise.to_string(), k.state.commit_end);
           },
       },
       message);
