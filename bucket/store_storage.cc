@@ -30,6 +30,16 @@ HostStorage::Ticket StoreStorage::stage_phaser(uint32_t bucket,
   return stage(std::move(encoded));
 }
 
+HostStorage::Ticket StoreStorage::stage_checkpoint(std::vector<EngineRecord> records) {
+  COWORKER_ASSERT(!records.empty());
+  COWORKER_ASSERT(records.front().meta.kind == RecordKind::bucket_checkpoint);
+  for (const EngineRecord& record : records) {
+    COWORKER_ASSERT(record.phaser.has_value());  // the index learns it
+    COWORKER_ASSERT(record.meta.bucket == records.front().meta.bucket);
+  }
+  return stage(std::move(records));
+}
+
 HostStorage::Ticket StoreStorage::stage_counter(uint32_t counter) {
   std::vector<EngineRecord> encoded;
   encoded.push_back(encode_counter_record(counter));

@@ -99,6 +99,9 @@ class StoreStorage final : public HostStorage {
   // round_segment(): the segment the last marker went to, once it reached
   // the store (0: none yet).
   Ticket stage_round_marker();
+  // A bucket's checkpoint (BucketHost::checkpoints), already encoded by the
+  // caller, who checked that each record fits the store.
+  Ticket stage_checkpoint(std::vector<EngineRecord> records);
   uint64_t round_segment() const { return _round_segment; }
 
  private:

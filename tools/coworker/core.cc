@@ -66,7 +66,7 @@ Task<void> Core::run_fetch(uint32_t bucket, consensus::ParticipantId to, consens
 void Core::answer_retained(uint32_t bucket, consensus::ParticipantId to) {
   if (_host == nullptr || _closing) return;
   const consensus::Phaser* phaser = _host->phaser(bucket);
-  if (phaser == nullptr || !checkpoint_fits(bucket, phaser->checkpoint())) return;
+  if (phaser == nullptr || !encode_checkpoint(bucket, phaser->checkpoint())) return;
   _host->fetch_retained(bucket, to);
   staged();
 }
@@ -84,10 +84,13 @@ void Core::start() {
 // Whether a bucket's checkpoint fits one log record (the store refuses a
 // larger payload): a dedup table can outgrow it (each connection keeps its
 // last window's positions). Logged once per bucket.
-bool Core::checkpoint_fits(uint32_t bucket, const std::vector<consensus::PhaserRecord>& records) {
+std::optional<std::vector<bucket::EngineRecord>> Core::encode_checkpoint(
+    uint32_t bucket, const std::vector<consensus::PhaserRecord>& records) {
+  std::vector<bucket::EngineRecord> encoded;
+  encoded.reserve(records.size());
   for (const consensus::PhaserRecord& record : records) {
-    if (!std::holds_alternative<consensus::CheckpointRecord>(record)) continue;
-    const size_t bytes = bucket::encode_phaser_record(bucket, record).payload.size();
+    encoded.push_back(bucket::encode_phaser_record(bucket, record));
+    const size_t bytes = encoded.back().payload.size();
     if (bytes <= _store->payload_bytes_max()) continue;
     if (_oversized.insert(bucket).second) {
       log_error(_core,
@@ -95,21 +98,23 @@ bool Core::checkpoint_fits(uint32_t bucket, const std::vector<consensus::PhaserR
                 "retention and acclimation from snapshots wait for it",
                 bucket, bytes, _store->payload_bytes_max());
     }
-    return false;
+    return std::nullopt;
   }
-  return true;
+  return encoded;
 }
 
 bucket::HostStorage::Ticket Core::checkpoint_round() {
   COWORKER_ASSERT(_host != nullptr);
-  auto checkpoints = _host->checkpoints();
-  for (const auto& [bucket, records] : checkpoints) {
-    if (!checkpoint_fits(bucket, records)) return 0;  // no round: nothing retired
+  std::vector<std::vector<bucket::EngineRecord>> checkpoints;
+  for (const auto& [bucket, records] : _host->checkpoints()) {
+    std::optional<std::vector<bucket::EngineRecord>> encoded = encode_checkpoint(bucket, records);
+    if (!encoded) return 0;  // no round: nothing retired
+    checkpoints.push_back(std::move(*encoded));
   }
   bucket::HostStorage::Ticket last = _storage.stage_round_marker();
   if (_host->counter() > 0) last = _storage.stage_counter(_host->counter());
-  for (auto& [bucket, records] : checkpoints) {
-    last = _storage.stage_phaser(bucket, std::move(records));
+  for (std::vector<bucket::EngineRecord>& records : checkpoints) {
+    last = _storage.stage_checkpoint(std::move(records));
   }
   if (_core == 0 && _participant.has_cluster()) {
     last = std::max(last, _participant.cluster().checkpoint());

@@ -23,6 +23,7 @@
 #include <set>
 #include <unordered_map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -141,7 +142,10 @@ class Core final : private bucket::HostEffects {
   reactor::Task<void> run_retention();
   // 0: no round (a checkpoint too large for a record, logged).
   bucket::HostStorage::Ticket checkpoint_round();
-  bool checkpoint_fits(uint32_t bucket, const std::vector<consensus::PhaserRecord>& records);
+  // A bucket's checkpoint records encoded for the log; nullopt when one is
+  // larger than a log record may be (logged once per bucket).
+  std::optional<std::vector<bucket::EngineRecord>> encode_checkpoint(
+      uint32_t bucket, const std::vector<consensus::PhaserRecord>& records);
   // A fetch below the retained start: a snapshot, if it fits a record.
   void answer_retained(uint32_t bucket, consensus::ParticipantId to);
   reactor::Task<void> run_fetch(uint32_t bucket, consensus::ParticipantId to,
