@@ -50,6 +50,15 @@ void PhaserDurable::apply(const PhaserRecord& record) {
     COWORKER_ASSERT(k->last_commit.end == k->commit_end);
     COWORKER_ASSERT(k->last_commit_first <= k->commit_end);
     COWORKER_ASSERT(k->promise >= promise);
+    // At the committed end (a checkpoint round), or above it (a snapshot,
+    // step 9b): never below, which would forget committed positions.
+    COWORKER_ASSERT(k->commit_end >= commit_end);
+    if (keep_log && k->commit_end > commit_end) {
+      // A snapshot: this replica holds no entry below its end.
+      log.clear();
+      writes.clear();
+      log_start = k->commit_end;
+    }
     promise = k->promise;
     commit_end = k->commit_end;
     last_commit = k->last_commit;
@@ -806,6 +815,12 @@ void Phaser::on_catchup_snapshot(ParticipantId from, const CatchupSnapshot& snap
   COWORKER_ASSERT(state.dedup != nullptr);
   COWORKER_ASSERT(state.last_commit.end == state.commit_end);
   if (state.commit_end > _commit_end) {
+    // The committed state is the leader's, under its promise: taking it is
+    // taking the writes it folds (on_catchup raises the promise to each
+    // write's), so a deposed leader's write below this end, under a lower
+    // promise, is refused rather than compared with state we hold no
+    // writes of (it would look like a conflict and mark us for repair).
+    _promise = std::max(_promise, state.promise);
     _commit_end = state.commit_end;
     _last_commit = state.last_commit;
     _last_commit_first = state.last_commit_first;

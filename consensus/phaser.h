@@ -73,7 +73,10 @@
 //           on_fetch_retained), it sends its committed state instead, a
 //           CatchupSnapshot as of its commit end; the newcomer persists it
 //           as its checkpoint (CheckpointRecord: commit end, last mark,
-//           dedup table; its register dropped, its promise kept), holds no
+//           dedup table; its register dropped, its promise raised to the
+//           leader's: taking the state is taking the writes it folds, and a
+//           deposed leader's write below that end must be refused, not
+//           compared with state it holds no writes of), holds no
 //           entry below it, and acks that end once durable. Safe: the
 //           snapshot is of committed positions only, the newcomer acks
 //           nothing of a write through it, and it is not yet a member.
@@ -149,6 +152,7 @@ class PhaserDurable {
   DedupTable dedup;
   std::vector<BucketEntry> log;          // committed entries (simulator use)
   std::vector<WritePtr> writes;          // committed writes with entries (simulator use)
+  Position log_start = 0;                // the position of log[0]: a snapshot's end (simulator)
   bool keep_log = false;                 // fill `log` and `writes` while replaying
 };
 

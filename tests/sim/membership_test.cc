@@ -280,6 +280,11 @@ TEST_CASE("membership: seeds that once failed run clean") {
       {"phaser-rolling", 137},     // a late ack of an earlier boot's heartbeat (as 33561683)
       {"phaser-churn", 37578},     // a growth's newcomer marked unreachable for good (the
                                    // table voids migrations in flight at a mark)
+      {"phaser-churn", 37490},     // a newcomer acclimated from a snapshot took a deposed
+                                   // leader's write for a conflict (the snapshot now raises
+                                   // its promise to the leader's)
+      {"phaser-rolling", 24182},   // the same
+      {"phaser-rolling", 36942},
   };
   for (const Case& c : cases) {
     const Family* family = find_family(c.family);

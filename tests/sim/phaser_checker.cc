@@ -93,24 +93,31 @@ void PhaserChecker::check_logs(const PhaserWorld& world) {
   for (ParticipantId id : world.participants()) {
     for (const auto& [bucket, durable] : world.host_image(id).phasers) {
       size_t& verified = _verified[{id, bucket}];
+      // A replica acclimated from a snapshot holds positions from its start.
       const std::vector<BucketEntry>& log = durable.log;
-      if (log.size() < verified) {
+      const size_t start = durable.log_start;
+      const size_t end = start + log.size();
+      if (end < verified) {
         fail(fmt::format("participant {} bucket {}: committed log shrank from {} to {}", id,
-                         bucket, verified, log.size()));
+                         bucket, verified, end));
         return;
       }
       Bucket& b = _buckets[bucket];
-      for (size_t i = verified; i < log.size() && !violated(); i++) {
+      size_t i = std::max(verified, start);
+      for (; i < end && !violated(); i++) {
+        const BucketEntry& entry = log[i - start];
         if (i < b.truth.size()) {
-          if (!(log[i] == b.truth[i])) {
+          if (!(entry == b.truth[i])) {
             fail(fmt::format("participant {} bucket {} position {}: '{}' where others have '{}'",
-                             id, bucket, i, log[i].body, b.truth[i].body));
+                             id, bucket, i, entry.body, b.truth[i].body));
           }
+        } else if (i == b.truth.size()) {
+          extend_truth(bucket, entry);
         } else {
-          extend_truth(bucket, log[i]);
+          break;  // above the truth's end: compared once another replica extends it
         }
       }
-      verified = log.size();
+      verified = i;
       if (violated()) return;
     }
   }
@@ -124,7 +131,8 @@ void PhaserChecker::check_acked_durable(const PhaserWorld& world) {
     for (ParticipantId member : world.government(bucket).replicas) {
       const auto& phasers = world.image(member).phasers;
       auto it = phasers.find(bucket);
-      const size_t committed = it == phasers.end() ? 0 : it->second.log.size();
+      const size_t committed =
+          it == phasers.end() ? 0 : it->second.log_start + it->second.log.size();
       if (top < committed) continue;  // the truth comparison covers content
       const consensus::WritePtr& reg = it == phasers.end() ? nullptr : it->second.register_;
       if (reg == nullptr || reg->first != committed || reg->end() <= top) {
@@ -164,10 +172,12 @@ void PhaserChecker::leader_committed(const PhaserWorld& world, ParticipantId lea
     bool holds = it == phasers.end() && write.end() == 0;
     if (it != phasers.end()) {
       const consensus::PhaserDurable& d = it->second;
-      if (d.log.size() >= write.end()) {
+      if (d.log_start + d.log.size() >= write.end()) {
         holds = true;
         for (size_t i = 0; i < write.entries.size() && holds; i++) {
-          holds = d.log[write.first + i] == write.entries[i];
+          // Below a snapshot's start the replica holds the committed state only.
+          if (write.first + i < d.log_start) continue;
+          holds = d.log[write.first + i - d.log_start] == write.entries[i];
         }
       } else if (d.register_ && d.register_->first == write.first &&
                  d.register_->end() == write.end() && d.register_->checksum == write.checksum) {
@@ -208,7 +218,8 @@ bool PhaserChecker::settled(const PhaserWorld& world, const std::set<uint32_t>& 
       if (!world.live(member)) continue;
       const auto& phasers = world.image(member).phasers;
       auto it = phasers.find(bucket);
-      const size_t committed = it == phasers.end() ? 0 : it->second.log.size();
+      const size_t committed =
+          it == phasers.end() ? 0 : it->second.log_start + it->second.log.size();
       if (committed != b.truth.size()) {
         if (why) *why = fmt::format("bucket {}: member {} committed {} of {}", bucket, member,
                                     committed, b.truth.size());

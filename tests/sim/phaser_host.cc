@@ -49,7 +49,11 @@ void PhaserHost::tick(Tick now, Tick tick_every) {
   _disk.tick(now);
   _host.on_durable();
   for (const SimStorage::FetchRequest& request : _storage.take_fetches()) {
-    _host.fetched(request.bucket, request.to, _storage.read(request));
+    if (request.from < retained_start(request.bucket)) {
+      _host.fetch_retained(request.bucket, request.to);
+    } else {
+      _host.fetched(request.bucket, request.to, _storage.read(request));
+    }
   }
   if (tick_every != 0 && now % tick_every == 0) {
     _host.tick();
@@ -58,8 +62,31 @@ void PhaserHost::tick(Tick now, Tick tick_every) {
     // before (PhaserDurable::apply replaces the state), so what a restart
     // recovers afterwards comes from the checkpoint, not the older records.
     // Staggered by id; no draw from the prng.
-    if (++_phaser_ticks % checkpoint_ticks == _self % checkpoint_ticks) _host.checkpoint();
+    if (++_phaser_ticks % checkpoint_ticks == _self % checkpoint_ticks) {
+      _host.checkpoint();
+      retain();
+    }
   }
+}
+
+void PhaserHost::retain() {
+  for (const auto& [bucket, durable] : _disk.image().phasers) {
+    if (bucket % 2 == 0) continue;
+    if (auto before = _round_end.find(bucket); before != _round_end.end()) {
+      _retained[bucket] = std::max(_retained[bucket], before->second);
+    }
+    _round_end[bucket] = durable.commit_end;
+  }
+}
+
+consensus::Position PhaserHost::retained_start(uint32_t bucket) const {
+  consensus::Position start = 0;
+  if (auto it = _retained.find(bucket); it != _retained.end()) start = it->second;
+  const auto& images = _disk.image().phasers;
+  if (auto it = images.find(bucket); it != images.end()) {
+    start = std::max(start, it->second.log_start);
+  }
+  return start;
 }
 
 bucket::BucketHost::Growth PhaserHost::prepare(Tick now, uint32_t bucket, uint64_t step,

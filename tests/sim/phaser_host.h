@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 
 #include "bucket/host.h"
 #include "consensus/phaser.h"
@@ -85,6 +86,15 @@ class PhaserHost final : private bucket::HostEffects {
   bucket::BucketHost _host;
   static constexpr uint64_t checkpoint_ticks = 16;  // phaser ticks between rounds
   uint64_t _phaser_ticks = 0;
+  // Retention, as the server's log store retires segments behind a round:
+  // each round, an odd bucket's retained start moves to its commit end as
+  // of the round before (even buckets keep everything, so acclimation by
+  // catch-up stays covered). A fetch below it, or below a snapshot's start,
+  // is answered by a snapshot (phaser.h step 9b).
+  std::map<uint32_t, consensus::Position> _retained;
+  std::map<uint32_t, consensus::Position> _round_end;
+  void retain();
+  consensus::Position retained_start(uint32_t bucket) const;
 };
 
 }  // namespace coworker::sim

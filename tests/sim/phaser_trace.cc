@@ -82,7 +82,8 @@ std::string describe_phaser_message(const consensus::PhaserMessage& message) {
             return fmt::format("b={} p={} end={}", a.bucket, a.promise.to_string(), a.end);
           },
           [](const consensus::CatchupSnapshot& k) {
-            return fmt::format("b={} p={} end={}", k.bucket, k.state.promise.to_string(), k.state.commit_end);
+            return fmt::format("b={} p={} end={}", k.bucket, k.state.promise.to_string(),
+                               k.state.commit_end);
           },
       },
       message);
