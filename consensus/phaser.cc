@@ -494,7 +494,7 @@ void Phaser::on_write(ParticipantId from, const WritePtr& write, PhaserOutput& o
   }
   const bool raised = write->promise > _promise;
   _promise = write->promise;
-  if (!apply_commit_mark(write->commit, out)) return;
+  if (!apply_commit_mark(write->commit, write->promise, out)) return;
 
   const Ack ack{_config.bucket, write->promise, write->number, write->end(), false, _config.self};
   if (write->end() <= _commit_end && !(write->entries.empty() && write->first == _commit_end)) {
@@ -513,7 +513,7 @@ void Phaser::on_write(ParticipantId from, const WritePtr& write, PhaserOutput& o
   }
   if (write->first != _commit_end) {
     // A newcomer still acclimating: the leader resends (step 9e).
-    if (!is_member(_config.self)) return;
+    if (acclimating(write->promise)) return;
     // A gap (or a write straddling our commit end): only repair fills it.
     _repair = true;
     out.repair = true;
@@ -531,12 +531,13 @@ void Phaser::on_write(ParticipantId from, const WritePtr& write, PhaserOutput& o
   _acks_after_persist[_register_ticket] = AckAfter{ack, true, from, std::nullopt};
 }
 
-bool Phaser::apply_commit_mark(const CommitMark& mark, PhaserOutput& out) {
+bool Phaser::apply_commit_mark(const CommitMark& mark, const Promise& leader,
+                               PhaserOutput& out) {
   const bool is_register =
       _register && _register->end() == mark.end && _register->checksum == mark.checksum;
   if (!is_register) {
     if (mark.end <= _commit_end) return true;  // committed here already
-    if (!is_member(_config.self)) return false;  // acclimating (step 9e)
+    if (acclimating(leader)) return false;  // step 9e: the leader resends
     // The leader committed something we do not hold: repair.
     _repair = true;
     out.repair = true;
@@ -560,7 +561,7 @@ void Phaser::on_commit_notice(ParticipantId from, const CommitNotice& notice, Ph
   }
   if (_role != Role::follower) return;
   // A commit is a fact whatever the promise; applying it raises nothing.
-  if (!apply_commit_mark(notice.commit, out)) return;
+  if (!apply_commit_mark(notice.commit, notice.promise, out)) return;
   const Ack ack{_config.bucket, notice.promise, notice.commit.number, _commit_end, true,
                 _config.self};
   // The ack says "committed durably": once it is in, the leader stops
@@ -777,6 +778,7 @@ void Phaser::on_catchup(ParticipantId from, const Catchup& catchup, PhaserOutput
     return;
   }
   if (_role != Role::follower) return;
+  _acclimated_by = catchup.promise;
   for (const WritePtr& write : catchup.writes) {
     if (write->bucket != _config.bucket) break;  // a confused peer: take nothing more
     if (write->end() <= _commit_end) continue;   // held already
@@ -812,6 +814,7 @@ void Phaser::on_catchup_snapshot(ParticipantId from, const CatchupSnapshot& snap
     return;
   }
   if (_role != Role::follower) return;
+  _acclimated_by = state.promise;
   COWORKER_ASSERT(state.dedup != nullptr);
   COWORKER_ASSERT(state.last_commit.end == state.commit_end);
   if (state.commit_end > _commit_end) {

@@ -93,8 +93,11 @@
 //           past the step (the ack decided, or voided by another) or the
 //           host ends the growth (a named participant is gone for good:
 //           the ack can never be decided). Losing the leadership ends it.
-//        e. A newcomer that is not a government member ignores gaps
-//           instead of asking for repair: the leader resends.
+//        e. A newcomer ignores gaps instead of asking for repair: the
+//           leader resends. A newcomer is a replica outside its own view of
+//           the government, or one the writing leader is acclimating (it
+//           took a Catchup under that promise): a returning member's view
+//           may still list it while the leader grows it back.
 //      Why it is safe: the ack is proposed only when the newcomers hold
 //      every committed position, and every later commit includes them
 //      until the ack is decided or can never be. A restart loses the joint
@@ -293,7 +296,7 @@ class Phaser {
   void send_catchup(ParticipantId to, std::vector<WritePtr> writes, PhaserOutput& out);
   Newcomer* newcomer(ParticipantId id);
   bool is_member(ParticipantId id) const { return _government.contains(id); }
-  bool apply_commit_mark(const CommitMark& mark, PhaserOutput& out);
+  bool apply_commit_mark(const CommitMark& mark, const Promise& leader, PhaserOutput& out);
   bool matches_committed(const Write& write) const;
   // Leader side (steps 1, 2, 4, 5, 6).
   void on_ack(const Ack& ack, PhaserOutput& out);
@@ -335,6 +338,14 @@ class Phaser {
   WritePtr _register;
   DedupTable _dedup;
   bool _repair = false;
+  // The promise of the last leader whose Catchup or CatchupSnapshot we took
+  // (step 9e): it is acclimating us, whatever our own view of the
+  // government says (a returning member's may still list us), so a gap in
+  // its writes is a reordered or lost Catchup it resends, never damage.
+  Promise _acclimated_by;
+  bool acclimating(const Promise& leader) const {
+    return !is_member(_config.self) || leader == _acclimated_by;
+  }
 
   bool _register_durable = false;
   uint64_t _register_ticket = 0;
