@@ -78,7 +78,7 @@ Position write_bucket(const std::string& log, uint64_t bytes) {
         entry.body = std::string(body_bytes, static_cast<char>('a' + (end + i) % 26));
         write->entries.push_back(std::move(entry));
       }
-      write->checksum = consensus::checksum_of(write->first, write->entries);
+      write->checksum = consensus::checksum_of(*write);
       const EngineRecord held = encode_phaser_record(bucket_id, consensus::RegisterRecord{write});
       co_await stage(held);
       co_await stage(encode_phaser_record(

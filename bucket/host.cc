@@ -260,7 +260,7 @@ void BucketHost::fetch_retained(uint32_t bucket, ParticipantId to) {
   call(bucket, [&](Phaser& p) { return p.on_fetch_retained(to); });
 }
 
-void BucketHost::tick() {
+void BucketHost::tick(uint64_t now_ms) {
   _ticks++;
   for (auto it = _start_after.begin(); it != _start_after.end();) {
     const uint32_t bucket = it->first;
@@ -269,7 +269,7 @@ void BucketHost::tick() {
     if (due) maybe_start(bucket);
   }
   for (auto& [bucket, p] : _phasers) {
-    call(bucket, [](Phaser& q) { return q.on_tick(); });
+    call(bucket, [now_ms](Phaser& q) { return q.on_tick(now_ms); });
   }
 }
 

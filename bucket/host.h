@@ -125,8 +125,9 @@ class BucketHost {
   void deliver(ParticipantId from, const consensus::PhaserMessage& message);
   // Storage made more tickets durable: release what waited for them.
   void on_durable();
-  // One phaser tick for every hosted bucket.
-  void tick();
+  // One phaser tick for every hosted bucket, with the host's clock (ms since
+  // the epoch: the time leaders stamp on writes, Phaser::on_tick).
+  void tick(uint64_t now_ms);
 
   // Step 5. `newcomers` empty: hold the bucket (answered `held` at once);
   // else grow it by them (answered `ready` once the ack may be proposed).

@@ -4,23 +4,52 @@
 // committed log (so a new leader rebuilds it from what it holds); the leader
 // additionally tracks what is accepted but not yet committed.
 //
-// Per connection it keeps:
-//   highest accepted   committed, in the write in flight, or queued
-//   highest committed
+// Per connection it keeps (a tracked connection has at least one committed
+// message in this bucket):
+//   last seen          the time of the newest committed write holding one of
+//                      its messages (leader-stamped: Write::time)
 //   last window        the window id (first series of the client's window) of
 //                      the newest committed window, with the position of each
-//                      of its series in this bucket
-// and the rule for an arriving message with series s is (pending is kept by
-// the Phaser, which checks it first):
-//   s in the last committed window      → duplicate, with its position
-//   s not after the highest accepted    → superseded
-//   otherwise                           → new
+//                      of its series in this bucket; its last series is the
+//                      connection's highest committed
+// per issuer a watermark (every connection of that issuer whose counter is
+// below it and that is not tracked has expired here), the newest committed
+// write's time, and, on the leader, the highest series accepted beyond the
+// committed one (queued or in flight).
+//
+// The rule for an arriving message with series s (pending is kept by the
+// Phaser, which checks it first):
+//   s in the last committed window                → duplicate, with its position
+//   s not after the highest accepted or committed → superseded
+//   connection untracked, counter below watermark → expired (409, not logged)
+//   otherwise                                     → new
 // Series compare by serial-number arithmetic within the connection's wrap.
+//
+// Expiry (DESIGN §3), identical on every replica: a committed write carries
+// its leader's time and `expire_before` (both never lower than the write
+// before's); once its entries are committed, every
+// connection last seen before expire_before is dropped and its issuer's
+// watermark raised above its counter. Never by count, never by a local
+// clock. Why a retry never becomes a duplicate: a message logged here was
+// committed under a tracked connection; while tracked, the rule answers
+// duplicate or superseded; once dropped, the watermark is above its counter
+// and the rule answers expired. A connection expired here while one of its
+// messages is still accepted (queued behind the expiring write) keeps its
+// accepted series, so that message and later ones stay new: each is after
+// everything the connection ever committed here.
+//
+// Memory (issue 13 point 4): 48 bytes of node per tracked connection, in one
+// vector, an open-addressed index of 4-byte slots at most 3/4 full, and a
+// list in last-seen order threaded through the nodes (expiry pops its head:
+// O(1) per expired connection). Only a connection whose last window here
+// holds more than one series, or did not start here, keeps an Extra beside
+// its node (the window id and its earlier series). Copies are plain copies
+// (the indices stay valid).
 #pragma once
 
 #include <cstdint>
-#include <unordered_map>
 #include <optional>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -41,11 +70,20 @@ inline bool series_after(uint64_t a, uint64_t b, uint64_t wrap) {
 
 class DedupTable {
  public:
-  enum class Verdict { fresh, duplicate, superseded };
+  enum class Verdict { fresh, duplicate, superseded, expired };
 
   struct Decision {
     Verdict verdict = Verdict::fresh;
     Position position = 0;  // for duplicate
+  };
+
+  // One tracked connection's committed state (checkers, tests).
+  struct ConnectionState {
+    ConnectionId id;
+    uint64_t last_seen = 0;
+    uint64_t window = 0;
+    std::vector<std::pair<uint64_t, Position>> window_positions;  // series order
+    friend bool operator==(const ConnectionState&, const ConnectionState&) = default;
   };
 
   // What the rule says for (connection, series), pending aside.
@@ -53,66 +91,108 @@ class DedupTable {
 
   // The leader accepted s as new (queued or re-proposed).
   void accept(const ConnectionId& connection, uint64_t series);
-  // An entry became committed at `position` (every replica, in log order).
-  void commit(const BucketEntry& entry, Position position);
-  // Leadership lost or restarted: forget what was accepted but not committed
-  // (a connection with nothing committed is forgotten: the rule answers
-  // `fresh` for it either way).
+  // A write became committed (every replica, in log order): its entries,
+  // then the expiry it carries. Times never go back along a bucket's log.
+  void commit_write(const Write& write);
+  // Leadership lost or restarted: forget what was accepted but not committed.
   void forget_accepted();
 
-  // The committed state, for a bucket checkpoint (phaser_codec.h): per
-  // connection, in id order, its wrap, highest committed series and last
-  // window. Only a table with nothing accepted beyond what is committed (an
-  // image's: Phaser::image) is encoded; decoding checks form, ids valid and
-  // sorted, and windows in increasing series.
-  //   table      = n connection*n
-  //   connection = issuer counter wrap highest_committed last_window
-  //                m (series position)*m
+  // The newest committed write's time and the highest expire_before applied
+  // (0 before any): a leader stamps its writes no earlier (Phaser::stamp), so
+  // both grow along the log. A write without entries carries both unchanged:
+  // it changes nothing here, so a replica that never sees one (a newcomer
+  // skips the empty writes below its end) holds the same table.
+  uint64_t time() const { return _time; }
+  uint64_t expired_before() const { return _expired_before; }
+
+  // The committed state, for a bucket checkpoint (phaser_codec.h). Only a
+  // table with nothing accepted beyond what is committed (an image's:
+  // Phaser::image) is encoded; decoding checks form, ids valid and sorted,
+  // windows in increasing series, times not after the table's.
+  //   table      = time expired_before n (issuer watermark)*n   issuers by id, watermark > 0
+  //                m connection*m                 connections by id
+  //   connection = issuer counter wrap last_seen last_window k (series position)*k, k >= 1
   void encode(Writer& out) const;
   static DedupTable decode(Reader& in);
   // Same committed and accepted state (tests, the simulator's checks).
   friend bool operator==(const DedupTable& a, const DedupTable& b);
 
-  size_t connections() const { return _connections.size(); }
-  // The bytes the table holds, counted from what it holds: each map node
-  // (key, value, its link, cached hash and bucket slot) and each connection's
-  // window positions. For monitoring; O(connections).
-  size_t memory_bytes() const {
-    // A hash node: the next link and the cached hash; plus a bucket slot.
-    constexpr size_t node_overhead = 3 * sizeof(void*);
-    size_t bytes = 0;
-    for (const auto& [id, connection] : _connections) {
-      bytes += sizeof(id) + sizeof(connection) + node_overhead +
-               connection.last_window_positions.capacity() *
-                   sizeof(connection.last_window_positions[0]);
-    }
-    return bytes;
-  }
+  // The committed state in id order, and the watermarks (issuer, bound) in
+  // issuer order, those above 0: for checkers that fold their own.
+  std::vector<ConnectionState> tracked() const;
+  std::vector<std::pair<ParticipantId, uint64_t>> watermarks() const;
+
+  size_t connections() const { return _live; }
+  // The bytes the table holds: every vector's capacity and the side maps'
+  // entries (a hash node each). For monitoring and the memory benchmark.
+  size_t memory_bytes() const;
+
+  DedupTable();
 
  private:
-  struct Connection {
-    uint64_t wrap = series_wrap_default;
-    std::optional<uint64_t> highest_accepted;
-    std::optional<uint64_t> highest_committed;
-    uint64_t last_window = 0;
-    std::vector<std::pair<uint64_t, Position>> last_window_positions;  // log order
-    friend bool operator==(const Connection&, const Connection&) = default;
+  static constexpr uint32_t none = UINT32_MAX;
+
+  struct Node {
+    uint64_t counter = 0;
+    uint64_t last_seen = 0;
+    uint64_t series = 0;      // the highest committed: the window's last here
+    Position position = 0;    // of `series`
+    uint32_t issuer = none;   // index into _issuers; none: a free node
+    uint32_t prev = none;     // last-seen order, oldest first
+    uint32_t next = none;     // (free nodes: the free list)
+    bool extra = false;       // an Extra in _extra; without one the window is {series}
+  };
+  static_assert(sizeof(Node) == 48);
+  struct Extra {
+    uint64_t window = 0;                                 // the window's id
+    std::vector<std::pair<uint64_t, Position>> earlier;  // its series here before `series`
+    friend bool operator==(const Extra&, const Extra&) = default;
+  };
+
+  struct Issuer {
+    ParticipantId id = no_participant;
+    uint64_t watermark = 0;
   };
 
   struct Hash {
-    size_t operator()(const ConnectionId& id) const {
-      // Counters are dense per issuer: mix both halves (splitmix64's finaliser).
-      uint64_t x = id.counter * 0x9e3779b97f4a7c15ull ^ id.issuer;
-      x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-      x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-      return static_cast<size_t>(x ^ (x >> 31));
-    }
+    size_t operator()(const ConnectionId& id) const { return hash(id.issuer, id.counter); }
   };
-  // Hashed: every lookup is one probe, where a tree walked ~log2(n) nodes
-  // (7% of a participant's CPU at 64 clients). Nothing depends on the
-  // iteration order (forget_accepted, memory_bytes), so runs stay
-  // deterministic.
-  std::unordered_map<ConnectionId, Connection, Hash> _connections;
+  static uint64_t hash(ParticipantId issuer, uint64_t counter) {
+    // Counters are dense per issuer: mix both halves (splitmix64's finaliser).
+    uint64_t x = counter * 0x9e3779b97f4a7c15ull ^ issuer;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+  }
+
+  uint32_t find(const ConnectionId& id) const;    // a node index, or none
+  uint32_t issuer_index(ParticipantId id) const;  // or none
+  uint32_t add_issuer(ParticipantId id);
+  uint32_t add_node(const ConnectionId& id);
+  void remove_node(uint32_t index);
+  void link_last(uint32_t index);
+  void unlink(uint32_t index);
+  void grow_slots();
+  void insert_slot(uint32_t index);
+  void erase_slot(uint32_t index);
+  void commit_entry(const BucketEntry& entry, Position position, uint64_t time);
+  void expire(uint64_t before);
+  uint64_t window_of(uint32_t index) const;
+  ConnectionState state_of(const Node& node) const;
+  ConnectionId id_of(const Node& node) const { return {_issuers[node.issuer].id, node.counter}; }
+
+  std::vector<Node> _nodes;
+  std::vector<uint32_t> _slots;  // node indices, none when empty; size a power of two
+  uint32_t _free = none;         // free nodes, through Node::next
+  uint32_t _oldest = none;       // last-seen order
+  uint32_t _newest = none;
+  size_t _live = 0;
+  std::vector<Issuer> _issuers;  // few: one per participant that issued ids
+  std::unordered_map<uint32_t, Extra> _extra;  // by node index
+  uint64_t _time = 0;
+  uint64_t _expired_before = 0;
+  // Leader: the highest series accepted beyond the committed one.
+  std::unordered_map<ConnectionId, uint64_t, Hash> _accepted;
 };
 
 }  // namespace coworker::consensus

@@ -13,9 +13,11 @@ namespace {
 constexpr size_t waiters_per_pending_max = 64;
 }  // namespace
 
-uint32_t checksum_of(Position first, const std::vector<BucketEntry>& entries) {
-  uint32_t crc = crc32c_u64(0, first);
-  for (const BucketEntry& e : entries) {
+uint32_t checksum_of(const Write& write) {
+  uint32_t crc = crc32c_u64(0, write.first);
+  crc = crc32c_u64(crc, write.time);
+  crc = crc32c_u64(crc, write.expire_before);
+  for (const BucketEntry& e : write.entries) {
     crc = crc32c_u64(crc, e.identifier.size());
     crc = crc32c(crc, e.identifier);
     crc = crc32c_u64(crc, e.connection.issuer);
@@ -68,10 +70,8 @@ void PhaserDurable::apply(const PhaserRecord& record) {
   } else {
     const auto& c = std::get<CommitRecord>(record);
     if (register_ && register_->end() == c.mark.end && register_->checksum == c.mark.checksum) {
-      for (size_t i = 0; i < register_->entries.size(); i++) {
-        dedup.commit(register_->entries[i], register_->first + i);
-        if (keep_log) log.push_back(register_->entries[i]);
-      }
+      dedup.commit_write(*register_);
+      if (keep_log) log.insert(log.end(), register_->entries.begin(), register_->entries.end());
       if (keep_log && !register_->entries.empty()) writes.push_back(register_);
       commit_end = register_->end();
       last_commit = c.mark;
@@ -195,12 +195,15 @@ PhaserOutput Phaser::start_leadership(Promise promise) {
     COWORKER_ASSERT(_register->first == _commit_end);
     write->number = _register->number;
     write->first = _register->first;
+    write->time = _register->time;
+    write->expire_before = _register->expire_before;
     write->entries = _register->entries;
     write->checksum = _register->checksum;
   } else {
     write->number = _last_commit.number + 1;
     write->first = _commit_end;
-    write->checksum = checksum_of(write->first, write->entries);
+    stamp(*write);
+    write->checksum = checksum_of(*write);
   }
   // The register's messages are in flight again: they count as accepted, and
   // a resubmission of one of them waits for its outcome.
@@ -310,6 +313,9 @@ void Phaser::admit(uint64_t request, uint32_t index, BucketEntry entry, PhaserOu
     case DedupTable::Verdict::superseded:
       resolve(waiter, MessageResult{Outcome::superseded, 0}, out);
       return;
+    case DedupTable::Verdict::expired:
+      resolve(waiter, MessageResult{Outcome::expired, 0}, out);
+      return;
     case DedupTable::Verdict::fresh:
       break;
   }
@@ -323,6 +329,24 @@ void Phaser::admit(uint64_t request, uint32_t index, BucketEntry entry, PhaserOu
 }
 
 // ---- the leader's round (steps 2 and 4) --------------------------------------------
+
+// A new write's times (dedup.h): the leader's clock, never before the
+// bucket's newest committed write; the expiry never lower than the last
+// applied. A write without entries changes neither.
+void Phaser::stamp(Write& write) const {
+  COWORKER_ASSERT(write.first == _commit_end);
+  if (write.entries.empty()) {
+    write.time = _dedup.time();
+    write.expire_before = _dedup.expired_before();
+    return;
+  }
+  write.time = std::max(_now, _dedup.time());
+  const uint64_t expire_before =
+      _config.connection_expiry_ms > 0 && write.time > _config.connection_expiry_ms
+          ? write.time - _config.connection_expiry_ms
+          : 0;
+  write.expire_before = std::max(expire_before, _dedup.expired_before());
+}
 
 void Phaser::maybe_start_write(PhaserOutput& out) {
   if (_role != Role::leading || _in_flight || _queue.empty()) return;
@@ -348,7 +372,8 @@ void Phaser::maybe_start_write(PhaserOutput& out) {
     flight.untracked.push_back(std::move(_queue.front().untracked_waiters));
     _queue.pop_front();
   }
-  write->checksum = checksum_of(write->first, write->entries);
+  stamp(*write);
+  write->checksum = checksum_of(*write);
   WritePtr shared = std::move(write);
   _register = shared;
   _register_durable = false;
@@ -375,10 +400,10 @@ void Phaser::commit_in_flight(PhaserOutput& out) {
   COWORKER_ASSERT(_register == write);
   std::vector<std::vector<Waiter>> untracked = std::move(_in_flight->untracked);
   _in_flight.reset();
+  _dedup.commit_write(*write);
   for (size_t i = 0; i < write->entries.size(); i++) {
     const BucketEntry& e = write->entries[i];
     const Position position = write->first + i;
-    _dedup.commit(e, position);
     const MessageResult appended{Outcome::appended, position};
     if (e.connection.valid()) {
       auto it = _pending.find({e.connection, e.series});
@@ -544,7 +569,7 @@ bool Phaser::apply_commit_mark(const CommitMark& mark, const Promise& leader,
     return false;
   }
   const WritePtr write = _register;
-  for (size_t i = 0; i < write->entries.size(); i++) _dedup.commit(write->entries[i], write->first + i);
+  _dedup.commit_write(*write);
   _last_commit = mark;
   _last_commit_first = write->first;
   _commit_end = write->end();
@@ -608,7 +633,8 @@ PhaserOutput Phaser::on_persisted(uint64_t ticket) {
 
 // ---- time ------------------------------------------------------------------------------
 
-PhaserOutput Phaser::on_tick() {
+PhaserOutput Phaser::on_tick(uint64_t now_ms) {
+  _now = now_ms;
   PhaserOutput out;
   if (_role == Role::follower) return out;
   MemberSet waiting_on;
@@ -786,9 +812,7 @@ void Phaser::on_catchup(ParticipantId from, const Catchup& catchup, PhaserOutput
     COWORKER_ASSERT(write->promise <= catchup.promise);
     _promise = std::max(_promise, write->promise);
     persist(RegisterRecord{write}, out);
-    for (size_t i = 0; i < write->entries.size(); i++) {
-      _dedup.commit(write->entries[i], write->first + i);
-    }
+    _dedup.commit_write(*write);
     _last_commit = CommitMark{write->end(), write->number, write->checksum};
     _last_commit_first = write->first;
     _commit_end = write->end();

@@ -50,7 +50,11 @@
 //      leadership: every waiting client is answered 503 (resubmit).
 //   7. Ticks: a write or trailing commit not acked within resend_ticks is
 //      resent (the transport never retries); a member silent for
-//      report_ticks is reported to the membership leader.
+//      report_ticks is reported to the membership leader. Ticks carry the
+//      host's clock, which the leader stamps on each write it makes (never
+//      earlier than the newest committed write's time) with the connection
+//      expiry the write applies once committed (dedup.h): every replica
+//      expires by the log, never by its own clock.
 //   8. (Retired: the hold of an empty bucket's growth. Growth is step 9;
 //      the host's boot hold, bucket/host.h, keeps a leadership from
 //      starting instead.)
@@ -180,6 +184,11 @@ class Phaser {
     uint32_t notice_ticks = 1;
     uint32_t report_ticks = 10;  // the departure timeout, in ticks
     size_t chunk_bytes = size_t{1} << 20;  // step 9b: entry bytes per Catchup
+    // DESIGN §3: a connection's state here expires this long after its last
+    // message here, by the times leaders stamp on writes (0: never). Every
+    // replica applies the expiry the committed writes carry, whatever its own
+    // setting.
+    uint64_t connection_expiry_ms = 24ull * 3600 * 1000;
   };
 
   enum class Role : uint8_t { follower, starting, leading };
@@ -192,7 +201,10 @@ class Phaser {
   PhaserOutput on_append(uint64_t token, std::vector<BucketEntry> messages);
   PhaserOutput on_message(ParticipantId from, const PhaserMessage& message);
   PhaserOutput on_persisted(uint64_t ticket);
-  PhaserOutput on_tick();
+  // A tick carries the host's clock (ms since the epoch: comparable across
+  // participants, as leaders change; DESIGN §3 expiry). It may go back; the
+  // writes' times never do.
+  PhaserOutput on_tick(uint64_t now_ms);
   // Step 9. grow() again with the same step adds newcomers (idempotent);
   // another step replaces the growth. Ignored unless serving.
   PhaserOutput grow(uint64_t step, const std::vector<ParticipantId>& newcomers);
@@ -303,6 +315,7 @@ class Phaser {
   void on_nack(const Nack& nack, PhaserOutput& out);
   void admit(uint64_t request, uint32_t index, BucketEntry entry, PhaserOutput& out);
   void maybe_start_write(PhaserOutput& out);
+  void stamp(Write& write) const;
   void maybe_commit(PhaserOutput& out);
   void commit_in_flight(PhaserOutput& out);
   void send_to_members(const PhaserMessage& message, PhaserOutput& out,
@@ -375,6 +388,7 @@ class Phaser {
   std::map<ParticipantId, uint32_t> _silent_ticks;
 
   uint64_t _next_ticket = 1;
+  uint64_t _now = 0;  // the clock of the last tick (ms)
 };
 
 }  // namespace coworker::consensus

@@ -58,6 +58,8 @@ void write_write(Writer& out, const WritePtr& write) {
   write_promise(out, write->promise);
   out.u64(write->number);
   out.u64(write->first);
+  out.u64(write->time);
+  out.u64(write->expire_before);
   out.u64(write->entries.size());
   size_t bytes = 64;  // the fixed fields, generously
   for (const BucketEntry& entry : write->entries) {
@@ -75,6 +77,9 @@ WritePtr read_write(Reader& in, WriteChecksum check = WriteChecksum::verify) {
   write->promise = read_promise(in);
   write->number = in.u64();
   write->first = in.u64();
+  write->time = in.u64();
+  write->expire_before = in.u64();
+  if (write->expire_before > write->time) in.fail("bad value");
   const uint64_t count = in.count(bucket_entry_bytes_min);
   // end() = first + entries: it must not wrap.
   if (in.ok() && count > UINT64_MAX - write->first) in.fail("position overflow");
@@ -87,7 +92,7 @@ WritePtr read_write(Reader& in, WriteChecksum check = WriteChecksum::verify) {
   // A corrupted write must never reach a phaser (paired with the checksum
   // the phaser computed when it made the write).
   if (in.ok() && check == WriteChecksum::verify &&
-      checksum_of(write->first, write->entries) != write->checksum) {
+      checksum_of(*write) != write->checksum) {
     in.fail("checksum mismatch");
   }
   if (in.ok()) COWORKER_ASSERT(write->entries.size() == count);

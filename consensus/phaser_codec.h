@@ -8,9 +8,12 @@
 // decoded Write's checksum is recomputed (checksum_of) and a mismatch fails
 // with "checksum mismatch", so a corrupted write never reaches a phaser.
 //
-// Format, version 1 (every integer a minimal LEB128 varint, codec.h):
+// Format, version 2 (every integer a minimal LEB128 varint, codec.h).
+// Version 2 added a write's time and expire_before, and the dedup table's
+// times and watermarks (issue 13); no release wrote version 1, and it is not
+// read.
 //
-//   message = version(0x01) tag fields          record = version(0x01) tag fields
+//   message = version(0x02) tag fields          record = version(0x02) tag fields
 //
 //   tag  message       fields
 //   1    Write         write
@@ -28,8 +31,9 @@
 //   4    CheckpointRecord promise commit_end commit_mark last_commit_first table
 //                        (table: DedupTable::encode, consensus/dedup.h)
 //
-//   write        = bucket(u32) promise number first n bucket_entry*n checksum(4)
-//                  commit_mark   (first + n must not overflow)
+//   write        = bucket(u32) promise number first time expire_before
+//                  n bucket_entry*n checksum(4) commit_mark
+//                  (first + n must not overflow; expire_before <= time)
 //   bucket_entry = len identifier issuer counter series window len body(<= 64 MiB)
 //                  (identifier and body are raw bytes)
 //   commit_mark  = end number checksum(4)
@@ -49,7 +53,7 @@
 
 namespace coworker::consensus {
 
-constexpr uint8_t phaser_format_version = 1;
+constexpr uint8_t phaser_format_version = 2;
 
 // Top level: the version byte, the tag, the fields.
 void encode(Writer& out, const PhaserMessage& message);

@@ -41,16 +41,25 @@ struct Write {
   Promise promise;
   uint64_t number = 0;
   Position first = 0;  // position of entries[0]; the write covers [first, end())
+  // The leader's clock when it made the write (ms, never earlier than the
+  // bucket's newest committed write: times grow along the log), and the
+  // connection expiry it carries: once committed, every connection last seen
+  // before expire_before is dropped from the bucket's dedup table (dedup.h).
+  uint64_t time = 0;
+  uint64_t expire_before = 0;
   std::vector<BucketEntry> entries;
-  uint32_t checksum = 0;  // over first and every entry (checksum_of)
+  uint32_t checksum = 0;  // over first, the times and every entry (checksum_of)
   CommitMark commit;      // the previous write, committed
 
   Position end() const { return first + entries.size(); }
 };
 using WritePtr = std::shared_ptr<const Write>;
 
-// The checksum a Write carries: CRC32C over its first position and entries.
-uint32_t checksum_of(Position first, const std::vector<BucketEntry>& entries);
+// The checksum a Write carries: CRC32C over its first position, its times
+// and its entries. Two writes with equal checksums at one position are taken
+// for the same write (phaser.h step 3), so the times are covered: replicas
+// expiring by different times would hold different dedup tables.
+uint32_t checksum_of(const Write& write);
 
 // A replica holds write (promise, number) durably — or, with commit_only, has
 // applied the trailing commit up to `end`.
@@ -181,6 +190,7 @@ enum class Outcome : uint8_t {
   superseded,          // 409: a straggler of an abandoned window, not logged now
   unavailable,         // 503: no serving leader here; resubmit
   overloaded,          // 429: the bucket's queue is full; resubmit later
+  expired,             // 409 connection_expired: not logged now; reconnect (dedup.h)
 };
 
 struct MessageResult {

@@ -59,7 +59,7 @@ consensus::WritePtr make_write(uint32_t bucket, consensus::Promise promise, uint
     entry.body = std::string(prng.below(300), static_cast<char>('a' + prng.below(26)));
     write->entries.push_back(std::move(entry));
   }
-  write->checksum = consensus::checksum_of(write->first, write->entries);
+  write->checksum = consensus::checksum_of(*write);
   return write;
 }
 

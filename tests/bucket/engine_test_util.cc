@@ -37,7 +37,7 @@ std::vector<PhaserRecord> history(uint32_t bucket, uint64_t seed, int writes) {
       entry.body = std::string(prng.below(300), static_cast<char>('a' + i));
       write->entries.push_back(std::move(entry));
     }
-    write->checksum = consensus::checksum_of(write->first, write->entries);
+    write->checksum = consensus::checksum_of(*write);
     out.push_back(consensus::RegisterRecord{write});
     if (w + 1 < writes || prng.chance_per_mille(500)) {
       out.push_back(consensus::CommitRecord{{write->end(), write->number, write->checksum},

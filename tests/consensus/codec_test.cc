@@ -186,20 +186,26 @@ class Gen {
     return BucketEntry{bytes(), ConnectionId{u64(), u64()}, u64(), u64(), bytes()};
   }
   CommitMark mark() { return CommitMark{u64(), u64(), u32()}; }
-  // A committed table: a few connections, series increasing along each.
+  // A committed table: a few writes of a few connections, series increasing
+  // along each, times growing, some expiring what came before (watermarks).
   std::shared_ptr<const DedupTable> dedup_table() {
     auto table = std::make_shared<DedupTable>();
     std::map<ConnectionId, uint64_t> series;
     const uint64_t n = _prng.below(6);
-    Position position = _prng.below(1000);
+    Write write;
+    write.first = _prng.below(1000);
     for (uint64_t i = 0; i < n; i++) {
       BucketEntry entry;
-      entry.connection = ConnectionId{1 + _prng.below(3), _prng.below(3)};
+      entry.connection = ConnectionId{1 + _prng.below(3), 1 + _prng.below(4)};
       uint64_t& s = series[entry.connection];
       s += 1 + _prng.below(4);
       entry.series = s;
       entry.window = _prng.chance(1, 2) ? s : s - _prng.below(2);
-      table->commit(entry, position++);
+      write.entries = {entry};
+      write.time += _prng.below(100);
+      if (_prng.chance(1, 3)) write.expire_before = write.time - _prng.below(write.time - write.expire_before + 1);
+      table->commit_write(write);
+      write.first++;
     }
     return table;
   }
@@ -216,7 +222,9 @@ class Gen {
     write->entries = many<BucketEntry>([&] { return bucket_entry(); });
     write->first = u64();
     if (write->first > UINT64_MAX - write->entries.size()) write->first -= write->entries.size();
-    write->checksum = checksum_of(write->first, write->entries);
+    write->time = u64();
+    write->expire_before = write->time - std::min(write->time, u64());
+    write->checksum = checksum_of(*write);
     write->commit = mark();
     return write;
   }
@@ -514,7 +522,7 @@ TEST_CASE("codec: phaser: a flipped bit in a write's entry fails the checksum") 
   write->first = 1000;
   write->entries.push_back(BucketEntry{"orders/17", ConnectionId{3, 9}, 4, 1, "first body"});
   write->entries.push_back(BucketEntry{"orders/18", ConnectionId{}, 0, 0, "second body"});
-  write->checksum = checksum_of(write->first, write->entries);
+  write->checksum = checksum_of(*write);
   // The same write as a message (to a replica) and as a record (on disk).
   const std::string message = encode(PhaserMessage{WritePtr(write)});
   const std::string record = encode(PhaserRecord{RegisterRecord{write}});
@@ -607,7 +615,7 @@ TEST_CASE("codec: phaser: a write whose end would wrap fails") {
   auto write = std::make_shared<Write>();
   write->first = UINT64_MAX;
   write->entries.push_back(BucketEntry{"a", ConnectionId{}, 0, 0, "b"});
-  write->checksum = checksum_of(write->first, write->entries);
+  write->checksum = checksum_of(*write);
   const std::string bytes = encode(PhaserMessage{WritePtr(write)});
   CHECK(std::string_view(decode_phaser_message(bytes).error) == "position overflow");
 }
@@ -617,7 +625,7 @@ TEST_CASE("codec: phaser: a 64 MiB body decodes, one byte more does not") {
   write->promise = Promise{1, 1};
   write->entries.push_back(BucketEntry{"big", ConnectionId{1, 1}, 1, 1, {}});
   write->entries[0].body.assign(value_bytes_max, 'x');
-  write->checksum = checksum_of(write->first, write->entries);
+  write->checksum = checksum_of(*write);
   std::string bytes = encode(PhaserMessage{WritePtr(write)});
   {
     const auto decoded = decode_phaser_message(bytes);
@@ -658,24 +666,29 @@ TEST_CASE("codec: fixed vectors pin the format") {
   CHECK(hex(encode(MembershipRecord{Identity{9, 2, 57, true, {}, 0}})) == "0202090239" "01" "00" "00");
   CHECK(hex(encode(MembershipRecord{Identity{9, 2, 0, false, {"a:1"}, 7}})) ==
         "0202090200" "00" "01" "03613a31" "07");
-  CHECK(hex(encode(PhaserMessage{Nack{4, Promise{57, 2}, 3}})) == "010304390203");
   CHECK(hex(encode(PhaserRecord{CommitRecord{CommitMark{10, 2, 0x7f}, 8}})) ==
-        "01030a02" "7f000000" "08");
-  // A write: its checksum (computed independently) is CRC32C over
-  // first and each entry's fields as little-endian u64s and raw bytes.
+        "02030a02" "7f000000" "08");
+  // Phaser format 2 (issue 13: a write's times). A write: its checksum
+  // (computed independently) is CRC32C over first, time, expire_before and
+  // each entry's fields as little-endian u64s and raw bytes.
+  CHECK(hex(encode(PhaserMessage{Nack{4, Promise{57, 2}, 3}})) == "020304390203");
   auto write = std::make_shared<Write>();
-  *write = Write{7, Promise{57, 2}, 3, 5, {BucketEntry{"id", ConnectionId{1, 2}, 3, 3, "hi"}}, 0,
-                 CommitMark{5, 2, 0xdeadbeef}};
-  write->checksum = checksum_of(write->first, write->entries);
-  CHECK(write->checksum == 0x14851d57);
+  *write = Write{7, Promise{57, 2}, 3, 5, 1000, 400,
+                 {BucketEntry{"id", ConnectionId{1, 2}, 3, 3, "hi"}}, 0, CommitMark{5, 2, 0xdeadbeef}};
+  write->checksum = checksum_of(*write);
+  CHECK(write->checksum == 0x5ac58693);
   CHECK(hex(encode(PhaserMessage{WritePtr(write)})) ==
-        "0101" "07" "3902" "03" "05" "01" "026964" "01020303" "026869"  // fields, entry
-        "571d8514" "0502" "efbeadde");                                 // checksum, commit
-  // The empty write at position 0: the CRC32C of eight zero bytes.
+        "0201" "07" "3902" "03" "05" "e807" "9003"         // fields, times
+        "01" "026964" "01020303" "026869"                  // entry
+        "9386c55a" "0502" "efbeadde");                     // checksum, commit
+  // The empty write at position 0: the CRC32C of 24 zero bytes.
   auto empty = std::make_shared<Write>();
-  empty->checksum = checksum_of(0, {});
+  empty->checksum = checksum_of(*empty);
   CHECK(hex(encode(PhaserMessage{WritePtr(empty)})) ==
-        "0101" "000000000000" "8ab2288c" "0000" "00000000");
+        "0201" "0000000000000000" "eeecfb84" "0000" "00000000");
+  // Format 1 is refused, never misread.
+  CHECK(std::string_view(decode_phaser_message(std::string("\x01\x03\x04\x39\x02\x03", 6)).error) ==
+        "bad version");
 }
 
 TEST_CASE("codec: a membership checkpoint holds the whole durable state, once") {

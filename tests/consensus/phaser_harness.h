@@ -63,7 +63,10 @@ class Cluster {
   void append(ParticipantId at, uint64_t token, std::vector<BucketEntry> messages) {
     handle(at, node(at).phaser->on_append(token, std::move(messages)));
   }
-  void tick(ParticipantId id) { handle(id, node(id).phaser->on_tick()); }
+  // Ticks carry the cluster's clock (ms), which tests move with advance().
+  void tick(ParticipantId id) { handle(id, node(id).phaser->on_tick(now_ms)); }
+  void advance(uint64_t ms) { now_ms += ms; }
+  uint64_t now_ms = 1000;
 
   // Make everything `id` asked to persist durable, reporting each ticket.
   void flush(ParticipantId id) {

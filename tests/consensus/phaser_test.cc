@@ -637,3 +637,82 @@ TEST_CASE("phaser: growth: below the leader's retained start, a snapshot acclima
   CHECK(c.reply_for(12)->results[0].outcome == Outcome::duplicate);
   CHECK(c.reply_for(12)->results[0].position == 4);
 }
+
+// DESIGN §3 expiry, issue 13: by the times leaders stamp on writes, the same
+// on every replica; an expired connection is refused, never taken as new.
+TEST_CASE("phaser: expiry: a connection idle past the expiry is refused, never logged anew") {
+  Phaser::Config config;
+  config.connection_expiry_ms = 1000;
+  Cluster c({1, 2, 3}, config);
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  // Connections 4 and 2 (issuer 1) append; time passes; only 2 appends again.
+  c.tick(1);
+  c.append(1, 1, {message(4, 10, "four")});
+  c.append(1, 2, {message(2, 10, "two")});
+  c.settle();
+  c.advance(600);
+  c.tick(1);
+  c.append(1, 3, {message(2, 11, "two again")});
+  c.settle();
+  const Position two_again = c.reply_for(3)->results[0].position;
+  c.advance(600);  // 4 was last seen 1200 ms ago, 2 600 ms ago
+  c.tick(1);
+  c.append(1, 4, {message(6, 1, "six")});  // its commit expires connection 4
+  c.settle();
+  CHECK(outcome_of(c, 4) == Outcome::appended);
+  // Connection 4 resubmits its committed message: expired, never new.
+  c.append(1, 5, {message(4, 10, "four")});
+  CHECK(outcome_of(c, 5) == Outcome::expired);
+  // Connection 3, never seen here, is below the watermark (4 + 1): expired.
+  c.append(1, 6, {message(3, 1, "three")});
+  CHECK(outcome_of(c, 6) == Outcome::expired);
+  // Connection 2 is still tracked: its resubmission is a duplicate.
+  c.append(1, 7, {message(2, 11, "two again")});
+  CHECK(outcome_of(c, 7) == Outcome::duplicate);
+  CHECK(c.reply_for(7)->results[0].position == two_again);
+  // A connection above the watermark is new.
+  c.append(1, 8, {message(7, 1, "seven")});
+  c.settle();
+  CHECK(outcome_of(c, 8) == Outcome::appended);
+  c.tick(1);
+  c.settle();
+  // Every replica holds the same table, as the log made it.
+  const PhaserDurable image = c.phaser(1).image();
+  CHECK(image.dedup.connections() == 3);
+  CHECK(image.dedup.watermarks() == std::vector<std::pair<ParticipantId, uint64_t>>{{1, 5}});
+  for (ParticipantId id : {2, 3}) {
+    PhaserDurable d;
+    for (const PhaserRecord& r : c.node(id).disk) d.apply(r);
+    CHECK(d.dedup == image.dedup);
+    CHECK(c.committed(id).size() == 5);
+  }
+}
+
+// A replica expires by the write's time, not its own clock: a replica that
+// restarts and replays, or a new leader with a clock behind, holds the same
+// table and stamps no earlier.
+TEST_CASE("phaser: expiry: a new leader with a clock behind never stamps earlier") {
+  Phaser::Config config;
+  config.connection_expiry_ms = 1000;
+  Cluster c({1, 2, 3}, config);
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  c.advance(5000);
+  c.tick(1);
+  c.append(1, 1, {message(1, 1, "a")});
+  c.settle();
+  const uint64_t time = c.phaser(1).image().dedup.time();
+  CHECK(time == c.now_ms);
+  // 2 leads now, its clock 4 s behind: its writes keep the bucket's time.
+  c.crash(1);
+  c.govern({2, 3}, 9);
+  c.settle();
+  c.now_ms -= 4000;
+  c.tick(2);
+  c.append(2, 2, {message(2, 1, "b")});
+  c.settle();
+  CHECK(outcome_of(c, 2) == Outcome::appended);
+  CHECK(c.phaser(2).image().dedup.time() == time);
+  CHECK(c.phaser(2).image().dedup.connections() == 2);  // nothing expired
+}

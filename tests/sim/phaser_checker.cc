@@ -52,9 +52,26 @@ void PhaserChecker::acked(uint32_t bucket, const BucketEntry& entry, Position po
   _acked_count++;
 }
 
+void PhaserChecker::refused(uint32_t bucket, const BucketEntry& entry) {
+  Bucket& b = _buckets[bucket];
+  if (auto it = b.where.find(entry.body); it != b.where.end()) {
+    fail(fmt::format("bucket {}: '{}' was answered 409 connection_expired by every attempt, "
+                     "but is committed at {}",
+                     bucket, entry.body, it->second));
+    return;
+  }
+  b.refused.insert(entry.body);
+}
+
 void PhaserChecker::extend_truth(uint32_t bucket, const BucketEntry& entry) {
   Bucket& b = _buckets[bucket];
   const Position position = b.truth.size();
+  if (b.refused.count(entry.body) != 0) {
+    fail(fmt::format("bucket {} position {}: '{}' committed, but every attempt of it was "
+                     "answered 409 connection_expired",
+                     bucket, position, entry.body));
+    return;
+  }
   auto sent = _submitted.find(entry.body);
   if (sent == _submitted.end()) {
     fail(fmt::format("bucket {} position {}: phantom entry '{}'", bucket, position, entry.body));
@@ -159,6 +176,90 @@ void PhaserChecker::after_step(const PhaserWorld& world) {
   if (violated()) return;
   check_logs(world);
   if (!violated()) check_acked_durable(world);
+  if (!violated()) check_dedup(world);
+}
+
+// DESIGN §3, folded here on its own terms: per connection the newest window
+// committed in this bucket and the time of the last write that held one of
+// its messages; a write, once committed, drops every connection last seen
+// before its expire_before and raises that issuer's watermark past it.
+void PhaserChecker::fold_reference(Bucket& b, const consensus::Write& write) {
+  if (write.first < b.ref_end) return;  // folded already (a re-proposal committed again)
+  b.ref_waiting.emplace(write.first, write);
+  for (auto it = b.ref_waiting.begin(); it != b.ref_waiting.end() && it->first == b.ref_end;
+       it = b.ref_waiting.erase(it)) {
+    const consensus::Write& w = it->second;
+    if (w.time < b.ref_time || w.expire_before < b.ref_expired_before) {
+      fail(fmt::format("bucket {}: the write at {} goes back in time ({} after {}, expiry {} "
+                       "after {})",
+                       w.bucket, w.first, w.time, b.ref_time, w.expire_before,
+                       b.ref_expired_before));
+      return;
+    }
+    for (size_t i = 0; i < w.entries.size(); i++) {
+      const BucketEntry& e = w.entries[i];
+      if (!e.connection.valid()) continue;
+      RefConnection& c = b.ref[e.connection];
+      if (c.positions.empty() || c.window != e.window) c.positions.clear();
+      c.window = e.window;
+      c.positions.emplace_back(e.series, w.first + i);
+      c.last_seen = w.time;
+    }
+    b.ref_time = w.time;
+    b.ref_expired_before = w.expire_before;
+    for (auto c = b.ref.begin(); c != b.ref.end();) {
+      if (c->second.last_seen < w.expire_before) {
+        uint64_t& mark = b.ref_watermarks[c->first.issuer];
+        mark = std::max(mark, c->first.counter + 1);
+        c = b.ref.erase(c);
+      } else {
+        ++c;
+      }
+    }
+    b.ref_end = w.end();
+  }
+}
+
+void PhaserChecker::check_dedup(const PhaserWorld& world) {
+  for (ParticipantId id : world.participants()) {
+    for (const auto& [bucket, durable] : world.host_image(id).phasers) {
+      const Bucket& b = _buckets[bucket];
+      if (durable.commit_end != b.ref_end || !b.ref_waiting.empty()) continue;
+      const consensus::DedupTable& table = durable.dedup;
+      const auto marks = table.watermarks();
+      const std::tuple<Position, size_t, size_t> seen{durable.commit_end, table.connections(),
+                                                      marks.size()};
+      auto [checked, fresh] = _dedup_checked.try_emplace({id, bucket}, seen);
+      if (!fresh && checked->second == seen) continue;
+      checked->second = seen;
+      std::string why;
+      if (table.time() != b.ref_time || table.expired_before() != b.ref_expired_before) {
+        why = fmt::format("time {} expiry {}, the writes' {} {}", table.time(),
+                          table.expired_before(), b.ref_time, b.ref_expired_before);
+      }
+      std::vector<std::pair<ParticipantId, uint64_t>> ref_marks(b.ref_watermarks.begin(),
+                                                                 b.ref_watermarks.end());
+      if (why.empty() && marks != ref_marks) why = "its watermarks differ";
+      const auto tracked = table.tracked();
+      if (why.empty() && tracked.size() != b.ref.size()) {
+        why = fmt::format("{} connections tracked, {} by the writes", tracked.size(), b.ref.size());
+      }
+      for (size_t i = 0; i < tracked.size() && why.empty(); i++) {
+        auto ref = b.ref.find(tracked[i].id);
+        if (ref == b.ref.end() || ref->second.last_seen != tracked[i].last_seen ||
+            ref->second.window != tracked[i].window ||
+            ref->second.positions != tracked[i].window_positions) {
+          why = fmt::format("connection {} differs", tracked[i].id.to_string());
+        }
+      }
+      if (!why.empty()) {
+        fail(fmt::format("participant {} bucket {} at {}: its dedup table is not the one its "
+                         "committed writes make: {}",
+                         id, bucket, durable.commit_end, why));
+        return;
+      }
+    }
+  }
 }
 
 void PhaserChecker::leader_committed(const PhaserWorld& world, ParticipantId leader,
@@ -192,6 +293,7 @@ void PhaserChecker::leader_committed(const PhaserWorld& world, ParticipantId lea
       return;
     }
   }
+  if (!write.entries.empty()) fold_reference(_buckets[write.bucket], write);
 }
 
 void PhaserChecker::lease_read(ParticipantId leader, uint32_t bucket, Position commit_end) {

@@ -20,7 +20,14 @@
 //   5. a leader commits a write only while every member of the current
 //      government holds it durably (a stale leadership commits nothing that
 //      a member could lose), and a lease read includes every append
-//      answered 2xx before it.
+//      answered 2xx before it;
+//   6. exactly-once state (DESIGN §3, expiry): every replica's durable dedup
+//      table, whenever its commit end is the newest committed write's end,
+//      equals the checker's own fold of the committed writes (written from
+//      DESIGN §3, not from consensus/dedup.h: connections with their last
+//      window, expired by the times the writes carry, watermarks); and a
+//      message every attempt of which was answered 409 connection_expired
+//      is never logged.
 // Liveness (every window completes) is the driver's end-of-run check.
 #pragma once
 
@@ -29,6 +36,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -61,6 +69,9 @@ class PhaserChecker {
   // From the workload.
   void submitted(uint32_t bucket, const consensus::BucketEntry& entry);
   void acked(uint32_t bucket, const consensus::BucketEntry& entry, consensus::Position position);
+  // Every attempt of this message was answered 409 connection_expired and
+  // none can follow: it must never be logged.
+  void refused(uint32_t bucket, const consensus::BucketEntry& entry);
   // From the hosts.
   void leader_committed(const PhaserWorld& world, ParticipantId leader,
                         const consensus::Write& write);
@@ -81,8 +92,23 @@ class PhaserChecker {
   uint64_t reads() const { return _reads; }
 
  private:
+  // Check 6's reference: a connection's committed state in one bucket.
+  struct RefConnection {
+    uint64_t last_seen = 0;
+    uint64_t window = 0;
+    std::vector<std::pair<uint64_t, consensus::Position>> positions;  // of the last window
+  };
   struct Bucket {
     std::vector<consensus::BucketEntry> truth;         // the committed log
+    std::set<std::string> refused;                     // bodies never to be logged
+    // Check 6: the fold of the committed writes with entries, up to ref_end,
+    // and those committed beyond a gap (reported out of order), by first.
+    std::map<consensus::ConnectionId, RefConnection> ref;
+    std::map<ParticipantId, uint64_t> ref_watermarks;
+    uint64_t ref_time = 0;
+    uint64_t ref_expired_before = 0;
+    consensus::Position ref_end = 0;
+    std::map<consensus::Position, consensus::Write> ref_waiting;
     std::map<std::string, consensus::Position> where;  // body → position in truth
     std::map<consensus::Position, std::string> acked;  // position → body
     std::optional<consensus::Position> acked_max;
@@ -96,11 +122,18 @@ class PhaserChecker {
   void extend_truth(uint32_t bucket, const consensus::BucketEntry& entry);
   void check_logs(const PhaserWorld& world);
   void check_acked_durable(const PhaserWorld& world);
+  void fold_reference(Bucket& b, const consensus::Write& write);
+  void check_dedup(const PhaserWorld& world);
 
   std::vector<Bucket> _buckets;
   std::map<std::string, Submitted> _submitted;          // by body
   std::map<std::string, consensus::Position> _acked_at;  // by body
   std::map<std::pair<ParticipantId, uint32_t>, size_t> _verified;
+  // Check 6: what each replica's table was last compared at (its commit
+  // end, connections and watermarks: a restart from a checkpoint changes
+  // the table without moving the end).
+  std::map<std::pair<ParticipantId, uint32_t>, std::tuple<consensus::Position, size_t, size_t>>
+      _dedup_checked;
   std::optional<std::string> _violation;
   uint64_t _acked_count = 0;
   uint64_t _reads = 0;

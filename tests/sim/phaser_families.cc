@@ -116,6 +116,7 @@ PhaserSwarmOptions draw_phaser_swarm(uint64_t seed, const std::string& family) {
       // Last, so the draws before it stay what they were: the server waits
       // 2 ticks before a trailing notice (tools/coworker/participant.cc).
       options.phaser.notice_ticks = static_cast<uint32_t>(prng.between(1, 3));
+      draw_expiry(prng, options.phaser, options.workload);
       return options;
     }
   }
@@ -146,6 +147,7 @@ PhaserSeedResult run_phaser_seed(uint64_t seed, const PhaserSwarmOptions& option
   result.acked = swarm.checker().acked_count();
   result.committed = swarm.checker().committed_count();
   result.reads = swarm.checker().reads();
+  result.expired = swarm.workload().expired();
   result.ticks = swarm.now();
   trace.event(swarm.now(), "end", result.acked, result.committed, result.violated);
   result.digest = trace.digest();
@@ -162,6 +164,7 @@ SeedResult run_phaser_family(uint64_t seed, const Family& family, bool verbose) 
   result.violation = r.violation;
   result.proposed = r.committed;
   result.acked = r.acked;
+  result.expired = r.expired;
   result.ticks = r.ticks;
   result.digest = r.digest;
   return result;

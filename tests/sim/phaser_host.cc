@@ -56,7 +56,7 @@ void PhaserHost::tick(Tick now, Tick tick_every) {
     }
   }
   if (tick_every != 0 && now % tick_every == 0) {
-    _host.tick();
+    _host.tick(clock(now));
     // A checkpoint round now and then, as a server's log store makes before
     // retiring segments (DESIGN §6): the disk image folds it over what came
     // before (PhaserDurable::apply replaces the state), so what a restart

@@ -69,6 +69,12 @@ class PhaserHost final : private bucket::HostEffects {
 
   const consensus::Phaser* phaser(uint32_t bucket) const { return _host.phaser(bucket); }
 
+  // This participant's clock, in ms, a tick a millisecond: the simulated
+  // time plus an offset of its own (0..28, from its id, no draw), so the
+  // times leaders stamp on writes differ by who leads (connection expiry,
+  // phaser.h step 7).
+  uint64_t clock(Tick now) const { return now + (_self * 13) % 29; }
+
  private:
   // bucket::HostEffects.
   void send(ParticipantId to, consensus::PhaserMessage message) override;

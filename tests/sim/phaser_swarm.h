@@ -86,6 +86,7 @@ struct PhaserSeedResult {
   uint64_t acked = 0;
   uint64_t committed = 0;
   uint64_t reads = 0;
+  uint64_t expired = 0;  // appends answered 409 connection_expired
   Tick ticks = 0;
   uint64_t digest = 0;
 };

@@ -417,7 +417,10 @@ Swarm draw_swarm(uint64_t seed, const Family& family) {
   family.draw(prng, swarm);
   // Last, so the draws before it stay what they were: the server waits 2
   // ticks before a trailing notice (tools/coworker/participant.cc).
-  if (swarm.sim.phasers) swarm.sim.phasers->phaser.notice_ticks = static_cast<uint32_t>(prng.between(1, 3));
+  if (swarm.sim.phasers) {
+    swarm.sim.phasers->phaser.notice_ticks = static_cast<uint32_t>(prng.between(1, 3));
+    draw_expiry(prng, swarm.sim.phasers->phaser, swarm.sim.phasers->workload);
+  }
   return swarm;
 }
 
@@ -467,7 +470,10 @@ SeedResult play(uint64_t seed, const Family& family, bool verbose) {
   result.violation = sim.violation();
   result.proposed = sim.proposals().proposed();
   result.acked = sim.proposals().acked();
-  if (PhaserLayer* phasers = sim.phasers()) result.acked += phasers->checker().acked_count();
+  if (PhaserLayer* phasers = sim.phasers()) {
+    result.acked += phasers->checker().acked_count();
+    result.expired = phasers->workload().expired();
+  }
   result.duplicates = sim.proposals().duplicates();
   result.ticks = sim.now();
   trace.event(sim.now(), "end", result.acked, result.violated);

@@ -91,6 +91,7 @@ struct SeedResult {
   uint64_t proposed = 0;
   uint64_t acked = 0;
   uint64_t duplicates = 0;
+  uint64_t expired = 0;  // appends answered 409 connection_expired
   uint64_t digest = 0;
   Tick ticks = 0;
 };

@@ -18,6 +18,7 @@
 
 #include "bucket/host.h"
 #include "consensus/assert.h"
+#include "consensus/phaser_codec.h"
 #include "tests/sim/disk.h"
 
 namespace coworker::sim {
@@ -42,7 +43,15 @@ class SimStorage final : public bucket::HostStorage {
     COWORKER_ASSERT(!records.empty());
     std::vector<DiskRecord> disk_records;
     disk_records.reserve(records.size());
-    for (auto& record : records) disk_records.emplace_back(BucketRecord{bucket, std::move(record)});
+    for (auto& record : records) {
+      // Real bytes (issue 19 point 3, for phaser records): what reaches the
+      // simulated disk went through the phaser codec, as into the server's
+      // log store, so a restart folds what the codec gives back.
+      consensus::Decoded<consensus::PhaserRecord> decoded =
+          consensus::decode_phaser_record(consensus::encode(record));
+      COWORKER_ASSERT(decoded.value.has_value());
+      disk_records.emplace_back(BucketRecord{bucket, std::move(*decoded.value)});
+    }
     return _disk.write(_now, _prng, std::move(disk_records));
   }
   Ticket stage_counter(uint32_t counter) override {

@@ -13,6 +13,14 @@ namespace coworker::sim {
 
 using consensus::Outcome;
 
+void draw_expiry(consensus::Prng& prng, consensus::Phaser::Config& phaser,
+                 WorkloadOptions& workload) {
+  if (prng.chance(1, 4)) return;  // the default: a day, never reached
+  phaser.connection_expiry_ms = prng.between(20, 300);
+  workload.idle_per_mille = static_cast<uint32_t>(prng.between(20, 150));
+  workload.idle_ticks_max = 2 * phaser.connection_expiry_ms;
+}
+
 Workload::Workload(consensus::Prng& prng, WorkloadOptions options, PhaserChecker& checker)
     : _prng(prng), _options(options), _checker(checker) {
   COWORKER_ASSERT(options.window_max >= 1);
@@ -21,7 +29,7 @@ Workload::Workload(consensus::Prng& prng, WorkloadOptions options, PhaserChecker
     Client client;
     client.tracked = i < options.clients;
     if (client.tracked) {
-      client.connection = consensus::ConnectionId{99, i + 1};
+      client.connection = consensus::ConnectionId{99, ++_next_counter};
       const uint64_t wrap = consensus::series_wrap_default;
       client.next_series = _prng.chance(options.wrap_start_per_mille, 1000)
                                ? wrap - 1 - _prng.below(4)
@@ -77,6 +85,11 @@ void Workload::send_bucket(Tick now, uint32_t index, uint32_t bucket, bool other
       entry.body = fmt::format("u{}n{}", index, client.copies++);
       _checker.submitted(bucket, entry);
     }
+    if (client.tracked) {
+      Attempts& tracked = _tracked[entry.body];
+      tracked.bucket = bucket;
+      tracked.sent++;
+    }
     attempt.entries.push_back(entry);
     send.messages.push_back(std::move(entry));
     attempt.indices.push_back(i);
@@ -94,7 +107,14 @@ std::vector<AppendAttempt> Workload::tick(Tick now, const Target& target) {
   for (uint32_t index = 0; index < _clients.size(); index++) {
     Client& client = _clients[index];
     if (client.window.empty()) {
-      if (!_stop_new && _prng.chance(_options.window_per_mille, 1000)) start_window(now, index);
+      if (!_stop_new && now >= client.idle_until &&
+          _prng.chance(_options.window_per_mille, 1000)) {
+        if (_options.idle_per_mille > 0 && _prng.chance(_options.idle_per_mille, 1000)) {
+          client.idle_until = now + 1 + _prng.below(_options.idle_ticks_max);
+        } else {
+          start_window(now, index);
+        }
+      }
       if (client.window.empty()) continue;
     }
     std::vector<uint32_t> buckets;
@@ -173,9 +193,11 @@ void Workload::on_reply(Tick now, const consensus::Reply& reply) {
   const bool current = attempt.window == client.window_number && !client.window.empty();
   COWORKER_ASSERT(reply.results.size() == attempt.indices.size());
   bool failed = false;
+  bool expired = false;
   for (size_t k = 0; k < reply.results.size(); k++) {
     const consensus::MessageResult& result = reply.results[k];
     Message* m = current ? &client.window[attempt.indices[k]] : nullptr;
+    if (client.tracked) count_answer(attempt.entries[k], result.outcome);
     switch (result.outcome) {
       case Outcome::appended:
       case Outcome::duplicate:
@@ -196,11 +218,32 @@ void Workload::on_reply(Tick now, const consensus::Reply& reply) {
               m->entry.series));
         }
         break;
+      case Outcome::expired:
+        if (!client.tracked) {
+          _checker.fail(fmt::format("an untracked message was answered 409 connection_expired "
+                                    "(client {})", attempt.client));
+        }
+        _expired++;
+        if (m != nullptr && m->state == State::waiting) expired = true;
+        break;
       case Outcome::unavailable:
       case Outcome::overloaded:
         failed = true;
         break;
     }
+  }
+  if (current && expired) {
+    // DESIGN §3: not logged by this attempt, but an earlier one may have
+    // been; the client cannot tell, so it gives up the window and connects
+    // again (a new connection starts its own series).
+    for (Message& m : client.window) {
+      if (m.state == State::waiting) m.state = State::abandoned;
+    }
+    _abandoned++;
+    _reconnects++;
+    client.connection = consensus::ConnectionId{99, ++_next_counter};
+    maybe_finish(attempt.client);
+    return;
   }
   if (current && failed) {
     auto open = client.open.find(attempt.bucket);
@@ -209,6 +252,25 @@ void Workload::on_reply(Tick now, const consensus::Reply& reply) {
     }
   }
   if (current) maybe_finish(attempt.client);
+}
+
+void Workload::count_answer(const consensus::BucketEntry& entry, Outcome outcome) {
+  auto it = _tracked.find(entry.body);
+  if (it == _tracked.end()) return;  // logged: another attempt was answered 2xx
+  Attempts& a = it->second;
+  a.answered++;
+  if (outcome == Outcome::appended || outcome == Outcome::duplicate) {
+    _tracked.erase(it);  // logged
+    return;
+  }
+  if (outcome == Outcome::expired) a.expired++;
+  if (a.answered == a.sent && a.expired == a.sent) {
+    // Every attempt was refused as expired (none is in flight), and the
+    // client gave the window up at the first refusal (or had finished it):
+    // nothing can log this message any more.
+    _checker.refused(a.bucket, entry);
+    _tracked.erase(it);
+  }
 }
 
 void Workload::maybe_finish(uint32_t index) {

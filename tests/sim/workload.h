@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "consensus/phaser.h"
 #include "consensus/phaser_messages.h"
 #include "consensus/prng.h"
 #include "tests/sim/network.h"
@@ -49,6 +50,12 @@ struct WorkloadOptions {
   uint32_t other_target_per_mille = 200;   // a resubmission goes elsewhere
   uint32_t abandon_per_mille = 100;        // per failure
   uint32_t wrap_start_per_mille = 250;     // a client starts just below the wrap
+  // Connection expiry (DESIGN §3): before a window, a client sometimes
+  // idles up to idle_ticks_max first (set it past the phasers' expiry so
+  // connections expire under the workload). A 409 connection_expired makes
+  // the client abandon its window and connect again (a new id).
+  uint32_t idle_per_mille = 0;
+  Tick idle_ticks_max = 0;
 };
 
 struct AppendAttempt {
@@ -57,6 +64,13 @@ struct AppendAttempt {
   uint32_t bucket = 0;
   std::vector<consensus::BucketEntry> messages;
 };
+
+// Connection expiry under the workload (issue 13): in three seeds of four a
+// short expiry (20..300 ticks; the phasers' clock is in ticks) and clients
+// that sometimes idle past it. Drawn last by the families, so the draws
+// before it stay what they were.
+void draw_expiry(consensus::Prng& prng, consensus::Phaser::Config& phaser,
+                 WorkloadOptions& workload);
 
 class Workload {
  public:
@@ -85,6 +99,8 @@ class Workload {
   uint64_t acked() const { return _acked; }
   uint64_t windows() const { return _windows; }
   uint64_t abandoned() const { return _abandoned; }
+  uint64_t expired() const { return _expired; }
+  uint64_t reconnects() const { return _reconnects; }
 
  private:
   enum class State : uint8_t { waiting, acked, abandoned };
@@ -112,6 +128,17 @@ class Workload {
     std::vector<Message> window;      // the window in flight (empty: idle)
     std::map<uint32_t, uint64_t> open;     // bucket -> token of its newest attempt
     std::map<uint32_t, Tick> retry_at;     // bucket -> when to resubmit
+    Tick idle_until = 0;                   // no new window before
+  };
+  // A tracked message's attempts, until it is logged or known not to be:
+  // answered 409 connection_expired by every attempt sent, it never is (an
+  // attempt answered otherwise, 503 say, may still be logged: then expired
+  // never reaches sent).
+  struct Attempts {
+    uint32_t bucket = 0;
+    uint32_t sent = 0;
+    uint32_t expired = 0;
+    uint32_t answered = 0;
   };
 
   void start_window(Tick now, uint32_t index);
@@ -119,6 +146,7 @@ class Workload {
                    std::vector<AppendAttempt>& out);
   void fail_attempt(Tick now, uint32_t index, uint32_t bucket);
   void maybe_finish(uint32_t index);
+  void count_answer(const consensus::BucketEntry& entry, consensus::Outcome outcome);
 
   consensus::Prng& _prng;
   WorkloadOptions _options;
@@ -130,6 +158,10 @@ class Workload {
   uint64_t _acked = 0;
   uint64_t _windows = 0;
   uint64_t _abandoned = 0;
+  uint64_t _expired = 0;
+  uint64_t _reconnects = 0;
+  uint64_t _next_counter = 0;                 // connection ids: {99, counter}
+  std::map<std::string, Attempts> _tracked;   // by body
 };
 
 }  // namespace coworker::sim

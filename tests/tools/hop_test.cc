@@ -28,7 +28,7 @@ using consensus::Prng;
 namespace {
 
 constexpr uint64_t seed = 0x40b;
-constexpr uint8_t outcome_count = static_cast<uint8_t>(Outcome::overloaded) + 1;
+constexpr uint8_t outcome_count = static_cast<uint8_t>(Outcome::expired) + 1;
 
 // Random hops from one Prng stream. Integers lean to the edges of their
 // varint encodings; bytes are arbitrary (NUL and 0xff included).

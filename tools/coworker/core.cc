@@ -264,6 +264,7 @@ Task<std::vector<MessageResult>> Core::append(uint32_t bucket,
       case consensus::Outcome::appended: metrics.appended_total++; break;
       case consensus::Outcome::duplicate: metrics.duplicates_total++; break;
       case consensus::Outcome::superseded: metrics.superseded_total++; break;
+      case consensus::Outcome::expired: metrics.expired_total++; break;
       case consensus::Outcome::overloaded: metrics.overloaded_total++; break;
       case consensus::Outcome::unavailable: metrics.unavailable_total++; break;
     }
@@ -304,7 +305,14 @@ Task<void> Core::run_ticker() {
     Status slept = co_await reactor::Timeout(_participant.timing().tick);
     if (!slept) break;  // the loop stops
     _ticks++;
-    if (_host != nullptr) _host->tick();
+    // The wall clock: leaders stamp it on writes, and another participant
+    // leading the bucket later compares its own with it (connection expiry,
+    // DESIGN §3; phaser.h step 7).
+    if (_host != nullptr) {
+      const auto now = std::chrono::system_clock::now().time_since_epoch();
+      _host->tick(static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(now).count()));
+    }
     if (_core == 0 && _participant.has_cluster()) _participant.cluster().tick();
     expire_appends();
     expire_polls();

@@ -11,7 +11,7 @@ using consensus::Writer;
 namespace {
 
 enum Kind : uint8_t { append_request = 1, read_request = 2, append_answer = 3, read_answer = 4 };
-constexpr uint8_t outcome_max = static_cast<uint8_t>(consensus::Outcome::overloaded);
+constexpr uint8_t outcome_max = static_cast<uint8_t>(consensus::Outcome::expired);
 constexpr uint64_t status_min = 100;
 constexpr uint64_t status_max = 599;
 

@@ -11,7 +11,8 @@
 //   kind 1  append request  slot hops deadline_ms bucket n bucket_entry*n
 //   kind 2  read request    slot hops deadline_ms bucket from limit wait_ms
 //                           has_identifier(0/1) [len identifier]
-//   kind 3  append answer   n (outcome(u8) position)*n
+//   kind 3  append answer   n (outcome(u8) position)*n   (outcome: consensus::Outcome's
+//                           value: 0 appended .. 4 overloaded, 5 expired)
 //   kind 4  read answer     status(u16 as varint) len body
 //
 // `call` is the sender's id for the request; the answer echoes it. `slot` is

@@ -83,6 +83,7 @@ struct CoreMetrics {
   uint64_t appended_total = 0;     // messages committed and answered as new
   uint64_t duplicates_total = 0;   // answered 200 with the original position
   uint64_t superseded_total = 0;   // 409: stragglers of an abandoned window
+  uint64_t expired_total = 0;      // 409 connection_expired: the connection's state expired
   uint64_t overloaded_total = 0;   // 429: the bucket's queue was full
   uint64_t unavailable_total = 0;  // messages answered 503
   uint64_t hops_sent_total = 0;    // requests forwarded to another participant (hop.h)

@@ -36,6 +36,7 @@ Timing timing_from(const ServerFlags& flags) {
   // A commit's trailing notice waits a second tick: a bucket written more
   // often than that carries its commits in its next write (phaser.h step 7).
   t.phaser.notice_ticks = 2;
+  t.phaser.connection_expiry_ms = flags.connection_expiry_ms;
   t.append_timeout_ticks = ticks(2000);  // DESIGN §3: the hop deadline
   return t;
 }

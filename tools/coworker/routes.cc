@@ -149,6 +149,10 @@ Response append_answer(uint32_t bucket, const consensus::MessageResult& result) 
     case consensus::Outcome::superseded:
       return Response::error(409, "superseded",
                              "a straggler of an abandoned window: not logged by this attempt");
+    case consensus::Outcome::expired:
+      return Response::error(409, "connection_expired",
+                             "the connection's state in this bucket expired: not logged by this "
+                             "attempt; connect again");
     case consensus::Outcome::overloaded:
       return Response::error(429, "overloaded", "the bucket's queue is full; resubmit later");
     case consensus::Outcome::unavailable:
@@ -290,6 +294,7 @@ Result<std::vector<WindowMessage>, Response> parse_window(Participant& p, Reques
 std::string_view outcome_code(consensus::Outcome outcome) {
   switch (outcome) {
     case consensus::Outcome::superseded: return "superseded";
+    case consensus::Outcome::expired: return "connection_expired";
     case consensus::Outcome::overloaded: return "overloaded";
     default: return "unavailable";
   }
@@ -325,16 +330,25 @@ Task<Response> append_window(Participant& p, Request& request) {
   }
   // The worst outcome sets the status: 503 before 429 before 409.
   int status = 200;
+  bool expired = false;
   for (const consensus::MessageResult& r : results) {
     if (r.outcome == consensus::Outcome::unavailable) status = 503;
     if (r.outcome == consensus::Outcome::overloaded && status != 503) status = 429;
     if (r.outcome == consensus::Outcome::superseded && status == 200) status = 409;
+    if (r.outcome == consensus::Outcome::expired) expired = true;
   }
+  if (expired && status == 200) status = 409;
   std::string body = "{";
-  if (status != 200) {
-    body += status == 503   ? R"("error": "some messages are not logged; resubmit them", "code": "unavailable", )"
-            : status == 429 ? R"("error": "some buckets' queues are full; resubmit later", "code": "overloaded", )"
-                            : R"("error": "some messages are stragglers of an abandoned window", "code": "superseded", )";
+  // A 409 with an expired connection says so first: the client must connect
+  // again before anything else it does with this window.
+  if (status == 503) {
+    body += R"("error": "some messages are not logged; resubmit them", "code": "unavailable", )";
+  } else if (status == 429) {
+    body += R"("error": "some buckets' queues are full; resubmit later", "code": "overloaded", )";
+  } else if (status == 409 && expired) {
+    body += R"("error": "the connection's state expired in some buckets; connect again", "code": "connection_expired", )";
+  } else if (status == 409) {
+    body += R"("error": "some messages are stragglers of an abandoned window", "code": "superseded", )";
   }
   body += "\"results\": [";
   for (size_t i = 0; i < results.size(); i++) {
