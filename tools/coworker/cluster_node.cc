@@ -70,7 +70,9 @@ ClusterNode::ClusterNode(Participant& participant, Core& core0)
       _core0(core0),
       _prng(random_u64()),
       _next_connection(participant.image().connection_block_end),
-      _connection_end(participant.image().connection_block_end) {
+      _connection_end(participant.image().connection_block_end),
+      _connection_limit(participant.flags().max_connections,
+                        participant.flags().connection_expiry_ms) {
   COWORKER_ASSERT(core0.index() == 0);
   COWORKER_ASSERT(reactor::Loop::current().core() == 0);
 }
@@ -189,12 +191,12 @@ void ClusterNode::tick_leave() {
   }
 }
 
-Task<std::optional<consensus::ConnectionId>> ClusterNode::connect() {
+Task<Result<consensus::ConnectionId, ClusterNode::ConnectRefusal>> ClusterNode::connect() {
   while (_next_connection >= _connection_end) {
-    if (health() != "serving") co_return std::nullopt;
+    if (health() != "serving") co_return ConnectRefusal::not_serving;
     if (_block_pending) {
       Status woken = co_await _block_written.wait();
-      if (!woken) co_return std::nullopt;
+      if (!woken) co_return ConnectRefusal::not_serving;
       continue;
     }
     _block_pending = true;
@@ -205,11 +207,17 @@ Task<std::optional<consensus::ConnectionId>> ClusterNode::connect() {
     const bool durable = co_await _core0.durable(ticket);
     _block_pending = false;
     _block_written.notify_all();
-    if (!durable) co_return std::nullopt;
+    if (!durable) co_return ConnectRefusal::not_serving;
     _connection_end = end;
   }
-  if (health() != "serving") co_return std::nullopt;
+  if (health() != "serving") co_return ConnectRefusal::not_serving;
   COWORKER_ASSERT(_next_connection < _connection_end);
+  // Counted here, with no wait between the check and the issue.
+  const auto now = std::chrono::steady_clock::now().time_since_epoch();
+  if (!_connection_limit.admit(static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(now).count()))) {
+    co_return ConnectRefusal::too_many;
+  }
   _participant.metrics().connections_issued_total++;
   co_return consensus::ConnectionId{self(), _next_connection++};
 }

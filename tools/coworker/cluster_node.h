@@ -30,6 +30,7 @@
 #include "consensus/prng.h"
 #include "reactor/sync.h"
 #include "reactor/task.h"
+#include "tools/coworker/connection_limit.h"
 #include "tools/coworker/core.h"
 #include "tools/coworker/hop.h"
 #include "tools/coworker/metrics.h"
@@ -90,8 +91,10 @@ class ClusterNode final : private bucket::MembershipEffects {
   LeaveStart leave(Clock::time_point deadline);
   // A new connection id, unique in the cluster forever: issuer = our
   // arrival id, counter from a block made durable before its first use.
-  // Nothing while we do not serve or the log fails.
-  reactor::Task<std::optional<consensus::ConnectionId>> connect();
+  // Refused while we do not serve or the log fails, and beyond
+  // --max-connections issued within --connection-expiry (connection_limit.h).
+  enum class ConnectRefusal : uint8_t { not_serving, too_many };
+  reactor::Task<Result<consensus::ConnectionId, ConnectRefusal>> connect();
 
   consensus::ParticipantId self() const { return _host->node().id(); }
   // With `local`: a replica of the bucket's current government; without:
@@ -183,6 +186,7 @@ class ClusterNode final : private bucket::MembershipEffects {
   uint64_t _staged_connection_end = 0;  // the highest block end staged (checkpoint rounds)
   bool _block_pending = false;
   reactor::Event _block_written;
+  ConnectionLimit _connection_limit;
 };
 
 }  // namespace coworker::server

@@ -127,12 +127,20 @@ Task<Response> connect(Participant& p, Request& request) {
     // Every bucket compares series within 2^53 today (consensus/dedup.h):
     // a smaller wrap asked for is answered with the one granted.
   }
-  auto issue = [&p]() -> Task<std::optional<consensus::ConnectionId>> {
-    if (!p.has_cluster()) co_return std::nullopt;
+  using Refusal = ClusterNode::ConnectRefusal;
+  auto issue = [&p]() -> Task<Result<consensus::ConnectionId, Refusal>> {
+    if (!p.has_cluster()) co_return Refusal::not_serving;
     co_return co_await p.cluster().connect();
   };
   auto call = on_core(0, issue);
-  std::optional<consensus::ConnectionId> id = co_await call;
+  Result<consensus::ConnectionId, Refusal> id = co_await call;
+  if (!id && id.error() == Refusal::too_many) {
+    co_return Response::error(
+        429, "too_many_connections",
+        fmt::format("this participant issued --max-connections ({}) connections within "
+                    "--connection-expiry; reuse a connection, or connect at another participant",
+                    p.flags().max_connections));
+  }
   if (!id) co_return unavailable("this participant does not serve yet");
   co_return Response::json(
       201, fmt::format("{{\"connection\": \"{}\", \"series_wrap\": {}}}\n", id->to_string(), wrap));
