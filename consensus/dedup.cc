@@ -163,16 +163,21 @@ DedupTable::Decision DedupTable::decide(const ConnectionId& connection, uint64_t
       }
     }
     if (!series_after(series, node.series, series_wrap_default)) return {Verdict::superseded, 0};
-  } else if (accepted == _accepted.end()) {
-    const uint32_t issuer = issuer_index(connection.issuer);
-    if (issuer != none && connection.counter < _issuers[issuer].watermark) {
-      return {Verdict::expired, 0};
+    if (accepted != _accepted.end() && !series_after(series, accepted->second, series_wrap_default)) {
+      return {Verdict::superseded, 0};
     }
     return {};
   }
-  if (accepted != _accepted.end() && !series_after(series, accepted->second, series_wrap_default)) {
-    return {Verdict::superseded, 0};
+  const bool after_accepted =
+      accepted != _accepted.end() && series_after(series, accepted->second, series_wrap_default);
+  const uint32_t issuer = issuer_index(connection.issuer);
+  if (issuer != none && connection.counter < _issuers[issuer].watermark) {
+    // Expired here. A series after one still accepted is new (it is after
+    // everything the connection ever committed here); any other may have
+    // been committed before the state expired: not known, so expired.
+    return after_accepted ? Decision{} : Decision{Verdict::expired, 0};
   }
+  if (accepted != _accepted.end() && !after_accepted) return {Verdict::superseded, 0};
   return {};
 }
 

@@ -20,9 +20,15 @@
 // The rule for an arriving message with series s (pending is kept by the
 // Phaser, which checks it first):
 //   s in the last committed window                → duplicate, with its position
-//   s not after the highest accepted or committed → superseded
-//   connection untracked, counter below watermark → expired (409, not logged)
+//   s not after the highest committed             → superseded
+//   untracked, counter below watermark, s not
+//     after a series still accepted               → expired (409, not logged)
+//   s not after the highest accepted              → superseded
 //   otherwise                                     → new
+// (An untracked connection expired here may have committed s before its
+// state went, so a series at or below one still accepted is expired, not
+// superseded: the client connects again rather than taking it for a
+// straggler of an abandoned window.)
 // Series compare by serial-number arithmetic within the connection's wrap.
 //
 // Expiry (DESIGN §3), identical on every replica: a committed write carries

@@ -287,6 +287,12 @@ TEST_CASE("membership: seeds that once failed run clean") {
       {"phaser-rolling", 36942},
       {"phaser-churn", 18796197},  // a returning member grown back took a write overtaking
                                    // its Catchup for damage (its view still listed it)
+      {"phaser-grow", 17843},      // expiry between two writes of one attempt: the first's
+                                   // resubmission was answered superseded (now expired)
+      {"phaser-rolling", 5482},    // the same
+      {"phaser-arrivals", 11817},
+      {"phaser-rolling", 30265},
+      {"phaser-churn", 32375},
   };
   for (const Case& c : cases) {
     const Family* family = find_family(c.family);

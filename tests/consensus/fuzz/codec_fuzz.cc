@@ -14,6 +14,7 @@
 // input gives its fields, the checksum is computed, and the encoding, as a
 // message and as a record, must decode back; then one byte of it, chosen by
 // the input, is changed and the result goes through the oracles above.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -62,6 +63,8 @@ void check_built_write(std::string_view input) {
   write->promise = Promise{in.u64(), static_cast<uint32_t>(in.u64())};
   write->number = in.u64();
   write->first = in.u64();
+  write->time = in.u64();
+  write->expire_before = write->time - std::min(write->time, in.u64());
   const uint64_t count = in.u64() % 8;
   for (uint64_t i = 0; i < count && in.ok(); i++) {
     write->entries.push_back(
@@ -71,7 +74,7 @@ void check_built_write(std::string_view input) {
   const uint64_t at = in.u64();
   const uint8_t value = in.u8();
   if (!in.ok() || write->first > UINT64_MAX - write->entries.size()) return;
-  write->checksum = checksum_of(write->first, write->entries);
+  write->checksum = checksum_of(*write);
   for (std::string bytes :
        {encode(PhaserMessage{WritePtr(write)}), encode(PhaserRecord{RegisterRecord{write}})}) {
     const bool message = bytes[1] == 1;
