@@ -170,6 +170,12 @@ std::string refusal(const Answer& answer, const Window& window) {
                        "(--series-start must be above them): {}",
                        series_range(window), describe(answer));
   }
+  if (answer.status == 409 && answer.body.find("\"connection_expired\"") != std::string::npos) {
+    return fmt::format("the connection's state expired before the {} was answered "
+                       "(--connection-expiry): an earlier attempt may or may not have logged it, "
+                       "so read the log before appending it again with a new connection: {}",
+                       series_range(window), describe(answer));
+  }
   return fmt::format("the {} was refused: {}", series_range(window), describe(answer));
 }
 
