@@ -28,15 +28,6 @@ constexpr unsigned backoff_doublings_max = 16;
 
 unsigned core() { return Loop::current().core(); }
 
-// Whether the peer has closed (or reset, or written on) our outgoing
-// connection, as far as our kernel knows now. The watcher learns the same a
-// turn later; asking first keeps a batch from going into a dead connection.
-bool connection_ended(int fd) {
-  char byte = 0;
-  const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-}
-
 }  // namespace
 
 // One peer address: the frames waiting for it and our outgoing connection.
@@ -273,10 +264,6 @@ reactor::Task<void> PeerTransport::sleep_backoff(Link& link) {
 reactor::Task<void> PeerTransport::flush(Link& link) {
   COWORKER_ASSERT(link.fd >= 0);
   COWORKER_ASSERT(link.sending.empty());
-  if (connection_ended(link.fd)) {
-    link.broken = true;  // the frames wait for the next connection
-    co_return;
-  }
   std::swap(link.queued, link.sending);
   const size_t frames = std::exchange(link.queued_frames, 0);
   std::string hello;
