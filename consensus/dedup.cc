@@ -153,6 +153,8 @@ DedupTable::Decision DedupTable::decide(const ConnectionId& connection, uint64_t
   COWORKER_ASSERT(connection.valid());
   const uint32_t index = find(connection);
   auto accepted = _accepted.find(connection);
+  const uint32_t issuer = issuer_index(connection.issuer);
+  const bool below_watermark = issuer != none && connection.counter < _issuers[issuer].watermark;
   if (index != none) {
     const Node& node = _nodes[index];
     // A window holds at most 1000 messages; a linear scan is wrap-safe.
@@ -162,7 +164,12 @@ DedupTable::Decision DedupTable::decide(const ConnectionId& connection, uint64_t
         if (s == series) return {Verdict::duplicate, position};
       }
     }
-    if (!series_after(series, node.series, series_wrap_default)) return {Verdict::superseded, 0};
+    if (!series_after(series, node.series, series_wrap_default)) {
+      // Below the watermark the connection may have expired here and come
+      // back (a series accepted before it expired, then committed): what it
+      // committed before is not known, so not "a straggler": expired.
+      return {below_watermark ? Verdict::expired : Verdict::superseded, 0};
+    }
     if (accepted != _accepted.end() && !series_after(series, accepted->second, series_wrap_default)) {
       return {Verdict::superseded, 0};
     }
@@ -170,8 +177,7 @@ DedupTable::Decision DedupTable::decide(const ConnectionId& connection, uint64_t
   }
   const bool after_accepted =
       accepted != _accepted.end() && series_after(series, accepted->second, series_wrap_default);
-  const uint32_t issuer = issuer_index(connection.issuer);
-  if (issuer != none && connection.counter < _issuers[issuer].watermark) {
+  if (below_watermark) {
     // Expired here. A series after one still accepted is new (it is after
     // everything the connection ever committed here); any other may have
     // been committed before the state expired: not known, so expired.

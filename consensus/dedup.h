@@ -20,7 +20,9 @@
 // The rule for an arriving message with series s (pending is kept by the
 // Phaser, which checks it first):
 //   s in the last committed window                → duplicate, with its position
-//   s not after the highest committed             → superseded
+//   s not after the highest committed             → superseded (expired when
+//                                                   the counter is below the
+//                                                   watermark: see below)
 //   untracked, counter below watermark, s not
 //     after a series still accepted               → expired (409, not logged)
 //   s not after the highest accepted              → superseded
@@ -28,7 +30,10 @@
 // (An untracked connection expired here may have committed s before its
 // state went, so a series at or below one still accepted is expired, not
 // superseded: the client connects again rather than taking it for a
-// straggler of an abandoned window.)
+// straggler of an abandoned window. So is a tracked one below the
+// watermark: it may have expired and come back with a series accepted
+// before, its earlier window lost. A straggler of a low-counter connection
+// that never expired is answered expired too: 409 and not logged either way.)
 // Series compare by serial-number arithmetic within the connection's wrap.
 //
 // Expiry (DESIGN §3), identical on every replica: a committed write carries

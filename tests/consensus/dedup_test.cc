@@ -52,8 +52,10 @@ struct Model {
     for (const auto& [s, p] : it->second.positions) {
       if (s == series) return DedupTable::Verdict::duplicate;
     }
-    return series > it->second.positions.back().first ? DedupTable::Verdict::fresh
-                                                       : DedupTable::Verdict::superseded;
+    if (series > it->second.positions.back().first) return DedupTable::Verdict::fresh;
+    auto mark = watermarks.find(id.issuer);
+    return mark != watermarks.end() && id.counter < mark->second ? DedupTable::Verdict::expired
+                                                                 : DedupTable::Verdict::superseded;
   }
 };
 
@@ -157,8 +159,18 @@ TEST_CASE("dedup: accepted series: superseded and fresh around the pending one")
   // state went (not known), so expired rather than superseded.
   CHECK(table.decide(c, 5).verdict == DedupTable::Verdict::expired);
   CHECK(table.decide(c, 3).verdict == DedupTable::Verdict::expired);
+  // The accepted series commits: c is tracked again, below the watermark,
+  // its window before the expiry lost: at or below its series, expired.
+  w.first = 2;
+  w.entries = {BucketEntry{"x", c, 5, 4, ""}};
+  table.commit_write(w);
+  CHECK(table.decide(c, 4).verdict == DedupTable::Verdict::expired);
+  CHECK(table.decide(c, 3).verdict == DedupTable::Verdict::expired);
+  CHECK(table.decide(c, 5).verdict == DedupTable::Verdict::duplicate);
+  CHECK(table.decide(c, 6).verdict == DedupTable::Verdict::fresh);
+  table.accept(c, 6);
   table.forget_accepted();
-  CHECK(table.decide(c, 6).verdict == DedupTable::Verdict::expired);
+  CHECK(table.decide(ConnectionId{1, 8}, 1).verdict == DedupTable::Verdict::expired);
   CHECK(table.decide(ConnectionId{1, 10}, 1).verdict == DedupTable::Verdict::fresh);
   CHECK(table.decide(ConnectionId{2, 1}, 1).verdict == DedupTable::Verdict::fresh);
 }
