@@ -14,6 +14,11 @@ DedupTable::DedupTable() : _slots(slots_min, none) {}
 
 // ---- the index ----------------------------------------------------------------------
 
+bool DedupTable::below_watermark(const ConnectionId& id) const {
+  const uint32_t issuer = issuer_index(id.issuer);
+  return issuer != none && id.counter < _issuers[issuer].watermark;
+}
+
 uint32_t DedupTable::issuer_index(ParticipantId id) const {
   for (uint32_t i = 0; i < _issuers.size(); i++) {
     if (_issuers[i].id == id) return i;
@@ -153,8 +158,6 @@ DedupTable::Decision DedupTable::decide(const ConnectionId& connection, uint64_t
   COWORKER_ASSERT(connection.valid());
   const uint32_t index = find(connection);
   auto accepted = _accepted.find(connection);
-  const uint32_t issuer = issuer_index(connection.issuer);
-  const bool below_watermark = issuer != none && connection.counter < _issuers[issuer].watermark;
   if (index != none) {
     const Node& node = _nodes[index];
     // A window holds at most 1000 messages; a linear scan is wrap-safe.
@@ -168,7 +171,7 @@ DedupTable::Decision DedupTable::decide(const ConnectionId& connection, uint64_t
       // Below the watermark the connection may have expired here and come
       // back (a series accepted before it expired, then committed): what it
       // committed before is not known, so not "a straggler": expired.
-      return {below_watermark ? Verdict::expired : Verdict::superseded, 0};
+      return {below_watermark(connection) ? Verdict::expired : Verdict::superseded, 0};
     }
     if (accepted != _accepted.end() && !series_after(series, accepted->second, series_wrap_default)) {
       return {Verdict::superseded, 0};
@@ -177,7 +180,7 @@ DedupTable::Decision DedupTable::decide(const ConnectionId& connection, uint64_t
   }
   const bool after_accepted =
       accepted != _accepted.end() && series_after(series, accepted->second, series_wrap_default);
-  if (below_watermark) {
+  if (below_watermark(connection)) {
     // Expired here. A series after one still accepted is new (it is after
     // everything the connection ever committed here); any other may have
     // been committed before the state expired: not known, so expired.
@@ -271,11 +274,11 @@ void DedupTable::expire(uint64_t before) {
 
 // ---- export, encoding ---------------------------------------------------------------
 
-DedupTable::ConnectionState DedupTable::state_of(const Node& node) const {
+DedupTable::ConnectionState DedupTable::state_of(uint32_t index) const {
+  const Node& node = _nodes[index];
   ConnectionState state;
   state.id = id_of(node);
   state.last_seen = node.last_seen;
-  const uint32_t index = static_cast<uint32_t>(&node - _nodes.data());
   state.window = window_of(index);
   if (node.extra) state.window_positions = _extra.at(index).earlier;
   state.window_positions.emplace_back(node.series, node.position);
@@ -285,8 +288,8 @@ DedupTable::ConnectionState DedupTable::state_of(const Node& node) const {
 std::vector<DedupTable::ConnectionState> DedupTable::tracked() const {
   std::vector<ConnectionState> out;
   out.reserve(_live);
-  for (const Node& node : _nodes) {
-    if (node.issuer != none) out.push_back(state_of(node));
+  for (uint32_t i = 0; i < _nodes.size(); i++) {
+    if (_nodes[i].issuer != none) out.push_back(state_of(i));
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   return out;
@@ -407,10 +410,10 @@ DedupTable DedupTable::decode(Reader& in) {
 bool operator==(const DedupTable& a, const DedupTable& b) {
   if (a._time != b._time || a._expired_before != b._expired_before || a._live != b._live || a._accepted != b._accepted) return false;
   if (a.watermarks() != b.watermarks()) return false;
-  for (const DedupTable::Node& node : a._nodes) {
-    if (node.issuer == DedupTable::none) continue;
-    const uint32_t other = b.find(a.id_of(node));
-    if (other == DedupTable::none || a.state_of(node) != b.state_of(b._nodes[other])) return false;
+  for (uint32_t i = 0; i < a._nodes.size(); i++) {
+    if (a._nodes[i].issuer == DedupTable::none) continue;
+    const uint32_t other = b.find(a.id_of(a._nodes[i]));
+    if (other == DedupTable::none || a.state_of(i) != b.state_of(other)) return false;
   }
   return true;
 }

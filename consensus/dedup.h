@@ -178,6 +178,7 @@ class DedupTable {
 
   uint32_t find(const ConnectionId& id) const;    // a node index, or none
   uint32_t issuer_index(ParticipantId id) const;  // or none
+  bool below_watermark(const ConnectionId& id) const;
   uint32_t add_issuer(ParticipantId id);
   uint32_t add_node(const ConnectionId& id);
   void remove_node(uint32_t index);
@@ -189,7 +190,7 @@ class DedupTable {
   void commit_entry(const BucketEntry& entry, Position position, uint64_t time);
   void expire(uint64_t before);
   uint64_t window_of(uint32_t index) const;
-  ConnectionState state_of(const Node& node) const;
+  ConnectionState state_of(uint32_t index) const;
   ConnectionId id_of(const Node& node) const { return {_issuers[node.issuer].id, node.counter}; }
 
   std::vector<Node> _nodes;

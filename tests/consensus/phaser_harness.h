@@ -118,9 +118,7 @@ class Cluster {
         moved = true;
         continue;
       }
-      PhaserDurable d;
-      d.keep_log = true;
-      for (const PhaserRecord& r : n.disk) d.apply(r);
+      const PhaserDurable d = fold(n, with_log());
       std::vector<WritePtr> writes;
       for (const WritePtr& w : d.writes) {
         if (w->end() > fetch.from) writes.push_back(w);
@@ -159,13 +157,10 @@ class Cluster {
     handle(id, n.phaser->on_government(_government));
   }
 
-  // The committed log of a participant, from its durable records alone.
-  std::vector<BucketEntry> committed(ParticipantId id) {
-    PhaserDurable d;
-    d.keep_log = true;
-    for (const PhaserRecord& r : node(id).disk) d.apply(r);
-    return d.log;
-  }
+  // A participant's durable state, from its durable records alone, and its
+  // committed log.
+  PhaserDurable durable(ParticipantId id) { return fold(node(id), PhaserDurable{}); }
+  std::vector<BucketEntry> committed(ParticipantId id) { return fold(node(id), with_log()).log; }
   std::optional<Reply> reply_for(uint64_t token) const {
     for (const Reply& r : _replies) {
       if (r.token == token) return r;
@@ -174,10 +169,18 @@ class Cluster {
   }
 
  private:
+  static PhaserDurable with_log() {
+    PhaserDurable d;
+    d.keep_log = true;
+    return d;
+  }
+  static PhaserDurable fold(const Node& n, PhaserDurable d) {
+    for (const PhaserRecord& r : n.disk) d.apply(r);
+    return d;
+  }
   void boot(ParticipantId id) {
     Node& n = _nodes.at(id);
-    PhaserDurable d;
-    for (const PhaserRecord& r : n.disk) d.apply(r);
+    const PhaserDurable d = fold(n, PhaserDurable{});
     Phaser::Config config = _base;
     config.self = id;
     n.phaser = std::make_unique<Phaser>(config, d);

@@ -614,8 +614,7 @@ TEST_CASE("phaser: growth: below the leader's retained start, a snapshot acclima
   CHECK(c.phaser(1).growth_ready(0));
   CHECK(c.phaser(4).commit_end() == 4);
   CHECK(c.committed(4).empty());  // no entry below the snapshot is held there
-  PhaserDurable at4;
-  for (const PhaserRecord& r : c.node(4).disk) at4.apply(r);
+  const PhaserDurable at4 = c.durable(4);
   CHECK(at4.commit_end == 4);
   CHECK(at4.dedup == c.phaser(1).image().dedup);
 
@@ -638,12 +637,16 @@ TEST_CASE("phaser: growth: below the leader's retained start, a snapshot acclima
   CHECK(c.reply_for(12)->results[0].position == 4);
 }
 
+Phaser::Config expiring(uint64_t expiry_ms) {
+  Phaser::Config config;
+  config.connection_expiry_ms = expiry_ms;
+  return config;
+}
+
 // DESIGN §3 expiry, issue 13: by the times leaders stamp on writes, the same
 // on every replica; an expired connection is refused, never taken as new.
 TEST_CASE("phaser: expiry: a connection idle past the expiry is refused, never logged anew") {
-  Phaser::Config config;
-  config.connection_expiry_ms = 1000;
-  Cluster c({1, 2, 3}, config);
+  Cluster c({1, 2, 3}, expiring(1000));
   c.govern({1, 2, 3}, 5);
   c.settle();
   // Connections 4 and 2 (issuer 1) append; time passes; only 2 appends again.
@@ -682,9 +685,7 @@ TEST_CASE("phaser: expiry: a connection idle past the expiry is refused, never l
   CHECK(image.dedup.connections() == 3);
   CHECK(image.dedup.watermarks() == std::vector<std::pair<ParticipantId, uint64_t>>{{1, 5}});
   for (ParticipantId id : {2, 3}) {
-    PhaserDurable d;
-    for (const PhaserRecord& r : c.node(id).disk) d.apply(r);
-    CHECK(d.dedup == image.dedup);
+    CHECK(c.durable(id).dedup == image.dedup);
     CHECK(c.committed(id).size() == 5);
   }
 }
@@ -693,9 +694,7 @@ TEST_CASE("phaser: expiry: a connection idle past the expiry is refused, never l
 // restarts and replays, or a new leader with a clock behind, holds the same
 // table and stamps no earlier.
 TEST_CASE("phaser: expiry: a new leader with a clock behind never stamps earlier") {
-  Phaser::Config config;
-  config.connection_expiry_ms = 1000;
-  Cluster c({1, 2, 3}, config);
+  Cluster c({1, 2, 3}, expiring(1000));
   c.govern({1, 2, 3}, 5);
   c.settle();
   c.advance(5000);
