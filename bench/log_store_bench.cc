@@ -2,8 +2,8 @@
 //
 //   build/bin/coworker-bench-log-store [--dir DIR] [--runs N] [--seconds S]
 //                             [--recovery-mib M] [--prepare zero_fill|fallocate|none|all]
-//                             [--only small|large|recovery|reads] [--appenders N (large)]
-//                             [--read-mib M]
+//                             [--only small|large|recovery|reads|checkpoint]
+//                             [--appenders N (large)] [--read-mib M] [--checkpoint-mib M]
 //
 // Each question is measured side by side with its raw reference in the same
 // run, alternating (reference, store, reference, store, ...), and reported as
@@ -17,6 +17,9 @@
 //      (1 KiB entries, --read-mib of them) vs raw preads of the same
 //      register records: sequential and cache-hot, random and cache-cold;
 //      target >= 0.8x each (log_store_reads.cc).
+//   5. recovery from the newest checkpoint round, the segments below it
+//      taken from their summaries, vs replaying the whole log, --checkpoint-mib
+//      (1 GiB), cache-cold: target <= 0.1x the time (log_store_checkpoint.cc).
 // The raw loops write sequentially through a file prepared like the store's
 // segments (same --prepare; preparation untimed, page cache dropped); the
 // other preparations and O_DIRECT are printed alongside, one run each, to
@@ -58,8 +61,9 @@ struct Options {
   double seconds = 2.0;
   uint64_t recovery_mib = 1024;
   std::vector<Prepare> prepares{Prepare::fallocate};
-  std::string only;  // small, large, recovery, reads; empty: all
+  std::string only;  // small, large, recovery, reads, checkpoint; empty: all
   uint64_t read_mib = 256;
+  uint64_t checkpoint_mib = 1024;
   std::vector<int> large_appenders{1, 4};
 };
 
@@ -322,6 +326,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--appenders") o.large_appenders = {std::atoi(v)}, i++;
     else if (a == "--recovery-mib") o.recovery_mib = std::strtoull(v, nullptr, 10), i++;
     else if (a == "--read-mib") o.read_mib = std::strtoull(v, nullptr, 10), i++;
+    else if (a == "--checkpoint-mib") o.checkpoint_mib = std::strtoull(v, nullptr, 10), i++;
     else if (a == "--prepare") {
       const std::string p = v;
       i++;
@@ -332,8 +337,8 @@ Options parse(int argc, char** argv) {
     } else {
       std::fprintf(a == "--help" ? stdout : stderr,
                    "usage: %s [--dir DIR] [--runs N] [--seconds S] [--recovery-mib M] "
-                   "[--read-mib M] [--prepare zero_fill|fallocate|none|all] "
-                   "[--only small|large|recovery|reads] [--appenders N]\n", argv[0]);
+                   "[--read-mib M] [--checkpoint-mib M] [--prepare zero_fill|fallocate|none|all] "
+                   "[--only small|large|recovery|reads|checkpoint] [--appenders N]\n", argv[0]);
       std::exit(a == "--help" ? 0 : 2);
     }
   }
@@ -356,5 +361,8 @@ int main(int argc, char** argv) {
   }
   if (o.only.empty() || o.only == "recovery") question_recovery(o, scratch.path);
   if (o.only.empty() || o.only == "reads") question_reads(scratch.path, o.runs, o.read_mib);
+  if (o.only.empty() || o.only == "checkpoint") {
+    question_checkpoint(scratch.path, o.runs, o.checkpoint_mib);
+  }
   return 0;
 }

@@ -54,5 +54,7 @@ inline void drop_cache(const std::vector<std::string>& files) {
 
 // Question 4 (log_store_reads.cc): reads by position vs raw preads.
 void question_reads(const std::string& dir, int runs, uint64_t mib);
+// Question 5 (log_store_checkpoint.cc): recovery from the newest round vs the whole log.
+void question_checkpoint(const std::string& dir, int runs, uint64_t mib);
 
 }  // namespace coworker::bench

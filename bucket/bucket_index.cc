@@ -4,6 +4,7 @@
 #include "bucket/bucket_index.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string_view>
 #include <variant>
 
@@ -100,24 +101,220 @@ void BucketIndex::apply_checkpoint(Bucket& bucket, Position commit_end) {
   bucket.end = commit_end;
 }
 
+// ---- The journal's events (segment_summary.h), little-endian ----
+//   register    1, bucket u32, first u64, entries u32, payload_bytes u32,
+//               location u32, checksum u32 (its segment is the summary's)
+//   commit      2, bucket u32, end u64, checksum u32
+//   checkpoint  3, bucket u32, commit_end u64
+//   reset       4, bucket u32
+//   damaged     5, bucket u32 (a record replay could not take)
+//   round       6
+// Replay and live staging journal what they were given, before judging it;
+// apply_summary judges the events by the same rules replay uses.
+namespace {
+
+enum Event : uint8_t {
+  event_register = 1,
+  event_commit = 2,
+  event_checkpoint = 3,
+  event_reset = 4,
+  event_damaged = 5,
+  event_round = 6,
+};
+
+template <typename T>
+void put(std::string& out, T value) {
+  char bytes[sizeof(T)];
+  std::memcpy(bytes, &value, sizeof(T));
+  out.append(bytes, sizeof(T));
+}
+
+// Reads the events one at a time; false once they end or do not parse.
+class EventReader {
+ public:
+  explicit EventReader(std::string_view events) : _events(events) {}
+  bool done() const { return _at == _events.size(); }
+  template <typename T>
+  bool get(T* value) {
+    if (_events.size() - _at < sizeof(T)) return false;
+    std::memcpy(value, _events.data() + _at, sizeof(T));
+    _at += sizeof(T);
+    return true;
+  }
+
+ private:
+  std::string_view _events;
+  size_t _at = 0;
+};
+
+}  // namespace
+
+std::string& BucketIndex::journal(uint64_t segment) {
+  COWORKER_ASSERT(segment >= 1);
+  return _journals[segment].events;
+}
+
+void BucketIndex::journal_bucket(uint64_t segment, uint8_t event, uint32_t bucket) {
+  std::string& out = journal(segment);
+  put<uint8_t>(out, event);
+  put<uint32_t>(out, bucket);
+}
+
+void BucketIndex::journal_register(uint32_t bucket, const Candidate& candidate) {
+  std::string& out = journal(candidate.write.segment);
+  put<uint8_t>(out, event_register);
+  put<uint32_t>(out, bucket);
+  put<uint64_t>(out, candidate.write.first);
+  put<uint32_t>(out, candidate.write.entries);
+  put<uint32_t>(out, candidate.write.payload_bytes);
+  put<uint32_t>(out, candidate.write.location);
+  put<uint32_t>(out, candidate.checksum);
+}
+
+void BucketIndex::journal_commit(uint64_t segment, uint32_t bucket,
+                                 const consensus::CommitMark& mark) {
+  std::string& out = journal(segment);
+  put<uint8_t>(out, event_commit);
+  put<uint32_t>(out, bucket);
+  put<uint64_t>(out, mark.end);
+  put<uint32_t>(out, mark.checksum);
+}
+
+void BucketIndex::journal_checkpoint(uint64_t segment, uint32_t bucket, Position commit_end) {
+  std::string& out = journal(segment);
+  put<uint8_t>(out, event_checkpoint);
+  put<uint32_t>(out, bucket);
+  put<uint64_t>(out, commit_end);
+}
+
+void BucketIndex::on_round(uint64_t segment) {
+  put<uint8_t>(journal(segment), event_round);
+  _journals[segment].rounds++;
+}
+
+BucketIndex::Journal BucketIndex::take_journal(uint64_t segment) {
+  const auto at = _journals.find(segment);
+  if (at == _journals.end()) return Journal{};
+  Journal out = std::move(at->second);
+  _journals.erase(at);
+  return out;
+}
+
+void BucketIndex::drop_journals_below(uint64_t segment) {
+  _journals.erase(_journals.begin(), _journals.lower_bound(segment));
+}
+
+// Judged as replay judges a record (replay_phaser): a misfit damages the bucket.
+void BucketIndex::replay_register(uint32_t bucket, const Candidate& candidate) {
+  Bucket& state = _buckets[bucket];
+  if (state.damaged) return;
+  if (!register_fits(state, candidate.write.first)) return mark_damaged(bucket);
+  apply_register(state, candidate);
+}
+
+void BucketIndex::replay_commit(uint32_t bucket, const consensus::CommitMark& mark) {
+  Bucket& state = _buckets[bucket];
+  if (state.damaged) return;
+  if (!commit_fits(state, mark)) return mark_damaged(bucket);
+  apply_commit(state, mark);
+}
+
+void BucketIndex::replay_checkpoint(uint32_t bucket, Position commit_end) {
+  Bucket& state = _buckets[bucket];
+  if (state.damaged) return;
+  // Never below the end: committed positions do not go back.
+  if (commit_end < state.end) return mark_damaged(bucket);
+  apply_checkpoint(state, commit_end);
+}
+
+bool BucketIndex::apply_summary(uint64_t segment, std::string_view events, SummaryFrom from,
+                                bool* round_seen) {
+  COWORKER_ASSERT(round_seen != nullptr);
+  *round_seen = false;
+  // Parse everything first: a summary that does not parse changes nothing.
+  struct Parsed {
+    uint8_t event = 0;
+    uint32_t bucket = 0;
+    uint64_t value = 0;  // first, end or commit_end
+    uint32_t entries = 0, payload_bytes = 0, location = 0, checksum = 0;
+  };
+  std::vector<Parsed> parsed;
+  EventReader reader(events);
+  while (!reader.done()) {
+    Parsed p;
+    if (!reader.get(&p.event)) return false;
+    if (p.event == event_round) {
+      parsed.push_back(p);
+      continue;
+    }
+    if (!reader.get(&p.bucket) || p.bucket >= participant_bucket) return false;
+    bool ok = true;
+    switch (p.event) {
+      case event_register:
+        ok = reader.get(&p.value) && reader.get(&p.entries) && reader.get(&p.payload_bytes) &&
+             reader.get(&p.location) && reader.get(&p.checksum) &&
+             p.payload_bytes > 0 && p.payload_bytes <= record_payload_bytes_max &&
+             uint64_t{p.location} * record_align >= record_header_bytes;
+        break;
+      case event_commit: ok = reader.get(&p.value) && reader.get(&p.checksum); break;
+      case event_checkpoint: ok = reader.get(&p.value); break;
+      case event_reset:
+      case event_damaged: break;
+      default: ok = false;
+    }
+    if (!ok) return false;
+    parsed.push_back(p);
+  }
+  if (segment == 0 || segment > UINT32_MAX) return false;
+  bool applying = from == SummaryFrom::start;
+  for (const Parsed& p : parsed) {
+    if (p.event == event_round) {
+      *round_seen = true;
+      applying = true;
+      continue;
+    }
+    if (!applying) continue;
+    switch (p.event) {
+      case event_register: {
+        Candidate candidate;
+        candidate.write = IndexedWrite{p.value, p.entries, p.payload_bytes,
+                                       static_cast<uint32_t>(segment), p.location};
+        candidate.checksum = p.checksum;
+        replay_register(p.bucket, candidate);
+        break;
+      }
+      case event_commit:
+        replay_commit(p.bucket, consensus::CommitMark{.end = p.value, .checksum = p.checksum});
+        break;
+      case event_checkpoint: replay_checkpoint(p.bucket, p.value); break;
+      case event_reset: reset(p.bucket); break;
+      case event_damaged: mark_damaged(p.bucket); break;
+    }
+  }
+  return true;
+}
+
 void BucketIndex::on_staged(uint32_t bucket, const consensus::PhaserRecord& record,
                             uint64_t segment, uint64_t offset, size_t payload_bytes) {
   COWORKER_ASSERT(bucket < participant_bucket);
   COWORKER_ASSERT(payload_bytes > 0);
   Bucket& state = _buckets[bucket];
-  if (state.damaged) return;  // never served from this log until repaired
   if (const auto* r = std::get_if<consensus::RegisterRecord>(&record)) {
     COWORKER_ASSERT(r->write != nullptr);
     COWORKER_ASSERT(r->write->bucket == bucket);
     const std::optional<Candidate> candidate =
         candidate_of(*r->write, segment, offset, payload_bytes);
     COWORKER_ASSERT(candidate.has_value());
-    apply_register(state, *candidate);
+    journal_register(bucket, *candidate);
+    if (!state.damaged) apply_register(state, *candidate);
   } else if (const auto* c = std::get_if<consensus::CommitRecord>(&record)) {
-    apply_commit(state, c->mark);
+    journal_commit(segment, bucket, c->mark);
+    if (!state.damaged) apply_commit(state, c->mark);
   } else if (const auto* k = std::get_if<consensus::CheckpointRecord>(&record)) {
-    apply_checkpoint(state, k->state.commit_end);
+    journal_checkpoint(segment, bucket, k->state.commit_end);
+    if (!state.damaged) apply_checkpoint(state, k->state.commit_end);
   }
+  // A damaged bucket is never served from this log until repaired.
 }
 
 void BucketIndex::on_replayed(const ReplayedRecord& record) {
@@ -127,8 +324,9 @@ void BucketIndex::on_replayed(const ReplayedRecord& record) {
   // Recovery verified the record's place and payload length.
   COWORKER_ASSERT(uint64_t{header.location} * record_align == record.offset);
   COWORKER_ASSERT(header.payload_bytes == record.payload.size());
+  if (header.kind == RecordKind::checkpoint_round) return on_round(record.segment);
   if (header.bucket >= participant_bucket) return;  // not a bucket's: EngineImage judges it
-  if (header.kind == RecordKind::bucket_reset) return reset(header.bucket);
+  if (header.kind == RecordKind::bucket_reset) return reset(header.bucket, record.segment);
   if (header.kind != RecordKind::register_write && header.kind != RecordKind::commit &&
       header.kind != RecordKind::bucket_checkpoint) {
     return;
@@ -142,43 +340,54 @@ void BucketIndex::on_replayed(const ReplayedRecord& record) {
 void BucketIndex::replay_phaser(uint32_t bucket, const ReplayedRecord& record) {
   COWORKER_ASSERT(bucket < participant_bucket);
   COWORKER_ASSERT(record.header.bucket == bucket);
-  Bucket& state = _buckets[bucket];
-  if (state.damaged) return;
+  if (_buckets[bucket].damaged) return;
   const RecordHeader& header = record.header;
+  // The record as an event, or nothing when it cannot be one: the bucket is
+  // damaged, and so journaled.
+  auto damaged = [&] {
+    journal_bucket(record.segment, event_damaged, bucket);
+    mark_damaged(bucket);
+  };
   // Replay hands over records whose payload checksum held.
   auto decoded = consensus::decode_phaser_record(
       std::string_view(record.payload.data(), record.payload.size()),
       consensus::WriteChecksum::covered);
-  if (!decoded) return mark_damaged(bucket);
+  if (!decoded) return damaged();
   const consensus::PhaserRecord& phaser = *decoded.value;
   if (const auto* r = std::get_if<consensus::RegisterRecord>(&phaser)) {
     const consensus::Write& write = *r->write;
     const std::optional<Candidate> candidate =
         candidate_of(write, record.segment, record.offset, record.payload.size());
-    const bool fits = header.kind == RecordKind::register_write && write.bucket == bucket &&
-                      header.position == write.first && header.promise == write.promise &&
-                      candidate.has_value() && register_fits(state, write.first);
-    if (!fits) return mark_damaged(bucket);
-    apply_register(state, *candidate);
+    const bool agrees = header.kind == RecordKind::register_write && write.bucket == bucket &&
+                        header.position == write.first && header.promise == write.promise &&
+                        candidate.has_value();
+    if (!agrees) return damaged();
+    journal_register(bucket, *candidate);
+    replay_register(bucket, *candidate);
   } else if (const auto* c = std::get_if<consensus::CommitRecord>(&phaser)) {
-    const bool fits = header.kind == RecordKind::commit && header.position == c->mark.end &&
-                      commit_fits(state, c->mark);
-    if (!fits) return mark_damaged(bucket);
-    apply_commit(state, c->mark);
+    if (header.kind != RecordKind::commit || header.position != c->mark.end) return damaged();
+    journal_commit(record.segment, bucket, c->mark);
+    replay_commit(bucket, c->mark);
   } else if (const auto* k = std::get_if<consensus::CheckpointRecord>(&phaser)) {
-    // Never below the end: committed positions do not go back.
-    const bool fits = header.kind == RecordKind::bucket_checkpoint &&
-                      header.position == k->state.commit_end && k->state.commit_end >= state.end;
-    if (!fits) return mark_damaged(bucket);
-    apply_checkpoint(state, k->state.commit_end);
+    if (header.kind != RecordKind::bucket_checkpoint ||
+        header.position != k->state.commit_end) {
+      return damaged();
+    }
+    journal_checkpoint(record.segment, bucket, k->state.commit_end);
+    replay_checkpoint(bucket, k->state.commit_end);
   } else {
-    mark_damaged(bucket);  // a promise record under another kind's header
+    damaged();  // a promise record under another kind's header
   }
 }
 
 void BucketIndex::mark_damaged(uint32_t bucket) {
   reset(bucket);
   _buckets[bucket].damaged = true;
+}
+
+void BucketIndex::reset(uint32_t bucket, uint64_t segment) {
+  journal_bucket(segment, event_reset, bucket);
+  reset(bucket);
 }
 
 void BucketIndex::reset(uint32_t bucket) {

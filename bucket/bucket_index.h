@@ -54,12 +54,22 @@
 // the bucket there: positions below it are not in this log. retire(first_kept) forgets the writes in segments
 // the store is deleting; retained_start() is the first position still
 // indexed (positions [retained_start, committed_end) are readable).
+//
+// Summaries (segment_summary.h). Every event either feed applies — a
+// register, a commit, a checkpoint, a reset, a bucket found damaged — and
+// every round marker (on_round) is also journaled under the segment of its
+// record, compactly; take_journal(segment) hands a sealed segment's journal
+// to its summary. apply_summary() replays a summary's events through the
+// same rules as on_replayed (a misfit damages the bucket, never asserts),
+// so recovery need not read the segments below the newest round.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "bucket/recovery.h"
@@ -102,11 +112,30 @@ class BucketIndex {
   void mark_damaged(uint32_t bucket);
   // Forget the bucket: its earlier records count no more, its later ones
   // are indexed from position 0 again (a bucket_reset record, repair).
+  // With `segment`: the reset record lies there (journaled for its summary).
   void reset(uint32_t bucket);
+  void reset(uint32_t bucket, uint64_t segment);
   // The log store deletes every segment below `first_kept` (after a
   // checkpoint round that began at or after its start, so no candidate
   // lies there): their writes are forgotten, retained starts move up.
   void retire(uint64_t first_kept);
+
+  // ---- Summaries ----
+  // A checkpoint round's marker was staged or replayed in `segment`.
+  void on_round(uint64_t segment);
+  struct Journal {
+    std::string events;
+    uint32_t rounds = 0;  // round markers among them
+  };
+  // The journal of `segment` (empty when nothing was journaled there), forgotten here.
+  Journal take_journal(uint64_t segment);
+  // Forgets the journals of segments below `segment` (nothing will summarize them).
+  void drop_journals_below(uint64_t segment);
+  // Applies a summary's events of `segment`. false: the events do not
+  // parse (nothing applied); with SummaryFrom::first_round, `*round_seen`
+  // says whether a round marker was among them.
+  bool apply_summary(uint64_t segment, std::string_view events, SummaryFrom from,
+                     bool* round_seen);
 
   bool damaged(uint32_t bucket) const;
   // The end of the committed positions indexed for `bucket` (0: none).
@@ -145,10 +174,21 @@ class BucketIndex {
   void apply_commit(Bucket& bucket, const consensus::CommitMark& mark);
   void apply_checkpoint(Bucket& bucket, Position commit_end);
   void replay_phaser(uint32_t bucket, const ReplayedRecord& record);
+  // The rules replay judges a record by: a misfit damages the bucket.
+  void replay_register(uint32_t bucket, const Candidate& candidate);
+  void replay_commit(uint32_t bucket, const consensus::CommitMark& mark);
+  void replay_checkpoint(uint32_t bucket, Position commit_end);
+  // Journals one event of `segment` (its encoding: bucket_index.cc).
+  std::string& journal(uint64_t segment);
+  void journal_bucket(uint64_t segment, uint8_t event, uint32_t bucket);
+  void journal_register(uint32_t bucket, const Candidate& candidate);
+  void journal_commit(uint64_t segment, uint32_t bucket, const consensus::CommitMark& mark);
+  void journal_checkpoint(uint64_t segment, uint32_t bucket, Position commit_end);
 
   unsigned _core;
   std::map<uint32_t, Bucket> _buckets;
   size_t _writes_total = 0;
+  std::map<uint64_t, Journal> _journals;
 };
 
 }  // namespace coworker::bucket

@@ -119,6 +119,16 @@ Result<std::unique_ptr<LogStore>> LogStore::open(Config config, const Resume& re
       return Errno{errno};
     }
   }
+  // Summaries of segments no longer in the log, or being written anew
+  // (segment_summary.h: never trusted without their seqs, deleted anyway).
+  std::vector<uint64_t> unsummarized = resume.discard;
+  unsummarized.insert(unsummarized.end(), resume.retire.begin(), resume.retire.end());
+  unsummarized.push_back(resume.segment);
+  for (uint64_t index : unsummarized) {
+    if (::unlink(summary_path(config.dir, config.core, index).c_str()) != 0 && errno != ENOENT) {
+      return Errno{errno};
+    }
+  }
   // Retired segments a run before kept for reuse: adopted when recycling,
   // deleted otherwise (or when too many, or of another size).
   Result<std::vector<uint64_t>> free = list_free(config.dir, config.core);
@@ -174,6 +184,7 @@ Result<std::unique_ptr<LogStore>> LogStore::open(Config config, const Resume& re
   if (resume.offset > 0) store->_segment_limit = resume.segment_bytes;
   COWORKER_ASSERT(store->_offset + seal_bytes <= store->_segment_limit);
   store->_next_seq = resume.next_seq;
+  if (resume.offset > 0) store->_header_seq = resume.header_seq;
   store->_durable_seq = resume.next_seq - 1;
   if (config.sync == Sync::none) {
     std::fprintf(stderr,
@@ -231,6 +242,10 @@ Result<uint64_t, LogErrc> LogStore::stage(const RecordMeta& meta,
   if (_offset + record + seal_bytes > _segment_limit) {
     put_internal(RecordKind::seal);
     _sealed_ms[_segment] = now_ms();
+    if (_header_seq != 0) {
+      _seals.push_back(SealedSegment{_config.core, _segment, _header_seq, _filling->last_seq,
+                                     true, false});
+    }
     _segment++;
     _offset = 0;
     _segment_limit = _config.segment_bytes;
@@ -251,6 +266,7 @@ void LogStore::put_internal(RecordKind kind) {
   if (kind == RecordKind::segment_header) COWORKER_ASSERT(_offset == 0);
   put(kind, internal_bucket, 0, Promise{}, std::span<const std::span<const char>>(&part, 1),
       payload);
+  if (kind == RecordKind::segment_header) _header_seq = _filling->last_seq;
 }
 
 // Encodes one record at the end of the filling batch, at the current place
@@ -392,6 +408,10 @@ Task<void> LogStore::flush_loop() {
     _durable_seq = _flushing->last_seq;
     _stats.batches++;
     if (_config.flushed) _config.flushed(std::chrono::steady_clock::now() - _flush_started);
+    while (!_seals.empty() && _seals.front().seal_seq <= _durable_seq) {
+      if (_config.sealed) _config.sealed(_seals.front());
+      _seals.pop_front();
+    }
     _flushing->flushed.notify_all();
     _flushing->bytes = 0;
     _flushing->extents.clear();
@@ -537,6 +557,7 @@ Task<Status> LogStore::retire(uint64_t first_kept) {
             : first_kept;
     for (uint64_t index = first; index < first_kept; index++) {
       _sealed_ms.erase(index);
+      ::unlink(summary_path(_config.dir, _config.core, index).c_str());  // ENOENT: none written
       const std::string path = segment_path(_config.dir, _config.core, index);
       struct stat st;
       const bool reuse = index >= keep_from && ::stat(path.c_str(), &st) == 0 &&

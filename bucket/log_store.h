@@ -51,6 +51,7 @@
 #include <functional>
 #include <coroutine>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -94,6 +95,10 @@ class LogStore {
     // Told how long each batch took to write and make durable (metrics);
     // called on the core's loop, must not block.
     std::function<void(std::chrono::steady_clock::duration)> flushed;
+    // Told when a segment's seal is durable (its summary may be written,
+    // segment_summary.h); on the core's loop, must not block. Not told of a
+    // segment continued from an earlier run whose header recovery lost.
+    std::function<void(const SealedSegment&)> sealed;
   };
   static constexpr uint64_t segment_bytes_min = 4096;
   static constexpr size_t batch_bytes_min = 4096;
@@ -246,6 +251,8 @@ class LogStore {
   std::map<uint64_t, int64_t> _sealed_ms;  // sealed segments kept: when (Unix ms)
   bool _retiring = false;
   std::pair<uint64_t, uint64_t> _last_location{0, 0};
+  uint64_t _header_seq = 0;  // the current segment's header record (0: unknown)
+  std::deque<SealedSegment> _seals;  // staged, not yet durable
 
   std::map<uint64_t, int> _fds;  // open segments: written, being written, prepared
   std::vector<uint64_t> _free;   // retired segments kept for reuse (Prepare::recycle)

@@ -1,9 +1,13 @@
 #include "bucket/recovery.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <set>
 
 #include "bucket/segment.h"
 #include "bucket/segment_reader.h"
@@ -49,9 +53,10 @@ class CoreScanner {
   // `damaged_marker`: the marker did not verify (retention ran: fold from
   // a round marker only).
   CoreScanner(const std::string& log_dir, unsigned core, std::vector<uint64_t> segments,
-              uint64_t first, bool damaged_marker, const ReplayVisitor& visit)
+              uint64_t first, bool damaged_marker, const ReplayVisitor& visit,
+              const ReplayOptions& options)
       : _log_dir(log_dir), _core(core), _segments(std::move(segments)), _first(first),
-        _folding(!damaged_marker), _visit(visit) {}
+        _folding(!damaged_marker), _visit(visit), _options(options) {}
 
   Result<CoreReport> run();
 
@@ -64,13 +69,26 @@ class CoreScanner {
   void add_damage(Damage::What what, uint64_t segment, uint64_t offset,
                   std::optional<uint32_t> bucket, const Look& look);
   void compute_suspects();
+  // Steps 4-5 (recovery.h): where reading starts after the summaries taken.
+  Result<std::optional<Cursor>> skip_summarized();
+  // A segment's header record, read alone (a small pread, not a chunk):
+  // nullopt when it is not an intact segment header of this core.
+  Result<std::optional<RecordHeader>> segment_head(uint64_t segment);
 
   const std::string& _log_dir;
   unsigned _core;
   std::vector<uint64_t> _segments;
   uint64_t _first = 1;
   bool _folding = true;  // false in a retained log until its first round marker
+  // Records before the round go to the index (after summaries, step 6).
+  bool _index_before_round = false;
   const ReplayVisitor& _visit;
+  const ReplayOptions& _options;
+  std::set<uint64_t> _summarized;  // segments with an intact summary (step 4)
+  // The segment being read: its header's seq, whether a record of it was
+  // not visited or was damaged (no summary is written for it then).
+  uint64_t _header_seq = 0;
+  bool _segment_partial = false;
   SegmentReader _main;
   SegmentReader _ahead;
   size_t _main_open = SIZE_MAX;
@@ -193,17 +211,93 @@ void CoreScanner::accept(const Probed& p, Cursor at) {
     _segment_bytes_seen.segment = _segments[at.i];
     std::memcpy(&_segment_bytes_seen.bytes, p.payload.data(), sizeof(uint64_t));
   }
+  if (h.kind == RecordKind::segment_header) {
+    _header_seq = h.seq;
+    _segment_partial = false;
+  }
+  if (h.kind == RecordKind::seal && _options.sealed && _header_seq != 0) {
+    const uint64_t segment = _segments[at.i];
+    _options.sealed(SealedSegment{_core, segment, _header_seq, h.seq, !_segment_partial,
+                                  _summarized.contains(segment)});
+  }
   if (record_kind_internal(h.kind)) return;
   if (h.kind == RecordKind::checkpoint_round) _folding = true;
   BucketSeen& seen = _buckets[h.bucket];  // suspect if no round follows
-  if (!_folding) return;  // its state is in the round after it
+  if (!_folding && !_index_before_round) {
+    _segment_partial = true;
+    return;  // its state is in the round after it
+  }
   _report.records++;
   if (record_kind_checkpoint(h.kind)) seen.last_checkpoint_seq = h.seq;
-  _visit(ReplayedRecord{_core, _segments[at.i], at.offset, h, p.payload});
+  const Feed feed = _folding ? Feed::everything : Feed::index_only;
+  _visit(ReplayedRecord{_core, _segments[at.i], at.offset, h, p.payload, feed});
+}
+
+Result<std::optional<RecordHeader>> CoreScanner::segment_head(uint64_t segment) {
+  char bytes[record_bytes(64)];
+  const int fd = ::open(segment_path(_log_dir, _core, segment).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Errno{errno};
+  const ssize_t n = ::pread(fd, bytes, sizeof(bytes), 0);
+  const int e = errno;
+  ::close(fd);
+  if (n < 0) return Errno{e};
+  RecordHeader h;
+  const bool ok = static_cast<size_t>(n) >= record_header_bytes &&
+                  decode_header(bytes, segment, &h) == HeaderCheck::ok && h.core == _core &&
+                  h.location == 0 && h.kind == RecordKind::segment_header &&
+                  record_header_bytes + h.payload_bytes <= static_cast<size_t>(n) &&
+                  payload_intact(h, std::span<const char>(bytes + record_header_bytes,
+                                                          h.payload_bytes));
+  if (!ok) return std::optional<RecordHeader>();
+  return std::optional<RecordHeader>(h);
+}
+
+Result<std::optional<Cursor>> CoreScanner::skip_summarized() {
+  COWORKER_ASSERT(_options.summaries);
+  COWORKER_ASSERT(!_segments.empty() && _segments[0] == _first);
+  // Step 4: the summaries recovery may trust, up to the last segment.
+  std::vector<SegmentSummary> summaries;
+  std::vector<RecordHeader> heads;
+  size_t round_at = 0;  // R: the index of the last summarized segment with a round (0: none)
+  for (size_t i = 0; i + 1 < _segments.size() && _segments[i] == _first + i; i++) {
+    Result<std::optional<SegmentSummary>> summary = read_summary(_log_dir, _core, _segments[i]);
+    if (!summary) return summary.error();
+    if (!*summary) break;
+    Result<std::optional<RecordHeader>> head = segment_head(_segments[i]);
+    if (!head) return head.error();
+    const bool chained = head->has_value() &&
+                         (*head)->seq == (*summary)->first_seq &&
+                         (i == 0 || summaries.back().seal_seq + 1 == (*summary)->first_seq);
+    if (!chained) break;
+    _summarized.insert(_segments[i]);
+    if ((*summary)->rounds > 0) round_at = i;
+    summaries.push_back(std::move(**summary));
+    heads.push_back(**head);
+  }
+  if (round_at == 0) return std::optional<Cursor>();
+  // Step 5.
+  bool rounded = _first == 1;  // a retained log's index starts at its first round
+  size_t taken = 0;
+  for (; taken < round_at; taken++) {
+    bool round_seen = false;
+    const SummaryFrom from = rounded ? SummaryFrom::start : SummaryFrom::first_round;
+    if (!_options.summaries(summaries[taken], from, &round_seen)) break;
+    rounded = rounded || round_seen;
+    _report.summarized++;
+  }
+  if (taken == 0) return std::optional<Cursor>();
+  // Step 6: the header of the first segment read (probed in step 4).
+  const RecordHeader& head = heads[taken];
+  _expected = head.seq;
+  _batch = head.batch_first_seq;
+  _folding = false;
+  _index_before_round = rounded;
+  return std::optional<Cursor>(Cursor{taken, 0});
 }
 
 void CoreScanner::add_damage(Damage::What what, uint64_t segment, uint64_t offset,
                              std::optional<uint32_t> bucket, const Look& look) {
+  _segment_partial = true;
   if (bucket) COWORKER_ASSERT(what == Damage::What::bad_payload);
   if (look.found) COWORKER_ASSERT(look.resume_seq >= _expected);
   Damage d{what, segment, offset, _expected, look.found ? look.resume_seq : 0, bucket};
@@ -226,6 +320,8 @@ void CoreScanner::end_at(Cursor at, const Look& look, bool torn_possible) {
   r.offset = at.offset;
   r.next_seq = _expected;
   r.segment_bytes = _segment_bytes_seen.segment == r.segment ? _segment_bytes_seen.bytes : 0;
+  // The store tells of this segment's seal only when the index saw all of it.
+  r.header_seq = _segment_bytes_seen.segment == r.segment && !_segment_partial ? _header_seq : 0;
   if (r.offset > 0 && r.segment_bytes < r.offset + record_header_bytes) {
     // The segment header was lost to damage: its file size is the next best.
     Status opened = open(_main, at.i, &_main_open);
@@ -290,6 +386,11 @@ Result<CoreReport> CoreScanner::run() {
       add_damage(Damage::What::bad_header, _first, 0, {}, none);
       resync = true;
     }
+  }
+  if (!resync && _options.summaries) {
+    Result<std::optional<Cursor>> start = skip_summarized();
+    if (!start) return start.error();
+    if (*start) at = **start;
   }
   for (;;) {
     if (resync) {
@@ -438,7 +539,7 @@ CoreReport Recovery::core(unsigned core) const {
 }
 
 Result<CoreReport> replay_core(const std::string& log_dir, unsigned core,
-                               const ReplayVisitor& visit) {
+                               const ReplayVisitor& visit, const ReplayOptions& options) {
   Result<std::vector<uint64_t>> segments = list_segments(log_dir, core);
   if (!segments) return segments.error();
   Result<std::optional<uint64_t>> retained = read_retained(log_dir, core);
@@ -450,16 +551,17 @@ Result<CoreReport> replay_core(const std::string& log_dir, unsigned core,
   // damage, like an unreadable one.
   if (*retained && !segments->empty() && **retained > segments->back()) retained->reset();
   CoreScanner scanner(log_dir, core, std::move(*segments), retained->value_or(1),
-                      !retained->has_value(), visit);
+                      !retained->has_value(), visit, options);
   return scanner.run();
 }
 
-Result<Recovery> replay_log(const std::string& log_dir, const ReplayVisitor& visit) {
+Result<Recovery> replay_log(const std::string& log_dir, const ReplayVisitor& visit,
+                            const ReplayOptions& options) {
   Result<std::vector<unsigned>> cores = list_cores(log_dir);
   if (!cores) return cores.error();
   Recovery recovery;
   for (unsigned core : *cores) {
-    Result<CoreReport> report = replay_core(log_dir, core, visit);
+    Result<CoreReport> report = replay_core(log_dir, core, visit, options);
     if (!report) return report.error();
     const std::string text = report->describe();
     if (!text.empty()) std::fputs(text.c_str(), stderr);

@@ -38,6 +38,26 @@
 //      front (everything suspect). LogStore resumes after a gap in a new
 //      segment, so the gap stays visible to every later recovery.
 //
+// Summaries (segment_summary.h), when the caller takes them
+// (ReplayOptions::summaries; main does, tools and the re-map do not):
+//   4. Before reading, look at the segments from the first kept one on
+//      while each has an intact summary of its core and index whose
+//      first_seq is the seq of the segment's header on disk (one small read)
+//      and, after the first, the previous summary's seal_seq + 1. Let R be
+//      the last of them whose summary holds a round marker.
+//   5. The summaries of the segments below R go to the caller, in order
+//      (for a retained log, SummaryFrom::first_round until one of them held
+//      a round), and those segments are not read. A summary the caller
+//      cannot take ends the skipping there.
+//   6. Reading starts at the header of the first segment not skipped, at its
+//      seq. Its records go to the visitor as Feed::index_only until the first
+//      round marker (the index must see them; the engine's image folds from
+//      the round), every record after it as Feed::everything.
+// The segments below R are not verified at start: their damage is found by
+// the reads that meet it (every read checks its record's checksums), never
+// served. Their consensus state is in the round (DESIGN §6), so nothing
+// there can change what this participant promised or committed.
+//
 // Which buckets are suspect after corruption: a bucket is suspect when the
 // damage lies after its last good checkpoint in that log and either the
 // damaged header still names it (a payload-only flip) or the damage is
@@ -58,9 +78,16 @@
 #include <vector>
 
 #include "bucket/record.h"
+#include "bucket/segment_summary.h"
 #include "reactor/result.h"
 
 namespace coworker::bucket {
+
+// Who a replayed record is for (step 6).
+enum class Feed : uint8_t {
+  everything,  // the engine's image and the index
+  index_only,  // before the round recovery folds the image from
+};
 
 // A record handed to the replay visitor; `payload` is valid during the call only.
 struct ReplayedRecord {
@@ -69,8 +96,35 @@ struct ReplayedRecord {
   uint64_t offset = 0;
   RecordHeader header;
   std::span<const char> payload;
+  Feed feed = Feed::everything;
 };
 using ReplayVisitor = std::function<void(const ReplayedRecord&)>;
+
+// Which of a summary's events to take (step 5).
+enum class SummaryFrom : uint8_t {
+  start,        // every event
+  first_round,  // only from its first round marker on (the front of a retained log)
+};
+// Takes a summary's events; false: they could not be taken (nothing was).
+// `*round_seen`: a round marker was among the events.
+using SummaryVisitor =
+    std::function<bool(const SegmentSummary& summary, SummaryFrom from, bool* round_seen)>;
+
+// A segment read to its seal.
+struct SealedSegment {
+  unsigned core = 0;
+  uint64_t segment = 0;
+  uint64_t first_seq = 0;  // its header's
+  uint64_t seal_seq = 0;
+  bool whole = false;       // every record of it went to the visitor, none was damaged
+  bool summarized = false;  // it has an intact summary already
+};
+using SealedVisitor = std::function<void(const SealedSegment&)>;
+
+struct ReplayOptions {
+  SummaryVisitor summaries;  // empty: read every segment
+  SealedVisitor sealed;      // empty: nobody asks
+};
 
 struct Damage {
   enum class What : uint8_t {
@@ -104,6 +158,7 @@ struct Resume {
   uint64_t segment_bytes = 0;  // when offset > 0: the size `segment` was made with
   uint64_t erase_end = 0;  // zero [offset, erase_end) of `segment` first (torn leftovers)
   std::vector<uint64_t> discard;  // later segment files that hold nothing good
+  uint64_t header_seq = 0;  // when offset > 0: the seq of `segment`'s header (0: unknown)
   uint64_t first_segment = 1;     // the oldest segment kept (retention)
   std::vector<uint64_t> retire;   // segment files below it, left by a crash: deleted
 };
@@ -113,6 +168,7 @@ struct CoreReport {
   uint64_t records = 0;  // records visited (store-internal ones excluded)
   uint64_t bytes = 0;    // bytes of the log read as good records
   uint64_t segments = 0;
+  uint64_t summarized = 0;  // segments taken from their summaries, not read (step 5)
   uint64_t last_seq = 0;
   std::vector<Damage> damages;
   std::optional<TornTail> torn;
@@ -135,9 +191,10 @@ struct Recovery {
 // Replays one core's log. Damage is a value in the report; the error is for
 // the file system failing (permissions, I/O errors).
 Result<CoreReport> replay_core(const std::string& log_dir, unsigned core,
-                               const ReplayVisitor& visit);
+                               const ReplayVisitor& visit, const ReplayOptions& options = {});
 // Replays every core's log, core by core, and logs torn tails and corruption
 // to stderr.
-Result<Recovery> replay_log(const std::string& log_dir, const ReplayVisitor& visit);
+Result<Recovery> replay_log(const std::string& log_dir, const ReplayVisitor& visit,
+                            const ReplayOptions& options = {});
 
 }  // namespace coworker::bucket

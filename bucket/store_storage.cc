@@ -56,10 +56,6 @@ HostStorage::Ticket StoreStorage::stage_repair(std::vector<EngineRecord> records
   for (const EngineRecord& record : records) {
     const RecordKind kind = record.meta.kind;
     COWORKER_ASSERT(kind == RecordKind::bucket_reset || kind == RecordKind::membership_checkpoint);
-    if (kind == RecordKind::bucket_reset && record.meta.bucket < participant_bucket &&
-        _index != nullptr) {
-      _index->reset(record.meta.bucket);  // as replay will, at this place in the log
-    }
   }
   return stage(std::move(records));
 }
@@ -90,8 +86,14 @@ bool StoreStorage::try_stage(Ticket ticket, const EngineRecord& record, bool las
   COWORKER_ASSERT(*seq > _last_seq);
   _last_seq = *seq;
   if (last) _staged.emplace_back(ticket, *seq);
+  const uint64_t segment = _store.last_location().first;
   if (record.meta.kind == RecordKind::checkpoint_round) {
-    _round_segment = _store.last_location().first;
+    _round_segment = segment;
+    if (_index != nullptr) _index->on_round(segment);
+  }
+  if (_index != nullptr && record.meta.kind == RecordKind::bucket_reset &&
+      record.meta.bucket < participant_bucket) {
+    _index->reset(record.meta.bucket, segment);  // as replay will, at this place in the log
   }
   if (_index != nullptr && record.phaser.has_value()) index_staged(record);
   return true;

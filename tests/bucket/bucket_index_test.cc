@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -591,5 +592,201 @@ TEST_CASE("bucket index: damage on disk fails a read as corrupt, never as wrong 
   SUBCASE("the file is cut inside the record") {
     REQUIRE(::truncate(path.c_str(), static_cast<off_t>(record_end - 1)) == 0);
     check_victim_fails(false);
+  }
+}
+
+// ---- Summaries (segment_summary.h, recovery.h steps 4-6) ----
+
+namespace {
+
+// Stages every history as stage_all does, with a checkpoint round (its
+// marker, then each bucket's checkpoint of what was staged so far, as
+// Core::checkpoint_round stages it) every `round_every` steps. The store
+// tells `config.sealed` of each durable seal.
+Task<void> stage_with_rounds(LogStore::Config config, const std::vector<Bucket>& buckets,
+                             BucketIndex& index, size_t round_every) {
+  auto opened = LogStore::open(config, Resume{});
+  REQUIRE(opened.ok());
+  LogStore& store = **opened;
+  const EngineImage empty;
+  StoreStorage storage(store, empty, &index);
+  std::map<uint32_t, consensus::PhaserDurable> images;
+  size_t longest = 0;
+  for (const Bucket& b : buckets) longest = std::max(longest, b.history.size());
+  for (size_t i = 0; i < longest; i++) {
+    for (const Bucket& b : buckets) {
+      if (i >= b.history.size()) continue;
+      (void)storage.stage_phaser(b.id, {b.history[i]});
+      images[b.id].apply(b.history[i]);
+    }
+    if (i % round_every == round_every - 1) {
+      (void)storage.stage_round_marker();
+      for (const auto& [bucket, image] : images) {
+        std::vector<EngineRecord> records;
+        for (const PhaserRecord& r : consensus::checkpoint_records(image)) {
+          records.push_back(encode_phaser_record(bucket, r));
+        }
+        (void)storage.stage_checkpoint(std::move(records));
+      }
+    }
+    if (storage.overflowing()) co_await storage.drain_overflow();
+  }
+  co_await storage.drain_overflow();
+  auto durable = co_await store.durable(storage.last_seq());
+  CHECK(durable.ok());
+  co_await store.close();
+}
+
+// What a start recovers: the index and the engine's image (the phasers'
+// checkpoint encodings, comparable), as tools/coworker/main.cc replays.
+struct Recovered {
+  std::unique_ptr<BucketIndex> index = std::make_unique<BucketIndex>(0);
+  EngineImage image;
+  CoreReport report;
+  uint64_t summaries_written = 0;
+};
+
+enum class Summaries : uint8_t { ignored, taken };
+
+Recovered recover(const std::string& dir, Summaries summaries) {
+  Recovered out;
+  ReplayOptions options;
+  if (summaries == Summaries::taken) {
+    options.summaries = [&](const SegmentSummary& s, SummaryFrom from, bool* round_seen) {
+      return out.index->apply_summary(s.segment, s.events, from, round_seen);
+    };
+    options.sealed = [&](const SealedSegment& sealed) {
+      BucketIndex::Journal journal = out.index->take_journal(sealed.segment);
+      if (!sealed.whole || sealed.summarized) return;
+      REQUIRE(write_summary(dir, SegmentSummary{0, sealed.segment, sealed.first_seq,
+                                                sealed.seal_seq, journal.rounds,
+                                                std::move(journal.events)})
+                  .ok());
+      out.summaries_written++;
+    };
+  }
+  Result<CoreReport> report = replay_core(
+      dir, 0,
+      [&](const ReplayedRecord& r) {
+        if (r.feed == Feed::everything) out.image.apply(r.header, r.payload);
+        if (r.header.bucket < participant_bucket ||
+            r.header.kind == RecordKind::checkpoint_round) {
+          out.index->on_replayed(r);
+        }
+      },
+      options);
+  REQUIRE(report.ok());
+  CHECK(!report->corrupt());
+  out.report = std::move(*report);
+  return out;
+}
+
+std::vector<std::string> checkpoint_bytes(const EngineImage& image) {
+  std::vector<std::string> out;
+  for (const auto& [bucket, durable] : image.phasers) {
+    for (const PhaserRecord& r : consensus::checkpoint_records(durable)) {
+      out.push_back(encode_phaser_record(bucket, r).payload);
+    }
+  }
+  return out;
+}
+
+void check_same_recovery(const Recovered& got, const Recovered& want,
+                         const std::vector<Bucket>& buckets) {
+  for (const Bucket& b : buckets) {
+    CHECK(got.index->damaged(b.id) == want.index->damaged(b.id));
+    CHECK(got.index->committed_end(b.id) == want.index->committed_end(b.id));
+    CHECK(got.index->retained_start(b.id) == want.index->retained_start(b.id));
+    REQUIRE(got.index->writes(b.id) == want.index->writes(b.id));
+    for (consensus::Position p = 0; p < want.index->committed_end(b.id); p++) {
+      REQUIRE(got.index->find(b.id, p) == want.index->find(b.id, p));
+    }
+  }
+  CHECK(got.index->writes_total() == want.index->writes_total());
+  CHECK(checkpoint_bytes(got.image) == checkpoint_bytes(want.image));
+  CHECK(got.image.damaged_buckets.empty());
+}
+
+}  // namespace
+
+TEST_CASE("bucket index: recovery takes segments below the newest round from their summaries") {
+  TempDir dir;
+  const std::vector<Bucket> buckets = make_buckets(5, 8080, 160);
+  BucketIndex live(0);
+  LogStore::Config config = store_config(dir, 64 * 1024);
+  uint64_t written = 0;
+  config.sealed = [&](const SealedSegment& sealed) {
+    CHECK(sealed.whole);
+    BucketIndex::Journal journal = live.take_journal(sealed.segment);
+    REQUIRE(write_summary(dir.path(), SegmentSummary{0, sealed.segment, sealed.first_seq,
+                                                     sealed.seal_seq, journal.rounds,
+                                                     std::move(journal.events)})
+                .ok());
+    written++;
+  };
+  reactor::block_on(stage_with_rounds(config, buckets, live, 40));
+  check_index(live, buckets);
+
+  const Recovered full = recover(dir.path(), Summaries::ignored);
+  check_index(*full.index, buckets);
+  CHECK(full.report.summarized == 0);
+  const uint64_t segments = full.report.segments;
+  REQUIRE(segments >= 8);
+  CHECK(written + 2 == segments);  // every sealed one got one (not the current, the prepared)
+
+  const Recovered summarized = recover(dir.path(), Summaries::taken);
+  INFO("segments " << segments << ", summarized " << summarized.report.summarized);
+  CHECK(summarized.report.summarized >= segments - 3);
+  CHECK(summarized.report.records < full.report.records / 2);
+  check_same_recovery(summarized, full, buckets);
+  CHECK(summarized.summaries_written == 0);  // each one there already
+
+  SUBCASE("a damaged summary stops the skipping there; the index is the same") {
+    const uint64_t victim = 1 + segments / 2;
+    const std::string path = summary_path(dir.path(), 0, victim);
+    flip_bit(path, 60, 3);
+    const Recovered again = recover(dir.path(), Summaries::taken);
+    CHECK(again.report.summarized < victim);
+    check_same_recovery(again, full, buckets);
+    // The segments read whole got their summaries back.
+    CHECK(again.summaries_written >= 1);
+    const Recovered mended = recover(dir.path(), Summaries::taken);
+    CHECK(mended.report.summarized == summarized.report.summarized);
+    check_same_recovery(mended, full, buckets);
+  }
+  SUBCASE("a summary of another life of its segment (another first seq) is not taken") {
+    const uint64_t victim = 2;
+    Result<std::optional<SegmentSummary>> s = read_summary(dir.path(), 0, victim);
+    REQUIRE(s.ok());
+    REQUIRE(s->has_value());
+    SegmentSummary stale = **s;
+    stale.first_seq += 1;
+    stale.seal_seq += 1;
+    REQUIRE(write_summary(dir.path(), stale).ok());
+    const Recovered again = recover(dir.path(), Summaries::taken);
+    CHECK(again.report.summarized < victim);
+    check_same_recovery(again, full, buckets);
+  }
+  SUBCASE("without summaries a start writes them, and the next start takes them") {
+    for (uint64_t s = 1; s <= segments; s++) ::unlink(summary_path(dir.path(), 0, s).c_str());
+    const Recovered first = recover(dir.path(), Summaries::taken);
+    CHECK(first.report.summarized == 0);
+    CHECK(first.summaries_written + 2 == segments);
+    check_same_recovery(first, full, buckets);
+    const Recovered second = recover(dir.path(), Summaries::taken);
+    CHECK(second.report.summarized == summarized.report.summarized);
+    check_same_recovery(second, full, buckets);
+  }
+  SUBCASE("a summary whose events were tampered with (checksum recomputed) damages, never asserts") {
+    Result<std::optional<SegmentSummary>> s = read_summary(dir.path(), 0, 2);
+    REQUIRE(s.ok());
+    REQUIRE(s->has_value());
+    SegmentSummary bad = **s;
+    REQUIRE(bad.events.size() > 40);
+    bad.events.resize(bad.events.size() - 3);  // a cut event: does not parse, not taken
+    REQUIRE(write_summary(dir.path(), bad).ok());
+    const Recovered again = recover(dir.path(), Summaries::taken);
+    CHECK(again.report.summarized <= 1);
+    check_same_recovery(again, full, buckets);
   }
 }

@@ -1,5 +1,8 @@
 #include "tools/coworker/core.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -111,9 +114,12 @@ bucket::HostStorage::Ticket Core::checkpoint_round() {
     if (!encoded) return 0;  // no round: nothing retired
     checkpoints.push_back(std::move(*encoded));
   }
+  _round_written = _store->stats().bytes_written;
+  _round_bytes = 0;
   bucket::HostStorage::Ticket last = _storage.stage_round_marker();
   if (_host->counter() > 0) last = _storage.stage_counter(_host->counter());
   for (std::vector<bucket::EngineRecord>& records : checkpoints) {
+    for (const bucket::EngineRecord& record : records) _round_bytes += record.payload.size();
     last = _storage.stage_checkpoint(std::move(records));
   }
   if (_core == 0 && _participant.has_cluster()) {
@@ -123,12 +129,46 @@ bucket::HostStorage::Ticket Core::checkpoint_round() {
   return last;
 }
 
-Task<void> Core::run_retention() {
-  const ServerFlags& flags = _participant.flags();
-  if (flags.retention_bytes == ServerFlags::unlimited &&
-      flags.retention_ms == ServerFlags::unlimited) {
+bool Core::round_due() const {
+  if (_round_segment >= _store->segment()) return false;
+  const uint64_t since = _store->stats().bytes_written - _round_written;
+  return since >= 4 * _round_bytes;
+}
+
+void Core::sealed(const bucket::SealedSegment& sealed) {
+  COWORKER_ASSERT(sealed.core == _core);
+  _index->drop_journals_below(sealed.segment);  // continued segments recovery could not name
+  bucket::BucketIndex::Journal journal = _index->take_journal(sealed.segment);
+  _tasks.spawn(write_summary(bucket::SegmentSummary{_core, sealed.segment, sealed.first_seq,
+                                                    sealed.seal_seq, journal.rounds,
+                                                    std::move(journal.events)}));
+}
+
+// Not fsync'ed: a summary lost with a crash only makes the next start read
+// the segment itself (segment_summary.h, step 2).
+Task<void> Core::write_summary(bucket::SegmentSummary summary) {
+  const std::string bytes = bucket::encode_summary(summary);
+  const std::string path =
+      bucket::summary_path(_participant.data_dir().log_dir, _core, summary.segment);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    log_error(_core, "writing the summary of segment {}: {}", summary.segment,
+              Errno{errno}.message());
     co_return;
   }
+  Result<size_t> written = co_await reactor::Write{fd, bytes, 0};
+  ::close(fd);
+  if (!written) {
+    log_error(_core, "writing the summary of segment {}: {}", summary.segment,
+              written.error().message());
+    ::unlink(path.c_str());  // a torn one would only be refused; gone is plainer
+  }
+}
+
+Task<void> Core::run_retention() {
+  const ServerFlags& flags = _participant.flags();
+  const bool retention = flags.retention_bytes != ServerFlags::unlimited ||
+                         flags.retention_ms != ServerFlags::unlimited;
   // --retention-bytes is the participant's: each core keeps its share.
   const uint64_t bytes_max = flags.retention_bytes == ServerFlags::unlimited
                                  ? UINT64_MAX
@@ -140,6 +180,15 @@ Task<void> Core::run_retention() {
     Status slept = co_await reactor::Timeout(check_every);
     if (!slept) break;
     if (_closing || _host == nullptr || _storage.failed()) continue;
+    if (round_due()) {
+      const bucket::HostStorage::Ticket ticket = checkpoint_round();
+      if (ticket != 0) {
+        const bool durable = co_await this->durable(ticket);
+        if (!durable) break;
+        _round_segment = _storage.round_segment();
+      }
+    }
+    if (!retention) continue;
     const auto now = std::chrono::system_clock::now().time_since_epoch();
     const uint64_t target = _store->retention_target(
         bytes_max, age_ms_max, std::chrono::duration_cast<std::chrono::milliseconds>(now).count());

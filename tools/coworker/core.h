@@ -140,6 +140,10 @@ class Core final : private bucket::HostEffects {
   // membership's and the connection block), durable, then the segments
   // below the target.
   reactor::Task<void> run_retention();
+  // A round is due without retention too, so a restart reads the log only
+  // from the newest one (recovery.h, summaries): once per segment at most,
+  // and only after 4 times the last round's bytes were written since it.
+  bool round_due() const;
   // 0: no round (a checkpoint too large for a record, logged).
   bucket::HostStorage::Ticket checkpoint_round();
   // A bucket's checkpoint records encoded for the log; nullopt when one is
@@ -151,6 +155,12 @@ class Core final : private bucket::HostEffects {
   reactor::Task<void> run_fetch(uint32_t bucket, consensus::ParticipantId to,
                                 consensus::Position from, size_t bytes_max);
   void expire_appends();
+ public:
+  // A segment's seal is durable (LogStore::Config::sealed): its summary.
+  void sealed(const bucket::SealedSegment& sealed);
+
+ private:
+  reactor::Task<void> write_summary(bucket::SegmentSummary summary);
 
   // bucket::HostEffects.
   void send(consensus::ParticipantId to, consensus::PhaserMessage message) override;
@@ -177,6 +187,8 @@ class Core final : private bucket::HostEffects {
   std::map<uint64_t, PendingAppend*> _appends;  // by token: oldest (first deadline) first
   reactor::TaskGroup _tasks;
   uint64_t _round_segment = 0;  // the segment the newest durable round is in
+  uint64_t _round_bytes = 0;    // the payload bytes of the last round staged
+  uint64_t _round_written = 0;  // the store's bytes written when it was staged
   std::set<uint32_t> _oversized;  // buckets whose checkpoint was too large (logged)
 
   // Long-poll readers, per bucket: the event their commits notify, how many

@@ -10,6 +10,7 @@
 // until SIGINT or SIGTERM (or a fatal condition, with its reason logged).
 // Exit codes: 0 stopped, 1 an operating failure (disk, address), 2 a bad
 // command line or a cluster that refuses these parameters.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -51,21 +52,64 @@ Result<Replayed, std::string> replay(const std::string& log_dir, unsigned cores)
   for (unsigned c = 0; c < cores; c++) {
     out.indexes.push_back(std::make_unique<bucket::BucketIndex>(c));
   }
-  Result<bucket::Recovery> recovery =
-      bucket::replay_log(log_dir, [&](const bucket::ReplayedRecord& r) {
-        out.image.apply(r.header, r.payload);
+  // Summaries (recovery.h steps 4-6) only while every core's log is one
+  // of today's cores: a re-map reads and rewrites everything anyway.
+  Result<std::vector<unsigned>> present = bucket::list_cores(log_dir);
+  if (!present) {
+    return fmt::format("cannot read the log in {}: {}", log_dir, present.error().message());
+  }
+  const bool same_cores = std::all_of(present->begin(), present->end(),
+                                      [&](unsigned c) { return c < cores; });
+  bucket::ReplayOptions options;
+  if (same_cores) {
+    options.summaries = [&](const bucket::SegmentSummary& summary, bucket::SummaryFrom from,
+                            bool* round_seen) {
+      return out.indexes[summary.core]->apply_summary(summary.segment, summary.events, from,
+                                                      round_seen);
+    };
+    // A segment read whole gets its summary now, so the next start need
+    // not read it (not fsync'ed: segment_summary.h step 2).
+    options.sealed = [&](const bucket::SealedSegment& sealed) {
+      bucket::BucketIndex::Journal journal = out.indexes[sealed.core]->take_journal(sealed.segment);
+      if (!sealed.whole || sealed.summarized) return;
+      Status written = bucket::write_summary(
+          log_dir, bucket::SegmentSummary{sealed.core, sealed.segment, sealed.first_seq,
+                                          sealed.seal_seq, journal.rounds,
+                                          std::move(journal.events)});
+      if (!written) {
+        log_error(log_no_core, "writing the summary of core {} segment {}: {}", sealed.core,
+                  sealed.segment, written.error().message());
+      }
+    };
+  }
+  Result<bucket::Recovery> recovery = bucket::replay_log(
+      log_dir,
+      [&](const bucket::ReplayedRecord& r) {
+        if (r.feed == bucket::Feed::everything) out.image.apply(r.header, r.payload);
         const uint32_t b = r.header.bucket;
         if (bucket::foreign_record(r.core, b, cores)) {
           out.foreign = true;
           return;
         }
+        if (b == bucket::participant_bucket && r.header.kind == bucket::RecordKind::checkpoint_round) {
+          out.indexes[r.core]->on_replayed(r);  // journaled: summaries name their rounds
+          return;
+        }
         if (b >= bucket::participant_bucket) return;  // membership, the participant's own
         out.indexes[r.core]->on_replayed(r);
-      });
+      },
+      options);
   if (!recovery) {
     return fmt::format("cannot read the log in {}: {}", log_dir, recovery.error().message());
   }
   out.recovery = std::move(*recovery);
+  for (const bucket::CoreReport& report : out.recovery.cores) {
+    if (report.core < cores) out.indexes[report.core]->drop_journals_below(report.resume.segment);
+    if (report.summarized > 0) {
+      log_info(log_no_core, "recovery: core {} took {} segments from their summaries, read {}", report.core,
+               report.summarized, report.segments - report.summarized);
+    }
+  }
   return out;
 }
 

@@ -128,6 +128,9 @@ Task<void> Participant::core_main(unsigned core) {
   config.flushed = [metrics = _metrics[core].get()](std::chrono::steady_clock::duration took) {
     metrics->fdatasync_seconds.observe(std::chrono::duration<double>(took).count());
   };
+  config.sealed = [this, core](const bucket::SealedSegment& sealed) {
+    if (_cores[core] != nullptr) _cores[core]->sealed(sealed);
+  };
   auto store = bucket::LogStore::open(config, _recovery.core(core).resume);
   if (!store) {
     fail(1, fmt::format("core {}: cannot open the log in {}: {}", core, _data_dir.log_dir,

@@ -1,0 +1,145 @@
+#include "bucket/segment_summary.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+#include "bucket/segment.h"
+#include "consensus/assert.h"
+#include "consensus/crc32c.h"
+
+namespace coworker::bucket {
+
+namespace {
+
+// "CWSUMMRY", then version 1; all integers little-endian.
+constexpr char summary_magic[8] = {'C', 'W', 'S', 'U', 'M', 'M', 'R', 'Y'};
+constexpr uint32_t summary_version = 1;
+// magic, version, core, segment, first_seq, seal_seq, rounds, events length.
+constexpr size_t head_bytes = 8 + 4 + 4 + 8 + 8 + 8 + 4 + 8;
+constexpr size_t crc_bytes = 4;
+// Far above any real summary (a 4 GiB segment of minimal records).
+constexpr uint64_t events_bytes_max = uint64_t{1} << 32;
+
+template <typename T>
+void put(std::string& out, T value) {
+  char bytes[sizeof(T)];
+  std::memcpy(bytes, &value, sizeof(T));
+  out.append(bytes, sizeof(T));
+}
+
+template <typename T>
+T get(const char* at) {
+  T value;
+  std::memcpy(&value, at, sizeof(T));
+  return value;
+}
+
+}  // namespace
+
+std::string summary_path(const std::string& log_dir, unsigned core, uint64_t segment) {
+  char name[40];
+  std::snprintf(name, sizeof(name), "/%016" PRIx64 ".summary", segment);
+  return core_dir(log_dir, core) + name;
+}
+
+std::string encode_summary(const SegmentSummary& summary) {
+  COWORKER_ASSERT(summary.segment >= 1);
+  COWORKER_ASSERT(summary.first_seq >= 1);
+  COWORKER_ASSERT(summary.seal_seq > summary.first_seq);
+  std::string out;
+  out.reserve(head_bytes + summary.events.size() + crc_bytes);
+  out.append(summary_magic, sizeof(summary_magic));
+  put<uint32_t>(out, summary_version);
+  put<uint32_t>(out, summary.core);
+  put<uint64_t>(out, summary.segment);
+  put<uint64_t>(out, summary.first_seq);
+  put<uint64_t>(out, summary.seal_seq);
+  put<uint32_t>(out, summary.rounds);
+  put<uint64_t>(out, summary.events.size());
+  out += summary.events;
+  put<uint32_t>(out, consensus::crc32c(0, out.data(), out.size()));
+  return out;
+}
+
+std::optional<SegmentSummary> decode_summary(std::span<const char> bytes, unsigned core,
+                                             uint64_t segment) {
+  if (bytes.size() < head_bytes + crc_bytes) return std::nullopt;
+  const char* p = bytes.data();
+  if (std::memcmp(p, summary_magic, sizeof(summary_magic)) != 0) return std::nullopt;
+  if (get<uint32_t>(p + 8) != summary_version) return std::nullopt;
+  SegmentSummary s;
+  s.core = get<uint32_t>(p + 12);
+  s.segment = get<uint64_t>(p + 16);
+  s.first_seq = get<uint64_t>(p + 24);
+  s.seal_seq = get<uint64_t>(p + 32);
+  s.rounds = get<uint32_t>(p + 40);
+  const uint64_t events = get<uint64_t>(p + 44);
+  if (events > events_bytes_max || bytes.size() != head_bytes + events + crc_bytes) {
+    return std::nullopt;
+  }
+  const size_t covered = bytes.size() - crc_bytes;
+  if (get<uint32_t>(p + covered) != consensus::crc32c(0, p, covered)) return std::nullopt;
+  if (s.core != core || s.segment != segment) return std::nullopt;
+  if (s.first_seq == 0 || s.seal_seq <= s.first_seq) return std::nullopt;
+  s.events.assign(p + head_bytes, static_cast<size_t>(events));
+  return s;
+}
+
+Result<std::optional<SegmentSummary>> read_summary(const std::string& log_dir, unsigned core,
+                                                   uint64_t segment) {
+  const int fd = ::open(summary_path(log_dir, core, segment).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<SegmentSummary>();
+    return Errno{errno};
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int e = errno;
+    ::close(fd);
+    return Errno{e};
+  }
+  std::string bytes(static_cast<size_t>(st.st_size), '\0');
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::pread(fd, bytes.data() + done, bytes.size() - done, done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int e = errno;
+      ::close(fd);
+      return Errno{e};
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  bytes.resize(done);
+  return decode_summary(bytes, core, segment);
+}
+
+Status write_summary(const std::string& log_dir, const SegmentSummary& summary) {
+  const std::string bytes = encode_summary(summary);
+  const std::string path = summary_path(log_dir, summary.core, summary.segment);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno{errno};
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::pwrite(fd, bytes.data() + done, bytes.size() - done, done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int e = n < 0 ? errno : EIO;
+      ::close(fd);
+      return Errno{e};
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  return {};
+}
+
+}  // namespace coworker::bucket
