@@ -11,6 +11,7 @@
 // index and the engine's image, as tools/coworker/main.cc does: either
 // reading every record, or taking the summaries. Runs alternate; medians.
 #include <cinttypes>
+#include <cstdio>
 #include <map>
 #include <memory>
 
@@ -96,6 +97,10 @@ void write_log(const std::string& log, uint64_t bytes) {
     }
     co_await storage.drain_overflow();
     if (!(co_await store.durable(store.next_seq() - 1))) die("durable");
+    // The newest round, named as Core::make_round names it.
+    const std::string text = round_text(storage.round_place());
+    FILE* f = std::fopen(round_path(log, 0).c_str(), "w");
+    if (f == nullptr || std::fputs(text.c_str(), f) < 0 || std::fclose(f) != 0) die("round");
     co_await store.close();
   }());
   ::sync();
@@ -152,6 +157,9 @@ void question_checkpoint(const std::string& dir, int runs, uint64_t mib) {
     s = replay(log, true);
     summarized.push_back(s.seconds);
   }
+  // The same, cache-hot: what is left when the disk is out of the picture.
+  std::vector<double> hot;
+  for (int r = 0; r < runs; r++) hot.push_back(replay(log, true).seconds);
   if (w.writes != s.writes) die("the two recoveries index different writes");
   std::filesystem::remove_all(log);
   std::printf("5. recovery of %" PRIu64 " MiB in %" PRIu64 " segments (%" PRIu64
@@ -162,8 +170,9 @@ void question_checkpoint(const std::string& dir, int runs, uint64_t mib) {
               "summaries: %.3f s (%" PRIu64 " records, %" PRIu64 " segments from summaries)\n",
               median(whole), w.report.records, median(summarized), s.report.records,
               s.report.summarized);
-  std::printf("      RATIO from round / whole = %.3fx   (target <= 0.1x)\n\n",
+  std::printf("      RATIO from round / whole = %.3fx   (target <= 0.1x)\n",
               median(summarized) / median(whole));
+  std::printf("   (from the newest round, cache-hot: %.3f s)\n\n", median(hot));
 }
 
 }  // namespace coworker::bench

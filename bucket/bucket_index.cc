@@ -427,6 +427,14 @@ bool BucketIndex::damaged(uint32_t bucket) const {
   return at != _buckets.end() && at->second.damaged;
 }
 
+std::vector<uint32_t> BucketIndex::damaged_buckets() const {
+  std::vector<uint32_t> out;
+  for (const auto& [bucket, state] : _buckets) {
+    if (state.damaged) out.push_back(bucket);
+  }
+  return out;
+}
+
 Position BucketIndex::committed_end(uint32_t bucket) const {
   const auto at = _buckets.find(bucket);
   return at == _buckets.end() ? 0 : at->second.end;

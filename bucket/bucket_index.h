@@ -138,6 +138,10 @@ class BucketIndex {
                      bool* round_seen);
 
   bool damaged(uint32_t bucket) const;
+  // Every bucket damaged here, sorted: a committed write of theirs this log
+  // cannot serve (a register lost before its commit), so the copy must be
+  // repaired, whatever checkpoints came after (they hold no entries).
+  std::vector<uint32_t> damaged_buckets() const;
   // The end of the committed positions indexed for `bucket` (0: none).
   Position committed_end(uint32_t bucket) const;
   // The first position still in the log (0 until retention moved it).

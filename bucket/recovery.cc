@@ -71,9 +71,14 @@ class CoreScanner {
   void compute_suspects();
   // Steps 4-5 (recovery.h): where reading starts after the summaries taken.
   Result<std::optional<Cursor>> skip_summarized();
-  // A segment's header record, read alone (a small pread, not a chunk):
-  // nullopt when it is not an intact segment header of this core.
+  // A record of at most 64 payload bytes, read alone (a small pread, not a
+  // chunk): nullopt when it is not an intact record of `kind` of this core
+  // placed there.
+  Result<std::optional<RecordHeader>> small_record(uint64_t segment, uint64_t offset,
+                                                   RecordKind kind);
   Result<std::optional<RecordHeader>> segment_head(uint64_t segment);
+  Result<std::optional<RecordHeader>> named_round(const std::vector<SegmentSummary>& summaries,
+                                                  size_t* at);
 
   const std::string& _log_dir;
   unsigned _core;
@@ -233,23 +238,54 @@ void CoreScanner::accept(const Probed& p, Cursor at) {
   _visit(ReplayedRecord{_core, _segments[at.i], at.offset, h, p.payload, feed});
 }
 
-Result<std::optional<RecordHeader>> CoreScanner::segment_head(uint64_t segment) {
+Result<std::optional<RecordHeader>> CoreScanner::small_record(uint64_t segment, uint64_t offset,
+                                                              RecordKind kind) {
   char bytes[record_bytes(64)];
   const int fd = ::open(segment_path(_log_dir, _core, segment).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Errno{errno};
-  const ssize_t n = ::pread(fd, bytes, sizeof(bytes), 0);
+  const ssize_t n = ::pread(fd, bytes, sizeof(bytes), static_cast<off_t>(offset));
   const int e = errno;
   ::close(fd);
   if (n < 0) return Errno{e};
   RecordHeader h;
   const bool ok = static_cast<size_t>(n) >= record_header_bytes &&
                   decode_header(bytes, segment, &h) == HeaderCheck::ok && h.core == _core &&
-                  h.location == 0 && h.kind == RecordKind::segment_header &&
+                  uint64_t{h.location} * record_align == offset && h.kind == kind &&
                   record_header_bytes + h.payload_bytes <= static_cast<size_t>(n) &&
                   payload_intact(h, std::span<const char>(bytes + record_header_bytes,
                                                           h.payload_bytes));
   if (!ok) return std::optional<RecordHeader>();
   return std::optional<RecordHeader>(h);
+}
+
+Result<std::optional<RecordHeader>> CoreScanner::segment_head(uint64_t segment) {
+  return small_record(segment, 0, RecordKind::segment_header);
+}
+
+// The `round` file's place, when the record there is that marker and every
+// segment below it is among the `summarized` ones (step 4); its segment's
+// header, checked against the last summary's seal.
+Result<std::optional<RecordHeader>> CoreScanner::named_round(
+    const std::vector<SegmentSummary>& summaries, size_t* at) {
+  Result<std::optional<RoundPlace>> place = read_round(_log_dir, _core);
+  if (!place) return place.error();
+  if (!*place || (*place)->segment < _first) return std::optional<RecordHeader>();
+  const size_t i = static_cast<size_t>((*place)->segment - _first);
+  if (i == 0 || i > summaries.size() || i >= _segments.size() ||
+      _segments[i] != (*place)->segment) {
+    return std::optional<RecordHeader>();
+  }
+  Result<std::optional<RecordHeader>> marker =
+      small_record((*place)->segment, (*place)->offset, RecordKind::checkpoint_round);
+  if (!marker) return marker.error();
+  if (!*marker || (*marker)->seq != (*place)->seq) return std::optional<RecordHeader>();
+  Result<std::optional<RecordHeader>> head = segment_head((*place)->segment);
+  if (!head) return head.error();
+  if (!*head || (*head)->seq != summaries[i - 1].seal_seq + 1) {
+    return std::optional<RecordHeader>();
+  }
+  *at = i;
+  return head;
 }
 
 Result<std::optional<Cursor>> CoreScanner::skip_summarized() {
@@ -273,6 +309,16 @@ Result<std::optional<Cursor>> CoreScanner::skip_summarized() {
     if ((*summary)->rounds > 0) round_at = i;
     summaries.push_back(std::move(**summary));
     heads.push_back(**head);
+  }
+  // The round the core named, usually in the segment being filled: later
+  // than any summarized one.
+  size_t named_at = 0;
+  Result<std::optional<RecordHeader>> named = named_round(summaries, &named_at);
+  if (!named) return named.error();
+  if (*named && named_at > round_at) {
+    heads.resize(named_at);
+    heads.push_back(**named);
+    round_at = named_at;
   }
   if (round_at == 0) return std::optional<Cursor>();
   // Step 5.

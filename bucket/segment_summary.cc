@@ -142,4 +142,47 @@ Status write_summary(const std::string& log_dir, const SegmentSummary& summary) 
   return {};
 }
 
+std::string round_path(const std::string& log_dir, unsigned core) {
+  return core_dir(log_dir, core) + "/round";
+}
+
+namespace {
+uint32_t round_crc(const RoundPlace& place) {
+  uint32_t crc = consensus::crc32c_u64(0, place.segment);
+  crc = consensus::crc32c_u64(crc, place.offset);
+  return consensus::crc32c_u64(crc, place.seq);
+}
+}  // namespace
+
+std::string round_text(const RoundPlace& place) {
+  char text[80];
+  std::snprintf(text, sizeof(text), "%016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %08" PRIx32 "\n",
+                place.segment, place.offset, place.seq, round_crc(place));
+  return text;
+}
+
+Result<std::optional<RoundPlace>> read_round(const std::string& log_dir, unsigned core) {
+  const int fd = ::open(round_path(log_dir, core).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<RoundPlace>();
+    return Errno{errno};
+  }
+  char text[128];
+  const ssize_t n = ::pread(fd, text, sizeof(text) - 1, 0);
+  const int e = errno;
+  ::close(fd);
+  if (n < 0) return Errno{e};
+  text[n] = '\0';
+  RoundPlace place;
+  uint32_t crc = 0;
+  const bool parsed = n == 60 && std::sscanf(text, "%16" SCNx64 " %16" SCNx64 " %16" SCNx64
+                                                   " %8" SCNx32,
+                                             &place.segment, &place.offset, &place.seq,
+                                             &crc) == 4;
+  if (!parsed || crc != round_crc(place) || round_text(place) != std::string(text, n)) {
+    return std::optional<RoundPlace>();
+  }
+  return std::optional<RoundPlace>(place);
+}
+
 }  // namespace coworker::bucket

@@ -29,8 +29,16 @@
 //      index can never be taken for this one.
 //   4. Retention deletes a segment's summary with the segment.
 //
+// The newest round. A summary exists only once its segment is sealed, and
+// a round is staged when a segment begins, so the newest round usually lies
+// in the segment being filled. The core names it, once durable, in
+//   <log dir>/core-<C>/round     segment, offset, seq of the round's marker
+// (hex, with a CRC32C; not fsync'ed). Recovery starts reading at that
+// segment when every segment below it has its summary and the record at
+// that place is a checkpoint_round marker with that seq (recovery.h step 4).
+//
 // Invariant: applying a segment's summary to an index leaves the index as
-// replaying the segment's records would (tests/bucket/summary_test.cc).
+// replaying the segment's records would (tests/bucket/bucket_index_test.cc).
 #pragma once
 
 #include <cstdint>
@@ -62,5 +70,17 @@ Result<std::optional<SegmentSummary>> read_summary(const std::string& log_dir, u
                                                    uint64_t segment);
 // Writes one synchronously (startup, tools, tests): not fsync'ed (step 2).
 Status write_summary(const std::string& log_dir, const SegmentSummary& summary);
+
+// Where a checkpoint round's marker record lies.
+struct RoundPlace {
+  uint64_t segment = 0;
+  uint64_t offset = 0;
+  uint64_t seq = 0;
+  friend bool operator==(const RoundPlace&, const RoundPlace&) = default;
+};
+std::string round_path(const std::string& log_dir, unsigned core);
+std::string round_text(const RoundPlace& place);
+// nullopt: no `round` file, or not an intact one.
+Result<std::optional<RoundPlace>> read_round(const std::string& log_dir, unsigned core);
 
 }  // namespace coworker::bucket

@@ -86,9 +86,9 @@ bool StoreStorage::try_stage(Ticket ticket, const EngineRecord& record, bool las
   COWORKER_ASSERT(*seq > _last_seq);
   _last_seq = *seq;
   if (last) _staged.emplace_back(ticket, *seq);
-  const uint64_t segment = _store.last_location().first;
+  const auto [segment, offset] = _store.last_location();
   if (record.meta.kind == RecordKind::checkpoint_round) {
-    _round_segment = segment;
+    _round = RoundPlace{segment, offset, *seq};
     if (_index != nullptr) _index->on_round(segment);
   }
   if (_index != nullptr && record.meta.kind == RecordKind::bucket_reset &&

@@ -102,7 +102,9 @@ class StoreStorage final : public HostStorage {
   // A bucket's checkpoint (BucketHost::checkpoints), already encoded by the
   // caller, who checked that each record fits the store.
   Ticket stage_checkpoint(std::vector<EngineRecord> records);
-  uint64_t round_segment() const { return _round_segment; }
+  uint64_t round_segment() const { return _round.segment; }
+  // Where the last marker went (segment_summary.h, the `round` file).
+  const RoundPlace& round_place() const { return _round; }
 
  private:
   struct Waiting {
@@ -129,7 +131,7 @@ class StoreStorage final : public HostStorage {
   mutable std::deque<std::pair<Ticket, uint64_t>> _staged;
   mutable Ticket _durable = 0;
   bool _failed = false;
-  uint64_t _round_segment = 0;
+  RoundPlace _round;
 };
 
 }  // namespace coworker::bucket

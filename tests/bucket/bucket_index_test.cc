@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <set>
@@ -604,7 +605,7 @@ namespace {
 // Core::checkpoint_round stages it) every `round_every` steps. The store
 // tells `config.sealed` of each durable seal.
 Task<void> stage_with_rounds(LogStore::Config config, const std::vector<Bucket>& buckets,
-                             BucketIndex& index, size_t round_every) {
+                             BucketIndex& index, size_t round_every, RoundPlace* newest) {
   auto opened = LogStore::open(config, Resume{});
   REQUIRE(opened.ok());
   LogStore& store = **opened;
@@ -634,6 +635,7 @@ Task<void> stage_with_rounds(LogStore::Config config, const std::vector<Bucket>&
   co_await storage.drain_overflow();
   auto durable = co_await store.durable(storage.last_seq());
   CHECK(durable.ok());
+  *newest = storage.round_place();
   co_await store.close();
 }
 
@@ -724,7 +726,8 @@ TEST_CASE("bucket index: recovery takes segments below the newest round from the
                 .ok());
     written++;
   };
-  reactor::block_on(stage_with_rounds(config, buckets, live, 40));
+  RoundPlace newest;
+  reactor::block_on(stage_with_rounds(config, buckets, live, 40, &newest));
   check_index(live, buckets);
 
   const Recovered full = recover(dir.path(), Summaries::ignored);
@@ -741,6 +744,29 @@ TEST_CASE("bucket index: recovery takes segments below the newest round from the
   check_same_recovery(summarized, full, buckets);
   CHECK(summarized.summaries_written == 0);  // each one there already
 
+  SUBCASE("the round the core named, in the segment being filled, is where reading starts") {
+    REQUIRE(newest.segment == segments - 1);  // the current one (the last is prepared ahead)
+    auto name = [&](const RoundPlace& place) {
+      const std::string text = round_text(place);
+      FILE* f = std::fopen(round_path(dir.path(), 0).c_str(), "w");
+      REQUIRE(f != nullptr);
+      std::fputs(text.c_str(), f);
+      std::fclose(f);
+    };
+    name(newest);
+    const Recovered named = recover(dir.path(), Summaries::taken);
+    CHECK(named.report.summarized == segments - 2);
+    CHECK(named.report.records < summarized.report.records);
+    check_same_recovery(named, full, buckets);
+    // Named wrongly (another seq, another place): as if not named.
+    for (RoundPlace wrong : {RoundPlace{newest.segment, newest.offset, newest.seq + 1},
+                             RoundPlace{newest.segment, newest.offset + 8, newest.seq}}) {
+      name(wrong);
+      const Recovered again = recover(dir.path(), Summaries::taken);
+      CHECK(again.report.summarized == summarized.report.summarized);
+      check_same_recovery(again, full, buckets);
+    }
+  }
   SUBCASE("a damaged summary stops the skipping there; the index is the same") {
     const uint64_t victim = 1 + segments / 2;
     const std::string path = summary_path(dir.path(), 0, victim);

@@ -165,6 +165,31 @@ Task<void> Core::write_summary(bucket::SegmentSummary summary) {
   }
 }
 
+Task<Core::RoundMade> Core::make_round() {
+  const bucket::HostStorage::Ticket ticket = checkpoint_round();
+  if (ticket == 0) co_return RoundMade::none;
+  const bucket::RoundPlace place = _storage.round_place();
+  const bool durable = co_await this->durable(ticket);
+  if (!durable) co_return RoundMade::failed;
+  COWORKER_ASSERT(place.segment >= _round_segment);
+  _round_segment = place.segment;
+  // Named for the next start (segment_summary.h): not fsync'ed, verified
+  // against the record it names before it is used.
+  const std::string text = bucket::round_text(place);
+  const std::string path = bucket::round_path(_participant.data_dir().log_dir, _core);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    log_error(_core, "naming the newest round in {}: {}", path, Errno{errno}.message());
+    co_return RoundMade::durable;
+  }
+  Result<size_t> written = co_await reactor::Write{fd, text, 0};
+  ::close(fd);
+  if (!written) {
+    log_error(_core, "naming the newest round in {}: {}", path, written.error().message());
+  }
+  co_return RoundMade::durable;
+}
+
 Task<void> Core::run_retention() {
   const ServerFlags& flags = _participant.flags();
   const bool retention = flags.retention_bytes != ServerFlags::unlimited ||
@@ -181,12 +206,8 @@ Task<void> Core::run_retention() {
     if (!slept) break;
     if (_closing || _host == nullptr || _storage.failed()) continue;
     if (round_due()) {
-      const bucket::HostStorage::Ticket ticket = checkpoint_round();
-      if (ticket != 0) {
-        const bool durable = co_await this->durable(ticket);
-        if (!durable) break;
-        _round_segment = _storage.round_segment();
-      }
+      const RoundMade made = co_await make_round();
+      if (made == RoundMade::failed) break;
     }
     if (!retention) continue;
     const auto now = std::chrono::system_clock::now().time_since_epoch();
@@ -196,11 +217,9 @@ Task<void> Core::run_retention() {
     if (_round_segment < target) {
       // Nothing below `target` may go before a round in or above it is
       // durable: recovery folds a retained log from its first round on.
-      const bucket::HostStorage::Ticket ticket = checkpoint_round();
-      if (ticket == 0) continue;
-      const bool durable = co_await this->durable(ticket);
-      if (!durable) break;
-      _round_segment = _storage.round_segment();
+      const RoundMade made = co_await make_round();
+      if (made == RoundMade::failed) break;
+      if (made == RoundMade::none) continue;
       COWORKER_ASSERT(_round_segment >= target);
     }
     const uint64_t first = _store->first_segment();

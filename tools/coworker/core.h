@@ -146,6 +146,10 @@ class Core final : private bucket::HostEffects {
   bool round_due() const;
   // 0: no round (a checkpoint too large for a record, logged).
   bucket::HostStorage::Ticket checkpoint_round();
+  enum class RoundMade : uint8_t { durable, none, failed };
+  // A checkpoint round staged and made durable, then named in the `round`
+  // file (segment_summary.h); none: checkpoint_round made none.
+  reactor::Task<RoundMade> make_round();
   // A bucket's checkpoint records encoded for the log; nullopt when one is
   // larger than a log record may be (logged once per bucket).
   std::optional<std::vector<bucket::EngineRecord>> encode_checkpoint(

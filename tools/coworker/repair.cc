@@ -43,6 +43,11 @@ Result<std::optional<Repair>, std::string> plan_repair(
     }
     membership = membership || core.membership_suspect;
   }
+  // A register lost before its commit loses committed entries, which no
+  // checkpoint holds: the index knows (recovery's suspects go by checkpoints).
+  for (const auto& index : indexes) {
+    for (uint32_t b : index->damaged_buckets()) buckets.insert(b);
+  }
   if (buckets.empty() && !membership && !counter) return std::optional<Repair>{};
 
   Repair repair;

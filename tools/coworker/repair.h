@@ -5,7 +5,10 @@
 // (after the departure timeout, as after a crash) and grows the buckets
 // back to the new one (phaser.h step 9). In order:
 //   1. plan_repair (main.cc, before the cores start): every damaged bucket
-//      is forgotten in the boot image and the core's index; the membership
+//      (recovery's suspects, the image's damaged buckets, and those whose
+//      index lost a committed write: damage before a checkpoint still loses
+//      entries, which no checkpoint holds) is forgotten in the boot image
+//      and the core's index; the membership
 //      image becomes an identity without id (consensus::abandoned_identity:
 //      the members it knew remembered, the incarnation past any lost one);
 //      the promise counter's damage stops mattering (a new id promises in
