@@ -29,6 +29,7 @@ series until answered 200, from step 1 to the end:
 Run by ctest with COWORKER_BIN set; needs build/bin/coworker."""
 import glob
 import os
+import re
 import time
 
 from harness import (Load, check, entries, own_cluster, poll, retained_start, settled,
@@ -37,6 +38,16 @@ from harness import (Load, check, entries, own_cluster, poll, retained_start, se
 SEGMENT_BYTES = 4 << 20
 RETENTION_BYTES = 24 << 20
 CORES = 2
+
+
+def summaries_taken(directory):
+    """Segments the participants' starts took from their summaries, from their logs."""
+    taken = 0
+    for path in glob.glob(os.path.join(directory, "cluster", "p*.log")):
+        with open(path) as f:
+            for found in re.finditer(r"took (\d+) segments from their summaries", f.read()):
+                taken += int(found.group(1))
+    return taken
 
 
 def markers(directory):
@@ -107,8 +118,11 @@ def main():
         check(poll(lambda: all(markers(directory).get(d, 0) > first
                                for d, first in before.items()), 120),
               "retention goes on after the restarts: every marker moved")
-        print("ok 4: the whole cluster SIGKILLed and restarted on retained logs; retention "
-              "goes on")
+        taken = summaries_taken(directory)
+        check(taken > 0, "the restarts took segments from their summaries (recovery from the "
+              "newest round, bucket/recovery.h steps 4-6)")
+        print(f"ok 4: the whole cluster SIGKILLed and restarted on retained logs; retention "
+              f"goes on; the restarts took {taken} segments from their summaries")
 
         # 5. An arrival: acclimated from snapshots where the writes are retired.
         cluster.run("add", "1")
