@@ -330,6 +330,9 @@ Result<std::optional<Cursor>> CoreScanner::skip_summarized() {
     if (!_options.summaries(summaries[taken], from, &round_seen)) break;
     rounded = rounded || round_seen;
     _report.summarized++;
+    const SegmentSummary& taken_one = summaries[taken];
+    _report.unread.push_back(SealedSegment{_core, taken_one.segment, taken_one.first_seq,
+                                           taken_one.seal_seq, true, true});
   }
   if (taken == 0) return std::optional<Cursor>();
   // Step 6: the header of the first segment read (probed in step 4).

@@ -57,10 +57,11 @@
 //      seq. Its records go to the visitor as Feed::index_only until the first
 //      round marker (the index must see them; the engine's image folds from
 //      the round), every record after it as Feed::everything.
-// The segments below R are not verified at start: their damage is found by
-// the reads that meet it (every read checks its record's checksums), never
-// served. Their consensus state is in the round (DESIGN §6), so nothing
-// there can change what this participant promised or committed.
+// The segments below R are not verified at start (CoreReport::unread lists
+// them): each core scrubs them right after (scrub.h), and every read checks
+// its record's checksums meanwhile, so their damage is never served. Their
+// consensus state is in the round (DESIGN §6), so nothing there can change
+// what this participant promised or committed.
 //
 // Which buckets are suspect after corruption: a bucket is suspect when the
 // damage lies after its last good checkpoint in that log and either the
@@ -173,6 +174,7 @@ struct CoreReport {
   uint64_t bytes = 0;    // bytes of the log read as good records
   uint64_t segments = 0;
   uint64_t summarized = 0;  // segments taken from their summaries, not read (step 5)
+  std::vector<SealedSegment> unread;  // those segments, for the scrub (scrub.h)
   uint64_t last_seq = 0;
   std::vector<Damage> damages;
   std::optional<TornTail> torn;

@@ -294,12 +294,13 @@ def stop_and_check(loads, address):
             "resubmissions; each acknowledged entry once on equal replicas")
 
 
-def flip_register_byte(data_dir):
+def flip_register_byte(data_dir, segment=None):
     """Flips one payload byte of a register record (kind 2, docs/ARCHITECTURE.md
     "Log store") in the first half of the first segment of the log in
-    `data_dir` that holds one: damage at rest in an acknowledged batch.
-    Returns (segment path, record offset, bucket)."""
-    for path in sorted(glob.glob(os.path.join(data_dir, "log", "core-*", "*.seg"))):
+    `data_dir` that holds one (or of the segment file `segment`): damage at
+    rest in an acknowledged batch. Returns (segment path, record offset, bucket)."""
+    paths = [segment] if segment else glob.glob(os.path.join(data_dir, "log", "core-*", "*.seg"))
+    for path in sorted(paths):
         with open(path, "rb") as f:
             data = bytearray(f.read())
         half, at = data.rfind(b"CWLG") // 2, 0

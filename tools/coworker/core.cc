@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "bucket/scrub.h"
+#include "bucket/segment.h"
 #include "consensus/assert.h"
 #include "consensus/phaser_codec.h"
 #include "reactor/loop.h"
@@ -82,6 +84,68 @@ void Core::start() {
   _tasks.spawn(run_ticker());
   _tasks.spawn(run_pump());
   _tasks.spawn(run_retention());
+}
+
+void Core::start_scrub(std::vector<bucket::SealedSegment> unread) {
+  if (!unread.empty()) _tasks.spawn(run_scrub(std::move(unread)));
+}
+
+Task<void> Core::run_scrub(std::vector<bucket::SealedSegment> unread) {
+  for (const bucket::SealedSegment& segment : unread) {
+    if (_closing) co_return;
+    // Retired meanwhile: nothing left to verify (or to serve).
+    if (segment.segment < _store->first_segment()) continue;
+    auto scrubbed = scrub_segment(segment);
+    const bool intact = co_await scrubbed;
+    if (!intact) _scrub.damaged++;
+  }
+  if (_closing) co_return;
+  log_info(_core, "scrub: {} of {} segments the start did not read verified ({} bytes), {} damaged",
+           _scrub.segments, unread.size(), _scrub.bytes, _scrub.damaged);
+}
+
+Task<bool> Core::scrub_segment(const bucket::SealedSegment& segment) {
+  const std::string& log_dir = _participant.data_dir().log_dir;
+  const std::string path = bucket::segment_path(log_dir, _core, segment.segment);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    // Gone with retention between the check and the open: nothing to verify.
+    if (errno != ENOENT) log_error(_core, "scrub: {}: {}", path, Errno{errno}.message());
+    co_return true;
+  }
+  constexpr size_t chunk = 1u << 20;
+  constexpr auto pace = std::chrono::nanoseconds(std::chrono::seconds(1)) /
+                        (scrub_bytes_per_second / chunk);
+  bucket::SegmentScrub scrub(segment);
+  std::vector<char> buffer;
+  while (scrub.state() == bucket::SegmentScrub::State::more && !_closing) {
+    buffer.resize(std::max(chunk, scrub.want()));
+    Result<size_t> got =
+        co_await reactor::Read(fd, std::span<char>(buffer.data(), buffer.size()), scrub.offset());
+    if (!got) {
+      log_error(_core, "scrub: reading {}: {}", path, got.error().message());
+      break;
+    }
+    _scrub.bytes += *got;
+    (void)scrub.feed(std::span<const char>(buffer.data(), *got));
+    Status slept = co_await reactor::Timeout(pace);
+    if (!slept) break;
+  }
+  ::close(fd);
+  if (scrub.state() == bucket::SegmentScrub::State::done) _scrub.segments++;
+  if (scrub.state() != bucket::SegmentScrub::State::damaged) co_return true;
+  const bucket::SegmentScrub::Found& found = scrub.found();
+  // The next start must read this segment (no summary) and so find and
+  // repair the damage; nothing below a damaged segment may be skipped.
+  ::unlink(bucket::summary_path(log_dir, _core, segment.segment).c_str());
+  ::unlink(bucket::round_path(log_dir, _core).c_str());
+  log_error(_core,
+            "scrub: CORRUPTION ({}) in segment {} at offset {}{}: reads of damaged records "
+            "fail their checksums; restart the participant to repair (its next start reads "
+            "this segment)",
+            bucket::damage_name(found.what), segment.segment, found.offset,
+            found.bucket ? fmt::format(", a record of bucket {}", *found.bucket) : std::string());
+  co_return false;
 }
 
 // Whether a bucket's checkpoint fits one log record (the store refuses a

@@ -65,6 +65,16 @@ class Core final : private bucket::HostEffects {
 
   // Starts the ticker and the pump (spawned on this core's loop).
   void start();
+  // Verifies, in the background, the segments the start did not read
+  // (bucket/scrub.h): about scrub_bytes_per_second, 1 MiB at a time.
+  void start_scrub(std::vector<bucket::SealedSegment> unread);
+  static constexpr uint64_t scrub_bytes_per_second = 64u << 20;
+  struct ScrubStats {
+    uint64_t segments = 0;  // verified whole
+    uint64_t bytes = 0;
+    uint64_t damaged = 0;   // segments with damage found
+  };
+  const ScrubStats& scrub_stats() const { return _scrub; }
   // The phasers, once this participant has an arrival id (before any
   // government reaches this core).
   void create_host(consensus::ParticipantId self);
@@ -165,6 +175,9 @@ class Core final : private bucket::HostEffects {
 
  private:
   reactor::Task<void> write_summary(bucket::SegmentSummary summary);
+  reactor::Task<void> run_scrub(std::vector<bucket::SealedSegment> unread);
+  // One segment; false: damage found (logged, its summary and the round file deleted).
+  reactor::Task<bool> scrub_segment(const bucket::SealedSegment& segment);
 
   // bucket::HostEffects.
   void send(consensus::ParticipantId to, consensus::PhaserMessage message) override;
@@ -190,6 +203,7 @@ class Core final : private bucket::HostEffects {
   uint64_t _next_token = 1;
   std::map<uint64_t, PendingAppend*> _appends;  // by token: oldest (first deadline) first
   reactor::TaskGroup _tasks;
+  ScrubStats _scrub;
   uint64_t _round_segment = 0;  // the segment the newest durable round is in
   uint64_t _round_bytes = 0;    // the payload bytes of the last round staged
   uint64_t _round_written = 0;  // the store's bytes written when it was staged

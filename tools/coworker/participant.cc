@@ -143,6 +143,7 @@ Task<void> Participant::core_main(unsigned core) {
                                         std::move(resets));
   Core& mine = *_cores[core];
   mine.start();
+  mine.start_scrub(_recovery.core(core).unread);
   if (core == 0) {
     if (_repair) {
       // Repair step 2 (repair.h): the old id is given up durably before the
