@@ -98,6 +98,7 @@ Task<void> Core::run_scrub(std::vector<bucket::SealedSegment> unread) {
     auto scrubbed = scrub_segment(segment);
     const bool intact = co_await scrubbed;
     if (!intact) _scrub.damaged++;
+    if (_closing) co_return;
   }
   if (_closing) co_return;
   log_info(_core, "scrub: {} of {} segments the start did not read verified ({} bytes), {} damaged",
@@ -134,6 +135,9 @@ Task<bool> Core::scrub_segment(const bucket::SealedSegment& segment) {
   ::close(fd);
   if (scrub.state() == bucket::SegmentScrub::State::done) _scrub.segments++;
   if (scrub.state() != bucket::SegmentScrub::State::damaged) co_return true;
+  // Retired while read: a recycled file holds the next segment's records
+  // by now, which are not this segment's and say nothing of it.
+  if (segment.segment < _store->first_segment()) co_return true;
   const bucket::SegmentScrub::Found& found = scrub.found();
   // The next start must read this segment (no summary) and so find and
   // repair the damage; nothing below a damaged segment may be skipped.
@@ -195,6 +199,9 @@ bucket::HostStorage::Ticket Core::checkpoint_round() {
 
 bool Core::round_due() const {
   if (_round_segment >= _store->segment()) return false;
+  // A round that could not be staged (a checkpoint too large for a record,
+  // logged) is tried again in the next segment, not every check.
+  if (_round_refused_segment >= _store->segment()) return false;
   const uint64_t since = _store->stats().bytes_written - _round_written;
   return since >= 4 * _round_bytes;
 }
@@ -231,7 +238,10 @@ Task<void> Core::write_summary(bucket::SegmentSummary summary) {
 
 Task<Core::RoundMade> Core::make_round() {
   const bucket::HostStorage::Ticket ticket = checkpoint_round();
-  if (ticket == 0) co_return RoundMade::none;
+  if (ticket == 0) {
+    _round_refused_segment = _store->segment();
+    co_return RoundMade::none;
+  }
   const bucket::RoundPlace place = _storage.round_place();
   const bool durable = co_await this->durable(ticket);
   if (!durable) co_return RoundMade::failed;

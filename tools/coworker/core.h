@@ -205,6 +205,7 @@ class Core final : private bucket::HostEffects {
   reactor::TaskGroup _tasks;
   ScrubStats _scrub;
   uint64_t _round_segment = 0;  // the segment the newest durable round is in
+  uint64_t _round_refused_segment = 0;  // a round could not be staged in it
   uint64_t _round_bytes = 0;    // the payload bytes of the last round staged
   uint64_t _round_written = 0;  // the store's bytes written when it was staged
   std::set<uint32_t> _oversized;  // buckets whose checkpoint was too large (logged)
