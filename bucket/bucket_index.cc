@@ -253,6 +253,7 @@ bool BucketIndex::apply_summary(uint64_t segment, std::string_view events, Summa
       case event_register:
         ok = reader.get(&p.value) && reader.get(&p.entries) && reader.get(&p.payload_bytes) &&
              reader.get(&p.location) && reader.get(&p.checksum) &&
+             p.value <= UINT64_MAX - p.entries &&  // positions never wrap
              p.payload_bytes > 0 && p.payload_bytes <= record_payload_bytes_max &&
              uint64_t{p.location} * record_align >= record_header_bytes;
         break;

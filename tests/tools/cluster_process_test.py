@@ -32,7 +32,7 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import ROOT, check, fnv1a64, own_cluster
+from harness import ROOT, check, fnv1a64, own_cluster, poll
 
 def request(method, address, path, body=b"", headers=None):
     req = urllib.request.Request(f"http://{address}{path}", data=body if method == "POST" else None,
@@ -188,12 +188,19 @@ def main():
         found = set()
         for b in view["buckets"]:
             copies = []
-            for replica in b["replicas"]:
-                status, _, page = request("GET", members[replica],
-                                          f"/v1/buckets/{b['bucket']}/entries?limit=1000&local=1")
-                check(status == 200, f"local read of bucket {b['bucket']} at {replica}")
-                copies.append(page["entries"])
-            check(all(c == copies[0] for c in copies), f"replicas of {b['bucket']} agree")
+
+            def read_copies():
+                copies.clear()
+                for replica in b["replicas"]:
+                    status, _, page = request(
+                        "GET", members[replica],
+                        f"/v1/buckets/{b['bucket']}/entries?limit=1000&local=1")
+                    check(status == 200, f"local read of bucket {b['bucket']} at {replica}")
+                    copies.append(page["entries"])
+                return all(c == copies[0] for c in copies)
+            # A replica commits a write at most a heartbeat after its leader
+            # (the trailing notice): the last append may not be there yet.
+            check(poll(read_copies, 5), f"replicas of {b['bucket']} agree")
             last_series = {}
             for i, entry in enumerate(copies[0]):
                 check(entry["position"] == i, "positions contiguous from 0")

@@ -298,20 +298,38 @@ def flip_register_byte(data_dir, segment=None):
     """Flips one payload byte of a register record (kind 2, docs/ARCHITECTURE.md
     "Log store") in the first half of the first segment of the log in
     `data_dir` that holds one (or of the segment file `segment`): damage at
-    rest in an acknowledged batch. Returns (segment path, record offset, bucket)."""
+    rest in an acknowledged batch. The register chosen is committed (a commit
+    record of its bucket above its position follows) before any checkpoint
+    round, re-proposal, checkpoint or reset of its bucket: its entries are in
+    that record only. (A round stages a register still uncommitted again and
+    a re-proposal holds the same entries, so damage to the first copy loses
+    nothing and needs no repair.) Returns (segment path, record offset, bucket)."""
     paths = [segment] if segment else glob.glob(os.path.join(data_dir, "log", "core-*", "*.seg"))
     for path in sorted(paths):
         with open(path, "rb") as f:
             data = bytearray(f.read())
-        half, at = data.rfind(b"CWLG") // 2, 0
-        while 0 <= (at := data.find(b"CWLG", at + 1)) < half:
-            kind, size = data[at + 17], struct.unpack_from("<I", data, at + 12)[0]
-            if kind == 2 and size > 16:
-                data[at + 64 + size // 2] ^= 0x10
-                with open(path, "r+b") as f:
-                    f.write(data)
-                return path, at, struct.unpack_from("<I", data, at + 20)[0]
-    check(False, f"a register record to damage in {data_dir}")
+        records, at = [], 0  # (offset, kind, bucket, position, payload bytes), in log order
+        while at + 64 <= len(data) and data[at:at + 4] == b"CWLG":
+            size = struct.unpack_from("<I", data, at + 12)[0]
+            records.append((at, data[at + 17], struct.unpack_from("<I", data, at + 20)[0],
+                            struct.unpack_from("<Q", data, at + 56)[0], size))
+            at += (64 + size + 7) // 8 * 8
+        half = len(records) // 2
+        for i, (offset, kind, bucket, position, size) in enumerate(records[:half]):
+            if kind != 2 or size <= 16:
+                continue
+            for (_, k, b, p, _) in records[i + 1:]:
+                # A round marker first may hold the register again; another
+                # register of the bucket at its position replaces it (a
+                # re-proposal); a checkpoint or reset of the bucket restarts it.
+                if k == 11 or (b == bucket and (k in (4, 10) or (k == 2 and p == position))):
+                    break
+                if k == 7 and b == bucket and p > position:
+                    data[offset + 64 + size // 2] ^= 0x10
+                    with open(path, "r+b") as f:
+                        f.write(data)
+                    return path, offset, bucket
+    check(False, f"a committed register record to damage in {data_dir}")
 
 
 def check(condition, what):
