@@ -294,7 +294,15 @@ Result<std::optional<Cursor>> CoreScanner::skip_summarized() {
   // Step 4: the summaries recovery may trust, up to the last segment.
   std::vector<SegmentSummary> summaries;
   std::vector<RecordHeader> heads;
-  size_t round_at = 0;  // R: the index of the last summarized segment with a round (0: none)
+  // R: the last summarized segment whose first round is known whole (0:
+  // none). A round's records all precede the next round's marker, and a
+  // summary exists only once its segment's seal is durable; but the newest
+  // round the summaries show may end in a batch after that seal, lost to a
+  // crash. So a round counts once a later marker is in a summarized segment
+  // (the same one or a later one); the `round` file names one only once
+  // it was durable whole.
+  size_t round_at = 0;
+  std::optional<size_t> last_round;  // the last summarized segment with a round
   for (size_t i = 0; i + 1 < _segments.size() && _segments[i] == _first + i; i++) {
     Result<std::optional<SegmentSummary>> summary = read_summary(_log_dir, _core, _segments[i]);
     if (!summary) return summary.error();
@@ -306,7 +314,11 @@ Result<std::optional<Cursor>> CoreScanner::skip_summarized() {
                          (i == 0 || summaries.back().seal_seq + 1 == (*summary)->first_seq);
     if (!chained) break;
     _summarized.insert(_segments[i]);
-    if ((*summary)->rounds > 0) round_at = i;
+    if ((*summary)->rounds > 0) {
+      if (last_round) round_at = *last_round;
+      if ((*summary)->rounds >= 2) round_at = i;
+      last_round = i;
+    }
     summaries.push_back(std::move(**summary));
     heads.push_back(**head);
   }

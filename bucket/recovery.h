@@ -44,11 +44,14 @@
 //      while each has an intact summary of its core and index whose
 //      first_seq is the seq of the segment's header on disk (one small read)
 //      and, after the first, the previous summary's seal_seq + 1. Let R be
-//      the last of them whose summary holds a round marker — or, later, the
-//      segment the `round` file names (segment_summary.h), when every
-//      segment below it is one of them, the record at the named place is a
-//      round marker with the named seq and the segment's header continues
-//      the last summary's seal.
+//      the segment the `round` file names (segment_summary.h; written once
+//      that round was durable whole), when every segment below it is one of
+//      them, the record at the named place is a round marker with the named
+//      seq and the segment's header continues the last summary's seal; or
+//      else the last of them whose first round marker is followed by another
+//      in a summarized segment (the newest round a summary shows may have
+//      lost its last records with a crash: a summary proves its segment's
+//      seal durable, not what followed it).
 //   5. The summaries of the segments below R go to the caller, in order
 //      (for a retained log, SummaryFrom::first_round until one of them held
 //      a round), and those segments are not read. A summary the caller

@@ -739,7 +739,7 @@ TEST_CASE("bucket index: recovery takes segments below the newest round from the
 
   const Recovered summarized = recover(dir.path(), Summaries::taken);
   INFO("segments " << segments << ", summarized " << summarized.report.summarized);
-  CHECK(summarized.report.summarized >= segments - 3);
+  CHECK(summarized.report.summarized >= segments - 4);
   CHECK(summarized.report.records < full.report.records / 2);
   check_same_recovery(summarized, full, buckets);
   CHECK(summarized.summaries_written == 0);  // each one there already
@@ -815,4 +815,62 @@ TEST_CASE("bucket index: recovery takes segments below the newest round from the
     CHECK(again.report.summarized <= 1);
     check_same_recovery(again, full, buckets);
   }
+}
+
+TEST_CASE("bucket index: a round cut short by a crash after its segment's seal is never folded from") {
+  // Many buckets make a round larger than a batch: it goes on past a seal
+  // into later batches. A crash may lose those while the sealed segment's
+  // summary (written once the seal's batch was durable) says it holds a round.
+  TempDir dir;
+  const std::vector<Bucket> buckets = make_buckets(48, 7070, 30);
+  BucketIndex live(0);
+  LogStore::Config config = store_config(dir, 64 * 1024);
+  config.batch_bytes_max = 16 * 1024;
+  config.sealed = [&](const SealedSegment& sealed) {
+    BucketIndex::Journal journal = live.take_journal(sealed.segment);
+    REQUIRE(write_summary(dir.path(), SegmentSummary{0, sealed.segment, sealed.first_seq,
+                                                     sealed.seal_seq, journal.rounds,
+                                                     std::move(journal.events)})
+                .ok());
+  };
+  RoundPlace newest;
+  reactor::block_on(stage_with_rounds(config, buckets, live, 7, &newest));
+  // A round whose marker is the last in its segment S and whose checkpoints
+  // go on in S+1 past the seal's batch.
+  const ReplayResult all = replay_all(dir.path());
+  std::optional<uint64_t> cut_segment;
+  uint64_t cut_offset = 0;
+  for (size_t i = 0; i < all.records.size() && !cut_segment; i++) {
+    const Replayed& marker = all.records[i];
+    if (marker.kind != RecordKind::checkpoint_round) continue;
+    const uint64_t s = marker.segment;
+    std::optional<uint64_t> next_batch;  // the seal's batch: S+1's first record's
+    for (size_t j = i + 1; j < all.records.size(); j++) {
+      const Replayed& r = all.records[j];
+      if (r.kind == RecordKind::checkpoint_round || r.segment > s + 1) break;
+      if (r.segment != s + 1) continue;
+      if (!next_batch) next_batch = r.batch_first_seq;
+      if (r.batch_first_seq != *next_batch && r.kind == RecordKind::bucket_checkpoint) {
+        cut_segment = s + 1;
+        cut_offset = r.offset;  // this batch and everything after it: lost
+        break;
+      }
+    }
+  }
+  REQUIRE(cut_segment.has_value());
+  const std::string path = segment_path(dir.path(), 0, *cut_segment);
+  zero_range(path, cut_offset, 64 * 1024 - cut_offset);
+  for (uint64_t s = *cut_segment + 1; ::unlink(segment_path(dir.path(), 0, s).c_str()) == 0; s++) {
+  }
+  for (uint64_t s = *cut_segment; s < *cut_segment + 100; s++) {
+    ::unlink(summary_path(dir.path(), 0, s).c_str());
+  }
+  ::unlink(round_path(dir.path(), 0).c_str());
+
+  const Recovered full = recover(dir.path(), Summaries::ignored);
+  const Recovered summarized = recover(dir.path(), Summaries::taken);
+  INFO("cut in segment " << *cut_segment << " at " << cut_offset << ", summarized "
+                         << summarized.report.summarized);
+  CHECK(summarized.report.summarized > 0);
+  check_same_recovery(summarized, full, buckets);
 }
