@@ -242,9 +242,11 @@ Task<Core::RoundMade> Core::make_round() {
     _round_refused_segment = _store->segment();
     co_return RoundMade::none;
   }
-  const bucket::RoundPlace place = _storage.round_place();
   const bool durable = co_await this->durable(ticket);
   if (!durable) co_return RoundMade::failed;
+  // Read once durable: the marker may have waited in the overflow when it
+  // was asked for, and only this task stages rounds.
+  const bucket::RoundPlace place = _storage.round_place();
   COWORKER_ASSERT(place.segment >= _round_segment);
   _round_segment = place.segment;
   // Named for the next start (segment_summary.h): not fsync'ed, verified
