@@ -11,7 +11,6 @@
 // index and the engine's image, as tools/coworker/main.cc does: either
 // reading every record, or taking the summaries. Runs alternate; medians.
 #include <cinttypes>
-#include <cstdio>
 #include <map>
 #include <memory>
 
@@ -42,10 +41,7 @@ void write_log(const std::string& log, uint64_t bytes) {
     config.dir = log;
     config.sync = Sync::none;
     config.sealed = [&](const SealedSegment& sealed) {
-      BucketIndex::Journal journal = index.take_journal(sealed.segment);
-      Status written = write_summary(log, SegmentSummary{0, sealed.segment, sealed.first_seq,
-                                                         sealed.seal_seq, journal.rounds,
-                                                         std::move(journal.events)});
+      Status written = write_summary(log, index.take_summary(sealed));
       if (!written) die("write_summary");
     };
     auto opened = LogStore::open(config, Resume{});
@@ -98,9 +94,7 @@ void write_log(const std::string& log, uint64_t bytes) {
     co_await storage.drain_overflow();
     if (!(co_await store.durable(store.next_seq() - 1))) die("durable");
     // The newest round, named as Core::make_round names it.
-    const std::string text = round_text(storage.round_place());
-    FILE* f = std::fopen(round_path(log, 0).c_str(), "w");
-    if (f == nullptr || std::fputs(text.c_str(), f) < 0 || std::fclose(f) != 0) die("round");
+    if (!write_round(log, 0, storage.round_place())) die("round");
     co_await store.close();
   }());
   ::sync();

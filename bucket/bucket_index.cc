@@ -200,6 +200,13 @@ BucketIndex::Journal BucketIndex::take_journal(uint64_t segment) {
   return out;
 }
 
+SegmentSummary BucketIndex::take_summary(const SealedSegment& sealed) {
+  COWORKER_ASSERT(sealed.core == _core);
+  Journal journal = take_journal(sealed.segment);
+  return SegmentSummary{_core, sealed.segment, sealed.first_seq, sealed.seal_seq, journal.rounds,
+                        std::move(journal.events)};
+}
+
 void BucketIndex::drop_journals_below(uint64_t segment) {
   _journals.erase(_journals.begin(), _journals.lower_bound(segment));
 }

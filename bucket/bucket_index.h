@@ -129,6 +129,8 @@ class BucketIndex {
   };
   // The journal of `segment` (empty when nothing was journaled there), forgotten here.
   Journal take_journal(uint64_t segment);
+  // The summary of a sealed segment (segment_summary.h): its journal, taken.
+  SegmentSummary take_summary(const SealedSegment& sealed);
   // Forgets the journals of segments below `segment` (nothing will summarize them).
   void drop_journals_below(uint64_t segment);
   // Applies a summary's events of `segment`. false: the events do not

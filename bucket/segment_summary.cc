@@ -122,9 +122,9 @@ Result<std::optional<SegmentSummary>> read_summary(const std::string& log_dir, u
   return decode_summary(bytes, core, segment);
 }
 
-Status write_summary(const std::string& log_dir, const SegmentSummary& summary) {
-  const std::string bytes = encode_summary(summary);
-  const std::string path = summary_path(log_dir, summary.core, summary.segment);
+namespace {
+// Writes `bytes` as the whole file at `path` (not fsync'ed: segment_summary.h).
+Status write_file(const std::string& path, const std::string& bytes) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno{errno};
   size_t done = 0;
@@ -140,6 +140,11 @@ Status write_summary(const std::string& log_dir, const SegmentSummary& summary) 
   }
   ::close(fd);
   return {};
+}
+}  // namespace
+
+Status write_summary(const std::string& log_dir, const SegmentSummary& summary) {
+  return write_file(summary_path(log_dir, summary.core, summary.segment), encode_summary(summary));
 }
 
 std::string round_path(const std::string& log_dir, unsigned core) {
@@ -159,6 +164,10 @@ std::string round_text(const RoundPlace& place) {
   std::snprintf(text, sizeof(text), "%016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %08" PRIx32 "\n",
                 place.segment, place.offset, place.seq, round_crc(place));
   return text;
+}
+
+Status write_round(const std::string& log_dir, unsigned core, const RoundPlace& place) {
+  return write_file(round_path(log_dir, core), round_text(place));
 }
 
 Result<std::optional<RoundPlace>> read_round(const std::string& log_dir, unsigned core) {

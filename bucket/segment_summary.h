@@ -80,6 +80,8 @@ struct RoundPlace {
 };
 std::string round_path(const std::string& log_dir, unsigned core);
 std::string round_text(const RoundPlace& place);
+// Writes it synchronously (tests, tools; the core writes it with io_uring).
+Status write_round(const std::string& log_dir, unsigned core, const RoundPlace& place);
 // nullopt: no `round` file, or not an intact one.
 Result<std::optional<RoundPlace>> read_round(const std::string& log_dir, unsigned core);
 

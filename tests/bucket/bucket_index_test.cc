@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <map>
 #include <memory>
 #include <set>
@@ -658,12 +657,9 @@ Recovered recover(const std::string& dir, Summaries summaries) {
       return out.index->apply_summary(s.segment, s.events, from, round_seen);
     };
     options.sealed = [&](const SealedSegment& sealed) {
-      BucketIndex::Journal journal = out.index->take_journal(sealed.segment);
+      SegmentSummary summary = out.index->take_summary(sealed);
       if (!sealed.whole || sealed.summarized) return;
-      REQUIRE(write_summary(dir, SegmentSummary{0, sealed.segment, sealed.first_seq,
-                                                sealed.seal_seq, journal.rounds,
-                                                std::move(journal.events)})
-                  .ok());
+      REQUIRE(write_summary(dir, summary).ok());
       out.summaries_written++;
     };
   }
@@ -719,11 +715,7 @@ TEST_CASE("bucket index: recovery takes segments below the newest round from the
   uint64_t written = 0;
   config.sealed = [&](const SealedSegment& sealed) {
     CHECK(sealed.whole);
-    BucketIndex::Journal journal = live.take_journal(sealed.segment);
-    REQUIRE(write_summary(dir.path(), SegmentSummary{0, sealed.segment, sealed.first_seq,
-                                                     sealed.seal_seq, journal.rounds,
-                                                     std::move(journal.events)})
-                .ok());
+    REQUIRE(write_summary(dir.path(), live.take_summary(sealed)).ok());
     written++;
   };
   RoundPlace newest;
@@ -746,13 +738,7 @@ TEST_CASE("bucket index: recovery takes segments below the newest round from the
 
   SUBCASE("the round the core named, in the segment being filled, is where reading starts") {
     REQUIRE(newest.segment == segments - 1);  // the current one (the last is prepared ahead)
-    auto name = [&](const RoundPlace& place) {
-      const std::string text = round_text(place);
-      FILE* f = std::fopen(round_path(dir.path(), 0).c_str(), "w");
-      REQUIRE(f != nullptr);
-      std::fputs(text.c_str(), f);
-      std::fclose(f);
-    };
+    auto name = [&](const RoundPlace& place) { REQUIRE(write_round(dir.path(), 0, place).ok()); };
     name(newest);
     const Recovered named = recover(dir.path(), Summaries::taken);
     CHECK(named.report.summarized == segments - 2);
@@ -827,11 +813,7 @@ TEST_CASE("bucket index: a round cut short by a crash after its segment's seal i
   LogStore::Config config = store_config(dir, 64 * 1024);
   config.batch_bytes_max = 16 * 1024;
   config.sealed = [&](const SealedSegment& sealed) {
-    BucketIndex::Journal journal = live.take_journal(sealed.segment);
-    REQUIRE(write_summary(dir.path(), SegmentSummary{0, sealed.segment, sealed.first_seq,
-                                                     sealed.seal_seq, journal.rounds,
-                                                     std::move(journal.events)})
-                .ok());
+    REQUIRE(write_summary(dir.path(), live.take_summary(sealed)).ok());
   };
   RoundPlace newest;
   reactor::block_on(stage_with_rounds(config, buckets, live, 7, &newest));

@@ -209,10 +209,7 @@ bool Core::round_due() const {
 void Core::sealed(const bucket::SealedSegment& sealed) {
   COWORKER_ASSERT(sealed.core == _core);
   _index->drop_journals_below(sealed.segment);  // continued segments recovery could not name
-  bucket::BucketIndex::Journal journal = _index->take_journal(sealed.segment);
-  _tasks.spawn(write_summary(bucket::SegmentSummary{_core, sealed.segment, sealed.first_seq,
-                                                    sealed.seal_seq, journal.rounds,
-                                                    std::move(journal.events)}));
+  _tasks.spawn(write_summary(_index->take_summary(sealed)));
 }
 
 // Not fsync'ed: a summary lost with a crash only makes the next start read

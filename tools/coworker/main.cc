@@ -70,12 +70,9 @@ Result<Replayed, std::string> replay(const std::string& log_dir, unsigned cores)
     // A segment read whole gets its summary now, so the next start need
     // not read it (not fsync'ed: segment_summary.h step 2).
     options.sealed = [&](const bucket::SealedSegment& sealed) {
-      bucket::BucketIndex::Journal journal = out.indexes[sealed.core]->take_journal(sealed.segment);
+      bucket::SegmentSummary summary = out.indexes[sealed.core]->take_summary(sealed);
       if (!sealed.whole || sealed.summarized) return;
-      Status written = bucket::write_summary(
-          log_dir, bucket::SegmentSummary{sealed.core, sealed.segment, sealed.first_seq,
-                                          sealed.seal_seq, journal.rounds,
-                                          std::move(journal.events)});
+      Status written = bucket::write_summary(log_dir, summary);
       if (!written) {
         log_error(log_no_core, "writing the summary of core {} segment {}: {}", sealed.core,
                   sealed.segment, written.error().message());
@@ -91,12 +88,7 @@ Result<Replayed, std::string> replay(const std::string& log_dir, unsigned cores)
           out.foreign = true;
           return;
         }
-        if (b == bucket::participant_bucket && r.header.kind == bucket::RecordKind::checkpoint_round) {
-          out.indexes[r.core]->on_replayed(r);  // journaled: summaries name their rounds
-          return;
-        }
-        if (b >= bucket::participant_bucket) return;  // membership, the participant's own
-        out.indexes[r.core]->on_replayed(r);
+        out.indexes[r.core]->on_replayed(r);  // a bucket's records, and round markers
       },
       options);
   if (!recovery) {
