@@ -178,7 +178,7 @@ void BucketHost::append(uint32_t bucket, uint64_t token,
   if (!hosts(bucket)) {
     // Not a member here: every message unavailable (the server hops, the
     // simulated client retries).
-    consensus::Reply reply{token, std::vector<consensus::MessageResult>(messages.size())};
+    consensus::Reply reply{token, std::vector<consensus::MessageResult>(messages.size()), {}};
     _effects.reply(bucket, reply);
     return;
   }

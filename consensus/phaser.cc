@@ -141,8 +141,24 @@ void Phaser::resolve(const Waiter& waiter, MessageResult result, PhaserOutput& o
   COWORKER_ASSERT(request.remaining > 0);
   request.results[waiter.index] = result;
   if (--request.remaining == 0) {
-    out.reply.push_back(Reply{request.token, std::move(request.results)});
+    COWORKER_ASSERT(request.handed_back.size() ==
+                    static_cast<size_t>(std::count_if(
+                        request.results.begin(), request.results.end(),
+                        [](const MessageResult& r) { return r.outcome == Outcome::handed_back; })));
+    out.reply.push_back(
+        Reply{request.token, std::move(request.results), std::move(request.handed_back)});
     _requests.erase(it);
+  }
+}
+
+void Phaser::hand_back(const std::vector<Waiter>& waiters, const BucketEntry& entry,
+                       PhaserOutput& out) {
+  COWORKER_ASSERT(_role == Role::follower);  // step 6: only as the leadership ends
+  for (const Waiter& w : waiters) {
+    auto it = _requests.find(w.request);
+    COWORKER_ASSERT(it != _requests.end());
+    it->second.handed_back.push_back(HandedBack{w.index, entry});
+    resolve(w, MessageResult{Outcome::handed_back, 0}, out);
   }
 }
 
@@ -232,28 +248,48 @@ PhaserOutput Phaser::start_leadership(Promise promise) {
 void Phaser::step_down(PhaserOutput& out) {
   COWORKER_ASSERT(_role != Role::follower);
   _role = Role::follower;
-  // Step 6: every waiting client is told to resubmit. A message in the write
-  // in flight may still be committed by the next leader's re-proposal; the
-  // resubmission then finds it as a duplicate.
-  std::vector<Waiter> waiters;
-  for (auto& [key, pending] : _pending) {
-    waiters.insert(waiters.end(), pending.waiters.begin(), pending.waiters.end());
-  }
-  for (Queued& queued : _queue) {
-    waiters.insert(waiters.end(), queued.untracked_waiters.begin(), queued.untracked_waiters.end());
-  }
-  if (_in_flight) {
-    for (auto& list : _in_flight->untracked) waiters.insert(waiters.end(), list.begin(), list.end());
-  }
-  _pending.clear();
+  // Step 6: what waits is handed back (queued messages, and in-flight ones
+  // with a connection) or answered 503 (in-flight ones without).
+  std::deque<Queued> queue = std::move(_queue);
+  std::optional<InFlight> flight = std::move(_in_flight);
+  std::map<std::pair<ConnectionId, uint64_t>, Pending> pending = std::move(_pending);
   _queue.clear();
   _in_flight.reset();
+  _pending.clear();
   _last_written = nullptr;
   _growth.reset();
   _commit_unacked.clear();
   _silent_ticks.clear();
   _dedup.forget_accepted();
-  for (const Waiter& w : waiters) resolve(w, MessageResult{Outcome::unavailable, 0}, out);
+  auto tracked_waiters = [&pending](const BucketEntry& e) {
+    auto it = pending.find({e.connection, e.series});
+    COWORKER_ASSERT(it != pending.end());  // every tracked message waiting is pending
+    std::vector<Waiter> waiters = std::move(it->second.waiters);
+    pending.erase(it);
+    return waiters;
+  };
+  if (flight) {
+    const std::vector<BucketEntry>& entries = flight->write->entries;
+    COWORKER_ASSERT(flight->untracked.size() == entries.size());
+    for (size_t i = 0; i < entries.size(); i++) {
+      if (entries[i].connection.valid()) {
+        hand_back(tracked_waiters(entries[i]), entries[i], out);
+      } else {
+        for (const Waiter& w : flight->untracked[i]) {
+          resolve(w, MessageResult{Outcome::unavailable, 0}, out);
+        }
+      }
+    }
+  }
+  for (const Queued& queued : queue) {
+    if (queued.entry.connection.valid()) {
+      COWORKER_ASSERT(queued.untracked_waiters.empty());
+      hand_back(tracked_waiters(queued.entry), queued.entry, out);
+    } else {
+      hand_back(queued.untracked_waiters, queued.entry, out);
+    }
+  }
+  COWORKER_ASSERT(pending.empty());
   COWORKER_ASSERT(_requests.empty());
 }
 
@@ -264,7 +300,7 @@ PhaserOutput Phaser::on_append(uint64_t token, std::vector<BucketEntry> messages
   COWORKER_ASSERT(!messages.empty());
   if (_role == Role::follower) {
     out.reply.push_back(
-        Reply{token, std::vector<MessageResult>(messages.size(), {Outcome::unavailable, 0})});
+        Reply{token, std::vector<MessageResult>(messages.size(), {Outcome::unavailable, 0}), {}});
     return out;
   }
   // One request holds one window's messages for this bucket: series strictly

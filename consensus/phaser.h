@@ -47,7 +47,18 @@
 //      host makes the participant's counter durable before the start, so the
 //      promise is never reused even if a crash loses the re-proposal.
 //   6. A nack with a higher promise, or a government led by another, ends the
-//      leadership: every waiting client is answered 503 (resubmit).
+//      leadership (an abdication ends this way once the government naming
+//      the new leader is confirmed). What waits is handed back, never
+//      dropped: each queued message, and each in flight that has a
+//      connection, is answered Outcome::handed_back with the message itself
+//      (Reply::handed_back), which the server takes to the next leader as a
+//      resubmission (DESIGN §4). That is safe by the dedup rule: the next
+//      leader either re-proposes the write in flight (the message is pending
+//      there and gets that write's outcome), holds it committed (duplicate),
+//      or never had it (the old write can no longer commit: new), exactly
+//      as for a client's resubmission. An in-flight message without a
+//      connection has no dedup, so a resubmission could log it twice: it is
+//      answered 503 (unknown outcome), as before.
 //   7. Ticks: a write or trailing commit not acked within resend_ticks is
 //      resent (the transport never retries); a member silent for
 //      report_ticks is reported to the membership leader. Ticks carry the
@@ -267,6 +278,7 @@ class Phaser {
   struct Request {
     uint64_t token = 0;
     std::vector<MessageResult> results;
+    std::vector<HandedBack> handed_back;
     size_t remaining = 0;
   };
   struct Queued {
@@ -322,6 +334,7 @@ class Phaser {
                        const MemberSet* skip);
   void step_down(PhaserOutput& out);
   void resolve(const Waiter& waiter, MessageResult result, PhaserOutput& out);
+  void hand_back(const std::vector<Waiter>& waiters, const BucketEntry& entry, PhaserOutput& out);
   uint64_t persist(PhaserRecord record, PhaserOutput& out);
   // fn(id) for every member of the government but us, in government order,
   // then every newcomer that joined (step 9c): whoever must ack a commit.

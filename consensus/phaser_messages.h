@@ -191,6 +191,9 @@ enum class Outcome : uint8_t {
   unavailable,         // 503: no serving leader here; resubmit
   overloaded,          // 429: the bucket's queue is full; resubmit later
   expired,             // 409 connection_expired: not logged now; reconnect (dedup.h)
+  handed_back,         // never answered to a client: the leadership ended with the
+                       // message queued, or in flight with a connection; the server
+                       // takes it to the next leader (phaser.h step 6, Reply)
 };
 
 struct MessageResult {
@@ -199,10 +202,20 @@ struct MessageResult {
   friend bool operator==(const MessageResult&, const MessageResult&) = default;
 };
 
-// The answer to one on_append call, every message decided.
+// A message the phaser gives back with Outcome::handed_back: `index` into
+// the request's messages, and the message as it was taken.
+struct HandedBack {
+  uint32_t index = 0;
+  BucketEntry entry;
+  friend bool operator==(const HandedBack&, const HandedBack&) = default;
+};
+
+// The answer to one on_append call, every message decided. `handed_back`
+// holds one element per result that is Outcome::handed_back, by index.
 struct Reply {
   uint64_t token = 0;
   std::vector<MessageResult> results;
+  std::vector<HandedBack> handed_back;
 };
 
 // Everything a phaser wants done after one input, in this order of meaning:

@@ -196,12 +196,66 @@ TEST_CASE("phaser: a leader with an old promise is nacked and steps down") {
   for (auto& p : out.persist) c.node(2).unflushed.push_back(p);
   for (auto& s : out.send) c.network().push_back({2, s.to, s.message});
   c.settle();
-  // 1 still thinks it leads; its write is nacked by 2 and 3.
+  // 1 still thinks it leads; its write is nacked by 2 and 3, and the
+  // message comes back to be taken to the next leader (step 6).
   c.append(1, 1, {message(7, 1, "stale")});
   c.settle();
-  CHECK(outcome_of(c, 1) == Outcome::unavailable);
+  CHECK(outcome_of(c, 1) == Outcome::handed_back);
+  REQUIRE(c.reply_for(1)->handed_back.size() == 1);
+  CHECK(c.reply_for(1)->handed_back[0].entry == message(7, 1, "stale"));
   CHECK(!c.phaser(1).serving());
   CHECK(c.committed(1).empty());
+}
+
+TEST_CASE("phaser: a leadership that ends hands back what waits, and nothing doubles") {
+  Cluster c({1, 2, 3});
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  // In flight: an untracked message and a tracked one; queued behind them:
+  // a tracked and an untracked one; and a resubmission waiting on the first.
+  c.append(1, 1, {message(0, 0, "u1"), message(7, 1, "a")});
+  c.append(1, 2, {message(7, 2, "q"), message(0, 0, "u2")});
+  c.append(1, 3, {message(7, 1, "a")});
+  REQUIRE(c.replies().empty());
+  // The government now names 2 (an abdication confirmed): 1 steps down.
+  c.confirm({2, 3, 1}, 9, 1);
+  CHECK(!c.phaser(1).serving());
+  // The untracked message in flight may still be committed by the next
+  // leader: unknown outcome, 503. Everything else comes back as it was sent.
+  CHECK(outcome_of(c, 1, 0) == Outcome::unavailable);
+  CHECK(outcome_of(c, 1, 1) == Outcome::handed_back);
+  CHECK(c.reply_for(1)->handed_back == std::vector<HandedBack>{{1, message(7, 1, "a")}});
+  CHECK(outcome_of(c, 2, 0) == Outcome::handed_back);
+  CHECK(outcome_of(c, 2, 1) == Outcome::handed_back);
+  CHECK(c.reply_for(2)->handed_back ==
+        std::vector<HandedBack>{{0, message(7, 2, "q")}, {1, message(0, 0, "u2")}});
+  CHECK(c.reply_for(3)->handed_back == std::vector<HandedBack>{{0, message(7, 1, "a")}});
+
+  // 2 leads: its start re-proposes the write 1 had in flight. The server
+  // takes the handed-back messages there, in order, as resubmissions.
+  c.settle();
+  c.start(2);
+  c.settle();
+  REQUIRE(c.phaser(2).serving());
+  c.append(2, 4, {message(7, 1, "a"), message(7, 2, "q"), message(0, 0, "u2")});
+  c.append(2, 5, {message(7, 1, "a")});
+  c.settle();
+  const std::optional<Reply> first = c.reply_for(4);
+  REQUIRE(first);
+  CHECK(first->results[0].outcome == Outcome::duplicate);
+  CHECK(first->results[1].outcome == Outcome::appended);
+  CHECK(first->results[2].outcome == Outcome::appended);
+  CHECK(first->handed_back.empty());
+  CHECK(outcome_of(c, 5) == Outcome::duplicate);
+  std::vector<std::string> bodies;
+  for (const BucketEntry& e : c.committed(2)) bodies.push_back(e.body);
+  CHECK(bodies == std::vector<std::string>{"u1", "a", "q", "u2"});
+  CHECK(first->results[0].position == 1);
+  for (int i = 0; i < 3; i++) {  // the trailing commit notice
+    c.tick(2);
+    c.settle();
+  }
+  CHECK(c.committed(3) == c.committed(2));
 }
 
 TEST_CASE("phaser: departure of a replica: the write in flight commits with the rest") {

@@ -1,7 +1,7 @@
 // coworker-sim: runs seeds S..S+N-1 of the deterministic simulator over every
 // scenario family (DESIGN §8) and prints one line per violation and a
 // summary line:
-//   seeds: N, violations: V, acked: A, expired: E, trace: HASH
+//   seeds: N, violations: V, acked: A, expired: E, handed back: H, trace: HASH
 // Exit status 0 only when no invariant was violated.
 #include <fmt/core.h>
 
@@ -42,7 +42,7 @@ faults heal.
 
 A failing seed prints "seed=S family=F ..."; replay it with:
   coworker-sim --seed S --seeds 1 --family F --verbose
-The last line is: seeds: N, violations: V, acked: A, expired: E, trace: HASH
+The last line is: seeds: N, violations: V, acked: A, expired: E, handed back: H, trace: HASH
 (A = proposals decided: client values, or membership entries in the member-*
 families; HASH = digest of the whole run, equal for equal
 arguments on every build of one commit). Exit status 0 when nothing was violated.
@@ -122,6 +122,7 @@ int main(int argc, char** argv) {
   uint64_t violations = 0;
   uint64_t acked = 0;
   uint64_t expired = 0;
+  uint64_t handed_back = 0;
   uint64_t digest = 0;
   for (uint64_t seed = first; seed < first + count; seed++) {
     current_seed = seed;
@@ -130,6 +131,7 @@ int main(int argc, char** argv) {
     const SeedResult result = run_seed(seed, family, verbose);
     acked += result.acked;
     expired += result.expired;
+    handed_back += result.handed_back;
     digest = mix64(digest, result.digest);
     if (result.violated) {
       violations++;
@@ -142,7 +144,7 @@ int main(int argc, char** argv) {
                  result.duplicates, result.digest);
     }
   }
-  fmt::print("seeds: {}, violations: {}, acked: {}, expired: {}, trace: {:016x}\n", count,
-             violations, acked, expired, digest);
+  fmt::print("seeds: {}, violations: {}, acked: {}, expired: {}, handed back: {}, trace: {:016x}\n",
+             count, violations, acked, expired, handed_back, digest);
   return violations == 0 ? 0 : 1;
 }

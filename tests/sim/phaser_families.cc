@@ -148,6 +148,7 @@ PhaserSeedResult run_phaser_seed(uint64_t seed, const PhaserSwarmOptions& option
   result.committed = swarm.checker().committed_count();
   result.reads = swarm.checker().reads();
   result.expired = swarm.workload().expired();
+  result.handed_back = swarm.workload().handed_back();
   result.ticks = swarm.now();
   trace.event(swarm.now(), "end", result.acked, result.committed, result.violated);
   result.digest = trace.digest();
@@ -165,6 +166,7 @@ SeedResult run_phaser_family(uint64_t seed, const Family& family, bool verbose) 
   result.proposed = r.committed;
   result.acked = r.acked;
   result.expired = r.expired;
+  result.handed_back = r.handed_back;
   result.ticks = r.ticks;
   result.digest = r.digest;
   return result;

@@ -36,6 +36,7 @@ void PhaserHost::government(Tick now, uint32_t bucket, const consensus::Governme
 void PhaserHost::append(Tick now, uint32_t bucket, uint64_t token,
                         std::vector<consensus::BucketEntry> messages) {
   _storage.set_now(now);
+  _unanswered.emplace(token, bucket);
   _host.append(bucket, token, std::move(messages));
 }
 
@@ -104,7 +105,10 @@ void PhaserHost::send(ParticipantId to, consensus::PhaserMessage message) {
   _effects.send(_self, to, std::move(message));
 }
 
-void PhaserHost::reply(uint32_t, const consensus::Reply& reply) { _effects.reply(_self, reply); }
+void PhaserHost::reply(uint32_t, const consensus::Reply& reply) {
+  _unanswered.erase(reply.token);
+  _effects.reply(_self, reply);
+}
 
 void PhaserHost::report(uint32_t bucket, ParticipantId silent) {
   _effects.report(_self, bucket, silent);

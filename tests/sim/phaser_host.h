@@ -68,6 +68,11 @@ class PhaserHost final : private bucket::HostEffects {
   void release_hold(Tick now, uint32_t bucket);
 
   const consensus::Phaser* phaser(uint32_t bucket) const { return _host.phaser(bucket); }
+  // Appends this host took and has not answered yet, with their buckets: a
+  // phaser answers every one while its host lives (phaser.h step 6 hands
+  // back what waits when a leadership ends), so once quiet, none is left in
+  // a bucket that can still commit.
+  const std::map<uint64_t, uint32_t>& unanswered() const { return _unanswered; }
 
   // This participant's clock, in ms, a tick a millisecond: the simulated
   // time plus an offset of its own (0..28, from its id, no draw), so the
@@ -92,6 +97,7 @@ class PhaserHost final : private bucket::HostEffects {
   bucket::BucketHost _host;
   static constexpr uint64_t checkpoint_ticks = 16;  // phaser ticks between rounds
   uint64_t _phaser_ticks = 0;
+  std::map<uint64_t, uint32_t> _unanswered;  // token -> bucket
   // Retention, as the server's log store retires segments behind a round:
   // each round, an odd bucket's retained start moves to its commit end as
   // of the round before (even buckets keep everything, so acclimation by

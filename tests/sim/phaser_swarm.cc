@@ -456,6 +456,14 @@ bool PhaserSwarm::settled(std::string* why) {
     if (why) *why = "windows still open:" + _workload.describe_open();
     return false;
   }
+  for (const auto& [id, node] : _nodes) {
+    if (node.host == nullptr) continue;
+    for (const auto& [token, bucket] : node.host->unanswered()) {
+      if (dead.count(bucket) != 0) continue;
+      if (why) *why = fmt::format(" participant {} never answered append {} (bucket {})", id, token, bucket);
+      return false;
+    }
+  }
   return _checker.settled(*this, dead, why);
 }
 

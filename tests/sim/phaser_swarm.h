@@ -87,6 +87,7 @@ struct PhaserSeedResult {
   uint64_t committed = 0;
   uint64_t reads = 0;
   uint64_t expired = 0;  // appends answered 409 connection_expired
+  uint64_t handed_back = 0;  // messages a leadership's end handed back
   Tick ticks = 0;
   uint64_t digest = 0;
 };

@@ -473,6 +473,7 @@ SeedResult play(uint64_t seed, const Family& family, bool verbose) {
   if (PhaserLayer* phasers = sim.phasers()) {
     result.acked += phasers->checker().acked_count();
     result.expired = phasers->workload().expired();
+    result.handed_back = phasers->workload().handed_back();
   }
   result.duplicates = sim.proposals().duplicates();
   result.ticks = sim.now();

@@ -92,6 +92,7 @@ struct SeedResult {
   uint64_t acked = 0;
   uint64_t duplicates = 0;
   uint64_t expired = 0;  // appends answered 409 connection_expired
+  uint64_t handed_back = 0;  // messages a leadership's end handed back
   uint64_t digest = 0;
   Tick ticks = 0;
 };

@@ -176,11 +176,30 @@ void Workload::on_emitted(const consensus::Reply& reply) {
   COWORKER_ASSERT(it != _attempts.end());  // an attempt is kept until its answer arrives
   const Attempt& attempt = it->second;
   COWORKER_ASSERT(reply.results.size() == attempt.indices.size());
+  size_t handed_back = 0;
   for (size_t k = 0; k < reply.results.size(); k++) {
     const consensus::MessageResult& result = reply.results[k];
     if (result.outcome == Outcome::appended || result.outcome == Outcome::duplicate) {
       _checker.acked(attempt.bucket, attempt.entries[k], result.position);
     }
+    if (result.outcome == Outcome::handed_back) handed_back++;
+  }
+  // A hand-back (phaser.h step 6) returns each such message exactly as it
+  // was sent: the server resubmits those bytes to the next leader.
+  std::vector<bool> returned(reply.results.size());
+  for (const consensus::HandedBack& back : reply.handed_back) {
+    if (back.index >= reply.results.size() ||
+        reply.results[back.index].outcome != Outcome::handed_back || returned[back.index] ||
+        !(back.entry == attempt.entries[back.index])) {
+      _checker.fail(fmt::format("bucket {}: a hand-back returned message {} wrong", attempt.bucket,
+                                back.index));
+      return;
+    }
+    returned[back.index] = true;
+  }
+  if (reply.handed_back.size() != handed_back) {
+    _checker.fail(fmt::format("bucket {}: {} messages answered handed_back, {} returned",
+                              attempt.bucket, handed_back, reply.handed_back.size()));
   }
 }
 
@@ -228,6 +247,8 @@ void Workload::on_reply(Tick now, const consensus::Reply& reply) {
         break;
       case Outcome::unavailable:
       case Outcome::overloaded:
+      case Outcome::handed_back:  // the client resubmits, as the server would at once
+        if (result.outcome == Outcome::handed_back) _handed_back++;
         failed = true;
         break;
     }

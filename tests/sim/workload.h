@@ -100,6 +100,7 @@ class Workload {
   uint64_t windows() const { return _windows; }
   uint64_t abandoned() const { return _abandoned; }
   uint64_t expired() const { return _expired; }
+  uint64_t handed_back() const { return _handed_back; }
   uint64_t reconnects() const { return _reconnects; }
 
  private:
@@ -159,6 +160,7 @@ class Workload {
   uint64_t _windows = 0;
   uint64_t _abandoned = 0;
   uint64_t _expired = 0;
+  uint64_t _handed_back = 0;
   uint64_t _reconnects = 0;
   uint64_t _next_counter = 0;                 // connection ids: {99, counter}
   std::map<std::string, Attempts> _tracked;   // by body

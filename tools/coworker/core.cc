@@ -374,14 +374,15 @@ uint64_t Core::ticks_for(std::chrono::milliseconds duration) const {
   return std::max<uint64_t>(1, static_cast<uint64_t>((duration + tick - tick / 2) / tick));
 }
 
-Task<std::vector<MessageResult>> Core::append(uint32_t bucket,
-                                              std::vector<consensus::BucketEntry> messages,
-                                              uint64_t timeout_ticks) {
+Task<consensus::Reply> Core::append(uint32_t bucket, std::vector<consensus::BucketEntry> messages,
+                                    uint64_t timeout_ticks) {
   COWORKER_ASSERT(_participant.core_of(bucket) == _core);
   COWORKER_ASSERT(!messages.empty());
   COWORKER_ASSERT(timeout_ticks > 0);
   const size_t count = messages.size();
-  if (_host == nullptr || _closing) co_return std::vector<MessageResult>(count);
+  consensus::Reply unknown;  // every message unavailable
+  unknown.results.resize(count);
+  if (_host == nullptr || _closing) co_return unknown;
   PendingAppend pending;
   pending.deadline = _ticks + timeout_ticks;
   const uint64_t token = _next_token++;
@@ -397,10 +398,10 @@ Task<std::vector<MessageResult>> Core::append(uint32_t bucket,
   if (!pending.done.is_set()) {
     _appends.erase(token);  // still there when the core stops
     metrics.unavailable_total += count;
-    co_return std::vector<MessageResult>(count);
+    co_return unknown;
   }
-  COWORKER_ASSERT(pending.results.size() == count);
-  for (const MessageResult& result : pending.results) {
+  COWORKER_ASSERT(pending.reply.results.size() == count);
+  for (const MessageResult& result : pending.reply.results) {
     switch (result.outcome) {
       case consensus::Outcome::appended: metrics.appended_total++; break;
       case consensus::Outcome::duplicate: metrics.duplicates_total++; break;
@@ -408,16 +409,17 @@ Task<std::vector<MessageResult>> Core::append(uint32_t bucket,
       case consensus::Outcome::expired: metrics.expired_total++; break;
       case consensus::Outcome::overloaded: metrics.overloaded_total++; break;
       case consensus::Outcome::unavailable: metrics.unavailable_total++; break;
+      case consensus::Outcome::handed_back: metrics.handed_back_total++; break;
     }
   }
-  co_return std::move(pending.results);
+  co_return std::move(pending.reply);
 }
 
 void Core::reply(uint32_t, const consensus::Reply& reply) {
   const auto it = _appends.find(reply.token);
   if (it == _appends.end()) return;  // expired: its client was answered 503
   PendingAppend& pending = *it->second;
-  pending.results = reply.results;
+  pending.reply = reply;
   _appends.erase(it);
   pending.done.set();
 }

@@ -93,8 +93,10 @@ class Core final : private bucket::HostEffects {
   bool accepts(uint32_t bucket) const;
   // Appends messages of one bucket this core hosts and waits for every
   // message's outcome, or `timeout_ticks` (then unavailable: the outcome
-  // is unknown, the client resubmits).
-  reactor::Task<std::vector<consensus::MessageResult>> append(
+  // is unknown, the client resubmits). Messages handed back by a leadership
+  // that ended (phaser.h step 6) come back in the reply, for dispatch.h to
+  // take to the next leader.
+  reactor::Task<consensus::Reply> append(
       uint32_t bucket, std::vector<consensus::BucketEntry> messages, uint64_t timeout_ticks);
   uint64_t ticks_for(std::chrono::milliseconds duration) const;
   // Something was staged: the pump has work.
@@ -137,7 +139,7 @@ class Core final : private bucket::HostEffects {
 
  private:
   struct PendingAppend {
-    std::vector<consensus::MessageResult> results;
+    consensus::Reply reply;
     reactor::Event done;
     bool expired = false;   // answered unavailable without a reply
     uint64_t deadline = 0;  // in ticks of this core

@@ -83,11 +83,14 @@ Task<std::vector<MessageResult>> dispatch_append(Participant& p, uint32_t bucket
                                                  Budget budget) {
   COWORKER_ASSERT(!messages.empty());
   COWORKER_ASSERT(budget.hops <= hops_max);
-  const size_t count = messages.size();
+  std::vector<MessageResult> results(messages.size());  // unavailable until answered
+  // open[k]: the index in `results` of messages[k], the ones still to place.
+  std::vector<uint32_t> open(messages.size());
+  for (uint32_t k = 0; k < open.size(); k++) open[k] = k;
   const unsigned core = p.core_of(bucket);
   while (Clock::now() < budget.deadline) {
     auto try_here = [&p, core, bucket, &messages,
-                     &budget]() -> Task<std::optional<std::vector<MessageResult>>> {
+                     &budget]() -> Task<std::optional<consensus::Reply>> {
       if (!p.has_core(core) || !p.core(core).accepts(bucket)) co_return std::nullopt;
       Core& here = p.core(core);
       const auto timeout = here.ticks_for(Milliseconds(ms_left(budget.deadline)));
@@ -95,8 +98,23 @@ Task<std::vector<MessageResult>> dispatch_append(Participant& p, uint32_t bucket
       co_return co_await append;
     };
     auto tried = on_core(core, try_here);
-    std::optional<std::vector<MessageResult>> results = co_await tried;
-    if (results) co_return std::move(*results);
+    std::optional<consensus::Reply> reply = co_await tried;
+    if (reply) {
+      COWORKER_ASSERT(reply->results.size() == open.size());
+      for (size_t k = 0; k < open.size(); k++) results[open[k]] = reply->results[k];
+      if (reply->handed_back.empty()) break;
+      // Step 4 (hand-back): our leadership ended with these waiting; they go
+      // to the next leader like a client's resubmission, in window order.
+      std::vector<uint32_t> still;
+      messages.clear();
+      for (consensus::HandedBack& back : reply->handed_back) {
+        COWORKER_ASSERT(back.index < open.size());
+        still.push_back(open[back.index]);
+        messages.push_back(std::move(back.entry));
+      }
+      open = std::move(still);
+      continue;
+    }
 
     auto found = peer_or_park(p, bucket, budget);
     const std::optional<std::string> leader = co_await found;
@@ -106,10 +124,15 @@ Task<std::vector<MessageResult>> dispatch_append(Participant& p, uint32_t bucket
     std::optional<Hop> answer = co_await sent;
     if (!answer) break;  // no answer by the deadline: unknown outcome
     auto* appended = std::get_if<AppendAnswer>(&answer->content);
-    if (appended == nullptr || appended->results.size() != count) break;  // a confused peer
-    co_return std::move(appended->results);
+    if (appended == nullptr || appended->results.size() != open.size()) break;  // confused peer
+    for (size_t k = 0; k < open.size(); k++) results[open[k]] = appended->results[k];
+    break;
   }
-  co_return std::vector<MessageResult>(count);  // unavailable
+  // Handed back and not placed by the deadline: unknown outcome, 503.
+  for (MessageResult& r : results) {
+    if (r.outcome == consensus::Outcome::handed_back) r = MessageResult{};
+  }
+  co_return results;
 }
 
 Task<ReadAnswer> dispatch_read(Participant& p, ReadHop query, Budget budget) {

@@ -15,6 +15,12 @@
 //   3. At the deadline: 503 (unavailable, Retry-After). The outcome of an
 //      append that timed out is unknown; the client's resubmission is
 //      deduplicated (DESIGN §3), so a hop never doubles a message.
+//   4. Hand-back: messages our phaser hands back as its leadership ends
+//      (phaser.h step 6: an abdication, a usurp) go to 1 again, as a
+//      resubmission on the client's behalf, until the deadline. So a
+//      request queued at a leader that hands over is answered by the next
+//      one, and no Outcome::handed_back ever leaves this function (nor
+//      crosses a hop: the hop's receiver runs this same dispatch).
 // Reads go to core 0 first (the read lease lives there), then to the
 // bucket's core when we lead under the lease; `local=1` reads never come
 // here. Parking is bounded (ClusterNode::parked_max) and wakes at the next

@@ -40,6 +40,8 @@ constexpr CounterFamily counter_families[] = {
     {"coworker_overloaded_total", "Messages answered 429 because the bucket's queue was full.",
      &CoreMetrics::overloaded_total},
     {"coworker_unavailable_total", "Messages answered 503.", &CoreMetrics::unavailable_total},
+    {"coworker_handed_back_total", "Messages handed back by a leadership that ended, taken to the next leader.",
+     &CoreMetrics::handed_back_total},
     {"coworker_hops_sent_total", "Requests forwarded to another participant.",
      &CoreMetrics::hops_sent_total},
     {"coworker_hops_received_total", "Requests forwarded here by another participant.",

@@ -86,6 +86,7 @@ struct CoreMetrics {
   uint64_t expired_total = 0;      // 409 connection_expired: the connection's state expired
   uint64_t overloaded_total = 0;   // 429: the bucket's queue was full
   uint64_t unavailable_total = 0;  // messages answered 503
+  uint64_t handed_back_total = 0;  // messages a leadership's end handed back (phaser.h step 6)
   uint64_t hops_sent_total = 0;    // requests forwarded to another participant (hop.h)
   uint64_t hops_received_total = 0;
   uint64_t long_polls_total = 0;   // reads that waited for new entries

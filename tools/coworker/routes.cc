@@ -165,6 +165,9 @@ Response append_answer(uint32_t bucket, const consensus::MessageResult& result) 
       return Response::error(429, "overloaded", "the bucket's queue is full; resubmit later");
     case consensus::Outcome::unavailable:
       break;
+    case consensus::Outcome::handed_back:
+      COWORKER_ASSERT(!"dispatch_append places or fails every handed-back message");
+      break;
   }
   return unavailable("the bucket has no leader serving here; resubmit");
 }
