@@ -38,7 +38,10 @@ uint32_t DedupTable::find(const ConnectionId& id) const {
     const uint32_t index = _slots[at];
     if (index == none) return none;
     const Node& node = _nodes[index];
-    if (node.counter == id.counter && _issuers[node.issuer].id == id.issuer) return index;
+    if (node.counter == id.counter && _issuers[node.issuer].id == id.issuer &&
+        wrap_of(index) == id.wrap) {
+      return index;
+    }
   }
 }
 
@@ -96,6 +99,10 @@ uint32_t DedupTable::add_node(const ConnectionId& id) {
   _nodes[index] = Node{};
   _nodes[index].counter = id.counter;
   _nodes[index].issuer = issuer;
+  if (id.wrap != series_wrap_default) {
+    _nodes[index].wrapped = true;
+    _wraps[index] = id.wrap;
+  }
   _live++;
   if ((_live + 1) * 4 > _slots.size() * 3) {
     grow_slots();  // inserts every live node, this one included
@@ -111,6 +118,7 @@ void DedupTable::remove_node(uint32_t index) {
   erase_slot(index);
   unlink(index);
   if (node.extra) _extra.erase(index);
+  if (node.wrapped) _wraps.erase(index);
   node = Node{};
   node.next = _free;
   _free = index;
@@ -147,6 +155,11 @@ void DedupTable::unlink(uint32_t index) {
   node.prev = node.next = none;
 }
 
+ConnectionId DedupTable::id_of(uint32_t index) const {
+  const Node& node = _nodes[index];
+  return ConnectionId{_issuers[node.issuer].id, node.counter, wrap_of(index)};
+}
+
 uint64_t DedupTable::window_of(uint32_t index) const {
   const Node& node = _nodes[index];
   return node.extra ? _extra.at(index).window : node.series;
@@ -167,19 +180,19 @@ DedupTable::Decision DedupTable::decide(const ConnectionId& connection, uint64_t
         if (s == series) return {Verdict::duplicate, position};
       }
     }
-    if (!series_after(series, node.series, series_wrap_default)) {
+    if (!series_after(series, node.series, connection.wrap)) {
       // Below the watermark the connection may have expired here and come
       // back (a series accepted before it expired, then committed): what it
       // committed before is not known, so not "a straggler": expired.
       return {below_watermark(connection) ? Verdict::expired : Verdict::superseded, 0};
     }
-    if (accepted != _accepted.end() && !series_after(series, accepted->second, series_wrap_default)) {
+    if (accepted != _accepted.end() && !series_after(series, accepted->second, connection.wrap)) {
       return {Verdict::superseded, 0};
     }
     return {};
   }
   const bool after_accepted =
-      accepted != _accepted.end() && series_after(series, accepted->second, series_wrap_default);
+      accepted != _accepted.end() && series_after(series, accepted->second, connection.wrap);
   if (below_watermark(connection)) {
     // Expired here. A series after one still accepted is new (it is after
     // everything the connection ever committed here); any other may have
@@ -196,10 +209,10 @@ DedupTable::Decision DedupTable::decide(const ConnectionId& connection, uint64_t
 void DedupTable::accept(const ConnectionId& connection, uint64_t series) {
   COWORKER_ASSERT(connection.valid());
   const uint32_t index = find(connection);
-  if (index != none) COWORKER_ASSERT(series_after(series, _nodes[index].series, series_wrap_default));
+  if (index != none) COWORKER_ASSERT(series_after(series, _nodes[index].series, connection.wrap));
   auto [it, inserted] = _accepted.try_emplace(connection, series);
   if (!inserted) {
-    COWORKER_ASSERT(series_after(series, it->second, series_wrap_default));
+    COWORKER_ASSERT(series_after(series, it->second, connection.wrap));
     it->second = series;
   }
 }
@@ -233,7 +246,7 @@ void DedupTable::commit_entry(const BucketEntry& entry, Position position, uint6
   } else {
     Node& node = _nodes[index];
     // Series increase along the log for one connection (DESIGN §7.4).
-    COWORKER_ASSERT(series_after(entry.series, node.series, series_wrap_default));
+    COWORKER_ASSERT(series_after(entry.series, node.series, entry.connection.wrap));
     new_window = entry.window != window_of(index);
     if (new_window) {
       if (node.extra) _extra.erase(index);
@@ -258,7 +271,7 @@ void DedupTable::commit_entry(const BucketEntry& entry, Position position, uint6
   link_last(index);
   auto accepted = _accepted.find(entry.connection);
   if (accepted != _accepted.end() &&
-      !series_after(accepted->second, entry.series, series_wrap_default)) {
+      !series_after(accepted->second, entry.series, entry.connection.wrap)) {
     _accepted.erase(accepted);
   }
 }
@@ -277,7 +290,7 @@ void DedupTable::expire(uint64_t before) {
 DedupTable::ConnectionState DedupTable::state_of(uint32_t index) const {
   const Node& node = _nodes[index];
   ConnectionState state;
-  state.id = id_of(node);
+  state.id = id_of(index);
   state.last_seen = node.last_seen;
   state.window = window_of(index);
   if (node.extra) state.window_positions = _extra.at(index).earlier;
@@ -309,9 +322,10 @@ size_t DedupTable::memory_bytes() const {
   // plus its bucket slot.
   constexpr size_t accepted_node = sizeof(ConnectionId) + sizeof(uint64_t) + 3 * sizeof(void*);
   constexpr size_t extra_node = sizeof(uint32_t) + sizeof(Extra) + 3 * sizeof(void*);
+  constexpr size_t wrap_node = sizeof(uint32_t) + sizeof(uint64_t) + 3 * sizeof(void*);
   size_t bytes = _nodes.capacity() * sizeof(Node) + _slots.capacity() * sizeof(uint32_t) +
                  _issuers.capacity() * sizeof(Issuer) + _accepted.size() * accepted_node +
-                 _extra.size() * extra_node;
+                 _extra.size() * extra_node + _wraps.size() * wrap_node;
   for (const auto& [index, extra] : _extra) bytes += extra.earlier.capacity() * sizeof(extra.earlier[0]);
   return bytes;
 }
@@ -331,7 +345,7 @@ void DedupTable::encode(Writer& out) const {
   for (const ConnectionState& c : states) {
     out.u64(c.id.issuer);
     out.u64(c.id.counter);
-    out.u64(series_wrap_default);
+    out.u64(c.id.wrap);
     out.u64(c.last_seen);
     out.u64(c.window);
     out.u64(c.window_positions.size());
@@ -363,9 +377,11 @@ DedupTable DedupTable::decode(Reader& in) {
     ConnectionState c;
     c.id.issuer = in.u64();
     c.id.counter = in.u64();
-    if (!c.id.valid()) in.fail("bad value");
+    c.id.wrap = in.u64();
+    if (!c.id.valid() || c.id.wrap < series_wrap_min || c.id.wrap > series_wrap_default) {
+      in.fail("bad value");
+    }
     if (!states.empty() && !(states.back().id < c.id)) in.fail("unsorted keys");
-    if (in.u64() != series_wrap_default) in.fail("bad value");  // the only wrap in use
     c.last_seen = in.u64();
     // Not after the newest write, and not expired.
     if (c.last_seen > table._time || c.last_seen < table._expired_before) in.fail("bad value");
@@ -376,8 +392,9 @@ DedupTable DedupTable::decode(Reader& in) {
     for (uint64_t j = 0; j < k && in.ok(); j++) {
       const uint64_t series = in.u64();
       const Position position = in.u64();
+      if (in.ok() && series >= c.id.wrap) in.fail("bad value");
       if (!c.window_positions.empty() &&
-          !series_after(series, c.window_positions.back().first, series_wrap_default)) {
+          !series_after(series, c.window_positions.back().first, c.id.wrap)) {
         in.fail("unsorted keys");
       }
       c.window_positions.emplace_back(series, position);
@@ -412,7 +429,7 @@ bool operator==(const DedupTable& a, const DedupTable& b) {
   if (a.watermarks() != b.watermarks()) return false;
   for (uint32_t i = 0; i < a._nodes.size(); i++) {
     if (a._nodes[i].issuer == DedupTable::none) continue;
-    const uint32_t other = b.find(a.id_of(a._nodes[i]));
+    const uint32_t other = b.find(a.id_of(i));
     if (other == DedupTable::none || a.state_of(i) != b.state_of(other)) return false;
   }
   return true;

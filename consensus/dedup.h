@@ -34,7 +34,8 @@
 // watermark: it may have expired and come back with a series accepted
 // before, its earlier window lost. A straggler of a low-counter connection
 // that never expired is answered expired too: 409 and not logged either way.)
-// Series compare by serial-number arithmetic within the connection's wrap.
+// Series compare by serial-number arithmetic within the connection's wrap
+// (ConnectionId::wrap: a connection is its issuer, counter and wrap).
 //
 // Expiry (DESIGN §3), identical on every replica: a committed write carries
 // its leader's time and `expire_before` (both never lower than the write
@@ -69,8 +70,6 @@
 #include "consensus/phaser_messages.h"
 
 namespace coworker::consensus {
-
-constexpr uint64_t series_wrap_default = uint64_t{1} << 53;
 
 // True when `a` comes after `b` in serial-number arithmetic modulo `wrap`:
 // the distance from b forward to a is in [1, wrap/2).
@@ -152,6 +151,7 @@ class DedupTable {
     uint32_t prev = none;     // last-seen order, oldest first
     uint32_t next = none;     // (free nodes: the free list)
     bool extra = false;       // an Extra in _extra; without one the window is {series}
+    bool wrapped = false;     // its wrap in _wraps; without, series_wrap_default
   };
   static_assert(sizeof(Node) == 48);
   struct Extra {
@@ -191,7 +191,10 @@ class DedupTable {
   void expire(uint64_t before);
   uint64_t window_of(uint32_t index) const;
   ConnectionState state_of(uint32_t index) const;
-  ConnectionId id_of(const Node& node) const { return {_issuers[node.issuer].id, node.counter}; }
+  ConnectionId id_of(uint32_t index) const;
+  uint64_t wrap_of(uint32_t index) const {
+    return _nodes[index].wrapped ? _wraps.at(index) : series_wrap_default;
+  }
 
   std::vector<Node> _nodes;
   std::vector<uint32_t> _slots;  // node indices, none when empty; size a power of two
@@ -201,6 +204,7 @@ class DedupTable {
   size_t _live = 0;
   std::vector<Issuer> _issuers;  // few: one per participant that issued ids
   std::unordered_map<uint32_t, Extra> _extra;  // by node index
+  std::unordered_map<uint32_t, uint64_t> _wraps;  // by node index: wraps other than the default
   uint64_t _time = 0;
   uint64_t _expired_before = 0;
   // Leader: the highest series accepted beyond the committed one.

@@ -29,14 +29,31 @@ struct Promise {
   std::string to_string() const { return std::to_string(slot) + "." + std::to_string(counter); }
 };
 
-// A client session id: the issuing participant and its counter. Unique in
-// the cluster forever (counter blocks are persisted before use).
+// Series of a connection compare by serial-number arithmetic within its
+// wrap (DESIGN §3 `series_wrap`, chosen at connect in [2^32, 2^53]).
+constexpr uint64_t series_wrap_min = uint64_t{1} << 32;
+constexpr uint64_t series_wrap_default = uint64_t{1} << 53;
+
+// A client session id: the issuing participant, its counter, and the
+// series wrap the client asked for at connect. (issuer, counter) is unique
+// in the cluster forever (counter blocks are persisted before use); the
+// issuer gives each counter one wrap, and the id carries it to every bucket
+// (entries hold it, so every replica's dedup table folds it from the log).
+// All three fields are the id: the same counter under another wrap (a
+// forged id) is another connection, never a mix of two wraps.
 struct ConnectionId {
   ParticipantId issuer = no_participant;
   uint64_t counter = 0;
+  uint64_t wrap = series_wrap_default;
   friend auto operator<=>(const ConnectionId&, const ConnectionId&) = default;
   bool valid() const { return issuer != no_participant; }
-  std::string to_string() const { return std::to_string(issuer) + "-" + std::to_string(counter); }
+  // For logs and checkers; the client's text form adds a check of the
+  // cluster (tools/coworker/connection_text.h).
+  std::string to_string() const {
+    std::string text = std::to_string(issuer) + "-" + std::to_string(counter);
+    if (wrap != series_wrap_default) text += "-" + std::to_string(wrap);
+    return text;
+  }
 };
 
 }  // namespace coworker::consensus

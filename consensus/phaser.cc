@@ -22,6 +22,8 @@ uint32_t checksum_of(const Write& write) {
     crc = crc32c(crc, e.identifier);
     crc = crc32c_u64(crc, e.connection.issuer);
     crc = crc32c_u64(crc, e.connection.counter);
+    // The default wrap adds nothing: checksums of writes before wraps travelled stay.
+    if (e.connection.wrap != series_wrap_default) crc = crc32c_u64(crc, e.connection.wrap);
     crc = crc32c_u64(crc, e.series);
     crc = crc32c_u64(crc, e.window);
     crc = crc32c_u64(crc, e.body.size());
@@ -305,9 +307,11 @@ PhaserOutput Phaser::on_append(uint64_t token, std::vector<BucketEntry> messages
   }
   // One request holds one window's messages for this bucket: series strictly
   // increase within it (the HTTP layer refuses anything else with 400).
-  for (size_t i = 1; i < messages.size(); i++) {
-    if (messages[i].connection.valid() && messages[i - 1].connection == messages[i].connection) {
-      COWORKER_ASSERT(series_after(messages[i].series, messages[i - 1].series, series_wrap_default));
+  for (size_t i = 0; i < messages.size(); i++) {
+    const ConnectionId& connection = messages[i].connection;
+    COWORKER_ASSERT(!connection.valid() || messages[i].series < connection.wrap);
+    if (i > 0 && connection.valid() && messages[i - 1].connection == connection) {
+      COWORKER_ASSERT(series_after(messages[i].series, messages[i - 1].series, connection.wrap));
     }
   }
   const uint64_t id = _next_request++;

@@ -292,7 +292,11 @@ void write_bucket_entry(Writer& out, const BucketEntry& entry) {
   COWORKER_ASSERT(entry.body.size() <= value_bytes_max);
   out.bytes(entry.identifier);
   out.u64(entry.connection.issuer);
-  out.u64(entry.connection.counter);
+  // counter * 2 + (wrap other than the default), then that wrap.
+  const bool wrapped = entry.connection.wrap != series_wrap_default;
+  COWORKER_ASSERT(entry.connection.counter < (uint64_t{1} << 63));
+  out.u64(entry.connection.counter << 1 | (wrapped ? 1 : 0));
+  if (wrapped) out.u64(entry.connection.wrap);
   out.u64(entry.series);
   out.u64(entry.window);
   out.bytes(entry.body);
@@ -302,8 +306,21 @@ BucketEntry read_bucket_entry(Reader& in) {
   BucketEntry entry;
   entry.identifier = in.bytes(value_bytes_max);
   entry.connection.issuer = in.u64();
-  entry.connection.counter = in.u64();
+  const uint64_t counter = in.u64();
+  entry.connection.counter = counter >> 1;
+  if ((counter & 1) != 0) {
+    entry.connection.wrap = in.u64();
+    // Only a wrap other than the default is written, within DESIGN §3's range.
+    if (in.ok() && (entry.connection.wrap < series_wrap_min ||
+                    entry.connection.wrap >= series_wrap_default)) {
+      in.fail("bad value");
+    }
+  }
   entry.series = in.u64();
+  // A series lies below its connection's wrap.
+  if (in.ok() && entry.connection.valid() && entry.series >= entry.connection.wrap) {
+    in.fail("bad value");
+  }
   entry.window = in.u64();
   entry.body = in.bytes(value_bytes_max);
   return entry;

@@ -8,12 +8,13 @@
 // decoded Write's checksum is recomputed (checksum_of) and a mismatch fails
 // with "checksum mismatch", so a corrupted write never reaches a phaser.
 //
-// Format, version 2 (every integer a minimal LEB128 varint, codec.h).
+// Format, version 3 (every integer a minimal LEB128 varint, codec.h).
 // Version 2 added a write's time and expire_before, and the dedup table's
-// times and watermarks (issue 13); no release wrote version 1, and it is not
+// times and watermarks (issue 13); version 3 a connection's series wrap in
+// each entry (issue 15). No release wrote versions 1 or 2; they are not
 // read.
 //
-//   message = version(0x02) tag fields          record = version(0x02) tag fields
+//   message = version(0x03) tag fields          record = version(0x03) tag fields
 //
 //   tag  message       fields
 //   1    Write         write
@@ -34,8 +35,10 @@
 //   write        = bucket(u32) promise number first time expire_before
 //                  n bucket_entry*n checksum(4) commit_mark
 //                  (first + n must not overflow; expire_before <= time)
-//   bucket_entry = len identifier issuer counter series window len body(<= 64 MiB)
-//                  (identifier and body are raw bytes)
+//   bucket_entry = len identifier issuer counter2 [wrap] series window len body(<= 64 MiB)
+//                  (identifier and body are raw bytes; counter2 = counter * 2 + 1
+//                  when the connection's wrap is not 2^53, then that wrap follows,
+//                  in [2^32, 2^53); series < wrap when issuer != 0)
 //   commit_mark  = end number checksum(4)
 //   checksum(4)  = CRC32C, four bytes little-endian (a varint would take five)
 //   promise      = slot counter(u32)
@@ -53,7 +56,7 @@
 
 namespace coworker::consensus {
 
-constexpr uint8_t phaser_format_version = 2;
+constexpr uint8_t phaser_format_version = 3;
 
 // Top level: the version byte, the tag, the fields.
 void encode(Writer& out, const PhaserMessage& message);

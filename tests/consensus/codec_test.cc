@@ -182,8 +182,15 @@ class Gen {
   PhaserMessage phaser_message();
   PhaserRecord phaser_record();
 
+  // A connection (any issuer, 0 included: none) with either wrap; its
+  // series below the wrap (the decoder checks it).
   BucketEntry bucket_entry() {
-    return BucketEntry{bytes(), ConnectionId{u64(), u64()}, u64(), u64(), bytes()};
+    ConnectionId connection{u64(), u64() >> 1, series_wrap_default};
+    if (_prng.chance(1, 2)) {
+      connection.wrap = series_wrap_min + _prng.below(series_wrap_default - series_wrap_min);
+    }
+    const uint64_t series = connection.valid() ? u64() % connection.wrap : u64();
+    return BucketEntry{bytes(), connection, series, u64(), bytes()};
   }
   CommitMark mark() { return CommitMark{u64(), u64(), u32()}; }
   // A committed table: a few writes of a few connections, series increasing
@@ -196,11 +203,16 @@ class Gen {
     write.first = _prng.below(1000);
     for (uint64_t i = 0; i < n; i++) {
       BucketEntry entry;
-      entry.connection = ConnectionId{1 + _prng.below(3), 1 + _prng.below(4)};
-      uint64_t& s = series[entry.connection];
-      s += 1 + _prng.below(4);
+      // Connection 4 of each issuer has the smallest wrap and starts just
+      // below it, so its series wrap around to 0.
+      const uint64_t counter = 1 + _prng.below(4);
+      const uint64_t wrap = counter == 4 ? series_wrap_min : series_wrap_default;
+      entry.connection = ConnectionId{1 + _prng.below(3), counter, wrap};
+      auto [it, fresh] = series.try_emplace(entry.connection, counter == 4 ? wrap - 3 : 0);
+      uint64_t& s = it->second;
+      s = (s + 1 + _prng.below(4)) % wrap;
       entry.series = s;
-      entry.window = _prng.chance(1, 2) ? s : s - _prng.below(2);
+      entry.window = _prng.chance(1, 2) ? s : (s + wrap - _prng.below(2)) % wrap;
       write.entries = {entry};
       write.time += _prng.below(100);
       if (_prng.chance(1, 3)) write.expire_before = write.time - _prng.below(write.time - write.expire_before + 1);
@@ -667,28 +679,52 @@ TEST_CASE("codec: fixed vectors pin the format") {
   CHECK(hex(encode(MembershipRecord{Identity{9, 2, 0, false, {"a:1"}, 7}})) ==
         "0202090200" "00" "01" "03613a31" "07");
   CHECK(hex(encode(PhaserRecord{CommitRecord{CommitMark{10, 2, 0x7f}, 8}})) ==
-        "02030a02" "7f000000" "08");
-  // Phaser format 2 (issue 13: a write's times). A write: its checksum
-  // (computed independently) is CRC32C over first, time, expire_before and
-  // each entry's fields as little-endian u64s and raw bytes.
-  CHECK(hex(encode(PhaserMessage{Nack{4, Promise{57, 2}, 3}})) == "020304390203");
+        "03030a02" "7f000000" "08");
+  // Phaser format 3 (issue 13: a write's times; issue 15: an entry's wrap).
+  // A write: its checksum (computed independently) is CRC32C over first,
+  // time, expire_before and each entry's fields as little-endian u64s and
+  // raw bytes (the wrap only when it is not 2^53).
+  CHECK(hex(encode(PhaserMessage{Nack{4, Promise{57, 2}, 3}})) == "030304390203");
   auto write = std::make_shared<Write>();
   *write = Write{7, Promise{57, 2}, 3, 5, 1000, 400,
                  {BucketEntry{"id", ConnectionId{1, 2}, 3, 3, "hi"}}, 0, CommitMark{5, 2, 0xdeadbeef}};
   write->checksum = checksum_of(*write);
   CHECK(write->checksum == 0x5ac58693);
   CHECK(hex(encode(PhaserMessage{WritePtr(write)})) ==
-        "0201" "07" "3902" "03" "05" "e807" "9003"         // fields, times
-        "01" "026964" "01020303" "026869"                  // entry
+        "0301" "07" "3902" "03" "05" "e807" "9003"         // fields, times
+        "01" "026964" "01" "04" "0303" "026869"            // entry: counter 2 as 2*2
         "9386c55a" "0502" "efbeadde");                     // checksum, commit
+  // The same entry of a connection with series_wrap 2^32: counter 2*2+1,
+  // then the wrap; the checksum covers it.
+  write->entries[0].connection.wrap = uint64_t{1} << 32;
+  write->checksum = checksum_of(*write);
+  CHECK(write->checksum == 0x39d51922);
+  CHECK(hex(encode(PhaserMessage{WritePtr(write)})) ==
+        "0301" "07" "3902" "03" "05" "e807" "9003"
+        "01" "026964" "01" "05" "8080808010" "0303" "026869"
+        "2219d539" "0502" "efbeadde");
+  // A series at or above its wrap, and a wrap outside [2^32, 2^53), fail.
+  std::string bytes = encode(PhaserMessage{WritePtr(write)});
+  for (const auto& [from, to] : {std::pair<std::string, std::string>{"0303026869", "8080808010" "03026869"},
+                                 std::pair<std::string, std::string>{"8080808010", "ffffffff0f"},
+                                 std::pair<std::string, std::string>{"8080808010", "8080808080808010"}}) {
+    std::string text = hex(bytes);
+    text.replace(text.find(from), from.size(), to);
+    std::string changed;
+    for (size_t i = 0; i < text.size(); i += 2) changed += static_cast<char>(std::stoi(text.substr(i, 2), nullptr, 16));
+    CAPTURE(text);
+    CHECK(std::string_view(decode_phaser_message(changed).error) == "bad value");
+  }
   // The empty write at position 0: the CRC32C of 24 zero bytes.
   auto empty = std::make_shared<Write>();
   empty->checksum = checksum_of(*empty);
   CHECK(hex(encode(PhaserMessage{WritePtr(empty)})) ==
-        "0201" "0000000000000000" "eeecfb84" "0000" "00000000");
-  // Format 1 is refused, never misread.
-  CHECK(std::string_view(decode_phaser_message(std::string("\x01\x03\x04\x39\x02\x03", 6)).error) ==
-        "bad version");
+        "0301" "0000000000000000" "eeecfb84" "0000" "00000000");
+  // Formats 1 and 2 are refused, never misread.
+  for (char version : {'\x01', '\x02'}) {
+    CHECK(std::string_view(decode_phaser_message(std::string(1, version) + std::string("\x03\x04\x39\x02\x03", 5)).error) ==
+          "bad version");
+  }
 }
 
 TEST_CASE("codec: a membership checkpoint holds the whole durable state, once") {

@@ -175,6 +175,67 @@ TEST_CASE("dedup: accepted series: superseded and fresh around the pending one")
   CHECK(table.decide(ConnectionId{2, 1}, 1).verdict == DedupTable::Verdict::fresh);
 }
 
+TEST_CASE("dedup: series compare within the connection's wrap, which is part of its id") {
+  DedupTable table;
+  const uint64_t wrap = series_wrap_min + 7;  // DESIGN §3 allows any wrap in [2^32, 2^53]
+  const ConnectionId c{1, 9, wrap};
+  Write w;
+  w.time = 100;
+  w.entries = {BucketEntry{"x", c, wrap - 1, wrap - 1, ""}, BucketEntry{"x", c, 0, wrap - 1, ""}};
+  table.commit_write(w);  // one window across the wrap: wrap-1, then 0
+  CHECK(table.decide(c, wrap - 1).verdict == DedupTable::Verdict::duplicate);
+  CHECK(table.decide(c, wrap - 1).position == 0);
+  CHECK(table.decide(c, 0).verdict == DedupTable::Verdict::duplicate);
+  CHECK(table.decide(c, 0).position == 1);
+  CHECK(table.decide(c, 1).verdict == DedupTable::Verdict::fresh);
+  CHECK(table.decide(c, wrap - 2).verdict == DedupTable::Verdict::superseded);
+  // Half the wrap ahead is behind (serial-number arithmetic).
+  CHECK(table.decide(c, wrap / 2 + 1).verdict == DedupTable::Verdict::superseded);
+  table.accept(c, 1);
+  CHECK(table.decide(c, 1).verdict == DedupTable::Verdict::superseded);
+  CHECK(table.decide(c, 2).verdict == DedupTable::Verdict::fresh);
+  table.forget_accepted();
+  // The same issuer and counter under the default wrap is another id.
+  const ConnectionId other{1, 9};
+  CHECK(table.decide(other, 0).verdict == DedupTable::Verdict::fresh);
+  w.first = 2;
+  w.entries = {BucketEntry{"x", other, 5, 5, ""}};
+  table.commit_write(w);
+  CHECK(table.connections() == 2);
+  CHECK(table.decide(other, 5).verdict == DedupTable::Verdict::duplicate);
+  CHECK(table.decide(c, 0).verdict == DedupTable::Verdict::duplicate);
+  // The wrap survives a checkpoint; one outside [2^32, 2^53] is refused.
+  Writer out;
+  table.encode(out);
+  Reader in(out.data());
+  const DedupTable back = DedupTable::decode(in);
+  REQUIRE(in.ok());
+  CHECK(back == table);
+  CHECK(back.tracked() == table.tracked());
+  CHECK(back.decide(c, wrap - 2).verdict == DedupTable::Verdict::superseded);
+  std::string bytes(out.data());
+  Writer wrap_varint;
+  wrap_varint.u64(wrap);
+  Writer small_varint;
+  small_varint.u64(series_wrap_min - 1);
+  REQUIRE(small_varint.data().size() == wrap_varint.data().size());
+  const size_t at = bytes.find(wrap_varint.data());
+  REQUIRE(at != std::string::npos);
+  bytes.replace(at, wrap_varint.data().size(), small_varint.data());
+  Reader bad(bytes);
+  DedupTable::decode(bad);
+  CHECK(!bad.ok());
+  // Expiry of both: the issuer's watermark covers both ids.
+  w.first = 3;
+  w.time = 1000;
+  w.expire_before = 500;
+  w.entries = {BucketEntry{"x", ConnectionId{2, 1}, 1, 1, ""}};
+  table.commit_write(w);
+  CHECK(table.connections() == 1);
+  CHECK(table.decide(c, 1).verdict == DedupTable::Verdict::expired);
+  CHECK(table.decide(other, 6).verdict == DedupTable::Verdict::expired);
+}
+
 TEST_CASE("dedup: a write without entries changes nothing; decode refuses bad state") {
   DedupTable table;
   Write w;

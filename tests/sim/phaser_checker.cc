@@ -90,7 +90,7 @@ void PhaserChecker::extend_truth(uint32_t bucket, const BucketEntry& entry) {
   if (entry.connection.valid()) {
     auto last = b.last_series.find(entry.connection);
     if (last != b.last_series.end() &&
-        !consensus::series_after(entry.series, last->second, consensus::series_wrap_default)) {
+        !consensus::series_after(entry.series, last->second, entry.connection.wrap)) {
       fail(fmt::format("bucket {} position {}: connection {} series {} after {}", bucket,
                        position, entry.connection.to_string(), entry.series, last->second));
       return;

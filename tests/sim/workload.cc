@@ -30,10 +30,15 @@ Workload::Workload(consensus::Prng& prng, WorkloadOptions options, PhaserChecker
     client.tracked = i < options.clients;
     if (client.tracked) {
       client.connection = consensus::ConnectionId{99, ++_next_counter};
-      const uint64_t wrap = consensus::series_wrap_default;
-      client.next_series = _prng.chance(options.wrap_start_per_mille, 1000)
-                               ? wrap - 1 - _prng.below(4)
-                               : _prng.below(1000);
+      if (_prng.chance(options.wrap_start_per_mille, 1000)) {
+        // Series start just below the wrap; every other such client asked
+        // for a small wrap at connect (DESIGN §3 series_wrap), not a power
+        // of two. No draw more: the seeds' other draws stay as they were.
+        if (i % 2 == 1) client.connection.wrap = consensus::series_wrap_min + 1000 + i;
+        client.next_series = client.connection.wrap - 1 - _prng.below(4);
+      } else {
+        client.next_series = _prng.below(1000);
+      }
     }
     _clients.push_back(std::move(client));
   }
@@ -53,7 +58,7 @@ void Workload::start_window(Tick now, uint32_t index) {
       m.entry.series = client.next_series;
       m.entry.window = window_id;
       m.entry.body = fmt::format("c{}s{}", index, client.next_series);
-      client.next_series = (client.next_series + 1) % consensus::series_wrap_default;
+      client.next_series = (client.next_series + 1) % client.connection.wrap;
       _checker.submitted(m.bucket, m.entry);
     }
     client.window.push_back(std::move(m));
@@ -262,7 +267,8 @@ void Workload::on_reply(Tick now, const consensus::Reply& reply) {
     }
     _abandoned++;
     _reconnects++;
-    client.connection = consensus::ConnectionId{99, ++_next_counter};
+    // A new connection, with the same series wrap asked for.
+    client.connection = consensus::ConnectionId{99, ++_next_counter, client.connection.wrap};
     maybe_finish(attempt.client);
     return;
   }

@@ -150,11 +150,26 @@ class Ledger:
         return next(f"{prefix}{n}" for n in itertools.count() if want(self.bucket(f"{prefix}{n}")))
 
 
-def connect(c, i):
-    status, answer = request("POST", c.http(i), "/v1/connect")
-    check(status == 201 and re.fullmatch(r"\d+-\d+", answer.get("connection", "")) and
-          answer.get("series_wrap") == WRAP, f"connect at participant {i}: {status} {answer}")
+def connect(c, i, wrap=None):
+    body = b"" if wrap is None else json.dumps({"series_wrap": wrap}).encode()
+    status, answer = request("POST", c.http(i), "/v1/connect", body)
+    form = r"\d+-\d+-[0-9a-f]{8}" if wrap is None else rf"\d+-\d+-{wrap}-[0-9a-f]{{8}}"
+    check(status == 201 and re.fullmatch(form, answer.get("connection", "")) and
+          answer.get("series_wrap") == (wrap or WRAP),
+          f"connect at participant {i} (series_wrap {wrap}): {status} {answer}")
     return answer["connection"]
+
+
+def wrap_of(connection):
+    """The series_wrap a connection id carries (its third part of four)."""
+    parts = connection.split("-")
+    return int(parts[2]) if len(parts) == 4 else WRAP
+
+
+def series_after(a, b, wrap):
+    """DESIGN §3: serial-number arithmetic within the connection's wrap."""
+    distance = (a - b) % wrap
+    return 0 < distance < wrap // 2
 
 
 def message(identifier, series, body):
@@ -343,6 +358,58 @@ def malformed(c, L, tag):
     return REFUSED[0] - refused
 
 
+def wraps(c, L, tag):
+    """series_wrap 2^32: series go past the wrap to 0, in singles and in a
+    window, each compared within its connection's wrap; a forged check is
+    409 unknown_connection."""
+    small = 2 ** 32
+    cid = connect(c, 1, small)
+    identifier = L.identifier(f"{tag}-wrap-")
+    bucket = L.bucket(identifier)
+    positions = {}
+    for n, series in enumerate((small - 2, small - 1, 0, 1)):
+        i = n % c.n + 1
+        body = f"wrap {series}".encode()
+        status, answer = request("POST", c.http(i), f"/v1/log/{identifier}", body,
+                                 {"Coworker-Connection": cid, "Coworker-Series": str(series)})
+        check(status == 200, f"series {series} of a 2^32 wrap at {i}: {status} {answer}")
+        L.record(answer, identifier, body, cid, series, f"series {series} past the wrap")
+        positions[series] = answer["position"]
+    status, answer = request("POST", c.http(2), f"/v1/log/{identifier}", b"wrap 1",
+                             {"Coworker-Connection": cid, "Coworker-Series": "1"})
+    check(status == 200 and answer["duplicate"] is True and answer["position"] == positions[1],
+          f"series 1 again: a duplicate at {positions[1]}: {status} {answer}")
+    L.poison.add(b"poison before the wrap")
+    check_error(request("POST", c.http(3), f"/v1/log/{identifier}", b"poison before the wrap",
+                        {"Coworker-Connection": cid, "Coworker-Series": str(small - 1)}),
+                409, "superseded", "series 2^32-1 after 0 and 1: before them, a straggler")
+    L.poison.add(b"poison at the wrap")
+    check_error(request("POST", c.http(1), f"/v1/log/{identifier}", b"poison at the wrap",
+                        {"Coworker-Connection": cid, "Coworker-Series": str(small)}),
+                400, "bad_header", "series 2^32 of a 2^32 wrap")
+    window_cid = connect(c, 2, small)
+    messages, bodies = window_of(L, f"{tag}-wrapw", 4, small - 2)
+    for m, k in zip(messages, range(4)):
+        m["series"] = (small - 2 + k) % small  # 2^32-2, 2^32-1, 0, 1
+    send_window(c, L, 3, window_cid, messages, bodies, "a window across the wrap")
+    backwards = [message(messages[k]["identifier"], series, b"poison backwards")
+                 for k, series in ((2, 5), (3, 4))]
+    L.poison.add(b"poison backwards")
+    check_error(append(c.http(1), backwards, window_cid), 400, "series_order",
+                "a window going back")
+    # A changed check: not this cluster's id (also tried against another
+    # cluster by main()).
+    forged = cid[:-1] + ("0" if cid[-1] != "0" else "1")
+    L.poison.add(b"poison forged")
+    check_error(request("POST", c.http(1), f"/v1/log/{identifier}", b"poison forged",
+                        {"Coworker-Connection": forged, "Coworker-Series": "2"}),
+                409, "unknown_connection", "a connection id with a changed check")
+    check_error(append(c.http(2), [message(identifier, 2, b"poison forged")], forged),
+                409, "unknown_connection", "a window under a changed check")
+    check_ends(c, L, "after the wraps: nothing refused was logged")
+    return cid
+
+
 def read_all(c, i, bucket):
     """Participant i's own replica of a bucket (local=1), paged by next."""
     entries, at = [], 0
@@ -458,8 +525,9 @@ def invariants(c, L):
                   (identifier, sent, conn, series), f"the acked append at {key}: {entry} / "
                   f"{L.acked[key]}")
             if conn is not None:
-                check(series > last_series.get(conn, 0), f"series increase per connection "
-                      f"(so each is logged once): {entry}")
+                check(conn not in last_series or series_after(series, last_series[conn],
+                                                              wrap_of(conn)),
+                      f"series increase per connection (so each is logged once): {entry}")
                 last_series[conn] = series
             found.add(key)
     check(found == set(L.acked), f"every acked append exactly once ({len(found)}/{len(L.acked)})")
@@ -529,6 +597,9 @@ def main():
               f"at once to two participants logged once ({both_new} answered new by both)")
         refused = malformed(c, L, 'a')
         print(f"ok 3: {refused} malformed requests refused with their codes, nothing logged")
+        old_cid = wraps(c, L, "a")
+        print(f"ok 3b: series_wrap 2^32: series past the wrap in singles and a window, "
+              f"duplicates and stragglers within it; a forged id: 409 unknown_connection")
         found, elapsed = reads(c, L, "a")
         print(f"ok 4: pages equal at every participant and replica; /v1/log/ walked {found} "
               f"entries; a long-poll at a non-leader answered after {elapsed:.2f} s")
@@ -541,6 +612,12 @@ def main():
         L = Ledger(c.B)
         singles(c, L, "b")
         windows(c, L, "b")
+        # The first cluster's id: another cluster issued it (its counters start
+        # again here, so taking it would alias this cluster's ids).
+        L.poison.add(b"poison from another cluster")
+        check_error(request("POST", c.http(1), "/v1/log/b-elsewhere", b"poison from another cluster",
+                            {"Coworker-Connection": old_cid, "Coworker-Series": "9"}),
+                    409, "unknown_connection", "an id the first cluster issued")
         outside = {b: [i for i in c.all() if i not in c.replicas(b)] for b in range(L.B)}
         check(all(len(o) == 2 for o in outside.values()), "5 participants: 2 outside each bucket")
         for bucket in range(0, L.B, 5):

@@ -74,7 +74,10 @@ class Gen {
     return HopRoute{u64(), static_cast<uint32_t>(_prng.between(1, hops_max)), u32()};
   }
   BucketEntry entry() {
-    return BucketEntry{bytes(), ConnectionId{u64(), u64()}, u64(), u64(), bytes()};
+    ConnectionId connection{u64(), u64() >> 1, uint64_t{1} << 53};
+    if (_prng.chance(1, 2)) connection.wrap = (uint64_t{1} << 32) + u64() % ((uint64_t{1} << 53) - (uint64_t{1} << 32));
+    const uint64_t series = connection.valid() ? u64() % connection.wrap : u64();
+    return BucketEntry{bytes(), connection, series, u64(), bytes()};
   }
   AppendHop append() {
     AppendHop hop{route(), u32(), {}};
@@ -151,7 +154,7 @@ class Spec {
     varint(route.deadline_ms);
   }
   void hop(const Hop& hop) {
-    byte(1);  // version
+    byte(2);  // version
     if (const auto* append = std::get_if<AppendHop>(&hop.content)) {
       byte(1);
       varint(hop.call);
@@ -161,7 +164,10 @@ class Spec {
       for (const BucketEntry& entry : append->messages) {
         bytes(entry.identifier);
         varint(entry.connection.issuer);
-        varint(entry.connection.counter);
+        // counter * 2 + 1 and the wrap when it is not 2^53, else counter * 2
+        const bool wrapped = entry.connection.wrap != (uint64_t{1} << 53);
+        varint(entry.connection.counter * 2 + (wrapped ? 1 : 0));
+        if (wrapped) varint(entry.connection.wrap);
         varint(entry.series);
         varint(entry.window);
         bytes(entry.body);
@@ -227,7 +233,7 @@ bool known_reason(std::string_view error) {
       "truncated",    "varint too long", "non-minimal varint", "value too large",
       "bad bool",     "count too large", "bytes too large",    "bad version",
       "trailing bytes", "unknown kind",  "bad outcome",        "bad status",
-      "empty append", "bad hops",
+      "empty append", "bad hops",      "bad value",  // an entry's wrap or series
   };
   return reasons.contains(error);
 }
@@ -265,7 +271,7 @@ consensus::Writer append_head(uint64_t hops, uint64_t messages) {
 void write_entry(consensus::Writer& out, uint64_t i) {
   out.bytes("id/" + std::to_string(i));
   out.u64(2);  // issuer
-  out.u64(9);  // counter
+  out.u64(9 * 2);  // counter 9, the default wrap
   out.u64(i);  // series
   out.u64(0);  // window
   out.bytes("body");
@@ -376,14 +382,14 @@ TEST_CASE("hop: every strict prefix fails closed; one byte more is trailing byte
     CHECK(error_of(bytes + extra) == "trailing bytes");
   }
   CHECK(error_of("") == "truncated");
-  CHECK(error_of("\x01") == "truncated");
+  CHECK(error_of("\x02") == "truncated");
 }
 
-TEST_CASE("hop: a version other than 1 is bad version") {
+TEST_CASE("hop: a version other than 2 is bad version") {
   Gen gen(3, 6, 3);
   for (int round = 0; round < 20; round++) {
     const std::string bytes = encode_hop(gen.hop());
-    REQUIRE(bytes[0] == 1);
+    REQUIRE(bytes[0] == 2);
     for (int version = 0; version < 256; version++) {
       if (version == hop_format_version) continue;
       std::string changed = bytes;
@@ -545,12 +551,12 @@ TEST_CASE("hop: fixed vectors pin the format") {
   const AppendHop append{HopRoute{300, 1, 2000}, 7,
                          {BucketEntry{"id", ConnectionId{1, 2}, 3, 3, "hi"}}};
   CHECK(hex(encode_hop(Hop{5, append})) ==
-        "01" "01" "05" "ac02" "01" "d00f" "07" "01"  // version kind call route bucket n
-        "026964" "01020303" "026869");               // the entry
+        "02" "01" "05" "ac02" "01" "d00f" "07" "01"  // version kind call route bucket n
+        "026964" "01" "04" "0303" "026869");         // the entry (counter 2 as 2*2)
   const ReadHop read{HopRoute{0, 3, 0}, 1, 128, 100, 0, std::string("k")};
-  CHECK(hex(encode_hop(Hop{6, read})) == "01" "02" "06" "000300" "01" "8001" "64" "00" "01" "016b");
+  CHECK(hex(encode_hop(Hop{6, read})) == "02" "02" "06" "000300" "01" "8001" "64" "00" "01" "016b");
   const AppendAnswer answer{{MessageResult{Outcome::duplicate, 9},
                              MessageResult{Outcome::overloaded, 0}}};
-  CHECK(hex(encode_hop(Hop{7, answer})) == "01" "03" "07" "02" "0109" "0400");
-  CHECK(hex(encode_hop(Hop{8, ReadAnswer{200, "{}"}})) == "01" "04" "08" "c801" "027b7d");
+  CHECK(hex(encode_hop(Hop{7, answer})) == "02" "03" "07" "02" "0109" "0400");
+  CHECK(hex(encode_hop(Hop{8, ReadAnswer{200, "{}"}})) == "02" "04" "08" "c801" "027b7d");
 }

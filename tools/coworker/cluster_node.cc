@@ -381,6 +381,7 @@ void ClusterNode::after_call() {
     if (params.cluster != _cluster) {
       _cluster = params.cluster;
       _peers->set_cluster(_cluster);
+      _participant.set_cluster_id(_cluster);
     }
   }
   const ParticipantId id = node.id();

@@ -4,10 +4,11 @@
 // codec of the payload of a `hop` frame (peer_frame.h type 4); the routing
 // lives in router.h.
 //
-// Pure code, any core. Format, version 1, over consensus/codec.h (every
-// integer a minimal varint):
+// Pure code, any core. Format, version 2, over consensus/codec.h (every
+// integer a minimal varint; version 2: bucket entries carry their
+// connection's wrap, consensus/phaser_codec.h format 3):
 //
-//   hop     = version(0x01) kind call fields
+//   hop     = version(0x02) kind call fields
 //   kind 1  append request  slot hops deadline_ms bucket n bucket_entry*n
 //   kind 2  read request    slot hops deadline_ms bucket from limit wait_ms
 //                           has_identifier(0/1) [len identifier]
@@ -41,7 +42,7 @@
 
 namespace coworker::server {
 
-inline constexpr uint8_t hop_format_version = 1;
+inline constexpr uint8_t hop_format_version = 2;
 // DESIGN §3: hops per request / hop deadline.
 inline constexpr uint32_t hops_max = 3;
 inline constexpr uint32_t hop_deadline_ms = 2000;

@@ -98,6 +98,12 @@ class Participant {
     return *_cluster;
   }
 
+  // The cluster's id (its genesis draw), once the membership told core 0;
+  // 0 before. Any core reads it: connection ids carry a check of it
+  // (connection_text.h).
+  uint64_t cluster_id() const { return _cluster_id.load(std::memory_order_relaxed); }
+  void set_cluster_id(uint64_t id) { _cluster_id.store(id, std::memory_order_relaxed); }
+
   // Set by a core that cannot go on (its log failed, the cluster refused
   // us): every core stops and run() returns `code`.
   void fail(int code, const std::string& reason);
@@ -124,6 +130,7 @@ class Participant {
   std::vector<std::unique_ptr<Core>> _cores;  // slot c written by core c before it is ready
   std::unique_ptr<ClusterNode> _cluster;      // core 0's
   std::vector<std::unique_ptr<CoreMetrics>> _metrics;  // slot c written by core c only
+  std::atomic<uint64_t> _cluster_id{0};       // written by core 0 only
   unsigned _ready = 0;                        // cores ready (core 0 only)
   bool _leaving = false;                      // SIGTERM came (core 0 only)
   std::unique_ptr<reactor::Event> _all_ready;  // core 0's

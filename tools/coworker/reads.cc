@@ -11,6 +11,7 @@
 #include "reactor/loop.h"
 #include "reactor/smp.h"
 #include "tools/coworker/base64.h"
+#include "tools/coworker/connection_text.h"
 #include "tools/coworker/participant.h"
 
 namespace coworker::server {
@@ -45,7 +46,7 @@ ReadAnswer retained_answer(consensus::Position start) {
 // On the bucket's core. Pages of up to `limit` positions from `from`; for an
 // identifier, only its entries, scanning at most scan_positions_max.
 Task<ReadAnswer> read_on_core(Core& core, const ReadHop& q, Core::Serve serve,
-                              Clock::time_point wait_until) {
+                              Clock::time_point wait_until, uint64_t cluster) {
   std::string entries;
   size_t returned = 0;
   consensus::Position at = q.from;
@@ -75,7 +76,7 @@ Task<ReadAnswer> read_on_core(Core& core, const ReadHop& q, Core::Serve serve,
       next++;
       if (q.identifier && entry.identifier != *q.identifier) continue;
       if (returned > 0) entries += ", ";
-      entry_json(entries, next - 1, entry);
+      entry_json(entries, next - 1, entry, cluster);
       if (++returned == q.limit || entries.size() >= answer_bytes_max) break;
     }
     scanned += next - at;
@@ -109,14 +110,15 @@ Task<ReadAnswer> read_here(Participant& p, const ReadHop& query, Core::Serve ser
   const unsigned core = p.core_of(query.bucket);
   auto read = [&p, core, &query, serve, wait_until]() -> Task<ReadAnswer> {
     if (!p.has_core(core)) co_return read_error(503, "unavailable", "this participant stops");
-    auto on_core = read_on_core(p.core(core), query, serve, wait_until);
+    auto on_core = read_on_core(p.core(core), query, serve, wait_until, p.cluster_id());
     co_return co_await on_core;
   };
   auto call = reactor::on_core(core, read);
   co_return co_await call;
 }
 
-void entry_json(std::string& out, consensus::Position position, const consensus::BucketEntry& e) {
+void entry_json(std::string& out, consensus::Position position, const consensus::BucketEntry& e,
+                uint64_t cluster) {
   fmt::format_to(std::back_inserter(out), "{{\"position\": {}, \"identifier\": ", position);
   if (simdjson::validate_utf8(e.identifier.data(), e.identifier.size())) {
     http::json_quote(out, e.identifier);
@@ -127,7 +129,7 @@ void entry_json(std::string& out, consensus::Position position, const consensus:
   }
   if (e.connection.valid()) {
     fmt::format_to(std::back_inserter(out), ", \"connection\": \"{}\", \"series\": {}",
-                   e.connection.to_string(), e.series);
+                   connection_text(e.connection, cluster), e.series);
   } else {
     out += ", \"connection\": null, \"series\": null";
   }

@@ -39,7 +39,9 @@ reactor::Task<ReadAnswer> read_here(Participant& p, const ReadHop& query, Core::
 ReadAnswer read_error(int status, std::string_view code, std::string_view words);
 http::Response to_response(ReadAnswer answer);
 
-// One entry as DESIGN §3 shows it (body or body_base64).
-void entry_json(std::string& out, consensus::Position position, const consensus::BucketEntry& e);
+// One entry as DESIGN §3 shows it (body or body_base64; the connection in
+// its client text form, connection_text.h, checked with `cluster`).
+void entry_json(std::string& out, consensus::Position position, const consensus::BucketEntry& e,
+                uint64_t cluster);
 
 }  // namespace coworker::server

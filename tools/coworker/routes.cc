@@ -16,6 +16,7 @@
 #include "reactor/loop.h"
 #include "reactor/smp.h"
 #include "tools/coworker/cluster_node.h"
+#include "tools/coworker/connection_text.h"
 #include "tools/coworker/core.h"
 #include "tools/coworker/base64.h"
 #include "tools/coworker/dispatch.h"
@@ -34,7 +35,6 @@ namespace {
 
 constexpr size_t identifier_bytes_max = 1024;
 constexpr uint64_t window_body_bytes_max = uint64_t{16} << 20;  // DESIGN §3
-constexpr uint64_t series_wrap_min = uint64_t{1} << 32;
 
 Response unavailable(std::string_view words) {
   Response response = Response::error(503, "unavailable", words);
@@ -48,15 +48,25 @@ bool parse_decimal(std::string_view text, uint64_t* out) {
   return error == std::errc() && end == text.data() + text.size();
 }
 
-// "<issuer>-<counter>", as ConnectionId::to_string writes it.
-std::optional<consensus::ConnectionId> parse_connection(std::string_view text) {
-  const size_t dash = text.find('-');
-  if (dash == std::string_view::npos) return std::nullopt;
-  consensus::ConnectionId id;
-  if (!parse_decimal(text.substr(0, dash), &id.issuer)) return std::nullopt;
-  if (!parse_decimal(text.substr(dash + 1), &id.counter)) return std::nullopt;
-  if (!id.valid()) return std::nullopt;
-  return id;
+// The Coworker-Connection header (connection_text.h), or the answer that
+// refuses it: 400 malformed, 409 another cluster's, 503 while we do not
+// know our cluster yet (we do not serve then either).
+Result<consensus::ConnectionId, Response> connection_header(Participant& p, std::string_view text) {
+  const uint64_t cluster = p.cluster_id();
+  if (cluster == 0) return unavailable("this participant does not serve yet");
+  Result<consensus::ConnectionId, ConnectionRefusal> id = parse_connection(text, cluster);
+  if (id) return *id;
+  if (id.error() == ConnectionRefusal::unknown) {
+    return Response::error(409, "unknown_connection",
+                           "Coworker-Connection was not issued by this cluster; connect again");
+  }
+  return Response::error(400, "bad_header", "Coworker-Connection is not an id");
+}
+
+std::string series_words(const consensus::ConnectionId& id) {
+  return id.wrap == consensus::series_wrap_default
+             ? std::string("2^53")
+             : fmt::format("the connection's series_wrap ({})", id.wrap);
 }
 
 std::optional<Response> check_identifier(std::string_view identifier) {
@@ -121,11 +131,10 @@ Task<Response> connect(Participant& p, Request& request) {
     }
     Result<std::optional<uint64_t>, Response> asked = http::json_optional_uint(object, "series_wrap");
     if (!asked) co_return asked.error();
-    if (*asked && (**asked < series_wrap_min || **asked > consensus::series_wrap_default)) {
+    if (*asked && (**asked < consensus::series_wrap_min || **asked > consensus::series_wrap_default)) {
       co_return Response::error(400, "bad_series_wrap", "series_wrap is in [2^32, 2^53]");
     }
-    // Every bucket compares series within 2^53 today (consensus/dedup.h):
-    // a smaller wrap asked for is answered with the one granted.
+    if (*asked) wrap = **asked;  // the id carries it to every bucket
   }
   using Refusal = ClusterNode::ConnectRefusal;
   auto issue = [&p]() -> Task<Result<consensus::ConnectionId, Refusal>> {
@@ -141,9 +150,11 @@ Task<Response> connect(Participant& p, Request& request) {
                     "--connection-expiry; reuse a connection, or connect at another participant",
                     p.flags().max_connections));
   }
-  if (!id) co_return unavailable("this participant does not serve yet");
-  co_return Response::json(
-      201, fmt::format("{{\"connection\": \"{}\", \"series_wrap\": {}}}\n", id->to_string(), wrap));
+  const uint64_t cluster = p.cluster_id();
+  if (!id || cluster == 0) co_return unavailable("this participant does not serve yet");
+  id->wrap = wrap;
+  co_return Response::json(201, fmt::format("{{\"connection\": \"{}\", \"series_wrap\": {}}}\n",
+                                            connection_text(*id, cluster), wrap));
 }
 
 Response append_answer(uint32_t bucket, const consensus::MessageResult& result) {
@@ -183,10 +194,11 @@ Task<Response> append_one(Participant& p, Request& request) {
                               "Coworker-Connection and Coworker-Series go together");
   }
   if (connection) {
-    std::optional<consensus::ConnectionId> id = parse_connection(*connection);
-    if (!id) co_return Response::error(400, "bad_header", "Coworker-Connection is not an id");
-    if (!parse_decimal(*series, &entry.series) || entry.series >= consensus::series_wrap_default) {
-      co_return Response::error(400, "bad_header", "Coworker-Series is an integer below 2^53");
+    Result<consensus::ConnectionId, Response> id = connection_header(p, *connection);
+    if (!id) co_return std::move(id.error());
+    if (!parse_decimal(*series, &entry.series) || entry.series >= id->wrap) {
+      co_return Response::error(400, "bad_header",
+                                "Coworker-Series is an integer below " + series_words(*id));
     }
     entry.connection = *id;
     entry.window = entry.series;  // a window of one
@@ -256,9 +268,13 @@ Result<std::vector<WindowMessage>, Response> parse_window(Participant& p, Reques
         if (std::optional<Response> bad = check_identifier(text)) return std::move(*bad);
         parsed.entry.identifier = std::string(text);
       } else if (key == "series") {
+        const uint64_t wrap = connection ? connection->wrap : consensus::series_wrap_default;
         if (value.get_uint64().get(parsed.entry.series) != simdjson::SUCCESS ||
-            parsed.entry.series >= consensus::series_wrap_default) {
-          return window_field_error(i, "bad_series", "series is an integer below 2^53");
+            parsed.entry.series >= wrap) {
+          return window_field_error(
+              i, "bad_series",
+              "series is an integer below " +
+                  (connection ? series_words(*connection) : std::string("2^53")));
         }
         has_series = true;
       } else if (key == "body" || key == "body_base64") {
@@ -287,7 +303,9 @@ Result<std::vector<WindowMessage>, Response> parse_window(Participant& p, Reques
       return window_field_error(i, "bad_header", "series needs a Coworker-Connection header");
     }
     if (connection) {
-      if (!window.empty() && parsed.entry.series <= window.back().entry.series) {
+      // Strictly increasing in serial-number arithmetic within the wrap.
+      if (!window.empty() && !consensus::series_after(parsed.entry.series,
+                                                      window.back().entry.series, connection->wrap)) {
         return Response::error(400, "series_order",
                                fmt::format("messages[{}]: series must strictly increase", i));
       }
@@ -314,8 +332,9 @@ std::string_view outcome_code(consensus::Outcome outcome) {
 Task<Response> append_window(Participant& p, Request& request) {
   std::optional<consensus::ConnectionId> connection;
   if (std::optional<std::string_view> header = request.header("Coworker-Connection")) {
-    connection = parse_connection(*header);
-    if (!connection) co_return Response::error(400, "bad_header", "Coworker-Connection is not an id");
+    Result<consensus::ConnectionId, Response> id = connection_header(p, *header);
+    if (!id) co_return std::move(id.error());
+    connection = *id;
   }
   Result<std::vector<WindowMessage>, Response> parsed = parse_window(p, request, connection);
   if (!parsed) co_return std::move(parsed.error());

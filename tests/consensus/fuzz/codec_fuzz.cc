@@ -67,8 +67,19 @@ void check_built_write(std::string_view input) {
   write->expire_before = write->time - std::min(write->time, in.u64());
   const uint64_t count = in.u64() % 8;
   for (uint64_t i = 0; i < count && in.ok(); i++) {
-    write->entries.push_back(
-        BucketEntry{in.bytes(), ConnectionId{in.u64(), in.u64()}, in.u64(), in.u64(), in.bytes()});
+    // A valid entry: the counter below 2^63 (its low bit picks a wrap other
+    // than 2^53), the series below the wrap when there is a connection.
+    std::string identifier = in.bytes();
+    ConnectionId connection{in.u64(), 0, series_wrap_default};
+    const uint64_t counter = in.u64();
+    connection.counter = counter >> 1;
+    if ((counter & 1) != 0) {
+      connection.wrap = series_wrap_min + connection.counter % (series_wrap_default - series_wrap_min);
+    }
+    uint64_t series = in.u64();
+    if (connection.valid()) series %= connection.wrap;
+    const uint64_t window = in.u64();
+    write->entries.push_back(BucketEntry{std::move(identifier), connection, series, window, in.bytes()});
   }
   write->commit = CommitMark{in.u64(), in.u64(), static_cast<uint32_t>(in.u64())};
   const uint64_t at = in.u64();

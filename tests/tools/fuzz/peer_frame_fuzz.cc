@@ -21,7 +21,11 @@
 //     per value);
 //   - base64_decode (base64.h): when it decodes, base64_encode of the bytes
 //     must be exactly the input (canonical decode); and base64_encode of any
-//     input must decode back to it.
+//     input must decode back to it;
+//   - parse_connection (connection_text.h), under cluster ids 0 and 7: an
+//     id it takes must print back to exactly the input, and must be
+//     refused as unknown under the other cluster id, or print the same
+//     check there (a CRC32C collision).
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -33,6 +37,7 @@
 #include <vector>
 
 #include "tools/coworker/base64.h"
+#include "tools/coworker/connection_text.h"
 #include "tools/coworker/hop.h"
 #include "tools/coworker/peer_frame.h"
 
@@ -167,10 +172,23 @@ void check_base64(std::string_view input) {
 
 }  // namespace
 
+void check_connection(std::string_view input) {
+  for (const uint64_t cluster : {uint64_t{0}, uint64_t{7}}) {
+    const auto id = parse_connection(input, cluster);
+    if (!id) continue;
+    if (connection_text(*id, cluster) != input) __builtin_trap();  // one text per id
+    const uint64_t other = cluster == 0 ? 7 : 0;
+    const auto elsewhere = parse_connection(input, other);
+    if (elsewhere && connection_text(*elsewhere, other) != input) __builtin_trap();
+    if (!elsewhere && elsewhere.error() != ConnectionRefusal::unknown) __builtin_trap();
+  }
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view whole(reinterpret_cast<const char*>(data), size);
   check_hop(whole);
   check_base64(whole);
+  check_connection(whole);
   if (size < 2) return 0;
   const uint8_t options = data[0];
   const uint32_t seed = data[1] | 0x100u;
