@@ -164,9 +164,14 @@ MembershipOutput MembershipNode::on_message(ParticipantId from, ParticipantId to
     if (_paxos != nullptr) on_arrive_request(from, address, *request, out);
     return finish(std::move(out));
   }
-  // For an id this participant does not have (any more): stale. A heartbeat
-  // for "whoever is here" (to 0) is answered by whoever is.
-  const bool anyone = to == no_participant && std::holds_alternative<MemberHeartbeat>(message);
+  // For an id this participant does not have (any more): stale, except a
+  // heartbeat, which whoever is here answers — one for "whoever is here"
+  // (to 0), and one for an id we no longer have: its sender may have
+  // restarted from a state older than our new id and its own departure, and
+  // asks the ids it knows; a member that knows it departed must say so, or
+  // it never learns (seed 2652679960 of member-voters: the bootstrapper,
+  // without join addresses, heartbeat a re-arrived member's old id forever).
+  const bool anyone = to != id() && std::holds_alternative<MemberHeartbeat>(message);
   if (_paxos == nullptr || (to != id() && !anyone)) return finish(std::move(out));
   std::visit(Overloaded{
                  [&](const Message& paxos_message) {

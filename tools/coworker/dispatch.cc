@@ -107,6 +107,9 @@ Task<std::vector<MessageResult>> dispatch_append(Participant& p, uint32_t bucket
       // to the next leader like a client's resubmission, in window order.
       std::vector<uint32_t> still;
       messages.clear();
+      // In window order: the phaser asserts series increase within a request.
+      std::sort(reply->handed_back.begin(), reply->handed_back.end(),
+                [](const auto& a, const auto& b) { return a.index < b.index; });
       for (consensus::HandedBack& back : reply->handed_back) {
         COWORKER_ASSERT(back.index < open.size());
         still.push_back(open[back.index]);
