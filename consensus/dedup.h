@@ -78,6 +78,38 @@ inline bool series_after(uint64_t a, uint64_t b, uint64_t wrap) {
   return distance != 0 && distance < wrap / 2;
 }
 
+// The order of a window's series (DESIGN §3: they strictly increase within
+// a window): each series' offset from the window's first, modulo the wrap,
+// is above the one before and below wrap/2. Then every pair of the window —
+// and of any part of it: a bucket's share, what a hand-back returns —
+// compares in order by series_after (Phaser::on_append asserts it for
+// neighbours), and no series repeats. Checking only neighbours would let
+// [0, 2^31−1, 2^32−2] (wrap 2^32) through, whose first and last are out of
+// order, or [0, w/3, 2w/3, 0], which repeats its first.
+class WindowOrder {
+ public:
+  explicit WindowOrder(uint64_t wrap) : _wrap(wrap) {}
+  // Takes the window's next series; false when it breaks the order.
+  bool next(uint64_t series) {
+    if (series >= _wrap) return false;
+    if (!_started) {
+      _started = true;
+      _first = series;
+      return true;
+    }
+    const uint64_t offset = (series + _wrap - _first) % _wrap;
+    if (offset <= _last || offset >= _wrap / 2) return false;
+    _last = offset;
+    return true;
+  }
+
+ private:
+  uint64_t _wrap;
+  bool _started = false;
+  uint64_t _first = 0;
+  uint64_t _last = 0;
+};
+
 class DedupTable {
  public:
   enum class Verdict { fresh, duplicate, superseded, expired };

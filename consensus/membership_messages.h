@@ -4,7 +4,9 @@
 // A MembershipMessage travels in an envelope that names the sender's and the
 // addressee's arrival ids (0 for a participant that has none yet) and the
 // sender's address; the transport delivers by address. A message for an id
-// the receiver no longer has (it departed and arrived anew) is dropped.
+// the receiver no longer has (it departed and arrived anew) is dropped,
+// except a heartbeat: whoever is there answers it (a departed sender learns
+// it is gone; MembershipNode::on_message).
 #pragma once
 
 #include <cstdint>

@@ -236,6 +236,34 @@ TEST_CASE("dedup: series compare within the connection's wrap, which is part of 
   CHECK(table.decide(other, 6).verdict == DedupTable::Verdict::expired);
 }
 
+TEST_CASE("dedup: a window's order: every pair in order, no repeat, across the wrap") {
+  const uint64_t w = series_wrap_min;
+  const auto takes = [](uint64_t wrap, std::vector<uint64_t> series) {
+    WindowOrder order(wrap);
+    for (uint64_t s : series) {
+      if (!order.next(s)) return false;
+    }
+    return true;
+  };
+  CHECK(takes(w, {w - 2, w - 1, 0, 1}));
+  CHECK(takes(w, {0, w / 2 - 1}));
+  CHECK(!takes(w, {0, w / 2}));                     // half the wrap: not after
+  CHECK(!takes(w, {0, w / 2 - 1, w - 2}));          // neighbours in order, first and last not
+  CHECK(!takes(w, {0, w / 3, 2 * w / 3, 0}));       // a repeat of the first
+  CHECK(!takes(w, {5, 5}));
+  CHECK(!takes(w, {5, 4}));
+  CHECK(!takes(w, {w}));                            // not below the wrap
+  const uint64_t d = series_wrap_default;
+  CHECK(!takes(d, {0, 3000000000000000, 6000000000000000}));  // the default wrap too
+  CHECK(takes(d, {d - 1, 0}));
+  // Any part of a window it takes is in order pairwise (what on_append asserts).
+  const std::vector<uint64_t> window{w - 3, w - 1, 2, w / 2 - 10};
+  REQUIRE(takes(w, window));
+  for (size_t i = 0; i < window.size(); i++) {
+    for (size_t j = i + 1; j < window.size(); j++) CHECK(series_after(window[j], window[i], w));
+  }
+}
+
 TEST_CASE("dedup: a write without entries changes nothing; decode refuses bad state") {
   DedupTable table;
   Write w;

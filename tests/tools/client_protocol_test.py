@@ -397,6 +397,18 @@ def wraps(c, L, tag):
     L.poison.add(b"poison backwards")
     check_error(append(c.http(1), backwards, window_cid), 400, "series_order",
                 "a window going back")
+    # Neighbours in order but not every pair (the first and the last), and a
+    # repeat of the first: refused whole, before anything is dispatched (a
+    # bucket's share of such a window once reached a phaser's assertion).
+    plain_cid = connect(c, 3)
+    L.poison.add(b"poison spread")
+    for wrap, cid_, series in ((small, window_cid, (0, small // 2 - 1, small - 2)),
+                               (small, window_cid, (0, small // 3, 2 * small // 3, 0)),
+                               (WRAP, plain_cid, (0, 3 * 10 ** 15, 6 * 10 ** 15))):
+        spread = [message(L.identifier(f"{tag}-spread{k}-"), s, b"poison spread")
+                  for k, s in enumerate(series)]
+        check_error(append(c.http(2), spread, cid_), 400, "series_order",
+                    f"a window {series} (wrap {wrap})")
     # A changed check: not this cluster's id (also tried against another
     # cluster by main()).
     forged = cid[:-1] + ("0" if cid[-1] != "0" else "1")

@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -79,9 +80,29 @@ class Gen {
     const uint64_t series = connection.valid() ? u64() % connection.wrap : u64();
     return BucketEntry{bytes(), connection, series, u64(), bytes()};
   }
+  // A bucket's part of a window: entries with a connection share the first
+  // one's and follow the window's order (the decoder checks both), in steps
+  // small enough to stay below half the wrap from the first.
   AppendHop append() {
     AppendHop hop{route(), u32(), {}};
-    for (size_t n = messages(); n > 0; n--) hop.messages.push_back(entry());
+    std::optional<ConnectionId> connection;
+    uint64_t series = 0;
+    uint64_t step_max = 0;
+    for (size_t n = messages(); n > 0; n--) {
+      BucketEntry e = entry();
+      if (e.connection.valid()) {
+        if (!connection) {
+          connection = e.connection;
+          series = e.series;
+          step_max = connection->wrap / 2 / (_messages_max + 1);
+        } else {
+          e.connection = *connection;
+          series = (series + 1 + _prng.below(step_max)) % connection->wrap;
+          e.series = series;
+        }
+      }
+      hop.messages.push_back(std::move(e));
+    }
     return hop;
   }
   ReadHop read() {
@@ -545,6 +566,29 @@ TEST_CASE("hop: a changed byte fails with a reason or decodes to exactly those b
       CHECK(known_reason(decoded.error));
     }
   }
+}
+
+TEST_CASE("hop: an append's entries out of a window's order fail bad value") {
+  // What a confused peer might send; a phaser would assert on it.
+  const ConnectionId c{1, 2, uint64_t{1} << 32};
+  const ConnectionId d{1, 3};
+  const auto entry = [](ConnectionId id, uint64_t series) {
+    return BucketEntry{"id", id, series, series, "b"};
+  };
+  const uint64_t w = uint64_t{1} << 32;
+  for (const std::vector<BucketEntry>& bad :
+       {std::vector<BucketEntry>{entry(c, 0), entry(c, w / 2 - 1), entry(c, w - 2)},  // first, last
+        std::vector<BucketEntry>{entry(c, 0), entry(c, w / 3), entry(c, 2 * w / 3), entry(c, 0)},
+        std::vector<BucketEntry>{entry(c, 5), entry(c, 5)},
+        std::vector<BucketEntry>{entry(c, 5), entry(c, 4)},
+        std::vector<BucketEntry>{entry(c, 5), entry(d, 6)}}) {  // two connections
+    const std::string bytes = encode_hop(Hop{1, AppendHop{HopRoute{0, 1, 100}, 3, bad}});
+    CHECK(error_of(bytes) == "bad value");
+  }
+  // Across the wrap, and with untracked messages between: in order.
+  const std::vector<BucketEntry> good{entry(c, w - 2), entry(ConnectionId{}, 0), entry(c, w - 1),
+                                      entry(c, 0), entry(c, 1)};
+  CHECK(error_of(encode_hop(Hop{1, AppendHop{HopRoute{0, 1, 100}, 3, good}})) == "ok");
 }
 
 TEST_CASE("hop: fixed vectors pin the format") {

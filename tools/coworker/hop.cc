@@ -1,6 +1,7 @@
 #include "tools/coworker/hop.h"
 
 #include "consensus/assert.h"
+#include "consensus/dedup.h"
 #include "consensus/phaser_codec.h"
 
 namespace coworker::server {
@@ -38,6 +39,27 @@ AppendHop read_append(Reader& in) {
   if (in.ok() && n == 0) in.fail("empty append");
   if (in.ok() && n > hop_messages_max) in.fail("count too large");
   for (uint64_t i = 0; i < n && in.ok(); i++) hop.messages.push_back(consensus::read_bucket_entry(in));
+  // A bucket's part of one window: one connection, its series in the
+  // window's order (consensus::WindowOrder), as the sender's HTTP layer
+  // checked — a peer that sends anything else is refused here, never
+  // handed to a phaser, which asserts the order.
+  const consensus::BucketEntry* first = nullptr;
+  for (const consensus::BucketEntry& entry : hop.messages) {
+    if (entry.connection.valid()) {
+      first = &entry;
+      break;
+    }
+  }
+  if (first != nullptr && in.ok()) {
+    consensus::WindowOrder order(first->connection.wrap);
+    for (const consensus::BucketEntry& entry : hop.messages) {
+      if (!entry.connection.valid()) continue;
+      if (entry.connection != first->connection || !order.next(entry.series)) {
+        in.fail("bad value");
+        break;
+      }
+    }
+  }
   return hop;
 }
 

@@ -26,7 +26,10 @@
 // exactly what the leader would have.
 //
 // Decoding fails closed with codec.h's reasons plus "unknown kind",
-// "bad outcome", "bad status", "empty append" and "bad hops".
+// "bad outcome", "bad status", "empty append" and "bad hops"; an append's
+// entries fail "bad value" when a series is not below its wrap, or when
+// the entries with a connection do not share one and follow a window's
+// order (consensus::WindowOrder): what the sender's HTTP layer checked.
 #pragma once
 
 #include <cstdint>

@@ -242,6 +242,7 @@ Result<std::vector<WindowMessage>, Response> parse_window(Participant& p, Reques
     return http::json_field_error("messages", "an array of messages");
   }
   std::vector<WindowMessage> window;
+  consensus::WindowOrder order(connection ? connection->wrap : consensus::series_wrap_default);
   for (auto element : array) {
     const size_t i = window.size();
     if (i == window_messages_max) {
@@ -303,11 +304,12 @@ Result<std::vector<WindowMessage>, Response> parse_window(Participant& p, Reques
       return window_field_error(i, "bad_header", "series needs a Coworker-Connection header");
     }
     if (connection) {
-      // Strictly increasing in serial-number arithmetic within the wrap.
-      if (!window.empty() && !consensus::series_after(parsed.entry.series,
-                                                      window.back().entry.series, connection->wrap)) {
+      // Strictly increasing within the wrap, every pair (dedup.h WindowOrder).
+      if (!order.next(parsed.entry.series)) {
         return Response::error(400, "series_order",
-                               fmt::format("messages[{}]: series must strictly increase", i));
+                               fmt::format("messages[{}]: series must strictly increase, within "
+                                           "half the series_wrap of the window's first",
+                                           i));
       }
       parsed.entry.connection = *connection;
     }
