@@ -250,10 +250,12 @@ void Workload::on_reply(Tick now, const consensus::Reply& reply) {
         _expired++;
         if (m != nullptr && m->state == State::waiting) expired = true;
         break;
+      case Outcome::handed_back:  // the client resubmits, as the server would at once
+        _handed_back++;
+        failed = true;
+        break;
       case Outcome::unavailable:
       case Outcome::overloaded:
-      case Outcome::handed_back:  // the client resubmits, as the server would at once
-        if (result.outcome == Outcome::handed_back) _handed_back++;
         failed = true;
         break;
     }
