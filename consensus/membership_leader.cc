@@ -60,7 +60,7 @@ void MembershipNode::on_member_heartbeat(ParticipantId from, const MemberHeartbe
   // Rule 3: a member whose removal this leadership proposed is withheld
   // until the removal is decided (or turned into a mark), whichever boot of
   // it heartbeats.
-  COWORKER_ASSERT(!peer.removal_proposed);
+  COWORKER_ASSERT(!peer.removal);
   const MemberAck ack{heartbeat.sent, _paxos->decided_through(), false, 0, heartbeat.boot};
   peer.last_acked = _now;
   if (from == id()) {
@@ -111,7 +111,7 @@ void MembershipNode::tick_leader(MembershipOutput& out) {
 
 // Rule 3 for one member.
 void MembershipNode::consider_removal(ParticipantId member_id, Peer& peer, MembershipOutput& out) {
-  if (peer.removal_proposed) return;
+  if (peer.removal) return;
   const MembershipTiming& timing = _config.timing;
   // From the leadership's start at the earliest: a departure then comes a
   // departure timeout >= lease + margin after it, when every read lease the
@@ -136,7 +136,7 @@ void MembershipNode::consider_removal(ParticipantId member_id, Peer& peer, Membe
                                       : MembershipEntry{Depart{member_id}};
   const size_t before = out.proposed.size();
   propose_entry(entry, Paxos::Forwarding::no, out);
-  if (out.proposed.size() > before) peer.removal_proposed = true;
+  if (out.proposed.size() > before) peer.removal = out.proposed.back().id;
 }
 
 // Rule 4: the voters follow the rule, one change at a time.

@@ -286,6 +286,7 @@ MembershipOutput MembershipNode::apply(const MembershipOutput& released) {
     const Effect effect = _state.apply(decided.slot, decided.entry, _application);
     _application.apply(decided.slot, effect, _state);
     react(decided.slot, effect, out);
+    settle_removal(decided.entry.id);
     if (!_retiring && _state.gone(id())) retire(out);
   }
   after_apply(out);
@@ -316,11 +317,14 @@ void MembershipNode::react(Slot slot, const Effect& effect, MembershipOutput& ou
       _peers.erase(effect.id);
       break;
     case Effect::Kind::unreachable:
-    case Effect::Kind::returned:
-      _peers[effect.id].removal_proposed = false;
-      _peers[effect.id].return_proposed = false;
-      _peers[effect.id].withhold = false;
+    case Effect::Kind::returned: {
+      Peer& peer = _peers[effect.id];
+      peer.return_proposed = false;
+      // Acks may come back, unless a removal of ours is still undecided
+      // (settle_removal ends that withholding).
+      if (!peer.removal) peer.withhold = false;
       break;
+    }
     case Effect::Kind::reconfigured:
       _reconfiguration_pending = false;
       break;
@@ -330,6 +334,19 @@ void MembershipNode::react(Slot slot, const Effect& effect, MembershipOutput& ou
       break;
   }
   COWORKER_ASSERT(_state.applied() == slot);
+}
+
+// Our removal of a member is decided: it departed (its peer is gone), was
+// marked unreachable, or changed nothing (marked already, by an earlier
+// leadership). Only now may it have acks again.
+void MembershipNode::settle_removal(const ProposalId& decided) {
+  for (auto& [member, peer] : _peers) {
+    if (peer.removal != decided) continue;
+    COWORKER_ASSERT(peer.withhold);
+    peer.removal.reset();
+    peer.withhold = false;
+    return;
+  }
 }
 
 void MembershipNode::after_apply(MembershipOutput& out) {
@@ -514,7 +531,7 @@ void MembershipNode::check_invariants() const {
   // Rule 3: a member whose removal this leadership proposed stays withheld
   // (by id: whichever boot of it heartbeats) until the removal is decided.
   for (const auto& [member, peer] : _peers) {
-    COWORKER_ASSERT(!peer.removal_proposed || peer.withhold);
+    COWORKER_ASSERT(!peer.removal || peer.withhold);
   }
 }
 

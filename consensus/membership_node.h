@@ -38,7 +38,9 @@
 //   3. Departures. The leader departs a member that sent no heartbeat for
 //      the departure timeout, or that a bucket leader reported silent, or
 //      that is leaving and holds nothing — always after withholding its acks
-//      for lease + margin since the last one it sent. Silence counts from
+//      for lease + margin since the last one it sent, and until that very
+//      proposal is decided (another leadership's mark decided meanwhile
+//      does not end it). Silence counts from
 //      when it began leading at the earliest (by then the previous leader's
 //      acks have stopped; departure >= lease + margin), reports only from
 //      one departure timeout after it (docs/PROTOCOL.md, "Leases and
@@ -173,7 +175,11 @@ class MembershipNode {
     Tick recovering_since = 0;  // 0: not recovering
     Tick reported_at = 0;
     bool withhold = false;
-    bool removal_proposed = false;
+    // This leadership's Depart or Unreachable of it, until that very
+    // proposal is decided: another leadership's removal decided meanwhile
+    // (an Unreachable re-proposed by phase 1, say) does not end the
+    // withholding, ours may still depart it (seed 671497433 of phaser-churn).
+    std::optional<ProposalId> removal;
     bool return_proposed = false;
   };
 
@@ -187,6 +193,7 @@ class MembershipNode {
   void on_arrive_answer(const ArriveAnswer& answer, MembershipOutput& out);
   void answer_arrival(const Nonce& nonce, const std::string& address, MembershipOutput& out);
   void react(Slot slot, const Effect& effect, MembershipOutput& out);
+  void settle_removal(const ProposalId& decided);
   void after_apply(MembershipOutput& out);
   void retire(MembershipOutput& out);
   bool retired() const;
