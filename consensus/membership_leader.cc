@@ -51,6 +51,7 @@ void MembershipNode::on_member_heartbeat(ParticipantId from, const MemberHeartbe
   if (!_state.is_member(from)) return;  // its arrival is not applied here yet
   Peer& peer = _peers[from];
   peer.last_heard = _now;
+  peer.heard_applied = std::max(peer.heard_applied, heartbeat.applied);
   if (!heartbeat.recovering) {
     peer.recovering_since = 0;
   } else if (peer.recovering_since == 0) {
@@ -93,8 +94,9 @@ void MembershipNode::tick_leader(MembershipOutput& out) {
       // return, a cluster it alone survived would have no rule voters and
       // no reconfiguration would ever retire the departed ones (seed
       // 30027 of phaser-members).
+      if (peer.marked_at == 0) peer.marked_at = _state.applied();
       const bool heard = member_id == id() ||
-                         (peer.last_heard != 0 &&
+                         (peer.last_heard != 0 && peer.heard_applied >= peer.marked_at &&
                           _now < peer.last_heard + _config.timing.departure_ticks);
       if (heard && !peer.return_proposed) {
         propose_entry(Return{member_id}, Paxos::Forwarding::no, out);

@@ -320,6 +320,7 @@ void MembershipNode::react(Slot slot, const Effect& effect, MembershipOutput& ou
     case Effect::Kind::returned: {
       Peer& peer = _peers[effect.id];
       peer.return_proposed = false;
+      if (effect.kind == Effect::Kind::unreachable) peer.marked_at = slot;
       // Acks may come back, unless a removal of ours is still undecided
       // (settle_removal ends that withholding).
       if (!peer.removal) peer.withhold = false;

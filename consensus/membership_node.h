@@ -49,7 +49,9 @@
 //      timeout. The last survivor of some
 //      current government is marked unreachable instead (and the state
 //      machine converts a depart it applies then). An unreachable member
-//      heard again is returned (a leader hears itself). These proposals are
+//      heard again after its mark — a heartbeat whose applied slot reaches
+//      the mark's, so never one delayed from before it — is returned (a
+//      leader hears itself). These proposals are
 //      leader-only: they never outlive the leadership that judged them.
 //   4. Voters. The leader proposes a reconfiguration whenever the rule's
 //      voters (MembershipState, at its applied slot: the basis) differ from
@@ -181,6 +183,13 @@ class MembershipNode {
     // withholding, ours may still depart it (seed 671497433 of phaser-churn).
     std::optional<ProposalId> removal;
     bool return_proposed = false;
+    // A marked member returns only once heard after its mark: with a
+    // heartbeat whose applied slot reaches the mark's (a heartbeat sent
+    // before it, delivered late, never returns a lost participant: seed
+    // 403445063 of member-lost). marked_at: the mark's slot as this
+    // leadership knows it (at least its first look at the member).
+    Slot marked_at = 0;
+    Slot heard_applied = 0;  // the highest applied slot its heartbeats said
   };
 
   // membership_node.cc: identity, arrival, apply, member side.

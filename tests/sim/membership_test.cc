@@ -297,6 +297,8 @@ TEST_CASE("membership: seeds that once failed run clean") {
                                       // heartbeat a re-arrived member's old id: unanswered
       {"phaser-churn", 671497433},  // an old leadership's mark decided before our depart
                                     // ended the withholding: departed under a lease
+      {"member-lost", 403445063},   // a lost voter's heartbeat, delivered 250 ticks late,
+                                    // returned it and the rule made it the only voter
   };
   for (const Case& c : cases) {
     const Family* family = find_family(c.family);
