@@ -1,5 +1,5 @@
-// EntryReader (entry_reader.h): index lookups, one Read op per register
-// record, verification, slicing; a counter of reads in flight and a small
+// EntryReader (entry_reader.h): index lookups, one Read op per run of
+// register records, verification, slicing; a counter of reads in flight and a small
 // cache of read-only segment files.
 #include "bucket/entry_reader.h"
 
@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <iterator>
 #include <memory>
 #include <span>
@@ -96,25 +97,30 @@ Task<Result<std::vector<BucketEntry>, ReadErrc>> EntryReader::read(uint32_t buck
   Position at = from;
   size_t bytes = 0;
   while (out.size() < limit) {
-    // Looked up again after each read: the index may have changed meanwhile
+    // Looked up again after each run: the index may have changed meanwhile
     // (grown; marked damaged; with retention, trimmed).
     if (_index.damaged(bucket)) co_return ReadErrc::not_found;
     const std::optional<IndexedWrite> write = _index.find(bucket, at);
     if (!write) break;  // the committed end (or, later, the retained start)
     if (bytes > 0 && bytes + write->payload_bytes > bytes_max) break;
-    bytes += write->payload_bytes;
-    const size_t skip = static_cast<size_t>(at - write->first);
-    const size_t take = std::min<size_t>(write->entries - skip, limit - out.size());
-    auto held = co_await read_register(bucket, *write);
+    Run run = plan_run(bucket, *write, at, limit - out.size(),
+                       bytes_max - std::min(bytes, bytes_max));
+    bytes += run.payload_bytes;
+    auto held = co_await read_run(bucket, std::move(run));
     if (!held) co_return held.error();
-    // The decoder made this Write (non-const) and nobody else holds it: its
-    // entries move out rather than being copied.
-    COWORKER_ASSERT(held->use_count() == 1);
-    auto& entries = const_cast<consensus::Write&>(**held).entries;
-    const auto begin = entries.begin() + static_cast<std::ptrdiff_t>(skip);
-    out.insert(out.end(), std::make_move_iterator(begin),
-               std::make_move_iterator(begin + static_cast<std::ptrdiff_t>(take)));
-    at += take;
+    for (consensus::WritePtr& w : *held) {
+      // The decoder made this Write (non-const) and nobody else holds it:
+      // its entries move out rather than being copied.
+      COWORKER_ASSERT(w.use_count() == 1);
+      COWORKER_ASSERT(w->first <= at && at < w->end());
+      auto& entries = const_cast<consensus::Write&>(*w).entries;
+      const size_t skip = static_cast<size_t>(at - w->first);
+      const size_t take = std::min<size_t>(entries.size() - skip, limit - out.size());
+      const auto begin = entries.begin() + static_cast<std::ptrdiff_t>(skip);
+      out.insert(out.end(), std::make_move_iterator(begin),
+                 std::make_move_iterator(begin + static_cast<std::ptrdiff_t>(take)));
+      at += take;
+    }
   }
   COWORKER_ASSERT(out.size() <= limit);
   COWORKER_ASSERT(at == from + out.size());
@@ -134,17 +140,56 @@ Task<Result<std::vector<consensus::WritePtr>, ReadErrc>> EntryReader::read_write
     const std::optional<IndexedWrite> write = _index.find(bucket, at);
     if (!write) break;
     if (bytes > 0 && bytes + write->payload_bytes > bytes_max) break;
-    bytes += write->payload_bytes;
-    auto held = co_await read_register(bucket, *write);
+    Run run = plan_run(bucket, *write, at, SIZE_MAX, bytes_max - std::min(bytes, bytes_max));
+    bytes += run.payload_bytes;
+    auto held = co_await read_run(bucket, std::move(run));
     if (!held) co_return held.error();
-    at = (*held)->end();
-    out.push_back(std::move(*held));
+    for (consensus::WritePtr& w : *held) {
+      at = w->end();
+      out.push_back(std::move(w));
+    }
   }
   co_return out;
 }
 
-Task<Result<consensus::WritePtr, ReadErrc>> EntryReader::read_register(uint32_t bucket,
-                                                                        IndexedWrite write) {
+size_t EntryReader::Run::bytes() const {
+  COWORKER_ASSERT(!writes.empty());
+  const IndexedWrite& last = writes.back();
+  return static_cast<size_t>(last.offset() - offset()) + record_header_bytes +
+         last.payload_bytes;
+}
+
+// Step 2: `first` always; then each next write of the bucket while it
+// follows in the same segment within span_gap_max, the entries wanted are
+// not covered yet and its payload fits what is left of the budget.
+EntryReader::Run EntryReader::plan_run(uint32_t bucket, IndexedWrite first, Position at,
+                                       size_t entries, size_t bytes_left) const {
+  COWORKER_ASSERT(first.first <= at && at < first.end());
+  COWORKER_ASSERT(entries > 0);
+  Run run;
+  run.writes.push_back(first);
+  run.payload_bytes = first.payload_bytes;
+  size_t covered = static_cast<size_t>(first.end() - at);
+  while (covered < entries) {
+    const IndexedWrite& last = run.writes.back();
+    const std::optional<IndexedWrite> next = _index.find(bucket, last.end());
+    if (!next || next->first != last.end() || next->segment != last.segment) break;
+    const uint64_t last_end = last.offset() + record_header_bytes + last.payload_bytes;
+    if (next->offset() < last_end || next->offset() - last_end > span_gap_max) break;
+    if (run.payload_bytes + next->payload_bytes > bytes_left) break;
+    if (next->offset() + record_header_bytes + next->payload_bytes - run.offset() >
+        span_bytes_max) {
+      break;
+    }
+    run.payload_bytes += next->payload_bytes;
+    covered += next->entries;
+    run.writes.push_back(*next);
+  }
+  return run;
+}
+
+Task<Result<std::vector<consensus::WritePtr>, ReadErrc>> EntryReader::read_run(uint32_t bucket,
+                                                                                Run run) {
   while (_in_flight >= _config.reads_in_flight_max) {
     _stats.slot_waits++;
     // Every slot holder finishes its Read (Read runs through the loop's
@@ -152,26 +197,36 @@ Task<Result<consensus::WritePtr, ReadErrc>> EntryReader::read_register(uint32_t 
     co_await _slot_free.wait_through_stop();
   }
   Slot slot(*this);
-  const size_t bytes = record_header_bytes + write.payload_bytes;
-  std::unique_ptr<char[]> record(new char[bytes]);
-  Result<int, ReadErrc> fd = open_file(write.segment);
+  const size_t bytes = run.bytes();
+  std::unique_ptr<char[]> buffer(new char[bytes]);
+  const uint64_t segment = run.writes.front().segment;
+  Result<int, ReadErrc> fd = open_file(segment);
   if (!fd) co_return fd.error();
-  FileRef file(*this, write.segment);
+  FileRef file(*this, segment);
   Result<size_t> got =
-      co_await reactor::Read(*fd, std::span<char>(record.get(), bytes), write.offset());
+      co_await reactor::Read(*fd, std::span<char>(buffer.get(), bytes), run.offset());
   _stats.reads++;
   if (!got) {
     _stats.io_errors++;
     co_return ReadErrc::io;
   }
   _stats.bytes_read += *got;
-  auto held = *got < bytes ? Result<consensus::WritePtr, ReadErrc>(ReadErrc::corrupt)
-                           : check_register(bucket, write, record.get());
-  if (!held) {
-    COWORKER_ASSERT(held.error() == ReadErrc::corrupt);
-    _stats.corrupt++;
+  std::vector<consensus::WritePtr> out;
+  out.reserve(run.writes.size());
+  for (const IndexedWrite& write : run.writes) {
+    const size_t at = static_cast<size_t>(write.offset() - run.offset());
+    _stats.registers++;
+    auto held = *got < at + record_header_bytes + write.payload_bytes
+                    ? Result<consensus::WritePtr, ReadErrc>(ReadErrc::corrupt)
+                    : check_register(bucket, write, buffer.get() + at);
+    if (!held) {
+      COWORKER_ASSERT(held.error() == ReadErrc::corrupt);
+      _stats.corrupt++;
+      co_return held.error();
+    }
+    out.push_back(std::move(*held));
   }
-  co_return held;
+  co_return out;
 }
 
 // Verifies a register record read whole (header, payload checksum, what it

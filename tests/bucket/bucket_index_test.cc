@@ -531,6 +531,32 @@ TEST_CASE("bucket index: a read stops at its byte bound, but always reads one re
   }());
 }
 
+TEST_CASE("bucket index: a bucket written alone reads back in runs, one Read op for many writes") {
+  TempDir dir;
+  const auto buckets = make_buckets(1, 5000, 120);
+  BucketIndex index(0);
+  reactor::block_on(stage_all(store_config(dir, LogStore::segment_bytes_min), buckets, index));
+  const Bucket& b = buckets[0];
+  std::set<uint32_t> segments;
+  for (uint64_t p = 0; p < b.folded.commit_end; p++) segments.insert(index.find(b.id, p)->segment);
+  CHECK(segments.size() > 1);  // runs end at a segment's end
+  reactor::block_on([&]() -> Task<void> {
+    EntryReader reader({dir.path()}, index);
+    co_await check_read_through(reader, buckets, 1000);
+    CHECK(reader.stats().corrupt == 0);
+    // Registers follow one another with their commits between: each op
+    // reads several (staged after its first read through, the same writes
+    // came one op each).
+    CHECK(reader.stats().registers >= 3 * reader.stats().reads);
+    // A limit of one entry reads one register.
+    const EntryReader::Stats before = reader.stats();
+    auto one = co_await reader.read(b.id, 0, 1, bytes_unbounded);
+    REQUIRE(one.ok());
+    CHECK(*one == slice(b.folded.log, 0, 1));
+    CHECK(reader.stats().registers == before.registers + 1);
+  }());
+}
+
 TEST_CASE("bucket index: damage on disk fails a read as corrupt, never as wrong entries") {
   TempDir dir;
   const auto buckets = make_buckets(3, 4000, 40);
