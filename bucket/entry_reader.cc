@@ -36,6 +36,16 @@ const char* read_errc_name(ReadErrc errc) {
   return "?";
 }
 
+namespace {
+
+// The decoded register is the write the index names.
+bool holds(const consensus::Write& head, size_t entries, uint32_t bucket,
+           const IndexedWrite& write) {
+  return head.bucket == bucket && head.first == write.first && entries == write.entries;
+}
+
+}  // namespace
+
 // One of the core's read slots, held for one register read (the Read op and
 // the decode of its buffer, so the slots bound the buffers too).
 class EntryReader::Slot {
@@ -86,14 +96,14 @@ EntryReader::~EntryReader() {
   }
 }
 
-Task<Result<std::vector<BucketEntry>, ReadErrc>> EntryReader::read(uint32_t bucket,
-                                                                  Position from, size_t limit,
-                                                                  size_t bytes_max) {
+Task<Result<EntryPage, ReadErrc>> EntryReader::read(uint32_t bucket, Position from, size_t limit,
+                                                    size_t bytes_max) {
   COWORKER_ASSERT(limit > 0);
   COWORKER_ASSERT(bytes_max > 0);
   if (_index.damaged(bucket)) co_return ReadErrc::not_found;
   if (from < _index.retained_start(bucket)) co_return ReadErrc::not_found;
-  std::vector<BucketEntry> out;
+  EntryPage out;
+  out.entries.reserve(std::min<size_t>(limit, 4096));
   Position at = from;
   size_t bytes = 0;
   while (out.size() < limit) {
@@ -106,21 +116,30 @@ Task<Result<std::vector<BucketEntry>, ReadErrc>> EntryReader::read(uint32_t buck
     Run run = plan_run(bucket, *write, at, limit - out.size(),
                        bytes_max - std::min(bytes, bytes_max));
     bytes += run.payload_bytes;
-    auto held = co_await read_run(bucket, std::move(run));
-    if (!held) co_return held.error();
-    for (consensus::WritePtr& w : *held) {
-      // The decoder made this Write (non-const) and nobody else holds it:
-      // its entries move out rather than being copied.
-      COWORKER_ASSERT(w.use_count() == 1);
-      COWORKER_ASSERT(w->first <= at && at < w->end());
-      auto& entries = const_cast<consensus::Write&>(*w).entries;
-      const size_t skip = static_cast<size_t>(at - w->first);
-      const size_t take = std::min<size_t>(entries.size() - skip, limit - out.size());
-      const auto begin = entries.begin() + static_cast<std::ptrdiff_t>(skip);
-      out.insert(out.end(), std::make_move_iterator(begin),
-                 std::make_move_iterator(begin + static_cast<std::ptrdiff_t>(take)));
+    const std::vector<IndexedWrite> writes = run.writes;
+    auto got = co_await read_run(bucket, std::move(run));
+    if (!got) co_return got.error();
+    for (size_t i = 0; i < writes.size(); i++) {
+      const IndexedWrite& w = writes[i];
+      COWORKER_ASSERT(w.first <= at && at < w.end());
+      // Decoded straight onto the page's end, then trimmed to the range:
+      // the positions before `at` (the first write only) and past `limit`.
+      std::vector<consensus::EntryView>& entries = out.entries;
+      const size_t before = entries.size();
+      consensus::Decoded<consensus::Write> head =
+          consensus::decode_register_view(got->payloads[i], entries);
+      if (!head || !holds(*head.value, entries.size() - before, bucket, w)) {
+        _stats.corrupt++;
+        co_return ReadErrc::corrupt;
+      }
+      const size_t skip = static_cast<size_t>(at - w.first);
+      const size_t take = std::min<size_t>(w.entries - skip, limit - before);
+      const auto first = entries.begin() + static_cast<std::ptrdiff_t>(before);
+      entries.erase(first, first + static_cast<std::ptrdiff_t>(skip));
+      entries.resize(before + take);
       at += take;
     }
+    out.buffers.push_back(std::move(got->buffer));
   }
   COWORKER_ASSERT(out.size() <= limit);
   COWORKER_ASSERT(at == from + out.size());
@@ -142,11 +161,21 @@ Task<Result<std::vector<consensus::WritePtr>, ReadErrc>> EntryReader::read_write
     if (bytes > 0 && bytes + write->payload_bytes > bytes_max) break;
     Run run = plan_run(bucket, *write, at, SIZE_MAX, bytes_max - std::min(bytes, bytes_max));
     bytes += run.payload_bytes;
-    auto held = co_await read_run(bucket, std::move(run));
-    if (!held) co_return held.error();
-    for (consensus::WritePtr& w : *held) {
-      at = w->end();
-      out.push_back(std::move(w));
+    const std::vector<IndexedWrite> writes = run.writes;
+    auto got = co_await read_run(bucket, std::move(run));
+    if (!got) co_return got.error();
+    for (size_t i = 0; i < writes.size(); i++) {
+      // WriteChecksum::covered: the payload checksum just checked covers
+      // the Write's bytes, so its own checksum is not recomputed.
+      auto decoded =
+          consensus::decode_phaser_record(got->payloads[i], consensus::WriteChecksum::covered);
+      const auto* r = decoded ? std::get_if<consensus::RegisterRecord>(&*decoded.value) : nullptr;
+      if (r == nullptr || !holds(*r->write, r->write->entries.size(), bucket, writes[i])) {
+        _stats.corrupt++;
+        co_return ReadErrc::corrupt;
+      }
+      at = r->write->end();
+      out.push_back(std::move(r->write));
     }
   }
   co_return out;
@@ -188,8 +217,7 @@ EntryReader::Run EntryReader::plan_run(uint32_t bucket, IndexedWrite first, Posi
   return run;
 }
 
-Task<Result<std::vector<consensus::WritePtr>, ReadErrc>> EntryReader::read_run(uint32_t bucket,
-                                                                                Run run) {
+Task<Result<EntryReader::RunRead, ReadErrc>> EntryReader::read_run(uint32_t bucket, Run run) {
   while (_in_flight >= _config.reads_in_flight_max) {
     _stats.slot_waits++;
     // Every slot holder finishes its Read (Read runs through the loop's
@@ -198,42 +226,43 @@ Task<Result<std::vector<consensus::WritePtr>, ReadErrc>> EntryReader::read_run(u
   }
   Slot slot(*this);
   const size_t bytes = run.bytes();
-  std::unique_ptr<char[]> buffer(new char[bytes]);
+  RunRead out;
+  out.buffer.reset(new char[bytes]);
   const uint64_t segment = run.writes.front().segment;
   Result<int, ReadErrc> fd = open_file(segment);
   if (!fd) co_return fd.error();
   FileRef file(*this, segment);
   Result<size_t> got =
-      co_await reactor::Read(*fd, std::span<char>(buffer.get(), bytes), run.offset());
+      co_await reactor::Read(*fd, std::span<char>(out.buffer.get(), bytes), run.offset());
   _stats.reads++;
   if (!got) {
     _stats.io_errors++;
     co_return ReadErrc::io;
   }
   _stats.bytes_read += *got;
-  std::vector<consensus::WritePtr> out;
-  out.reserve(run.writes.size());
+  out.payloads.reserve(run.writes.size());
   for (const IndexedWrite& write : run.writes) {
     const size_t at = static_cast<size_t>(write.offset() - run.offset());
     _stats.registers++;
-    auto held = *got < at + record_header_bytes + write.payload_bytes
-                    ? Result<consensus::WritePtr, ReadErrc>(ReadErrc::corrupt)
-                    : check_register(bucket, write, buffer.get() + at);
-    if (!held) {
-      COWORKER_ASSERT(held.error() == ReadErrc::corrupt);
+    Result<std::string_view, ReadErrc> payload =
+        *got < at + record_header_bytes + write.payload_bytes
+            ? Result<std::string_view, ReadErrc>(ReadErrc::corrupt)
+            : check_record(bucket, write, out.buffer.get() + at);
+    if (!payload) {
+      COWORKER_ASSERT(payload.error() == ReadErrc::corrupt);
       _stats.corrupt++;
-      co_return held.error();
+      co_return payload.error();
     }
-    out.push_back(std::move(*held));
+    out.payloads.push_back(*payload);
   }
   co_return out;
 }
 
-// Verifies a register record read whole (header, payload checksum, what it
-// holds against the index) and returns its write.
-Result<consensus::WritePtr, ReadErrc> EntryReader::check_register(uint32_t bucket,
-                                                                  const IndexedWrite& write,
-                                                                  const char* record) {
+// Verifies a register record read whole: its header, that it is the record
+// the index names, and its payload checksum.
+Result<std::string_view, ReadErrc> EntryReader::check_record(uint32_t bucket,
+                                                             const IndexedWrite& write,
+                                                             const char* record) const {
   COWORKER_ASSERT(write.entries > 0);
   RecordHeader header;
   if (decode_header(record, write.segment, &header) != HeaderCheck::ok) {
@@ -246,16 +275,7 @@ Result<consensus::WritePtr, ReadErrc> EntryReader::check_register(uint32_t bucke
   if (!placed) return ReadErrc::corrupt;
   const std::span<const char> payload(record + record_header_bytes, write.payload_bytes);
   if (!payload_intact(header, payload)) return ReadErrc::corrupt;
-  auto decoded = consensus::decode_phaser_record(
-      std::string_view(payload.data(), payload.size()), consensus::WriteChecksum::covered);
-  if (!decoded) return ReadErrc::corrupt;
-  const auto* r = std::get_if<consensus::RegisterRecord>(&*decoded.value);
-  if (r == nullptr) return ReadErrc::corrupt;
-  const consensus::Write& held = *r->write;
-  if (held.bucket != bucket || held.first != write.first || held.entries.size() != write.entries) {
-    return ReadErrc::corrupt;
-  }
-  return std::move(r->write);
+  return std::string_view(payload.data(), payload.size());
 }
 
 // Takes a use of segment `segment`'s file, opening it (read-only) when it is

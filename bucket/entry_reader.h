@@ -14,9 +14,9 @@
 //      at most span_gap_max bytes after the previous one ends (what lies
 //      between — commit records, other buckets' records — is read and
 //      skipped), within the call's bounds. A bucket written in
-//      uninterrupted writes reads back in few ops (one per 64 KiB, not one
-//      per write); one interleaved with the other buckets of its core
-//      reads as before, an op per register;
+//      uninterrupted writes reads back in few ops (one per MiB, not one per
+//      write); one interleaved with the other buckets of its core reads as
+//      before, an op per register;
 //   3. its header is verified (decode_header with the segment index: magic,
 //      checksum, fields), then its payload checksum (payload_intact), then
 //      what it holds: a register_write of this bucket, this core, this
@@ -24,7 +24,9 @@
 //      payload checksum just checked covers the Write's bytes, so its own
 //      checksum is not recomputed) to a write at the indexed first position
 //      with the indexed entry count;
-//   4. the entries in range are moved out of the decoded write.
+//   4. the entries in range are answered in place: views into the run's
+//      buffer, which the answer owns (EntryPage). No entry is copied, nor
+//      allocated one by one (what cost most once runs made ops few).
 // Any disagreement is `corrupt`, a value: bytes from a disk never fire an
 // assertion, and a damaged record never yields entries.
 //
@@ -42,9 +44,12 @@
 // most `bytes_max` bytes of register payload read — except the first
 // register, always read so that every call makes progress. A run's buffer
 // holds its registers and the gaps between them: at most span_bytes_max,
-// or its first register alone when that is bigger (64 KiB: the buffer
-// stays in the core's L2 cache while it is checked and decoded; 1 MiB runs
-// measured 5% slower). A call answers
+// or its first register alone when that is bigger; so at most
+// reads_in_flight_max such buffers per core (16 MiB by default). A page
+// keeps the buffers of its runs (views point into them) until it is
+// dropped. 1 MiB: per op costs were measured to matter more than cache
+// misses once entries were views (64 KiB runs 0.71x of raw, 256 KiB 0.75x,
+// 1 MiB 0.79x; docs/PERFORMANCE.md). A call answers
 // fewer than `limit` entries when it stops at a bound or at the committed
 // end; the next position is `from` + the entries answered.
 #pragma once
@@ -52,7 +57,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bucket/bucket_index.h"
@@ -70,6 +77,16 @@ enum class ReadErrc : uint8_t {
 };
 const char* read_errc_name(ReadErrc errc);
 
+// What EntryReader::read answers: entries whose bytes are views into
+// `buffers`, which the page owns (moving it keeps them valid).
+struct EntryPage {
+  std::vector<consensus::EntryView> entries;
+  std::vector<std::unique_ptr<char[]>> buffers;
+
+  size_t size() const { return entries.size(); }
+  bool empty() const { return entries.empty(); }
+};
+
 class EntryReader {
  public:
   struct Config {
@@ -80,7 +97,7 @@ class EntryReader {
   // Step 2: the most bytes between two registers read in one op, and the
   // most a run reads unless its first register alone is bigger.
   static constexpr size_t span_gap_max = 4096;
-  static constexpr size_t span_bytes_max = 64 * 1024;
+  static constexpr size_t span_bytes_max = 1024 * 1024;
   struct Stats {
     uint64_t reads = 0;         // Read ops (one run of registers each)
     uint64_t registers = 0;     // register records read
@@ -100,8 +117,8 @@ class EntryReader {
   // The committed entries of `bucket` from position `from`, at most `limit`
   // (> 0) of them, reading at most `bytes_max` (> 0) bytes of registers
   // beyond the first. Empty when nothing is committed at `from` yet.
-  reactor::Task<Result<std::vector<consensus::BucketEntry>, ReadErrc>> read(
-      uint32_t bucket, Position from, size_t limit, size_t bytes_max);
+  reactor::Task<Result<EntryPage, ReadErrc>> read(uint32_t bucket, Position from, size_t limit,
+                                                  size_t bytes_max);
 
   // Whole committed writes (with entries) from the one holding `from`, by
   // the same bounds: a newcomer's acclimation (phaser.h step 9b).
@@ -136,12 +153,17 @@ class EntryReader {
   };
   Run plan_run(uint32_t bucket, IndexedWrite first, Position at, size_t entries,
                size_t bytes_left) const;
-  // Reads a run and returns the writes its registers hold, in order.
-  reactor::Task<Result<std::vector<consensus::WritePtr>, ReadErrc>> read_run(uint32_t bucket,
-                                                                             Run run);
-  Result<consensus::WritePtr, ReadErrc> check_register(uint32_t bucket,
-                                                       const IndexedWrite& write,
-                                                       const char* record);
+  // A run read, each of its records verified: the payloads of its
+  // registers, in order, views into `buffer`.
+  struct RunRead {
+    std::unique_ptr<char[]> buffer;
+    std::vector<std::string_view> payloads;
+  };
+  reactor::Task<Result<RunRead, ReadErrc>> read_run(uint32_t bucket, Run run);
+  // A register record's payload, once its header, its place and its
+  // checksum hold.
+  Result<std::string_view, ReadErrc> check_record(uint32_t bucket, const IndexedWrite& write,
+                                                  const char* record) const;
   Result<int, ReadErrc> open_file(uint64_t segment);
   void close_file(uint64_t segment);
   void trim_files(size_t keep);

@@ -127,12 +127,14 @@ class Reader {
     if (value > 1) fail("bad bool");
     return value == 1;
   }
-  std::string bytes(size_t max = value_bytes_max) {
+  std::string bytes(size_t max = value_bytes_max) { return std::string(bytes_view(max)); }
+  // The same, in place: a view into the bytes being read.
+  std::string_view bytes_view(size_t max = value_bytes_max) {
     const uint64_t size = u64();
     if (!ok()) return {};
     if (size > _bytes.size() - _at) return fail_bytes("truncated");
     if (size > max) return fail_bytes("bytes too large");
-    std::string value(_bytes.substr(_at, size));
+    const std::string_view value = _bytes.substr(_at, size);
     _at += size;
     return value;
   }
@@ -166,7 +168,7 @@ class Reader {
   }
 
  private:
-  std::string fail_bytes(const char* reason) {
+  std::string_view fail_bytes(const char* reason) {
     fail(reason);
     return {};
   }

@@ -71,31 +71,46 @@ void write_write(Writer& out, const WritePtr& write) {
   write_mark(out, write->commit);
 }
 
-WritePtr read_write(Reader& in, WriteChecksum check = WriteChecksum::verify) {
-  auto write = std::make_shared<Write>();
-  write->bucket = in.u32();
-  write->promise = read_promise(in);
-  write->number = in.u64();
-  write->first = in.u64();
-  write->time = in.u64();
-  write->expire_before = in.u64();
-  if (write->expire_before > write->time) in.fail("bad value");
+// A write's fields into `write` and its entries appended to `entries`: the
+// write's own (owned) or views into the bytes (in place).
+template <class Entry>
+void read_write_into(Reader& in, Write& write, std::vector<Entry>& entries) {
+  write.bucket = in.u32();
+  write.promise = read_promise(in);
+  write.number = in.u64();
+  write.first = in.u64();
+  write.time = in.u64();
+  write.expire_before = in.u64();
+  if (write.expire_before > write.time) in.fail("bad value");
   const uint64_t count = in.count(bucket_entry_bytes_min);
   // end() = first + entries: it must not wrap.
-  if (in.ok() && count > UINT64_MAX - write->first) in.fail("position overflow");
-  write->entries.reserve(count);  // at most the bytes left / bucket_entry_bytes_min
+  if (in.ok() && count > UINT64_MAX - write.first) in.fail("position overflow");
+  const size_t before = entries.size();
+  // At most the bytes left / bucket_entry_bytes_min. Appending to a vector
+  // that holds some: its own growth (an exact reserve each time would copy
+  // it every call).
+  if (before == 0) entries.reserve(count);
   for (uint64_t i = 0; i < count && in.ok(); i++) {
-    write->entries.push_back(read_bucket_entry(in));
+    if constexpr (std::is_same_v<Entry, EntryView>) {
+      entries.push_back(read_entry_view(in));
+    } else {
+      entries.push_back(read_bucket_entry(in));
+    }
   }
-  write->checksum = in.fixed32();
-  write->commit = read_mark(in);
+  write.checksum = in.fixed32();
+  write.commit = read_mark(in);
+  if (in.ok()) COWORKER_ASSERT(entries.size() == before + count);
+}
+
+WritePtr read_write(Reader& in, WriteChecksum check = WriteChecksum::verify) {
+  auto write = std::make_shared<Write>();
+  read_write_into(in, *write, write->entries);
   // A corrupted write must never reach a phaser (paired with the checksum
   // the phaser computed when it made the write).
   if (in.ok() && check == WriteChecksum::verify &&
       checksum_of(*write) != write->checksum) {
     in.fail("checksum mismatch");
   }
-  if (in.ok()) COWORKER_ASSERT(write->entries.size() == count);
   return write;
 }
 
@@ -302,9 +317,11 @@ void write_bucket_entry(Writer& out, const BucketEntry& entry) {
   out.bytes(entry.body);
 }
 
-BucketEntry read_bucket_entry(Reader& in) {
-  BucketEntry entry;
-  entry.identifier = in.bytes(value_bytes_max);
+BucketEntry read_bucket_entry(Reader& in) { return read_entry_view(in).owned(); }
+
+EntryView read_entry_view(Reader& in) {
+  EntryView entry;
+  entry.identifier = in.bytes_view(value_bytes_max);
   entry.connection.issuer = in.u64();
   const uint64_t counter = in.u64();
   entry.connection.counter = counter >> 1;
@@ -322,7 +339,7 @@ BucketEntry read_bucket_entry(Reader& in) {
     in.fail("bad value");
   }
   entry.window = in.u64();
-  entry.body = in.bytes(value_bytes_max);
+  entry.body = in.bytes_view(value_bytes_max);
   return entry;
 }
 
@@ -356,6 +373,18 @@ Decoded<PhaserMessage> decode_phaser_message(std::string_view bytes) {
 Decoded<PhaserRecord> decode_phaser_record(std::string_view bytes, WriteChecksum check) {
   return decode_versioned<PhaserRecord>(
       bytes, phaser_format_version, [check](Reader& in) { return read_phaser_record(in, check); });
+}
+
+Decoded<Write> decode_register_view(std::string_view bytes, std::vector<EntryView>& entries) {
+  return decode_versioned<Write>(bytes, phaser_format_version, [&entries](Reader& in) {
+    Write head;
+    const uint8_t tag = in.u8();
+    if (in.ok() && tag != static_cast<uint8_t>(RecordTag::register_write)) {
+      in.fail("not a register");
+    }
+    if (in.ok()) read_write_into(in, head, entries);
+    return head;
+  });
 }
 
 }  // namespace coworker::consensus

@@ -75,9 +75,17 @@ enum class WriteChecksum : uint8_t {
 Decoded<PhaserRecord> decode_phaser_record(std::string_view bytes,
                                            WriteChecksum check = WriteChecksum::verify);
 
+// A register record read in place (bucket/entry_reader.h): its write's
+// fields (with no entries), its entries appended to `entries` as views into
+// `bytes` (on a failure, some may have been). Only for a log record whose
+// payload checksum held (WriteChecksum::covered: the write's own checksum
+// is not recomputed).
+Decoded<Write> decode_register_view(std::string_view bytes, std::vector<EntryView>& entries);
+
 // One bucket_entry, for other codecs that carry client messages (the
-// server's hops).
+// server's hops); read in place, or owned (the same parse, then copied).
 void write_bucket_entry(Writer& out, const BucketEntry& entry);
 BucketEntry read_bucket_entry(Reader& in);
+EntryView read_entry_view(Reader& in);
 
 }  // namespace coworker::consensus

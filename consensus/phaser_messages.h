@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <variant>
 #include <vector>
@@ -24,6 +25,20 @@ struct BucketEntry {
   uint64_t window = 0;  // first series of the client's window: dedup's "last window"
   std::string body;
   friend bool operator==(const BucketEntry&, const BucketEntry&) = default;
+};
+
+// A BucketEntry read in place (bucket/entry_reader.h): the same fields, its
+// bytes as views into the buffer it was decoded from, valid while that is.
+struct EntryView {
+  std::string_view identifier;
+  ConnectionId connection;
+  uint64_t series = 0;
+  uint64_t window = 0;
+  std::string_view body;
+
+  BucketEntry owned() const {
+    return BucketEntry{std::string(identifier), connection, series, window, std::string(body)};
+  }
 };
 
 // "Every position before `end` is committed; the write ending at `end` is

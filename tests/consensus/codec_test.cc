@@ -504,6 +504,42 @@ TEST_CASE("codec: phaser: every truncation of a write fails closed") {
   check_truncations<PhaserRecords>(17, 400);
 }
 
+TEST_CASE("codec: phaser: a register read in place is the register read owned") {
+  Gen gen(derive_seed(seed, 18), small_shape);
+  for (int round = 0; round < 2000; round++) {
+    const PhaserRecord record = gen.phaser_record();
+    const std::string bytes = encode(record);
+    // Appended after what the vector holds.
+    std::vector<EntryView> views(round % 3);
+    const Decoded<Write> view = decode_register_view(bytes, views);
+    const auto* r = std::get_if<RegisterRecord>(&record);
+    if (r == nullptr) {
+      REQUIRE(!view.value);
+      CHECK(std::string(view.error) == "not a register");
+      continue;
+    }
+    REQUIRE(view.value);
+    Write rebuilt = *view.value;
+    CHECK(rebuilt.entries.empty());
+    REQUIRE(views.size() >= static_cast<size_t>(round % 3));
+    views.erase(views.begin(), views.begin() + round % 3);
+    for (const EntryView& entry : views) {
+      // In place: the bytes are the record's own.
+      const bool inside = entry.body.empty() ||
+                          (entry.body.data() >= bytes.data() &&
+                           entry.body.data() + entry.body.size() <= bytes.data() + bytes.size());
+      CHECK(inside);
+      rebuilt.entries.push_back(entry.owned());
+    }
+    CHECK(fields(RegisterRecord{std::make_shared<Write>(rebuilt)}) == fields(*r));
+    // Every truncation fails.
+    for (size_t size = 0; size < bytes.size(); size += 1 + size / 8) {
+      std::vector<EntryView> scratch;
+      REQUIRE(!decode_register_view(std::string_view(bytes).substr(0, size), scratch).value);
+    }
+  }
+}
+
 TEST_CASE("codec: a changed byte fails with a reason or decodes to exactly those bytes") {
   check_corruptions<PaxosMessages>(21, 3000);
   check_corruptions<PaxosRecords>(22, 3000);

@@ -614,7 +614,7 @@ Task<Result<Core::Page, Core::ReadRefusal>> Core::read(uint32_t bucket, consensu
   constexpr size_t page_bytes_max = size_t{4} << 20;
   const size_t wanted = static_cast<size_t>(std::min<uint64_t>(limit, end - from));
   auto read = _reader.read(bucket, from, wanted, page_bytes_max);
-  Result<std::vector<consensus::BucketEntry>, bucket::ReadErrc> got = co_await read;
+  Result<bucket::EntryPage, bucket::ReadErrc> got = co_await read;
   if (!got) {
     // Retention moved the start while the read waited for a slot.
     if (from < _index->retained_start(bucket)) co_return ReadRefusal::retained;

@@ -116,7 +116,7 @@ class Core final : private bucket::HostEffects {
   // A page of committed entries of a bucket this core hosts, as this
   // replica has them: `entries` from `from`, `next` after the last.
   struct Page {
-    std::vector<consensus::BucketEntry> entries;
+    bucket::EntryPage entries;  // views into the buffers it owns
     consensus::Position next = 0;
   };
   enum class Serve : uint8_t { local, leader };

@@ -72,7 +72,7 @@ Task<ReadAnswer> read_on_core(Core& core, const ReadHop& q, Core::Serve serve,
     if (!page && page.error() == Core::ReadRefusal::retained) break;  // what we have
     if (!page) co_return refusal_answer(page.error());
     consensus::Position next = at;
-    for (const consensus::BucketEntry& entry : page->entries) {
+    for (const consensus::EntryView& entry : page->entries.entries) {
       next++;
       if (q.identifier && entry.identifier != *q.identifier) continue;
       if (returned > 0) entries += ", ";
@@ -117,7 +117,7 @@ Task<ReadAnswer> read_here(Participant& p, const ReadHop& query, Core::Serve ser
   co_return co_await call;
 }
 
-void entry_json(std::string& out, consensus::Position position, const consensus::BucketEntry& e,
+void entry_json(std::string& out, consensus::Position position, const consensus::EntryView& e,
                 uint64_t cluster) {
   fmt::format_to(std::back_inserter(out), "{{\"position\": {}, \"identifier\": ", position);
   if (simdjson::validate_utf8(e.identifier.data(), e.identifier.size())) {

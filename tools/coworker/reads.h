@@ -41,7 +41,7 @@ http::Response to_response(ReadAnswer answer);
 
 // One entry as DESIGN §3 shows it (body or body_base64; the connection in
 // its client text form, connection_text.h, checked with `cluster`).
-void entry_json(std::string& out, consensus::Position position, const consensus::BucketEntry& e,
+void entry_json(std::string& out, consensus::Position position, const consensus::EntryView& e,
                 uint64_t cluster);
 
 }  // namespace coworker::server

@@ -54,6 +54,31 @@ void check(std::string_view input, Decode decode) {
   if (encode(*again.value) != bytes) __builtin_trap();
 }
 
+// A register read in place (EntryReader) is the register read owned, field
+// for field; whatever else it refuses.
+void check_register_view(std::string_view input) {
+  std::vector<EntryView> entries;
+  const Decoded<Write> view = decode_register_view(input, entries);
+  const Decoded<PhaserRecord> owned = covered_record(input);
+  const auto* r = owned.value ? std::get_if<RegisterRecord>(&*owned.value) : nullptr;
+  if (!view.value) {
+    if (view.error == nullptr || r != nullptr) __builtin_trap();
+    return;
+  }
+  if (view.error != nullptr || r == nullptr) __builtin_trap();
+  const Write& w = *r->write;
+  const Write& head = *view.value;
+  if (head.bucket != w.bucket || head.promise != w.promise || head.number != w.number ||
+      head.first != w.first || head.time != w.time || head.expire_before != w.expire_before ||
+      head.checksum != w.checksum || head.commit != w.commit || !head.entries.empty()) {
+    __builtin_trap();
+  }
+  if (entries.size() != w.entries.size()) __builtin_trap();
+  for (size_t i = 0; i < w.entries.size(); i++) {
+    if (entries[i].owned() != w.entries[i]) __builtin_trap();
+  }
+}
+
 // Builds a write from the input's varints and byte strings (Reader's
 // primitives), checks it round trips, then decodes one changed byte of it.
 void check_built_write(std::string_view input) {
@@ -99,6 +124,7 @@ void check_built_write(std::string_view input) {
     check<PhaserMessage>(bytes, decode_phaser_message);
     check<PhaserRecord>(bytes, verified_record);
     check<PhaserRecord>(bytes, covered_record);
+    check_register_view(bytes);
   }
 }
 
@@ -123,6 +149,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check<PhaserMessage>(input, decode_phaser_message);
   check<PhaserRecord>(input, verified_record);
   check<PhaserRecord>(input, covered_record);
+  check_register_view(input);
   check_membership_checkpoint(input);
   if (size > 0 && data[0] == 0xff) check_built_write(input.substr(1));
   return 0;
