@@ -352,7 +352,9 @@ int main(int argc, char** argv) {
   Scratch scratch(o.dir);
   std::printf("coworker-bench-log-store: dir %s, %d runs of %.1f s each (medians), crc32c %s, %u CPUs\n",
               scratch.path.c_str(), o.runs, o.seconds,
-              crc32c_hardware_available() ? "SSE4.2" : "portable",
+              crc32c_wide_available()       ? "AVX-512 folding"
+              : crc32c_hardware_available() ? "SSE4.2"
+                                            : "portable",
               std::thread::hardware_concurrency());
   std::printf("segments 64 MiB, batch buffer 8 MiB x 2; the machine is shared and noisy\n\n");
   for (Prepare prepare : o.prepares) {
