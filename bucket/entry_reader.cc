@@ -46,8 +46,8 @@ bool holds(const consensus::Write& head, size_t entries, uint32_t bucket,
 
 }  // namespace
 
-// One of the core's read slots, held for one register read (the Read op and
-// the decode of its buffer, so the slots bound the buffers too).
+// One of the core's read slots, held for one run's Read op and the checks
+// of its records (the buffers then live on in the caller's page).
 class EntryReader::Slot {
  public:
   explicit Slot(EntryReader& reader) : _reader(reader) {
@@ -112,10 +112,10 @@ Task<Result<EntryPage, ReadErrc>> EntryReader::read(uint32_t bucket, Position fr
     if (_index.damaged(bucket)) co_return ReadErrc::not_found;
     const std::optional<IndexedWrite> write = _index.find(bucket, at);
     if (!write) break;  // the committed end (or, later, the retained start)
-    if (bytes > 0 && bytes + write->payload_bytes > bytes_max) break;
+    if (bytes > 0 && bytes + record_header_bytes + write->payload_bytes > bytes_max) break;
     Run run = plan_run(bucket, *write, at, limit - out.size(),
                        bytes_max - std::min(bytes, bytes_max));
-    bytes += run.payload_bytes;
+    bytes += run.bytes();
     const std::vector<IndexedWrite> writes = run.writes;
     auto got = co_await read_run(bucket, std::move(run));
     if (!got) co_return got.error();
@@ -158,9 +158,9 @@ Task<Result<std::vector<consensus::WritePtr>, ReadErrc>> EntryReader::read_write
     if (_index.damaged(bucket)) co_return ReadErrc::not_found;
     const std::optional<IndexedWrite> write = _index.find(bucket, at);
     if (!write) break;
-    if (bytes > 0 && bytes + write->payload_bytes > bytes_max) break;
+    if (bytes > 0 && bytes + record_header_bytes + write->payload_bytes > bytes_max) break;
     Run run = plan_run(bucket, *write, at, SIZE_MAX, bytes_max - std::min(bytes, bytes_max));
-    bytes += run.payload_bytes;
+    bytes += run.bytes();
     const std::vector<IndexedWrite> writes = run.writes;
     auto got = co_await read_run(bucket, std::move(run));
     if (!got) co_return got.error();
@@ -190,14 +190,14 @@ size_t EntryReader::Run::bytes() const {
 
 // Step 2: `first` always; then each next write of the bucket while it
 // follows in the same segment within span_gap_max, the entries wanted are
-// not covered yet and its payload fits what is left of the budget.
+// not covered yet and the run, gaps included, fits what is left of the
+// budget and span_bytes_max.
 EntryReader::Run EntryReader::plan_run(uint32_t bucket, IndexedWrite first, Position at,
                                        size_t entries, size_t bytes_left) const {
   COWORKER_ASSERT(first.first <= at && at < first.end());
   COWORKER_ASSERT(entries > 0);
   Run run;
   run.writes.push_back(first);
-  run.payload_bytes = first.payload_bytes;
   size_t covered = static_cast<size_t>(first.end() - at);
   while (covered < entries) {
     const IndexedWrite& last = run.writes.back();
@@ -205,12 +205,10 @@ EntryReader::Run EntryReader::plan_run(uint32_t bucket, IndexedWrite first, Posi
     if (!next || next->first != last.end() || next->segment != last.segment) break;
     const uint64_t last_end = last.offset() + record_header_bytes + last.payload_bytes;
     if (next->offset() < last_end || next->offset() - last_end > span_gap_max) break;
-    if (run.payload_bytes + next->payload_bytes > bytes_left) break;
-    if (next->offset() + record_header_bytes + next->payload_bytes - run.offset() >
-        span_bytes_max) {
-      break;
-    }
-    run.payload_bytes += next->payload_bytes;
+    // What the run would read: every byte from its first record's start.
+    const size_t grown = static_cast<size_t>(next->offset() - run.offset()) +
+                         record_header_bytes + next->payload_bytes;
+    if (grown > bytes_left || grown > span_bytes_max) break;
     covered += next->entries;
     run.writes.push_back(*next);
   }

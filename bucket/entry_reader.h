@@ -41,15 +41,16 @@
 //
 // Bounds: at most `reads_in_flight_max` Read ops in flight per core (later
 // reads wait on an Event), one run read at a time per call, and per call at
-// most `bytes_max` bytes of register payload read — except the first
-// register, always read so that every call makes progress. A run's buffer
-// holds its registers and the gaps between them: at most span_bytes_max,
-// or its first register alone when that is bigger; so at most
-// reads_in_flight_max such buffers per core (16 MiB by default). A page
-// keeps the buffers of its runs (views point into them) until it is
-// dropped. 1 MiB: per op costs were measured to matter more than cache
-// misses once entries were views (64 KiB runs 0.71x of raw, 256 KiB 0.75x,
-// 1 MiB 0.79x; docs/PERFORMANCE.md). A call answers
+// most `bytes_max` bytes read — records and what lies between them, every
+// byte of the buffers the page keeps — except the first register, always
+// read so that every call makes progress. A run reads at most
+// span_bytes_max, or its first register alone when that is bigger. A page
+// keeps its buffers (the views point into them) until it is dropped: the
+// memory of reads in progress is their pages', at most bytes_max each plus
+// one register (the server: 4 MiB a page, Core::read). 1 MiB runs: per-op
+// costs were measured to matter more than cache misses once entries were
+// views (64 KiB runs 0.71x of raw, 256 KiB 0.75x, 1 MiB 0.79x;
+// docs/PERFORMANCE.md). A call answers
 // fewer than `limit` entries when it stops at a bound or at the committed
 // end; the next position is `from` + the entries answered.
 #pragma once
@@ -115,8 +116,8 @@ class EntryReader {
   EntryReader& operator=(const EntryReader&) = delete;
 
   // The committed entries of `bucket` from position `from`, at most `limit`
-  // (> 0) of them, reading at most `bytes_max` (> 0) bytes of registers
-  // beyond the first. Empty when nothing is committed at `from` yet.
+  // (> 0) of them, reading at most `bytes_max` (> 0) bytes beyond the first
+  // register. Empty when nothing is committed at `from` yet.
   reactor::Task<Result<EntryPage, ReadErrc>> read(uint32_t bucket, Position from, size_t limit,
                                                   size_t bytes_max);
 
@@ -143,11 +144,10 @@ class EntryReader {
 
   // Step 2: the registers read with one op, from the write holding `at`
   // (which the caller found), until `entries` entries are covered, the
-  // payload budget `bytes_left` is spent (the first is always taken) or the
-  // run breaks.
+  // budget `bytes_left` is spent (the first is always taken) or the run
+  // breaks.
   struct Run {
     std::vector<IndexedWrite> writes;
-    size_t payload_bytes = 0;  // the registers' payloads, summed
     uint64_t offset() const { return writes.front().offset(); }
     size_t bytes() const;  // from the first record's start to the last's end
   };

@@ -59,7 +59,7 @@ void MembershipNode::on_member_heartbeat(ParticipantId from, const MemberHeartbe
   }
   if (!grants_leases() || peer.withhold) return;
   // Rule 3: a member whose removal this leadership proposed is withheld
-  // until the removal is decided (or turned into a mark), whichever boot of
+  // until that very proposal is decided (settle_removal), whichever boot of
   // it heartbeats.
   COWORKER_ASSERT(!peer.removal);
   const MemberAck ack{heartbeat.sent, _paxos->decided_through(), false, 0, heartbeat.boot};

@@ -339,7 +339,11 @@ void MembershipNode::react(Slot slot, const Effect& effect, MembershipOutput& ou
 
 // Our removal of a member is decided: it departed (its peer is gone), was
 // marked unreachable, or changed nothing (marked already, by an earlier
-// leadership). Only now may it have acks again.
+// leadership). Only now may it have acks again. Seen only through
+// `released.decided`: a leader applies what it decides itself; should it
+// ever install a snapshot past the removal's slot instead, the member stays
+// withheld until this leadership ends (note_leadership clears the peers) —
+// the safe side.
 void MembershipNode::settle_removal(const ProposalId& decided) {
   for (auto& [member, peer] : _peers) {
     if (peer.removal != decided) continue;

@@ -533,9 +533,21 @@ TEST_CASE("bucket index: a read stops at its byte bound, but always reads one re
     REQUIRE(one.ok());
     CHECK(owned(*one) == slice(b.folded.log, 0, first.entries));
     const IndexedWrite second = *index.find(b.id, first.end());
-    auto two = co_await reader.read(b.id, 0, 1000, first.payload_bytes + second.payload_bytes);
+    // The bound counts every byte read: both records, and what lies between
+    // them when one op reads both.
+    REQUIRE(second.segment == first.segment);
+    const size_t both = second.offset() + record_header_bytes + second.payload_bytes -
+                        first.offset();
+    auto two = co_await reader.read(b.id, 0, 1000, both);
     REQUIRE(two.ok());
     CHECK(owned(*two) == slice(b.folded.log, 0, second.end()));
+    // One byte short of the two records alone: the first only, in one op
+    // or two.
+    const size_t records =
+        2 * record_header_bytes + first.payload_bytes + second.payload_bytes;
+    auto short_of_two = co_await reader.read(b.id, 0, 1000, records - 1);
+    REQUIRE(short_of_two.ok());
+    CHECK(owned(*short_of_two) == slice(b.folded.log, 0, first.entries));
   }());
 }
 
