@@ -16,8 +16,9 @@
 //      the leaver's right neighbour (usually already a replica there).
 //   4. A bucket's target government is its leader followed by (k−1)/2
 //      neighbours on each side in arrival order, wrapping, right before left at
-//      each distance (the usurper order); with fewer than k eligible
-//      participants, all of them, leader first, then in arrival order.
+//      each distance (the usurper order); with k eligible participants or
+//      fewer, all of them, leader first, then the ones after it in arrival
+//      order, wrapping.
 //
 //   eligible (arrival order):   1   2   3   4   5
 //   bucket 7 led by 3, k = 3:  [3,  4,  2]

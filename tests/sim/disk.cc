@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include <fmt/core.h>
+
 #include "consensus/overloaded.h"
 #include "consensus/assert.h"
 
@@ -43,9 +45,18 @@ void Disk::apply(const DiskRecord& record) {
   } else if (const auto* membership = std::get_if<consensus::MembershipRecord>(&record)) {
     _image.membership.apply(*membership);
   } else if (const auto* phaser = std::get_if<BucketRecord>(&record)) {
+    ReplicaReference& reference = _image.references[phaser->bucket];
+    std::optional<std::string> why = reference.fold(phaser->record);
     consensus::PhaserDurable& durable = _image.phasers[phaser->bucket];
-    durable.keep_log = true;  // the checkers compare whole logs
+    durable.keep_log = true;  // compared entry by entry with the reference's
     durable.apply(phaser->record);
+    if (!why) {
+      why = reference.agree(durable);
+      if (why) *why = "PhaserDurable::apply recovers " + *why;
+    }
+    if (why && !_image.fold_violation) {
+      _image.fold_violation = fmt::format("bucket {}: {}", phaser->bucket, *why);
+    }
   } else if (const auto* checkpoint = std::get_if<MembershipCheckpoint>(&record)) {
     _image.membership = checkpoint->durable;
   } else {

@@ -8,11 +8,15 @@
 //
 // The durable image is one struct per hosted protocol, each folded from its
 // persist records by the protocol's own apply(): the simulator recovers a
-// participant exactly as a server would, from what reached the disk.
+// participant exactly as a server would, from what reached the disk. Phaser
+// records are folded a second time by the checkers' own rules
+// (phaser_reference.h), and the two folds compared after every record.
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <optional>
+#include <string>
 #include <variant>
 #include <vector>
 
@@ -22,6 +26,7 @@
 #include "consensus/paxos_types.h"
 #include "consensus/phaser.h"
 #include "consensus/prng.h"
+#include "tests/sim/phaser_reference.h"
 
 namespace coworker::sim {
 
@@ -54,6 +59,11 @@ struct DurableImage {
   consensus::MembershipDurable membership;
   std::map<uint32_t, consensus::PhaserDurable> phasers;  // by bucket; logs kept
   uint32_t counter = 0;
+  // The checkers' fold of the same phaser records (what the disk proves),
+  // and the first record it forbade or the first difference between the
+  // two folds, for the checkers to report.
+  std::map<uint32_t, ReplicaReference> references;
+  std::optional<std::string> fold_violation;
 };
 
 struct DiskOptions {

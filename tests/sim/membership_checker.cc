@@ -25,6 +25,7 @@ std::string ids_text(const std::vector<ParticipantId>& ids) {
 MembershipChecker::MembershipChecker(const MembershipSimOptions& options, uint64_t seed,
                                      std::vector<ParticipantId> initial_voters)
     : _table(options.params.buckets, options.params.replicas),
+      _reference(options.params.buckets),
       _latest(std::move(initial_voters)),
       _migrations(options.executor || options.migrations) {
   if (options.static_members > 0) {
@@ -37,6 +38,7 @@ MembershipChecker::MembershipChecker(const MembershipSimOptions& options, uint64
     _state = std::move(*state);
     _base = _state.applied();
     for (const auto& [id, member] : _state.members()) _arrivals[member.nonce] = id;
+    _reference.start(_state, _table);
   }
   _digest.push_back(_table.digest());
   _rule[_base] = _state.rule_voters();
@@ -79,6 +81,9 @@ void MembershipChecker::on_learn(Simulation& sim, ParticipantId, const consensus
 // One reference slot: the state and table as every participant must have
 // them after it.
 void MembershipChecker::apply(Simulation& sim, Slot slot, const consensus::Entry& entry) {
+  std::optional<consensus::MembershipEntry> decoded;
+  if (!entry.noop()) decoded = consensus::decode_entry(entry.value);
+  _reference.fold(slot, decoded, [&](uint32_t b) { return _table.target(b); });
   const Effect effect = _state.apply(slot, entry, _table);
   const bool targets_moved = effect.kind == Effect::Kind::arrived ||
                              effect.kind == Effect::Kind::leaving ||
@@ -136,6 +141,11 @@ void MembershipChecker::apply(Simulation& sim, Slot slot, const consensus::Entry
                                       change.bucket, slot));
     }
   }
+  if (auto why = _reference.agree(_state, _table)) {
+    sim.violate(name(), fmt::format("slot {}: the membership state and table applied it to "
+                                    "other values than the log's: {}",
+                                    slot, *why));
+  }
   if (targets_moved) check_targets(sim, slot);
   COWORKER_ASSERT(_digest.size() == slot - _base);
   _digest.push_back(_table.digest());
@@ -174,23 +184,54 @@ void MembershipChecker::check_reconfiguration(Simulation& sim, Slot slot,
 // One target leader per bucket, first of its government, eligible; even.
 void MembershipChecker::check_targets(Simulation& sim, Slot slot) {
   const bucket::Distributor& distributor = _table.distributor();
-  std::map<ParticipantId, uint32_t> led;
-  for (ParticipantId id : distributor.eligible()) {
-    const consensus::Member* member = _state.member(id);
-    if (member == nullptr || member->status != consensus::MemberStatus::active) {
-      sim.violate(name(), fmt::format("slot {}: {} is eligible but not an active member", slot, id));
-      return;
-    }
-    led[id] = 0;
+  std::vector<ParticipantId> eligible;  // the reference's active members, in arrival order
+  for (const auto& [id, member] : _reference.members()) {
+    if (member.status == consensus::MemberStatus::active) eligible.push_back(id);
   }
+  std::vector<ParticipantId> chosen = distributor.eligible();
+  std::sort(chosen.begin(), chosen.end());
+  if (chosen != eligible) {
+    sim.violate(name(), fmt::format("slot {}: eligible {}, but the active members are {}", slot,
+                                    ids_text(chosen), ids_text(eligible)));
+    return;
+  }
+  std::map<ParticipantId, uint32_t> led;
+  for (ParticipantId id : eligible) led[id] = 0;
+  const size_t k = _table.replicas();
   for (uint32_t b = 0; b < _table.buckets(); b++) {
     const std::vector<ParticipantId> target = _table.target(b);
+    if (target.empty() != eligible.empty()) {
+      sim.violate(name(), fmt::format("slot {}: bucket {} has target {} with eligible {}", slot, b,
+                                      ids_text(target), ids_text(eligible)));
+      return;
+    }
     if (target.empty()) continue;
     if (target[0] != distributor.leader(b) || led.count(target[0]) == 0) {
       sim.violate(name(), fmt::format("slot {}: bucket {} has no single eligible target leader", slot, b));
       return;
     }
     led[target[0]]++;
+    // Distributor rule 4: the leader, then (k-1)/2 neighbours on each side
+    // in arrival order, right before left; with k eligible or fewer, all of
+    // them, leader first, then the ones after it in arrival order, wrapping.
+    std::vector<ParticipantId> expected{target[0]};
+    const size_t n = eligible.size();
+    const size_t at = static_cast<size_t>(
+        std::find(eligible.begin(), eligible.end(), target[0]) - eligible.begin());
+    if (n <= k) {
+      for (size_t d = 1; d < n; d++) expected.push_back(eligible[(at + d) % n]);
+    } else {
+      for (size_t d = 1; d <= (k - 1) / 2; d++) {
+        expected.push_back(eligible[(at + d) % n]);
+        expected.push_back(eligible[(at + n - d) % n]);
+      }
+    }
+    if (target != expected) {
+      sim.violate(name(), fmt::format("slot {}: bucket {} has target {}, its leader's neighbours "
+                                      "make {}",
+                                      slot, b, ids_text(target), ids_text(expected)));
+      return;
+    }
   }
   if (led.empty()) return;
   const auto [low, high] = std::minmax_element(

@@ -1,15 +1,21 @@
 // MembershipChecker: the membership invariants of issue 4 (DESIGN §1, §2,
 // §3, §5), checked after every event of a membership-mode simulation.
 //
-// Owned by the Simulation for the run. It rebuilds the reference membership
-// state and bucket table from the first decision anyone learned for each
-// slot (the agreement checker makes every other participant agree with it),
-// and keeps the reference table's digest per slot. Checks, each bounded per
+// Owned by the Simulation for the run. It folds the first decision anyone
+// learned for each slot (the agreement checker makes every other participant
+// agree with it) twice: through the code under test (MembershipState,
+// BucketTable), whose table digest per slot every participant's must equal,
+// and through its own fold (membership_reference.h), which the first must
+// equal at every slot. Checks, each bounded per
 // event (O(buckets) per decided slot or applied batch, O(hosts) per tick):
+//   - members, their status and each bucket's current government and step
+//     are the reference's;
 //   - every participant derives the same targets and current governments
 //     from the same prefix (its table's digest at its applied slot);
-//   - one target leader per bucket, the first of its target government, an
-//     eligible member; leadership even on targets (max - min <= 1);
+//   - the eligible participants are the reference's active members; one
+//     target leader per bucket, the first of its target government, the
+//     rest its neighbours in arrival order (distributor.h rule 4, rebuilt
+//     here); leadership even on targets (max - min <= 1);
 //   - no current government ever becomes empty;
 //   - an arrival nonce is decided once (a retried arrival gets no second id);
 //   - every reconfiguration that takes effect names the rule's voters at its
@@ -34,6 +40,7 @@
 #include "consensus/membership_state.h"
 #include "tests/sim/checker.h"
 #include "tests/sim/membership_host.h"
+#include "tests/sim/membership_reference.h"
 
 namespace coworker::sim {
 
@@ -78,6 +85,8 @@ class MembershipChecker final : public Checker {
   }
   void on_proposed(const consensus::Entry& entry);
   const bucket::BucketTable& table() const { return _table; }
+  // Members and current governments by the checkers' own fold of the log.
+  const MembershipReference& reference() const { return _reference; }
   Counts counts() const;
 
  private:
@@ -89,6 +98,7 @@ class MembershipChecker final : public Checker {
 
   consensus::MembershipState _state;
   bucket::BucketTable _table;
+  MembershipReference _reference;  // compared with _state and _table at every slot
   Slot _base = 0;                // the slot _digest[0] is the table after
   std::vector<uint64_t> _digest;  // reference table digest after each slot
   std::map<Slot, consensus::Entry> _early;

@@ -10,6 +10,17 @@ namespace coworker::sim {
 using consensus::BucketEntry;
 using consensus::Position;
 
+namespace {
+
+// What a disk proves about a bucket, by the checkers' own fold: the code
+// under test's image (PhaserDurable) is only compared with it, never read.
+const ReplicaReference* reference_of(const DurableImage& image, uint32_t bucket) {
+  const auto it = image.references.find(bucket);
+  return it == image.references.end() ? nullptr : &it->second;
+}
+
+}  // namespace
+
 PhaserChecker::PhaserChecker(uint32_t buckets) : _buckets(buckets) {}
 
 void PhaserChecker::fail(std::string why) {
@@ -108,12 +119,17 @@ void PhaserChecker::extend_truth(uint32_t bucket, const BucketEntry& entry) {
 
 void PhaserChecker::check_logs(const PhaserWorld& world) {
   for (ParticipantId id : world.participants()) {
-    for (const auto& [bucket, durable] : world.host_image(id).phasers) {
+    const DurableImage& image = world.host_image(id);
+    if (image.fold_violation) {
+      fail(fmt::format("participant {} {}", id, *image.fold_violation));
+      return;
+    }
+    for (const auto& [bucket, reference] : image.references) {
       size_t& verified = _verified[{id, bucket}];
       // A replica acclimated from a snapshot holds positions from its start.
-      const std::vector<BucketEntry>& log = durable.log;
-      const size_t start = durable.log_start;
-      const size_t end = start + log.size();
+      const std::vector<BucketEntry>& log = reference.log();
+      const size_t start = reference.start();
+      const size_t end = reference.end();
       if (end < verified) {
         fail(fmt::format("participant {} bucket {}: committed log shrank from {} to {}", id,
                          bucket, verified, end));
@@ -146,12 +162,10 @@ void PhaserChecker::check_acked_durable(const PhaserWorld& world) {
     if (!b.acked_max) continue;
     const Position top = *b.acked_max;
     for (ParticipantId member : world.government(bucket).replicas) {
-      const auto& phasers = world.image(member).phasers;
-      auto it = phasers.find(bucket);
-      const size_t committed =
-          it == phasers.end() ? 0 : it->second.log_start + it->second.log.size();
+      const ReplicaReference* reference = reference_of(world.image(member), bucket);
+      const size_t committed = reference == nullptr ? 0 : reference->end();
       if (top < committed) continue;  // the truth comparison covers content
-      const consensus::WritePtr& reg = it == phasers.end() ? nullptr : it->second.register_;
+      const consensus::WritePtr& reg = reference == nullptr ? nullptr : reference->held();
       if (reg == nullptr || reg->first != committed || reg->end() <= top) {
         fail(fmt::format("bucket {}: position {} answered 2xx, but member {} holds only {} "
                          "committed{}",
@@ -265,23 +279,22 @@ void PhaserChecker::check_dedup(const PhaserWorld& world) {
 void PhaserChecker::leader_committed(const PhaserWorld& world, ParticipantId leader,
                                      const consensus::Write& write) {
   for (ParticipantId member : world.government(write.bucket).replicas) {
-    const auto& phasers = world.image(member).phasers;
-    auto it = phasers.find(write.bucket);
+    const ReplicaReference* d = reference_of(world.image(member), write.bucket);
     // A member that never persisted anything for the bucket holds an empty
     // log: it holds an empty write at position 0 (a leadership start's, on
     // a newcomer of a grown government) and nothing else.
-    bool holds = it == phasers.end() && write.end() == 0;
-    if (it != phasers.end()) {
-      const consensus::PhaserDurable& d = it->second;
-      if (d.log_start + d.log.size() >= write.end()) {
+    bool holds = d == nullptr && write.end() == 0;
+    if (d != nullptr) {
+      const consensus::WritePtr& held = d->held();
+      if (d->end() >= write.end()) {
         holds = true;
         for (size_t i = 0; i < write.entries.size() && holds; i++) {
           // Below a snapshot's start the replica holds the committed state only.
-          if (write.first + i < d.log_start) continue;
-          holds = d.log[write.first + i - d.log_start] == write.entries[i];
+          if (write.first + i < d->start()) continue;
+          holds = d->log()[write.first + i - d->start()] == write.entries[i];
         }
-      } else if (d.register_ && d.register_->first == write.first &&
-                 d.register_->end() == write.end() && d.register_->checksum == write.checksum) {
+      } else if (held && held->first == write.first && held->end() == write.end() &&
+                 held->checksum == write.checksum) {
         holds = true;
       }
     }
@@ -318,10 +331,8 @@ bool PhaserChecker::settled(const PhaserWorld& world, const std::set<uint32_t>& 
     }
     for (ParticipantId member : world.government(bucket).replicas) {
       if (!world.live(member)) continue;
-      const auto& phasers = world.image(member).phasers;
-      auto it = phasers.find(bucket);
-      const size_t committed =
-          it == phasers.end() ? 0 : it->second.log_start + it->second.log.size();
+      const ReplicaReference* reference = reference_of(world.image(member), bucket);
+      const size_t committed = reference == nullptr ? 0 : reference->end();
       if (committed != b.truth.size()) {
         if (why) *why = fmt::format("bucket {}: member {} committed {} of {}", bucket, member,
                                     committed, b.truth.size());

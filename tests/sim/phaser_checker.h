@@ -2,8 +2,10 @@
 // every step of a phaser swarm from what reached the disks.
 //
 // One per seed, owned by the swarm driver. It reads the world through
-// PhaserWorld (ground-truth governments from the membership, each
-// participant's durable image) and hears from the workload (what was
+// PhaserWorld (ground-truth governments from the membership, what each
+// participant's disk proves: committed logs and registers from the checkers'
+// own fold of its records, phaser_reference.h, which the disk compares with
+// PhaserDurable::apply's after every record) and hears from the workload (what was
 // submitted, what was answered 2xx) and from the hosts (a leader committed a
 // write; a lease read was served). Costs per step are bounded by the buckets,
 // the governments and what changed.

@@ -27,7 +27,9 @@ PhaserLayer::PhaserLayer(Simulation& sim, const PhaserStackOptions& options, uin
 consensus::Government PhaserLayer::government(uint32_t bucket) const {
   const MembershipChecker* membership = _sim.membership();
   COWORKER_ASSERT(membership != nullptr);
-  const bucket::CurrentGovernment& current = membership->table().current(bucket);
+  // The checkers' own fold of the log (membership_reference.h), which the
+  // membership checker compares with the table's at every slot.
+  const MembershipReference::Government& current = membership->reference().government(bucket);
   return consensus::Government{current.slot, current.replicas, current.step};
 }
 

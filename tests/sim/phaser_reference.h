@@ -1,0 +1,61 @@
+// ReplicaReference: what one replica's disk proves about one bucket, folded
+// from its durable phaser records by the checkers' own rules — written from
+// DESIGN §4, not from consensus/phaser.cc (issue 19 point 1).
+//
+// The simulated disk (disk.h) folds every durable record twice: into
+// consensus::PhaserDurable, the image the code under test recovers from
+// after a restart, and into this reference. The checkers read committed
+// logs and registers from the reference only, and compare the two folds
+// after every record (agree()), so a bug in PhaserDurable::apply shows as a
+// difference at its first record instead of shaping the checkers' truth.
+//
+// The rules (DESIGN §4, "steady state" and "every leadership start"):
+//   1. A promise record raises the promise; nothing goes back.
+//   2. A register record holds the write a replica made durable and has not
+//      committed yet; it starts where the committed log ends (the commit of
+//      the write before it is durable first), and replaces any register.
+//   3. A commit record commits the register it names by its mark (end and
+//      checksum): its entries join the log. A mark at or below the
+//      committed end changes nothing (the empty write of a leadership start
+//      is never a register). A mark above it that names no held register
+//      commits what the disk never held: a violation.
+//   4. A checkpoint record carries the committed state as of its place: at
+//      the committed end (a checkpoint round), or above it (a snapshot: no
+//      entry below it is held from then on), never below; it drops the
+//      register (a held one follows in its own record).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "consensus/phaser.h"
+
+namespace coworker::sim {
+
+class ReplicaReference {
+ public:
+  // Folds one durable record; the reason when the rules forbid it.
+  std::optional<std::string> fold(const consensus::PhaserRecord& record);
+
+  consensus::Position start() const { return _start; }  // a snapshot's end, else 0
+  consensus::Position end() const { return _start + _log.size(); }
+  // Committed entries [start(), end()).
+  const std::vector<consensus::BucketEntry>& log() const { return _log; }
+  const consensus::WritePtr& held() const { return _held; }
+  const consensus::Promise& promise() const { return _promise; }
+
+  // Where `image` (PhaserDurable::apply's fold of the same records, with
+  // its log kept) differs from this one; entries are compared once each.
+  std::optional<std::string> agree(const consensus::PhaserDurable& image);
+
+ private:
+  consensus::Position _start = 0;
+  std::vector<consensus::BucketEntry> _log;
+  consensus::WritePtr _held;
+  consensus::Promise _promise;
+  consensus::CommitMark _last;  // the newest committed write's mark
+  size_t _agreed = 0;           // log entries already compared with the image's
+};
+
+}  // namespace coworker::sim
