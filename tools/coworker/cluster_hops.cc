@@ -52,6 +52,14 @@ Task<Destination> ClusterNode::where(uint32_t bucket, uint64_t slot, Clock::time
   }
   const consensus::Member* member = _host->node().state().member(destination.leader);
   if (member == nullptr) co_return destination;  // departed: the table moves on soon
+  if (member->status == consensus::MemberStatus::unreachable) {
+    // Marked, it left every government with another survivor (table.h), so
+    // it leads only where it is alone. A marked participant that applied
+    // its own mark has been heard since and returns within a heartbeat or
+    // two, so it keeps serving its own requests meanwhile.
+    destination.kind = Destination::Kind::unreachable;
+    co_return destination;
+  }
   destination.kind = Destination::Kind::peer;
   destination.address = std::string(peer_part(member->address));
   co_return destination;
@@ -135,8 +143,8 @@ Task<void> ClusterNode::serve_hop(std::string address, Hop request) {
         Clock::now() + std::chrono::milliseconds(append->route.deadline_ms);
     auto dispatch = dispatch_append(_participant, append->bucket, std::move(append->messages),
                                     Budget{append->route.slot, append->route.hops, deadline});
-    std::vector<consensus::MessageResult> results = co_await dispatch;
-    answer.content = AppendAnswer{std::move(results)};
+    Placed placed = co_await dispatch;
+    answer.content = AppendAnswer{std::move(placed.results)};
   } else {
     ReadHop& read = std::get<ReadHop>(request.content);
     const Clock::time_point deadline =

@@ -51,6 +51,10 @@ struct Destination {
     here,     // the table names us leader
     peer,     // the table names another member leader: hop to `address`
     nowhere,  // no leader known, or we do not serve: park, then ask again
+    // The leader is a member marked unreachable: the last survivor of the
+    // bucket's government (DESIGN §2), so the bucket answers 503 at once
+    // until it returns, instead of after the hop deadline.
+    unreachable,
   };
   Kind kind = Kind::nowhere;
   consensus::ParticipantId leader = consensus::no_participant;

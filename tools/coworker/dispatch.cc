@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <optional>
 
+#include <fmt/format.h>
+
 #include "consensus/assert.h"
 #include "reactor/loop.h"
 #include "reactor/smp.h"
@@ -36,13 +38,16 @@ Task<Destination> where(Participant& p, uint32_t bucket, const Budget& budget) {
   co_return co_await call;
 }
 
-// Step 2: the leader's peer address, or nothing after parking (until the
-// table changes, the next tick, or the deadline).
-Task<std::optional<std::string>> peer_or_park(Participant& p, uint32_t bucket,
-                                              const Budget& budget) {
+// Step 2: the leader's peer address; or, the leader marked unreachable,
+// that leader at once; or nothing after parking (until the table changes,
+// the next tick, or the deadline).
+Task<Destination> peer_or_park(Participant& p, uint32_t bucket, const Budget& budget) {
   auto asked = where(p, bucket, budget);
   Destination destination = co_await asked;
-  if (destination.kind == Destination::Kind::peer) co_return std::move(destination.address);
+  if (destination.kind == Destination::Kind::peer ||
+      destination.kind == Destination::Kind::unreachable) {
+    co_return destination;
+  }
   auto wait = [&p, &budget]() -> Task<void> {
     if (!p.has_cluster()) co_return;
     auto parked = p.cluster().park(budget.deadline);
@@ -50,7 +55,7 @@ Task<std::optional<std::string>> peer_or_park(Participant& p, uint32_t bucket,
   };
   auto call = on_core(0, wait);
   co_await call;
-  co_return std::nullopt;
+  co_return Destination{};
 }
 
 // The request (AppendHop or ReadHop) to the leader at `address`, with our
@@ -74,16 +79,23 @@ Task<std::optional<Hop>> hop(Participant& p, const std::string& address, const B
 
 }  // namespace
 
+std::string unreachable_words(uint32_t bucket, consensus::ParticipantId replica) {
+  return fmt::format("bucket {}'s only replica, participant {}, is marked unreachable: the "
+                     "bucket serves again when it returns; resubmit then",
+                     bucket, replica);
+}
+
 Budget client_budget() {
   return Budget{0, 0, Clock::now() + Milliseconds(hop_deadline_ms)};
 }
 
-Task<std::vector<MessageResult>> dispatch_append(Participant& p, uint32_t bucket,
-                                                 std::vector<consensus::BucketEntry> messages,
-                                                 Budget budget) {
+Task<Placed> dispatch_append(Participant& p, uint32_t bucket,
+                             std::vector<consensus::BucketEntry> messages, Budget budget) {
   COWORKER_ASSERT(!messages.empty());
   COWORKER_ASSERT(budget.hops <= hops_max);
-  std::vector<MessageResult> results(messages.size());  // unavailable until answered
+  Placed placed;
+  std::vector<MessageResult>& results = placed.results;
+  results.resize(messages.size());  // unavailable until answered
   // open[k]: the index in `results` of messages[k], the ones still to place.
   std::vector<uint32_t> open(messages.size());
   for (uint32_t k = 0; k < open.size(); k++) open[k] = k;
@@ -120,10 +132,14 @@ Task<std::vector<MessageResult>> dispatch_append(Participant& p, uint32_t bucket
     }
 
     auto found = peer_or_park(p, bucket, budget);
-    const std::optional<std::string> leader = co_await found;
-    if (!leader) continue;
+    const Destination leader = co_await found;
+    if (leader.kind == Destination::Kind::unreachable) {
+      placed.unreachable = leader.leader;
+      break;
+    }
+    if (leader.kind != Destination::Kind::peer) continue;
     if (budget.hops >= hops_max) break;
-    auto sent = hop(p, *leader, budget, AppendHop{{}, bucket, std::move(messages)});
+    auto sent = hop(p, leader.address, budget, AppendHop{{}, bucket, std::move(messages)});
     std::optional<Hop> answer = co_await sent;
     if (!answer) break;  // no answer by the deadline: unknown outcome
     auto* appended = std::get_if<AppendAnswer>(&answer->content);
@@ -135,7 +151,7 @@ Task<std::vector<MessageResult>> dispatch_append(Participant& p, uint32_t bucket
   for (MessageResult& r : results) {
     if (r.outcome == consensus::Outcome::handed_back) r = MessageResult{};
   }
-  co_return results;
+  co_return placed;
 }
 
 Task<ReadAnswer> dispatch_read(Participant& p, ReadHop query, Budget budget) {
@@ -154,10 +170,13 @@ Task<ReadAnswer> dispatch_read(Participant& p, ReadHop query, Budget budget) {
       if (answer.status != 503) co_return answer;  // 503: the phaser is not serving yet
     }
     auto found = peer_or_park(p, query.bucket, budget);
-    const std::optional<std::string> leader = co_await found;
-    if (!leader) continue;
+    const Destination leader = co_await found;
+    if (leader.kind == Destination::Kind::unreachable) {
+      co_return read_error(503, "unavailable", unreachable_words(query.bucket, leader.leader));
+    }
+    if (leader.kind != Destination::Kind::peer) continue;
     if (budget.hops >= hops_max) break;
-    auto sent = hop(p, *leader, budget, query);
+    auto sent = hop(p, leader.address, budget, query);
     std::optional<Hop> answer = co_await sent;
     if (!answer) break;
     auto* read = std::get_if<ReadAnswer>(&answer->content);

@@ -51,9 +51,20 @@ struct Budget {
 // The request deadline of a client request arriving now.
 Budget client_budget();
 
+// The words of a 503 for a bucket whose only replica is marked unreachable.
+std::string unreachable_words(uint32_t bucket, consensus::ParticipantId replica);
+
+// What dispatch_append gives back: a result per message, in order, and
+// when the bucket answered unavailable because its only replica is marked
+// unreachable (DESIGN §2), which one, for the answer's words.
+struct Placed {
+  std::vector<consensus::MessageResult> results;
+  consensus::ParticipantId unreachable = consensus::no_participant;
+};
+
 // One bucket's part of a window (or a single message), in order.
-reactor::Task<std::vector<consensus::MessageResult>> dispatch_append(
-    Participant& p, uint32_t bucket, std::vector<consensus::BucketEntry> messages, Budget budget);
+reactor::Task<Placed> dispatch_append(Participant& p, uint32_t bucket,
+                                      std::vector<consensus::BucketEntry> messages, Budget budget);
 
 // A read without local=1; the budget's deadline includes the query's wait_ms.
 reactor::Task<ReadAnswer> dispatch_read(Participant& p, ReadHop query, Budget budget);

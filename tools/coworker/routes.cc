@@ -209,9 +209,13 @@ Task<Response> append_one(Participant& p, Request& request) {
   std::vector<consensus::BucketEntry> messages;
   messages.push_back(std::move(entry));
   auto dispatch = dispatch_append(p, bucket, std::move(messages), client_budget());
-  std::vector<consensus::MessageResult> results = co_await dispatch;
-  COWORKER_ASSERT(results.size() == 1);
-  co_return append_answer(bucket, results[0]);
+  Placed placed = co_await dispatch;
+  COWORKER_ASSERT(placed.results.size() == 1);
+  if (placed.unreachable != consensus::no_participant &&
+      placed.results[0].outcome == consensus::Outcome::unavailable) {
+    co_return unavailable(unreachable_words(bucket, placed.unreachable));
+  }
+  co_return append_answer(bucket, placed.results[0]);
 }
 
 // ---- windows --------------------------------------------------------------------------
@@ -345,19 +349,19 @@ Task<Response> append_window(Participant& p, Request& request) {
   std::map<uint32_t, std::vector<size_t>> parts;
   for (size_t i = 0; i < window.size(); i++) parts[window[i].bucket].push_back(i);
   const Budget budget = client_budget();
-  std::vector<Task<std::vector<consensus::MessageResult>>> sends;
+  std::vector<Task<Placed>> sends;
   for (auto& [bucket, indexes] : parts) {
     std::vector<consensus::BucketEntry> messages;
     for (size_t i : indexes) messages.push_back(std::move(window[i].entry));
     sends.push_back(dispatch_append(p, bucket, std::move(messages), budget));
   }
   auto all = reactor::when_all(std::move(sends));  // named: reactor/task.h
-  std::vector<std::vector<consensus::MessageResult>> answered = co_await all;
+  std::vector<Placed> answered = co_await all;
   std::vector<consensus::MessageResult> results(window.size());
   size_t part = 0;
   for (auto& [bucket, indexes] : parts) {
-    COWORKER_ASSERT(answered[part].size() == indexes.size());
-    for (size_t j = 0; j < indexes.size(); j++) results[indexes[j]] = answered[part][j];
+    COWORKER_ASSERT(answered[part].results.size() == indexes.size());
+    for (size_t j = 0; j < indexes.size(); j++) results[indexes[j]] = answered[part].results[j];
     part++;
   }
   // The worst outcome sets the status: 503 before 429 before 409.
