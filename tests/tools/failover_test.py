@@ -2,17 +2,21 @@
 """Time to resume after a SIGKILL (DESIGN §2, issue 16 point 3), on 5 real
 processes (label `process`), departure timeout 1000 ms.
 
-For each case a bucket B is chosen, then one participant is SIGKILLed:
+For each case a bucket B is chosen, then one participant is SIGKILLed, or
+two at once (issue 16: any two of five):
   - a replica of B that neither leads B nor the membership;
   - B's leader (not the membership leader);
-  - the membership leader, with B one of the buckets it leads.
+  - the membership leader, with B one of the buckets it leads;
+  - B's leader and one of its replicas, neither leading the membership (B's
+    last replica usurps);
+  - B's leader and the membership leader, a replica of B.
 An append to B is tried through a surviving participant from the kill on
 (each try bounded, 503s retried); the time to its first 200 is the time to
 resume. The check is that service resumes (within 10 x the departure
 timeout, a liveness bound, not a speed one: the machine is shared); the
 times are printed as multiples of the departure timeout, for issue 16's
-bound of 3 x. The participant killed is then started again on its data dir
-(it arrives anew) and the cluster settles before the next case.
+bound of 3 x. The participants killed are then started again on their data dirs
+(they arrive anew) and the cluster settles before the next case.
 
 Run by ctest with COWORKER_BIN set; needs build/bin/coworker."""
 import os
@@ -56,31 +60,44 @@ def main():
         index_of = lambda v, member_id: next(i for i in range(1, 6) if cluster.http(i) == next(
             m["http"] for m in v["members"] if m["id"] == member_id))
         results = []
-        for case in ("a replica", "the bucket's leader", "the membership leader"):
+        cases = ("a replica", "the bucket's leader", "the membership leader",
+                 "two of five: the bucket's leader and a replica",
+                 "two of five: the bucket's leader and the membership leader")
+        for case in cases:
             alive = next(i for i in range(1, 6) if view(cluster.http(i)) is not None)
             v = view(cluster.http(alive))
             boss = v["membership"]["leader"]
             buckets = v["buckets_total"]
             if case == "the membership leader":
                 bucket = next(b for b in v["buckets"] if b["leader"] == boss)
-                victim = boss
+                victims = [boss]
             elif case == "the bucket's leader":
                 bucket = next(b for b in v["buckets"] if b["leader"] != boss)
-                victim = bucket["leader"]
-            else:
+                victims = [bucket["leader"]]
+            elif case == "a replica":
                 bucket = next(b for b in v["buckets"] if boss not in b["replicas"])
-                victim = bucket["replicas"][1]
-            victim_index = index_of(v, victim)
-            via = next(i for i in range(1, 6) if i != victim_index)
+                victims = [bucket["replicas"][1]]
+            elif case.endswith("and a replica"):
+                # Two of the bucket's three, neither leading the membership:
+                # its last replica usurps once both are departed.
+                bucket = next(b for b in v["buckets"] if boss not in b["replicas"])
+                victims = bucket["replicas"][:2]
+            else:
+                bucket = next(b for b in v["buckets"]
+                              if b["leader"] != boss and boss in b["replicas"])
+                victims = [bucket["leader"], boss]
+            indexes = [index_of(v, victim) for victim in victims]
+            via = next(i for i in range(1, 6) if i not in indexes)
             name = identifier_for(bucket["bucket"], buckets)
             check(append(cluster.http(via), name, 5) == 200, f"{case}: an append before the kill")
 
-            pid = cluster.pids()[victim_index - 1]
+            pids = [cluster.pids()[i - 1] for i in indexes]
             killed = time.time()
-            os.kill(pid, signal.SIGKILL)
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
             # Dead for sure before the first try: SIGKILL takes effect when the
             # victim is next scheduled, and a try it served would say nothing.
-            check(poll(lambda: gone(pid), 5), f"{case}: pid {pid} ended")
+            check(poll(lambda: all(gone(pid) for pid in pids), 5), f"{case}: pids {pids} ended")
             while True:
                 status = append(cluster.http(via), name, 2.5)
                 took = time.time() - killed
@@ -89,11 +106,11 @@ def main():
                 time.sleep(0.02)
             check(status == 200, f"{case}: appends to bucket {bucket['bucket']} resumed "
                                  f"(last status {status} after {took:.2f} s)")
-            print(f"ok: SIGKILL of {case} (id {victim}): bucket {bucket['bucket']} appends "
+            print(f"ok: SIGKILL of {case} (ids {victims}): bucket {bucket['bucket']} appends "
                   f"again after {took:.2f} s")
             results.append((case, took))
 
-            cluster.run("restart", str(victim_index))
+            cluster.run("restart", *map(str, indexes))
             check(poll(lambda: settled(cluster.http(via), everyone), 60),
                   f"{case}: the killed participant arrived anew, every bucket at 3")
         print("ok: every case resumed; in departure timeouts: " +
