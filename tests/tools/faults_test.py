@@ -34,7 +34,7 @@ import os
 import signal
 import time
 
-from harness import (Load, check, entries, flip_register_byte, fnv1a64, gone, own_cluster, poll,
+from harness import (voters_in_force, Load, check, entries, flip_register_byte, fnv1a64, gone, own_cluster, poll,
                      settled, stop_and_check, view)
 
 DEPARTURE_MS = 1500
@@ -66,6 +66,7 @@ def main():
                     "--departure-timeout-ms", str(DEPARTURE_MS))
         everyone = [cluster.http(i) for i in range(1, 6)]
         check(poll(lambda: settled(everyone[0], everyone), 60), "five members, settled")
+        check(poll(lambda: voters_in_force(everyone[0], 5), 30), "five voters in force")
         loads = [Load(f"load{k}", everyone[k:] + everyone[:k]) for k in range(3)]
         for load in loads:
             load.start()

@@ -78,6 +78,16 @@ def settled(address, members):
             sorted(members) and all(b["replicas"] == b["target"] for b in v["buckets"]))
 
 
+def voters_in_force(address, count):
+    """Whether `address` lists `count` voters and its membership log has
+    reached the slot from which they decide (a voter change takes effect
+    α slots after it is decided: losing a majority of the previous voters
+    before then stalls the membership)."""
+    v = view(address)
+    return (v is not None and len(v["membership"]["voters"]) == count and
+            v["membership"]["slot"] >= v["membership"]["voters_from"])
+
+
 def gone(pid):
     """The process ended (a zombie counts: it serves nothing)."""
     try:

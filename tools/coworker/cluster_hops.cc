@@ -21,6 +21,14 @@ uint64_t ClusterNode::slot() const { return _host ? _host->node().state().applie
 void ClusterNode::applied() {
   _table_changed.notify_all();
   if (!_host) return;
+  const consensus::MembershipNode& node = _host->node();
+  const ParticipantId leader =
+      !node.has_paxos() ? consensus::no_participant
+                        : (node.leading() ? self() : node.paxos().leader());
+  if (leader != _logged_leader && leader != consensus::no_participant) {
+    log_info(0, "membership leader: {}{}", leader, leader == self() ? " (this participant)" : "");
+    _logged_leader = leader;
+  }
   const auto& members = _host->node().state().members();
   for (auto it = _members.begin(); it != _members.end();) {
     if (members.count(*it) == 0) {
@@ -31,6 +39,13 @@ void ClusterNode::applied() {
     }
   }
   for (const auto& [id, member] : members) _members.insert(id);
+}
+
+void ClusterNode::learned(const consensus::Decided& decided) {
+  if (decided.entry.noop()) return;
+  const std::optional<consensus::MembershipEntry> entry = consensus::decode_entry(decided.entry.value);
+  if (!entry || std::holds_alternative<consensus::Acks>(*entry)) return;
+  log_info(0, "membership slot {}: {}", decided.slot, consensus::describe(*entry));
 }
 
 Task<Destination> ClusterNode::where(uint32_t bucket, uint64_t slot, Clock::time_point deadline) {

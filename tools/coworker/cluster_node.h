@@ -150,6 +150,9 @@ class ClusterNode final : private bucket::MembershipEffects {
                std::vector<consensus::ParticipantId> newcomers) override;
   void release_hold(uint32_t bucket) override;
   void applied() override;
+  // Decided membership changes (not acks) and leadership changes go to the
+  // log at info: what an operator reads to follow a failover.
+  void learned(const consensus::Decided& decided) override;
 
   Participant& _participant;
   Core& _core0;
@@ -183,6 +186,7 @@ class ClusterNode final : private bucket::MembershipEffects {
 
   std::set<consensus::ParticipantId> _members;  // as of the last applied slot
   uint64_t _departures = 0;                     // members gone since this process started
+  consensus::ParticipantId _logged_leader = consensus::no_participant;  // membership leader, as logged
 
   static constexpr uint64_t connection_block = 4096;  // ids per durable block
   uint64_t _next_connection = 0;
