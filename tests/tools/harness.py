@@ -84,8 +84,10 @@ def voters_in_force(address, count):
     α slots after it is decided: losing a majority of the previous voters
     before then stalls the membership)."""
     v = view(address)
+    # In force once the log has decided every slot before their first: the
+    # next slot to decide is theirs (the leader fills up to it with no-ops).
     return (v is not None and len(v["membership"]["voters"]) == count and
-            v["membership"]["slot"] >= v["membership"]["voters_from"])
+            v["membership"]["slot"] + 1 >= v["membership"]["voters_from"])
 
 
 def gone(pid):
@@ -340,6 +342,37 @@ def flip_register_byte(data_dir, segment=None):
                         f.write(data)
                     return path, offset, bucket
     check(False, f"a committed register record to damage in {data_dir}")
+
+
+def flip_membership_byte(data_dir):
+    """Flips one payload byte of a membership record (kind 5: Paxos acceptor
+    state, core 0's log only) that lies after the last membership checkpoint
+    (kind 6) and has at least 20 records after it (so in an acknowledged
+    batch, not a torn tail): damage at rest that no checkpoint makes
+    harmless. Returns (segment path, record offset)."""
+    records = []  # (path, offset, kind, payload bytes) in log order
+    core0 = next(d for d in glob.glob(os.path.join(data_dir, "log", "core-*"))
+                 if int(os.path.basename(d)[5:]) == 0)
+    for path in sorted(glob.glob(os.path.join(core0, "*.seg")),
+                       key=lambda p: int(os.path.basename(p).split(".")[0], 16)):
+        with open(path, "rb") as f:
+            data = f.read()
+        at = 0
+        while at + 64 <= len(data) and data[at:at + 4] == b"CWLG":
+            size = struct.unpack_from("<I", data, at + 12)[0]
+            records.append((path, at, data[at + 17], size))
+            at += (64 + size + 7) // 8 * 8
+    last_checkpoint = max((i for i, r in enumerate(records) if r[2] == 6), default=-1)
+    for i in range(last_checkpoint + 1, len(records) - 20):
+        path, offset, kind, size = records[i]
+        if kind == 5 and size > 16:
+            with open(path, "r+b") as f:
+                f.seek(offset + 64 + size // 2)
+                byte = f.read(1)[0]
+                f.seek(offset + 64 + size // 2)
+                f.write(bytes([byte ^ 0x10]))
+            return path, offset
+    check(False, f"a membership record after the last checkpoint to damage in {data_dir}")
 
 
 def check(condition, what):

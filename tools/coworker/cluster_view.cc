@@ -49,9 +49,10 @@ std::string ClusterNode::cluster_json(const std::vector<BucketView>& hosted) con
   fmt::format_to(put, ", \"membership\": {{\"leader\": {}, \"slot\": {}, \"voters\": ", leader,
                  node.state().applied());
   ids(out, node.has_paxos() ? node.paxos().latest_voters() : std::vector<consensus::ParticipantId>{});
-  // The first slot those voters decide: until the log reaches it, the
-  // previous voters still do (DESIGN §5: a change takes effect at a later
-  // slot), and losing a majority of those stalls the membership.
+  // The first slot those voters decide: until every slot before it is
+  // decided, the previous voters still decide (DESIGN §5: a change takes
+  // effect at a later slot), and losing a majority of those stalls the
+  // membership.
   const consensus::Slot voters_from =
       node.has_paxos() && !node.paxos().schedule().empty() ? node.paxos().schedule().rbegin()->first
                                                            : 0;
