@@ -169,10 +169,11 @@ std::optional<std::string> MembershipReference::agree(const consensus::Membershi
   for (uint32_t b = 0; b < buckets(); b++) {
     const bucket::CurrentGovernment& current = table.current(b);
     const Government& ref = _governments[b];
-    if (current.step != ref.step || current.replicas != ref.replicas) {
-      return fmt::format("bucket {} is at step {} with {}, the log's step {} with {}", b,
-                         current.step, ids_text(current.replicas), ref.step,
-                         ids_text(ref.replicas));
+    if (current.step != ref.step || current.replicas != ref.replicas || current.slot != ref.slot) {
+      return fmt::format("bucket {} is at step {} with {} as of slot {}, the log's step {} with "
+                         "{} as of slot {}",
+                         b, current.step, ids_text(current.replicas), current.slot, ref.step,
+                         ids_text(ref.replicas), ref.slot);
     }
   }
   return std::nullopt;

@@ -47,6 +47,7 @@ std::optional<std::string> ReplicaReference::fold(const consensus::PhaserRecord&
     if (_held != nullptr && _held->end() == c->mark.end && _held->checksum == c->mark.checksum) {
       _log.insert(_log.end(), _held->entries.begin(), _held->entries.end());
       _last = c->mark;
+      _last_first = _held->first;
       _held = nullptr;
       return std::nullopt;
     }
@@ -68,6 +69,7 @@ std::optional<std::string> ReplicaReference::fold(const consensus::PhaserRecord&
   }
   if (k.promise > _promise) _promise = k.promise;
   _last = k.last_commit;
+  _last_first = k.last_commit_first;
   _held = nullptr;
   return std::nullopt;
 }
@@ -82,10 +84,10 @@ std::optional<std::string> ReplicaReference::agree(const consensus::PhaserDurabl
     return fmt::format("committed [{},{}) with {} entries, the records' [{},{})",
                        image.log_start, image.commit_end, image.log.size(), _start, end());
   }
-  if (!(image.last_commit == _last)) {
-    return fmt::format("last commit ends at {} (checksum {:08x}), the records' at {} ({:08x})",
-                       image.last_commit.end, image.last_commit.checksum, _last.end,
-                       _last.checksum);
+  if (!(image.last_commit == _last) || image.last_commit_first != _last_first) {
+    return fmt::format("last commit [{},{}) (checksum {:08x}), the records' [{},{}) ({:08x})",
+                       image.last_commit_first, image.last_commit.end,
+                       image.last_commit.checksum, _last_first, _last.end, _last.checksum);
   }
   if (!same_write(image.register_, _held)) {
     return fmt::format("register {}, the records' {}", span(image.register_), span(_held));

@@ -55,6 +55,7 @@ class ReplicaReference {
   consensus::WritePtr _held;
   consensus::Promise _promise;
   consensus::CommitMark _last;  // the newest committed write's mark
+  consensus::Position _last_first = 0;  // and its first position
   size_t _agreed = 0;           // log entries already compared with the image's
 };
 

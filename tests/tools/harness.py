@@ -298,7 +298,10 @@ def stop_and_check(loads, address):
     acked = [name for load in loads for name in load.acked]
     sent = set().union(*(load.sent for load in loads))
     check(len(seen) == len(set(seen)), f"no identifier twice: {len(seen) - len(set(seen))}")
-    check(set(acked) <= set(seen), f"{len(set(acked) - set(seen))} acknowledged entries lost")
+    lost = set(acked) - set(seen)
+    placed = {name: where for load in loads for name, where in load.placed.items()}
+    check(not lost, f"{len(lost)} acknowledged entries lost: " +
+          ", ".join(f"{name} at (bucket, position) {placed.get(name)}" for name in sorted(lost)[:10]))
     check(set(seen) <= sent, f"{len(set(seen) - sent)} entries no client sent")
     resubmissions = sum(load.resubmissions for load in loads)
     return (f"{len(acked)} acknowledged, {len(seen) - len(set(acked))} more of "
@@ -347,10 +350,10 @@ def flip_register_byte(data_dir, segment=None):
 def flip_membership_byte(data_dir):
     """Flips one payload byte of a membership record (kind 5: Paxos acceptor
     state, core 0's log only) that lies after the last membership checkpoint
-    (kind 6) and has at least 20 records after it (so in an acknowledged
-    batch, not a torn tail): damage at rest that no checkpoint makes
-    harmless. Returns (segment path, record offset)."""
-    records = []  # (path, offset, kind, payload bytes) in log order
+    (kind 6) in a batch before the last one (an acknowledged batch, not a
+    torn tail): damage at rest that no checkpoint makes harmless. Returns
+    (segment path, record offset)."""
+    records = []  # (path, offset, kind, payload bytes, batch_first_seq) in log order
     core0 = next(d for d in glob.glob(os.path.join(data_dir, "log", "core-*"))
                  if int(os.path.basename(d)[5:]) == 0)
     for path in sorted(glob.glob(os.path.join(core0, "*.seg")),
@@ -360,12 +363,14 @@ def flip_membership_byte(data_dir):
         at = 0
         while at + 64 <= len(data) and data[at:at + 4] == b"CWLG":
             size = struct.unpack_from("<I", data, at + 12)[0]
-            records.append((path, at, data[at + 17], size))
+            records.append((path, at, data[at + 17], size,
+                            struct.unpack_from("<Q", data, at + 32)[0]))
             at += (64 + size + 7) // 8 * 8
     last_checkpoint = max((i for i, r in enumerate(records) if r[2] == 6), default=-1)
-    for i in range(last_checkpoint + 1, len(records) - 20):
-        path, offset, kind, size = records[i]
-        if kind == 5 and size > 16:
+    last_batch = records[-1][4] if records else 0
+    for i in range(last_checkpoint + 1, len(records)):
+        path, offset, kind, size, batch = records[i]
+        if kind == 5 and size > 16 and batch < last_batch:
             with open(path, "r+b") as f:
                 f.seek(offset + 64 + size // 2)
                 byte = f.read(1)[0]

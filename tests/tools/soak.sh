@@ -36,7 +36,7 @@ for round in $(seq 1 "$rounds"); do
       failures=$((failures + 1))
     fi
     echo "round $round $test: $status in $(($(date +%s) - started)) s"
-    grep -E "^(ok 4: [0-9]|ok 6|ok: every case|ok: participant .* returned|ok 1: a membership|FAIL)" "$log" | sed 's/^/  /' || true
+    grep -E "^(ok 4: [0-9]|ok 6|ok: every case|ok: participant .* returned|ok 1: a membership|ok 2: [0-9]|FAIL)" "$log" | sed 's/^/  /' || true
     kept=$(sed -n 's/^kept \([^ ]*\).*/\1/p' "$log")
     if [ "$status" = ok ]; then
       [ -n "$kept" ] && rm -rf "$kept"

@@ -109,16 +109,25 @@ def main():
         cluster.run("restart", str(index_of[victim]))
         check(poll(lambda: state_of(cluster.http(via), victim) == "serving", 30),
               f"participant {victim} returns with its id")
-        status, body = (0, None)
+        status, body, attempt = 0, None, 0
 
         def appended():
-            nonlocal status, body
-            status, body = post(cluster.http(via), name, "after-return", 5)
+            # Each attempt its own body: an attempt answered 503 may still be
+            # logged (no connection: at least once), so a retry is not the same
+            # message.
+            nonlocal status, body, attempt
+            attempt += 1
+            status, body = post(cluster.http(via), name, f"after-return-{attempt}", 5)
             return status == 200
         check(poll(appended, 30), f"bucket {bucket} takes appends after the return: {status} {body}")
-        acked[body["position"]] = "after-return"
-        got = entries(cluster.http(via), bucket, local=False, fields=("position", "body"))
-        check(got is not None, f"bucket {bucket} reads after the return")
+        acked[body["position"]] = f"after-return-{attempt}"
+        got = None
+
+        def read():
+            nonlocal got
+            got = entries(cluster.http(via), bucket, local=False, fields=("position", "body"))
+            return got is not None
+        check(poll(read, 10), f"bucket {bucket} reads after the return")
         logged = dict(got)
         check(len(logged) == len(got), "positions are distinct")
         for position, message in acked.items():
