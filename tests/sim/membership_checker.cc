@@ -12,16 +12,6 @@ namespace coworker::sim {
 
 using consensus::Effect;
 
-namespace {
-
-std::string ids_text(const std::vector<ParticipantId>& ids) {
-  std::string text = "[";
-  for (size_t i = 0; i < ids.size(); i++) text += fmt::format("{}{}", i ? " " : "", ids[i]);
-  return text + "]";
-}
-
-}  // namespace
-
 MembershipChecker::MembershipChecker(const MembershipSimOptions& options, uint64_t seed,
                                      std::vector<ParticipantId> initial_voters)
     : _table(options.params.buckets, options.params.replicas),

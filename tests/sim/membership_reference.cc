@@ -17,12 +17,6 @@ bool contains(const std::vector<ParticipantId>& ids, ParticipantId id) {
   return std::find(ids.begin(), ids.end(), id) != ids.end();
 }
 
-std::string ids_text(const std::vector<ParticipantId>& ids) {
-  std::string text = "[";
-  for (size_t i = 0; i < ids.size(); i++) text += fmt::format("{}{}", i ? " " : "", ids[i]);
-  return text + "]";
-}
-
 const char* status_name(MemberStatus status) {
   switch (status) {
     case MemberStatus::active: return "active";
@@ -33,6 +27,12 @@ const char* status_name(MemberStatus status) {
 }
 
 }  // namespace
+
+std::string ids_text(const std::vector<ParticipantId>& ids) {
+  std::string text = "[";
+  for (size_t i = 0; i < ids.size(); i++) text += fmt::format("{}{}", i ? " " : "", ids[i]);
+  return text + "]";
+}
 
 void MembershipReference::start(const consensus::MembershipState& state,
                                 const bucket::BucketTable& table) {

@@ -47,6 +47,9 @@ namespace coworker::sim {
 using consensus::ParticipantId;
 using consensus::Slot;
 
+// "[1 2 3]": ids in a checker's message.
+std::string ids_text(const std::vector<ParticipantId>& ids);
+
 class MembershipReference {
  public:
   struct Member {

@@ -25,17 +25,10 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import check, fnv1a64, gone, own_cluster, poll, settled, view, voters_in_force
+from harness import check, gone, identifier_for, own_cluster, poll, settled, view, voters_in_force
 
 DEPARTURE_MS = 1000
 LIVENESS_S = 10 * DEPARTURE_MS / 1000
-
-
-def identifier_for(bucket, buckets):
-    i = 0
-    while fnv1a64(f"probe-{i}".encode()) % buckets != bucket:
-        i += 1
-    return f"probe-{i}"
 
 
 def append(address, identifier, timeout):

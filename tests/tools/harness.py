@@ -35,6 +35,14 @@ assert fnv1a64(b"a") == 0xAF63DC4C8601EC8C
 assert fnv1a64(b"foobar") == 0x85944171F73967E8
 
 
+def identifier_for(bucket, buckets, prefix="probe"):
+    """The first identifier `prefix`-N whose bucket (DESIGN §3 hash) is `bucket`."""
+    i = 0
+    while fnv1a64(f"{prefix}-{i}".encode()) % buckets != bucket:
+        i += 1
+    return f"{prefix}-{i}"
+
+
 def request(method, address, path, body=None, timeout=5, headers=None):
     """(status, parsed JSON body or None) of one HTTP request with a JSON
     body (an error's too); status 0 when nothing answered."""

@@ -23,16 +23,9 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import check, fnv1a64, gone, entries, own_cluster, poll, request, view
+from harness import check, entries, gone, identifier_for, own_cluster, poll, request, view
 
 DEPARTURE_MS = 1000
-
-
-def identifier_for(bucket, buckets, prefix):
-    i = 0
-    while fnv1a64(f"{prefix}-{i}".encode()) % buckets != bucket:
-        i += 1
-    return f"{prefix}-{i}"
 
 
 def post(address, identifier, body, timeout):

@@ -1,7 +1,6 @@
 // ClusterNode's hops (DESIGN §4): where a bucket's requests go, the calls
 // waiting for a peer's answer, and the requests peers hop to us. Core 0.
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "consensus/assert.h"
 #include "reactor/loop.h"
@@ -40,18 +39,6 @@ void ClusterNode::applied() {
     }
   }
   for (const auto& [id, member] : members) _members.insert(id);
-}
-
-void ClusterNode::learned(const consensus::Decided& decided) {
-  if (decided.entry.noop()) return;
-  const std::optional<consensus::MembershipEntry> entry = consensus::decode_entry(decided.entry.value);
-  if (!entry || std::holds_alternative<consensus::Acks>(*entry)) return;
-  // What was decided, before the state applies it: a depart of a last
-  // survivor takes effect as a mark, a retried arrival as nothing (/v1/cluster
-  // shows the outcome).
-  std::string voters;
-  if (decided.entry.reconfigures()) voters = fmt::format(" (voters {})", fmt::join(decided.entry.voters, ","));
-  log_info(0, "membership slot {} decided: {}{}", decided.slot, consensus::describe(*entry), voters);
 }
 
 Task<Destination> ClusterNode::where(uint32_t bucket, uint64_t slot, Clock::time_point deadline) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "consensus/assert.h"
 #include "consensus/codec.h"
@@ -358,6 +359,18 @@ void ClusterNode::release_hold(uint32_t bucket) {
 }
 
 // ---- the participant's life ----------------------------------------------------------------
+
+void ClusterNode::learned(const consensus::Decided& decided) {
+  if (decided.entry.noop()) return;
+  const std::optional<consensus::MembershipEntry> entry = consensus::decode_entry(decided.entry.value);
+  if (!entry || std::holds_alternative<consensus::Acks>(*entry)) return;
+  // What was decided, before the state applies it: a depart of a last
+  // survivor takes effect as a mark, a retried arrival as nothing (/v1/cluster
+  // shows the outcome).
+  std::string voters;
+  if (decided.entry.reconfigures()) voters = fmt::format(" (voters {})", fmt::join(decided.entry.voters, ","));
+  log_info(0, "membership slot {} decided: {}{}", decided.slot, consensus::describe(*entry), voters);
+}
 
 void ClusterNode::after_call() {
   _core0.staged();
