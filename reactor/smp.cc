@@ -14,6 +14,17 @@ namespace coworker::reactor {
 
 namespace {
 
+// The CPUs this process may run on, in increasing order.
+std::vector<int> allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  }
+  return cpus;
+}
 
 sigset_t stop_signals() {
   sigset_t set;
@@ -41,8 +52,14 @@ class [[nodiscard]] ReadSignal : public detail::Op<ReadSignal, Waits::yes> {
 
 }  // namespace
 
+std::vector<int> Smp::pinning(unsigned cores, const std::vector<int>& allowed) {
+  if (allowed.size() != cores) return {};
+  return allowed;
+}
+
 Smp::Smp(Config config) : _config(config) {
   COWORKER_ASSERT(config.cores >= 1);
+  if (config.pin) _pin_cpus = pinning(config.cores, allowed_cpus());
   const unsigned n = config.cores;
   _pairs.reserve(size_t{n} * n);
   for (unsigned i = 0; i < n * n; i++) _pairs.push_back(std::make_unique<ChannelPair>());
@@ -91,11 +108,10 @@ int Smp::run(Main main) {
 }
 
 void Smp::core_main(unsigned core, Main& main) {
-  if (_config.pin) {
-    const long online = sysconf(_SC_NPROCESSORS_ONLN);
+  if (!_pin_cpus.empty()) {
     cpu_set_t set;
     CPU_ZERO(&set);
-    CPU_SET(core % static_cast<unsigned>(online > 0 ? online : 1), &set);
+    CPU_SET(_pin_cpus[core], &set);
     pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
   }
   Loop loop(Loop::Config{core, _config.sq_entries, _config.ring_mode});

@@ -1,5 +1,14 @@
-// Smp: the process's cores — one pinned thread, Loop and io_uring each — and
-// the channels between them.
+// Smp: the process's cores — one thread, Loop and io_uring each — and the
+// channels between them.
+//
+// Pinning (Config::pin): core i is pinned to the i-th CPU the process may run
+// on (its affinity mask at start, so `taskset` and systemd's CPUAffinity=
+// choose the CPUs) only when there is exactly one core per such CPU — one
+// participant owning its host, the production shape. Otherwise the threads
+// stay unpinned and the kernel places them: pinning `--cores 1` to the first
+// CPU put every participant of a cluster sharing a machine (the benchmarks,
+// the tests, tools/cluster) and their io_uring workers on one CPU while the
+// other sat idle (docs/PERFORMANCE.md).
 //
 // Smp::run() starts `cores` threads (core 0 on the calling thread), waits
 // until every ring is set up, spawns the given main task on each core, and
@@ -37,7 +46,7 @@ class Smp {
  public:
   struct Config {
     unsigned cores = 1;
-    bool pin = true;  // pin core i to CPU i modulo the online CPUs
+    bool pin = true;  // pin when the cores match the allowed CPUs one to one (above)
     unsigned sq_entries = Ring::sq_entries_default;
     RingMode ring_mode = RingMode::best;
     // Doorbells by IORING_OP_MSG_RING when the kernel has it; false forces
@@ -48,6 +57,10 @@ class Smp {
   using SignalHandler = std::function<void(int signo)>;
 
   explicit Smp(Config config);
+
+  // The CPU each core is pinned to, given the CPUs the process may run on:
+  // `allowed` itself when it has exactly `cores` entries, else none (empty).
+  static std::vector<int> pinning(unsigned cores, const std::vector<int>& allowed);
   Smp(const Smp&) = delete;
   Smp& operator=(const Smp&) = delete;
   ~Smp();
@@ -121,6 +134,7 @@ class Smp {
   Task<void> read_signals();
 
   Config _config;
+  std::vector<int> _pin_cpus;  // per core, from pinning(); empty: unpinned
   std::vector<std::unique_ptr<ChannelPair>> _pairs;
   std::vector<std::unique_ptr<CoreState>> _state;
   std::vector<Loop*> _loops;

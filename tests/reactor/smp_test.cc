@@ -207,3 +207,16 @@ TEST_CASE("smp: SIGTERM through the signalfd stops every core") {
   CHECK(rc == 9);
   CHECK(cancelled);
 }
+
+TEST_CASE("smp: pinning only with one core per allowed CPU") {
+  // The production shape: as many cores as CPUs, each core on one.
+  CHECK(Smp::pinning(2, {0, 1}) == std::vector<int>{0, 1});
+  // taskset/CPUAffinity= chose CPUs 2 and 5: the cores follow that choice.
+  CHECK(Smp::pinning(2, {2, 5}) == std::vector<int>{2, 5});
+  // Fewer cores than CPUs (several participants on one machine) or more:
+  // unpinned, so the kernel spreads them.
+  CHECK(Smp::pinning(1, {0, 1}).empty());
+  CHECK(Smp::pinning(4, {0, 1}).empty());
+  CHECK(Smp::pinning(1, {}).empty());
+  CHECK(Smp::pinning(1, {3}) == std::vector<int>{3});
+}
