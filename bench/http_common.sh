@@ -42,7 +42,7 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else prin
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
-# start_cluster CORES SYNC: 3 participants by tools/cluster in $work/cluster,
+# start_cluster CORES SYNC [FLAG ...]: 3 participants by tools/cluster in $work/cluster,
 # on random ports below the ephemeral range (participant I answers clients on
 # 127.0.0.1:$((base + I))), stopped on exit. Returns once every bucket's
 # government is at its target of three, so no migration runs under the load.
@@ -50,7 +50,7 @@ start_cluster() {
   export COWORKER_CLUSTER_DIR=$work/cluster
   base=$(( 10000 + RANDOM % 20000 ))
   trap stop_cluster EXIT
-  tools/cluster start 3 --base-port "$base" --cores "$1" --sync "$2" >/dev/null
+  tools/cluster start 3 --base-port "$base" --cores "$1" --sync "$2" -- "${@:3}" >/dev/null
   python3 - "127.0.0.1:$((base + 1))" <<'PY'
 import json, sys, time, urllib.request
 for _ in range(400):
