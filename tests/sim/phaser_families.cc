@@ -117,6 +117,10 @@ PhaserSwarmOptions draw_phaser_swarm(uint64_t seed, const std::string& family) {
       // 2 ticks before a trailing notice (tools/coworker/participant.cc).
       options.phaser.notice_ticks = static_cast<uint32_t>(prng.between(1, 3));
       draw_expiry(prng, options.phaser, options.workload);
+      // Single-link cuts (issue 19 point 5) where links are already cut.
+      if (options.partition_per_mille != 0 || options.leader_partition_per_mille != 0) {
+        options.link_cut_per_mille = static_cast<uint32_t>(prng.between(2, 10));
+      }
       return options;
     }
   }

@@ -345,6 +345,19 @@ void PhaserSwarm::cut_off(ParticipantId id, Tick until, bool one_way) {
   log(one_way ? "cut-one-way" : "cut", id, until);
 }
 
+void PhaserSwarm::cut_link(uint32_t bucket, Tick until) {
+  const auto& replicas = _truth[bucket].replicas;
+  if (replicas.size() < 2) return;
+  const ParticipantId leader = replicas[0];
+  const ParticipantId replica = replicas[1 + _prng.below(replicas.size() - 1)];
+  // 0: both ways; 1: the leader deaf to the replica; 2: the replica deaf.
+  const uint64_t how = _prng.below(3);
+  if (how != 1) _network.block(leader, replica, until);
+  if (how != 2) _network.block(replica, leader, until);
+  log(how == 0 ? "cut-link" : (how == 1 ? "cut-link-to-leader" : "cut-link-to-replica"),
+      leader * 1000 + replica, until);
+}
+
 void PhaserSwarm::hang(ParticipantId id, Tick until) {
   Node& node = _nodes.at(id);
   if (node.host == nullptr || node.disk->hung()) return;
@@ -403,6 +416,12 @@ void PhaserSwarm::faults() {
   }
   if (_prng.chance(_options.hang_per_mille, 1000)) {
     if (ParticipantId id = any_up()) hang(id, _now + _prng.between(_options.hang_min, _options.hang_max));
+  }
+  // Drawn only where enabled, so the other families' draws stay the same.
+  if (_options.link_cut_per_mille != 0 && _prng.chance(_options.link_cut_per_mille, 1000)) {
+    const uint32_t bucket = static_cast<uint32_t>(_prng.below(_options.buckets));
+    const Tick until = _now + _prng.between(_options.partition_min, _options.partition_max);
+    cut_link(bucket, until);
   }
 }
 

@@ -71,6 +71,11 @@ struct PhaserSwarmOptions {
   uint32_t partition_per_mille = 0;
   uint32_t leader_partition_per_mille = 0;
   uint32_t one_way_per_mille = 500;
+  // One link between a bucket's leader and one of its replicas (issue 19
+  // point 5): both ways, or one way — a leader deaf to the replica (it hears
+  // the writes, its acks are lost) or a replica deaf to the leader. Neither
+  // is cut off as a whole: only the leader's silence report departs it.
+  uint32_t link_cut_per_mille = 0;
   Tick partition_min = 10;
   Tick partition_max = 200;
   uint32_t hang_per_mille = 0;
@@ -120,6 +125,7 @@ class PhaserSwarm final : public PhaserHostEffects, public PhaserWorld {
   void crash(ParticipantId id, bool for_good);
   void restart(ParticipantId id);
   void cut_off(ParticipantId id, Tick until, bool one_way);
+  void cut_link(uint32_t bucket, Tick until);
   void hang(ParticipantId id, Tick until);
   ParticipantId leader_of(uint32_t bucket) const;
   bool departed(ParticipantId id) const { return _departed.count(id) != 0; }
