@@ -61,6 +61,37 @@ def request(method, address, path, body=None, timeout=5, headers=None):
         return 0, None
 
 
+def post_message(address, identifier, body, timeout=5):
+    """(status, parsed body) of one append of the text `body` without a
+    connection; status 0 when nothing answered."""
+    req = urllib.request.Request(f"http://{address}/v1/log/{identifier}", data=body.encode(),
+                                 method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        try:
+            return error.code, json.loads(error.read() or b"null")
+        except ValueError:
+            return error.code, None
+    except (urllib.error.URLError, OSError):
+        return 0, None
+
+
+def metric(address, name):
+    """The value of the unlabelled metric `name` in GET /metrics, or None."""
+    try:
+        with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as reply:
+            text = reply.read().decode()
+    except (urllib.error.URLError, OSError):
+        return None
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[0] == name:
+            return float(fields[1])
+    return None
+
+
 def poll(condition, seconds):
     """Whether `condition()` held before `seconds` passed (checked every 0.1 s)."""
     deadline = time.time() + seconds

@@ -16,32 +16,14 @@ it keeps its id, returns, and B takes appends again after every entry
 acknowledged before the kill, each once, at the positions they were given.
 
 Run by ctest with COWORKER_BIN set; needs build/bin/coworker."""
-import json
 import os
 import signal
 import time
-import urllib.error
-import urllib.request
 
-from harness import check, entries, gone, identifier_for, own_cluster, poll, request, view
+from harness import (check, entries, gone, identifier_for, own_cluster, poll, post_message,
+                     request, view)
 
 DEPARTURE_MS = 1000
-
-
-def post(address, identifier, body, timeout):
-    """(status, parsed body) of one append of `body` without a connection."""
-    req = urllib.request.Request(f"http://{address}/v1/log/{identifier}", data=body.encode(),
-                                 method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as reply:
-            return reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as error:
-        try:
-            return error.code, json.loads(error.read() or b"null")
-        except ValueError:
-            return error.code, None
-    except (urllib.error.URLError, OSError):
-        return 0, None
 
 
 def state_of(address, member_id):
@@ -71,7 +53,7 @@ def main():
 
         acked = {}
         for k in range(20):
-            status, body = post(cluster.http(via), name, f"before-{k}", 5)
+            status, body = post_message(cluster.http(via), name, f"before-{k}", 5)
             check(status == 200, f"append {k} to bucket {bucket} before the kill: {status} {body}")
             acked[body["position"]] = f"before-{k}"
         print(f"ok: 20 appends to bucket {bucket}, led by participant {victim}, through "
@@ -85,7 +67,7 @@ def main():
         print(f"ok: participant {victim} is a member marked unreachable")
 
         started = time.time()
-        status, body = post(cluster.http(via), name, "while-marked", 10)
+        status, body = post_message(cluster.http(via), name, "while-marked", 10)
         took = time.time() - started
         check(status == 503, f"an append to bucket {bucket} while marked: {status} {body}")
         words = (body or {}).get("error", "")
@@ -94,7 +76,7 @@ def main():
         code, read = request("GET", cluster.http(via), f"/v1/buckets/{bucket}/entries?from=0")
         check(code == 503 and "unreachable" in (read or {}).get("error", ""),
               f"a leader read of bucket {bucket} while marked: {code} {read}")
-        status, body = post(cluster.http(via), elsewhere, "elsewhere", 5)
+        status, body = post_message(cluster.http(via), elsewhere, "elsewhere", 5)
         check(status == 200, f"bucket {other}, led elsewhere, takes appends: {status} {body}")
         print(f"ok: bucket {bucket} answers 503 naming the marked participant (in {took:.2f} s; "
               f"the hop deadline is 2 s); bucket {other} takes appends")
@@ -110,7 +92,7 @@ def main():
             # message.
             nonlocal status, body, attempt
             attempt += 1
-            status, body = post(cluster.http(via), name, f"after-return-{attempt}", 5)
+            status, body = post_message(cluster.http(via), name, f"after-return-{attempt}", 5)
             return status == 200
         check(poll(appended, 30), f"bucket {bucket} takes appends after the return: {status} {body}")
         acked[body["position"]] = f"after-return-{attempt}"

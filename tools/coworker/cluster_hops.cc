@@ -20,6 +20,8 @@ uint64_t ClusterNode::slot() const { return _host ? _host->node().state().applie
 // that are gone count as departures (/metrics).
 void ClusterNode::applied() {
   _table_changed.notify_all();
+  // A call to a participant that departed or was marked ends now (call()).
+  for (auto& [id, call] : _calls) call->done.notify_all();
   if (!_host) return;
   const consensus::MembershipNode& node = _host->node();
   const ParticipantId leader =
@@ -81,8 +83,15 @@ Task<void> ClusterNode::park(Clock::time_point deadline) {
   (void)woken;  // stopping: the caller's deadline or health ends its loop
 }
 
-Task<std::optional<Hop>> ClusterNode::call(const std::string& address, Hop request,
+bool ClusterNode::may_answer(ParticipantId id) const {
+  if (!_host) return false;
+  const consensus::Member* member = _host->node().state().member(id);
+  return member != nullptr && member->status != consensus::MemberStatus::unreachable;
+}
+
+Task<std::optional<Hop>> ClusterNode::call(const Destination& to, Hop request,
                                            Clock::time_point deadline) {
+  COWORKER_ASSERT(to.kind == Destination::Kind::peer);
   if (_calls.size() >= hop_calls_max || !_peers) co_return std::nullopt;
   HopCall call;
   call.deadline = deadline;
@@ -90,12 +99,15 @@ Task<std::optional<Hop>> ClusterNode::call(const std::string& address, Hop reque
   const uint64_t id = request.call;
   _calls.emplace(id, &call);
   _participant.metrics().hops_sent_total++;
-  _peers->send(address, FrameType::hop, encode_hop(request));
-  while (!call.done.is_set() && Clock::now() < deadline) {
+  _peers->send(to.address, FrameType::hop, encode_hop(request));
+  while (!call.done.is_set() && Clock::now() < deadline && may_answer(to.leader)) {
     Status woken = co_await call.done.wait();
     if (!woken) break;  // the core stops
   }
-  _calls.erase(id);  // answered (already gone), expired, or stopping
+  _calls.erase(id);  // answered (already gone), expired, gone, or stopping
+  if (!call.answer && Clock::now() < deadline && !may_answer(to.leader)) {
+    _participant.metrics().hops_abandoned_total++;
+  }
   co_return std::move(call.answer);
 }
 

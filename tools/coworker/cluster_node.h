@@ -114,10 +114,12 @@ class ClusterNode final : private bucket::MembershipEffects {
   // Until the table changes or `deadline`, whichever first (a parked
   // request asks where() again after it).
   reactor::Task<void> park(Clock::time_point deadline);
-  // Sends a hop request to `address` and waits for its answer until
-  // `deadline`: nothing when it did not come (the request's outcome is
-  // unknown; the client resubmits).
-  reactor::Task<std::optional<Hop>> call(const std::string& address, Hop request,
+  // Sends a hop request to the leader `to` (a Destination::Kind::peer) and
+  // waits for its answer until `deadline`, or until `to` departs or is
+  // marked unreachable (it cannot answer any more; waiting out the deadline
+  // made a failover take a hop deadline longer). Nothing when no answer
+  // came: the request's outcome is unknown; the client resubmits.
+  reactor::Task<std::optional<Hop>> call(const Destination& to, Hop request,
                                          Clock::time_point deadline);
 
   // DESIGN §3 /v1/health: "serving", "arriving", "recovering", "leaving".
@@ -140,6 +142,8 @@ class ClusterNode final : private bucket::MembershipEffects {
   // After every call into the membership host: the pump has work, and our
   // identity may have changed.
   void after_call();
+  // Whether `id` may still answer a hop: a member not marked unreachable.
+  bool may_answer(consensus::ParticipantId id) const;
   reactor::Task<void> create_hosts(consensus::ParticipantId id, consensus::ParticipantId before);
 
   // bucket::MembershipEffects.
@@ -171,7 +175,7 @@ class ClusterNode final : private bucket::MembershipEffects {
   // the table, hops being served for peers. Each bounded: a request beyond
   // a bound is answered at once (unavailable / overloaded).
   struct HopCall {
-    reactor::Event done;
+    reactor::Event done;  // set by the answer; notified by deadlines and table changes
     std::optional<Hop> answer;
     Clock::time_point deadline;
   };

@@ -58,19 +58,19 @@ Task<Destination> peer_or_park(Participant& p, uint32_t bucket, const Budget& bu
   co_return Destination{};
 }
 
-// The request (AppendHop or ReadHop) to the leader at `address`, with our
+// The request (AppendHop or ReadHop) to the leader, with our
 // slot as of sending, hops + 1 and what is left of the deadline.
 template <typename Content>
-Task<std::optional<Hop>> hop(Participant& p, const std::string& address, const Budget& budget,
+Task<std::optional<Hop>> hop(Participant& p, const Destination& leader, const Budget& budget,
                              Content content) {
   COWORKER_ASSERT(budget.hops < hops_max);
-  auto send = [&p, &address, &budget, &content]() -> Task<std::optional<Hop>> {
+  auto send = [&p, &leader, &budget, &content]() -> Task<std::optional<Hop>> {
     if (!p.has_cluster()) co_return std::nullopt;
     ClusterNode& cluster = p.cluster();
     content.route = HopRoute{cluster.slot(), budget.hops + 1, ms_left(budget.deadline)};
     Hop request;
     request.content = std::move(content);
-    auto called = cluster.call(address, std::move(request), budget.deadline);
+    auto called = cluster.call(leader, std::move(request), budget.deadline);
     co_return co_await called;
   };
   auto call = on_core(0, send);
@@ -139,7 +139,7 @@ Task<Placed> dispatch_append(Participant& p, uint32_t bucket,
     }
     if (leader.kind != Destination::Kind::peer) continue;
     if (budget.hops >= hops_max) break;
-    auto sent = hop(p, leader.address, budget, AppendHop{{}, bucket, std::move(messages)});
+    auto sent = hop(p, leader, budget, AppendHop{{}, bucket, std::move(messages)});
     std::optional<Hop> answer = co_await sent;
     if (!answer) break;  // no answer by the deadline: unknown outcome
     auto* appended = std::get_if<AppendAnswer>(&answer->content);
@@ -176,7 +176,7 @@ Task<ReadAnswer> dispatch_read(Participant& p, ReadHop query, Budget budget) {
     }
     if (leader.kind != Destination::Kind::peer) continue;
     if (budget.hops >= hops_max) break;
-    auto sent = hop(p, leader.address, budget, query);
+    auto sent = hop(p, leader, budget, query);
     std::optional<Hop> answer = co_await sent;
     if (!answer) break;
     auto* read = std::get_if<ReadAnswer>(&answer->content);

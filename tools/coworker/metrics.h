@@ -89,6 +89,9 @@ struct CoreMetrics {
   uint64_t handed_back_total = 0;  // messages a leadership's end handed back (phaser.h step 6)
   uint64_t hops_sent_total = 0;    // requests forwarded to another participant (hop.h)
   uint64_t hops_received_total = 0;
+  // Hops whose leader departed or was marked unreachable before answering:
+  // ended then with an unknown outcome, not at the hop deadline.
+  uint64_t hops_abandoned_total = 0;
   uint64_t long_polls_total = 0;   // reads that waited for new entries
   uint64_t reads_total = 0;
   uint64_t writes_total = 0;       // phaser writes to the log (sizes in write_bytes)
