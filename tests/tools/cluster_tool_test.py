@@ -31,20 +31,7 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import Cluster, check
-
-SKIPPED = 77  # SKIP_RETURN_CODE in CMakeLists.txt
-
-
-def nft_unusable():
-    """Why this machine cannot add nftables rules, or None."""
-    if os.geteuid() != 0:
-        return "not root"
-    if shutil.which("nft") is None:
-        return "no nft on PATH"
-    done = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
-    return f"nft list tables: {done.stderr.strip()}" if done.returncode != 0 else None
-
+from harness import SKIPPED, Cluster, check, nft_unusable
 
 def request(method, address, path, body=None, timeout=5):
     """(status, parsed body or None); status 0 when nothing answered."""

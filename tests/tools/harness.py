@@ -432,6 +432,35 @@ def flip_membership_byte(data_dir):
     check(False, f"a membership record after the last checkpoint to damage in {data_dir}")
 
 
+SKIPPED = 77  # a test's exit status when it cannot run here: SKIP_77 in CMakeLists.txt
+
+
+def nft_unusable():
+    """Why this machine cannot add nftables rules (tools/cluster partition),
+    or None."""
+    if os.geteuid() != 0:
+        return "not root"
+    if shutil.which("nft") is None:
+        return "no nft on PATH"
+    done = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True)
+    return f"nft list tables: {done.stderr.strip()}" if done.returncode != 0 else None
+
+
+def leader_apart(cluster, count):
+    """Of a settled cluster of `count` started by tools/cluster: (its
+    /v1/cluster view, the membership leader's id, a bucket leader V that
+    does not lead the membership, a bucket V leads, {id: the participant's
+    1-based index in `cluster`})."""
+    v = view(cluster.http(1))
+    check(v is not None, "the cluster answers /v1/cluster")
+    boss = v["membership"]["leader"]
+    ids = {m["http"]: m["id"] for m in v["members"]}
+    index_of = {ids[cluster.http(i)]: i for i in range(1, count + 1)}
+    apart = next(b["leader"] for b in v["buckets"] if b["leader"] != boss)
+    bucket = next(b["bucket"] for b in v["buckets"] if b["leader"] == apart)
+    return v, boss, apart, bucket, index_of
+
+
 def check(condition, what):
     """Prints FAIL and exits 1 (the caller's `finally` stops the cluster)."""
     if not condition:

@@ -17,7 +17,8 @@ import os
 import signal
 import time
 
-from harness import check, identifier_for, metric, own_cluster, poll, post_message, view
+from harness import (check, identifier_for, leader_apart, metric, own_cluster, poll, post_message,
+                     view)
 
 DEPARTURE_MS = 1000
 
@@ -32,13 +33,7 @@ def main():
     with own_cluster("coworker-hop-abandon-test-") as (_, cluster):
         cluster.run("start", "3", "--base-port", str(cluster.base_port),
                     "--departure-timeout-ms", str(DEPARTURE_MS))
-        v = view(cluster.http(1))
-        check(v is not None, "the cluster answers /v1/cluster")
-        boss = v["membership"]["leader"]
-        ids = {m["http"]: m["id"] for m in v["members"]}
-        index_of = {ids[cluster.http(i)]: i for i in range(1, 4)}
-        victim = next(b["leader"] for b in v["buckets"] if b["leader"] != boss)
-        bucket = next(b["bucket"] for b in v["buckets"] if b["leader"] == victim)
+        v, boss, victim, bucket, index_of = leader_apart(cluster, 3)
         via = cluster.http(index_of[boss])
         name = identifier_for(bucket, v["buckets_total"], "abandoned")
         code, body = post_message(via, name, "before")

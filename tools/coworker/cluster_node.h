@@ -104,7 +104,7 @@ class ClusterNode final : private bucket::MembershipEffects {
   // With `local`: a replica of the bucket's current government; without:
   // its leader, holding a read lease (DESIGN §3; the bucket's core then
   // checks that its leadership start committed).
-  ReadRight may_read(uint32_t bucket, bool local) const;
+  ReadRight may_read(uint32_t bucket, bool local);
   // ---- hops (DESIGN §4; dispatch.h drives them) ----
   // Our applied membership slot: what a hop we send carries.
   uint64_t slot() const;

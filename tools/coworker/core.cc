@@ -444,23 +444,38 @@ void Core::expire_appends() {
 // ---- background tasks ------------------------------------------------------------------
 
 Task<void> Core::run_ticker() {
+  const auto tick = _participant.timing().tick;
+  _ticks_start = std::chrono::steady_clock::now();
   while (!_closing) {
-    Status slept = co_await reactor::Timeout(_participant.timing().tick);
+    const auto next = _ticks_start + (_ticks + 1) * tick;
+    Status slept = co_await reactor::Timeout(
+        std::max<std::chrono::nanoseconds>(next - std::chrono::steady_clock::now(), {}));
     if (!slept) break;  // the loop stops
-    _ticks++;
-    // The wall clock: leaders stamp it on writes, and another participant
-    // leading the bucket later compares its own with it (connection expiry,
-    // DESIGN §3; phaser.h step 7).
-    if (_host != nullptr) {
-      const auto now = std::chrono::system_clock::now().time_since_epoch();
-      _host->tick(static_cast<uint64_t>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(now).count()));
-    }
-    if (_core == 0 && _participant.has_cluster()) _participant.cluster().tick();
-    expire_appends();
-    expire_polls();
-    staged();
+    catch_up();
   }
+}
+
+void Core::catch_up() {
+  if (_closing || _ticks_start == std::chrono::steady_clock::time_point{}) return;
+  const auto elapsed = std::chrono::steady_clock::now() - _ticks_start;
+  const uint64_t due = static_cast<uint64_t>(elapsed / _participant.timing().tick);
+  while (_ticks < due && !_closing) tick_once();
+}
+
+void Core::tick_once() {
+  _ticks++;
+  // The wall clock: leaders stamp it on writes, and another participant
+  // leading the bucket later compares its own with it (connection expiry,
+  // DESIGN §3; phaser.h step 7).
+  if (_host != nullptr) {
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    _host->tick(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(now).count()));
+  }
+  if (_core == 0 && _participant.has_cluster()) _participant.cluster().tick();
+  expire_appends();
+  expire_polls();
+  staged();
 }
 
 Task<bool> Core::durable(bucket::HostStorage::Ticket ticket) {

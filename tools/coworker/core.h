@@ -99,6 +99,16 @@ class Core final : private bucket::HostEffects {
   reactor::Task<consensus::Reply> append(
       uint32_t bucket, std::vector<consensus::BucketEntry> messages, uint64_t timeout_ticks);
   uint64_t ticks_for(std::chrono::milliseconds duration) const;
+  // Delivers every tick the monotonic clock says is due and was not yet
+  // (normally none or one). The state machines count time in ticks, and a
+  // read lease runs for a number of them (DESIGN §3): ticks counted by timer
+  // firings fall behind whenever the loop is late or the process is paused
+  // (SIGSTOP, a stalled VM), and a participant paused past its departure
+  // still held a read lease for most of a lease once it woke. The ticker
+  // calls it; core 0 also calls it before it acts on a membership message
+  // or answers whether it may serve a lease read, so nothing is decided on
+  // a stale count in the turn the process wakes in.
+  void catch_up();
   // Something was staged: the pump has work.
   void staged() { _staged.notify_all(); }
   // Completes once `ticket` is durable (or the core stops: false).
@@ -145,7 +155,9 @@ class Core final : private bucket::HostEffects {
     uint64_t deadline = 0;  // in ticks of this core
   };
 
+  // Ticks follow the monotonic clock (see catch_up()).
   reactor::Task<void> run_ticker();
+  void tick_once();
   reactor::Task<void> run_pump();
   // Retention (DESIGN §6): once the policy lets segments go, a checkpoint
   // round (its marker, the counter, every bucket's checkpoint, on core 0 the
@@ -202,6 +214,7 @@ class Core final : private bucket::HostEffects {
   reactor::Event _advanced;  // notified when durability advanced
   bool _closing = false;
   uint64_t _ticks = 0;
+  std::chrono::steady_clock::time_point _ticks_start{};  // tick k is due at start + k * tick
   uint64_t _next_token = 1;
   std::map<uint64_t, PendingAppend*> _appends;  // by token: oldest (first deadline) first
   reactor::TaskGroup _tasks;
