@@ -103,6 +103,8 @@ void MembershipNode::start_paxos(ParticipantId id, const Durable& durable, Membe
   // A new leader waits the old read leases out before it decides what it
   // recovered (a departure the old leader proposed, say): DESIGN §3.
   Paxos::Timing timing = _config.paxos_timing;
+  // The Paxos lease gates every ack we grant: the same drift allowance.
+  timing.lease_margin_ticks = std::max(timing.lease_margin_ticks, _config.timing.margin_ticks);
   timing.recovered_hold_ticks = std::max(timing.recovered_hold_ticks,
                                          _config.timing.lease_ticks + _config.timing.margin_ticks);
   _paxos = std::make_unique<Paxos>(id, configuration, timing, _config.paxos_limits, _prng, durable);

@@ -86,6 +86,7 @@ Paxos::Paxos(ParticipantId self, Configuration configuration, Timing timing, Lim
   // A follower must stop honouring a silent leader's lease before it may
   // campaign, and a leader's heartbeats must come well within the lease.
   COWORKER_ASSERT(_timing.heartbeat_ticks < _timing.lease_ticks);
+  COWORKER_ASSERT(_timing.lease_margin_ticks < _timing.lease_ticks);
   COWORKER_ASSERT(_timing.lease_ticks < _timing.election_timeout_ticks);
   COWORKER_ASSERT(_timing.retry_ticks > 0);
   COWORKER_ASSERT(_limits.window_slots_max > 0);

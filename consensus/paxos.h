@@ -43,10 +43,13 @@
 //      covers s (sound by invariant 5). Otherwise it catches up (step 8).
 //   7. Lease. Every heartbeat_ticks the leader sends Heartbeat(b, sent,
 //      commit) to every member; acks echo `sent`. The leader holds its lease
-//      until (the latest `sent` acked by a majority) + lease_ticks; since a
-//      voter binds itself from receipt, no other ballot completes phase 1
-//      before that (invariant 6). A leader without a majority of acks for
-//      leader_timeout steps down.
+//      until (the latest `sent` acked by a majority) + lease_ticks -
+//      lease_margin_ticks; since a voter binds itself from receipt for
+//      lease_ticks of its own clock, no other ballot completes phase 1 before
+//      that (invariant 6) while the voter's clock runs at most about
+//      (lease - 1) / (lease - margin - 1) times as fast as the leader's (the
+//      margin: docs/PROTOCOL.md, "What a tick is"). A leader without a
+//      majority of acks for leader_timeout steps down.
 //   8. Learning. A member whose known commit point is past a gap sends
 //      CatchUp(from) to the leader (or to the promiser, step 3); Learn
 //      answers with decided entries, preceded by a snapshot when the sender
@@ -92,7 +95,7 @@
 //      proposed under that ballot above its starting prefix.
 //   6. Lease: at most one leader holds a lease at any tick, and while it
 //      does no other leader can get a slot past its decided prefix chosen
-//      (equal clock rates; the membership issue adds a drift margin). A
+//      (clock rates within the bound lease_margin_ticks covers, step 7). A
 //      higher ballot may still lead an earlier configuration whose slots
 //      are all decided: it decides nothing the lease protects.
 //   7. Window: a leader never proposes beyond decided_through +
@@ -178,6 +181,8 @@ class Paxos {
   struct Timing {
     Tick heartbeat_ticks = 5;
     Tick lease_ticks = 20;  // a follower refuses other ballots this long after contact
+    // The leader's own lease is this much shorter: clock rates differ (step 7).
+    Tick lease_margin_ticks = 0;
     Tick election_timeout_ticks = 40;
     Tick election_jitter_ticks = 40;  // election timeout + uniform [0, jitter]
     Tick leader_timeout_ticks = 40;   // step down without majority acks this long

@@ -518,7 +518,7 @@ void Paxos::update_lease() {
       expiry = 0;
       break;
     }
-    expiry = std::min(expiry, sent[majority - 1] + _timing.lease_ticks);
+    expiry = std::min(expiry, sent[majority - 1] + _timing.lease_ticks - _timing.lease_margin_ticks);
   }
   _lease_expiry = expiry;
   // Liveness (leader timeout) asks only the voters of the next slot.

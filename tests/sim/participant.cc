@@ -98,14 +98,26 @@ size_t Participant::pending_outputs() const {
   return _pending.size();
 }
 
+void Participant::set_clock(uint32_t rate_ppm, uint32_t phase_ppm) {
+  COWORKER_ASSERT(rate_ppm > 0 && rate_ppm < 2'000'000);
+  COWORKER_ASSERT(phase_ppm < 1'000'000);
+  _clock_ppm = rate_ppm;
+  _clock_acc = phase_ppm;
+}
+
 void Participant::tick(Tick now) {
   COWORKER_ASSERT(up());
   _now = now;
   _disk.tick(now);
+  // The ticks its own clock counted since the last one (the clock runs on
+  // while it is down, as a machine's does).
+  _clock_acc += _clock_ppm;
+  const uint64_t own_ticks = _clock_acc / 1'000'000;
+  _clock_acc %= 1'000'000;
   if (membership_mode()) {
     _storage->set_now(now);
     _member->engine().on_durable();
-    tick_member(now);
+    tick_member(now, own_ticks);
     if (_phaser_host) {
       tick_phasers(now);
     } else {
@@ -114,12 +126,12 @@ void Participant::tick(Tick now) {
     return;
   }
   drain(now);
-  handle(now, _paxos->on_tick());
+  for (uint64_t k = 0; k < own_ticks; k++) handle(now, _paxos->on_tick());
 }
 
-void Participant::tick_member(Tick now) {
+void Participant::tick_member(Tick now, uint64_t own_ticks) {
   bucket::MembershipHost& engine = _member->engine();
-  engine.tick();
+  for (uint64_t k = 0; k < own_ticks; k++) engine.tick();
   // A checkpoint now and then, as a server's rounds make them (DESIGN §6):
   // a restart recovers the membership state from it and what follows.
   if (++_member_ticks % membership_checkpoint_ticks == _id % membership_checkpoint_ticks) {

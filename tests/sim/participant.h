@@ -104,6 +104,10 @@ class Participant {
            const std::function<consensus::MembershipOutput(consensus::MembershipNode&)>& call);
   void boot(Tick now);
   void crash();
+  // Its clock's rate, in millionths of the simulation's, and where within a
+  // tick it starts (issue 19 point 5): each simulation tick gives its Paxos
+  // or membership node as many ticks as its clock counted (0, 1 or 2).
+  void set_clock(uint32_t rate_ppm, uint32_t phase_ppm);
   void tick(Tick now);
   void deliver(Tick now, ParticipantId from, const Payload& payload);
   // Nothing until the boot record is durable (Paxos::start's contract).
@@ -125,7 +129,7 @@ class Participant {
   void drain(Tick now);
   void release(Tick now, consensus::Output& output);
   void maybe_compact(Tick now);
-  void tick_member(Tick now);
+  void tick_member(Tick now, uint64_t own_ticks);
   void tick_phasers(Tick now);
   void start_phasers(Tick now);
 
@@ -186,6 +190,8 @@ class Participant {
   PhaserEffects _phaser_effects{*this};
   std::unique_ptr<PhaserHost> _phaser_host;
   Tick _now = 0;          // the tick of the call in progress (reports need it)
+  uint32_t _clock_ppm = 1'000'000;  // set_clock
+  uint64_t _clock_acc = 0;          // millionths of a tick counted, not yet delivered
 };
 
 }  // namespace coworker::sim

@@ -410,6 +410,44 @@ const Family* find_family(std::string_view name) {
 
 const Family& family_for_seed(uint64_t seed) { return families()[seed % families().size()]; }
 
+uint32_t drift_covered_ppm(const SimOptions& sim) {
+  // Paxos (paxos.h step 7): the leader's lease of L - M ticks from the send
+  // of a heartbeat must end, on a slow leader clock, before a fast voter
+  // that got it a tick later or more is free again after L of its ticks:
+  // slow + (L - 1) slow / fast >= L - M, one tick of rounding on each side.
+  // Membership (membership_node.h steps 2, 3): a member's lease of L ticks
+  // from its heartbeat's send must end, on a slow member clock, before a
+  // fast leader has waited L + M of its ticks since the ack it sent a tick
+  // later or more: slow + (L + M - 1) slow / fast >= L.
+  const uint64_t one = 1'000'000;
+  const uint64_t lp = sim.timing.lease_ticks;
+  uint64_t mp = sim.timing.lease_margin_ticks;
+  if (sim.membership) mp = std::max<uint64_t>(mp, sim.membership->timing.margin_ticks);
+  const auto covered = [&](uint64_t d) {
+    const uint64_t slow = one - d;
+    const uint64_t fast = one + d;
+    bool ok = lp > mp && slow * fast + (lp - 1) * slow * one >= (lp - mp) * fast * one;
+    if (sim.membership) {
+      const uint64_t lm = sim.membership->timing.lease_ticks;
+      const uint64_t mm = sim.membership->timing.margin_ticks;
+      ok = ok && slow * fast + (lm + mm - 1) * slow * one >= lm * fast * one;
+    }
+    return ok;
+  };
+  uint64_t low = 0;
+  uint64_t high = one / 5;  // 20%: far past any margin drawn here
+  if (!covered(low)) return 0;
+  while (low < high) {
+    const uint64_t mid = (low + high + 1) / 2;
+    if (covered(mid)) {
+      low = mid;
+    } else {
+      high = mid - 1;
+    }
+  }
+  return static_cast<uint32_t>(low);
+}
+
 Swarm draw_swarm(uint64_t seed, const Family& family) {
   consensus::Prng prng(consensus::derive_seed(seed, 1));
   Swarm swarm;
@@ -421,6 +459,17 @@ Swarm draw_swarm(uint64_t seed, const Family& family) {
     swarm.sim.phasers->phaser.notice_ticks = static_cast<uint32_t>(prng.between(1, 3));
     draw_expiry(prng, swarm.sim.phasers->phaser, swarm.sim.phasers->workload);
   }
+  // Clock rates (issue 19 point 5), in half the seeds, from a stream of
+  // their own so every other draw stays what it was: up to nine tenths of
+  // the drift the lease margins cover. Paxos alone has no margin unless
+  // given one: these seeds give it the membership's default, 2 ticks.
+  consensus::Prng clocks(consensus::derive_seed(seed, 7));
+  if (clocks.chance(1, 2)) {
+    if (!swarm.sim.membership && swarm.sim.timing.lease_margin_ticks == 0) {
+      swarm.sim.timing.lease_margin_ticks = 2;
+    }
+    swarm.sim.clock_drift_ppm = drift_covered_ppm(swarm.sim) * 9 / 10;
+  }
   return swarm;
 }
 
@@ -431,7 +480,7 @@ std::string describe(const Swarm& swarm) {
       "leader_timeout={} disk={}..{} "
       "window={} batch={} learn={} retain={} snapshot_every={} faults={} ticks "
       "propose={}‰x{} crash={}‰ promise_crash={}‰ lost<={} partition={}‰ one_way={}‰ "
-      "isolate_leader={}‰ hang={}‰ reconfigure={}‰",
+      "isolate_leader={}‰ hang={}‰ reconfigure={}‰ clock_drift={}ppm",
       sim.participants, sim.voters, sim.network.drop_per_mille, sim.network.duplicate_per_mille,
       sim.network.delay_max, sim.network.reorder, sim.network.stale_per_mille,
       sim.network.stale_delay_max, sim.timing.leader_timeout_ticks, sim.disk.latency_min,
@@ -440,7 +489,7 @@ std::string describe(const Swarm& swarm) {
       swarm.fault_ticks, swarm.propose_per_mille, swarm.burst_max, swarm.crash_per_mille,
       swarm.promise_crash_per_mille, swarm.lost_max, swarm.partition_per_mille,
       swarm.one_way_per_mille, swarm.isolate_leader_per_mille, swarm.hang_per_mille,
-      swarm.reconfigure_per_mille);
+      swarm.reconfigure_per_mille, sim.clock_drift_ppm);
 }
 
 namespace {

@@ -102,6 +102,9 @@ SeedResult run_seed(uint64_t seed, const Family& family, bool verbose);
 
 // The swarm a seed draws (exposed for the verbose header and tests).
 Swarm draw_swarm(uint64_t seed, const Family& family);
+// The largest clock drift, in millionths either way, that the lease margins
+// of these options cover (docs/PROTOCOL.md, "What a tick is").
+uint32_t drift_covered_ppm(const SimOptions& sim);
 std::string describe(const Swarm& swarm);
 
 }  // namespace coworker::sim

@@ -62,6 +62,17 @@ Simulation::Simulation(uint64_t seed, const SimOptions& options, Trace& trace)
   for (ParticipantId id = 1; id <= options.participants; id++) {
     _participants.push_back(std::make_unique<Participant>(id, _participant_options, *this));
   }
+  if (options.clock_drift_ppm > 0) {
+    COWORKER_ASSERT(options.clock_drift_ppm < 1'000'000);
+    consensus::Prng clocks(consensus::derive_seed(seed, 6));
+    for (auto& participant : _participants) {
+      const uint64_t rate = 1'000'000 - options.clock_drift_ppm +
+                            clocks.below(2 * uint64_t{options.clock_drift_ppm} + 1);
+      const uint64_t phase = clocks.below(1'000'000);
+      participant->set_clock(static_cast<uint32_t>(rate), static_cast<uint32_t>(phase));
+      _trace.event(_now, "clock", participant->id(), rate);
+    }
+  }
   if (options.membership) {
     start_membership(options);
     return;

@@ -41,6 +41,11 @@ struct SimOptions {
   NetworkOptions network;
   DiskOptions disk;
   Slot snapshot_interval = 0;
+  // Clock rates (issue 19 point 5): each participant's clock runs at
+  // 1 ± up to this many millionths of the simulation's, drawn per
+  // participant with a phase from a stream of its own (participant.h,
+  // set_clock). 0: every clock at one rate.
+  uint32_t clock_drift_ppm = 0;
   // Set: membership mode (participant.h). Static start boots hosts
   // 1..static_members as members; otherwise only host 1 (it bootstraps) —
   // the scenario boots the others with restart() when they are to arrive.
