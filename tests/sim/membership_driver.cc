@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 
+#include "consensus/membership_entry.h"
 #include "consensus/paxos.h"
 #include "consensus/assert.h"
 #include "tests/sim/faults.h"
@@ -30,6 +31,31 @@ MembershipDriver::MembershipDriver(Simulation& sim, const Swarm& swarm, uint64_t
   // The first restart once the cluster formed and clients are writing (a
   // draw only in the rolling families: the others' streams stay as they were).
   if (swarm.membership.rolling_down_max != 0) _roll_next_at = _prng.between(100, 400);
+  if (swarm.membership.ack_crash_per_mille != 0) {
+    sim.on_proposed([this](ParticipantId host, const consensus::Entry& entry) {
+      if (_healed) return;
+      const std::optional<consensus::MembershipEntry> decoded = consensus::decode_entry(entry.value);
+      if (!decoded || !std::holds_alternative<consensus::Acks>(*decoded)) return;
+      if (!_prng.chance_per_mille(_swarm.membership.ack_crash_per_mille)) return;
+      _ack_proposers.push_back(host);
+    });
+  }
+}
+
+// The proposers of migration acks picked as they proposed (the ack is on its
+// way to the leader, or the leader itself proposed it): down now, so the ack
+// may be decided while they are.
+void MembershipDriver::crash_after_acks() {
+  std::vector<ParticipantId> hosts = std::move(_ack_proposers);
+  _ack_proposers.clear();
+  for (ParticipantId host : hosts) {
+    if (!_sim.node(host).up()) continue;
+    uint32_t up = 0;
+    for (ParticipantId other = 1; other <= _sim.size(); other++) up += _sim.node(other).up();
+    if (up <= 1) return;
+    // Back at once: the ack it proposed is likely still undecided then.
+    crash(host, _prng.between(1, 5));
+  }
 }
 
 void MembershipDriver::before_step() {
@@ -38,6 +64,7 @@ void MembershipDriver::before_step() {
   maybe_whole_crash();
   maybe_split();
   maybe_roll();
+  crash_after_acks();
   maybe_lose();
   maybe_crash();
   maybe_leave();
@@ -367,6 +394,8 @@ void MembershipDriver::maybe_split() {
 }
 
 void MembershipDriver::heal() {
+  _healed = true;
+  _ack_proposers.clear();
   calm_network(_sim);
   for (ParticipantId host = 1; host <= _sim.size(); host++) {
     _restart_at[host] = 0;

@@ -44,6 +44,7 @@ class MembershipDriver {
   void maybe_whole_crash();
   void maybe_split();
   void maybe_roll();
+  void crash_after_acks();
   void crash(ParticipantId host, Tick down);
   ParticipantId random_member_host();
 
@@ -58,6 +59,8 @@ class MembershipDriver {
   std::set<ParticipantId> _asked_to_leave;  // member ids
   uint32_t _leaves = 0;
   bool _lost_done = false;
+  bool _healed = false;
+  std::vector<ParticipantId> _ack_proposers;  // crash at the next step (crash_after_acks)
   // The rolling restart: the host restarted last (0: none yet), whether we
   // wait for it to serve, since when, and when the next one goes.
   ParticipantId _rolled = 0;

@@ -470,6 +470,12 @@ Swarm draw_swarm(uint64_t seed, const Family& family) {
     }
     swarm.sim.clock_drift_ppm = drift_covered_ppm(swarm.sim) * 9 / 10;
   }
+  // Crashes right after a migration ack is proposed, in the families that
+  // migrate (a stream of their own, as above), back within a few ticks.
+  consensus::Prng acks(consensus::derive_seed(seed, 8));
+  if (swarm.sim.membership && swarm.sim.membership->migrations) {
+    swarm.membership.ack_crash_per_mille = static_cast<uint32_t>(acks.between(20, 100));
+  }
   return swarm;
 }
 

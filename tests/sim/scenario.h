@@ -45,6 +45,10 @@ struct MembershipSwarm {
   // last is a serving member again (0: no rolling restart).
   Tick rolling_down_max = 0;
   Tick rolling_pause_max = 0;      // ticks between one host serving and the next crash
+  // Per mille of migration-ack proposals: the proposer crashes right after,
+  // while the ack may still be decided (a restarted leader must bump its
+  // buckets first: bucket/membership_host.h step 5, mutation 18).
+  uint32_t ack_crash_per_mille = 0;
 };
 
 struct Swarm {

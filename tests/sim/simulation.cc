@@ -339,6 +339,7 @@ void Simulation::proposed(ParticipantId node, const consensus::Entry& entry) {
   }
   for (auto& checker : _checkers) checker->on_propose(*this, node, entry.id, entry.value);
   if (_membership != nullptr) _membership->on_proposed(entry);
+  if (_proposal_tap) _proposal_tap(node, entry);
 }
 
 void Simulation::withdrawn(ParticipantId node, const consensus::ProposalId& id) {
