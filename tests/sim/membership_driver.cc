@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <utility>
 
 #include "consensus/membership_entry.h"
 #include "consensus/paxos.h"
@@ -46,9 +47,7 @@ MembershipDriver::MembershipDriver(Simulation& sim, const Swarm& swarm, uint64_t
 // way to the leader, or the leader itself proposed it): down now, so the ack
 // may be decided while they are.
 void MembershipDriver::crash_after_acks() {
-  std::vector<ParticipantId> hosts = std::move(_ack_proposers);
-  _ack_proposers.clear();
-  for (ParticipantId host : hosts) {
+  for (ParticipantId host : std::exchange(_ack_proposers, {})) {
     if (!_sim.node(host).up()) continue;
     uint32_t up = 0;
     for (ParticipantId other = 1; other <= _sim.size(); other++) up += _sim.node(other).up();

@@ -109,8 +109,8 @@ void Participant::tick(Tick now) {
   COWORKER_ASSERT(up());
   _now = now;
   _disk.tick(now);
-  // The ticks its own clock counted since the last one (the clock runs on
-  // while it is down, as a machine's does).
+  // The ticks its own clock counted since the last call (only up hosts are
+  // ticked: a restart resumes the count where the crash left it).
   _clock_acc += _clock_ppm;
   const uint64_t own_ticks = _clock_acc / 1'000'000;
   _clock_acc %= 1'000'000;
