@@ -63,11 +63,16 @@ void PhaserDurable::apply(const PhaserRecord& record) {
       writes.clear();
       log_start = k->commit_end;
     }
+    // A snapshot drops the register (it lies below the snapshot's end:
+    // committed or void). A round keeps it: the round's own record of it
+    // follows, but a crash may keep a log cut between the two (a torn last
+    // batch keeps its records up to the first damaged one; a round may span
+    // two batches), and the register may be a write this replica acked.
+    if (k->commit_end > commit_end) register_ = nullptr;
     promise = k->promise;
     commit_end = k->commit_end;
     last_commit = k->last_commit;
     last_commit_first = k->last_commit_first;
-    register_ = nullptr;
     dedup = *k->dedup;
   } else {
     const auto& c = std::get<CommitRecord>(record);

@@ -176,6 +176,10 @@ class PhaserDurable {
 
 // A durable image as checkpoint records (Phaser::checkpoint): a
 // CheckpointRecord, then a RegisterRecord of its register if it holds one.
+// Replay may stop between the two (a crash keeps any prefix of a batch
+// cut at a record boundary, and a round may span batches), so a
+// CheckpointRecord at the committed end keeps the register folded before
+// it; one above it (a snapshot) drops it.
 // The image's dedup table must hold nothing accepted beyond committed.
 std::vector<PhaserRecord> checkpoint_records(PhaserDurable image);
 

@@ -11,6 +11,7 @@
 
 #include "bucket/engine_records.h"
 #include "bucket/log_store.h"
+#include "bucket/segment.h"
 #include "bucket/store_storage.h"
 #include "consensus/prng.h"
 #include "reactor/block_on.h"
@@ -257,4 +258,59 @@ TEST_CASE("engine records: StoreStorage stages through a full batch in order and
     REQUIRE(recovered.phasers.count(b) == 1);
     check_same(recovered.phasers.at(b), fold(histories[b]));
   }
+}
+
+// A crash keeps any prefix of the batch being written that ends at a record
+// boundary (recovery cannot tell it from a whole batch: recovery.h step 2),
+// and a round may span two batches (StoreStorage's overflow). A round's
+// checkpoint followed by nothing of its register must not lose the
+// register: it may be a write this replica acked. (Found by the simulator's
+// torn batches, tests/sim/log_files.h: an acknowledged position lost.)
+TEST_CASE("engine records: a round cut between a bucket's checkpoint and its register keeps it") {
+  constexpr uint32_t bucket = 3;
+  std::vector<PhaserRecord> records;
+  for (uint64_t seed = 1; records.empty() || fold(records).register_ == nullptr; seed++) {
+    records = history(bucket, seed, 12);
+  }
+  const consensus::PhaserDurable before = fold(records);
+  const std::vector<PhaserRecord> round = consensus::checkpoint_records(before);
+  REQUIRE(round.size() == 2);  // the checkpoint, then the register
+  TempDir dir;
+  LogStore::Config config;
+  config.dir = dir.path();
+  config.segment_bytes = 1024 * 1024;
+  std::pair<uint64_t, uint64_t> register_place;
+  reactor::block_on([&]() -> Task<void> {
+    auto opened = LogStore::open(config, Resume{});
+    REQUIRE(opened.ok());
+    LogStore& store = **opened;
+    auto stage = [&](const PhaserRecord& record) {
+      const EngineRecord encoded = encode_phaser_record(bucket, record);
+      Result<uint64_t, LogErrc> seq = store.stage(encoded.meta, encoded.payload);
+      REQUIRE(seq.ok());
+      return *seq;
+    };
+    for (const PhaserRecord& record : records) stage(record);
+    stage(round[0]);
+    const uint64_t last = stage(round[1]);
+    register_place = store.last_location();
+    CHECK((co_await store.durable(last)).ok());
+    co_await store.close();
+  }());
+  // The round's register record never reached the disk: its header reads as zeros.
+  zero_range(segment_path(dir.path(), 0, register_place.first), register_place.second,
+             record_header_bytes);
+  EngineImage recovered;
+  Result<CoreReport> report = replay_core(dir.path(), 0, [&](const ReplayedRecord& r) {
+    recovered.apply(r.header, r.payload);
+  });
+  REQUIRE(report.ok());
+  CHECK(!report->corrupt());
+  CHECK(report->torn.has_value());  // cut there, as the end of the log
+  REQUIRE(recovered.phasers.count(bucket) == 1);
+  const consensus::PhaserDurable& image = recovered.phasers.at(bucket);
+  REQUIRE(image.register_ != nullptr);
+  CHECK(image.register_->end() == before.register_->end());
+  CHECK(image.register_->checksum == before.register_->checksum);
+  check_same(image, before);
 }

@@ -66,11 +66,11 @@ std::optional<std::string> ReplicaReference::fold(const consensus::PhaserRecord&
     _log.clear();
     _start = k.commit_end;
     _agreed = 0;
+    _held = nullptr;
   }
   if (k.promise > _promise) _promise = k.promise;
   _last = k.last_commit;
   _last_first = k.last_commit_first;
-  _held = nullptr;
   return std::nullopt;
 }
 

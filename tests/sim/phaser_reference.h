@@ -21,8 +21,10 @@
 //      commits what the disk never held: a violation.
 //   4. A checkpoint record carries the committed state as of its place: at
 //      the committed end (a checkpoint round), or above it (a snapshot: no
-//      entry below it is held from then on), never below; it drops the
-//      register (a held one follows in its own record).
+//      entry below it is held from then on), never below. A snapshot drops
+//      the register; a round keeps it (the round's record of it follows,
+//      but a log cut between the two by a crash must not lose a write the
+//      replica acked).
 #pragma once
 
 #include <optional>
