@@ -78,6 +78,19 @@ void MembershipHost::handle(MembershipOutput output) {
   on_durable();
 }
 
+std::vector<consensus::Entry> MembershipHost::unreleased_proposals(
+    HostStorage::Ticket ticket) const {
+  std::vector<consensus::Entry> entries;
+  for (const Pending& pending : _pending) {
+    // One without records may hold a proposal whose accept a later output
+    // persisted (a full window); one whose records were lost holds only
+    // proposals whose accepts were lost too.
+    if (pending.ticket > ticket) continue;
+    for (const consensus::Entry& entry : pending.output.proposed) entries.push_back(entry);
+  }
+  return entries;
+}
+
 // Releases, in order, every output whose records are durable.
 void MembershipHost::on_durable() {
   if (_draining) return;  // the outer call picks it up

@@ -143,6 +143,11 @@ class MembershipHost {
   uint64_t migrations_proposed() const { return _migrations_proposed; }
 
   size_t pending_outputs() const { return _pending.size(); }
+  // The proposals of outputs still waiting for the disk whose records
+  // reached it through `ticket` after all (some or all of them): a crash
+  // that left them there lets them be decided without an observer having
+  // heard of them (the simulator's checkers count them as proposed).
+  std::vector<consensus::Entry> unreleased_proposals(HostStorage::Ticket ticket) const;
 
  private:
   struct Pending {

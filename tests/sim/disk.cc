@@ -7,8 +7,98 @@
 
 #include "consensus/overloaded.h"
 #include "consensus/assert.h"
+#include "consensus/membership_codec.h"
 
 namespace coworker::sim {
+
+namespace {
+
+// The log-store record a server writes for `record` (none for the Paxos
+// families' records: only the simulator hosts Paxos alone).
+std::optional<bucket::EngineRecord> engine_record(const DiskRecord& record) {
+  return std::visit(
+      consensus::Overloaded{
+          [](const consensus::PersistRecord&) -> std::optional<bucket::EngineRecord> {
+            return std::nullopt;
+          },
+          [](const consensus::MembershipRecord& r) -> std::optional<bucket::EngineRecord> {
+            return bucket::encode_membership_record(r);
+          },
+          [](const BucketRecord& r) -> std::optional<bucket::EngineRecord> {
+            bucket::EngineRecord encoded = bucket::encode_phaser_record(r.bucket, r.record);
+            encoded.phaser.reset();  // the index's copy: the fold reads the payload only
+            return encoded;
+          },
+          [](const CounterRecord& r) -> std::optional<bucket::EngineRecord> {
+            return bucket::encode_counter_record(r.counter);
+          },
+          [](const MembershipCheckpoint& r) -> std::optional<bucket::EngineRecord> {
+            return bucket::encode_membership_checkpoint(r.durable);
+          },
+      },
+      record);
+}
+
+std::string describe_write(const consensus::WritePtr& write) {
+  if (write == nullptr) return "none";
+  return fmt::format("[{},{}) #{} {} {:08x}", write->first, write->end(), write->number,
+                     write->promise.to_string(), write->checksum);
+}
+
+// The first field in which two folds of one bucket's records differ.
+// (`server`: the server's fold.)
+std::optional<std::string> phaser_difference(const consensus::PhaserDurable& mine,
+                                             const consensus::PhaserDurable& server) {
+  if (mine.promise != server.promise) {
+    return fmt::format("promise {}, the server's fold {}", mine.promise.to_string(),
+                       server.promise.to_string());
+  }
+  if (mine.commit_end != server.commit_end || !(mine.last_commit == server.last_commit) ||
+      mine.last_commit_first != server.last_commit_first) {
+    return fmt::format("committed to {} (last [{},{})), the server's fold to {} (last [{},{}))",
+                       mine.commit_end, mine.last_commit_first, mine.last_commit.end,
+                       server.commit_end, server.last_commit_first, server.last_commit.end);
+  }
+  if (describe_write(mine.register_) != describe_write(server.register_)) {
+    return fmt::format("register {}, the server's fold {}", describe_write(mine.register_),
+                       describe_write(server.register_));
+  }
+  if (!(mine.dedup == server.dedup)) return std::string("dedup tables differ");
+  return std::nullopt;
+}
+
+// The first difference between two folds of the same records (each has
+// the membership state, the promise counter and the phasers' images).
+template <class Mine, class Server>
+std::optional<std::string> difference(const Mine& mine, const Server& server) {
+  if (consensus::encode_membership_checkpoint(mine.membership) !=
+      consensus::encode_membership_checkpoint(server.membership)) {
+    return std::string("another membership state");
+  }
+  if (mine.counter != server.counter) {
+    return fmt::format("promise counter {}, the server's fold {}", mine.counter, server.counter);
+  }
+  if (mine.phasers.size() != server.phasers.size()) {
+    return fmt::format("{} buckets, the server's fold {}", mine.phasers.size(),
+                       server.phasers.size());
+  }
+  for (const auto& [bucket, image] : mine.phasers) {
+    const auto found = server.phasers.find(bucket);
+    if (found == server.phasers.end()) {
+      return fmt::format("bucket {}, missing from the server's fold", bucket);
+    }
+    if (auto why = phaser_difference(image, found->second)) {
+      return fmt::format("bucket {}: {}", bucket, *why);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Disk::Disk(DiskOptions options, uint64_t seed) : _options(options), _faults(seed) {
+  if (_options.files) _files = std::make_unique<LogFiles>();
+}
 
 Disk::Ticket Disk::write(Tick now, consensus::Prng& prng, std::vector<DiskRecord> records) {
   COWORKER_ASSERT(!records.empty());
@@ -18,25 +108,55 @@ Disk::Ticket Disk::write(Tick now, consensus::Prng& prng, std::vector<DiskRecord
     Batch& batch = _batches.back();
     for (auto& record : records) batch.records.push_back(std::move(record));
     batch.last = ticket;
+    batch.writes.emplace_back(batch.records.size(), ticket);
     return ticket;
   }
   Tick due = now + prng.between(_options.latency_min, _options.latency_max);
   if (!_batches.empty()) due = std::max(due, _batches.back().due);  // batches complete in order
-  _batches.push_back(Batch{now, due, ticket, std::move(records)});
+  const size_t count = records.size();
+  _batches.push_back(Batch{now, due, ticket, std::move(records), {{count, ticket}}});
   return ticket;
+}
+
+void Disk::install(DurableImage image) {
+  COWORKER_ASSERT(_issued == 0);
+  _image = std::move(image);
+  _unfolded.push_back({MembershipCheckpoint{_image.membership}});
 }
 
 void Disk::tick(Tick now) {
   while (!_hung && !_batches.empty() && _batches.front().due <= now) {
     Batch& batch = _batches.front();
-    for (const DiskRecord& record : batch.records) {
-      apply(record);
-    }
     COWORKER_ASSERT(batch.last > _durable);
     _durable = batch.last;
+    complete(batch);
     _completed++;
     _batches.pop_front();
   }
+}
+
+void Disk::complete(Batch& batch) {
+  for (const DiskRecord& record : batch.records) {
+    apply(record);
+  }
+  // The Paxos families' records have no log-store form.
+  if (!std::holds_alternative<consensus::PersistRecord>(batch.records.front())) {
+    _unfolded.push_back(std::move(batch.records));
+  }
+}
+
+const bucket::EngineImage& Disk::recovered() {
+  for (const std::vector<DiskRecord>& records : std::exchange(_unfolded, {})) {
+    std::vector<bucket::EngineRecord> batch;
+    for (const DiskRecord& record : records) {
+      std::optional<bucket::EngineRecord> encoded = engine_record(record);
+      COWORKER_ASSERT(encoded.has_value());  // membership mode: every record has its form
+      apply_engine(*encoded);
+      batch.push_back(std::move(*encoded));
+    }
+    if (_files) _files->append(batch);
+  }
+  return _engine;
 }
 
 void Disk::apply(const DiskRecord& record) {
@@ -66,12 +186,94 @@ void Disk::apply(const DiskRecord& record) {
   }
 }
 
+void Disk::apply_engine(const bucket::EngineRecord& record) {
+  bucket::RecordHeader header;
+  header.kind = record.meta.kind;
+  header.bucket = record.meta.bucket;
+  header.position = record.meta.position;
+  header.promise = record.meta.promise;
+  header.payload_bytes = static_cast<uint32_t>(record.payload.size());
+  header.seq = ++_engine_seq;
+  header.batch_first_seq = header.seq;
+  _engine.apply(header, record.payload);
+  // Nothing in the simulated disk is damaged: a record the server's fold
+  // refuses is a bug in the mapping or in the fold.
+  if (_engine.membership_damaged || _engine.counter_damaged || !_engine.damaged_buckets.empty()) {
+    report(fmt::format("the server's fold refused a {} record of bucket {:#x} as damaged",
+                       bucket::record_kind_name(header.kind), header.bucket));
+  }
+}
+
+void Disk::report(std::string violation) {
+  if (!_image.fold_violation) _image.fold_violation = std::move(violation);
+}
+
 void Disk::crash() {
+  recovered();  // every batch completed so far, through the server's fold
+  _kept_through = 0;
+  _last_crash = fmt::format("{} batches lost", _batches.size());
+  if (!_batches.empty() && !_hung && _faults.chance_per_mille(333)) {
+    // The batch a server would have been writing reached the disk whole:
+    // its fdatasync never returned, so nothing that waited for it was sent,
+    // but the restart recovers it. (A hung disk was writing nothing.)
+    _kept_at_crash++;
+    _kept_through = _batches.front().last;
+    _last_crash = fmt::format("the batch being written kept whole ({} records), {} lost",
+                              _batches.front().records.size(), _batches.size() - 1);
+    complete(_batches.front());
+    recovered();
+  } else if (_files && !_batches.empty() && !_hung && _faults.chance_per_mille(500)) {
+    // Otherwise, with log files, half the time a part of it got there
+    // (log_files.h step 2): recovery keeps its records up to the first one
+    // damaged, so the folds take those too, and cuts the rest.
+    tear(_batches.front());
+  }
+  // What the restart recovers: the server's fold must agree with the
+  // protocols' own, and with what recovery reads back from the files.
+  if (auto why = difference(_image, _engine)) report("recovers " + *why);
+  if (_files) {
+    LogFiles::Recovered recovered = _files->recover();
+    if (recovered.wrong) report(*recovered.wrong);
+    if (auto why = difference(_engine, recovered.image)) {
+      report("recovers from its log files " + *why + " (recovery.cc read them back)");
+    }
+    _torn_at_crash += recovered.torn;
+    _engine = std::move(recovered.image);  // what the restart starts from
+  }
   _batches.clear();
   // Tickets of lost writes are never reused: the next boot's writes get new
   // ones, so nothing waits on a lost write.
   _durable = _issued;
   _hung = false;
+}
+
+void Disk::tear(const Batch& batch) {
+  std::vector<bucket::EngineRecord> engine;
+  for (const DiskRecord& record : batch.records) {
+    std::optional<bucket::EngineRecord> encoded = engine_record(record);
+    COWORKER_ASSERT(encoded.has_value());  // files only in membership mode
+    engine.push_back(std::move(*encoded));
+  }
+  const size_t kept = _files->tear(engine, _faults);
+  for (size_t i = 0; i < kept; i++) {
+    apply(batch.records[i]);
+    apply_engine(engine[i]);
+  }
+  // A write some of whose records were kept: what it persisted may be
+  // acted on (an accepted value decided), though not all of it.
+  size_t begin = 0;
+  for (const auto& [end, ticket] : batch.writes) {
+    if (begin < kept) _kept_through = ticket;
+    begin = end;
+  }
+  std::string kinds;
+  for (size_t i = 0; i < engine.size(); i++) {
+    kinds += fmt::format("{}{}{}", i == kept ? " |" : "", i == 0 ? "" : " ",
+                         bucket::record_kind_name(engine[i].meta.kind));
+  }
+  _last_crash = fmt::format("the batch being written torn: {} of its {} records kept ({}), {} lost",
+                            kept, batch.records.size(), kinds, _batches.size() - 1);
+  _records_kept_from_torn += kept;
 }
 
 }  // namespace coworker::sim

@@ -3,18 +3,38 @@
 // Owned by its Participant and outliving each boot (a crash keeps it). Writes
 // issued in one tick form one batch (write + fsync, the group commit of
 // DESIGN §4); a batch becomes durable `latency` ticks later, batches in
-// order. A crash loses every batch not yet durable. A hung disk completes
-// nothing until it is released (the phaser issue's "stuck fdatasync").
+// order. A crash loses every batch not yet durable, except that the first
+// of them, the one a server would be writing (its log store writes one
+// batch at a time, each after the previous one's fdatasync), may have
+// reached the disk whole before its fdatasync returned: then the restart
+// recovers it (issue 19 point 4), though nothing that waited for it was
+// sent. With log files it may instead be torn, and the records recovery
+// keeps of it (those before the tear) are recovered too. Which, is drawn
+// from the disk's own stream. A hung disk completes nothing until it is
+// released (the phaser issue's "stuck fdatasync").
 //
 // The durable image is one struct per hosted protocol, each folded from its
-// persist records by the protocol's own apply(): the simulator recovers a
-// participant exactly as a server would, from what reached the disk. Phaser
-// records are folded a second time by the checkers' own rules
-// (phaser_reference.h), and the two folds compared after every record.
+// persist records by the protocol's own apply(). Phaser records are folded a
+// second time by the checkers' own rules (phaser_reference.h), and the two
+// folds compared after every record.
+//
+// Real bytes (issue 19 point 3): every record of the membership-mode
+// protocols (membership, phaser, counter, membership checkpoint) is also
+// encoded as the log-store record a server writes (bucket/engine_records.h)
+// and, once durable, folded by the server's replay fold (EngineImage). A
+// boot recovers from that fold, `recovered()`, as a server recovers from
+// its log. At every crash the two folds are compared, and a record the
+// server's fold refuses (it would mark the bucket damaged) is a violation:
+// nothing in the simulated disk is ever damaged. A disk with `files` also
+// writes those records as the server's log files (log_files.h): its crash
+// may tear the batch being written, and the restart recovers from what
+// bucket/recovery.cc reads back. (The Paxos families' records have no
+// log-store form: they stay in memory.)
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -22,10 +42,12 @@
 
 #include <map>
 
+#include "bucket/engine_records.h"
 #include "consensus/membership_messages.h"
 #include "consensus/paxos_types.h"
 #include "consensus/phaser.h"
 #include "consensus/prng.h"
+#include "tests/sim/log_files.h"
 #include "tests/sim/phaser_reference.h"
 
 namespace coworker::sim {
@@ -69,13 +91,15 @@ struct DurableImage {
 struct DiskOptions {
   Tick latency_min = 0;  // 0: durable within the tick it was written
   Tick latency_max = 0;
+  bool files = false;  // write the server's log files (log_files.h)
 };
 
 class Disk {
  public:
   using Ticket = uint64_t;  // writes are numbered from 1; 0 = nothing
 
-  explicit Disk(DiskOptions options) : _options(options) {}
+  // `seed`: the disk's own stream (what a crash keeps), apart from every other.
+  Disk(DiskOptions options, uint64_t seed);
 
   // Queues records; returns the ticket that becomes durable with them.
   Ticket write(Tick now, consensus::Prng& prng, std::vector<DiskRecord> records);
@@ -85,32 +109,61 @@ class Disk {
   Ticket issued() const { return _issued; }
   bool idle() const { return _batches.empty(); }
 
-  void crash();  // every batch not yet durable is lost
+  // Every batch not yet durable is lost, but the first may be kept whole.
+  void crash();
+  uint64_t batches_kept_at_crash() const { return _kept_at_crash; }
+  // The last ticket of which the latest crash left records on the disk
+  // (all of them, or a first part of a torn batch); 0: it kept nothing.
+  Ticket kept_through() const { return _kept_through; }
+  // What the latest crash did to the batches not yet durable, for traces.
+  const std::string& last_crash() const { return _last_crash; }
+  uint64_t batches_torn_at_crash() const { return _torn_at_crash; }
+  uint64_t records_kept_from_torn() const { return _records_kept_from_torn; }
   void hang() { _hung = true; }
   void release() { _hung = false; }
   bool hung() const { return _hung; }
 
   const DurableImage& image() const { return _image; }
+  // What a server's replay of this log recovers: what a boot starts from.
+  // (Folded when asked: the batches completed since the last call are
+  // encoded, written to the files and folded then, so a participant that
+  // never restarts costs nothing more.)
+  const bucket::EngineImage& recovered();
   // Before the first boot: a data directory prepared elsewhere (the
-  // simulator's static start).
-  void install(DurableImage image) {
-    COWORKER_ASSERT(_issued == 0);
-    _image = std::move(image);
-  }
+  // simulator's static start). Its membership state goes to the server's
+  // fold as a membership checkpoint record, as repair writes one.
+  void install(DurableImage image);
   uint64_t batches_completed() const { return _completed; }
 
  private:
+  struct Batch;
+  void complete(Batch& batch);  // durable: folded, its records then moved out
+  void tear(const Batch& batch);
   void apply(const DiskRecord& record);
+  void apply_engine(const bucket::EngineRecord& record);
+  void report(std::string violation);
 
   struct Batch {
     Tick written = 0;
     Tick due = 0;
     Ticket last = 0;
     std::vector<DiskRecord> records;
+    // Each write's ticket, with the end of its records in `records`.
+    std::vector<std::pair<size_t, Ticket>> writes;
   };
 
   DiskOptions _options;
+  consensus::Prng _faults;
+  uint64_t _kept_at_crash = 0;
+  Ticket _kept_through = 0;
+  std::string _last_crash;
+  uint64_t _torn_at_crash = 0;  // recovery cut a torn tail
+  uint64_t _records_kept_from_torn = 0;
+  std::unique_ptr<LogFiles> _files;
   DurableImage _image;
+  bucket::EngineImage _engine;
+  std::vector<std::vector<DiskRecord>> _unfolded;  // durable batches not yet in _engine
+  uint64_t _engine_seq = 0;  // the log-store seq of the next engine record
   std::deque<Batch> _batches;
   Ticket _issued = 0;
   Ticket _durable = 0;

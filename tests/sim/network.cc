@@ -4,8 +4,50 @@
 #include <utility>
 
 #include "consensus/assert.h"
+#include "consensus/membership_codec.h"
+#include "consensus/overloaded.h"
+#include "consensus/paxos_codec.h"
+#include "consensus/phaser_codec.h"
 
 namespace coworker::sim {
+
+namespace {
+
+// What a message is once it went through its codec (issue 19 point 3): the
+// receiver gets only what decoding the sender's bytes gives back, as over a
+// server's peer link, so a field the codec drops or mangles reaches the
+// state machines as it would in production. Bytes that do not decode are a
+// codec bug, not a network fault: the server would drop the link.
+template <class Message, class Decode>
+Message through(const Message& message, Decode&& decode) {
+  auto decoded = decode(consensus::encode(message));
+  COWORKER_ASSERT(decoded.value.has_value());
+  return std::move(*decoded.value);
+}
+
+Payload through_codecs(Payload payload) {
+  std::visit(consensus::Overloaded{
+                 [](consensus::Message& m) { m = through(m, consensus::decode_paxos_message); },
+                 [](MemberPacket& p) {
+                   p.message = through(p.message, consensus::decode_membership_message);
+                 },
+                 [](Probe&) {},  // the simulator's stand-in, no wire form
+                 [](consensus::PhaserMessage& m) {
+                   m = through(m, [](std::string_view bytes) {
+                     return consensus::decode_phaser_message(bytes);
+                   });
+                 },
+                 [](PhaserPacket& p) {
+                   p.message = through(p.message, [](std::string_view bytes) {
+                     return consensus::decode_phaser_message(bytes);
+                   });
+                 },
+             },
+             payload);
+  return payload;
+}
+
+}  // namespace
 
 Network::Network(consensus::Prng& prng, size_t nodes, NetworkOptions options)
     : _prng(prng),
@@ -59,13 +101,13 @@ void Network::enqueue(Tick now, ParticipantId from, ParticipantId to, Payload pa
     last = std::max(last, deliver);
   }
   COWORKER_ASSERT(deliver > now);
-  _queue.push_back(Packet{from, to, deliver, _sequence++, std::move(payload)});
+  _queue.push_back(Packet{from, to, deliver, _sequence++, through_codecs(std::move(payload))});
   std::push_heap(_queue.begin(), _queue.end(), Later{});
 }
 
 void Network::inject(Tick deliver, ParticipantId from, ParticipantId to, Payload payload) {
   link(from, to);  // checks the ids
-  _queue.push_back(Packet{from, to, deliver, _sequence++, std::move(payload)});
+  _queue.push_back(Packet{from, to, deliver, _sequence++, through_codecs(std::move(payload))});
   std::push_heap(_queue.begin(), _queue.end(), Later{});
 }
 

@@ -7,7 +7,8 @@
 namespace coworker::sim {
 
 Participant::Participant(ParticipantId id, const ParticipantOptions& options, Effects& effects)
-    : _id(id), _options(options), _effects(effects), _disk(options.disk) {
+    : _id(id), _options(options), _effects(effects),
+      _disk(options.disk, consensus::derive_seed(options.seed, (uint64_t{10} << 32) | id)) {
   if (!membership_mode()) COWORKER_ASSERT(options.configuration.is_member(id));
 }
 
@@ -63,7 +64,7 @@ void Participant::boot(Tick now) {
     _storage->set_now(now);
     _member = std::make_unique<MemberHost>(_id, _options.hosts, _options.seed, *_options.membership,
                                            _options.timing, _options.limits, *_prng,
-                                           _disk.image().membership, *_storage, _member_effects);
+                                           _disk.recovered().membership, *_storage, _member_effects);
     _member->engine().set_migrations(_options.membership->migrations);
     _member->engine().start();
     _boot_ticket = _disk.issued();
@@ -84,6 +85,13 @@ void Participant::crash() {
   COWORKER_ASSERT(up());
   _pending.clear();  // never sent: their records may not be durable
   _disk.crash();
+  // Proposals whose records the crash left on the disk (disk.h) may still
+  // be decided.
+  std::vector<consensus::Entry> unreleased;
+  if (_member && _disk.kept_through() != 0) {
+    unreleased = _member->engine().unreleased_proposals(_disk.kept_through());
+  }
+  for (const consensus::Entry& entry : unreleased) _effects.proposed_unreleased(_id, entry);
   _paxos.reset();
   _app.reset();
   _phaser_host.reset();

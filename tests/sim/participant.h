@@ -47,6 +47,9 @@ class Effects {
   // it gave up (released in order with its decisions), and that it applied.
   virtual void proposed(ParticipantId node, const consensus::Entry& entry) = 0;
   virtual void withdrawn(ParticipantId node, const consensus::ProposalId& id) = 0;
+  // At a crash: proposals the node made that were never released (their
+  // records were not durable yet, but the disk may keep them: disk.h).
+  virtual void proposed_unreleased(ParticipantId node, const consensus::Entry& entry) = 0;
   virtual void applied(ParticipantId node) = 0;
   // Phaser stack (SimOptions::phasers): what its phasers tell the world.
   virtual void phaser_reply(ParticipantId node, const consensus::Reply& reply) = 0;

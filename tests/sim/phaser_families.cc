@@ -121,6 +121,7 @@ PhaserSwarmOptions draw_phaser_swarm(uint64_t seed, const std::string& family) {
       if (options.partition_per_mille != 0 || options.leader_partition_per_mille != 0) {
         options.link_cut_per_mille = static_cast<uint32_t>(prng.between(2, 10));
       }
+      options.disk.files = true;  // the server's log files (log_files.h)
       return options;
     }
   }

@@ -12,7 +12,7 @@ PhaserHost::PhaserHost(ParticipantId self, consensus::Phaser::Config base, Disk&
       _disk(disk),
       _effects(effects),
       _storage(disk, prng),
-      _host(self, base, disk.image().counter, _storage, *this) {}
+      _host(self, base, disk.recovered().counter, _storage, *this) {}
 
 PhaserHost::PhaserHost(ParticipantId self, PhaserHost& old)
     : _self(self),
@@ -21,7 +21,7 @@ PhaserHost::PhaserHost(ParticipantId self, PhaserHost& old)
       _disk(old._disk),
       _effects(old._effects),
       _storage(old._disk, old._prng),
-      _host(self, old._base, std::max(old._host.counter(), old._disk.image().counter), _storage,
+      _host(self, old._base, std::max(old._host.counter(), old._disk.recovered().counter), _storage,
             *this, old._disk.issued()) {
   COWORKER_ASSERT(self != old._self);
   _storage.replace_images(old._storage.replaced());  // buckets the old host never touched

@@ -28,7 +28,8 @@ PhaserSwarm::PhaserSwarm(uint64_t seed, const PhaserSwarmOptions& options, Trace
   }
   for (ParticipantId id = 1; id <= options.participants; id++) {
     Node& node = _nodes[id];
-    node.disk = std::make_unique<Disk>(options.disk);
+    node.disk = std::make_unique<Disk>(options.disk,
+                                       consensus::derive_seed(seed, (uint64_t{10} << 32) | id));
     boot(id);
   }
 }
@@ -313,6 +314,9 @@ void PhaserSwarm::crash(ParticipantId id, bool for_good) {
   if (node.host == nullptr) return;
   node.host.reset();
   node.disk->crash();
+  if (_trace.verbose()) {
+    _trace.note(_now, fmt::format("disk of {}: {}", id, node.disk->last_crash()));
+  }
   node.down_since = _now;
   node.hung_until = 0;
   node.grants.clear();

@@ -3,8 +3,9 @@
 // BucketHost and MembershipHost the server runs.
 //
 // Stateless beyond the tick of the call in progress: tickets are the disk's,
-// the recovered phaser images are the disk's durable image (folded by each
-// protocol's own reducer, disk.h). Owned by the host adapter of one boot;
+// the recovered phaser images are the server's fold of the disk's durable
+// log-store records (Disk::recovered, disk.h); fetches read the disk's own
+// fold, which keeps every committed write (the server's index stand-in). Owned by the host adapter of one boot;
 // the Disk outlives it.
 //
 // Membership records are staged and the disk is ticked at once, so a
@@ -25,7 +26,10 @@ namespace coworker::sim {
 
 class SimStorage final : public bucket::HostStorage {
  public:
-  SimStorage(Disk& disk, consensus::Prng& prng) : _disk(disk), _prng(prng) {}
+  // Constructed at a boot: what it recovered is the server's fold of the
+  // disk then, as a server's StoreStorage holds its replay's image.
+  SimStorage(Disk& disk, consensus::Prng& prng)
+      : _disk(disk), _prng(prng), _recovered(disk.recovered()) {}
 
   void set_now(Tick now) { _now = now; }
   Disk& disk() { return _disk; }
@@ -43,15 +47,10 @@ class SimStorage final : public bucket::HostStorage {
     COWORKER_ASSERT(!records.empty());
     std::vector<DiskRecord> disk_records;
     disk_records.reserve(records.size());
-    for (auto& record : records) {
-      // Real bytes (issue 19 point 3, for phaser records): what reaches the
-      // simulated disk went through the phaser codec, as into the server's
-      // log store, so a restart folds what the codec gives back.
-      consensus::Decoded<consensus::PhaserRecord> decoded =
-          consensus::decode_phaser_record(consensus::encode(record));
-      COWORKER_ASSERT(decoded.value.has_value());
-      disk_records.emplace_back(BucketRecord{bucket, std::move(*decoded.value)});
-    }
+    // Real bytes (issue 19 point 3): the disk encodes each record as the
+    // server's log store holds it, and a restart recovers from the
+    // server's fold of those bytes (disk.h).
+    for (auto& record : records) disk_records.emplace_back(BucketRecord{bucket, std::move(record)});
     return _disk.write(_now, _prng, std::move(disk_records));
   }
   Ticket stage_counter(uint32_t counter) override {
@@ -76,13 +75,13 @@ class SimStorage final : public bucket::HostStorage {
   const std::map<uint32_t, consensus::PhaserDurable>& replaced() const { return _replaced; }
   const consensus::PhaserDurable* recovered(uint32_t bucket) const override {
     if (const auto it = _replaced.find(bucket); it != _replaced.end()) return &it->second;
-    const auto& images = _disk.image().phasers;
+    const auto& images = _recovered.phasers;
     const auto image = images.find(bucket);
     return image == images.end() ? nullptr : &image->second;
   }
   std::vector<uint32_t> recovered_buckets() const override {
     std::vector<uint32_t> buckets;
-    for (const auto& [bucket, image] : _disk.image().phasers) buckets.push_back(bucket);
+    for (const auto& [bucket, image] : _recovered.phasers) buckets.push_back(bucket);
     for (const auto& [bucket, image] : _replaced) buckets.push_back(bucket);
     std::sort(buckets.begin(), buckets.end());
     buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
@@ -121,6 +120,7 @@ class SimStorage final : public bucket::HostStorage {
  private:
   Disk& _disk;
   consensus::Prng& _prng;
+  const bucket::EngineImage& _recovered;  // the disk's; folded further only by a later boot
   Tick _now = 0;
   std::vector<FetchRequest> _fetches;
   std::map<uint32_t, consensus::PhaserDurable> _replaced;

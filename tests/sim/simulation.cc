@@ -211,6 +211,9 @@ void Simulation::crash(ParticipantId id) {
   _trace.event(_now, "crash", id);
   _trace.note(_now, fmt::format("crash {}", id));
   participant.crash();
+  if (_trace.verbose()) {
+    _trace.note(_now, fmt::format("disk of {}: {}", id, participant.disk().last_crash()));
+  }
   for (auto& checker : _checkers) checker->on_crash(*this, id);
 }
 
@@ -220,6 +223,11 @@ void Simulation::restart(ParticipantId id) {
   _trace.event(_now, "restart", id);
   _trace.note(_now, fmt::format("restart {}", id));
   _exited[id] = false;
+  // What the restart recovers went through the server's fold (disk.h); a
+  // difference from the protocols' own fold was found at the crash.
+  if (const auto& why = participant.disk().image().fold_violation) {
+    violate("recovery", fmt::format("participant {} {}", id, *why));
+  }
   participant.boot(_now);
 }
 
@@ -328,6 +336,16 @@ void Simulation::learned(ParticipantId node, const consensus::Decided& decided) 
 }
 
 void Simulation::proposed(ParticipantId node, const consensus::Entry& entry) {
+  note_proposal(node, entry);
+  if (_proposal_tap) _proposal_tap(node, entry);
+}
+
+// Not the tap: the proposer is down already.
+void Simulation::proposed_unreleased(ParticipantId node, const consensus::Entry& entry) {
+  note_proposal(node, entry);
+}
+
+void Simulation::note_proposal(ParticipantId node, const consensus::Entry& entry) {
   _trace.event(_now, "propose", node, entry.id.proposer, entry.id.boot, entry.id.sequence,
                digest_bytes(entry.value));
   if (_trace.verbose()) {
@@ -339,7 +357,6 @@ void Simulation::proposed(ParticipantId node, const consensus::Entry& entry) {
   }
   for (auto& checker : _checkers) checker->on_propose(*this, node, entry.id, entry.value);
   if (_membership != nullptr) _membership->on_proposed(entry);
-  if (_proposal_tap) _proposal_tap(node, entry);
 }
 
 void Simulation::withdrawn(ParticipantId node, const consensus::ProposalId& id) {

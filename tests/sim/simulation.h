@@ -138,6 +138,7 @@ class Simulation final : public Effects {
   void installed(ParticipantId node, const consensus::Snapshot& snapshot) override;
   void proposed(ParticipantId node, const consensus::Entry& entry) override;
   void withdrawn(ParticipantId node, const consensus::ProposalId& id) override;
+  void proposed_unreleased(ParticipantId node, const consensus::Entry& entry) override;
   void applied(ParticipantId node) override;
   void phaser_reply(ParticipantId node, const consensus::Reply& reply) override;
   void phaser_committed(ParticipantId node, const consensus::Write& write) override;
@@ -145,6 +146,7 @@ class Simulation final : public Effects {
 
  private:
   void deliver(Packet& packet);
+  void note_proposal(ParticipantId node, const consensus::Entry& entry);
   void start_membership(const SimOptions& options);
   std::string describe_member(const Participant& participant) const;
 

@@ -1,0 +1,174 @@
+#include "tests/sim/log_files.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include <fmt/core.h>
+
+#include "bucket/recovery.h"
+#include "bucket/segment.h"
+#include "consensus/assert.h"
+#include "consensus/crc32c.h"
+
+namespace coworker::sim {
+
+namespace {
+
+// Never filled in a run: the segment never seals (bucket/log_store.cc would
+// seal it and open the next).
+constexpr uint64_t segment_bytes = uint64_t{1} << 30;
+constexpr uint64_t segment_index = 1;
+constexpr size_t segment_header_payload_bytes = 16;  // log_store.cc: segment bytes, index
+constexpr uint64_t sector_bytes = 512;
+
+std::string temp_root() {
+  if (::access("/dev/shm", W_OK) == 0) return "/dev/shm";
+  const char* tmp = std::getenv("TMPDIR");
+  return tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+}
+
+// One record as LogStore::put encodes it, at `offset` of the segment.
+LogFiles::Placed put(std::string& out, uint64_t offset, bucket::RecordHeader header,
+                     std::span<const char> payload) {
+  const size_t size = bucket::record_bytes(payload.size());
+  const size_t at = out.size();
+  out.resize(at + size, '\0');
+  std::memcpy(out.data() + at + bucket::record_header_bytes, payload.data(), payload.size());
+  header.payload_bytes = static_cast<uint32_t>(payload.size());
+  header.payload_crc = consensus::crc32c(0, payload);
+  header.core = 0;
+  header.location = static_cast<uint32_t>(offset / bucket::record_align);
+  bucket::encode_header(header, segment_index, out.data() + at);
+  return LogFiles::Placed{at, bucket::record_header_bytes + payload.size(), size};
+}
+
+}  // namespace
+
+LogFiles::LogFiles() {
+  std::string pattern = temp_root() + "/coworker-sim.XXXXXX";
+  COWORKER_ASSERT(::mkdtemp(pattern.data()) != nullptr);
+  _dir = pattern;
+  Status made = bucket::make_dirs(bucket::core_dir(_dir, 0));
+  COWORKER_ASSERT(made.ok());
+  _segment = bucket::segment_path(_dir, 0, segment_index);
+  _fd = ::open(_segment.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  COWORKER_ASSERT(_fd >= 0);
+}
+
+LogFiles::~LogFiles() {
+  if (_fd >= 0) ::close(_fd);
+  std::error_code ignored;
+  std::filesystem::remove_all(_dir, ignored);
+}
+
+std::string LogFiles::encode(std::span<const bucket::EngineRecord> batch,
+                             std::vector<Placed>* placed) const {
+  std::string out;
+  uint64_t seq = _next_seq;
+  const uint64_t batch_first = seq;
+  auto header = [&](bucket::RecordKind kind, uint32_t bucket) {
+    bucket::RecordHeader h;
+    h.kind = kind;
+    h.bucket = bucket;
+    h.seq = seq++;
+    h.batch_first_seq = batch_first;
+    return h;
+  };
+  if (_offset == 0) {
+    // The segment's header opens the first batch, as put_internal does.
+    const uint64_t fields[2] = {segment_bytes, segment_index};
+    placed->push_back(put(
+        out, 0, header(bucket::RecordKind::segment_header, bucket::internal_bucket),
+        std::span<const char>(reinterpret_cast<const char*>(fields), segment_header_payload_bytes)));
+  }
+  for (const bucket::EngineRecord& record : batch) {
+    bucket::RecordHeader h = header(record.meta.kind, record.meta.bucket);
+    h.position = record.meta.position;
+    h.promise = record.meta.promise;
+    placed->push_back(put(out, _offset + out.size(), h, record.payload));
+  }
+  COWORKER_ASSERT(_offset + out.size() + bucket::record_bytes(0) <= segment_bytes);
+  return out;
+}
+
+void LogFiles::write_at(uint64_t offset, const std::string& bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::pwrite(_fd, bytes.data() + done, bytes.size() - done,
+                               static_cast<off_t>(offset + done));
+    COWORKER_ASSERT(n > 0);  // a simulator whose temporary files fail cannot go on
+    done += static_cast<size_t>(n);
+  }
+}
+
+void LogFiles::append(std::span<const bucket::EngineRecord> batch) {
+  if (batch.empty()) return;
+  std::vector<Placed> placed;
+  const std::string bytes = encode(batch, &placed);
+  write_at(_offset, bytes);
+  _offset += bytes.size();
+  _next_seq += placed.size();
+}
+
+size_t LogFiles::tear(std::span<const bucket::EngineRecord> batch, consensus::Prng& prng) {
+  if (batch.empty()) return 0;
+  std::vector<Placed> placed;
+  const std::string whole = encode(batch, &placed);
+  std::string bytes = whole;
+  if (prng.chance_per_mille(500)) {
+    // A prefix, cut anywhere.
+    bytes.resize(prng.between(1, bytes.size() - 1));
+  } else {
+    // Every sector but one: the one left unwritten reads as zeros.
+    const uint64_t first = _offset / sector_bytes;
+    const uint64_t last = (_offset + bytes.size() - 1) / sector_bytes;
+    const uint64_t sector = prng.between(first, last);
+    const uint64_t from = std::max(_offset, sector * sector_bytes);
+    const uint64_t to = std::min(_offset + bytes.size(), (sector + 1) * sector_bytes);
+    std::memset(bytes.data() + (from - _offset), 0, to - from);
+  }
+  write_at(_offset, bytes);
+  // The records intact up to the first that is not: recovery keeps them,
+  // and the log ends after them (recover() checks that it finds so).
+  size_t intact = 0;
+  size_t end = 0;
+  for (const Placed& p : placed) {
+    if (p.at + p.needed > bytes.size() ||
+        std::memcmp(bytes.data() + p.at, whole.data() + p.at, p.needed) != 0) {
+      break;
+    }
+    intact++;
+    end = p.at + p.bytes;
+  }
+  const size_t opened = placed.size() - batch.size();  // the segment header, if it opened it
+  _offset += end;
+  _next_seq += intact;
+  return intact > opened ? intact - opened : 0;
+}
+
+LogFiles::Recovered LogFiles::recover() {
+  Recovered out;
+  Result<bucket::CoreReport> report = bucket::replay_core(
+      _dir, 0, [&](const bucket::ReplayedRecord& r) { out.image.apply(r.header, r.payload); });
+  COWORKER_ASSERT(report.ok());  // the file system works; damage is in the report
+  const bucket::Resume& resume = report->resume;
+  if (report->corrupt()) {
+    out.wrong = "recovery reports damage in a log nothing damaged: " + report->describe();
+  } else if (resume.segment != segment_index || resume.offset != _offset ||
+             resume.next_seq != _next_seq) {
+    out.wrong = fmt::format(
+        "recovery continues the log at segment {} offset {} seq {}, where the last whole batch "
+        "ends at segment {} offset {} seq {}",
+        resume.segment, resume.offset, resume.next_seq, segment_index, _offset, _next_seq);
+  }
+  out.torn = report->torn.has_value();
+  // What LogStore::open does to a torn tail: the log ends where it says.
+  COWORKER_ASSERT(::ftruncate(_fd, static_cast<off_t>(_offset)) == 0);
+  return out;
+}
+
+}  // namespace coworker::sim

@@ -1,0 +1,89 @@
+// LogFiles: a simulated participant's durable records as the server's log
+// files, so a restart runs the server's recovery over them (issue 19 points
+// 3 and 4).
+//
+// Owned by a Disk (disk.h) that writes files (DiskOptions::files), for the
+// whole run. The log is core 0's (a simulated participant has one core) in
+// one segment, `<dir>/core-0/0000000000000001.seg`, laid out byte for byte
+// as bucket/log_store.cc lays it out: a segment header record, then every
+// record at the next 8-byte boundary, seqs 1, 2, 3, ..., each batch's
+// records naming the first seq of their batch. The segment is large enough
+// never to fill in a run, so it never seals.
+//
+//   1. A batch the disk completes is written whole (one pwrite).
+//   2. At a crash, the batch that was being written may have reached the
+//      file in part: a prefix of it cut anywhere (in a header, in a
+//      payload), or all of it but one 512-byte sector left as it was
+//      (zeros: past the end of the log). Its fdatasync never returned, so
+//      nothing that waited for it was sent. Recovery keeps its records up
+//      to the first one damaged and cuts the rest as a torn tail: a batch
+//      cut at a record boundary looks whole, so the records before the cut
+//      are recovered like a batch kept whole (disk.h), and the disk folds
+//      them too. tear() says how many that is.
+//   3. recover() runs bucket::replay_core over the directory and folds what
+//      it hands over with the server's EngineImage. A report of damage is a
+//      violation (nothing here damages a record at rest), and so is a log
+//      that does not end exactly after the records step 2 kept. The file is
+//      then cut where recovery says the log ends, as LogStore::open erases
+//      a torn tail, and the log continues from there.
+// Files live under /dev/shm when it is writable (no disk I/O), else
+// $TMPDIR or /tmp, and are removed with the object.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "bucket/engine_records.h"
+#include "consensus/prng.h"
+
+namespace coworker::sim {
+
+class LogFiles {
+ public:
+  // Where one record of an encoded batch lies in it.
+  struct Placed {
+    size_t at = 0;      // from the start of the batch
+    size_t needed = 0;  // header and payload: what recovery reads of it
+    size_t bytes = 0;   // with the padding
+  };
+
+  LogFiles();
+  ~LogFiles();
+  LogFiles(const LogFiles&) = delete;
+  LogFiles& operator=(const LogFiles&) = delete;
+
+  // Step 1.
+  void append(std::span<const bucket::EngineRecord> batch);
+  // Step 2: the partial write of `batch`, drawn from `prng`; returns how
+  // many of its records, from the first, reached the file intact.
+  size_t tear(std::span<const bucket::EngineRecord> batch, consensus::Prng& prng);
+
+  struct Recovered {
+    bucket::EngineImage image;
+    bool torn = false;                 // recovery cut a torn tail
+    std::optional<std::string> wrong;  // step 3's violation, if any
+  };
+  // Step 3.
+  Recovered recover();
+
+  uint64_t bytes() const { return _offset; }
+
+ private:
+  // The bytes of `batch` as the log store would write them at the end of
+  // the log (the segment header first, when the log is empty), and where
+  // each record lies in them.
+  std::string encode(std::span<const bucket::EngineRecord> batch,
+                     std::vector<Placed>* placed) const;
+  void write_at(uint64_t offset, const std::string& bytes);
+
+  std::string _dir;
+  std::string _segment;  // the one segment file
+  int _fd = -1;
+  uint64_t _offset = 0;    // where the log ends: the next batch goes here
+  uint64_t _next_seq = 1;  // the seq of the next record
+};
+
+}  // namespace coworker::sim
