@@ -89,8 +89,10 @@ void BucketIndex::apply_commit(Bucket& bucket, const consensus::CommitMark& mark
 void BucketIndex::apply_checkpoint(Bucket& bucket, Position commit_end) {
   COWORKER_ASSERT(!bucket.damaged);
   COWORKER_ASSERT(commit_end >= bucket.end);
-  bucket.candidate.reset();
+  // At the end (a round) the candidate stays, as PhaserDurable::apply keeps
+  // the register: replay may stop before the round's own record of it.
   if (commit_end == bucket.end) return;
+  bucket.candidate.reset();
   // Above the end: the bucket starts here (a retained log's round, or a
   // snapshot a newcomer took, phaser.h step 9b): nothing below is ours.
   COWORKER_ASSERT(_writes_total >= bucket.writes.size());

@@ -47,9 +47,10 @@
 // EngineImage, that a bucket's records all lie in this one core's log.
 //
 // Checkpoints and retention (DESIGN §6). A bucket checkpoint record
-// (consensus::CheckpointRecord) drops the candidate (the register, if any,
-// is staged again right after it); at the committed end it changes nothing
-// else, and above it — the first record of a bucket in a log whose front
+// (consensus::CheckpointRecord) at the committed end changes nothing: the
+// candidate (the register, if any) stays, though the round stages it again
+// right after, because replay may stop between the two (PhaserDurable::
+// apply keeps the register the same way); above it — the first record of a bucket in a log whose front
 // was retired, or a snapshot a newcomer took (phaser.h step 9b) — it starts
 // the bucket there: positions below it are not in this log. retire(first_kept) forgets the writes in segments
 // the store is deleting; retained_start() is the first position still

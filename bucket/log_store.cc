@@ -97,6 +97,26 @@ LogStore::~LogStore() {
   COWORKER_ASSERT(_preparer_done);
 }
 
+// The segment being continued (`fd`) and the ones before it that the last
+// batch may have spanned (a batch holds at most batch_bytes_max bytes).
+static Status sync_tail(const LogStore::Config& config, const Resume& resume, int fd) {
+  if (::fdatasync(fd) != 0) return Errno{errno};
+  const uint64_t span = config.batch_bytes_max / config.segment_bytes + 1;
+  const uint64_t from = resume.segment > resume.first_segment + span
+                            ? resume.segment - span
+                            : resume.first_segment;
+  for (uint64_t index = from; index < resume.segment; index++) {
+    const int before = ::open(segment_path(config.dir, config.core, index).c_str(),
+                              O_RDWR | O_CLOEXEC);
+    if (before < 0) continue;  // retired meanwhile: nothing of it is read
+    const int synced = ::fdatasync(before);
+    const int e = errno;
+    ::close(before);
+    if (synced != 0) return Errno{e};
+  }
+  return {};
+}
+
 Result<std::unique_ptr<LogStore>> LogStore::open(Config config, const Resume& resume) {
   COWORKER_ASSERT(config.segment_bytes >= segment_bytes_min);
   COWORKER_ASSERT(config.batch_bytes_max >= batch_bytes_min);
@@ -170,6 +190,17 @@ Result<std::unique_ptr<LogStore>> LogStore::open(Config config, const Resume& re
       if (!erased) {
         ::close(fd);
         return erased.error();
+      }
+    }
+    // What recovery read may have reached only the page cache: the last
+    // batch's fdatasync may not have returned before a process crash, and
+    // recovery keeps what it finds whole. It counts as durable from here on
+    // (_durable_seq below), so make it so, in every segment that batch may
+    // have touched.
+    if (config.sync != Sync::none) {
+      if (Status synced = sync_tail(config, resume, fd); !synced) {
+        ::close(fd);
+        return synced.error();
       }
     }
   }

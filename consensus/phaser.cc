@@ -49,7 +49,8 @@ void PhaserDurable::apply(const PhaserRecord& record) {
   } else if (const auto* checkpoint = std::get_if<CheckpointRecord>(&record)) {
     const CommittedState* k = &checkpoint->state;
     // Everything before it in the log counts no more (the log may have lost
-    // it); the register, if any, follows it in its own record.
+    // it), except the register at a round (below); the register, if any,
+    // follows it in its own record.
     COWORKER_ASSERT(k->dedup != nullptr);
     COWORKER_ASSERT(k->last_commit.end == k->commit_end);
     COWORKER_ASSERT(k->last_commit_first <= k->commit_end);

@@ -365,6 +365,22 @@ TEST_CASE("bucket index: a commit makes the candidate register a write, at 24 by
     CHECK(index.committed_end(5) == 5);
     CHECK(index.find(5, 3)->offset() == newer_offset);
   }
+  SUBCASE("a round's checkpoint at the end keeps the candidate, as the durable fold does") {
+    // Replay may stop between a round's checkpoint and its record of the
+    // register (a torn batch, a round over two batches): the register's
+    // commit must still index it.
+    auto second = make_write(5, {1, 1}, 2, 3, 2, 2, prng);
+    stage(index, 5, consensus::RegisterRecord{second}, offset);
+    stage(index, 5,
+          consensus::CheckpointRecord{consensus::CommittedState{
+              {1, 1}, 3, consensus::CommitMark{3, first->number, first->checksum}, 0,
+              std::make_shared<const consensus::DedupTable>()}},
+          offset);
+    CHECK(index.committed_end(5) == 3);
+    stage(index, 5, commit_of(*second), offset);
+    CHECK(index.committed_end(5) == 5);
+    CHECK(index.find(5, 4)->first == 3);
+  }
   SUBCASE("a leadership start's empty write commits and adds no element") {
     auto empty = make_write(5, {1, 2}, 2, 3, 0, 2, prng);
     stage(index, 5, consensus::RegisterRecord{empty}, offset);

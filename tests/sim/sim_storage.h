@@ -27,7 +27,9 @@ namespace coworker::sim {
 class SimStorage final : public bucket::HostStorage {
  public:
   // Constructed at a boot: what it recovered is the server's fold of the
-  // disk then, as a server's StoreStorage holds its replay's image.
+  // disk (a reference to the disk's: a host replaced within the boot folds
+  // the records since, which only the buckets it hosts wrote), as a
+  // server's StoreStorage holds its replay's image.
   SimStorage(Disk& disk, consensus::Prng& prng)
       : _disk(disk), _prng(prng), _recovered(disk.recovered()) {}
 
@@ -120,7 +122,7 @@ class SimStorage final : public bucket::HostStorage {
  private:
   Disk& _disk;
   consensus::Prng& _prng;
-  const bucket::EngineImage& _recovered;  // the disk's; folded further only by a later boot
+  const bucket::EngineImage& _recovered;  // the disk's (Disk::recovered)
   Tick _now = 0;
   std::vector<FetchRequest> _fetches;
   std::map<uint32_t, consensus::PhaserDurable> _replaced;
