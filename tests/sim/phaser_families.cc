@@ -121,6 +121,14 @@ PhaserSwarmOptions draw_phaser_swarm(uint64_t seed, const std::string& family) {
       if (options.partition_per_mille != 0 || options.leader_partition_per_mille != 0) {
         options.link_cut_per_mille = static_cast<uint32_t>(prng.between(2, 10));
       }
+      // Grants as messages in half the seeds, from a stream of their own so
+      // every other draw stays what it was.
+      consensus::Prng grants(consensus::derive_seed(seed, 10));
+      if (grants.chance(1, 2)) {
+        options.grant_delay_max = grants.between(1, 4);
+        options.grant_drop_per_mille = static_cast<uint32_t>(grants.below(300));
+        options.news_loss_per_mille = static_cast<uint32_t>(grants.below(100));
+      }
       options.disk.files = true;  // the server's log files (log_files.h)
       return options;
     }

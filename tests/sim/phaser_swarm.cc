@@ -46,6 +46,7 @@ void PhaserSwarm::boot(ParticipantId id) {
   COWORKER_ASSERT(node.host == nullptr);
   node.host = std::make_unique<PhaserHost>(id, _options.phaser, *node.disk, _prng, *this);
   node.restart_at = 0;
+  node.boots++;
   // A restarted participant recovers the membership state and catches up:
   // it learns every current government now; older news is superseded.
   std::erase_if(_news, [&](const News& n) { return n.to == id; });
@@ -157,7 +158,12 @@ void PhaserSwarm::oracle() {
     if (_departed.count(id) != 0) continue;
     if (reachable(id)) {
       node.last_grant = _now;
-      node.grants.emplace_back(_now, _slot);
+      if (_options.grant_delay_max == 0) {
+        node.grants.emplace_back(_now, _slot);
+      } else if (!_prng.chance(_options.grant_drop_per_mille, 1000)) {
+        _grants.push_back(Grant{_now + _prng.between(1, _options.grant_delay_max), id,
+                                node.boots, _now, _slot});
+      }
     }
     std::erase_if(node.grants, [&](const auto& g) { return g.first + _options.lease_ticks <= _now; });
   }
@@ -204,7 +210,7 @@ void PhaserSwarm::depart(ParticipantId id) {
     news.to = id;
     news.slot = _slot;
     news.departed = true;
-    news.deliver = std::max(node.news_at, _now + _prng.below(_options.notify_delay_max + 1));
+    news.deliver = std::max(node.news_at, _now + news_delay());
     news.sequence = _sequence++;
     node.news_at = news.deliver;
     _news.push_back(std::move(news));
@@ -221,11 +227,33 @@ void PhaserSwarm::announce(uint32_t bucket) {
     news.slot = _slot;
     news.bucket = bucket;
     news.government = _truth[bucket];
-    news.deliver = std::max(node.news_at, _now + _prng.below(_options.notify_delay_max + 1));
+    news.deliver = std::max(node.news_at, _now + news_delay());
     news.sequence = _sequence++;
     node.news_at = news.deliver;
     _news.push_back(std::move(news));
   }
+}
+
+// A participant applies the membership log in slot order, so its news
+// arrives in order whatever the network does; a lost message is fetched
+// again (Paxos catch-up), which only delays it and what follows it.
+Tick PhaserSwarm::news_delay() {
+  Tick delay = _prng.below(_options.notify_delay_max + 1);
+  if (_options.news_loss_per_mille != 0 && _prng.chance(_options.news_loss_per_mille, 1000)) {
+    delay += _prng.between(_options.notify_delay_max + 1, _options.departure_ticks);
+  }
+  return delay;
+}
+
+void PhaserSwarm::deliver_grants() {
+  std::erase_if(_grants, [&](const Grant& grant) {
+    if (grant.deliver > _now) return false;
+    Node& node = _nodes.at(grant.to);
+    if (node.host != nullptr && node.boots == grant.boot && node.cut_until <= _now) {
+      node.grants.emplace_back(grant.sent, grant.slot);
+    }
+    return true;
+  });
 }
 
 void PhaserSwarm::deliver_news() {
@@ -234,6 +262,7 @@ void PhaserSwarm::deliver_news() {
   });
   std::vector<News> keep;
   std::set<ParticipantId> blocked;
+  std::map<ParticipantId, consensus::Slot> applied;  // the highest slot delivered now
   for (News& news : _news) {
     Node& node = _nodes.at(news.to);
     if (news.deliver > _now || blocked.count(news.to) != 0) {
@@ -255,9 +284,21 @@ void PhaserSwarm::deliver_news() {
       continue;
     }
     node.host->government(_now, news.bucket, news.government);
-    node.applied = std::max(node.applied, news.slot);
+    applied[news.to] = std::max(applied[news.to], news.slot);
   }
   _news = std::move(keep);
+  // A slot is applied once all its news is: one slot may change several
+  // buckets, each its own news, and a grant of that slot must not count
+  // while some of them are still on the way (the server applies a slot
+  // whole).
+  for (const News& news : _news) {
+    auto it = applied.find(news.to);
+    if (it != applied.end() && news.slot <= it->second) it->second = news.slot - 1;
+  }
+  for (const auto& [id, slot] : applied) {
+    Node& node = _nodes.at(id);
+    node.applied = std::max(node.applied, slot);
+  }
 }
 
 // ---- clients ----------------------------------------------------------------------------
@@ -452,6 +493,7 @@ void PhaserSwarm::step() {
   _now++;
   if (!_healed) faults();
   oracle();
+  deliver_grants();
   deliver_news();
   for (auto& [id, node] : _nodes) {
     if (node.host != nullptr) node.host->tick(_now, 1);

@@ -9,14 +9,21 @@
 //   - it grants read leases: every tick, to each participant it can reach
 //     (up, not cut off, disk not stuck, not reported), a grant counted from
 //     its send tick and carrying the current slot; a participant's lease
-//     counts only once it has applied that slot;
+//     counts only once it has applied that slot. In half the seeds a grant
+//     is a message (issue 19 point 5): it arrives 1..grant_delay_max ticks
+//     later, in any order, or is lost; one that finds its participant down,
+//     cut off or booted again since it was sent is lost too (the server's
+//     acks name the boot they answer);
 //   - it departs a participant that is down, cut off, stuck or reported, but
 //     only once its last grant is a lease plus a margin old; the last
 //     survivor of a government is marked unreachable instead (it leaves every
 //     government with another survivor and keeps its sole ones);
 //   - news of a change reaches each participant after its own delay, in
-//     order; a departed participant that is cut off learns only after the
-//     partition heals — until then it may still believe it leads.
+//     order (a participant applies the log in slot order; in the seeds with
+//     grants as messages, news_loss_per_mille of the messages are lost and
+//     fetched again up to a departure timeout later, holding back what
+//     follows); a departed participant that is cut off learns only after
+//     the partition heals — until then it may still believe it leads.
 // Faults: crashes (some for good, some of two replicas at once, some aimed
 // at a leader mid-write), partitions (one-way and both ways, some aimed at a
 // leader), hung disks, and the network's loss, duplication, delay, reorder
@@ -58,6 +65,10 @@ struct PhaserSwarmOptions {
   Tick lease_margin = 5;
   Tick departure_ticks = 40;  // down, cut off or stuck this long: departed
   Tick notify_delay_max = 8;
+  // Grants as messages (0, 0: received as sent).
+  Tick grant_delay_max = 0;
+  uint32_t grant_drop_per_mille = 0;
+  uint32_t news_loss_per_mille = 0;
   // Faults, per tick per mille.
   uint32_t crash_per_mille = 0;
   uint32_t leader_crash_per_mille = 0;
@@ -161,6 +172,14 @@ class PhaserSwarm final : public PhaserHostEffects, public PhaserWorld {
     consensus::Slot applied = 0;       // membership news applied, in order
     std::vector<std::pair<Tick, consensus::Slot>> grants;  // (sent, slot), recent
     Tick news_at = 0;                  // its newest queued news' delivery tick
+    uint64_t boots = 0;
+  };
+  struct Grant {
+    Tick deliver = 0;
+    ParticipantId to = 0;
+    uint64_t boot = 0;  // the boot it was sent to
+    Tick sent = 0;
+    consensus::Slot slot = 0;
   };
   struct News {
     Tick deliver = 0;
@@ -186,6 +205,8 @@ class PhaserSwarm final : public PhaserHostEffects, public PhaserWorld {
   void depart(ParticipantId id);
   void announce(uint32_t bucket);
   void deliver_news();
+  void deliver_grants();
+  Tick news_delay();
   void deliver_clients();
   void serve_reads();
   bool lease_valid(ParticipantId id) const;
@@ -206,6 +227,7 @@ class PhaserSwarm final : public PhaserHostEffects, public PhaserWorld {
   consensus::Slot _slot = 1;
   std::set<ParticipantId> _departed;
   std::vector<News> _news;  // kept sorted by (deliver, sequence)
+  std::vector<Grant> _grants;  // in flight, in the order sent
   std::vector<ClientPacket> _clients;
   std::vector<ParticipantId> _crash_after_step;  // crashes asked for inside a host call
   uint64_t _sequence = 0;
