@@ -130,7 +130,6 @@ void Disk::tick(Tick now) {
     COWORKER_ASSERT(batch.last > _durable);
     _durable = batch.last;
     complete(batch);
-    _completed++;
     _batches.pop_front();
   }
 }

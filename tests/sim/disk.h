@@ -133,7 +133,6 @@ class Disk {
   // simulator's static start). Its membership state goes to the server's
   // fold as a membership checkpoint record, as repair writes one.
   void install(DurableImage image);
-  uint64_t batches_completed() const { return _completed; }
 
  private:
   struct Batch;
@@ -168,7 +167,6 @@ class Disk {
   Ticket _issued = 0;
   Ticket _durable = 0;
   bool _hung = false;
-  uint64_t _completed = 0;
 };
 
 }  // namespace coworker::sim

@@ -19,7 +19,6 @@
 
 #include "bucket/host.h"
 #include "consensus/assert.h"
-#include "consensus/phaser_codec.h"
 #include "tests/sim/disk.h"
 
 namespace coworker::sim {
