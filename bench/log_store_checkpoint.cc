@@ -111,8 +111,8 @@ Replayed replay(const std::string& log, bool summaries) {
   EngineImage image;
   ReplayOptions options;
   if (summaries) {
-    options.summaries = [&](const SegmentSummary& s, SummaryFrom from, bool* round_seen) {
-      return index.apply_summary(s.segment, s.events, from, round_seen);
+    options.summaries = [&](const SegmentSummary& s) {
+      return index.apply_summary(s.segment, s.events);
     };
   }
   const auto start = Clock::now();

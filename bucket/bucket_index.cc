@@ -236,10 +236,7 @@ void BucketIndex::replay_checkpoint(uint32_t bucket, Position commit_end) {
   apply_checkpoint(state, commit_end);
 }
 
-bool BucketIndex::apply_summary(uint64_t segment, std::string_view events, SummaryFrom from,
-                                bool* round_seen) {
-  COWORKER_ASSERT(round_seen != nullptr);
-  *round_seen = false;
+bool BucketIndex::apply_summary(uint64_t segment, std::string_view events) {
   // Parse everything first: a summary that does not parse changes nothing.
   struct Parsed {
     uint8_t event = 0;
@@ -276,14 +273,7 @@ bool BucketIndex::apply_summary(uint64_t segment, std::string_view events, Summa
     parsed.push_back(p);
   }
   if (segment == 0 || segment > UINT32_MAX) return false;
-  bool applying = from == SummaryFrom::start;
   for (const Parsed& p : parsed) {
-    if (p.event == event_round) {
-      *round_seen = true;
-      applying = true;
-      continue;
-    }
-    if (!applying) continue;
     switch (p.event) {
       case event_register: {
         Candidate candidate;
@@ -299,6 +289,7 @@ bool BucketIndex::apply_summary(uint64_t segment, std::string_view events, Summa
       case event_checkpoint: replay_checkpoint(p.bucket, p.value); break;
       case event_reset: reset(p.bucket); break;
       case event_damaged: mark_damaged(p.bucket); break;
+      case event_round: break;  // nothing of the index's (recovery.h step 4)
     }
   }
   return true;

@@ -135,10 +135,8 @@ class BucketIndex {
   // Forgets the journals of segments below `segment` (nothing will summarize them).
   void drop_journals_below(uint64_t segment);
   // Applies a summary's events of `segment`. false: the events do not
-  // parse (nothing applied); with SummaryFrom::first_round, `*round_seen`
-  // says whether a round marker was among them.
-  bool apply_summary(uint64_t segment, std::string_view events, SummaryFrom from,
-                     bool* round_seen);
+  // parse (nothing applied).
+  bool apply_summary(uint64_t segment, std::string_view events);
 
   bool damaged(uint32_t bucket) const;
   // Every bucket damaged here, sorted: a committed write of theirs this log

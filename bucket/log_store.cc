@@ -217,6 +217,11 @@ Result<std::unique_ptr<LogStore>> LogStore::open(Config config, const Resume& re
   store->_next_seq = resume.next_seq;
   if (resume.offset > 0) store->_header_seq = resume.header_seq;
   store->_durable_seq = resume.next_seq - 1;
+  // This life's first record (record.h): recovery tells by it that a round
+  // marker before it may have lost the rest of its round to a crash.
+  store->make_place(record_bytes(0));
+  store->put_internal(RecordKind::boot);
+  store->_boot_seq = store->_filling->last_seq;
   if (config.sync == Sync::none) {
     std::fprintf(stderr,
                  "WARNING: log store core %u opened with --sync none: appends are "
@@ -269,25 +274,30 @@ Result<uint64_t, LogErrc> LogStore::stage(const RecordMeta& meta,
     _stats.full++;
     return LogErrc::full;
   }
-  if (_offset == 0) put_internal(RecordKind::segment_header);
-  if (_offset + record + seal_bytes > _segment_limit) {
-    put_internal(RecordKind::seal);
-    _sealed_ms[_segment] = now_ms();
-    if (_header_seq != 0) {
-      _seals.push_back(SealedSegment{_config.core, _segment, _header_seq, _filling->last_seq,
-                                     true, false});
-    }
-    _segment++;
-    _offset = 0;
-    _segment_limit = _config.segment_bytes;
-    _preparer_idle.notify_all();
-    put_internal(RecordKind::segment_header);
-  }
+  make_place(record);
   put(meta.kind, meta.bucket, meta.position, meta.promise, parts, payload);
   COWORKER_ASSERT(_offset + seal_bytes <= _segment_limit);
   COWORKER_ASSERT(_filling->bytes <= _config.batch_bytes_max);
   _flusher_idle.notify_all();
   return _filling->last_seq;
+}
+
+// Before a record of `record` bytes: the header a fresh segment opens
+// with, or the seal of a full one and the next one's header.
+void LogStore::make_place(size_t record) {
+  if (_offset == 0) put_internal(RecordKind::segment_header);
+  if (_offset + record + seal_bytes <= _segment_limit) return;
+  put_internal(RecordKind::seal);
+  _sealed_ms[_segment] = now_ms();
+  if (_header_seq != 0) {
+    _seals.push_back(SealedSegment{_config.core, _segment, _header_seq, _filling->last_seq,
+                                   true, false});
+  }
+  _segment++;
+  _offset = 0;
+  _segment_limit = _config.segment_bytes;
+  _preparer_idle.notify_all();
+  put_internal(RecordKind::segment_header);
 }
 
 void LogStore::put_internal(RecordKind kind) {

@@ -129,6 +129,8 @@ class LogStore {
   // The same for a payload in several parts (gathered into one copy).
   Result<uint64_t, LogErrc> stage(const RecordMeta& meta,
                                   std::span<const std::span<const char>> parts);
+  // The seq of this life's boot record (RecordKind::boot), put at open.
+  uint64_t boot_seq() const { return _boot_seq; }
   // Where the last staged record lies: (segment, offset).
   std::pair<uint64_t, uint64_t> last_location() const { return _last_location; }
 
@@ -225,6 +227,7 @@ class LogStore {
   size_t bytes_needed(size_t record) const;
   void put(RecordKind kind, uint32_t bucket, uint64_t position, Promise promise,
            std::span<const std::span<const char>> parts, size_t payload);
+  void make_place(size_t record);
   void put_internal(RecordKind kind);
   Batch& batch_of(uint64_t seq);
   void fail(Errno error);
@@ -254,6 +257,7 @@ class LogStore {
   uint64_t _header_seq = 0;  // the current segment's header record (0: unknown)
   std::deque<SealedSegment> _seals;  // staged, not yet durable
 
+  uint64_t _boot_seq = 0;
   std::map<uint64_t, int> _fds;  // open segments: written, being written, prepared
   std::vector<uint64_t> _free;   // retired segments kept for reuse (Prepare::recycle)
   uint64_t _prepared_max = 0;

@@ -30,11 +30,12 @@ uint32_t header_checksum(const char* header, uint64_t segment) {
 }  // namespace
 
 bool record_kind_known(uint8_t kind) {
-  return (kind >= 1 && kind <= 11) || kind == 64 || kind == 65;
+  return (kind >= 1 && kind <= 11) || (kind >= 64 && kind <= 66);
 }
 
 bool record_kind_internal(RecordKind kind) {
-  return kind == RecordKind::segment_header || kind == RecordKind::seal;
+  return kind == RecordKind::segment_header || kind == RecordKind::seal ||
+         kind == RecordKind::boot;
 }
 
 bool record_kind_checkpoint(RecordKind kind) {
@@ -57,6 +58,7 @@ const char* record_kind_name(RecordKind kind) {
     case RecordKind::checkpoint_round: return "checkpoint_round";
     case RecordKind::segment_header: return "segment_header";
     case RecordKind::seal: return "seal";
+    case RecordKind::boot: return "boot";
   }
   return "unknown";
 }

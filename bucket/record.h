@@ -65,6 +65,10 @@ enum class RecordKind : uint8_t {
   // Written by the store itself; never handed to replay visitors.
   segment_header = 64,  // first record of every segment
   seal = 65,            // last record of a full segment: the log goes on in the next one
+  // The first record each LogStore::open puts (a life of the log): what
+  // follows was written after a restart, so a round marker before it is
+  // not shown whole by a marker after it (recovery.h step 4).
+  boot = 66,
 };
 
 bool record_kind_known(uint8_t kind);

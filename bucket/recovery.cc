@@ -56,7 +56,7 @@ class CoreScanner {
               uint64_t first, bool damaged_marker, const ReplayVisitor& visit,
               const ReplayOptions& options)
       : _log_dir(log_dir), _core(core), _segments(std::move(segments)), _first(first),
-        _folding(!damaged_marker), _visit(visit), _options(options) {}
+        _front_retired(first > 1 || damaged_marker), _visit(visit), _options(options) {}
 
   Result<CoreReport> run();
 
@@ -64,32 +64,44 @@ class CoreScanner {
   Result<Probed> probe(SegmentReader& reader, Cursor at, size_t* opened);
   Result<Look> look_ahead(Cursor from, uint64_t missing_seq);
   Status open(SegmentReader& reader, size_t i, size_t* opened);
-  void accept(const Probed& p, Cursor at);
+  Status accept(const Probed& p, Cursor at);
   void end_at(Cursor at, const Look& look, bool torn_possible);
   void add_damage(Damage::What what, uint64_t segment, uint64_t offset,
                   std::optional<uint32_t> bucket, const Look& look);
   void compute_suspects();
-  // Steps 4-5 (recovery.h): where reading starts after the summaries taken.
-  Result<std::optional<Cursor>> skip_summarized();
+  // Step 4 (recovery.h): the `round` file's marker, when the record at the
+  // place it names is that marker.
+  Status find_named();
+  // Step 4: whether the round of the marker `h` read at `at` is whole.
+  Result<bool> round_whole(const RecordHeader& h, Cursor at);
+  // Step 5: takes segment `at->i`'s summary instead of reading it, when it
+  // may stand for it; true: taken, `*at` is the next segment's start.
+  Result<bool> take_summary(Cursor* at);
+  // Whether an intact summary of `segment` with these seqs is on disk.
+  Result<bool> summary_there(uint64_t segment, uint64_t first_seq, uint64_t seal_seq);
   // A record of at most 64 payload bytes, read alone (a small pread, not a
   // chunk): nullopt when it is not an intact record of `kind` of this core
   // placed there.
   Result<std::optional<RecordHeader>> small_record(uint64_t segment, uint64_t offset,
                                                    RecordKind kind);
   Result<std::optional<RecordHeader>> segment_head(uint64_t segment);
-  Result<std::optional<RecordHeader>> named_round(const std::vector<SegmentSummary>& summaries,
-                                                  size_t* at);
 
   const std::string& _log_dir;
   unsigned _core;
   std::vector<uint64_t> _segments;
   uint64_t _first = 1;
-  bool _folding = true;  // false in a retained log until its first round marker
-  // Records before the round go to the index (after summaries, step 6).
-  bool _index_before_round = false;
+  // A log whose front was retired (or whose `retained` marker is damaged):
+  // the visitor takes its records only from its first whole round (step 4).
+  bool _front_retired = false;
+  bool _index_started = true;  // the visitor takes records
+  bool _folding = true;        // ... as Feed::everything
+  // The seq of the marker the image folds from (the named one, with
+  // summaries); 0: the first whole one (a retired front) or the start.
+  uint64_t _fold_from = 0;
+  std::optional<RoundPlace> _named;  // step 4
   const ReplayVisitor& _visit;
   const ReplayOptions& _options;
-  std::set<uint64_t> _summarized;  // segments with an intact summary (step 4)
+  std::set<uint64_t> _summarized;  // segments taken from their summaries (step 5)
   // The segment being read: its header's seq, whether a record of it was
   // not visited or was damaged (no summary is written for it then).
   uint64_t _header_seq = 0;
@@ -204,7 +216,7 @@ Result<Look> CoreScanner::look_ahead(Cursor from, uint64_t missing_seq) {
   return look;
 }
 
-void CoreScanner::accept(const Probed& p, Cursor at) {
+Status CoreScanner::accept(const Probed& p, Cursor at) {
   const RecordHeader& h = p.header;
   COWORKER_ASSERT(h.seq == _expected);
   COWORKER_ASSERT(h.batch_first_seq == _batch || h.batch_first_seq == h.seq);
@@ -222,20 +234,29 @@ void CoreScanner::accept(const Probed& p, Cursor at) {
   }
   if (h.kind == RecordKind::seal && _options.sealed && _header_seq != 0) {
     const uint64_t segment = _segments[at.i];
-    _options.sealed(SealedSegment{_core, segment, _header_seq, h.seq, !_segment_partial,
-                                  _summarized.contains(segment)});
+    Result<bool> there = summary_there(segment, _header_seq, h.seq);
+    if (!there) return there.error();
+    _options.sealed(SealedSegment{_core, segment, _header_seq, h.seq, !_segment_partial, *there});
   }
-  if (record_kind_internal(h.kind)) return;
-  if (h.kind == RecordKind::checkpoint_round) _folding = true;
+  if (record_kind_internal(h.kind)) return {};
+  if (h.kind == RecordKind::checkpoint_round && !_folding) {
+    if (!_index_started) {
+      Result<bool> whole = round_whole(h, at);
+      if (!whole) return whole.error();
+      _index_started = *whole;
+    }
+    _folding = _index_started && (_fold_from == 0 || h.seq == _fold_from);
+  }
   BucketSeen& seen = _buckets[h.bucket];  // suspect if no round follows
-  if (!_folding && !_index_before_round) {
+  if (!_index_started) {
     _segment_partial = true;
-    return;  // its state is in the round after it
+    return {};  // its state is in the round after it
   }
   _report.records++;
   if (record_kind_checkpoint(h.kind)) seen.last_checkpoint_seq = h.seq;
   const Feed feed = _folding ? Feed::everything : Feed::index_only;
   _visit(ReplayedRecord{_core, _segments[at.i], at.offset, h, p.payload, feed});
+  return {};
 }
 
 Result<std::optional<RecordHeader>> CoreScanner::small_record(uint64_t segment, uint64_t offset,
@@ -262,98 +283,87 @@ Result<std::optional<RecordHeader>> CoreScanner::segment_head(uint64_t segment) 
   return small_record(segment, 0, RecordKind::segment_header);
 }
 
-// The `round` file's place, when the record there is that marker and every
-// segment below it is among the `summarized` ones (step 4); its segment's
-// header, checked against the last summary's seal.
-Result<std::optional<RecordHeader>> CoreScanner::named_round(
-    const std::vector<SegmentSummary>& summaries, size_t* at) {
+Status CoreScanner::find_named() {
   Result<std::optional<RoundPlace>> place = read_round(_log_dir, _core);
   if (!place) return place.error();
-  if (!*place || (*place)->segment < _first) return std::optional<RecordHeader>();
-  const size_t i = static_cast<size_t>((*place)->segment - _first);
-  if (i == 0 || i > summaries.size() || i >= _segments.size() ||
-      _segments[i] != (*place)->segment) {
-    return std::optional<RecordHeader>();
+  if (!*place || !std::binary_search(_segments.begin(), _segments.end(), (*place)->segment)) {
+    return {};
   }
   Result<std::optional<RecordHeader>> marker =
       small_record((*place)->segment, (*place)->offset, RecordKind::checkpoint_round);
   if (!marker) return marker.error();
-  if (!*marker || (*marker)->seq != (*place)->seq) return std::optional<RecordHeader>();
-  Result<std::optional<RecordHeader>> head = segment_head((*place)->segment);
-  if (!head) return head.error();
-  if (!*head || (*head)->seq != summaries[i - 1].seal_seq + 1) {
-    return std::optional<RecordHeader>();
-  }
-  *at = i;
-  return head;
+  if (*marker && (*marker)->seq == (*place)->seq) _named = **place;
+  return {};
 }
 
-Result<std::optional<Cursor>> CoreScanner::skip_summarized() {
-  COWORKER_ASSERT(_options.summaries);
-  COWORKER_ASSERT(!_segments.empty() && _segments[0] == _first);
-  // Step 4: the summaries recovery may trust, up to the last segment.
-  std::vector<SegmentSummary> summaries;
-  std::vector<RecordHeader> heads;
-  // R: the last summarized segment whose first round is known whole (0:
-  // none). A round's records all precede the next round's marker, and a
-  // summary exists only once its segment's seal is durable; but the newest
-  // round the summaries show may end in a batch after that seal, lost to a
-  // crash. So a round counts once a later marker is in a summarized segment
-  // (the same one or a later one); the `round` file names one only once
-  // it was durable whole.
-  size_t round_at = 0;
-  std::optional<size_t> last_round;  // the last summarized segment with a round
-  for (size_t i = 0; i + 1 < _segments.size() && _segments[i] == _first + i; i++) {
-    Result<std::optional<SegmentSummary>> summary = read_summary(_log_dir, _core, _segments[i]);
-    if (!summary) return summary.error();
-    if (!*summary) break;
-    Result<std::optional<RecordHeader>> head = segment_head(_segments[i]);
-    if (!head) return head.error();
-    const bool chained = head->has_value() &&
-                         (*head)->seq == (*summary)->first_seq &&
-                         (i == 0 || summaries.back().seal_seq + 1 == (*summary)->first_seq);
-    if (!chained) break;
-    _summarized.insert(_segments[i]);
-    if ((*summary)->rounds > 0) {
-      if (last_round) round_at = *last_round;
-      if ((*summary)->rounds >= 2) round_at = i;
-      last_round = i;
-    }
-    summaries.push_back(std::move(**summary));
-    heads.push_back(**head);
+// A round's records follow its marker, and within one life of the log a
+// round is staged only once the one before it was durable whole
+// (Core::make_round). So the next marker, read before any boot record,
+// proves this round whole; a boot record first means a crash came between
+// them, and may have cut this round short.
+Result<bool> CoreScanner::round_whole(const RecordHeader& h, Cursor at) {
+  COWORKER_ASSERT(h.kind == RecordKind::checkpoint_round);
+  if (_named && _named->seq == h.seq) return true;  // named once durable whole
+  Cursor c{at.i, at.offset + record_bytes(h.payload_bytes)};
+  uint64_t expected = h.seq + 1;
+  for (;;) {
+    Result<Probed> p = probe(_ahead, c, &_ahead_open);
+    if (!p) return p.error();
+    const RecordHeader& r = p->header;
+    if (p->probe != Probe::good || r.seq != expected) return false;  // an end, or damage
+    if (r.kind == RecordKind::checkpoint_round) return true;
+    if (r.kind == RecordKind::boot) return false;
+    expected++;
+    c.offset += record_bytes(r.payload_bytes);
+    if (r.kind != RecordKind::seal) continue;
+    if (c.i + 1 >= _segments.size() || _segments[c.i + 1] != _segments[c.i] + 1) return false;
+    c = Cursor{c.i + 1, 0};
   }
-  // The round the core named, usually in the segment being filled: later
-  // than any summarized one.
-  size_t named_at = 0;
-  Result<std::optional<RecordHeader>> named = named_round(summaries, &named_at);
-  if (!named) return named.error();
-  if (*named && named_at > round_at) {
-    heads.resize(named_at);
-    heads.push_back(**named);
-    round_at = named_at;
+}
+
+Result<bool> CoreScanner::summary_there(uint64_t segment, uint64_t first_seq, uint64_t seal_seq) {
+  if (_summarized.contains(segment)) return true;
+  Result<std::optional<SegmentSummary>> summary = read_summary(_log_dir, _core, segment);
+  if (!summary) return summary.error();
+  return summary->has_value() && (*summary)->first_seq == first_seq &&
+         (*summary)->seal_seq == seal_seq;
+}
+
+Result<bool> CoreScanner::take_summary(Cursor* at) {
+  // Only below the named round, once the visitor takes records and before
+  // the image does: the image needs every record from its round on.
+  if (!_options.summaries || !_named || !_index_started || _folding) return false;
+  // After damage every record is read: which buckets it hit goes by the
+  // checkpoints read after it (suspects, below).
+  if (!_report.damages.empty()) return false;
+  const size_t i = at->i;
+  if (at->offset != 0 || _segments[i] >= _named->segment) return false;
+  if (i + 1 >= _segments.size() || _segments[i + 1] != _segments[i] + 1) return false;
+  Result<std::optional<SegmentSummary>> summary = read_summary(_log_dir, _core, _segments[i]);
+  if (!summary) return summary.error();
+  if (!*summary || (*summary)->first_seq != _expected) return false;
+  // Its segment's header and the next one's are the ones it names (a
+  // summary of another life of the segment has other seqs).
+  Result<std::optional<RecordHeader>> head = segment_head(_segments[i]);
+  if (!head) return head.error();
+  if (!*head || (*head)->seq != _expected ||
+      ((*head)->batch_first_seq != _batch && (*head)->batch_first_seq != _expected)) {
+    return false;
   }
-  if (round_at == 0) return std::optional<Cursor>();
-  // Step 5.
-  bool rounded = _first == 1;  // a retained log's index starts at its first round
-  size_t taken = 0;
-  for (; taken < round_at; taken++) {
-    bool round_seen = false;
-    const SummaryFrom from = rounded ? SummaryFrom::start : SummaryFrom::first_round;
-    if (!_options.summaries(summaries[taken], from, &round_seen)) break;
-    rounded = rounded || round_seen;
-    _report.summarized++;
-    const SegmentSummary& taken_one = summaries[taken];
-    _report.unread.push_back(SealedSegment{_core, taken_one.segment, taken_one.first_seq,
-                                           taken_one.seal_seq, true, true});
-  }
-  if (taken == 0) return std::optional<Cursor>();
-  // Step 6: the header of the first segment read (probed in step 4).
-  const RecordHeader& head = heads[taken];
-  _expected = head.seq;
-  _batch = head.batch_first_seq;
-  _folding = false;
-  _index_before_round = rounded;
-  return std::optional<Cursor>(Cursor{taken, 0});
+  Result<std::optional<RecordHeader>> next = segment_head(_segments[i + 1]);
+  if (!next) return next.error();
+  if (!*next || (*next)->seq != (*summary)->seal_seq + 1) return false;
+  if (!_options.summaries(**summary)) return false;
+  const SegmentSummary& taken = **summary;
+  _summarized.insert(taken.segment);
+  _report.summarized++;
+  _report.unread.push_back(
+      SealedSegment{_core, taken.segment, taken.first_seq, taken.seal_seq, true, true});
+  _report.last_seq = taken.seal_seq;
+  _expected = taken.seal_seq + 1;
+  _batch = (*next)->batch_first_seq;
+  *at = Cursor{i + 1, 0};
+  return true;
 }
 
 void CoreScanner::add_damage(Damage::What what, uint64_t segment, uint64_t offset,
@@ -435,9 +445,7 @@ Result<CoreReport> CoreScanner::run() {
   bool resync = _segments[0] != _first;
   if (resync) add_damage(Damage::What::missing_segment, _first, 0, {}, none);
   if (!resync && _first > 1) {
-    // A retained log starts at its first segment header's seq, and folds
-    // from its first round marker on.
-    _folding = false;
+    // A retained log starts at its first segment header's seq.
     Result<Probed> head = probe(_main, at, &_main_open);
     if (!head) return head.error();
     if (head->probe == Probe::good && head->header.kind == RecordKind::segment_header) {
@@ -448,12 +456,17 @@ Result<CoreReport> CoreScanner::run() {
       resync = true;
     }
   }
-  if (!resync && _options.summaries) {
-    Result<std::optional<Cursor>> start = skip_summarized();
-    if (!start) return start.error();
-    if (*start) at = **start;
-  }
+  if (Status named = find_named(); !named) return named.error();
+  // Step 4: where the visitor and the image begin.
+  _index_started = !_front_retired;
+  if (_options.summaries && _named) _fold_from = _named->seq;
+  _folding = _index_started && _fold_from == 0;
   for (;;) {
+    if (!resync) {
+      Result<bool> taken = take_summary(&at);
+      if (!taken) return taken.error();
+      if (*taken) continue;
+    }
     if (resync) {
       // After a missing segment: continue at the next good record, if any.
       resync = false;
@@ -474,7 +487,7 @@ Result<CoreReport> CoreScanner::run() {
     const bool in_order = h.seq == _expected &&
                           (h.batch_first_seq == _batch || h.batch_first_seq == h.seq);
     if (p->probe == Probe::good && in_order) {
-      accept(*p, at);
+      if (Status accepted = accept(*p, at); !accepted) return accepted.error();
       at.offset += record_bytes(h.payload_bytes);
       if (h.kind != RecordKind::seal) continue;
       const uint64_t next = _segments[at.i] + 1;
@@ -532,7 +545,8 @@ Result<CoreReport> CoreScanner::run() {
     _batch = look->resume_batch;
   }
   if (!_folding) {
-    // Retired below a round that is not there: nothing here can be trusted.
+    // Retired below a whole round that is not there, or the named round
+    // lost to damage: the image holds nothing this log can vouch for.
     Look nothing;
     add_damage(Damage::What::missing_segment, _first, 0, {}, nothing);
   }

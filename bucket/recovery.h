@@ -31,40 +31,45 @@
 //      between writing it and unlinking them) are not read, and LogStore
 //      deletes them. Reading a retained log starts at the seq of its first
 //      segment's header, and its records are handed to the visitor only
-//      from the first checkpoint round's marker on (RecordKind::
-//      checkpoint_round): retention retires segments only below a durable
-//      round, whose records hold all the state the records before it held
-//      (DESIGN §6). A retained log without a round is corruption at its
-//      front (everything suspect). LogStore resumes after a gap in a new
-//      segment, so the gap stays visible to every later recovery.
+//      from its first whole round's marker on (step 4): retention retires
+//      segments only below a durable round, whose records hold all the
+//      state the records before it held (DESIGN §6). A retained log without
+//      a whole round is corruption at its front (everything suspect).
+//      LogStore resumes after a gap in a new segment, so the gap stays
+//      visible to every later recovery.
 //
-// Summaries (segment_summary.h), when the caller takes them
-// (ReplayOptions::summaries; main does, tools and the re-map do not):
-//   4. Before reading, look at the segments from the first kept one on
-//      while each has an intact summary of its core and index whose
-//      first_seq is the seq of the segment's header on disk (one small read)
-//      and, after the first, the previous summary's seal_seq + 1. Let R be
-//      the segment the `round` file names (segment_summary.h; written once
-//      that round was durable whole), when every segment below it is one of
-//      them, the record at the named place is a round marker with the named
-//      seq and the segment's header continues the last summary's seal; or
-//      else the last of them whose first round marker is followed by another
-//      in a summarized segment (the newest round a summary shows may have
-//      lost its last records with a crash: a summary proves its segment's
-//      seal durable, not what followed it).
-//   5. The summaries of the segments below R go to the caller, in order
-//      (for a retained log, SummaryFrom::first_round until one of them held
-//      a round), and those segments are not read. A summary the caller
-//      cannot take ends the skipping there.
-//   6. Reading starts at the header of the first segment not skipped, at its
-//      seq. Its records go to the visitor as Feed::index_only until the first
-//      round marker (the index must see them; the engine's image folds from
-//      the round), every record after it as Feed::everything.
-// The segments below R are not verified at start (CoreReport::unread lists
-// them): each core scrubs them right after (scrub.h), and every read checks
-// its record's checksums meanwhile, so their damage is never served. Their
-// consensus state is in the round (DESIGN §6), so nothing there can change
-// what this participant promised or committed.
+// Whole rounds, and where the image folds from:
+//   4. A checkpoint round (RecordKind::checkpoint_round, then the round's
+//      records) is whole when the `round` file names its marker
+//      (segment_summary.h: the core names a round only once it is durable
+//      whole, and the record at the named place must be that marker with
+//      that seq), or when the next marker after it comes before any boot
+//      record (each LogStore::open puts one, RecordKind::boot; within one
+//      life a round is staged only once the one before it was durable
+//      whole, Core::make_round). Without the boot rule a round a crash cut
+//      short would pass for whole once the next life made a round in the
+//      same segment. The visitor takes a log from segment 1 from its start,
+//      a retained one from its first whole round. The image (Feed::
+//      everything) folds from the named round when the caller takes
+//      summaries (ReplayOptions::summaries: main does, tools and the re-map
+//      do not), else from where the visitor starts; the records before it
+//      go to the visitor as Feed::index_only (the index must see them).
+// Summaries (segment_summary.h), when the caller takes them:
+//   5. A segment below the named round's, reached once the visitor takes
+//      records and before the image does, is not read when it has an
+//      intact summary of its core and index whose first_seq is the next
+//      seq expected and the seq of the segment's header on disk, and whose
+//      seal_seq + 1 is the next segment's header's: its summary goes to the
+//      caller instead (a summary the caller cannot take: the segment is
+//      read). Once damage is found every segment after it is read, so the
+//      suspects below see every checkpoint after it. Summaries are not
+//      fsync'ed; one lost only means reading its segment.
+// The segments taken from summaries are not verified at start
+// (CoreReport::unread lists them): each core scrubs them right after
+// (scrub.h), and every read checks its record's checksums meanwhile, so
+// their damage is never served. Their consensus state is in the round
+// (DESIGN §6), so nothing there can change what this participant promised
+// or committed.
 //
 // Which buckets are suspect after corruption: a bucket is suspect when the
 // damage lies after its last good checkpoint in that log and either the
@@ -91,10 +96,10 @@
 
 namespace coworker::bucket {
 
-// Who a replayed record is for (step 6).
+// Who a replayed record is for (step 4).
 enum class Feed : uint8_t {
   everything,  // the engine's image and the index
-  index_only,  // before the round recovery folds the image from
+  index_only,  // before the round recovery folds the image from (step 4)
 };
 
 // A record handed to the replay visitor; `payload` is valid during the call only.
@@ -108,15 +113,9 @@ struct ReplayedRecord {
 };
 using ReplayVisitor = std::function<void(const ReplayedRecord&)>;
 
-// Which of a summary's events to take (step 5).
-enum class SummaryFrom : uint8_t {
-  start,        // every event
-  first_round,  // only from its first round marker on (the front of a retained log)
-};
-// Takes a summary's events; false: they could not be taken (nothing was).
-// `*round_seen`: a round marker was among the events.
-using SummaryVisitor =
-    std::function<bool(const SegmentSummary& summary, SummaryFrom from, bool* round_seen)>;
+// Takes a summary's events (step 5); false: they could not be taken
+// (nothing was).
+using SummaryVisitor = std::function<bool(const SegmentSummary& summary)>;
 
 // A segment read to its seal.
 struct SealedSegment {

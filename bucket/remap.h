@@ -8,7 +8,7 @@
 //   1. `<log>.remap`, if an earlier attempt left one, is deleted: it is
 //      never the live log (step 4 makes the swap atomic).
 //   2. Every old core's log is replayed as at a start (recovery.h: from the
-//      first round marker of a retained log; torn tails cut). A damaged
+//      first whole round of a retained log; torn tails cut). A damaged
 //      log is refused: the old core count must repair it first (repair
 //      resets buckets per core, and the damage must stay visible until it
 //      has).

@@ -1,7 +1,7 @@
 // SegmentScrub: verifies one sealed segment that a start did not read.
 //
 // Recovery takes the segments below the newest round from their summaries
-// (recovery.h steps 4-6) and does not read them, so damage at rest there is
+// (recovery.h steps 4-5) and does not read them, so damage at rest there is
 // not found at start. After the start, each core reads those segments in
 // the background, slowly (Core::run_scrub: io_uring reads of about 1 MiB,
 // paced), and this checker verifies every record as recovery would:

@@ -167,7 +167,12 @@ std::string round_text(const RoundPlace& place) {
 }
 
 Status write_round(const std::string& log_dir, unsigned core, const RoundPlace& place) {
-  return write_file(round_path(log_dir, core), round_text(place));
+  // Aside, then renamed: a crash leaves the old name or the new one.
+  const std::string path = round_path(log_dir, core);
+  Status written = write_file(path + ".tmp", round_text(place));
+  if (!written) return written;
+  if (::rename((path + ".tmp").c_str(), path.c_str()) != 0) return Errno{errno};
+  return {};
 }
 
 Result<std::optional<RoundPlace>> read_round(const std::string& log_dir, unsigned core) {

@@ -31,11 +31,13 @@
 //
 // The newest round. A summary exists only once its segment is sealed, and
 // a round is staged when a segment begins, so the newest round usually lies
-// in the segment being filled. The core names it, once durable, in
+// in the segment being filled. The core names it, once durable whole, in
 //   <log dir>/core-<C>/round     segment, offset, seq of the round's marker
-// (hex, with a CRC32C; not fsync'ed). Recovery starts reading at that
-// segment when every segment below it has its summary and the record at
-// that place is a checkpoint_round marker with that seq (recovery.h step 4).
+// (hex, with a CRC32C; written as round.tmp, fdatasync'ed, renamed, the
+// directory fsync'ed: Core::name_round). The named round is whole, and the
+// image folds from it; the segments below its segment are taken from their
+// summaries where they have them (recovery.h steps 4-5), once the record at
+// that place is a checkpoint_round marker with that seq.
 //
 // Invariant: applying a segment's summary to an index leaves the index as
 // replaying the segment's records would (tests/bucket/bucket_index_test.cc).
@@ -80,7 +82,8 @@ struct RoundPlace {
 };
 std::string round_path(const std::string& log_dir, unsigned core);
 std::string round_text(const RoundPlace& place);
-// Writes it synchronously (tests, tools; the core writes it with io_uring).
+// Writes it synchronously, aside and renamed into place, not durably
+// (tests, tools; the core writes it durably with io_uring, Core::name_round).
 Status write_round(const std::string& log_dir, unsigned core, const RoundPlace& place);
 // nullopt: no `round` file, or not an intact one.
 Result<std::optional<RoundPlace>> read_round(const std::string& log_dir, unsigned core);

@@ -657,17 +657,26 @@ TEST_CASE("bucket index: damage on disk fails a read as corrupt, never as wrong 
   }
 }
 
-// ---- Summaries (segment_summary.h, recovery.h steps 4-6) ----
+// ---- Summaries (segment_summary.h, recovery.h steps 4-5) ----
 
 namespace {
 
-// Stages every history as stage_all does, with a checkpoint round (its
-// marker, then each bucket's checkpoint of what was staged so far, as
-// Core::checkpoint_round stages it) every `round_every` steps. The store
-// tells `config.sealed` of each durable seal.
+// What one life of the log stages: steps [from, to) of every history, as
+// stage_all does, with a checkpoint round (its marker, then each bucket's
+// checkpoint of what was staged so far, as Core::checkpoint_round stages
+// it) after every step i with i % round_every == round_every - 1. The
+// store tells `config.sealed` of each durable seal.
+struct Life {
+  Resume resume;  // where the log goes on (recovery's), or a fresh log
+  size_t from = 0;
+  size_t to = SIZE_MAX;
+  size_t round_every = 40;
+  RoundPlace newest;  // out: the last round staged (0s: none)
+};
+
 Task<void> stage_with_rounds(LogStore::Config config, const std::vector<Bucket>& buckets,
-                             BucketIndex& index, size_t round_every, RoundPlace* newest) {
-  auto opened = LogStore::open(config, Resume{});
+                             BucketIndex& index, Life* life) {
+  auto opened = LogStore::open(config, life->resume);
   REQUIRE(opened.ok());
   LogStore& store = **opened;
   const EngineImage empty;
@@ -675,13 +684,16 @@ Task<void> stage_with_rounds(LogStore::Config config, const std::vector<Bucket>&
   std::map<uint32_t, consensus::PhaserDurable> images;
   size_t longest = 0;
   for (const Bucket& b : buckets) longest = std::max(longest, b.history.size());
-  for (size_t i = 0; i < longest; i++) {
+  for (const Bucket& b : buckets) {
+    for (size_t i = 0; i < life->from && i < b.history.size(); i++) images[b.id].apply(b.history[i]);
+  }
+  for (size_t i = life->from; i < std::min(longest, life->to); i++) {
     for (const Bucket& b : buckets) {
       if (i >= b.history.size()) continue;
       (void)storage.stage_phaser(b.id, {b.history[i]});
       images[b.id].apply(b.history[i]);
     }
-    if (i % round_every == round_every - 1) {
+    if (i % life->round_every == life->round_every - 1) {
       (void)storage.stage_round_marker();
       for (const auto& [bucket, image] : images) {
         std::vector<EngineRecord> records;
@@ -696,8 +708,16 @@ Task<void> stage_with_rounds(LogStore::Config config, const std::vector<Bucket>&
   co_await storage.drain_overflow();
   auto durable = co_await store.durable(storage.last_seq());
   CHECK(durable.ok());
-  *newest = storage.round_place();
+  life->newest = storage.round_place();
   co_await store.close();
+}
+
+Task<void> stage_with_rounds(LogStore::Config config, const std::vector<Bucket>& buckets,
+                             BucketIndex& index, size_t round_every, RoundPlace* newest) {
+  Life life;
+  life.round_every = round_every;
+  co_await stage_with_rounds(std::move(config), buckets, index, &life);
+  *newest = life.newest;
 }
 
 // What a start recovers: the index and the engine's image (the phasers'
@@ -715,8 +735,8 @@ Recovered recover(const std::string& dir, Summaries summaries) {
   Recovered out;
   ReplayOptions options;
   if (summaries == Summaries::taken) {
-    options.summaries = [&](const SegmentSummary& s, SummaryFrom from, bool* round_seen) {
-      return out.index->apply_summary(s.segment, s.events, from, round_seen);
+    options.summaries = [&](const SegmentSummary& s) {
+      return out.index->apply_summary(s.segment, s.events);
     };
     options.sealed = [&](const SealedSegment& sealed) {
       SegmentSummary summary = out.index->take_summary(sealed);
@@ -783,6 +803,9 @@ TEST_CASE("bucket index: recovery takes segments below the newest round from the
   RoundPlace newest;
   reactor::block_on(stage_with_rounds(config, buckets, live, 40, &newest));
   check_index(live, buckets);
+  // Named once durable, as the core names it (segment_summary.h).
+  auto name = [&](const RoundPlace& place) { REQUIRE(write_round(dir.path(), 0, place).ok()); };
+  name(newest);
 
   const Recovered full = recover(dir.path(), Summaries::ignored);
   check_index(*full.index, buckets);
@@ -790,42 +813,41 @@ TEST_CASE("bucket index: recovery takes segments below the newest round from the
   const uint64_t segments = full.report.segments;
   REQUIRE(segments >= 8);
   CHECK(written + 2 == segments);  // every sealed one got one (not the current, the prepared)
+  REQUIRE(newest.segment == segments - 1);  // the current one (the last is prepared ahead)
 
+  // Every segment below the named round's is taken from its summary.
   const Recovered summarized = recover(dir.path(), Summaries::taken);
   INFO("segments " << segments << ", summarized " << summarized.report.summarized);
-  CHECK(summarized.report.summarized >= segments - 4);
-  CHECK(summarized.report.records < full.report.records / 2);
+  CHECK(summarized.report.summarized == segments - 2);
+  CHECK(summarized.report.records < full.report.records / 4);
   check_same_recovery(summarized, full, buckets);
   CHECK(summarized.summaries_written == 0);  // each one there already
 
-  SUBCASE("the round the core named, in the segment being filled, is where reading starts") {
-    REQUIRE(newest.segment == segments - 1);  // the current one (the last is prepared ahead)
-    auto name = [&](const RoundPlace& place) { REQUIRE(write_round(dir.path(), 0, place).ok()); };
-    name(newest);
-    const Recovered named = recover(dir.path(), Summaries::taken);
-    CHECK(named.report.summarized == segments - 2);
-    CHECK(named.report.records < summarized.report.records);
-    check_same_recovery(named, full, buckets);
-    // Named wrongly (another seq, another place): as if not named.
+  SUBCASE("a round named wrongly, or not at all: every segment is read") {
     for (RoundPlace wrong : {RoundPlace{newest.segment, newest.offset, newest.seq + 1},
                              RoundPlace{newest.segment, newest.offset + 8, newest.seq}}) {
       name(wrong);
       const Recovered again = recover(dir.path(), Summaries::taken);
-      CHECK(again.report.summarized == summarized.report.summarized);
+      CHECK(again.report.summarized == 0);
+      CHECK(again.summaries_written == 0);  // read, but each one there already
       check_same_recovery(again, full, buckets);
     }
+    ::unlink(round_path(dir.path(), 0).c_str());
+    const Recovered unnamed = recover(dir.path(), Summaries::taken);
+    CHECK(unnamed.report.summarized == 0);
+    check_same_recovery(unnamed, full, buckets);
   }
-  SUBCASE("a damaged summary stops the skipping there; the index is the same") {
+  SUBCASE("a damaged summary: that segment is read, the others are still taken") {
     const uint64_t victim = 1 + segments / 2;
     const std::string path = summary_path(dir.path(), 0, victim);
     flip_bit(path, 60, 3);
     const Recovered again = recover(dir.path(), Summaries::taken);
-    CHECK(again.report.summarized < victim);
+    CHECK(again.report.summarized == segments - 3);
     check_same_recovery(again, full, buckets);
-    // The segments read whole got their summaries back.
-    CHECK(again.summaries_written >= 1);
+    // The segment read whole got its summary back.
+    CHECK(again.summaries_written == 1);
     const Recovered mended = recover(dir.path(), Summaries::taken);
-    CHECK(mended.report.summarized == summarized.report.summarized);
+    CHECK(mended.report.summarized == segments - 2);
     check_same_recovery(mended, full, buckets);
   }
   SUBCASE("a summary of another life of its segment (another first seq) is not taken") {
@@ -838,7 +860,7 @@ TEST_CASE("bucket index: recovery takes segments below the newest round from the
     stale.seal_seq += 1;
     REQUIRE(write_summary(dir.path(), stale).ok());
     const Recovered again = recover(dir.path(), Summaries::taken);
-    CHECK(again.report.summarized < victim);
+    CHECK(again.report.summarized == segments - 3);
     check_same_recovery(again, full, buckets);
   }
   SUBCASE("without summaries a start writes them, and the next start takes them") {
@@ -848,7 +870,7 @@ TEST_CASE("bucket index: recovery takes segments below the newest round from the
     CHECK(first.summaries_written + 2 == segments);
     check_same_recovery(first, full, buckets);
     const Recovered second = recover(dir.path(), Summaries::taken);
-    CHECK(second.report.summarized == summarized.report.summarized);
+    CHECK(second.report.summarized == segments - 2);
     check_same_recovery(second, full, buckets);
   }
   SUBCASE("a summary whose events were tampered with (checksum recomputed) damages, never asserts") {
@@ -860,7 +882,7 @@ TEST_CASE("bucket index: recovery takes segments below the newest round from the
     bad.events.resize(bad.events.size() - 3);  // a cut event: does not parse, not taken
     REQUIRE(write_summary(dir.path(), bad).ok());
     const Recovered again = recover(dir.path(), Summaries::taken);
-    CHECK(again.report.summarized <= 1);
+    CHECK(again.report.summarized == segments - 3);
     check_same_recovery(again, full, buckets);
   }
 }
@@ -884,9 +906,20 @@ TEST_CASE("bucket index: a round cut short by a crash after its segment's seal i
   const ReplayResult all = replay_all(dir.path());
   std::optional<uint64_t> cut_segment;
   uint64_t cut_offset = 0;
+  std::optional<RoundPlace> whole;  // the round before the one cut: named once durable
   for (size_t i = 0; i < all.records.size() && !cut_segment; i++) {
     const Replayed& marker = all.records[i];
     if (marker.kind != RecordKind::checkpoint_round) continue;
+    if (i > 0 && marker.segment > all.records.front().segment + 1) {
+      // Not the first round: one is named before it (and its segment is
+      // not the first, so summaries below it may be taken).
+      for (size_t j = i; j-- > 0;) {
+        const Replayed& before = all.records[j];
+        if (before.kind != RecordKind::checkpoint_round) continue;
+        whole = RoundPlace{before.segment, before.offset, before.seq};
+        break;
+      }
+    }
     const uint64_t s = marker.segment;
     std::optional<uint64_t> next_batch;  // the seal's batch: S+1's first record's
     for (size_t j = i + 1; j < all.records.size(); j++) {
@@ -894,7 +927,8 @@ TEST_CASE("bucket index: a round cut short by a crash after its segment's seal i
       if (r.kind == RecordKind::checkpoint_round || r.segment > s + 1) break;
       if (r.segment != s + 1) continue;
       if (!next_batch) next_batch = r.batch_first_seq;
-      if (r.batch_first_seq != *next_batch && r.kind == RecordKind::bucket_checkpoint) {
+      if (r.batch_first_seq != *next_batch && r.kind == RecordKind::bucket_checkpoint &&
+          whole && whole->segment > 1) {
         cut_segment = s + 1;
         cut_offset = r.offset;  // this batch and everything after it: lost
         break;
@@ -909,7 +943,7 @@ TEST_CASE("bucket index: a round cut short by a crash after its segment's seal i
   for (uint64_t s = *cut_segment; s < *cut_segment + 100; s++) {
     ::unlink(summary_path(dir.path(), 0, s).c_str());
   }
-  ::unlink(round_path(dir.path(), 0).c_str());
+  REQUIRE(write_round(dir.path(), 0, *whole).ok());
 
   const Recovered full = recover(dir.path(), Summaries::ignored);
   const Recovered summarized = recover(dir.path(), Summaries::taken);
@@ -917,4 +951,77 @@ TEST_CASE("bucket index: a round cut short by a crash after its segment's seal i
                          << summarized.report.summarized);
   CHECK(summarized.report.summarized > 0);
   check_same_recovery(summarized, full, buckets);
+}
+
+// Two lives of a core's log: a crash cuts the first life's last round A
+// short (its first checkpoint kept, the rest lost with the torn batch); the
+// next life writes after it, then round B in the same segment, and names B.
+// A start must fold from B, never from A, which lacks some buckets'
+// checkpoints: their writes after the restart would not fit, and the
+// participant would repair what is not damaged (recovery.h step 4).
+TEST_CASE("bucket index: a round a crash cut short is not folded from when the next life's round follows it") {
+  TempDir dir;
+  const std::vector<Bucket> buckets = make_buckets(6, 9090, 60);
+  BucketIndex first_index(0);
+  BucketIndex* live = &first_index;  // the live index of the life being staged
+  LogStore::Config config = store_config(dir, 64 * 1024);
+  config.sealed = [&](const SealedSegment& sealed) {
+    REQUIRE(write_summary(dir.path(), live->take_summary(sealed)).ok());
+  };
+  // Life 1: rounds every 10 steps, the last one after step 39, then nothing.
+  Life first;
+  first.to = 40;
+  first.round_every = 10;
+  reactor::block_on(stage_with_rounds(config, buckets, *live, &first));
+  const ReplayResult all = replay_all(dir.path());
+  std::vector<const Replayed*> markers;
+  for (const Replayed& r : all.records) {
+    if (r.kind == RecordKind::checkpoint_round) markers.push_back(&r);
+  }
+  REQUIRE(markers.size() == 4);
+  const Replayed& a = *markers.back();
+  const Replayed& before = *markers[markers.size() - 2];
+  REQUIRE(a.segment >= 2);  // summaries may be taken below it
+  // The crash: A's second checkpoint and everything after it never became
+  // durable (zeros, as a torn last batch recovery cuts).
+  std::optional<uint64_t> cut;
+  uint64_t checkpoints = 0;
+  for (const Replayed& r : all.records) {
+    if (r.seq <= a.seq || r.kind != RecordKind::bucket_checkpoint) continue;
+    if (++checkpoints == 2) {
+      REQUIRE(r.segment == a.segment);
+      cut = r.offset;
+      break;
+    }
+  }
+  REQUIRE(cut.has_value());
+  zero_range(segment_path(dir.path(), 0, a.segment), *cut, config.segment_bytes - *cut);
+  for (uint64_t s = a.segment + 1; ::unlink(segment_path(dir.path(), 0, s).c_str()) == 0; s++) {
+  }
+  ::unlink(summary_path(dir.path(), 0, a.segment).c_str());
+  // The round before A was durable whole: the core named it.
+  REQUIRE(write_round(dir.path(), 0, RoundPlace{before.segment, before.offset, before.seq}).ok());
+
+  // The restart: recovery, then life 2 from step 40 with its first round
+  // after step 42, in A's segment, durable and named.
+  Recovered restart = recover(dir.path(), Summaries::taken);
+  CHECK(restart.image.damaged_buckets.empty());
+  live = restart.index.get();
+  Life second;
+  second.resume = restart.report.resume;
+  second.from = 40;
+  second.to = 45;
+  second.round_every = 43;
+  reactor::block_on(stage_with_rounds(config, buckets, *live, &second));
+  REQUIRE(second.newest.seq > a.seq);
+  REQUIRE(second.newest.segment == a.segment);
+  REQUIRE(write_round(dir.path(), 0, second.newest).ok());
+
+  // Every record folded from the start is the truth here: a log from
+  // segment 1 holds every bucket's whole history.
+  const Recovered full = recover(dir.path(), Summaries::ignored);
+  const Recovered summarized = recover(dir.path(), Summaries::taken);
+  CHECK(summarized.report.summarized == a.segment - 1);
+  check_same_recovery(summarized, full, buckets);
+  for (const Bucket& b : buckets) CHECK(!summarized.index->damaged(b.id));
 }

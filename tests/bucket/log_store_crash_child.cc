@@ -7,7 +7,7 @@
 // 16 coroutines per core until killed. With recycle, retention runs too:
 // every 8th append of each core's first appender writes a checkpoint round
 // marker, waits for it to be durable, and retires the segments below the
-// marker's, so retired segments come back as the next ones. After each append is durable it
+// marker's (named in the `round` file), so retired segments come back as the next ones. After each append is durable it
 // writes an ack (core, seq, key) of 20 bytes to stdout, a pipe to the
 // parent; writes below PIPE_BUF are atomic, so acks from all cores
 // interleave whole. The parent SIGKILLs it at a random ack count.
@@ -42,9 +42,10 @@ void send_ack(const Ack& ack) {
   if (::write(STDOUT_FILENO, &ack, sizeof(ack)) != sizeof(ack)) std::_Exit(4);
 }
 
-// A round marker (recovery folds a retained log from it), durable, then
-// the segments below its segment retired (as Core::run_retention does).
-Task<void> retain(LogStore& store) {
+// A round marker, durable, named in the `round` file (recovery folds a
+// retained log from a named round, recovery.h step 4), then the segments
+// below its segment retired (as Core::run_retention does).
+Task<void> retain(LogStore& store, const std::string& dir, unsigned core) {
   const RecordMeta marker{RecordKind::checkpoint_round, participant_bucket, 0, {}};
   const std::string one(1, '\1');
   Result<uint64_t, LogErrc> seq = store.stage(marker, one);
@@ -53,18 +54,20 @@ Task<void> retain(LogStore& store) {
     seq = store.stage(marker, one);
   }
   if (!seq) std::_Exit(3);
-  const uint64_t segment = store.last_location().first;
+  const auto [segment, offset] = store.last_location();
   if (!(co_await store.durable(*seq))) std::_Exit(3);
+  if (!write_round(dir, core, RoundPlace{segment, offset, *seq})) std::_Exit(5);
   if (segment > store.first_segment()) {
     Status retired = co_await store.retire(segment);
     if (!retired) std::_Exit(5);
   }
 }
 
-Task<void> appender(LogStore& store, unsigned core, uint64_t seed, int index, bool retention) {
+Task<void> appender(LogStore& store, const std::string& dir, unsigned core, uint64_t seed,
+                    int index, bool retention) {
   uint64_t state = seed ^ (uint64_t{core} << 48) ^ (uint64_t(index) << 40);
   for (uint64_t counter = 0;; counter++) {
-    if (retention && index == 0 && counter % 8 == 7) co_await retain(store);
+    if (retention && index == 0 && counter % 8 == 7) co_await retain(store, dir, core);
     // Keys are unique across runs: the seed differs per run.
     const uint64_t key = (seed << 32) | (uint64_t{core} << 28) | (uint64_t(index) << 22) | counter;
     const size_t length = 12 + testing::splitmix64(state) % 3000;
@@ -113,7 +116,7 @@ int main(int argc, char** argv) {
     LogStore* kept = store->release();
     for (int a = 0; a < appenders_per_core; a++) {
       reactor::Loop::current().spawn(
-          appender(*kept, core, seed, a, prepare == Prepare::recycle));
+          appender(*kept, dir, core, seed, a, prepare == Prepare::recycle));
     }
     co_return;
   });

@@ -66,11 +66,12 @@ TEST_CASE("record: the payload checksum catches a flipped payload bit") {
 
 TEST_CASE("record: kinds — which are known, internal, checkpoints (recovery's suspects)") {
   for (unsigned kind = 0; kind < 256; kind++) {
-    const bool known = (kind >= 1 && kind <= 11) || kind == 64 || kind == 65;
+    const bool known = (kind >= 1 && kind <= 11) || kind == 64 || kind == 65 || kind == 66;
     CHECK(record_kind_known(static_cast<uint8_t>(kind)) == known);
     if (known) CHECK(std::string(record_kind_name(static_cast<RecordKind>(kind))) != "unknown");
   }
   CHECK(record_kind_internal(RecordKind::seal));
+  CHECK(record_kind_internal(RecordKind::boot));
   CHECK(!record_kind_internal(RecordKind::bucket_reset));
   // A reset ends its bucket's dependence on earlier records, like a checkpoint.
   CHECK(record_kind_checkpoint(RecordKind::bucket_reset));

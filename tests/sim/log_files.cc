@@ -37,7 +37,9 @@ LogFiles::Placed put(std::string& out, uint64_t offset, bucket::RecordHeader hea
   const size_t size = bucket::record_bytes(payload.size());
   const size_t at = out.size();
   out.resize(at + size, '\0');
-  std::memcpy(out.data() + at + bucket::record_header_bytes, payload.data(), payload.size());
+  if (!payload.empty()) {
+    std::memcpy(out.data() + at + bucket::record_header_bytes, payload.data(), payload.size());
+  }
   header.payload_bytes = static_cast<uint32_t>(payload.size());
   header.payload_crc = consensus::crc32c(0, payload);
   header.core = 0;
@@ -85,6 +87,10 @@ std::string LogFiles::encode(std::span<const bucket::EngineRecord> batch,
         out, 0, header(bucket::RecordKind::segment_header, bucket::internal_bucket),
         std::span<const char>(reinterpret_cast<const char*>(fields), segment_header_payload_bytes)));
   }
+  if (_boot_pending) {
+    placed->push_back(put(out, _offset + out.size(),
+                          header(bucket::RecordKind::boot, bucket::internal_bucket), {}));
+  }
   for (const bucket::EngineRecord& record : batch) {
     bucket::RecordHeader h = header(record.meta.kind, record.meta.bucket);
     h.position = record.meta.position;
@@ -112,6 +118,7 @@ void LogFiles::append(std::span<const bucket::EngineRecord> batch) {
   write_at(_offset, bytes);
   _offset += bytes.size();
   _next_seq += placed.size();
+  _boot_pending = false;
 }
 
 size_t LogFiles::tear(std::span<const bucket::EngineRecord> batch, consensus::Prng& prng) {
@@ -144,7 +151,8 @@ size_t LogFiles::tear(std::span<const bucket::EngineRecord> batch, consensus::Pr
     intact++;
     end = p.at + p.bytes;
   }
-  const size_t opened = placed.size() - batch.size();  // the segment header, if it opened it
+  // The segment header and the boot record, if it opened with them.
+  const size_t opened = placed.size() - batch.size();
   _offset += end;
   _next_seq += intact;
   return intact > opened ? intact - opened : 0;
@@ -166,6 +174,7 @@ LogFiles::Recovered LogFiles::recover() {
         resume.segment, resume.offset, resume.next_seq, segment_index, _offset, _next_seq);
   }
   out.torn = report->torn.has_value();
+  _boot_pending = true;  // the next life
   // What LogStore::open does to a torn tail: the log ends where it says.
   COWORKER_ASSERT(::ftruncate(_fd, static_cast<off_t>(_offset)) == 0);
   return out;

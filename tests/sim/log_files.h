@@ -7,7 +7,8 @@
 // one segment, `<dir>/core-0/0000000000000001.seg`, laid out byte for byte
 // as bucket/log_store.cc lays it out: a segment header record, then every
 // record at the next 8-byte boundary, seqs 1, 2, 3, ..., each batch's
-// records naming the first seq of their batch. The segment is large enough
+// records naming the first seq of their batch, and each life's first batch
+// opening with a boot record (record.h). The segment is large enough
 // never to fill in a run, so it never seals.
 //
 //   1. A batch the disk completes is written whole (one pwrite).
@@ -84,6 +85,9 @@ class LogFiles {
   int _fd = -1;
   uint64_t _offset = 0;    // where the log ends: the next batch goes here
   uint64_t _next_seq = 1;  // the seq of the next record
+  // A life of the log began (the run, a restart): its first batch opens
+  // with a boot record, as LogStore::open puts one.
+  bool _boot_pending = true;
 };
 
 }  // namespace coworker::sim

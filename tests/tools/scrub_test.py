@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A start from the newest round, and the scrub of what it did not read
-(bucket/recovery.h steps 4-6, bucket/scrub.h; label `process`).
+(bucket/recovery.h steps 4-5, bucket/scrub.h; label `process`).
 
 3 participants, 1 core each, --segment-bytes 4MiB, no retention, three loads
 appending windows of 1.5 KB messages from step 1 to the end:

@@ -140,9 +140,10 @@ Task<bool> Core::scrub_segment(const bucket::SealedSegment& segment) {
   if (segment.segment < _store->first_segment()) co_return true;
   const bucket::SegmentScrub::Found& found = scrub.found();
   // The next start must read this segment (no summary) and so find and
-  // repair the damage; nothing below a damaged segment may be skipped.
+  // repair the damage; it reads every segment after damage too (recovery.h
+  // step 5). The `round` file stays: a retained log counts from a whole
+  // round on, and the named one may be what shows it whole (step 4).
   ::unlink(bucket::summary_path(log_dir, _core, segment.segment).c_str());
-  ::unlink(bucket::round_path(log_dir, _core).c_str());
   log_error(_core,
             "scrub: CORRUPTION ({}) in segment {} at offset {}{}: reads of damaged records "
             "fail their checksums; restart the participant to repair (its next start reads "
@@ -245,22 +246,48 @@ Task<Core::RoundMade> Core::make_round() {
   // was asked for, and only this task stages rounds.
   const bucket::RoundPlace place = _storage.round_place();
   COWORKER_ASSERT(place.segment >= _round_segment);
+  Status named = co_await name_round(place);
+  if (!named) {
+    // Not counted: retention waits for a named round (recovery.h step 4),
+    // and no other round is made in this segment.
+    log_error(_core, "naming the newest round in {}: {}",
+              bucket::round_path(_participant.data_dir().log_dir, _core), named.error().message());
+    _round_refused_segment = _store->segment();
+    co_return RoundMade::none;
+  }
   _round_segment = place.segment;
-  // Named for the next start (segment_summary.h): not fsync'ed, verified
-  // against the record it names before it is used.
-  const std::string text = bucket::round_text(place);
-  const std::string path = bucket::round_path(_participant.data_dir().log_dir, _core);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    log_error(_core, "naming the newest round in {}: {}", path, Errno{errno}.message());
-    co_return RoundMade::durable;
-  }
-  Result<size_t> written = co_await reactor::Write{fd, text, 0};
-  ::close(fd);
-  if (!written) {
-    log_error(_core, "naming the newest round in {}: {}", path, written.error().message());
-  }
   co_return RoundMade::durable;
+}
+
+// The `round` file names the newest round for the next start
+// (segment_summary.h), durably: written aside, fdatasync'ed, renamed into
+// place, the directory fsync'ed. A retained log's records count from a
+// whole round on (recovery.h step 4), and this file is what shows the
+// newest one whole; a start checks the record it names before using it.
+Task<Status> Core::name_round(bucket::RoundPlace place) {
+  const std::string path = bucket::round_path(_participant.data_dir().log_dir, _core);
+  const std::string tmp = path + ".tmp";
+  const std::string text = bucket::round_text(place);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) co_return Errno{errno};
+  Result<size_t> written = co_await reactor::Write{fd, text, 0};
+  Status status;
+  if (!written) {
+    status = written.error();
+  } else if (*written != text.size()) {
+    status = Errno{EIO};
+  } else {
+    status = co_await reactor::Fsync{fd};
+  }
+  ::close(fd);
+  if (!status) co_return status;
+  if (::rename(tmp.c_str(), path.c_str()) != 0) co_return Errno{errno};
+  const std::string dir = bucket::core_dir(_participant.data_dir().log_dir, _core);
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) co_return Errno{errno};
+  status = co_await reactor::Fsync{dir_fd, reactor::SyncData::all};
+  ::close(dir_fd);
+  co_return status;
 }
 
 Task<void> Core::run_retention() {
@@ -289,7 +316,9 @@ Task<void> Core::run_retention() {
     if (target <= _store->first_segment()) continue;
     if (_round_segment < target) {
       // Nothing below `target` may go before a round in or above it is
-      // durable: recovery folds a retained log from its first round on.
+      // durable and named: recovery folds a retained log from its first
+      // whole round on (recovery.h step 4).
+      if (_round_refused_segment >= _store->segment()) continue;
       const RoundMade made = co_await make_round();
       if (made == RoundMade::failed) break;
       if (made == RoundMade::none) continue;

@@ -172,8 +172,10 @@ class Core final : private bucket::HostEffects {
   bucket::HostStorage::Ticket checkpoint_round();
   enum class RoundMade : uint8_t { durable, none, failed };
   // A checkpoint round staged and made durable, then named in the `round`
-  // file (segment_summary.h); none: checkpoint_round made none.
+  // file (segment_summary.h); none: checkpoint_round made none, or naming
+  // it failed (logged); failed: the log failed.
   reactor::Task<RoundMade> make_round();
+  reactor::Task<Status> name_round(bucket::RoundPlace place);
   // A bucket's checkpoint records encoded for the log; nullopt when one is
   // larger than a log record may be (logged once per bucket).
   std::optional<std::vector<bucket::EngineRecord>> encode_checkpoint(

@@ -52,7 +52,7 @@ Result<Replayed, std::string> replay(const std::string& log_dir, unsigned cores)
   for (unsigned c = 0; c < cores; c++) {
     out.indexes.push_back(std::make_unique<bucket::BucketIndex>(c));
   }
-  // Summaries (recovery.h steps 4-6) only while every core's log is one
+  // Summaries (recovery.h step 5) only while every core's log is one
   // of today's cores: a re-map reads and rewrites everything anyway.
   Result<std::vector<unsigned>> present = bucket::list_cores(log_dir);
   if (!present) {
@@ -62,10 +62,8 @@ Result<Replayed, std::string> replay(const std::string& log_dir, unsigned cores)
                                       [&](unsigned c) { return c < cores; });
   bucket::ReplayOptions options;
   if (same_cores) {
-    options.summaries = [&](const bucket::SegmentSummary& summary, bucket::SummaryFrom from,
-                            bool* round_seen) {
-      return out.indexes[summary.core]->apply_summary(summary.segment, summary.events, from,
-                                                      round_seen);
+    options.summaries = [&](const bucket::SegmentSummary& summary) {
+      return out.indexes[summary.core]->apply_summary(summary.segment, summary.events);
     };
     // A segment read whole gets its summary now, so the next start need
     // not read it (not fsync'ed: segment_summary.h step 2).

@@ -7,8 +7,8 @@
 //   - decode_summary of the bytes: when it decodes, encode_summary of the
 //     value is exactly the input (one encoding per value);
 //   - the bytes as the events of segments 1, 2, 3 (cut in three by the
-//     options), applied in order to one index, from the start or from the
-//     first round (options bit 0): either taken whole or refused whole, and
+//     options), applied in order to one index: either taken whole or
+//     refused whole, and
 //     the index answers every question after it consistently;
 //   - the bytes as a segment's file to the scrub, in reads of a size drawn
 //     from the options: it ends in done or damaged, never loops or reads
@@ -38,13 +38,11 @@ void summary_round_trip(std::span<const char> bytes) {
 
 void events(std::string_view bytes, uint8_t options) {
   BucketIndex index(0);
-  const SummaryFrom from = options & 1 ? SummaryFrom::first_round : SummaryFrom::start;
   const size_t a = bytes.size() * ((options >> 1) & 7) / 8;
   const size_t b = a + (bytes.size() - a) * ((options >> 4) & 7) / 8;
   const std::string_view parts[3] = {bytes.substr(0, a), bytes.substr(a, b - a), bytes.substr(b)};
   for (uint64_t segment = 1; segment <= 3; segment++) {
-    bool round_seen = false;
-    (void)index.apply_summary(segment, parts[segment - 1], from, &round_seen);
+    (void)index.apply_summary(segment, parts[segment - 1]);
   }
   // Whatever was taken, the index is whole: every committed position it
   // names lies in a write that holds it.
