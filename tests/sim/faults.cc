@@ -23,6 +23,7 @@ void FaultDriver::before_step() {
   maybe_crash();
   maybe_partition();
   maybe_isolate_leader();
+  maybe_cut_link();
   maybe_hang();
   maybe_propose();
   maybe_reconfigure();
@@ -131,6 +132,26 @@ void FaultDriver::maybe_isolate_leader() {
   std::vector<bool> side(_sim.size() + 1, false);
   side[leader] = true;
   cut(_sim, side, false, until);
+}
+
+void FaultDriver::maybe_cut_link() {
+  if (_swarm.link_cut_per_mille == 0 || !_prng.chance_per_mille(_swarm.link_cut_per_mille)) {
+    return;
+  }
+  const size_t n = _sim.size();
+  if (n < 2) return;
+  const ParticipantId from = 1 + _prng.below(n);
+  ParticipantId to = 1 + _prng.below(n - 1);
+  if (to >= from) to++;
+  const Tick until = _sim.now() + _prng.between(_swarm.partition_min, _swarm.partition_max);
+  const bool both = _prng.chance(1, 3);
+  _sim.network().block(from, to, until);
+  if (both) _sim.network().block(to, from, until);
+  _sim.trace().event(_sim.now(), "link cut", from, to, both, until);
+  if (_sim.trace().verbose()) {
+    _sim.trace().note(_sim.now(), fmt::format("link {} -> {}{} cut until {}", from, to,
+                                              both ? " (both ways)" : "", until));
+  }
 }
 
 void cut(Simulation& sim, const std::vector<bool>& side, bool one_way, Tick until) {

@@ -39,6 +39,7 @@ class FaultDriver {
   void crash_after_promise();
   void maybe_partition();
   void maybe_isolate_leader();
+  void maybe_cut_link();
   void maybe_hang();
   void maybe_propose();
   void maybe_reconfigure();

@@ -147,6 +147,24 @@ ParticipantId MembershipDriver::random_member_host() {
   return hosts[_prng.below(hosts.size())];
 }
 
+// A live host whose member the decided log marks unreachable, if any.
+std::optional<ParticipantId> MembershipDriver::marked_member_host() {
+  std::vector<ParticipantId> hosts;
+  for (ParticipantId host = 1; host <= _sim.size(); host++) {
+    const Participant& participant = _sim.node(host);
+    if (!participant.has_paxos()) continue;
+    const ParticipantId id = participant.member().node().id();
+    const auto& members = _sim.membership()->state().members();
+    const auto member = members.find(id);
+    if (member == members.end() || member->second.status != consensus::MemberStatus::unreachable) {
+      continue;
+    }
+    hosts.push_back(host);
+  }
+  if (hosts.empty()) return std::nullopt;
+  return hosts[_prng.below(hosts.size())];
+}
+
 void MembershipDriver::crash(ParticipantId host, Tick down) {
   _sim.crash(host);
   _unstick_at[host] = 0;
@@ -296,8 +314,11 @@ void MembershipDriver::maybe_leave() {
       !_prng.chance_per_mille(swarm.leave_per_mille)) {
     return;
   }
-  const ParticipantId host = random_member_host();
+  ParticipantId host = random_member_host();
   if (host == 0) return;
+  // Half the time a member marked unreachable asks, when there is one: its
+  // leave races its return (MembershipState: a marked member leaves too).
+  if (swarm.leave_marked && _prng.chance(1, 2)) host = marked_member_host().value_or(host);
   // Keep a cluster to leave: count by the log (any one host's view may lag)
   // minus the leaves asked and not yet decided.
   size_t active = 0;

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -47,6 +48,7 @@ class MembershipDriver {
   void crash_after_acks();
   void crash(ParticipantId host, Tick down);
   ParticipantId random_member_host();
+  std::optional<ParticipantId> marked_member_host();
 
   Simulation& _sim;
   const Swarm& _swarm;

@@ -60,12 +60,18 @@ void draw_swarm_family(consensus::Prng& prng, Swarm& swarm) {
   swarm.lost_max = static_cast<uint32_t>(prng.below(2));
   swarm.partition_per_mille = static_cast<uint32_t>(prng.below(8));
   swarm.hang_per_mille = static_cast<uint32_t>(prng.below(3));
+  swarm.link_cut_per_mille = static_cast<uint32_t>(prng.below(5));
+  swarm.isolate_leader_per_mille = static_cast<uint32_t>(prng.below(4));
 }
 
+// Whole sides, single links (one way or both) and the leader's links: a
+// deaf candidate must be held by the lease the others still count.
 void draw_partitions(consensus::Prng& prng, Swarm& swarm) {
   swarm.partition_per_mille = static_cast<uint32_t>(prng.between(5, 30));
   swarm.one_way_per_mille = static_cast<uint32_t>(prng.between(200, 800));
   swarm.partition_max = prng.between(30, 400);
+  swarm.link_cut_per_mille = static_cast<uint32_t>(prng.between(3, 20));
+  swarm.isolate_leader_per_mille = static_cast<uint32_t>(prng.between(2, 10));
 }
 
 void draw_crashes(consensus::Prng& prng, Swarm& swarm) {
@@ -210,6 +216,13 @@ void draw_membership_split(consensus::Prng& prng, Swarm& swarm) {
   swarm.fault_ticks = std::max<Tick>(swarm.fault_ticks, swarm.membership.split_at +
                                                             swarm.membership.split_ticks + 100);
   swarm.partition_per_mille = static_cast<uint32_t>(prng.below(2));
+  // In three seeds of four a member leaves, one marked by the split when it
+  // can: its leave races its return at the heal.
+  if (prng.chance(3, 4)) {
+    swarm.membership.leave_per_mille = static_cast<uint32_t>(prng.between(2, 6));
+    swarm.membership.leaves_max = 1;
+    swarm.membership.leave_marked = true;
+  }
 }
 
 void draw_membership_lost(consensus::Prng& prng, Swarm& swarm) {
@@ -358,7 +371,8 @@ void draw_calm(consensus::Prng& prng, Swarm& swarm) {
 const std::vector<Family>& families() {
   static const std::vector<Family> all = {
       {"paxos-swarm", "a bit of every fault", draw_swarm_family},
-      {"paxos-partitions", "frequent symmetric and one-way partitions", draw_partitions},
+      {"paxos-partitions", "frequent symmetric and one-way partitions, single links, the leader's",
+       draw_partitions},
       {"paxos-crashes", "frequent crashes and restarts, slow disks, slow links", draw_crashes},
       {"paxos-lagging", "long partitions and small snapshot intervals: catch-up", draw_lagging},
       {"paxos-takeover", "leaders cut off, voters crashing after promises, stale packets",
@@ -375,7 +389,7 @@ const std::vector<Family>& families() {
        true},
       {"member-restart", "the whole cluster crashes, recoveries staggered",
        draw_membership_restart, true},
-      {"member-split", "six participants split 3 | 3: marks, not departures",
+      {"member-split", "six participants split 3 | 3: marks, not departures; a marked one leaves",
        draw_membership_split, true},
       {"member-lost", "seven participants, three lost for good", draw_membership_lost, true},
       {"phaser-members", "phasers over the real membership log: crashes, losses, partitions, "
@@ -489,7 +503,7 @@ std::string describe(const Swarm& swarm) {
       "leader_timeout={} disk={}..{} "
       "window={} batch={} learn={} retain={} snapshot_every={} faults={} ticks "
       "propose={}‰x{} crash={}‰ promise_crash={}‰ lost<={} partition={}‰ one_way={}‰ "
-      "isolate_leader={}‰ hang={}‰ reconfigure={}‰ clock_drift={}ppm",
+      "isolate_leader={}‰ link_cut={}‰ hang={}‰ reconfigure={}‰ clock_drift={}ppm",
       sim.participants, sim.voters, sim.network.drop_per_mille, sim.network.duplicate_per_mille,
       sim.network.delay_max, sim.network.reorder, sim.network.stale_per_mille,
       sim.network.stale_delay_max, sim.timing.leader_timeout_ticks, sim.disk.latency_min,
@@ -497,8 +511,8 @@ std::string describe(const Swarm& swarm) {
       sim.limits.learn_entries_max, sim.limits.retain_slots, sim.snapshot_interval,
       swarm.fault_ticks, swarm.propose_per_mille, swarm.burst_max, swarm.crash_per_mille,
       swarm.promise_crash_per_mille, swarm.lost_max, swarm.partition_per_mille,
-      swarm.one_way_per_mille, swarm.isolate_leader_per_mille, swarm.hang_per_mille,
-      swarm.reconfigure_per_mille, sim.clock_drift_ppm);
+      swarm.one_way_per_mille, swarm.isolate_leader_per_mille, swarm.link_cut_per_mille,
+      swarm.hang_per_mille, swarm.reconfigure_per_mille, sim.clock_drift_ppm);
 }
 
 namespace {

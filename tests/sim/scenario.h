@@ -29,6 +29,7 @@ struct MembershipSwarm {
   Tick arrive_max = 300;           // hosts not members at the start boot by then
   uint32_t leave_per_mille = 0;    // per tick: a random member leaves (graceful)
   uint32_t leaves_max = 0;
+  bool leave_marked = false;       // half the leaves are asked of a marked member when one is
   uint32_t rejoin_per_mille = 0;   // per tick: a host that left boots again (a new arrival)
   uint32_t one_way_per_mille = 0;  // per tick: one link cut one way (bucket leader reports)
   uint32_t stuck_per_mille = 0;    // per tick: a participant's core is stuck
@@ -68,6 +69,10 @@ struct Swarm {
   Tick partition_max = 300;
   uint32_t one_way_per_mille = 500;       // share of partitions that cut one direction only
   uint32_t isolate_leader_per_mille = 0;  // per tick: the leader is cut off (both ways)
+  // Per tick: one random link is cut, one way (a participant deaf to one
+  // other, or one that hears it but cannot answer) or, in a third of them,
+  // both ways; for partition_min..partition_max ticks.
+  uint32_t link_cut_per_mille = 0;
   uint32_t hang_per_mille = 0;            // per tick: a random disk hangs
   Tick hang_min = 5;
   Tick hang_max = 100;
