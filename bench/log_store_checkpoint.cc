@@ -1,5 +1,5 @@
 // coworker-bench-log-store, question 5: a start's recovery from the newest
-// checkpoint round (segment summaries, recovery.h steps 4-6) against
+// checkpoint round (segment summaries, recovery.h steps 4-5) against
 // replaying the whole log (issue 12 point 7: <= 0.1x the time).
 //
 // The log: 4 buckets of committed writes of 16 entries with 1 KiB bodies,

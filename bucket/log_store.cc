@@ -192,16 +192,17 @@ Result<std::unique_ptr<LogStore>> LogStore::open(Config config, const Resume& re
         return erased.error();
       }
     }
-    // What recovery read may have reached only the page cache: the last
-    // batch's fdatasync may not have returned before a process crash, and
-    // recovery keeps what it finds whole. It counts as durable from here on
-    // (_durable_seq below), so make it so, in every segment that batch may
-    // have touched.
-    if (config.sync != Sync::none) {
-      if (Status synced = sync_tail(config, resume, fd); !synced) {
-        ::close(fd);
-        return synced.error();
-      }
+  }
+  // What recovery read may have reached only the page cache: the last
+  // batch's fdatasync may not have returned before a process crash, and
+  // recovery keeps what it finds whole. It counts as durable from here on
+  // (_durable_seq below), so make it so, in every segment that batch may
+  // have touched — the ones before a fresh segment too (a batch that ended
+  // at a seal), before this life's first batch can be durable after them.
+  if (config.sync != Sync::none) {
+    if (Status synced = sync_tail(config, resume, fd); !synced) {
+      ::close(fd);
+      return synced.error();
     }
   }
   if (!resume.discard.empty() || !resume.retire.empty()) {
@@ -218,9 +219,10 @@ Result<std::unique_ptr<LogStore>> LogStore::open(Config config, const Resume& re
   if (resume.offset > 0) store->_header_seq = resume.header_seq;
   store->_durable_seq = resume.next_seq - 1;
   // This life's first record (record.h): recovery tells by it that a round
-  // marker before it may have lost the rest of its round to a crash.
-  store->make_place(record_bytes(0));
-  store->put_internal(RecordKind::boot);
+  // marker before it may have lost the rest of its round to a crash, unless
+  // it names that marker as the whole round recovery found.
+  store->make_place(record_bytes(boot_payload_bytes));
+  store->put_internal(RecordKind::boot, resume.whole_round_seq);
   store->_boot_seq = store->_filling->last_seq;
   if (config.sync == Sync::none) {
     std::fprintf(stderr,
@@ -300,10 +302,14 @@ void LogStore::make_place(size_t record) {
   put_internal(RecordKind::segment_header);
 }
 
-void LogStore::put_internal(RecordKind kind) {
+void LogStore::put_internal(RecordKind kind, uint64_t whole_round_seq) {
+  if (kind != RecordKind::boot) COWORKER_ASSERT(whole_round_seq == 0);
   uint64_t fields[2] = {_config.segment_bytes, _segment};
+  if (kind == RecordKind::boot) fields[0] = whole_round_seq;
   const std::span<const char> part(reinterpret_cast<const char*>(fields), sizeof(fields));
-  const size_t payload = kind == RecordKind::segment_header ? segment_header_payload_bytes : 0;
+  const size_t payload = kind == RecordKind::segment_header ? segment_header_payload_bytes
+                         : kind == RecordKind::boot         ? boot_payload_bytes
+                                                            : 0;
   if (kind == RecordKind::segment_header) COWORKER_ASSERT(_offset == 0);
   put(kind, internal_bucket, 0, Promise{}, std::span<const std::span<const char>>(&part, 1),
       payload);

@@ -228,7 +228,7 @@ class LogStore {
   void put(RecordKind kind, uint32_t bucket, uint64_t position, Promise promise,
            std::span<const std::span<const char>> parts, size_t payload);
   void make_place(size_t record);
-  void put_internal(RecordKind kind);
+  void put_internal(RecordKind kind, uint64_t whole_round_seq = 0);
   Batch& batch_of(uint64_t seq);
   void fail(Errno error);
   void release_segments();

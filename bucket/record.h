@@ -67,9 +67,12 @@ enum class RecordKind : uint8_t {
   seal = 65,            // last record of a full segment: the log goes on in the next one
   // The first record each LogStore::open puts (a life of the log): what
   // follows was written after a restart, so a round marker before it is
-  // not shown whole by a marker after it (recovery.h step 4).
+  // not shown whole by a marker after it (recovery.h step 4). Its payload,
+  // 8 bytes: the seq of the round marker recovery found whole at that
+  // start (the named one; 0: none), which it shows whole.
   boot = 66,
 };
+constexpr size_t boot_payload_bytes = 8;
 
 bool record_kind_known(uint8_t kind);
 bool record_kind_internal(RecordKind kind);

@@ -312,7 +312,12 @@ Result<bool> CoreScanner::round_whole(const RecordHeader& h, Cursor at) {
     const RecordHeader& r = p->header;
     if (p->probe != Probe::good || r.seq != expected) return false;  // an end, or damage
     if (r.kind == RecordKind::checkpoint_round) return true;
-    if (r.kind == RecordKind::boot) return false;
+    if (r.kind == RecordKind::boot) {
+      // The next life's open names the round its recovery found whole.
+      uint64_t whole = 0;
+      if (p->payload.size() == boot_payload_bytes) std::memcpy(&whole, p->payload.data(), 8);
+      return whole == h.seq;
+    }
     expected++;
     c.offset += record_bytes(r.payload_bytes);
     if (r.kind != RecordKind::seal) continue;
@@ -457,6 +462,7 @@ Result<CoreReport> CoreScanner::run() {
     }
   }
   if (Status named = find_named(); !named) return named.error();
+  if (_named) _report.resume.whole_round_seq = _named->seq;
   // Step 4: where the visitor and the image begin.
   _index_started = !_front_retired;
   if (_options.summaries && _named) _fold_from = _named->seq;

@@ -46,9 +46,12 @@
 //      that seq), or when the next marker after it comes before any boot
 //      record (each LogStore::open puts one, RecordKind::boot; within one
 //      life a round is staged only once the one before it was durable
-//      whole, Core::make_round). Without the boot rule a round a crash cut
-//      short would pass for whole once the next life made a round in the
-//      same segment. The visitor takes a log from segment 1 from its start,
+//      whole, Core::make_round), or when the first boot record after it
+//      names it (the open's recovery found it whole: Resume::
+//      whole_round_seq). Without the boot rule a round a crash cut short
+//      would pass for whole once the next life made a round in the same
+//      segment; without the names, the round a retention relied on would
+//      stop being whole after a restart that named a later one. The visitor takes a log from segment 1 from its start,
 //      a retained one from its first whole round. The image (Feed::
 //      everything) folds from the named round when the caller takes
 //      summaries (ReplayOptions::summaries: main does, tools and the re-map
@@ -166,6 +169,9 @@ struct Resume {
   uint64_t erase_end = 0;  // zero [offset, erase_end) of `segment` first (torn leftovers)
   std::vector<uint64_t> discard;  // later segment files that hold nothing good
   uint64_t header_seq = 0;  // when offset > 0: the seq of `segment`'s header (0: unknown)
+  // The round marker found whole (step 4: the named one; 0: none): the
+  // boot record of the next life names it, so it stays whole after it.
+  uint64_t whole_round_seq = 0;
   uint64_t first_segment = 1;     // the oldest segment kept (retention)
   std::vector<uint64_t> retire;   // segment files below it, left by a crash: deleted
 };

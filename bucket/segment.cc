@@ -174,7 +174,8 @@ Result<std::vector<uint64_t>> list_indexed(const std::string& path, std::string_
 Result<std::vector<uint64_t>> list_segments(const std::string& log_dir, unsigned core) {
   const std::string path = core_dir(log_dir, core);
   return list_indexed(path, ".seg", [&](const std::string& name) {
-    if ((name.size() == 21 && name.ends_with(".prep")) || name == "retained.tmp") {
+    if ((name.size() == 21 && name.ends_with(".prep")) || name == "retained.tmp" ||
+        name == "round.tmp") {
       ::unlink((path + "/" + name).c_str());  // a crash while preparing: never published
     }
   });

@@ -122,6 +122,12 @@ std::vector<unsigned> lose_last_batch(const std::string& dir,
     // open made this batch durable (LogStore::open syncs the tail) before
     // its own batch, so a power loss can no longer reach it.
     if (batch.back().seq != replayed.recovery.core(core).last_seq) continue;
+    // The child names a round only once its batch is durable (no ack
+    // tells of it): that batch cannot be lost any more either.
+    const bool named = std::any_of(batch.begin(), batch.end(), [](const Replayed& r) {
+      return r.kind == RecordKind::checkpoint_round;
+    });
+    if (named) continue;
     const Replayed& victim = batch[splitmix64(state) % batch.size()];
     const std::string path = segment_path(dir, core, victim.segment);
     if (splitmix64(state) % 2 == 0) {

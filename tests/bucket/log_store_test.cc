@@ -428,10 +428,8 @@ TEST_CASE("log store: a retained log is folded from its first whole checkpoint r
     CHECK(replayed.recovery.cores[0].unattributed);
     CHECK(replayed.records.empty());
   }
-  SUBCASE("a restart between two rounds: the first is not shown whole by the second") {
-    // As after a crash that cut the first round short: the next life's
-    // round follows a boot record.
-    first_life(Named::no, Second::no);
+  // The next life: 20 records, a round it names, 30 records.
+  auto second_life = [&]() {
     reactor::block_on([&]() -> Task<void> {
       auto store = reopen(config);
       co_await append_many(*store, 3000, 20, 2, 100);
@@ -439,7 +437,21 @@ TEST_CASE("log store: a retained log is folded from its first whole checkpoint r
       co_await append_many(*store, 4000, 30, 2, 100);
       co_await store->close();
     }());
+  };
+  SUBCASE("a restart between two rounds: the first is not shown whole by the second") {
+    // As after a crash that cut the first round short: the next life's
+    // round follows a boot record.
+    first_life(Named::no, Second::no);
+    second_life();
     check_from(4000, 31);
+  }
+  SUBCASE("a restart after a named round names it in its boot record: it stays whole") {
+    // Retention relied on the first life's round; the next life names a
+    // later one. The first stays whole (its boot record says so), so the
+    // records after it stay readable.
+    first_life(Named::yes, Second::no);
+    second_life();
+    check_from(2000, 102);
   }
 }
 

@@ -88,8 +88,12 @@ std::string LogFiles::encode(std::span<const bucket::EngineRecord> batch,
         std::span<const char>(reinterpret_cast<const char*>(fields), segment_header_payload_bytes)));
   }
   if (_boot_pending) {
-    placed->push_back(put(out, _offset + out.size(),
-                          header(bucket::RecordKind::boot, bucket::internal_bucket), {}));
+    // Names no whole round: these logs have none (log_files.h).
+    const uint64_t whole_round_seq = 0;
+    placed->push_back(put(
+        out, _offset + out.size(), header(bucket::RecordKind::boot, bucket::internal_bucket),
+        std::span<const char>(reinterpret_cast<const char*>(&whole_round_seq),
+                              bucket::boot_payload_bytes)));
   }
   for (const bucket::EngineRecord& record : batch) {
     bucket::RecordHeader h = header(record.meta.kind, record.meta.bucket);
