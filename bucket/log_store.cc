@@ -25,7 +25,6 @@ namespace {
 
 // The store's own records: a segment header (payload: segment bytes and
 // index, for tools) and an empty seal.
-constexpr size_t segment_header_payload_bytes = 16;
 constexpr size_t segment_header_bytes = record_bytes(segment_header_payload_bytes);
 constexpr size_t seal_bytes = record_bytes(0);
 // Segments prepared ahead of the one being filled.
@@ -222,7 +221,7 @@ Result<std::unique_ptr<LogStore>> LogStore::open(Config config, const Resume& re
   // marker before it may have lost the rest of its round to a crash, unless
   // it names that marker as the whole round recovery found.
   store->make_place(record_bytes(boot_payload_bytes));
-  store->put_internal(RecordKind::boot, resume.whole_round_seq);
+  store->put_boot(resume.whole_round_seq);
   store->_boot_seq = store->_filling->last_seq;
   if (config.sync == Sync::none) {
     std::fprintf(stderr,
@@ -302,18 +301,25 @@ void LogStore::make_place(size_t record) {
   put_internal(RecordKind::segment_header);
 }
 
-void LogStore::put_internal(RecordKind kind, uint64_t whole_round_seq) {
-  if (kind != RecordKind::boot) COWORKER_ASSERT(whole_round_seq == 0);
-  uint64_t fields[2] = {_config.segment_bytes, _segment};
-  if (kind == RecordKind::boot) fields[0] = whole_round_seq;
-  const std::span<const char> part(reinterpret_cast<const char*>(fields), sizeof(fields));
-  const size_t payload = kind == RecordKind::segment_header ? segment_header_payload_bytes
-                         : kind == RecordKind::boot         ? boot_payload_bytes
-                                                            : 0;
-  if (kind == RecordKind::segment_header) COWORKER_ASSERT(_offset == 0);
+void LogStore::put_internal(RecordKind kind) {
+  COWORKER_ASSERT(kind == RecordKind::segment_header || kind == RecordKind::seal);
+  if (kind == RecordKind::seal) {
+    put(kind, internal_bucket, 0, Promise{}, {}, 0);
+    return;
+  }
+  COWORKER_ASSERT(_offset == 0);
+  const auto payload = encode_segment_header_payload({_config.segment_bytes, _segment});
+  const std::span<const char> part(payload);
   put(kind, internal_bucket, 0, Promise{}, std::span<const std::span<const char>>(&part, 1),
-      payload);
-  if (kind == RecordKind::segment_header) _header_seq = _filling->last_seq;
+      payload.size());
+  _header_seq = _filling->last_seq;
+}
+
+void LogStore::put_boot(uint64_t whole_round_seq) {
+  const auto payload = encode_boot_payload(whole_round_seq);
+  const std::span<const char> part(payload);
+  put(RecordKind::boot, internal_bucket, 0, Promise{},
+      std::span<const std::span<const char>>(&part, 1), payload.size());
 }
 
 // Encodes one record at the end of the filling batch, at the current place

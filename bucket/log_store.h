@@ -228,7 +228,10 @@ class LogStore {
   void put(RecordKind kind, uint32_t bucket, uint64_t position, Promise promise,
            std::span<const std::span<const char>> parts, size_t payload);
   void make_place(size_t record);
-  void put_internal(RecordKind kind, uint64_t whole_round_seq = 0);
+  // The store's own records (record.h): a segment header or a seal, and
+  // the boot record each open puts first.
+  void put_internal(RecordKind kind);
+  void put_boot(uint64_t whole_round_seq);
   Batch& batch_of(uint64_t seq);
   void fail(Errno error);
   void release_segments();

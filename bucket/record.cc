@@ -113,4 +113,33 @@ bool payload_intact(const RecordHeader& header, std::span<const char> payload) {
   return crc32c(0, payload) == header.payload_crc;
 }
 
+std::array<char, segment_header_payload_bytes> encode_segment_header_payload(
+    const SegmentHeaderPayload& header) {
+  std::array<char, segment_header_payload_bytes> out{};
+  std::memcpy(out.data(), &header.segment_bytes, 8);
+  std::memcpy(out.data() + 8, &header.segment, 8);
+  return out;
+}
+
+std::optional<SegmentHeaderPayload> decode_segment_header_payload(std::span<const char> payload) {
+  if (payload.size() != segment_header_payload_bytes) return std::nullopt;
+  SegmentHeaderPayload header;
+  std::memcpy(&header.segment_bytes, payload.data(), 8);
+  std::memcpy(&header.segment, payload.data() + 8, 8);
+  return header;
+}
+
+std::array<char, boot_payload_bytes> encode_boot_payload(uint64_t whole_round_seq) {
+  std::array<char, boot_payload_bytes> out{};
+  std::memcpy(out.data(), &whole_round_seq, boot_payload_bytes);
+  return out;
+}
+
+std::optional<uint64_t> decode_boot_payload(std::span<const char> payload) {
+  if (payload.size() != boot_payload_bytes) return std::nullopt;
+  uint64_t whole_round_seq = 0;
+  std::memcpy(&whole_round_seq, payload.data(), boot_payload_bytes);
+  return whole_round_seq;
+}
+
 }  // namespace coworker::bucket

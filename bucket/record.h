@@ -33,8 +33,10 @@
 // Pure functions and plain data: any thread.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 
 #include "consensus/ids.h"
@@ -72,7 +74,25 @@ enum class RecordKind : uint8_t {
   // start (the named one; 0: none), which it shows whole.
   boot = 66,
 };
+
+// The payloads of the store's own records (log_store.cc writes them,
+// recovery reads them; the simulator's log files write them too), each
+// little-endian:
+//   segment_header  16 bytes: the segment's size when it was made, its index
+//   boot             8 bytes: the round marker's seq recovery found whole (0: none)
+//   seal             none
+constexpr size_t segment_header_payload_bytes = 16;
 constexpr size_t boot_payload_bytes = 8;
+struct SegmentHeaderPayload {
+  uint64_t segment_bytes = 0;
+  uint64_t segment = 0;
+};
+std::array<char, segment_header_payload_bytes> encode_segment_header_payload(
+    const SegmentHeaderPayload& header);
+// Nothing when the payload is not a segment header's.
+std::optional<SegmentHeaderPayload> decode_segment_header_payload(std::span<const char> payload);
+std::array<char, boot_payload_bytes> encode_boot_payload(uint64_t whole_round_seq);
+std::optional<uint64_t> decode_boot_payload(std::span<const char> payload);
 
 bool record_kind_known(uint8_t kind);
 bool record_kind_internal(RecordKind kind);

@@ -224,9 +224,11 @@ Status CoreScanner::accept(const Probed& p, Cursor at) {
   _expected = h.seq + 1;
   _report.last_seq = h.seq;
   _report.bytes += record_bytes(h.payload_bytes);
-  if (h.kind == RecordKind::segment_header && p.payload.size() >= sizeof(uint64_t)) {
-    _segment_bytes_seen.segment = _segments[at.i];
-    std::memcpy(&_segment_bytes_seen.bytes, p.payload.data(), sizeof(uint64_t));
+  if (h.kind == RecordKind::segment_header) {
+    if (auto header = decode_segment_header_payload(p.payload)) {
+      _segment_bytes_seen.segment = _segments[at.i];
+      _segment_bytes_seen.bytes = header->segment_bytes;
+    }
   }
   if (h.kind == RecordKind::segment_header) {
     _header_seq = h.seq;
@@ -314,9 +316,7 @@ Result<bool> CoreScanner::round_whole(const RecordHeader& h, Cursor at) {
     if (r.kind == RecordKind::checkpoint_round) return true;
     if (r.kind == RecordKind::boot) {
       // The next life's open names the round its recovery found whole.
-      uint64_t whole = 0;
-      if (p->payload.size() == boot_payload_bytes) std::memcpy(&whole, p->payload.data(), 8);
-      return whole == h.seq;
+      return decode_boot_payload(p->payload).value_or(0) == h.seq;
     }
     expected++;
     c.offset += record_bytes(r.payload_bytes);

@@ -22,7 +22,6 @@ namespace {
 // seal it and open the next).
 constexpr uint64_t segment_bytes = uint64_t{1} << 30;
 constexpr uint64_t segment_index = 1;
-constexpr size_t segment_header_payload_bytes = 16;  // log_store.cc: segment bytes, index
 constexpr uint64_t sector_bytes = 512;
 
 std::string temp_root() {
@@ -82,18 +81,17 @@ std::string LogFiles::encode(std::span<const bucket::EngineRecord> batch,
   };
   if (_offset == 0) {
     // The segment's header opens the first batch, as put_internal does.
-    const uint64_t fields[2] = {segment_bytes, segment_index};
-    placed->push_back(put(
-        out, 0, header(bucket::RecordKind::segment_header, bucket::internal_bucket),
-        std::span<const char>(reinterpret_cast<const char*>(fields), segment_header_payload_bytes)));
+    const auto payload = bucket::encode_segment_header_payload({segment_bytes, segment_index});
+    placed->push_back(put(out, 0,
+                          header(bucket::RecordKind::segment_header, bucket::internal_bucket),
+                          std::span<const char>(payload)));
   }
   if (_boot_pending) {
     // Names no whole round: these logs have none (log_files.h).
-    const uint64_t whole_round_seq = 0;
-    placed->push_back(put(
-        out, _offset + out.size(), header(bucket::RecordKind::boot, bucket::internal_bucket),
-        std::span<const char>(reinterpret_cast<const char*>(&whole_round_seq),
-                              bucket::boot_payload_bytes)));
+    const auto payload = bucket::encode_boot_payload(0);
+    placed->push_back(put(out, _offset + out.size(),
+                          header(bucket::RecordKind::boot, bucket::internal_bucket),
+                          std::span<const char>(payload)));
   }
   for (const bucket::EngineRecord& record : batch) {
     bucket::RecordHeader h = header(record.meta.kind, record.meta.bucket);
