@@ -468,6 +468,7 @@ Result<CoreReport> CoreScanner::run() {
   if (_options.summaries && _named) _fold_from = _named->seq;
   _folding = _index_started && _fold_from == 0;
   for (;;) {
+    if (_options.stop && _options.stop->load(std::memory_order_relaxed)) return Errno{ECANCELED};
     if (!resync) {
       Result<bool> taken = take_summary(&at);
       if (!taken) return taken.error();

@@ -86,6 +86,7 @@
 // from a torn write and is cut; the replicas hold that data (DESIGN §4).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -134,6 +135,9 @@ using SealedVisitor = std::function<void(const SealedSegment&)>;
 struct ReplayOptions {
   SummaryVisitor summaries;  // empty: read every segment
   SealedVisitor sealed;      // empty: nobody asks
+  // Set by another thread: the replay ends at its next record, failing
+  // with ECANCELED (a participant stopped while it replays: boot.h).
+  const std::atomic<bool>* stop = nullptr;
 };
 
 struct Damage {

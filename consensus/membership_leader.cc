@@ -126,7 +126,12 @@ void MembershipNode::consider_removal(ParticipantId member_id, Peer& peer, Membe
   COWORKER_ASSERT(member != nullptr);
   const bool done_leaving =
       member->status == MemberStatus::leaving && _application.holds_nothing(member_id);
-  if (!silent && !reported && !done_leaving) {
+  // Heartbeats that say `recovering` for the recovery timeout: a replay that
+  // never ends (a hung disk behind a live process) must not keep the
+  // buckets it leads from moving (DESIGN §3).
+  const bool recovering_too_long =
+      peer.recovering_since != 0 && _now >= peer.recovering_since + timing.recovery_ticks;
+  if (!silent && !reported && !done_leaving && !recovering_too_long) {
     peer.withhold = false;  // nothing decided yet: it may have its acks back
     return;
   }

@@ -46,7 +46,9 @@
 //      one departure timeout after it (docs/PROTOCOL.md, "Leases and
 //      departures", a deviation from DESIGN §3). Reports about a recovering
 //      member count only once it has been recovering for the recovery
-//      timeout. The last survivor of some
+//      timeout, and a member whose heartbeats have said `recovering` for
+//      that long is departed as if reported (a restart's log replay that
+//      does not end). The last survivor of some
 //      current government is marked unreachable instead (and the state
 //      machine converts a depart it applies then). An unreachable member
 //      heard again after its mark — a heartbeat whose applied slot reaches

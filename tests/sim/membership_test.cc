@@ -216,6 +216,26 @@ TEST_CASE("membership: stuck: a participant whose core is stuck stops heartbeati
   CHECK(!sim.violated());
 }
 
+TEST_CASE("membership: recovering: a member recovering past the recovery timeout departs, not before") {
+  Trace trace(false);
+  SimOptions options = members(4, 4);
+  options.membership->timing.departure_ticks = 60;
+  options.membership->timing.recovery_ticks = 300;
+  Simulation sim(9, options, trace);
+  REQUIRE(sim.settle(3000));
+  // A restart replaying a long log (tools/coworker/beacon.h): it heartbeats,
+  // saying `recovering`, and serves nothing.
+  sim.act(3, [](consensus::MembershipNode& member) {
+    member.set_ready(false);
+    return consensus::MembershipOutput{};
+  });
+  // Heard all along: kept past four departure timeouts (the recovery
+  // timeout counts on the leader's clock, which may run a little fast).
+  CHECK(!sim.run_until([&] { return !sim.membership()->state().is_member(3); }, 250));
+  REQUIRE(sim.run_until([&] { return !sim.membership()->state().is_member(3); }, 300));
+  CHECK(!sim.violated());
+}
+
 TEST_CASE("membership: restart: the whole cluster restarts and keeps its members") {
   Trace trace(false);
   Simulation sim(9, members(3, 3), trace);

@@ -14,6 +14,7 @@
 #include "reactor/loop.h"
 #include "reactor/smp.h"
 #include "tools/coworker/log.h"
+#include "tools/coworker/membership_frame.h"
 #include "tools/coworker/participant.h"
 
 namespace coworker::server {
@@ -38,17 +39,6 @@ uint64_t random_u64() {
     if (::getrandom(&value, sizeof value, 0) != sizeof value) value = 0;
   }
   return value;
-}
-
-// The envelope of a membership frame: sender and addressee arrival ids
-// (0: arriving / unknown), then the membership codec's bytes.
-std::string membership_envelope(ParticipantId from, ParticipantId to,
-                                const consensus::MembershipMessage& message) {
-  consensus::Writer writer;
-  writer.u64(from);
-  writer.u64(to);
-  consensus::encode(writer, message);
-  return writer.take();
 }
 
 consensus::MembershipConfig membership_config(const Participant& p, uint64_t cluster) {
@@ -238,22 +228,20 @@ void ClusterNode::on_frame(const PeerInfo& from, FrameType type, std::string_vie
 
 void ClusterNode::on_membership_frame(const PeerInfo& from, std::string_view payload) {
   _core0.catch_up();  // acks and leases judged on the time that has passed (core.h)
-  consensus::Reader reader(payload);
-  const ParticipantId sender = reader.u64();
-  const ParticipantId to = reader.u64();
-  if (!reader.ok()) return log_warn(0, "a membership frame from {} without envelope", from.address);
-  auto message = consensus::decode_membership_message(payload.substr(payload.size() - reader.left()));
+  std::optional<MembershipEnvelope> envelope = open_membership_envelope(payload);
+  if (!envelope) return log_warn(0, "a membership frame from {} without envelope", from.address);
+  auto message = consensus::decode_membership_message(envelope->body);
   if (!message) {
     // A peer of another membership message format fails on the version
     // byte (membership_codec.h): name both, so a mixed upgrade is plain.
-    const std::string_view body = payload.substr(payload.size() - reader.left());
+    const std::string_view body = envelope->body;
     const unsigned version = body.empty() ? 0 : static_cast<uint8_t>(body[0]);
     log_warn(0, "a membership message from {} does not decode: {} (format version {}, ours {})",
              from.address, message.error, version,
              static_cast<unsigned>(consensus::membership_message_version));
     return;
   }
-  _host->deliver(sender, to, from.address, *message.value);
+  _host->deliver(envelope->from, envelope->to, from.address, *message.value);
   after_call();
 }
 

@@ -8,7 +8,9 @@
 
 #include "consensus/assert.h"
 #include "http/server.h"
+#include "reactor/offload.h"
 #include "reactor/sync.h"
+#include "tools/coworker/beacon.h"
 #include "tools/coworker/cluster_node.h"
 #include "tools/coworker/core.h"
 #include "tools/coworker/log.h"
@@ -41,22 +43,15 @@ Timing timing_from(const ServerFlags& flags) {
   return t;
 }
 
-Participant::Participant(ServerFlags flags, DataDir data_dir, bucket::EngineImage image,
-                         bucket::Recovery recovery,
-                         std::vector<std::unique_ptr<bucket::BucketIndex>> indexes,
-                         std::optional<Repair> repair)
+Participant::Participant(ServerFlags flags, DataDir data_dir, std::optional<BootHint> hint)
     : _flags(std::move(flags)),
       _timing(timing_from(_flags)),
       _data_dir(std::move(data_dir)),
-      _image(std::move(image)),
-      _recovery(std::move(recovery)),
-      _indexes(std::move(indexes)),
-      _repair(std::move(repair)),
+      _hint(std::move(hint)),
       _address(_flags.peer_listen.to_string() + "|" + _flags.listen.to_string()),
       _cores(_flags.cores),
       _metrics(_flags.cores) {
   for (auto& metrics : _metrics) metrics = std::make_unique<CoreMetrics>();
-  COWORKER_ASSERT(_indexes.size() == _flags.cores);
 }
 
 Participant::~Participant() {
@@ -86,6 +81,7 @@ int Participant::run() {
   _http_fds = std::move(*fds);
   _router = make_router(*this);
   _all_ready = std::make_unique<reactor::Event>();  // core 0's: this thread becomes core 0
+  _state_loaded = std::make_unique<reactor::Event>();
   _smp = std::make_unique<reactor::Smp>(reactor::Smp::Config{.cores = _flags.cores});
   _smp->on_signal([this](int signo) { on_signal(signo); });
   return _smp->run([this](unsigned core) { return core_main(core); });
@@ -123,7 +119,80 @@ void Participant::core_ready() {
   if (_ready == _flags.cores) _all_ready->set();
 }
 
+Task<bool> Participant::load_state() {
+  COWORKER_ASSERT(reactor::Loop::current().core() == 0);
+  const auto started = std::chrono::steady_clock::now();
+  std::unique_ptr<RecoveryBeacon> beacon;
+  if (_hint) {
+    beacon = std::make_unique<RecoveryBeacon>(*_hint);
+    Result<reactor::Endpoint, std::string> endpoint =
+        reactor::Endpoint::parse(_flags.peer_listen.to_string());
+    COWORKER_ASSERT(endpoint.ok());  // the flags parsed it
+    Result<void, std::string> listening = beacon->listen(*endpoint);
+    if (!listening) {
+      fail(1, listening.error());
+      co_return false;
+    }
+  }
+  auto offload = reactor::Offload<Result<Loaded, BootFailure>>::start(
+      [flags = &_flags, dir = &_data_dir, stop = &_stop_replay] {
+        return load(*flags, *dir, *stop);
+      });
+  if (!offload) {
+    fail(1, fmt::format("cannot start the replay: {}", offload.error().message()));
+    co_return false;
+  }
+  if (beacon) {
+    log_info(0, "recovering: replaying the log in {} as id {}, heartbeating {} member(s) "
+             "meanwhile", _data_dir.log_dir, _hint->id, _hint->members.size());
+  }
+  const reactor::Milliseconds heartbeat{_flags.heartbeat_ms};
+  Status done;
+  for (;;) {
+    if (beacon) beacon->beat();
+    done = co_await (*offload)->wait(beacon ? heartbeat : reactor::Milliseconds{0});
+    if (done || done.error().code != ETIMEDOUT) break;
+  }
+  if (beacon) co_await beacon->close();
+  if (!done) {
+    // Stopping (a signal): the replay ends at its next record (a re-map at
+    // its end), and ~Offload joins it.
+    _stop_replay.store(true, std::memory_order_relaxed);
+    co_return false;
+  }
+  Result<Loaded, BootFailure> loaded = (*offload)->take();
+  if (!loaded) {
+    fail(loaded.error().code, loaded.error().reason);
+    co_return false;
+  }
+  _loaded = std::move(*loaded);
+  COWORKER_ASSERT(_loaded.indexes.size() == _flags.cores);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  log_info(0, "starting: data dir {} ({:016x}{}), {} cores, {} records replayed in {} ms{}",
+           _data_dir.path, _data_dir.id, _data_dir.fresh ? ", new" : "", _flags.cores,
+           _loaded.image.records, ms.count(),
+           beacon ? fmt::format(", {} heartbeats sent recovering", beacon->beats()) : "");
+  _state_loaded->set();
+  co_return true;
+}
+
+Task<bool> Participant::wait_loaded() {
+  COWORKER_ASSERT(reactor::Loop::current().core() == 0);
+  Status loaded = co_await _state_loaded->wait();
+  co_return loaded.ok();
+}
+
 Task<void> Participant::core_main(unsigned core) {
+  if (core == 0) {
+    if (!co_await load_state()) co_return;
+  } else {
+    Participant* self = this;
+    auto call = reactor::submit_to(0, [self] { return self->wait_loaded(); });
+    if (!co_await std::move(call)) co_return;
+  }
+  const bucket::Recovery& recovery = _loaded.recovery;
+  const std::optional<Repair>& repair = _loaded.repair;
   bucket::LogStore::Config config = log_store_config(_flags, _data_dir.log_dir, core);
   config.flushed = [metrics = _metrics[core].get()](std::chrono::steady_clock::duration took) {
     metrics->fdatasync_seconds.observe(std::chrono::duration<double>(took).count());
@@ -131,25 +200,26 @@ Task<void> Participant::core_main(unsigned core) {
   config.sealed = [this, core](const bucket::SealedSegment& sealed) {
     if (_cores[core] != nullptr) _cores[core]->sealed(sealed);
   };
-  auto store = bucket::LogStore::open(config, _recovery.core(core).resume);
+  auto store = bucket::LogStore::open(config, recovery.core(core).resume);
   if (!store) {
     fail(1, fmt::format("core {}: cannot open the log in {}: {}", core, _data_dir.log_dir,
                         store.error().message()));
     co_return;
   }
   std::vector<uint32_t> resets;
-  if (_repair) resets = _repair->resets[core];
-  _cores[core] = std::make_unique<Core>(*this, core, std::move(*store), std::move(_indexes[core]),
+  if (repair) resets = repair->resets[core];
+  _cores[core] = std::make_unique<Core>(*this, core, std::move(*store),
+                                        std::move(_loaded.indexes[core]),
                                         std::move(resets));
   Core& mine = *_cores[core];
   mine.start();
-  mine.start_scrub(_recovery.core(core).unread);
+  mine.start_scrub(recovery.core(core).unread);
   if (core == 0) {
-    if (_repair) {
+    if (repair) {
       // Repair step 2 (repair.h): the old id is given up durably before the
       // membership starts, and so before any core's first host (step 3).
       const auto ticket = mine.storage().stage_repair(
-          {bucket::encode_identity_checkpoint(_repair->identity)});
+          {bucket::encode_identity_checkpoint(repair->identity)});
       mine.staged();
       if (!co_await mine.durable(ticket)) {
         // Stopping already: a failed log (the pump said so) or a signal.

@@ -1,8 +1,11 @@
 // Participant: one coworker process — the layers assembled (DESIGN §6).
 //
 // Created by main() once the flags are parsed, the data directory is locked
-// and every core's log is replayed; run() starts the cores (reactor::Smp)
-// and returns the exit code once they stopped. Per core (`Core`, core.h):
+// and the boot hint read (boot.h step 1); run() starts the cores
+// (reactor::Smp) and returns the exit code once they stopped. Core 0 first
+// replays every core's log on a thread of its own (boot.h step 2) while it
+// heartbeats `recovering` from the hint (beacon.h); then every core opens
+// its log and the membership starts. Per core (`Core`, core.h):
 // the core's LogStore, the engine's storage over it, the BucketHost of the
 // buckets assigned to the core (bucket b on core b mod --cores), an HTTP
 // server on the core's SO_REUSEPORT listener, a ticker and a durability
@@ -35,6 +38,7 @@
 #include "reactor/ops.h"
 #include "reactor/smp.h"
 #include "reactor/sync.h"
+#include "tools/coworker/boot.h"
 #include "tools/coworker/data_dir.h"
 #include "tools/coworker/flags.h"
 #include "tools/coworker/metrics.h"
@@ -58,12 +62,9 @@ Timing timing_from(const ServerFlags& flags);
 
 class Participant {
  public:
-  // `indexes`: one per core, fed by replay (bucket_index.h). `repair`: the
-  // plan when recovery found damage (repair.h), already applied to `image`
-  // and `indexes`; its records are staged by the cores.
-  Participant(ServerFlags flags, DataDir data_dir, bucket::EngineImage image,
-              bucket::Recovery recovery, std::vector<std::unique_ptr<bucket::BucketIndex>> indexes,
-              std::optional<Repair> repair);
+  // `hint`: who this participant was (boot.h step 1), heartbeated from
+  // while the log replays; none for a fresh or arriving participant.
+  Participant(ServerFlags flags, DataDir data_dir, std::optional<BootHint> hint);
   ~Participant();
   Participant(const Participant&) = delete;
   Participant& operator=(const Participant&) = delete;
@@ -74,7 +75,9 @@ class Participant {
   const ServerFlags& flags() const { return _flags; }
   const Timing& timing() const { return _timing; }
   const DataDir& data_dir() const { return _data_dir; }
-  const bucket::EngineImage& image() const { return _image; }
+  // The replayed state (boot.h step 2): read only once core 0 loaded it
+  // (every core's log is opened after that).
+  const bucket::EngineImage& image() const { return _loaded.image; }
   unsigned cores() const { return _flags.cores; }
   // The cluster's bucket count: --buckets (a restart checks it against the
   // membership state first).
@@ -110,6 +113,12 @@ class Participant {
 
  private:
   reactor::Task<void> core_main(unsigned core);
+  // Core 0: boot.h step 2 on its thread, heartbeating from the hint
+  // meanwhile (beacon.h); false when it failed (fail() said why) or the
+  // process stops.
+  reactor::Task<bool> load_state();
+  // Any core: until core 0 loaded the state (false: the process stops).
+  reactor::Task<bool> wait_loaded();
   // SIGTERM: leave the cluster, then exit 0 (bounded by --leave-timeout-ms);
   // SIGINT, or SIGTERM while not a serving member or asked twice: stop.
   void on_signal(int signo);
@@ -119,10 +128,12 @@ class Participant {
   ServerFlags _flags;
   Timing _timing;
   DataDir _data_dir;
-  const bucket::EngineImage _image;
-  const bucket::Recovery _recovery;
-  std::vector<std::unique_ptr<bucket::BucketIndex>> _indexes;  // handed to each core
-  const std::optional<Repair> _repair;
+  const std::optional<BootHint> _hint;
+  // Written by core 0 before _state_loaded is set, then read by every core;
+  // each core takes its index out of it.
+  Loaded _loaded;
+  std::unique_ptr<reactor::Event> _state_loaded;  // core 0's
+  std::atomic<bool> _stop_replay{false};           // core 0 tells the replay's thread
   std::string _address;
   std::vector<int> _http_fds;  // one SO_REUSEPORT listener per core
   std::unique_ptr<http::Router> _router;
