@@ -17,7 +17,8 @@ MembershipChecker::MembershipChecker(const MembershipSimOptions& options, uint64
     : _table(options.params.buckets, options.params.replicas),
       _reference(options.params.buckets),
       _latest(std::move(initial_voters)),
-      _migrations(options.executor || options.migrations) {
+      _migrations(options.executor || options.migrations),
+      _lease_ticks(options.timing.lease_ticks) {
   if (options.static_members > 0) {
     const consensus::MembershipDurable image = static_image(options, 1, seed);
     consensus::Reader reader(image.paxos.snapshot.bytes);
@@ -272,6 +273,38 @@ void MembershipChecker::after_tick(Simulation& sim) {
                                       node.id(), host));
       return;
     }
+    check_lease_prefix(sim, host, node);
+  }
+  _applied_before_step = _state.applied();
+}
+
+void MembershipChecker::check_lease_prefix(Simulation& sim, ParticipantId host,
+                                           const consensus::MembershipNode& node) {
+  HostClock& clock = _clocks[host];
+  // A restart or a new arrival's Paxos: its ticks count from 0 again.
+  if (!clock.started || clock.generation != node.generation() || node.now() < clock.last) {
+    clock = HostClock{node.generation(), node.now(), {}, true};
+    clock.decided_before[node.now()] = _applied_before_step;
+  }
+  // The ticks its clock reached in this step (none, one, or two when it runs
+  // fast): a heartbeat sent at one of them saw at least what was decided
+  // before the step.
+  for (Tick t = clock.last + 1; t <= node.now(); t++) clock.decided_before[t] = _applied_before_step;
+  clock.last = node.now();
+  const Tick keep = 4 * _lease_ticks + 8;
+  while (!clock.decided_before.empty() && clock.decided_before.begin()->first + keep < clock.last) {
+    clock.decided_before.erase(clock.decided_before.begin());
+  }
+  if (!node.holds_read_lease() || node.lease_until() < _lease_ticks) return;
+  const Tick sent = node.lease_until() - _lease_ticks;
+  const auto at = clock.decided_before.find(sent);
+  if (at == clock.decided_before.end()) return;  // sent before this clock began
+  if (node.state().applied() < at->second) {
+    sim.violate(name(), fmt::format("participant {} (host {}) holds a read lease until {} (its tick "
+                                    "{}), from a heartbeat sent at its tick {}, having applied slot "
+                                    "{}; slot {} was decided before that heartbeat",
+                                    node.id(), host, node.lease_until(), node.now(), sent,
+                                    node.state().applied(), at->second));
   }
 }
 

@@ -21,7 +21,12 @@
 //   - every reconfiguration that takes effect names the rule's voters at its
 //     basis slot; an undecodable entry is a violation;
 //   - no participant is departed or marked unreachable while it holds a
-//     read lease, and a departed one never holds one again.
+//     read lease, and a departed one never holds one again;
+//   - a participant holding a read lease has applied every slot decided
+//     (learned by anyone) before it sent the heartbeat the lease counts
+//     from (its lease_until - lease_ticks, on its own clock): the lease
+//     stands for "nothing decided then is unknown here" (DESIGN §3), which
+//     the stale-read check sees only when a read happens to fall in the gap.
 // Liveness, once faults stopped (unsettled): arrivals done, nobody
 // recovering or leaving, crashed participants departed (or marked, if last
 // survivors), live unreachable ones returned, every live member holding a
@@ -114,6 +119,19 @@ class MembershipChecker final : public Checker {
   // their targets, so liveness does not ask for that.
   bool _migrations = true;
   std::set<ParticipantId> _no_lease;  // departed
+  // The lease-prefix check: per host, for each tick of its clock, the
+  // reference's applied slot before the step in which its clock reached it
+  // (the last few leases' worth of ticks).
+  void check_lease_prefix(Simulation& sim, ParticipantId host, const consensus::MembershipNode& node);
+  struct HostClock {
+    uint64_t generation = 0;  // the node's; a new one starts a new clock
+    Tick last = 0;            // the newest tick recorded
+    std::map<Tick, Slot> decided_before;
+    bool started = false;
+  };
+  std::map<ParticipantId, HostClock> _clocks;
+  Slot _applied_before_step = 0;  // the reference's applied slot when the step began
+  Tick _lease_ticks = 0;
   std::map<ParticipantId, ParticipantId> _last_id;  // host -> its last arrival id
   Counts _counts;
 };
