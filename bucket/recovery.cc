@@ -102,6 +102,9 @@ class CoreScanner {
   const ReplayVisitor& _visit;
   const ReplayOptions& _options;
   std::set<uint64_t> _summarized;  // segments taken from their summaries (step 5)
+  // Summaries take_summary read and turned down (nullopt: no file), by
+  // segment: summary_there asks again at the segment's seal.
+  std::map<uint64_t, std::optional<SegmentSummary>> _declined;
   // The segment being read: its header's seq, whether a record of it was
   // not visited or was damaged (no summary is written for it then).
   uint64_t _header_seq = 0;
@@ -328,10 +331,16 @@ Result<bool> CoreScanner::round_whole(const RecordHeader& h, Cursor at) {
 
 Result<bool> CoreScanner::summary_there(uint64_t segment, uint64_t first_seq, uint64_t seal_seq) {
   if (_summarized.contains(segment)) return true;
-  Result<std::optional<SegmentSummary>> summary = read_summary(_log_dir, _core, segment);
-  if (!summary) return summary.error();
-  return summary->has_value() && (*summary)->first_seq == first_seq &&
-         (*summary)->seal_seq == seal_seq;
+  std::optional<SegmentSummary> summary;
+  if (auto declined = _declined.find(segment); declined != _declined.end()) {
+    summary = std::move(declined->second);
+    _declined.erase(declined);
+  } else {
+    Result<std::optional<SegmentSummary>> read = read_summary(_log_dir, _core, segment);
+    if (!read) return read.error();
+    summary = std::move(*read);
+  }
+  return summary.has_value() && summary->first_seq == first_seq && summary->seal_seq == seal_seq;
 }
 
 Result<bool> CoreScanner::take_summary(Cursor* at) {
@@ -346,19 +355,24 @@ Result<bool> CoreScanner::take_summary(Cursor* at) {
   if (i + 1 >= _segments.size() || _segments[i + 1] != _segments[i] + 1) return false;
   Result<std::optional<SegmentSummary>> summary = read_summary(_log_dir, _core, _segments[i]);
   if (!summary) return summary.error();
-  if (!*summary || (*summary)->first_seq != _expected) return false;
+  // Turned down below: the segment is read, and its seal asks again.
+  auto decline = [&] {
+    _declined[_segments[i]] = std::move(*summary);
+    return false;
+  };
+  if (!*summary || (*summary)->first_seq != _expected) return decline();
   // Its segment's header and the next one's are the ones it names (a
   // summary of another life of the segment has other seqs).
   Result<std::optional<RecordHeader>> head = segment_head(_segments[i]);
   if (!head) return head.error();
   if (!*head || (*head)->seq != _expected ||
       ((*head)->batch_first_seq != _batch && (*head)->batch_first_seq != _expected)) {
-    return false;
+    return decline();
   }
   Result<std::optional<RecordHeader>> next = segment_head(_segments[i + 1]);
   if (!next) return next.error();
-  if (!*next || (*next)->seq != (*summary)->seal_seq + 1) return false;
-  if (!_options.summaries(**summary)) return false;
+  if (!*next || (*next)->seq != (*summary)->seal_seq + 1) return decline();
+  if (!_options.summaries(**summary)) return decline();
   const SegmentSummary& taken = **summary;
   _summarized.insert(taken.segment);
   _report.summarized++;
