@@ -128,9 +128,11 @@ void MembershipNode::consider_removal(ParticipantId member_id, Peer& peer, Membe
       member->status == MemberStatus::leaving && _application.holds_nothing(member_id);
   // Heartbeats that say `recovering` for the recovery timeout: a replay that
   // never ends (a hung disk behind a live process) must not keep the
-  // buckets it leads from moving (DESIGN §3).
-  const bool recovering_too_long =
-      peer.recovering_since != 0 && _now >= peer.recovering_since + timing.recovery_ticks;
+  // buckets it leads from moving (DESIGN §3). Like reports, only from
+  // grace_end() on: this leadership's withholding does not cover the acks of
+  // the one before, and a recovery timeout may be shorter than a lease.
+  const bool recovering_too_long = peer.recovering_since != 0 && _now >= grace_end() &&
+                                   _now >= peer.recovering_since + timing.recovery_ticks;
   if (!silent && !reported && !done_leaving && !recovering_too_long) {
     peer.withhold = false;  // nothing decided yet: it may have its acks back
     return;

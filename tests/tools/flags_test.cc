@@ -110,7 +110,7 @@ TEST_CASE("flags: every flag is parsed into its field") {
                                   "--heartbeat-ms",
                                   "50",
                                   "--departure-timeout-ms",
-                                  "150",
+                                  "250",
                                   "--recovery-timeout-ms",
                                   "60000",
                                   "--max-connections",
@@ -139,7 +139,7 @@ TEST_CASE("flags: every flag is parsed into its field") {
   CHECK(f.sync == SyncMode::none);
   CHECK(f.prepare == bucket::Prepare::zero_fill);
   CHECK(f.heartbeat_ms == 50);
-  CHECK(f.departure_timeout_ms == 150);  // exactly 3 heartbeats is enough
+  CHECK(f.departure_timeout_ms == 250);  // exactly 5 heartbeats is enough
   CHECK(f.recovery_timeout_ms == 60000);
   CHECK(f.max_connections == 10);
   CHECK(f.segment_bytes == 8ull << 20);
@@ -242,7 +242,9 @@ TEST_CASE("flags: each bad input exits 2 with one line naming the flag") {
   check_refused(with({"--log-level", "verbose"}), "--log-level");
   // Timers.
   check_refused(with({"--departure-timeout-ms", "299"}), "--departure-timeout-ms");
-  check_refused(with({"--heartbeat-ms", "400"}), "--departure-timeout-ms");  // 1000 < 1200
+  check_refused(with({"--heartbeat-ms", "400"}), "--departure-timeout-ms");  // 1000 < 2000
+  // Below a read lease and its margin (4.4 heartbeats): once a crash at start.
+  check_refused(with({"--departure-timeout-ms", "300"}), "--departure-timeout-ms");
   check_refused(with({"--heartbeat-ms", "0"}), "--heartbeat-ms");
   check_refused(with({"--heartbeat-ms", "-5"}), "--heartbeat-ms");
   check_refused(with({"--recovery-timeout-ms", "1s"}), "--recovery-timeout-ms");
@@ -267,8 +269,8 @@ TEST_CASE("flags: a refusal reads as a reason") {
   CHECK(parse(with({"--sync", "sometimes"})).exit.text ==
         "coworker: --sync: 'sometimes' is not one of always, none\n");
   CHECK(parse(with({"--departure-timeout-ms", "299"})).exit.text ==
-        "coworker: --departure-timeout-ms: 299 is below 3 heartbeats "
-        "(3 x --heartbeat-ms 100 = 300)\n");
+        "coworker: --departure-timeout-ms: 299 is below 5 heartbeats "
+        "(5 x --heartbeat-ms 100 = 500)\n");
   CHECK(parse({"--listen", "127.0.0.1:0", "--peer-listen", "127.0.0.1:7100", "--data-dir", "d"})
             .exit.text == "coworker: --listen: '127.0.0.1:0': port 0 is out of range 1..65535\n");
   CHECK(parse(with({"--data-dir", "other"})).exit.text == "coworker: --data-dir: given 2 times\n");

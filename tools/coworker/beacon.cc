@@ -12,7 +12,8 @@
 
 namespace coworker::server {
 
-RecoveryBeacon::RecoveryBeacon(BootHint hint) : _hint(std::move(hint)) {
+RecoveryBeacon::RecoveryBeacon(BootHint hint, reactor::Milliseconds heartbeat)
+    : _hint(std::move(hint)), _heartbeat(heartbeat) {
   COWORKER_ASSERT(_hint.id != consensus::no_participant);
   COWORKER_ASSERT(!_hint.members.empty());
 }
@@ -21,10 +22,13 @@ RecoveryBeacon::~RecoveryBeacon() = default;
 
 Result<void, std::string> RecoveryBeacon::listen(const reactor::Endpoint& peer_listen) {
   COWORKER_ASSERT(_peers == nullptr);
+  PeerConfig config;
+  config.connect_timeout = std::min(config.connect_timeout, _heartbeat);
   _peers = std::make_unique<PeerTransport>(
       [this](const PeerInfo& from, FrameType type, std::string_view payload) {
         on_frame(from, type, payload);
-      });
+      },
+      config);
   Result<reactor::Endpoint> bound = _peers->listen(peer_listen);
   if (!bound) {
     return fmt::format("cannot listen on --peer-listen {}: {}", peer_listen.to_string(),
@@ -37,6 +41,7 @@ Result<void, std::string> RecoveryBeacon::listen(const reactor::Endpoint& peer_l
 
 void RecoveryBeacon::beat() {
   COWORKER_ASSERT(_peers != nullptr);
+  if (_told_gone) return;  // nothing left to keep (each answer costs a member a snapshot)
   _beats++;
   // Step 2: applied 0 and the hint's boot (the node's next boot is higher).
   const consensus::MemberHeartbeat heartbeat{_beats, 0, true, _hint.boots};

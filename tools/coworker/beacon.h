@@ -19,8 +19,9 @@
 //      is the one before this start (the membership node bumps it at
 //      start), so no ack of its heartbeats counts for the node either.
 //   3. Every frame that comes in is dropped: Paxos and the phasers resend.
-//      An ack saying the id is gone is logged once; the participant arrives
-//      anew once the replay is done, as it would have anyway.
+//      An ack saying the id is gone is logged once and ends the heartbeats;
+//      the participant arrives anew once the replay is done, as it would
+//      have anyway.
 #pragma once
 
 #include <cstdint>
@@ -38,7 +39,8 @@ namespace coworker::server {
 
 class RecoveryBeacon {
  public:
-  explicit RecoveryBeacon(BootHint hint);
+  // `heartbeat`: also its connect timeout, so close() never waits longer.
+  RecoveryBeacon(BootHint hint, reactor::Milliseconds heartbeat);
   RecoveryBeacon(const RecoveryBeacon&) = delete;
   RecoveryBeacon& operator=(const RecoveryBeacon&) = delete;
   ~RecoveryBeacon();
@@ -57,6 +59,7 @@ class RecoveryBeacon {
   void on_frame(const PeerInfo& from, FrameType type, std::string_view payload);
 
   BootHint _hint;
+  reactor::Milliseconds _heartbeat;
   std::unique_ptr<PeerTransport> _peers;
   uint64_t _beats = 0;
   bool _told_gone = false;

@@ -125,7 +125,7 @@ void add_timers(cli::FlagSet& set, ServerFlags* f) {
       ->default_str("100");
   set.add("--departure-timeout-ms", &f->departure_timeout_ms,
           cli::count_in<uint32_t>(1, 3600000),
-          "Silence before a participant is departed (>= 3 heartbeats)")
+          "Silence before a participant is departed (>= 5 heartbeats)")
       ->type_name("MS")
       ->default_str("1000");
   set.add("--recovery-timeout-ms", &f->recovery_timeout_ms, cli::count_in<uint32_t>(1, day_ms),
@@ -167,7 +167,9 @@ std::string check_together(const ServerFlags& f) {
       uint64_t{ServerFlags::heartbeats_per_departure_min} * f.heartbeat_ms;
   if (f.departure_timeout_ms < departure_min) {
     return "--departure-timeout-ms: " + std::to_string(f.departure_timeout_ms) +
-           " is below 3 heartbeats (3 x --heartbeat-ms " + std::to_string(f.heartbeat_ms) +
+           " is below " + std::to_string(ServerFlags::heartbeats_per_departure_min) +
+           " heartbeats (" + std::to_string(ServerFlags::heartbeats_per_departure_min) +
+           " x --heartbeat-ms " + std::to_string(f.heartbeat_ms) +
            " = " + std::to_string(departure_min) + ")";
   }
   if (f.listen == f.peer_listen) {

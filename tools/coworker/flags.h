@@ -40,7 +40,9 @@ struct ServerFlags {
   static constexpr unsigned cores_max = 256;
   static constexpr uint32_t buckets_max = 65536;
   static constexpr unsigned replicas_max = 7;
-  static constexpr uint32_t heartbeats_per_departure_min = 3;
+  // A departure comes after the read leases it must outlast: a lease is 4
+  // heartbeats and its drift margin 0.4 (consensus::MembershipTiming).
+  static constexpr uint32_t heartbeats_per_departure_min = 5;
   // A segment holds at least one whole phaser write (up to 1 MiB plus its
   // first message of up to 1 MiB) with room to spare; a multiple of 4 KiB for
   // the log store's O_DIRECT zero-fill (bucket/log_store.cc).
@@ -58,7 +60,7 @@ struct ServerFlags {
   SyncMode sync = SyncMode::always;
   bucket::Prepare prepare = bucket::Prepare::recycle;  // how log segments are made ready
   uint32_t heartbeat_ms = 100;
-  uint32_t departure_timeout_ms = 1000;  // >= 3 heartbeats
+  uint32_t departure_timeout_ms = 1000;  // >= 5 heartbeats
   uint32_t recovery_timeout_ms = 30000;
   uint64_t max_connections = 100000;  // live connections per issuer
   uint64_t segment_bytes = 64ull << 20;

@@ -29,10 +29,12 @@ Timing timing_from(const ServerFlags& flags) {
   const uint32_t tick_ms = std::max<uint32_t>(1, flags.heartbeat_ms / heartbeat);
   t.tick = reactor::Milliseconds(tick_ms);
   auto ticks = [tick_ms](uint64_t ms) { return std::max<uint64_t>(1, ms / tick_ms); };
-  // The flags keep the departure timeout at three heartbeats or more; with
+  // The flags keep the departure timeout at five heartbeats or more (a read
+  // lease and its margin, MembershipNode's constructor asserts it); with
   // heartbeats under five milliseconds a tick is one millisecond, so keep
   // the same ratio in ticks.
-  t.membership.departure_ticks = std::max(ticks(flags.departure_timeout_ms), 3 * heartbeat);
+  const consensus::Tick departure_min = ServerFlags::heartbeats_per_departure_min * heartbeat;
+  t.membership.departure_ticks = std::max(ticks(flags.departure_timeout_ms), departure_min);
   t.membership.recovery_ticks = std::max(ticks(flags.recovery_timeout_ms), 3 * heartbeat);
   t.phaser.report_ticks = static_cast<uint32_t>(t.membership.departure_ticks);
   // A commit's trailing notice waits a second tick: a bucket written more
@@ -123,8 +125,9 @@ Task<bool> Participant::load_state() {
   COWORKER_ASSERT(reactor::Loop::current().core() == 0);
   const auto started = std::chrono::steady_clock::now();
   std::unique_ptr<RecoveryBeacon> beacon;
+  const reactor::Milliseconds heartbeat{_flags.heartbeat_ms};
   if (_hint) {
-    beacon = std::make_unique<RecoveryBeacon>(*_hint);
+    beacon = std::make_unique<RecoveryBeacon>(*_hint, heartbeat);
     Result<reactor::Endpoint, std::string> endpoint =
         reactor::Endpoint::parse(_flags.peer_listen.to_string());
     COWORKER_ASSERT(endpoint.ok());  // the flags parsed it
@@ -146,20 +149,23 @@ Task<bool> Participant::load_state() {
     log_info(0, "recovering: replaying the log in {} as id {}, heartbeating {} member(s) "
              "meanwhile", _data_dir.log_dir, _hint->id, _hint->members.size());
   }
-  const reactor::Milliseconds heartbeat{_flags.heartbeat_ms};
   Status done;
   for (;;) {
     if (beacon) beacon->beat();
     done = co_await (*offload)->wait(beacon ? heartbeat : reactor::Milliseconds{0});
     if (done || done.error().code != ETIMEDOUT) break;
   }
-  if (beacon) co_await beacon->close();
   if (!done) {
     // Stopping (a signal): the replay ends at its next record (a re-map at
     // its end), and ~Offload joins it.
     _stop_replay.store(true, std::memory_order_relaxed);
+    if (beacon) co_await beacon->close();
+    if (!reactor::Loop::current().stopping()) {
+      fail(1, fmt::format("waiting for the replay: {}", done.error().message()));
+    }
     co_return false;
   }
+  if (beacon) co_await beacon->close();
   Result<Loaded, BootFailure> loaded = (*offload)->take();
   if (!loaded) {
     fail(loaded.error().code, loaded.error().reason);
