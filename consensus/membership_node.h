@@ -48,7 +48,8 @@
 //      member count only once it has been recovering for the recovery
 //      timeout, and a member whose heartbeats have said `recovering` for
 //      that long is departed as if reported (a restart's log replay that
-//      does not end). The last survivor of some
+//      does not end), from one departure timeout after this leadership
+//      began, as reports. The last survivor of some
 //      current government is marked unreachable instead (and the state
 //      machine converts a depart it applies then). An unreachable member
 //      heard again after its mark — a heartbeat whose applied slot reaches
