@@ -20,9 +20,11 @@ boot.cc: a fault for tests, as a large log or a slow disk would be).
      it said `recovering` for the recovery timeout (consensus/
      membership_node.h rule 3), and once replayed it arrives anew under
      another id; the three settle.
-  4. Killed again and started with a replay 60 s longer, it is sent SIGINT
-     while it replays: it stops at once (the replay ends at its next
-     record), not when the replay would have ended.
+  4. Killed again and started with a replay 60 s longer: while it replays,
+     its HTTP port answers (DESIGN §3): /v1/health 503 {"state":
+     "recovering"}, an append 503. Then it is sent SIGINT while it
+     replays: it stops at once (the replay ends at its next record), not
+     when the replay would have ended.
   5. Started again; a second load; both checked: every acknowledged
      identifier is once on equal replicas of every bucket (DESIGN §7).
 
@@ -33,8 +35,8 @@ import signal
 import subprocess
 import time
 
-from harness import (CLUSTER, Load, check, gone, own_cluster, poll, settled, stop_and_check,
-                     stop_loads, view)
+from harness import (CLUSTER, Load, check, gone, own_cluster, poll, post_message, request,
+                     settled, stop_and_check, stop_loads, view)
 
 DEPARTURE_MS = 1000
 RECOVERY_MS = 6000
@@ -120,6 +122,11 @@ def main():
                 with open(log_path) as f:
                     return f.read().count("recovering: replaying the log") > replays_before
             check(poll(replaying, 30), "participant 3 replays its log again")
+            health = request("GET", cluster.http(3), "/v1/health", timeout=2)
+            check(health == (503, {"state": "recovering"}),
+                  f"/v1/health while it replays: 503 recovering, not {health}")
+            appended = post_message(cluster.http(3), "during-replay", "x", timeout=2)
+            check(appended[0] == 503, f"an append while it replays: 503, not {appended}")
             pid = cluster.pids()[2]
             started = time.time()
             os.kill(pid, signal.SIGINT)
@@ -129,7 +136,9 @@ def main():
             restart.kill()
             restart.wait()
         check(stopped < 5, f"SIGINT during the replay stopped it in {stopped:.1f} s, not 60")
-        print(f"ok 4: SIGINT during a replay of 60 s: stopped after {stopped:.2f} s")
+        print(f"ok 4: during a replay of 60 s, /v1/health {health[0]} {health[1]}, an append "
+              f"{appended[0]} {appended[1].get('code') if appended[1] else None}; SIGINT "
+              f"stopped it after {stopped:.2f} s")
         cluster.run("restart", "3")
         check(poll(lambda: settled(everyone[0], everyone), 60), "three settled after the restart")
         second = Load("second", everyone[:2], window=10)

@@ -8,6 +8,7 @@
 
 #include "consensus/assert.h"
 #include "http/server.h"
+#include "reactor/latch.h"
 #include "reactor/offload.h"
 #include "reactor/sync.h"
 #include "tools/coworker/beacon.h"
@@ -82,8 +83,9 @@ int Participant::run() {
   }
   _http_fds = std::move(*fds);
   _router = make_router(*this);
-  _all_ready = std::make_unique<reactor::Event>();  // core 0's: this thread becomes core 0
-  _state_loaded = std::make_unique<reactor::Event>();
+  // Core 0's: this thread becomes core 0.
+  _state_loaded = std::make_unique<reactor::Latch>(_flags.cores, 0);
+  _all_ready = std::make_unique<reactor::Latch>(_flags.cores, 0);
   _smp = std::make_unique<reactor::Smp>(reactor::Smp::Config{.cores = _flags.cores});
   _smp->on_signal([this](int signo) { on_signal(signo); });
   return _smp->run([this](unsigned core) { return core_main(core); });
@@ -111,14 +113,6 @@ void Participant::on_signal(int signo) {
   }
   fail(0, signo == SIGINT ? "SIGINT: stopping without leaving"
                           : "SIGTERM again: stopping without completing the leave");
-}
-
-// Core 0 starts the membership only once every core can take governments.
-void Participant::core_ready() {
-  COWORKER_ASSERT(reactor::Loop::current().core() == 0);
-  _ready++;
-  COWORKER_ASSERT(_ready <= _flags.cores);
-  if (_ready == _flags.cores) _all_ready->set();
 }
 
 Task<bool> Participant::load_state() {
@@ -179,24 +173,34 @@ Task<bool> Participant::load_state() {
            _data_dir.path, _data_dir.id, _data_dir.fresh ? ", new" : "", _flags.cores,
            _loaded.image.records, ms.count(),
            beacon ? fmt::format(", {} heartbeats sent recovering", beacon->beats()) : "");
-  _state_loaded->set();
   co_return true;
 }
 
-Task<bool> Participant::wait_loaded() {
-  COWORKER_ASSERT(reactor::Loop::current().core() == 0);
-  Status loaded = co_await _state_loaded->wait();
-  co_return loaded.ok();
+Task<void> Participant::core_main(unsigned core) {
+  // HTTP from the start: while the log replays, /v1/health answers 503
+  // "recovering" (DESIGN §3) and every other route 503, as the routes do
+  // for a core or a cluster that does not exist yet.
+  reactor::TaskGroup http;
+  http.spawn(serve_http(core));
+  co_await start_core(core);
+  co_await http.join();  // until the loop stops
+  if (core == 0 && _cluster) co_await _cluster->close();
+  if (has_core(core)) co_await _cores[core]->close();
 }
 
-Task<void> Participant::core_main(unsigned core) {
-  if (core == 0) {
-    if (!co_await load_state()) co_return;
-  } else {
-    Participant* self = this;
-    auto call = reactor::submit_to(0, [self] { return self->wait_loaded(); });
-    if (!co_await std::move(call)) co_return;
-  }
+Task<void> Participant::serve_http(unsigned core) {
+  http::ServerConfig config;
+  config.answered = [metrics = _metrics[core].get()](const http::Response& response) {
+    metrics->count_answer(response.status, answer_code(response));
+  };
+  http::Server server(*_router, std::move(config));
+  co_await server.serve(_http_fds[core]);
+}
+
+Task<void> Participant::start_core(unsigned core) {
+  if (core == 0 && !co_await load_state()) co_return;  // core 0 never arrives: a stop
+  auto loaded = _state_loaded->arrive_and_wait();
+  if (!co_await loaded) co_return;
   const bucket::Recovery& recovery = _loaded.recovery;
   const std::optional<Repair>& repair = _loaded.repair;
   bucket::LogStore::Config config = log_store_config(_flags, _data_dir.log_dir, core);
@@ -220,41 +224,25 @@ Task<void> Participant::core_main(unsigned core) {
   Core& mine = *_cores[core];
   mine.start();
   mine.start_scrub(recovery.core(core).unread);
+  if (core == 0 && repair) {
+    // Repair step 2 (repair.h): the old id is given up durably before the
+    // membership starts, and so before any core's first host (step 3).
+    const auto ticket = mine.storage().stage_repair(
+        {bucket::encode_identity_checkpoint(repair->identity)});
+    mine.staged();
+    // Stopping already when it fails: a failed log (the pump said so) or a
+    // signal.
+    if (!co_await mine.durable(ticket)) co_return;
+    log_info(0, "repair: the old id is given up; arriving anew");
+  }
+  // Core 0 starts the membership only once every core can take governments.
+  auto ready = _all_ready->arrive_and_wait();
+  if (!co_await ready) co_return;
   if (core == 0) {
-    if (repair) {
-      // Repair step 2 (repair.h): the old id is given up durably before the
-      // membership starts, and so before any core's first host (step 3).
-      const auto ticket = mine.storage().stage_repair(
-          {bucket::encode_identity_checkpoint(repair->identity)});
-      mine.staged();
-      if (!co_await mine.durable(ticket)) {
-        // Stopping already: a failed log (the pump said so) or a signal.
-        co_await mine.close();
-        co_return;
-      }
-      log_info(0, "repair: the old id is given up; arriving anew");
-    }
-    core_ready();
-    Status ready = co_await _all_ready->wait();
-    if (ready) {
-      _cluster = std::make_unique<ClusterNode>(*this, mine);
-      Result<void, std::string> started = _cluster->start();
-      if (!started) fail(2, started.error());
-    }
-  } else {
-    Participant* self = this;
-    co_await reactor::submit_to(0, [self] { self->core_ready(); });
+    _cluster = std::make_unique<ClusterNode>(*this, mine);
+    Result<void, std::string> started = _cluster->start();
+    if (!started) fail(2, started.error());
   }
-  {
-    http::ServerConfig config;
-    config.answered = [metrics = _metrics[core].get()](const http::Response& response) {
-      metrics->count_answer(response.status, answer_code(response));
-    };
-    http::Server server(*_router, std::move(config));
-    co_await server.serve(_http_fds[core]);
-  }
-  if (core == 0 && _cluster) co_await _cluster->close();
-  co_await mine.close();
 }
 
 }  // namespace coworker::server

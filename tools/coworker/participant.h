@@ -2,10 +2,11 @@
 //
 // Created by main() once the flags are parsed, the data directory is locked
 // and the boot hint read (boot.h step 1); run() starts the cores
-// (reactor::Smp) and returns the exit code once they stopped. Core 0 first
-// replays every core's log on a thread of its own (boot.h step 2) while it
-// heartbeats `recovering` from the hint (beacon.h); then every core opens
-// its log and the membership starts. Per core (`Core`, core.h):
+// (reactor::Smp) and returns the exit code once they stopped. Every core
+// serves HTTP from the start (503, /v1/health "recovering", until it can
+// serve). Core 0 first replays every core's log on a thread of its own
+// (boot.h step 2) while it heartbeats `recovering` from the hint
+// (beacon.h); then every core opens its log and the membership starts. Per core (`Core`, core.h):
 // the core's LogStore, the engine's storage over it, the BucketHost of the
 // buckets assigned to the core (bucket b on core b mod --cores), an HTTP
 // server on the core's SO_REUSEPORT listener, a ticker and a durability
@@ -36,6 +37,7 @@
 #include "http/router.h"
 #include "consensus/phaser.h"
 #include "reactor/ops.h"
+#include "reactor/latch.h"
 #include "reactor/smp.h"
 #include "reactor/sync.h"
 #include "tools/coworker/boot.h"
@@ -112,27 +114,29 @@ class Participant {
   void fail(int code, const std::string& reason);
 
  private:
+  // Every core: HTTP from the start (serve_http), the core's state and log
+  // (start_core), then, once the loop stops, the cluster and the core closed.
   reactor::Task<void> core_main(unsigned core);
+  reactor::Task<void> serve_http(unsigned core);
+  // Returns once this core serves (core 0: the membership started), or
+  // early when the process stops (fail() said why).
+  reactor::Task<void> start_core(unsigned core);
   // Core 0: boot.h step 2 on its thread, heartbeating from the hint
   // meanwhile (beacon.h); false when it failed (fail() said why) or the
   // process stops.
   reactor::Task<bool> load_state();
-  // Any core: until core 0 loaded the state (false: the process stops).
-  reactor::Task<bool> wait_loaded();
   // SIGTERM: leave the cluster, then exit 0 (bounded by --leave-timeout-ms);
   // SIGINT, or SIGTERM while not a serving member or asked twice: stop.
   void on_signal(int signo);
-  reactor::Task<void> start_cluster();
-  void core_ready();
 
   ServerFlags _flags;
   Timing _timing;
   DataDir _data_dir;
   const std::optional<BootHint> _hint;
-  // Written by core 0 before _state_loaded is set, then read by every core;
-  // each core takes its index out of it.
+  // Written by core 0 before it arrives at _state_loaded, then read by
+  // every core; each core takes its index out of it.
   Loaded _loaded;
-  std::unique_ptr<reactor::Event> _state_loaded;  // core 0's
+  std::unique_ptr<reactor::Latch> _state_loaded;  // every core arrives, core 0 once loaded
   std::atomic<bool> _stop_replay{false};           // core 0 tells the replay's thread
   std::string _address;
   std::vector<int> _http_fds;  // one SO_REUSEPORT listener per core
@@ -142,9 +146,8 @@ class Participant {
   std::unique_ptr<ClusterNode> _cluster;      // core 0's
   std::vector<std::unique_ptr<CoreMetrics>> _metrics;  // slot c written by core c only
   std::atomic<uint64_t> _cluster_id{0};       // written by core 0 only
-  unsigned _ready = 0;                        // cores ready (core 0 only)
   bool _leaving = false;                      // SIGTERM came (core 0 only)
-  std::unique_ptr<reactor::Event> _all_ready;  // core 0's
+  std::unique_ptr<reactor::Latch> _all_ready;  // every core, once it can take governments
 };
 
 }  // namespace coworker::server
