@@ -102,6 +102,7 @@ Disk::Disk(DiskOptions options, uint64_t seed) : _options(options), _faults(seed
 
 Disk::Ticket Disk::write(Tick now, consensus::Prng& prng, std::vector<DiskRecord> records) {
   COWORKER_ASSERT(!records.empty());
+  COWORKER_ASSERT(!_sync_failed);
   const Ticket ticket = ++_issued;
   if (!_batches.empty() && _batches.back().written == now) {
     // Same tick, same batch: one write + fsync carries them all.
@@ -125,6 +126,7 @@ void Disk::install(DurableImage image) {
 }
 
 void Disk::tick(Tick now) {
+  COWORKER_ASSERT(!_sync_failed);
   while (!_hung && !_batches.empty() && _batches.front().due <= now) {
     Batch& batch = _batches.front();
     COWORKER_ASSERT(batch.last > _durable);
@@ -207,10 +209,24 @@ void Disk::report(std::string violation) {
   if (!_image.fold_violation) _image.fold_violation = std::move(violation);
 }
 
+Disk::SyncEnd Disk::end_hang() {
+  COWORKER_ASSERT(_hung);
+  COWORKER_ASSERT(!_sync_failed);
+  _hung = false;
+  // One time in four, and only when a batch was being synced.
+  if (_batches.empty() || !_faults.chance_per_mille(250)) return SyncEnd::ok;
+  _sync_failed = true;
+  _syncs_failed++;
+  return SyncEnd::failed;
+}
+
 void Disk::crash() {
   recovered();  // every batch completed so far, through the server's fold
   _kept_through = 0;
   _last_crash = fmt::format("{} batches lost", _batches.size());
+  // After a failed fdatasync (end_hang) the disk is not hung: the batch it
+  // was syncing meets the fates of any crash below.
+  const char* failed = std::exchange(_sync_failed, false) ? "the stuck fdatasync failed; " : "";
   if (!_batches.empty() && !_hung && _faults.chance_per_mille(333)) {
     // The batch a server would have been writing reached the disk whole:
     // its fdatasync never returned, so nothing that waited for it was sent,
@@ -239,6 +255,7 @@ void Disk::crash() {
     _torn_at_crash += recovered.torn;
     _engine = std::move(recovered.image);  // what the restart starts from
   }
+  _last_crash = failed + _last_crash;
   _batches.clear();
   // Tickets of lost writes are never reused: the next boot's writes get new
   // ones, so nothing waits on a lost write.

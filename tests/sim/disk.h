@@ -11,7 +11,12 @@
 // sent. With log files it may instead be torn, and the records recovery
 // keeps of it (those before the tear) are recovered too. Which, is drawn
 // from the disk's own stream. A hung disk completes nothing until it is
-// released (the phaser issue's "stuck fdatasync").
+// released (the phaser issue's "stuck fdatasync"), and a stuck fdatasync
+// may end in failure (issue 19 point 4, `end_hang`): a server's log store
+// then fails for good and the process exits (bucket/log_store.h,
+// "Errors"), so the caller crashes the participant at once, and the batch
+// that was being synced is in doubt like any crash's — kept whole, torn or
+// lost.
 //
 // The durable image is one struct per hosted protocol, each folded from its
 // persist records by the protocol's own apply(). Phaser records are folded a
@@ -122,6 +127,13 @@ class Disk {
   void hang() { _hung = true; }
   void release() { _hung = false; }
   bool hung() const { return _hung; }
+  // The stuck fdatasync of a hung disk returns: ok (as release()), or,
+  // drawn from the disk's own stream when a batch was being written,
+  // failed. After `failed` the caller must crash the participant before
+  // anything else touches the disk (asserted).
+  enum class SyncEnd { ok, failed };
+  [[nodiscard]] SyncEnd end_hang();
+  uint64_t syncs_failed() const { return _syncs_failed; }
 
   const DurableImage& image() const { return _image; }
   // What a server's replay of this log recovers: what a boot starts from.
@@ -167,6 +179,8 @@ class Disk {
   Ticket _issued = 0;
   Ticket _durable = 0;
   bool _hung = false;
+  bool _sync_failed = false;  // end_hang said failed: only crash() may follow
+  uint64_t _syncs_failed = 0;
 };
 
 }  // namespace coworker::sim

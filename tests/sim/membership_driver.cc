@@ -92,7 +92,7 @@ void MembershipDriver::restart_due() {
     }
     if (_unhang_at[host] != 0 && _unhang_at[host] <= now) {
       _unhang_at[host] = 0;
-      if (_sim.node(host).up()) _sim.node(host).disk().release();
+      if (_sim.node(host).up()) end_hang(host);
     }
     if (_unstick_at[host] != 0 && _unstick_at[host] <= now) {
       _unstick_at[host] = 0;
@@ -393,6 +393,16 @@ void MembershipDriver::maybe_hang() {
   _sim.trace().event(_sim.now(), "hang", host, _unhang_at[host]);
   _sim.trace().note(_sim.now(), fmt::format("host {}'s disk hangs until {}", host, _unhang_at[host]));
   _sim.node(host).disk().hang();
+}
+
+// The stuck fdatasync returns. Failed, the participant's log store fails
+// for good and the process exits (disk.h): a crash, restarted later, with
+// the batch it was syncing in doubt.
+void MembershipDriver::end_hang(ParticipantId host) {
+  if (_sim.node(host).disk().end_hang() == Disk::SyncEnd::ok) return;
+  _sim.trace().event(_sim.now(), "sync-failed", host);
+  _sim.trace().note(_sim.now(), fmt::format("host {}'s stuck fdatasync fails: it stops", host));
+  crash(host, _prng.between(_swarm.down_min, _swarm.down_max));
 }
 
 void MembershipDriver::maybe_whole_crash() {

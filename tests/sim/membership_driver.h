@@ -42,6 +42,7 @@ class MembershipDriver {
   void maybe_one_way();
   void maybe_stick();
   void maybe_hang();
+  void end_hang(ParticipantId host);
   void maybe_whole_crash();
   void maybe_split();
   void maybe_roll();

@@ -426,7 +426,13 @@ void PhaserSwarm::faults() {
   };
   for (auto& [id, node] : _nodes) {
     if (node.host == nullptr && node.restart_at != 0 && node.restart_at <= _now) restart(id);
-    if (node.host != nullptr && node.disk->hung() && node.hung_until <= _now) node.disk->release();
+    if (node.host != nullptr && node.disk->hung() && node.hung_until <= _now) {
+      // Failed, the stuck fdatasync stops the participant (disk.h).
+      if (node.disk->end_hang() == Disk::SyncEnd::failed) {
+        log("sync-failed", id, 0);
+        crash(id, false);
+      }
+    }
   }
   if (_prng.chance(_options.crash_per_mille, 1000)) {
     if (ParticipantId id = any_up()) {

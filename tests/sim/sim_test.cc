@@ -82,6 +82,40 @@ TEST_CASE("sim: disk: a crash loses the batches not yet durable, but may keep th
   CHECK(recovered == std::set<uint64_t>{2, 3});  // both fates drawn
 }
 
+TEST_CASE("sim: disk: a stuck fdatasync that fails leaves its batch in doubt, as a crash does") {
+  const auto promise = [](uint64_t round) {
+    return std::vector<DiskRecord>{consensus::PersistRecord{consensus::PersistPromise{{round, 1}}}};
+  };
+  std::set<uint64_t> recovered;
+  uint64_t ok = 0;
+  for (uint64_t seed = 1; seed <= 200; seed++) {
+    consensus::Prng prng(1);
+    Disk disk(DiskOptions{1, 1}, seed);
+    disk.hang();
+    CHECK(disk.end_hang() == Disk::SyncEnd::ok);  // nothing was being synced
+    disk.write(10, prng, promise(1));
+    disk.tick(11);
+    disk.hang();
+    const Disk::Ticket stuck = disk.write(20, prng, promise(2));
+    disk.tick(100);
+    CHECK(disk.durable() < stuck);
+    if (disk.end_hang() == Disk::SyncEnd::ok) {
+      ok++;
+      disk.tick(100);
+      CHECK(disk.durable() == stuck);
+      continue;
+    }
+    disk.crash();  // the participant stops
+    const uint64_t round = disk.image().paxos.promised.round;
+    CHECK((round == 1 || round == 2));
+    recovered.insert(round);
+    CHECK(disk.last_crash().find("the stuck fdatasync failed") == 0);
+    CHECK(disk.syncs_failed() == 1);
+  }
+  CHECK(ok > 0);
+  CHECK(recovered == std::set<uint64_t>{1, 2});  // the stuck batch lost, or on the disk
+}
+
 TEST_CASE("sim: network: links stay FIFO unless reordering, partitions drop in flight") {
   consensus::Prng prng(2);
   Network network(prng, 2, NetworkOptions{0, 0, 1, 9, false});
