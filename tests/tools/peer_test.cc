@@ -667,6 +667,36 @@ Task<void> close_pending_body() {
   ::close(*deaf);
 }
 
+// A transport handed to a new owner (the RecoveryBeacon's to the
+// ClusterNode) keeps its listener and links: frames both ways go on over
+// the same connections, and what comes in reaches the new handler only.
+Task<void> hand_over_body() {
+  Node a("127.0.0.1:0");
+  Node b("127.0.0.2:0");
+  a.transport.send(b.address, FrameType::membership, "before");
+  b.transport.send(a.address, FrameType::membership, "before");
+  CHECK(co_await wait_until([&] { return a.inbox.size() == 1 && b.inbox.size() == 1; }));
+  const PeerStats opened_a = a.transport.stats();
+  const PeerStats opened_b = b.transport.stats();
+  std::vector<std::string> taken;
+  a.transport.hand_over(
+      [&taken](const PeerInfo&, FrameType, std::string_view payload) {
+        taken.emplace_back(payload);
+      },
+      500ms);
+  a.transport.send(b.address, FrameType::phaser, "after");
+  b.transport.send(a.address, FrameType::phaser, "after");
+  CHECK(co_await wait_until([&] { return taken.size() == 1 && b.inbox.size() == 2; }));
+  CHECK(taken == std::vector<std::string>{"after"});
+  CHECK(a.inbox.size() == 1);  // the first owner heard nothing more
+  CHECK(b.from(a.address) == std::vector<std::string>{"before", "after"});
+  // Over the same connections: none opened again on either side.
+  CHECK(a.transport.stats().connects == opened_a.connects);
+  CHECK(b.transport.stats().connects == opened_b.connects);
+  co_await a.transport.close();
+  co_await b.transport.close();
+}
+
 Task<void> stop_when(std::function<bool()> done, Loop& loop) {
   const bool ok = co_await wait_until(std::move(done));
   CHECK(ok);
@@ -701,6 +731,10 @@ TEST_CASE("peer: a full queue drops the frames beyond it and counts them") {
 
 TEST_CASE("peer: close() with a blocked send and a reconnect timer does not hang") {
   block_on(close_pending_body());
+}
+
+TEST_CASE("peer: a transport handed over keeps its links; the new owner hears what comes") {
+  block_on(hand_over_body());
 }
 
 TEST_CASE("peer: the loop's stop ends every task of transports never closed") {

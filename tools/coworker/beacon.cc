@@ -40,7 +40,7 @@ Result<void, std::string> RecoveryBeacon::listen(const reactor::Endpoint& peer_l
 }
 
 void RecoveryBeacon::beat() {
-  COWORKER_ASSERT(_peers != nullptr);
+  COWORKER_ASSERT(_peers != nullptr);  // not handed over
   if (_told_gone) return;  // nothing left to keep (each answer costs a member a snapshot)
   _beats++;
   // Step 2: applied 0 and the hint's boot (the node's next boot is higher).
@@ -49,6 +49,16 @@ void RecoveryBeacon::beat() {
   for (const std::string& member : _hint.members) {
     _peers->send(std::string(peer_part(member)), FrameType::membership, payload);
   }
+}
+
+std::unique_ptr<PeerTransport> RecoveryBeacon::hand_over() {
+  COWORKER_ASSERT(_peers != nullptr);
+  // `this` is not to be called any more: frames are dropped until the new
+  // owner's handler, with its own connect timeout, replaces this one.
+  _peers->hand_over([](const PeerInfo&, FrameType, std::string_view) {}, _heartbeat);
+  _peers->set_cluster(0);
+  _peers->set_self_id(0);
+  return std::move(_peers);
 }
 
 reactor::Task<void> RecoveryBeacon::close() {

@@ -6,7 +6,8 @@
 // count only after the recovery timeout; silence still departs it).
 //
 // Core 0 runs it from the start of the process until the replay is done,
-// then closes it and starts the ClusterNode on the same peer address:
+// then hands its transport, still listening, to the ClusterNode (closed
+// instead when the process stops during the replay):
 //   1. From the boot hint (boot.h step 1), every --heartbeat-ms:
 //      MemberHeartbeat{sent: its own count, applied: 0, recovering,
 //      boot: the hint's} to every member the hint knows, addressed to
@@ -49,7 +50,12 @@ class RecoveryBeacon {
   Result<void, std::string> listen(const reactor::Endpoint& peer_listen);
   // Step 1: one heartbeat to every member the hint knows.
   void beat();
-  // Ends the transport and waits for it; before the ClusterNode listens.
+  // Once the replay is done: no more heartbeats, and the transport, still
+  // listening with its links open, given away as a fresh one would start
+  // (no cluster, no id: the ClusterNode sets them); what comes in until its
+  // new owner takes it over is dropped.
+  std::unique_ptr<PeerTransport> hand_over();
+  // When the process stops during the replay: ends the transport and waits.
   reactor::Task<void> close();
 
   uint64_t beats() const { return _beats; }

@@ -70,19 +70,24 @@ ClusterNode::ClusterNode(Participant& participant, Core& core0)
 
 ClusterNode::~ClusterNode() = default;
 
-Result<void, std::string> ClusterNode::start() {
+Result<void, std::string> ClusterNode::start(std::unique_ptr<PeerTransport> peers) {
   const ServerFlags& flags = _participant.flags();
-  _peers = std::make_unique<PeerTransport>(
-      [this](const PeerInfo& from, FrameType type, std::string_view payload) {
-        on_frame(from, type, payload);
-      });
-  Result<reactor::Endpoint, std::string> endpoint =
-      reactor::Endpoint::parse(flags.peer_listen.to_string());
-  if (!endpoint) return endpoint.error();
-  Result<reactor::Endpoint> bound = _peers->listen(*endpoint);
-  if (!bound) {
-    return fmt::format("cannot listen on --peer-listen {}: {}", flags.peer_listen.to_string(),
-                       bound.error().message());
+  auto on_frame = [this](const PeerInfo& from, FrameType type, std::string_view payload) {
+    this->on_frame(from, type, payload);
+  };
+  if (peers) {
+    _peers = std::move(peers);
+    _peers->hand_over(std::move(on_frame), PeerConfig{}.connect_timeout);
+  } else {
+    _peers = std::make_unique<PeerTransport>(std::move(on_frame));
+    Result<reactor::Endpoint, std::string> endpoint =
+        reactor::Endpoint::parse(flags.peer_listen.to_string());
+    if (!endpoint) return endpoint.error();
+    Result<reactor::Endpoint> bound = _peers->listen(*endpoint);
+    if (!bound) {
+      return fmt::format("cannot listen on --peer-listen {}: {}", flags.peer_listen.to_string(),
+                         bound.error().message());
+    }
   }
   // A cluster is born with a random id; a newcomer learns it by arriving,
   // and a participant restarted on its data dir knows it from its state

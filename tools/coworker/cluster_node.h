@@ -72,9 +72,10 @@ class ClusterNode final : private bucket::MembershipEffects {
   ClusterNode(const ClusterNode&) = delete;
   ClusterNode& operator=(const ClusterNode&) = delete;
 
-  // Listens for peers and starts the membership node (bootstrap, arrival
-  // or restart). A one-line reason when it cannot.
-  Result<void, std::string> start();
+  // Listens for peers — or takes over `peers`, listening already (the
+  // RecoveryBeacon's, beacon.h) — and starts the membership node
+  // (bootstrap, arrival or restart). A one-line reason when it cannot.
+  Result<void, std::string> start(std::unique_ptr<PeerTransport> peers);
   reactor::Task<void> close();
 
   void tick();

@@ -159,7 +159,7 @@ Task<bool> Participant::load_state() {
     }
     co_return false;
   }
-  if (beacon) co_await beacon->close();
+  if (beacon) _handed_peers = beacon->hand_over();
   Result<Loaded, BootFailure> loaded = (*offload)->take();
   if (!loaded) {
     fail(loaded.error().code, loaded.error().reason);
@@ -185,6 +185,7 @@ Task<void> Participant::core_main(unsigned core) {
   co_await start_core(core);
   co_await http.join();  // until the loop stops
   if (core == 0 && _cluster) co_await _cluster->close();
+  if (core == 0 && _handed_peers) co_await _handed_peers->close();  // stopped before the cluster
   if (has_core(core)) co_await _cores[core]->close();
 }
 
@@ -240,7 +241,7 @@ Task<void> Participant::start_core(unsigned core) {
   if (!co_await ready) co_return;
   if (core == 0) {
     _cluster = std::make_unique<ClusterNode>(*this, mine);
-    Result<void, std::string> started = _cluster->start();
+    Result<void, std::string> started = _cluster->start(std::move(_handed_peers));
     if (!started) fail(2, started.error());
   }
 }

@@ -50,6 +50,7 @@ namespace coworker::server {
 
 class Core;
 class ClusterNode;
+class PeerTransport;
 
 // Time in ticks, derived from --heartbeat-ms: a membership heartbeat is
 // heartbeat_ticks ticks (DESIGN §3 timings become tick counts here).
@@ -144,6 +145,9 @@ class Participant {
   std::unique_ptr<reactor::Smp> _smp;
   std::vector<std::unique_ptr<Core>> _cores;  // slot c written by core c before it is ready
   std::unique_ptr<ClusterNode> _cluster;      // core 0's
+  // Core 0's: the RecoveryBeacon's transport, listening, until the
+  // ClusterNode takes it over (beacon.h).
+  std::unique_ptr<PeerTransport> _handed_peers;
   std::vector<std::unique_ptr<CoreMetrics>> _metrics;  // slot c written by core c only
   std::atomic<uint64_t> _cluster_id{0};       // written by core 0 only
   bool _leaving = false;                      // SIGTERM came (core 0 only)

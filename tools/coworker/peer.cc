@@ -173,6 +173,12 @@ void PeerTransport::set_self_id(uint64_t id) {
   refresh_hellos();
 }
 
+void PeerTransport::hand_over(OnFrame on_frame, reactor::Milliseconds connect_timeout) {
+  COWORKER_ASSERT(on_frame != nullptr);
+  _on_frame = std::move(on_frame);
+  _config.connect_timeout = connect_timeout;
+}
+
 bool PeerTransport::cluster_matches(uint64_t cluster) const {
   return cluster == 0 || _cluster == 0 || cluster == _cluster;
 }

@@ -131,6 +131,11 @@ class PeerTransport {
   void set_cluster(uint64_t cluster);
   void set_self_id(uint64_t id);
 
+  // A new owner (the RecoveryBeacon hands its transport to the ClusterNode,
+  // beacon.h): who hears the frames from now on, and its connect timeout;
+  // the listener and every link are kept.
+  void hand_over(OnFrame on_frame, reactor::Milliseconds connect_timeout);
+
   // Ends everything and waits for it; frames still queued are dropped.
   reactor::Task<void> close();
 
