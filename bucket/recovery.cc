@@ -438,6 +438,18 @@ void CoreScanner::compute_suspects() {
       _report.suspect_buckets.push_back(bucket);
     }
   }
+  // Damage no header names may have held the only records of a bucket (or
+  // of the promise counter), which then leaves nothing to make it suspect:
+  // the participant must give up the id that acked or promised with them.
+  // The counter's bucket says so, as it does when it has records here,
+  // until a reset of it follows the damage (repair.h step 3). Found by the
+  // simulator's damage probe (tests/sim/log_files.h step 4): a lost counter
+  // record recovered as counter 0.
+  if (_last_unattributed_seq > 0 && !_buckets.contains(participant_bucket)) {
+    COWORKER_ASSERT(_report.suspect_buckets.empty() ||
+                    _report.suspect_buckets.back() < participant_bucket);
+    _report.suspect_buckets.push_back(participant_bucket);
+  }
   // Core 0 holds the membership state even when damage left no record of it.
   if (_core == 0 && _last_unattributed_seq > 0 &&
       _buckets[membership_bucket].last_checkpoint_seq < _last_unattributed_seq) {

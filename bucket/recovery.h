@@ -79,8 +79,11 @@
 // damaged header still names it (a payload-only flip) or the damage is
 // unattributed (header unreadable, zeros, misdirected write, missing segment)
 // and the bucket has records in that log. `unattributed` tells the host that
-// buckets without surviving records may be hit too. The membership state
-// (core 0) counts as the bucket `membership_bucket`.
+// buckets without surviving records may be hit too; the promise counter's
+// bucket (`participant_bucket`) is then suspect whether or not it has
+// records, until a reset of it follows, so the host gives up its id
+// (repair.h). The membership state (core 0) counts as the bucket
+// `membership_bucket`.
 //
 // Limitation: damage to the very last batch of a log is indistinguishable
 // from a torn write and is cut; the replicas hold that data (DESIGN §4).

@@ -189,8 +189,9 @@ Result<Loaded, BootFailure> load(const ServerFlags& flags, const DataDir& dir,
     COWORKER_ASSERT(!replayed->foreign);
   }
   Loaded& loaded = replayed->loaded;
-  Result<std::optional<Repair>, std::string> repair = plan_repair(
-      loaded.image, loaded.recovery, loaded.indexes, dir.id, !flags.join.empty());
+  Result<std::optional<bucket::Repair>, std::string> repair =
+      bucket::plan_repair(loaded.image, loaded.recovery, flags.cores, loaded.indexes, dir.id,
+                          !flags.join.empty());
   if (!repair) return BootFailure{1, fmt::format("{} in {}", repair.error(), dir.log_dir)};
   loaded.repair = std::move(*repair);
   if (loaded.repair) {

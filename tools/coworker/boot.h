@@ -14,7 +14,7 @@
 //      loop runs the beacon): every core's log replayed into the engine's
 //      image and the per-core indexes, the log re-mapped first when it was
 //      written with another --cores (bucket/remap.h), and the repair plan
-//      when recovery found damage (repair.h). Slow on a large log: about
+//      when recovery found damage (bucket/repair.h). Slow on a large log: about
 //      0.07 s per GiB retained from the summaries, 0.8 s per GiB read whole
 //      (docs/OPERATIONS.md) — hence the beacon, so a slow replay is not a
 //      departure (DESIGN §3: a `recovering` participant is departed only
@@ -31,11 +31,11 @@
 #include "bucket/bucket_index.h"
 #include "bucket/engine_records.h"
 #include "bucket/recovery.h"
+#include "bucket/repair.h"
 #include "consensus/ids.h"
 #include "reactor/result.h"
 #include "tools/coworker/data_dir.h"
 #include "tools/coworker/flags.h"
-#include "tools/coworker/repair.h"
 
 namespace coworker::server {
 
@@ -58,7 +58,7 @@ struct Loaded {
   bucket::EngineImage image;
   std::vector<std::unique_ptr<bucket::BucketIndex>> indexes;  // one per core
   bucket::Recovery recovery;
-  std::optional<Repair> repair;  // recovery found damage (already applied)
+  std::optional<bucket::Repair> repair;  // recovery found damage (already applied)
 };
 
 // Why step 2 failed: the exit code (1 an operating failure, 2 parameters

@@ -342,7 +342,7 @@ void Core::create_host(consensus::ParticipantId self) {
   COWORKER_ASSERT(_host == nullptr);
   COWORKER_ASSERT(self != consensus::no_participant);
   if (!_resets.empty()) {
-    // Repair step 3 (repair.h): core 0 made the old id's end durable before
+    // Repair step 3 (bucket/repair.h): core 0 made the old id's end durable before
     // the membership gave us `self`; the resets go before any record of
     // the new host. Durable in log order: nothing needs to wait for them.
     std::vector<bucket::EngineRecord> records;

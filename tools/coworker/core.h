@@ -50,7 +50,7 @@ struct BucketView {
 
 class Core final : private bucket::HostEffects {
  public:
-  // `resets`: buckets this core discards before its first host (repair.h
+  // `resets`: buckets this core discards before its first host (bucket/repair.h
   // step 3; none unless recovery found damage).
   Core(Participant& participant, unsigned core, std::unique_ptr<bucket::LogStore> store,
        std::unique_ptr<bucket::BucketIndex> index, std::vector<uint32_t> resets);
@@ -208,7 +208,7 @@ class Core final : private bucket::HostEffects {
   const unsigned _core;
   std::unique_ptr<bucket::LogStore> _store;
   std::unique_ptr<bucket::BucketIndex> _index;
-  std::vector<uint32_t> _resets;  // repair.h step 3, until the first host
+  std::vector<uint32_t> _resets;  // bucket/repair.h step 3, until the first host
   bucket::StoreStorage _storage;
   bucket::EntryReader _reader;
   std::unique_ptr<bucket::BucketHost> _host;

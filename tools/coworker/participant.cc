@@ -203,7 +203,7 @@ Task<void> Participant::start_core(unsigned core) {
   auto loaded = _state_loaded->arrive_and_wait();
   if (!co_await loaded) co_return;
   const bucket::Recovery& recovery = _loaded.recovery;
-  const std::optional<Repair>& repair = _loaded.repair;
+  const std::optional<bucket::Repair>& repair = _loaded.repair;
   bucket::LogStore::Config config = log_store_config(_flags, _data_dir.log_dir, core);
   config.flushed = [metrics = _metrics[core].get()](std::chrono::steady_clock::duration took) {
     metrics->fdatasync_seconds.observe(std::chrono::duration<double>(took).count());
@@ -226,7 +226,7 @@ Task<void> Participant::start_core(unsigned core) {
   mine.start();
   mine.start_scrub(recovery.core(core).unread);
   if (core == 0 && repair) {
-    // Repair step 2 (repair.h): the old id is given up durably before the
+    // Repair step 2 (bucket/repair.h): the old id is given up durably before the
     // membership starts, and so before any core's first host (step 3).
     const auto ticket = mine.storage().stage_repair(
         {bucket::encode_identity_checkpoint(repair->identity)});

@@ -44,7 +44,6 @@
 #include "tools/coworker/data_dir.h"
 #include "tools/coworker/flags.h"
 #include "tools/coworker/metrics.h"
-#include "tools/coworker/repair.h"
 
 namespace coworker::server {
 

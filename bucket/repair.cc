@@ -1,4 +1,4 @@
-#include "tools/coworker/repair.h"
+#include "bucket/repair.h"
 
 #include <algorithm>
 #include <set>
@@ -9,7 +9,7 @@
 #include "consensus/assert.h"
 #include "consensus/membership_node.h"
 
-namespace coworker::server {
+namespace coworker::bucket {
 
 namespace {
 
@@ -24,20 +24,19 @@ std::string describe(const std::set<uint32_t>& buckets, bool membership, bool co
 }  // namespace
 
 Result<std::optional<Repair>, std::string> plan_repair(
-    bucket::EngineImage& image, const bucket::Recovery& recovery,
-    std::vector<std::unique_ptr<bucket::BucketIndex>>& indexes, uint64_t data_dir_id,
-    bool can_join) {
-  const unsigned cores = static_cast<unsigned>(indexes.size());
+    EngineImage& image, const Recovery& recovery, unsigned cores,
+    std::span<const std::unique_ptr<BucketIndex>> indexes, uint64_t data_dir_id, bool can_join) {
   COWORKER_ASSERT(cores > 0);
+  COWORKER_ASSERT(indexes.empty() || indexes.size() == cores);
   std::set<uint32_t> buckets(image.damaged_buckets.begin(), image.damaged_buckets.end());
   bool membership = image.membership_damaged;
   bool counter = image.counter_damaged;
-  for (const bucket::CoreReport& core : recovery.cores) {
+  for (const CoreReport& core : recovery.cores) {
     for (uint32_t b : core.suspect_buckets) {
-      if (b == bucket::participant_bucket) {
+      if (b == participant_bucket) {
         counter = true;
       } else {
-        COWORKER_ASSERT(b < bucket::participant_bucket);
+        COWORKER_ASSERT(b < participant_bucket);
         buckets.insert(b);
       }
     }
@@ -70,14 +69,14 @@ Result<std::optional<Repair>, std::string> plan_repair(
     const unsigned core = b % cores;
     repair.resets[core].push_back(b);
     image.phasers.erase(b);
-    indexes[core]->reset(b);
+    if (!indexes.empty()) indexes[core]->reset(b);
   }
   image.damaged_buckets.clear();
   if (counter) {
     // Every core's log may hold counter records: each folds its own reset.
-    for (auto& resets : repair.resets) resets.push_back(bucket::participant_bucket);
+    for (auto& resets : repair.resets) resets.push_back(participant_bucket);
   }
   return std::optional<Repair>{std::move(repair)};
 }
 
-}  // namespace coworker::server
+}  // namespace coworker::bucket

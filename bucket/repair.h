@@ -4,7 +4,8 @@
 // It gives up its id and arrives anew; the cluster departs the old id
 // (after the departure timeout, as after a crash) and grows the buckets
 // back to the new one (phaser.h step 9). In order:
-//   1. plan_repair (main.cc, before the cores start): every damaged bucket
+//   1. plan_repair (after the replay, before the cores start; the
+//      simulator's disk after its recovery, tests/sim/disk.h): every damaged bucket
 //      (recovery's suspects, the image's damaged buckets, and those whose
 //      index lost a committed write: damage before a checkpoint still loses
 //      entries, which no checkpoint holds) is forgotten in the boot image
@@ -30,6 +31,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -39,7 +41,7 @@
 #include "consensus/membership_messages.h"
 #include "reactor/result.h"
 
-namespace coworker::server {
+namespace coworker::bucket {
 
 struct Repair {
   consensus::Identity identity;               // without id: step 2
@@ -48,12 +50,12 @@ struct Repair {
 };
 
 // Step 1. No damage: nullopt. Damage: the plan, applied already to `image`
-// and `indexes` (one per core). An error when the membership state is
-// damaged and there is nowhere to arrive anew (no member remembered, no
-// --join: `can_join` false).
+// and `indexes` (one per core, or none where no index is kept: the
+// simulator). An error when the membership state is damaged and there is
+// nowhere to arrive anew (no member remembered, no --join: `can_join`
+// false).
 Result<std::optional<Repair>, std::string> plan_repair(
-    bucket::EngineImage& image, const bucket::Recovery& recovery,
-    std::vector<std::unique_ptr<bucket::BucketIndex>>& indexes, uint64_t data_dir_id,
-    bool can_join);
+    EngineImage& image, const Recovery& recovery, unsigned cores,
+    std::span<const std::unique_ptr<BucketIndex>> indexes, uint64_t data_dir_id, bool can_join);
 
-}  // namespace coworker::server
+}  // namespace coworker::bucket
