@@ -7,6 +7,7 @@
 
 #include "consensus/overloaded.h"
 #include "consensus/assert.h"
+#include "bucket/repair.h"
 #include "consensus/membership_codec.h"
 
 namespace coworker::sim {
@@ -94,9 +95,25 @@ std::optional<std::string> difference(const Mine& mine, const Server& server) {
   return std::nullopt;
 }
 
+// What of a bucket's image a repair must keep as it was: all of it but an
+// empty register. An empty write holds no position (its promise is in
+// `promise` already), and one a replica persisted stays in the fold after
+// its commit, which changes no position, until a round's checkpoint keeps
+// it: damage to its record before that checkpoint loses nothing.
+consensus::PhaserDurable material(consensus::PhaserDurable image) {
+  if (image.register_ != nullptr && image.register_->entries.empty()) image.register_ = nullptr;
+  return image;
+}
+
+bucket::EngineImage material(bucket::EngineImage image) {
+  for (auto& [bucket, phaser] : image.phasers) phaser = material(std::move(phaser));
+  return image;
+}
+
 }  // namespace
 
-Disk::Disk(DiskOptions options, uint64_t seed) : _options(options), _faults(seed) {
+Disk::Disk(DiskOptions options, uint64_t seed)
+    : _options(options), _faults(seed), _damage(consensus::derive_seed(seed, 1)) {
   if (_options.files) _files = std::make_unique<LogFiles>();
 }
 
@@ -254,6 +271,7 @@ void Disk::crash() {
     }
     _torn_at_crash += recovered.torn;
     _engine = std::move(recovered.image);  // what the restart starts from
+    probe_damage();
   }
   _last_crash = failed + _last_crash;
   _batches.clear();
@@ -261,6 +279,46 @@ void Disk::crash() {
   // ones, so nothing waits on a lost write.
   _durable = _issued;
   _hung = false;
+}
+
+void Disk::probe_damage() {
+  if (!_damage.chance(1, 2)) return;  // half the crashes: a copy and a replay each
+  std::optional<LogFiles::Damaged> damaged = _files->damage_copy(_damage);
+  if (!damaged) return;
+  _damage_probes++;
+  if (!damaged->report.corrupt()) {
+    report(fmt::format("damage at rest not found: {}", damaged->fault));
+    return;
+  }
+  bucket::Recovery recovery;
+  recovery.cores.push_back(std::move(damaged->report));
+  bucket::EngineImage& kept = damaged->image;
+  constexpr unsigned cores = 1;
+  constexpr bool can_join = true;  // the simulator's hosts always have others to ask
+  Result<std::optional<bucket::Repair>, std::string> plan =
+      bucket::plan_repair(kept, recovery, cores, {}, 1, can_join);
+  COWORKER_ASSERT(plan.ok());
+  std::optional<std::string> why;
+  if (*plan) {
+    _damage_repairs++;
+    // What the repaired participant keeps of its buckets is what its
+    // intact log holds; its identity and counter start over.
+    for (const auto& [bucket, image] : kept.phasers) {
+      const auto intact = _engine.phasers.find(bucket);
+      if (intact == _engine.phasers.end()) {
+        why = fmt::format("it keeps bucket {}, which the intact log does not hold", bucket);
+      } else if (auto differs = phaser_difference(material(intact->second), material(image))) {
+        why = fmt::format("it keeps bucket {} with {}", bucket, *differs);
+      }
+      if (why) break;
+    }
+  } else if (auto differs = difference(material(_engine), material(kept))) {
+    why = "nothing to repair, yet it recovers " + *differs;
+  }
+  if (why) {
+    report(fmt::format("after damage at rest ({}; recovery: {}), {}", damaged->fault,
+                       recovery.cores[0].describe(), *why));
+  }
 }
 
 void Disk::tear(const Batch& batch) {

@@ -33,7 +33,13 @@
 // nothing in the simulated disk is ever damaged. A disk with `files` also
 // writes those records as the server's log files (log_files.h): its crash
 // may tear the batch being written, and the restart recovers from what
-// bucket/recovery.cc reads back. (The Paxos families' records have no
+// bucket/recovery.cc reads back. At each crash, damage at rest is probed on
+// a copy of those files (log_files.h step 4; issue 19 point 4): recovery
+// must report it, and what the server's repair plan (bucket/repair.h)
+// keeps of the damaged copy — every bucket it does not reset, and the
+// membership state and counter when it resets nothing — must be what the
+// intact log holds: damage is never served. (The restart itself goes on
+// from the intact files.) (The Paxos families' records have no
 // log-store form: they stay in memory.)
 #pragma once
 
@@ -134,6 +140,9 @@ class Disk {
   enum class SyncEnd { ok, failed };
   [[nodiscard]] SyncEnd end_hang();
   uint64_t syncs_failed() const { return _syncs_failed; }
+  // Damage at rest probed at crashes, and those a repair would reset.
+  uint64_t damage_probes() const { return _damage_probes; }
+  uint64_t damage_repairs() const { return _damage_repairs; }
 
   const DurableImage& image() const { return _image; }
   // What a server's replay of this log recovers: what a boot starts from.
@@ -153,6 +162,7 @@ class Disk {
   void apply(const DiskRecord& record);
   void apply_engine(const bucket::EngineRecord& record);
   void report(std::string violation);
+  void probe_damage();  // after the crash's recovery, from `_engine`
 
   struct Batch {
     Tick written = 0;
@@ -165,6 +175,9 @@ class Disk {
 
   DiskOptions _options;
   consensus::Prng _faults;
+  consensus::Prng _damage;  // step 4's draws: a stream of their own, the faults' unchanged
+  uint64_t _damage_probes = 0;
+  uint64_t _damage_repairs = 0;
   uint64_t _kept_at_crash = 0;
   Ticket _kept_through = 0;
   std::string _last_crash;

@@ -113,11 +113,22 @@ void LogFiles::write_at(uint64_t offset, const std::string& bytes) {
   }
 }
 
+void LogFiles::place(uint64_t batch_at, const std::vector<Placed>& placed, size_t count) {
+  COWORKER_ASSERT(count <= placed.size());
+  if (count == 0) return;
+  _last_batch_at = batch_at;
+  for (size_t i = 0; i < count; i++) {
+    _records.push_back(Extent{batch_at + placed[i].at, placed[i].needed, placed[i].bytes,
+                              _next_seq + i});
+  }
+}
+
 void LogFiles::append(std::span<const bucket::EngineRecord> batch) {
   if (batch.empty()) return;
   std::vector<Placed> placed;
   const std::string bytes = encode(batch, &placed);
   write_at(_offset, bytes);
+  place(_offset, placed, placed.size());
   _offset += bytes.size();
   _next_seq += placed.size();
   _boot_pending = false;
@@ -155,6 +166,7 @@ size_t LogFiles::tear(std::span<const bucket::EngineRecord> batch, consensus::Pr
   }
   // The segment header and the boot record, if it opened with them.
   const size_t opened = placed.size() - batch.size();
+  place(_offset, placed, intact);
   _offset += end;
   _next_seq += intact;
   return intact > opened ? intact - opened : 0;
@@ -176,9 +188,60 @@ LogFiles::Recovered LogFiles::recover() {
         resume.segment, resume.offset, resume.next_seq, segment_index, _offset, _next_seq);
   }
   out.torn = report->torn.has_value();
+  COWORKER_ASSERT(_records.empty() || _records.back().at + _records.back().bytes <= _offset);
   _boot_pending = true;  // the next life
   // What LogStore::open does to a torn tail: the log ends where it says.
   COWORKER_ASSERT(::ftruncate(_fd, static_cast<off_t>(_offset)) == 0);
+  return out;
+}
+
+std::optional<LogFiles::Damaged> LogFiles::damage_copy(consensus::Prng& prng) {
+  size_t below = 0;  // records below the last batch
+  while (below < _records.size() && _records[below].at < _last_batch_at) below++;
+  if (below == 0) return std::nullopt;
+  const std::string copy_dir = _dir + "/damaged";
+  Status made = bucket::make_dirs(bucket::core_dir(copy_dir, 0));
+  COWORKER_ASSERT(made.ok());
+  const std::string copy = bucket::segment_path(copy_dir, 0, segment_index);
+  std::filesystem::copy_file(_segment, copy, std::filesystem::copy_options::overwrite_existing);
+  const int fd = ::open(copy.c_str(), O_RDWR | O_CLOEXEC);
+  COWORKER_ASSERT(fd >= 0);
+
+  Damaged out;
+  const Extent& victim = _records[prng.below(below)];
+  std::string bytes;
+  if (prng.chance(1, 4)) {
+    // A misdirected write: another record's bytes, whole, where this one was.
+    const Extent* source = &_records[prng.below(_records.size())];
+    if (source == &victim) source = &_records[(source - _records.data() + 1) % _records.size()];
+    COWORKER_ASSERT(source != &victim);
+    // Not into the last batch (step 4): the write is cut to end before it.
+    bytes.resize(std::min<uint64_t>(source->bytes, _last_batch_at - victim.at));
+    COWORKER_ASSERT(::pread(fd, bytes.data(), bytes.size(), static_cast<off_t>(source->at)) ==
+                    static_cast<ssize_t>(bytes.size()));
+    out.fault = fmt::format("record seq {} (at {}) overwritten by {} bytes of seq {}", victim.seq,
+                            victim.at, bytes.size(), source->seq);
+  } else {
+    const uint64_t byte = prng.below(victim.needed);
+    const int bit = static_cast<int>(prng.below(8));
+    bytes.resize(1);
+    COWORKER_ASSERT(::pread(fd, bytes.data(), 1, static_cast<off_t>(victim.at + byte)) == 1);
+    bytes[0] = static_cast<char>(bytes[0] ^ (1 << bit));
+    out.fault = fmt::format("record seq {} (at {}): bit {} of byte {} of {} flipped", victim.seq,
+                            victim.at, bit, byte, victim.needed);
+    const uint64_t at = victim.at + byte;
+    COWORKER_ASSERT(::pwrite(fd, bytes.data(), 1, static_cast<off_t>(at)) == 1);
+    bytes.clear();
+  }
+  if (!bytes.empty()) {
+    COWORKER_ASSERT(::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(victim.at)) ==
+                    static_cast<ssize_t>(bytes.size()));
+  }
+  ::close(fd);
+  Result<bucket::CoreReport> report = bucket::replay_core(
+      copy_dir, 0, [&](const bucket::ReplayedRecord& r) { out.image.apply(r.header, r.payload); });
+  COWORKER_ASSERT(report.ok());  // the file system works; damage is in the report
+  out.report = std::move(*report);
   return out;
 }
 

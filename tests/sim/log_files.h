@@ -27,6 +27,13 @@
 //      that does not end exactly after the records step 2 kept. The file is
 //      then cut where recovery says the log ends, as LogStore::open erases
 //      a torn tail, and the log continues from there.
+//   4. Damage at rest, probed on a copy (damage_copy; the run goes on from
+//      the intact files): one record, below the last batch (damage there
+//      cannot be told from a torn tail: docs/ARCHITECTURE.md, recovery's
+//      "Limitation"), gets one bit flipped anywhere in its header or
+//      payload, or another record's bytes written over it (a misdirected
+//      write). Recovery reads the copy; the disk checks what it found and
+//      what a repair would keep (disk.h).
 // Files live under /dev/shm when it is writable (no disk I/O), else
 // $TMPDIR or /tmp, and are removed with the object.
 #pragma once
@@ -38,6 +45,7 @@
 #include <vector>
 
 #include "bucket/engine_records.h"
+#include "bucket/recovery.h"
 #include "consensus/prng.h"
 
 namespace coworker::sim {
@@ -70,6 +78,14 @@ class LogFiles {
   // Step 3.
   Recovered recover();
 
+  // Step 4: nothing when the log holds no record below its last batch.
+  struct Damaged {
+    bucket::CoreReport report;
+    bucket::EngineImage image;  // recovery's fold of the damaged copy
+    std::string fault;          // what was done to which record
+  };
+  std::optional<Damaged> damage_copy(consensus::Prng& prng);
+
   uint64_t bytes() const { return _offset; }
 
  private:
@@ -79,6 +95,15 @@ class LogFiles {
   std::string encode(std::span<const bucket::EngineRecord> batch,
                      std::vector<Placed>* placed) const;
   void write_at(uint64_t offset, const std::string& bytes);
+  // Where each record written lies in the segment (steps 1-2), for step 4.
+  void place(uint64_t batch_at, const std::vector<Placed>& placed, size_t count);
+
+  struct Extent {
+    uint64_t at = 0;  // in the segment
+    size_t needed = 0;
+    size_t bytes = 0;
+    uint64_t seq = 0;
+  };
 
   std::string _dir;
   std::string _segment;  // the one segment file
@@ -88,6 +113,8 @@ class LogFiles {
   // A life of the log began (the run, a restart): its first batch opens
   // with a boot record, as LogStore::open puts one.
   bool _boot_pending = true;
+  std::vector<Extent> _records;      // every record in the file, in order
+  uint64_t _last_batch_at = 0;       // where the newest batch begins
 };
 
 }  // namespace coworker::sim

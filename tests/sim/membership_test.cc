@@ -319,6 +319,8 @@ TEST_CASE("membership: seeds that once failed run clean") {
                                     // ended the withholding: departed under a lease
       {"member-lost", 403445063},   // a lost voter's heartbeat, delivered 250 ticks late,
                                     // returned it and the rule made it the only voter
+      {"phaser-members", 352},      // damage at rest to the only counter record: recovery
+                                    // made nothing suspect (the damage probe, disk.h)
   };
   for (const Case& c : cases) {
     const Family* family = find_family(c.family);
