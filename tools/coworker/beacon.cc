@@ -23,7 +23,7 @@ RecoveryBeacon::~RecoveryBeacon() = default;
 Result<void, std::string> RecoveryBeacon::listen(const reactor::Endpoint& peer_listen) {
   COWORKER_ASSERT(_peers == nullptr);
   PeerConfig config;
-  config.connect_timeout = std::min(config.connect_timeout, _heartbeat);
+  config.connect_timeout = connect_timeout();
   _peers = std::make_unique<PeerTransport>(
       [this](const PeerInfo& from, FrameType type, std::string_view payload) {
         on_frame(from, type, payload);
@@ -55,10 +55,14 @@ std::unique_ptr<PeerTransport> RecoveryBeacon::hand_over() {
   COWORKER_ASSERT(_peers != nullptr);
   // `this` is not to be called any more: frames are dropped until the new
   // owner's handler, with its own connect timeout, replaces this one.
-  _peers->hand_over([](const PeerInfo&, FrameType, std::string_view) {}, _heartbeat);
+  _peers->hand_over([](const PeerInfo&, FrameType, std::string_view) {}, connect_timeout());
   _peers->set_cluster(0);
   _peers->set_self_id(0);
   return std::move(_peers);
+}
+
+reactor::Milliseconds RecoveryBeacon::connect_timeout() const {
+  return std::min(PeerConfig{}.connect_timeout, _heartbeat);
 }
 
 reactor::Task<void> RecoveryBeacon::close() {

@@ -40,7 +40,8 @@ namespace coworker::server {
 
 class RecoveryBeacon {
  public:
-  // `heartbeat`: also its connect timeout, so close() never waits longer.
+  // `heartbeat`: its connect timeout is at most that (connect_timeout()),
+  // so close() never waits longer.
   RecoveryBeacon(BootHint hint, reactor::Milliseconds heartbeat);
   RecoveryBeacon(const RecoveryBeacon&) = delete;
   RecoveryBeacon& operator=(const RecoveryBeacon&) = delete;
@@ -63,6 +64,7 @@ class RecoveryBeacon {
 
  private:
   void on_frame(const PeerInfo& from, FrameType type, std::string_view payload);
+  reactor::Milliseconds connect_timeout() const;
 
   BootHint _hint;
   reactor::Milliseconds _heartbeat;

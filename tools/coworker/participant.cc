@@ -137,6 +137,7 @@ Task<bool> Participant::load_state() {
       });
   if (!offload) {
     fail(1, fmt::format("cannot start the replay: {}", offload.error().message()));
+    if (beacon) co_await beacon->close();  // its transport's tasks end before it goes
     co_return false;
   }
   if (beacon) {
@@ -231,9 +232,15 @@ Task<void> Participant::start_core(unsigned core) {
     const auto ticket = mine.storage().stage_repair(
         {bucket::encode_identity_checkpoint(repair->identity)});
     mine.staged();
-    // Stopping already when it fails: a failed log (the pump said so) or a
-    // signal.
-    if (!co_await mine.durable(ticket)) co_return;
+    if (!co_await mine.durable(ticket)) {
+      // A failed log (the pump said so) or a signal stops the process
+      // already; a stage refused otherwise must stop it too, or the HTTP
+      // servers would wait for a stop that never comes.
+      if (!reactor::Loop::current().stopping()) {
+        fail(1, "repair: the identity checkpoint could not be made durable");
+      }
+      co_return;
+    }
     log_info(0, "repair: the old id is given up; arriving anew");
   }
   // Core 0 starts the membership only once every core can take governments.

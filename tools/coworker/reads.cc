@@ -109,7 +109,7 @@ Task<ReadAnswer> read_here(Participant& p, const ReadHop& query, Core::Serve ser
   COWORKER_ASSERT(query.limit > 0);
   const unsigned core = p.core_of(query.bucket);
   auto read = [&p, core, &query, serve, wait_until]() -> Task<ReadAnswer> {
-    if (!p.has_core(core)) co_return read_error(503, "unavailable", "this participant stops");
+    if (!p.has_core(core)) co_return read_error(503, "unavailable", "this participant is starting or stopping");
     auto on_core = read_on_core(p.core(core), query, serve, wait_until, p.cluster_id());
     co_return co_await on_core;
   };
