@@ -135,6 +135,17 @@ struct RecordHeader {
   RecordMeta meta() const { return {kind, bucket, position, promise}; }
 };
 
+// A header carrying `meta`; the rest (seqs, sizes, checksum, place) is the
+// writer's to fill.
+inline RecordHeader header_of(const RecordMeta& meta) {
+  RecordHeader h;
+  h.kind = meta.kind;
+  h.bucket = meta.bucket;
+  h.position = meta.position;
+  h.promise = meta.promise;
+  return h;
+}
+
 constexpr uint32_t record_magic = 0x474C5743u;  // "CWLG" in file byte order
 constexpr uint8_t record_version = 1;
 constexpr size_t record_header_bytes = 64;

@@ -205,11 +205,7 @@ void Disk::apply(const DiskRecord& record) {
 }
 
 void Disk::apply_engine(const bucket::EngineRecord& record) {
-  bucket::RecordHeader header;
-  header.kind = record.meta.kind;
-  header.bucket = record.meta.bucket;
-  header.position = record.meta.position;
-  header.promise = record.meta.promise;
+  bucket::RecordHeader header = bucket::header_of(record.meta);
   header.payload_bytes = static_cast<uint32_t>(record.payload.size());
   header.seq = ++_engine_seq;
   header.batch_first_seq = header.seq;
@@ -295,8 +291,11 @@ void Disk::probe_damage() {
   bucket::EngineImage& kept = damaged->image;
   constexpr unsigned cores = 1;
   constexpr bool can_join = true;  // the simulator's hosts always have others to ask
+  // The id a data dir gets when damage took its identity (repair.h); any
+  // non-zero id: the checks below compare buckets, not identities.
+  constexpr uint64_t data_dir_id = 1;
   Result<std::optional<bucket::Repair>, std::string> plan =
-      bucket::plan_repair(kept, recovery, cores, {}, 1, can_join);
+      bucket::plan_repair(kept, recovery, cores, {}, data_dir_id, can_join);
   COWORKER_ASSERT(plan.ok());
   std::optional<std::string> why;
   if (*plan) {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <string_view>
 
 #include <fmt/core.h>
 
@@ -17,6 +18,24 @@
 namespace coworker::sim {
 
 namespace {
+
+// A simulator whose temporary files fail cannot go on: I/O errors assert.
+void write_at(int fd, uint64_t offset, std::string_view bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::pwrite(fd, bytes.data() + done, bytes.size() - done,
+                               static_cast<off_t>(offset + done));
+    COWORKER_ASSERT(n > 0);
+    done += static_cast<size_t>(n);
+  }
+}
+
+std::string read_at(int fd, uint64_t offset, size_t count) {
+  std::string bytes(count, '\0');
+  COWORKER_ASSERT(::pread(fd, bytes.data(), count, static_cast<off_t>(offset)) ==
+                  static_cast<ssize_t>(count));
+  return bytes;
+}
 
 // Never filled in a run: the segment never seals (bucket/log_store.cc would
 // seal it and open the next).
@@ -71,13 +90,14 @@ std::string LogFiles::encode(std::span<const bucket::EngineRecord> batch,
   std::string out;
   uint64_t seq = _next_seq;
   const uint64_t batch_first = seq;
-  auto header = [&](bucket::RecordKind kind, uint32_t bucket) {
-    bucket::RecordHeader h;
-    h.kind = kind;
-    h.bucket = bucket;
+  auto header_for = [&](const bucket::RecordMeta& meta) {
+    bucket::RecordHeader h = bucket::header_of(meta);
     h.seq = seq++;
     h.batch_first_seq = batch_first;
     return h;
+  };
+  auto header = [&](bucket::RecordKind kind, uint32_t bucket) {
+    return header_for(bucket::RecordMeta{kind, bucket, 0, {}});
   };
   if (_offset == 0) {
     // The segment's header opens the first batch, as put_internal does.
@@ -94,23 +114,10 @@ std::string LogFiles::encode(std::span<const bucket::EngineRecord> batch,
                           std::span<const char>(payload)));
   }
   for (const bucket::EngineRecord& record : batch) {
-    bucket::RecordHeader h = header(record.meta.kind, record.meta.bucket);
-    h.position = record.meta.position;
-    h.promise = record.meta.promise;
-    placed->push_back(put(out, _offset + out.size(), h, record.payload));
+    placed->push_back(put(out, _offset + out.size(), header_for(record.meta), record.payload));
   }
   COWORKER_ASSERT(_offset + out.size() + bucket::record_bytes(0) <= segment_bytes);
   return out;
-}
-
-void LogFiles::write_at(uint64_t offset, const std::string& bytes) {
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::pwrite(_fd, bytes.data() + done, bytes.size() - done,
-                               static_cast<off_t>(offset + done));
-    COWORKER_ASSERT(n > 0);  // a simulator whose temporary files fail cannot go on
-    done += static_cast<size_t>(n);
-  }
 }
 
 void LogFiles::place(uint64_t batch_at, const std::vector<Placed>& placed, size_t count) {
@@ -127,7 +134,7 @@ void LogFiles::append(std::span<const bucket::EngineRecord> batch) {
   if (batch.empty()) return;
   std::vector<Placed> placed;
   const std::string bytes = encode(batch, &placed);
-  write_at(_offset, bytes);
+  write_at(_fd, _offset, bytes);
   place(_offset, placed, placed.size());
   _offset += bytes.size();
   _next_seq += placed.size();
@@ -151,7 +158,7 @@ size_t LogFiles::tear(std::span<const bucket::EngineRecord> batch, consensus::Pr
     const uint64_t to = std::min(_offset + bytes.size(), (sector + 1) * sector_bytes);
     std::memset(bytes.data() + (from - _offset), 0, to - from);
   }
-  write_at(_offset, bytes);
+  write_at(_fd, _offset, bytes);
   // The records intact up to the first that is not: recovery keeps them,
   // and the log ends after them (recover() checks that it finds so).
   size_t intact = 0;
@@ -209,33 +216,24 @@ std::optional<LogFiles::Damaged> LogFiles::damage_copy(consensus::Prng& prng) {
 
   Damaged out;
   const Extent& victim = _records[prng.below(below)];
-  std::string bytes;
   if (prng.chance(1, 4)) {
     // A misdirected write: another record's bytes, whole, where this one was.
     const Extent* source = &_records[prng.below(_records.size())];
     if (source == &victim) source = &_records[(source - _records.data() + 1) % _records.size()];
     COWORKER_ASSERT(source != &victim);
     // Not into the last batch (step 4): the write is cut to end before it.
-    bytes.resize(std::min<uint64_t>(source->bytes, _last_batch_at - victim.at));
-    COWORKER_ASSERT(::pread(fd, bytes.data(), bytes.size(), static_cast<off_t>(source->at)) ==
-                    static_cast<ssize_t>(bytes.size()));
+    const size_t count = std::min<uint64_t>(source->bytes, _last_batch_at - victim.at);
+    write_at(fd, victim.at, read_at(fd, source->at, count));
     out.fault = fmt::format("record seq {} (at {}) overwritten by {} bytes of seq {}", victim.seq,
-                            victim.at, bytes.size(), source->seq);
+                            victim.at, count, source->seq);
   } else {
-    const uint64_t byte = prng.below(victim.needed);
+    const uint64_t at = victim.at + prng.below(victim.needed);
     const int bit = static_cast<int>(prng.below(8));
-    bytes.resize(1);
-    COWORKER_ASSERT(::pread(fd, bytes.data(), 1, static_cast<off_t>(victim.at + byte)) == 1);
-    bytes[0] = static_cast<char>(bytes[0] ^ (1 << bit));
+    std::string byte = read_at(fd, at, 1);
+    byte[0] = static_cast<char>(byte[0] ^ (1 << bit));
+    write_at(fd, at, byte);
     out.fault = fmt::format("record seq {} (at {}): bit {} of byte {} of {} flipped", victim.seq,
-                            victim.at, bit, byte, victim.needed);
-    const uint64_t at = victim.at + byte;
-    COWORKER_ASSERT(::pwrite(fd, bytes.data(), 1, static_cast<off_t>(at)) == 1);
-    bytes.clear();
-  }
-  if (!bytes.empty()) {
-    COWORKER_ASSERT(::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(victim.at)) ==
-                    static_cast<ssize_t>(bytes.size()));
+                            victim.at, bit, at - victim.at, victim.needed);
   }
   ::close(fd);
   Result<bucket::CoreReport> report = bucket::replay_core(

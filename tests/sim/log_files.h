@@ -94,7 +94,6 @@ class LogFiles {
   // each record lies in them.
   std::string encode(std::span<const bucket::EngineRecord> batch,
                      std::vector<Placed>* placed) const;
-  void write_at(uint64_t offset, const std::string& bytes);
   // Where each record written lies in the segment (steps 1-2), for step 4.
   void place(uint64_t batch_at, const std::vector<Placed>& placed, size_t count);
 
