@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <set>
 
@@ -117,6 +118,19 @@ class CoreScanner {
   uint64_t _batch = 0;
   uint64_t _last_unattributed_seq = 0;
   std::map<uint32_t, BucketSeen> _buckets;
+  // Batches of this life of the log so far (a boot record begins a life),
+  // and the bucket checkpoints not yet proven whole with what follows them
+  // (a register record may follow in the same batch or the next, and a
+  // crash may tear the life's last batch): promoted to last_checkpoint_seq
+  // once a batch two after theirs begins in the same life.
+  uint64_t _life_batches = 0;
+  struct PendingCheckpoint {
+    uint32_t bucket = 0;
+    uint64_t seq = 0;
+    uint64_t batch = 0;  // its _life_batches
+  };
+  std::deque<PendingCheckpoint> _pending_checkpoints;
+  void count_batch(const RecordHeader& h);
   struct {
     uint64_t segment = 0;
     uint64_t bytes = 0;
@@ -219,10 +233,39 @@ Result<Look> CoreScanner::look_ahead(Cursor from, uint64_t missing_seq) {
   return look;
 }
 
+// A round's bucket checkpoint at the committed end keeps the register
+// folded before it, and the round stages that register again right after
+// it (PhaserDurable::apply; BucketHost::checkpoints): until that record
+// is known to be on the disk, the checkpoint does not stand for the
+// bucket's state, and damage to the register's earlier record is not
+// covered by it. A crash tears only the last batch of a life, and the two
+// records lie in one batch or two consecutive ones, so a batch two after
+// the checkpoint's, in the same life, proves it whole. (Found by the
+// simulator's damage probe, phaser-repair seed 944: a round torn between a
+// checkpoint and its register, and the register's earlier record flipped,
+// recovered without an acknowledged register and with nothing suspect.)
+void CoreScanner::count_batch(const RecordHeader& h) {
+  if (h.batch_first_seq != h.seq) return;  // not a batch's first record
+  if (h.kind == RecordKind::boot) {
+    // A new life: the last batches of the one before may have been torn.
+    _pending_checkpoints.clear();
+    _life_batches = 0;
+  }
+  _life_batches++;
+  while (!_pending_checkpoints.empty() &&
+         _pending_checkpoints.front().batch + 2 <= _life_batches) {
+    const PendingCheckpoint& c = _pending_checkpoints.front();
+    BucketSeen& seen = _buckets[c.bucket];
+    seen.last_checkpoint_seq = std::max(seen.last_checkpoint_seq, c.seq);
+    _pending_checkpoints.pop_front();
+  }
+}
+
 Status CoreScanner::accept(const Probed& p, Cursor at) {
   const RecordHeader& h = p.header;
   COWORKER_ASSERT(h.seq == _expected);
   COWORKER_ASSERT(h.batch_first_seq == _batch || h.batch_first_seq == h.seq);
+  count_batch(h);
   _batch = h.batch_first_seq;
   _expected = h.seq + 1;
   _report.last_seq = h.seq;
@@ -258,7 +301,11 @@ Status CoreScanner::accept(const Probed& p, Cursor at) {
     return {};  // its state is in the round after it
   }
   _report.records++;
-  if (record_kind_checkpoint(h.kind)) seen.last_checkpoint_seq = h.seq;
+  if (h.kind == RecordKind::bucket_checkpoint) {
+    _pending_checkpoints.push_back(PendingCheckpoint{h.bucket, h.seq, _life_batches});
+  } else if (record_kind_checkpoint(h.kind)) {
+    seen.last_checkpoint_seq = h.seq;  // whole in itself
+  }
   const Feed feed = _folding ? Feed::everything : Feed::index_only;
   _visit(ReplayedRecord{_core, _segments[at.i], at.offset, h, p.payload, feed});
   return {};

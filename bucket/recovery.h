@@ -75,7 +75,10 @@
 // or committed.
 //
 // Which buckets are suspect after corruption: a bucket is suspect when the
-// damage lies after its last good checkpoint in that log and either the
+// damage lies after its last good checkpoint in that log (a bucket
+// checkpoint counts once a batch two after its own began in the same life
+// of the log: its round's register record follows it, and a crash may
+// have torn the life's last batch; CoreScanner::count_batch) and either the
 // damaged header still names it (a payload-only flip) or the damage is
 // unattributed (header unreadable, zeros, misdirected write, missing segment)
 // and the bucket has records in that log. `unattributed` tells the host that

@@ -164,6 +164,10 @@ TEST_CASE("recovery: a header bit flip in an acknowledged batch is unattributed 
   Log log;
   auto batches = standard_batches();
   batches.push_back({1005});  // bucket 5 checkpoints after the damage
+  // Two batches more prove the checkpoint's whole (a register record of its
+  // round may follow in the next batch, and a crash tears a life's last).
+  batches.push_back({2000});
+  batches.push_back({2001});
   write_batches(log.dir.path(), batches);
   load(log);
   const Replayed& victim = log.at(41);  // bucket 1
@@ -179,7 +183,8 @@ TEST_CASE("recovery: a header bit flip in an acknowledged batch is unattributed 
   CHECK(!served(result, 41));
   CHECK(served(result, 40));
   CHECK(served(result, 42));
-  CHECK(result.records.size() == groups * per_group);  // all but one, plus the checkpoint
+  // All but one, plus the checkpoint and the two membership records.
+  CHECK(result.records.size() == groups * per_group + 2);
   std::vector<uint32_t> expected = all_buckets();
   expected.erase(expected.begin() + 5);
   // The damage may have held the only records of a bucket, or of the
@@ -205,6 +210,49 @@ TEST_CASE("recovery: a payload bit flip names exactly its bucket") {
   CHECK(!report.membership_suspect);
   CHECK(!served(result, 50));
   CHECK(result.records.size() == groups * per_group - 1);
+}
+
+// A round's checkpoint at the committed end keeps the register folded
+// before it, whose record the round writes again right after: a crash that
+// tore the round between the two leaves a checkpoint that does not stand
+// for the bucket, so damage to the register's earlier record must keep the
+// bucket suspect (found by the simulator's damage probe, phaser-repair
+// seed 944). A checkpoint counts once a batch two after its own began in
+// the same life.
+TEST_CASE("recovery: a checkpoint in a life's last two batches does not clear damage before it") {
+  for (const size_t after : {0, 1, 2}) {
+    CAPTURE(after);
+    Log log;
+    auto batches = standard_batches();
+    batches.push_back({1002});  // bucket 2 checkpoints after the damage below
+    for (size_t i = 0; i < after; i++) batches.push_back({2000 + i});
+    write_batches(log.dir.path(), batches);
+    load(log);
+    const Replayed& victim = log.at(50);  // bucket 2
+    flip_bit(log.path(victim.segment), victim.offset + 64 + 200, 6);
+    ReplayResult result = replay_checked(log);
+    const CoreReport& report = result.recovery.cores.at(0);
+    REQUIRE(report.damages.size() == 1);
+    CHECK(!report.unattributed);
+    if (after < 2) {
+      CHECK(report.suspect_buckets == std::vector<uint32_t>{2});
+    } else {
+      CHECK(report.suspect_buckets.empty());
+    }
+  }
+  // A new life (a restart) after the checkpoint's batch and one more: the
+  // next batch may have been torn before the boot.
+  Log log;
+  auto batches = standard_batches();
+  batches.push_back({1002});
+  batches.push_back({2000});
+  write_batches(log.dir.path(), batches);
+  write_batches(log.dir.path(), {{2001}, {2002}});  // LogStore::open puts a boot record first
+  load(log);
+  const Replayed& victim = log.at(50);
+  flip_bit(log.path(victim.segment), victim.offset + 64 + 200, 6);
+  ReplayResult result = replay_checked(log);
+  CHECK(result.recovery.cores.at(0).suspect_buckets == std::vector<uint32_t>{2});
 }
 
 TEST_CASE("recovery: a zeroed sector inside the log is corruption; the rest is served") {
@@ -336,6 +384,7 @@ TEST_CASE("recovery: checkpoints after the damage clear their bucket, the member
   auto batches = standard_batches();
   batches.push_back({1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007});
   batches.push_back({2000});
+  batches.push_back({2001});  // the checkpoints' batch is whole: another began after the next
   write_batches(log.dir.path(), batches);
   // A membership checkpoint: kind membership_checkpoint, written directly.
   reactor::block_on([&]() -> Task<void> {
