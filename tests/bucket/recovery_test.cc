@@ -194,13 +194,22 @@ TEST_CASE("recovery: a header bit flip in an acknowledged batch is unattributed 
   CHECK(report.membership_suspect);  // core 0 and no membership checkpoint after
 }
 
+namespace {
+
+// One bit of the payload of key 50's record (bucket 2) flipped.
+ReplayResult flip_payload_of_50(Log& log) {
+  const Replayed& victim = log.at(50);
+  flip_bit(log.path(victim.segment), victim.offset + 64 + 200, 6);
+  return replay_checked(log);
+}
+
+}  // namespace
+
 TEST_CASE("recovery: a payload bit flip names exactly its bucket") {
   Log log;
   write_batches(log.dir.path(), standard_batches());
   load(log);
-  const Replayed& victim = log.at(50);  // bucket 2
-  flip_bit(log.path(victim.segment), victim.offset + 64 + 200, 6);
-  ReplayResult result = replay_checked(log);
+  ReplayResult result = flip_payload_of_50(log);
   const CoreReport& report = result.recovery.cores.at(0);
   REQUIRE(report.damages.size() == 1);
   CHECK(report.damages[0].what == Damage::What::bad_payload);
@@ -228,9 +237,7 @@ TEST_CASE("recovery: a checkpoint in a life's last two batches does not clear da
     for (size_t i = 0; i < after; i++) batches.push_back({2000 + i});
     write_batches(log.dir.path(), batches);
     load(log);
-    const Replayed& victim = log.at(50);  // bucket 2
-    flip_bit(log.path(victim.segment), victim.offset + 64 + 200, 6);
-    ReplayResult result = replay_checked(log);
+    ReplayResult result = flip_payload_of_50(log);
     const CoreReport& report = result.recovery.cores.at(0);
     REQUIRE(report.damages.size() == 1);
     CHECK(!report.unattributed);
@@ -249,9 +256,7 @@ TEST_CASE("recovery: a checkpoint in a life's last two batches does not clear da
   write_batches(log.dir.path(), batches);
   write_batches(log.dir.path(), {{2001}, {2002}});  // LogStore::open puts a boot record first
   load(log);
-  const Replayed& victim = log.at(50);
-  flip_bit(log.path(victim.segment), victim.offset + 64 + 200, 6);
-  ReplayResult result = replay_checked(log);
+  ReplayResult result = flip_payload_of_50(log);
   CHECK(result.recovery.cores.at(0).suspect_buckets == std::vector<uint32_t>{2});
 }
 

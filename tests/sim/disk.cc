@@ -36,6 +36,9 @@ std::optional<bucket::EngineRecord> engine_record(const DiskRecord& record) {
           [](const MembershipCheckpoint& r) -> std::optional<bucket::EngineRecord> {
             return bucket::encode_membership_checkpoint(r.durable);
           },
+          [](const BucketReset& r) -> std::optional<bucket::EngineRecord> {
+            return bucket::encode_bucket_reset(r.bucket);
+          },
       },
       record);
 }
@@ -108,6 +111,19 @@ consensus::PhaserDurable material(consensus::PhaserDurable image) {
 bucket::EngineImage material(bucket::EngineImage image) {
   for (auto& [bucket, phaser] : image.phasers) phaser = material(std::move(phaser));
   return image;
+}
+
+// The same of the disk's own fold, for difference().
+struct Material {
+  consensus::MembershipDurable membership;
+  uint32_t counter = 0;
+  std::map<uint32_t, consensus::PhaserDurable> phasers;
+};
+
+Material material(const DurableImage& image) {
+  Material out{image.membership, image.counter, {}};
+  for (const auto& [bucket, phaser] : image.phasers) out.phasers.emplace(bucket, material(phaser));
+  return out;
 }
 
 }  // namespace
@@ -197,6 +213,14 @@ void Disk::apply(const DiskRecord& record) {
     }
   } else if (const auto* checkpoint = std::get_if<MembershipCheckpoint>(&record)) {
     _image.membership = checkpoint->durable;
+  } else if (const auto* reset = std::get_if<BucketReset>(&record)) {
+    // The promise counter's reset changes nothing here: a new id promises
+    // in its own slot (repair_at_boot).
+    if (reset->bucket == bucket::participant_bucket) return;
+    COWORKER_ASSERT(reset->bucket < bucket::participant_bucket);
+    _image.phasers.erase(reset->bucket);
+    _image.references.erase(reset->bucket);
+    _image.resets[reset->bucket]++;
   } else {
     const auto& counter = std::get<CounterRecord>(record);
     COWORKER_ASSERT(counter.counter > _image.counter);
@@ -258,7 +282,14 @@ void Disk::crash() {
   }
   // What the restart recovers: the server's fold must agree with the
   // protocols' own, and with what recovery reads back from the files.
-  if (auto why = difference(_image, _engine)) report("recovers " + *why);
+  // (After damage at rest, what the damage took and no position needed —
+  // an empty register — may differ until the bucket's next record: the
+  // repair's rule, repair_at_boot.)
+  const bool damaged = _files && _files->damaged();
+  if (auto why = damaged ? difference(material(_image), material(_engine))
+                         : difference(_image, _engine)) {
+    report("recovers " + *why);
+  }
   if (_files) {
     LogFiles::Recovered recovered = _files->recover();
     if (recovered.wrong) report(*recovered.wrong);
@@ -267,7 +298,9 @@ void Disk::crash() {
     }
     _torn_at_crash += recovered.torn;
     _engine = std::move(recovered.image);  // what the restart starts from
-    probe_damage();
+    if (recovered.report.corrupt()) _report = std::move(recovered.report);
+    // The probe compares with an intact log's fold.
+    if (!_files->damaged()) probe_damage();
   }
   _last_crash = failed + _last_crash;
   _batches.clear();
@@ -275,6 +308,83 @@ void Disk::crash() {
   // ones, so nothing waits on a lost write.
   _durable = _issued;
   _hung = false;
+}
+
+std::optional<std::string> Disk::damage_at_rest() {
+  COWORKER_ASSERT(_files != nullptr);
+  COWORKER_ASSERT(_batches.empty());  // down: the crash settled every batch
+  COWORKER_ASSERT(_unfolded.empty());
+  std::optional<std::string> fault = _files->damage(_damage);
+  if (!fault) return std::nullopt;
+  LogFiles::Recovered recovered = _files->recover();
+  if (recovered.wrong) report(*recovered.wrong);
+  _engine = std::move(recovered.image);
+  _report = std::move(recovered.report);
+  return fault;
+}
+
+std::optional<consensus::ParticipantId> Disk::repair_at_boot() {
+  if (!_report) return std::nullopt;
+  COWORKER_ASSERT(_batches.empty());
+  COWORKER_ASSERT(_unfolded.empty());
+  bucket::Recovery recovery;
+  recovery.cores.push_back(*std::exchange(_report, std::nullopt));
+  constexpr unsigned cores = 1;
+  constexpr bool can_join = true;  // every simulated host has the others to join through
+  constexpr uint64_t data_dir_id = 1;  // kept: the static images name theirs
+  Result<std::optional<bucket::Repair>, std::string> plan =
+      bucket::plan_repair(_engine, recovery, cores, {}, data_dir_id, can_join);
+  COWORKER_ASSERT(plan.ok());
+  if (!*plan) return std::nullopt;  // repaired at an earlier boot: the resets follow the damage
+  const consensus::ParticipantId gave_up = _image.membership.identity.id;
+  std::vector<DiskRecord> records;
+  // repair.h step 2, as the server writes it (encode_identity_checkpoint).
+  records.push_back(MembershipCheckpoint{consensus::MembershipDurable{(*plan)->identity, {}}});
+  bool counter = false;
+  for (uint32_t bucket : (*plan)->resets[0]) {
+    records.push_back(BucketReset{bucket});  // step 3
+    counter |= bucket == bucket::participant_bucket;
+  }
+  // Durable before anything starts, as the server waits for them.
+  const Ticket ticket = ++_issued;
+  _durable = ticket;
+  Batch batch{0, 0, ticket, std::move(records), {}};
+  complete(batch);  // into this disk's own fold; the server's takes them below
+  // The counter the plan keeps is what the server continues from; records
+  // of the old id's counter the damage took no longer matter.
+  if (counter) _image.counter = _engine.counter;
+  _damage_repairs_at_boot++;
+  _last_repair = (*plan)->damage;
+  // Every bucket kept must be what was written. A bucket the damage left
+  // without a record is kept by no one (recovery cannot name it, and the
+  // id that held it is given up): this disk's fold drops it too.
+  std::optional<std::string> why;
+  for (auto it = _image.phasers.begin(); it != _image.phasers.end() && !why;) {
+    const uint32_t bucket = it->first;
+    const auto kept = _engine.phasers.find(bucket);
+    if (kept == _engine.phasers.end()) {
+      it = _image.phasers.erase(it);
+      _image.references.erase(bucket);
+      _image.resets[bucket]++;
+      continue;
+    }
+    if (auto differs = phaser_difference(material(it->second), material(kept->second))) {
+      why = fmt::format("bucket {} with {}", bucket, *differs);
+    }
+    ++it;
+  }
+  if (!why) why = difference(material(_image), material(_engine));
+  if (why) {
+    report(fmt::format("repaired at boot ({}), it starts from what was not written (this "
+                       "disk's fold, repaired, against the image): {}",
+                       (*plan)->damage, *why));
+  }
+  // The records say what the plan did: the server's fold of them (and of
+  // the log before them, at a later restart) is the image it started from.
+  recovered();
+  if (!why) why = difference(material(_image), material(_engine));
+  if (why) report(fmt::format("repaired at boot ({}), its records fold to {}", (*plan)->damage, *why));
+  return gave_up;
 }
 
 void Disk::probe_damage() {

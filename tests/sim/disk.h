@@ -39,8 +39,11 @@
 // keeps of the damaged copy — every bucket it does not reset, and the
 // membership state and counter when it resets nothing — must be what the
 // intact log holds: damage is never served. (The restart itself goes on
-// from the intact files.) (The Paxos families' records have no
-// log-store form: they stay in memory.)
+// from the intact files.) A family may also damage the log itself while a
+// participant is down (damage_at_rest); its next boot then runs the
+// server's repair plan and writes its records (repair_at_boot), and what
+// it starts from must be this disk's own fold, repaired.
+// (The Paxos families' records have no log-store form: they stay in memory.)
 #pragma once
 
 #include <cstdint>
@@ -82,10 +85,16 @@ struct MembershipCheckpoint {
   consensus::MembershipDurable durable;
 };
 
+// A repair's reset (bucket/repair.h step 3): the bucket's records before it
+// count no more; participant_bucket for the promise counter.
+struct BucketReset {
+  uint32_t bucket = 0;
+};
+
 // One alternative per hosted protocol. Membership mode writes
 // MembershipRecords (its Paxos records inside).
 using DiskRecord = std::variant<consensus::PersistRecord, consensus::MembershipRecord,
-                                BucketRecord, CounterRecord, MembershipCheckpoint>;
+                                BucketRecord, CounterRecord, MembershipCheckpoint, BucketReset>;
 
 struct DurableImage {
   consensus::Durable paxos;
@@ -96,6 +105,9 @@ struct DurableImage {
   // and the first record it forbade or the first difference between the
   // two folds, for the checkers to report.
   std::map<uint32_t, ReplicaReference> references;
+  // Resets (BucketReset) folded per bucket: a copy discarded by a repair,
+  // which the checkers then verify again from its start.
+  std::map<uint32_t, uint64_t> resets;
   std::optional<std::string> fold_violation;
 };
 
@@ -143,6 +155,23 @@ class Disk {
   // Damage at rest probed at crashes, and those a repair would reset.
   uint64_t damage_probes() const { return _damage_probes; }
   uint64_t damage_repairs() const { return _damage_repairs; }
+  uint64_t repairs_at_boot() const { return _damage_repairs_at_boot; }
+  // The latest repair at boot's plan: what it found damaged, for traces.
+  const std::string& last_repair() const { return _last_repair; }
+  // Damage at rest in the log itself (log_files.h step 5), while the
+  // participant is down: what was done, or nothing when no record lies
+  // below the last batch. Its next boot must repair (repair_at_boot).
+  std::optional<std::string> damage_at_rest();
+  // At boot, before anything starts: when the latest recovery found
+  // damage, the server's repair plan (bucket/repair.h) applied to what
+  // the boot starts from, and its records (the identity without id, then
+  // the resets) made durable at once, as the server waits for them before
+  // its membership starts. Then what the boot starts from must be the
+  // disk's own fold of every record written, repaired: no bucket kept
+  // from the damaged copy differs from what was written. Returns the id
+  // given up (0 when the participant had none), or nothing when no repair
+  // was needed.
+  std::optional<consensus::ParticipantId> repair_at_boot();
 
   const DurableImage& image() const { return _image; }
   // What a server's replay of this log recovers: what a boot starts from.
@@ -178,12 +207,15 @@ class Disk {
   consensus::Prng _damage;  // step 4's draws: a stream of their own, the faults' unchanged
   uint64_t _damage_probes = 0;
   uint64_t _damage_repairs = 0;
+  uint64_t _damage_repairs_at_boot = 0;
+  std::string _last_repair;
   uint64_t _kept_at_crash = 0;
   Ticket _kept_through = 0;
   std::string _last_crash;
   uint64_t _torn_at_crash = 0;  // recovery cut a torn tail
   uint64_t _records_kept_from_torn = 0;
   std::unique_ptr<LogFiles> _files;
+  std::optional<bucket::CoreReport> _report;  // the latest recovery's, when it found damage
   DurableImage _image;
   bucket::EngineImage _engine;
   std::vector<std::vector<DiskRecord>> _unfolded;  // durable batches not yet in _engine

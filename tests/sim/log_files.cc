@@ -185,8 +185,10 @@ LogFiles::Recovered LogFiles::recover() {
       _dir, 0, [&](const bucket::ReplayedRecord& r) { out.image.apply(r.header, r.payload); });
   COWORKER_ASSERT(report.ok());  // the file system works; damage is in the report
   const bucket::Resume& resume = report->resume;
-  if (report->corrupt()) {
+  if (report->corrupt() && !_damaged) {
     out.wrong = "recovery reports damage in a log nothing damaged: " + report->describe();
+  } else if (!report->corrupt() && _damaged) {
+    out.wrong = "recovery finds no damage in a log damaged at rest";
   } else if (resume.segment != segment_index || resume.offset != _offset ||
              resume.next_seq != _next_seq) {
     out.wrong = fmt::format(
@@ -196,26 +198,26 @@ LogFiles::Recovered LogFiles::recover() {
   }
   out.torn = report->torn.has_value();
   COWORKER_ASSERT(_records.empty() || _records.back().at + _records.back().bytes <= _offset);
+  out.report = std::move(*report);
   _boot_pending = true;  // the next life
   // What LogStore::open does to a torn tail: the log ends where it says.
   COWORKER_ASSERT(::ftruncate(_fd, static_cast<off_t>(_offset)) == 0);
   return out;
 }
 
-std::optional<LogFiles::Damaged> LogFiles::damage_copy(consensus::Prng& prng) {
-  size_t below = 0;  // records below the last batch
+size_t LogFiles::records_below_last_batch() const {
+  size_t below = 0;
   while (below < _records.size() && _records[below].at < _last_batch_at) below++;
-  if (below == 0) return std::nullopt;
-  const std::string copy_dir = _dir + "/damaged";
-  Status made = bucket::make_dirs(bucket::core_dir(copy_dir, 0));
-  COWORKER_ASSERT(made.ok());
-  const std::string copy = bucket::segment_path(copy_dir, 0, segment_index);
-  std::filesystem::copy_file(_segment, copy, std::filesystem::copy_options::overwrite_existing);
-  const int fd = ::open(copy.c_str(), O_RDWR | O_CLOEXEC);
-  COWORKER_ASSERT(fd >= 0);
+  return below;
+}
 
-  Damaged out;
-  const Extent& victim = _records[prng.below(below)];
+// One record below the last batch of the segment open as `fd` damaged:
+// returns what was done.
+std::string LogFiles::damage_file(int fd, consensus::Prng& prng, size_t recent) const {
+  const size_t below = records_below_last_batch();
+  COWORKER_ASSERT(below > 0);
+  const size_t from = recent == 0 ? 0 : below - std::min(below, recent);
+  const Extent& victim = _records[from + prng.below(below - from)];
   if (prng.chance(1, 4)) {
     // A misdirected write: another record's bytes, whole, where this one was.
     const Extent* source = &_records[prng.below(_records.size())];
@@ -224,23 +226,46 @@ std::optional<LogFiles::Damaged> LogFiles::damage_copy(consensus::Prng& prng) {
     // Not into the last batch (step 4): the write is cut to end before it.
     const size_t count = std::min<uint64_t>(source->bytes, _last_batch_at - victim.at);
     write_at(fd, victim.at, read_at(fd, source->at, count));
-    out.fault = fmt::format("record seq {} (at {}) overwritten by {} bytes of seq {}", victim.seq,
-                            victim.at, count, source->seq);
-  } else {
-    const uint64_t at = victim.at + prng.below(victim.needed);
-    const int bit = static_cast<int>(prng.below(8));
-    std::string byte = read_at(fd, at, 1);
-    byte[0] = static_cast<char>(byte[0] ^ (1 << bit));
-    write_at(fd, at, byte);
-    out.fault = fmt::format("record seq {} (at {}): bit {} of byte {} of {} flipped", victim.seq,
-                            victim.at, bit, at - victim.at, victim.needed);
+    return fmt::format("record seq {} (at {}) overwritten by {} bytes of seq {}", victim.seq,
+                       victim.at, count, source->seq);
   }
+  const uint64_t at = victim.at + prng.below(victim.needed);
+  const int bit = static_cast<int>(prng.below(8));
+  std::string byte = read_at(fd, at, 1);
+  byte[0] = static_cast<char>(byte[0] ^ (1 << bit));
+  write_at(fd, at, byte);
+  return fmt::format("record seq {} (at {}): bit {} of byte {} of {} flipped", victim.seq,
+                     victim.at, bit, at - victim.at, victim.needed);
+}
+
+std::optional<LogFiles::Damaged> LogFiles::damage_copy(consensus::Prng& prng) {
+  if (records_below_last_batch() == 0) return std::nullopt;
+  const std::string copy_dir = _dir + "/damaged";
+  Status made = bucket::make_dirs(bucket::core_dir(copy_dir, 0));
+  COWORKER_ASSERT(made.ok());
+  const std::string copy = bucket::segment_path(copy_dir, 0, segment_index);
+  std::filesystem::copy_file(_segment, copy, std::filesystem::copy_options::overwrite_existing);
+  const int fd = ::open(copy.c_str(), O_RDWR | O_CLOEXEC);
+  COWORKER_ASSERT(fd >= 0);
+  Damaged out;
+  out.fault = damage_file(fd, prng, 0);
   ::close(fd);
   Result<bucket::CoreReport> report = bucket::replay_core(
       copy_dir, 0, [&](const bucket::ReplayedRecord& r) { out.image.apply(r.header, r.payload); });
   COWORKER_ASSERT(report.ok());  // the file system works; damage is in the report
   out.report = std::move(*report);
   return out;
+}
+
+std::optional<std::string> LogFiles::damage(consensus::Prng& prng) {
+  if (records_below_last_batch() == 0) return std::nullopt;
+  // Half the time among the newest records, which no checkpoint round
+  // covers yet, so the repair resets buckets (older damage is mostly
+  // covered: the repair then keeps every bucket, resets only the counter).
+  const size_t recent = prng.chance(1, 2) ? 24 : 0;
+  std::string fault = damage_file(_fd, prng, recent);
+  _damaged = true;
+  return fault;
 }
 
 }  // namespace coworker::sim

@@ -34,6 +34,8 @@
 //      payload, or another record's bytes written over it (a misdirected
 //      write). Recovery reads the copy; the disk checks what it found and
 //      what a repair would keep (disk.h).
+//   5. Damage at rest in the log itself (damage): as step 4, on the file the
+//      participant restarts from; its boot repairs (disk.h, repair_at_boot).
 // Files live under /dev/shm when it is writable (no disk I/O), else
 // $TMPDIR or /tmp, and are removed with the object.
 #pragma once
@@ -72,6 +74,7 @@ class LogFiles {
 
   struct Recovered {
     bucket::EngineImage image;
+    bucket::CoreReport report;
     bool torn = false;                 // recovery cut a torn tail
     std::optional<std::string> wrong;  // step 3's violation, if any
   };
@@ -85,6 +88,13 @@ class LogFiles {
     std::string fault;          // what was done to which record
   };
   std::optional<Damaged> damage_copy(consensus::Prng& prng);
+  // Step 5: the same damage done to the log itself (a participant down,
+  // its disk damaged at rest before it starts again): what was done, or
+  // nothing when no record lies below the last batch. From then on every
+  // recovery must report damage (the record stays damaged in the file;
+  // the repair's resets make it harmless, recovery.h).
+  std::optional<std::string> damage(consensus::Prng& prng);
+  bool damaged() const { return _damaged; }
 
   uint64_t bytes() const { return _offset; }
 
@@ -96,6 +106,9 @@ class LogFiles {
                      std::vector<Placed>* placed) const;
   // Where each record written lies in the segment (steps 1-2), for step 4.
   void place(uint64_t batch_at, const std::vector<Placed>& placed, size_t count);
+  size_t records_below_last_batch() const;
+  // `recent` > 0: the victim among the newest `recent` records only.
+  std::string damage_file(int fd, consensus::Prng& prng, size_t recent) const;
 
   struct Extent {
     uint64_t at = 0;  // in the segment
@@ -114,6 +127,7 @@ class LogFiles {
   bool _boot_pending = true;
   std::vector<Extent> _records;      // every record in the file, in order
   uint64_t _last_batch_at = 0;       // where the newest batch begins
+  bool _damaged = false;             // step 5 happened
 };
 
 }  // namespace coworker::sim

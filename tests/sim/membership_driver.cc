@@ -88,7 +88,15 @@ void MembershipDriver::restart_due() {
   for (ParticipantId host = 1; host <= _sim.size(); host++) {
     if (_restart_at[host] != 0 && _restart_at[host] <= now) {
       _restart_at[host] = 0;
-      if (!_sim.node(host).up()) _sim.restart(host);
+      if (!_sim.node(host).up()) {
+        maybe_damage(host);
+        const uint64_t repairs = _sim.node(host).disk().repairs_at_boot();
+        _sim.restart(host);
+        if (_sim.node(host).disk().repairs_at_boot() != repairs) {
+          _sim.trace().note(now, fmt::format("host {} repaired at boot: {} damaged; it arrives anew",
+                                             host, _sim.node(host).disk().last_repair()));
+        }
+      }
     }
     if (_unhang_at[host] != 0 && _unhang_at[host] <= now) {
       _unhang_at[host] = 0;
@@ -182,6 +190,37 @@ void MembershipDriver::maybe_crash() {
   // Two draws, sequenced: argument evaluation order differs between compilers.
   const ParticipantId host = up[_prng.below(up.size())];
   crash(host, _prng.between(_swarm.down_min, _swarm.down_max));
+}
+
+// Damage at rest on a host that is down (disk.h damage_at_rest): its boot
+// repairs, giving up its id (bucket/repair.h). Once per seed, and only
+// where losing that id's copies is like losing one disk the others cover:
+// no voter of a configuration that governs (its acceptor state goes with
+// the id: maybe_lose's concern), and another member in every government
+// that names it.
+void MembershipDriver::maybe_damage(ParticipantId host) {
+  if (_swarm.membership.damage_per_mille == 0 || _damaged || _healed) return;
+  if (!_prng.chance_per_mille(_swarm.membership.damage_per_mille)) return;
+  const ParticipantId id = _sim.node(host).disk().image().membership.identity.id;
+  if (id == consensus::no_participant || !may_discard(id)) return;
+  std::optional<std::string> fault = _sim.node(host).disk().damage_at_rest();
+  if (!fault) return;
+  _damaged = true;
+  _sim.trace().note(_sim.now(), fmt::format("host {} (id {}): damage at rest, {}", host, id, *fault));
+}
+
+bool MembershipDriver::may_discard(ParticipantId id) const {
+  const MembershipChecker& membership = *_sim.membership();
+  if (!membership.voters_settled()) return false;
+  for (const auto& voters : membership.governing()) {
+    if (std::find(voters.begin(), voters.end(), id) != voters.end()) return false;
+  }
+  for (uint32_t b = 0; b < _swarm.sim.membership->params.buckets; b++) {
+    const auto& replicas = membership.reference().government(b).replicas;
+    const bool named = std::find(replicas.begin(), replicas.end(), id) != replicas.end();
+    if (named && replicas.size() < 2) return false;
+  }
+  return true;
 }
 
 // Participants lost for good (their disks with them): never a majority of

@@ -48,6 +48,8 @@ class MembershipDriver {
   void maybe_roll();
   void crash_after_acks();
   void crash(ParticipantId host, Tick down);
+  void maybe_damage(ParticipantId host);
+  bool may_discard(ParticipantId id) const;
   ParticipantId random_member_host();
   std::optional<ParticipantId> marked_member_host();
 
@@ -62,6 +64,7 @@ class MembershipDriver {
   std::set<ParticipantId> _asked_to_leave;  // member ids
   uint32_t _leaves = 0;
   bool _lost_done = false;
+  bool _damaged = false;  // damage_per_mille's one damage happened
   bool _healed = false;
   std::vector<ParticipantId> _ack_proposers;  // crash at the next step (crash_after_acks)
   // The rolling restart: the host restarted last (0: none yet), whether we

@@ -321,6 +321,8 @@ TEST_CASE("membership: seeds that once failed run clean") {
                                     // returned it and the rule made it the only voter
       {"phaser-members", 352},      // damage at rest to the only counter record: recovery
                                     // made nothing suspect (the damage probe, disk.h)
+      {"phaser-repair", 944},       // a round torn between a checkpoint and its register,
+      {"phaser-repair", 1937},      // that register's record damaged: nothing suspect
   };
   for (const Case& c : cases) {
     const Family* family = find_family(c.family);

@@ -60,11 +60,19 @@ void Participant::boot(Tick now) {
       consensus::derive_seed(_options.seed, (_id << 20) | _incarnation));
   _now = now;
   if (membership_mode()) {
+    // Damage at rest found by the recovery: the server's repair, before
+    // anything starts (bucket/repair.h).
+    const std::optional<ParticipantId> repaired = _disk.repair_at_boot();
     _storage = std::make_unique<SimStorage>(_disk, *_prng);
     _storage->set_now(now);
     _member = std::make_unique<MemberHost>(_id, _options.hosts, _options.seed, *_options.membership,
                                            _options.timing, _options.limits, *_prng,
                                            _disk.recovered().membership, *_storage, _member_effects);
+    // Given up: the id it held before, if it no longer serves as it (by
+    // what it does, not by what the plan says).
+    if (repaired && *repaired != consensus::no_participant && _member->node().id() != *repaired) {
+      _given_up.insert(*repaired);
+    }
     _member->engine().set_migrations(_options.membership->migrations);
     _member->engine().start();
     _boot_ticket = _disk.issued();

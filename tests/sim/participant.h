@@ -23,6 +23,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <set>
 #include <optional>
 #include <string>
 
@@ -93,6 +94,9 @@ class Participant {
   const LogApp& app() const;
   Disk& disk() { return _disk; }
   const Disk& disk() const { return _disk; }
+  // An id this participant gave up at a boot that repaired damage at rest
+  // (disk.h repair_at_boot): its copies are gone, and it arrives anew.
+  bool gave_up(ParticipantId id) const { return _given_up.count(id) != 0; }
   // Outputs waiting for the disk.
   size_t pending_outputs() const;
   // Its phasers (phaser stack only; null while down or for a host that
@@ -187,6 +191,7 @@ class Participant {
   std::unique_ptr<MemberHost> _member;
   MemberEffects _member_effects{*this};
   bool _booted = false;
+  std::set<ParticipantId> _given_up;
   std::deque<Pending> _pending;
   Disk::Ticket _boot_ticket = 0;  // start()'s records: no proposal before they are durable
   bool _draining = false;

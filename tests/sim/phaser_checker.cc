@@ -125,7 +125,16 @@ void PhaserChecker::check_logs(const PhaserWorld& world) {
       return;
     }
     for (const auto& [bucket, reference] : image.references) {
-      size_t& verified = _verified[{id, bucket}];
+      auto& [verified, resets] = _verified[{id, bucket}];
+      const auto reset = image.resets.find(bucket);
+      const uint64_t now_resets = reset == image.resets.end() ? 0 : reset->second;
+      if (now_resets != resets) {
+        // Discarded by a repair (disk.h) and grown back since: its new
+        // copy is compared from its start.
+        COWORKER_ASSERT(now_resets > resets);
+        resets = now_resets;
+        verified = 0;
+      }
       // A replica acclimated from a snapshot holds positions from its start.
       const std::vector<BucketEntry>& log = reference.log();
       const size_t start = reference.start();
@@ -162,6 +171,7 @@ void PhaserChecker::check_acked_durable(const PhaserWorld& world) {
     if (!b.acked_max) continue;
     const Position top = *b.acked_max;
     for (ParticipantId member : world.government(bucket).replicas) {
+      if (world.discarded(member)) continue;
       const ReplicaReference* reference = reference_of(world.image(member), bucket);
       const size_t committed = reference == nullptr ? 0 : reference->end();
       if (top < committed) continue;  // the truth comparison covers content
@@ -279,6 +289,9 @@ void PhaserChecker::check_dedup(const PhaserWorld& world) {
 void PhaserChecker::leader_committed(const PhaserWorld& world, ParticipantId leader,
                                      const consensus::Write& write) {
   for (ParticipantId member : world.government(write.bucket).replicas) {
+    // A copy discarded by a repair holds nothing; its ack, sent before the
+    // damage, may still arrive (a lost disk's would too).
+    if (world.discarded(member)) continue;
     const ReplicaReference* d = reference_of(world.image(member), write.bucket);
     // A member that never persisted anything for the bucket holds an empty
     // log: it holds an empty write at position 0 (a leadership start's, on

@@ -59,6 +59,10 @@ class PhaserWorld {
   virtual const DurableImage& host_image(ParticipantId host) const { return image(host); }
   // Up and still a member (not departed).
   virtual bool live(ParticipantId id) const = 0;
+  // A member whose host gave its id up at a repair (disk.h repair_at_boot):
+  // its copies were discarded, as a disk lost would be, and it holds
+  // nothing as that id any more (check 1 counts the other members).
+  virtual bool discarded(ParticipantId) const { return false; }
 
  protected:
   ~PhaserWorld() = default;
@@ -130,7 +134,9 @@ class PhaserChecker {
   std::vector<Bucket> _buckets;
   std::map<std::string, Submitted> _submitted;          // by body
   std::map<std::string, consensus::Position> _acked_at;  // by body
-  std::map<std::pair<ParticipantId, uint32_t>, size_t> _verified;
+  // Per (host, bucket): positions of its copy compared with the truth, and
+  // the copy's resets then (a reset copy is compared again from its start).
+  std::map<std::pair<ParticipantId, uint32_t>, std::pair<size_t, uint64_t>> _verified;
   // Check 6: what each replica's table was last compared at (its commit
   // end, connections and watermarks: a restart from a checkpoint changes
   // the table without moving the end).

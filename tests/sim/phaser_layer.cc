@@ -43,7 +43,15 @@ ParticipantId PhaserLayer::host_of_id(ParticipantId id) const {
   const consensus::Member* member = _sim.membership()->state().member(id);
   if (member == nullptr) return 0;
   const ParticipantId host = host_of(member->address);
-  return host >= 1 && host <= _hosts ? host : 0;
+  if (host < 1 || host > _hosts || _sim.node(host).gave_up(id)) return 0;
+  return host;
+}
+
+bool PhaserLayer::discarded(ParticipantId id) const {
+  const consensus::Member* member = _sim.membership()->state().member(id);
+  if (member == nullptr) return false;
+  const ParticipantId host = host_of(member->address);
+  return host >= 1 && host <= _hosts && _sim.node(host).gave_up(id);
 }
 
 const DurableImage& PhaserLayer::image(ParticipantId id) const {

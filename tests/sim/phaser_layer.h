@@ -55,8 +55,10 @@ class PhaserLayer final : public Checker, public PhaserWorld {
   const DurableImage& image(ParticipantId id) const override;
   const DurableImage& host_image(ParticipantId host) const override;
   bool live(ParticipantId id) const override;
-  // The host serving as arrival id `id` (0: not a member): a host that
-  // arrived anew serves under a new id, with the same disk.
+  bool discarded(ParticipantId id) const override;
+  // The host serving as arrival id `id` (0: not a member, or an id its
+  // host gave up at a repair): a host that arrived anew serves under a new
+  // id, with the same disk.
   ParticipantId host_of_id(ParticipantId id) const;
 
  private:

@@ -360,6 +360,29 @@ void draw_phaser_rolling(consensus::Prng& prng, Swarm& swarm) {
   swarm.fault_ticks = prng.between(1500, 3000);
 }
 
+// Phasers with damage at rest (issue 19 point 4, issue 11 point 8): a
+// participant down after a crash has a record of its log damaged (a bit
+// flipped, or another record's bytes written over it); its restart runs
+// the server's recovery and repair plan (bucket/repair.h) on its files,
+// so it gives up its id, keeps only what the damage did not reach, and
+// arrives anew; the old id is departed, and its buckets grow back to the
+// new one under load. Sizes with a non-voter (4, 6, 7: the rule's voters
+// are 3 or 5), since the damaged one must be no voter (driver).
+void draw_phaser_repair(consensus::Prng& prng, Swarm& swarm) {
+  draw_phaser_members(prng, swarm);
+  static constexpr uint32_t sizes[] = {4, 6, 7};
+  const uint32_t hosts = sizes[prng.below(std::size(sizes))];
+  swarm.sim.participants = hosts;
+  MembershipSimOptions& membership = *swarm.sim.membership;
+  membership.static_members = hosts;
+  membership.params.replicas = 3;
+  membership.migrations = true;
+  swarm.membership.lose = 0;
+  swarm.crash_per_mille = static_cast<uint32_t>(prng.between(3, 8));
+  swarm.down_max = prng.between(20, 200);
+  swarm.membership.damage_per_mille = 500;
+}
+
 void draw_calm(consensus::Prng& prng, Swarm& swarm) {
   swarm.sim.network.drop_per_mille = 0;
   swarm.sim.network.duplicate_per_mille = 0;
@@ -402,6 +425,8 @@ const std::vector<Family>& families() {
        "again", draw_phaser_arrivals, true},
       {"phaser-rolling", "phasers under a rolling restart: every host in turn stopped and "
        "started on its disk, the next once it serves", draw_phaser_rolling, true},
+      {"phaser-repair", "phasers with damage at rest: a participant repairs at its restart, "
+       "arrives anew, its buckets grow back", draw_phaser_repair, true},
       {"phaser-calm", "phasers, delays and light loss only", nullptr, false, run_phaser_family},
       {"phaser-crashes", "phasers: crashes, leaders crashed mid-write, some for good", nullptr, false,
        run_phaser_family},

@@ -50,6 +50,11 @@ struct MembershipSwarm {
   // while the ack may still be decided (a restarted leader must bump its
   // buckets first: bucket/membership_host.h step 5, mutation 18).
   uint32_t ack_crash_per_mille = 0;
+  // Per mille of restarts: the host's log is damaged at rest while it is
+  // down (disk.h damage_at_rest), once per seed, on a host that is no
+  // voter and whose every bucket has another member; its boot repairs
+  // (bucket/repair.h): it gives up its id and arrives anew.
+  uint32_t damage_per_mille = 0;
 };
 
 struct Swarm {
