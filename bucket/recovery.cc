@@ -244,14 +244,20 @@ Result<Look> CoreScanner::look_ahead(Cursor from, uint64_t missing_seq) {
 // simulator's damage probe, phaser-repair seed 944: a round torn between a
 // checkpoint and its register, and the register's earlier record flipped,
 // recovered without an acknowledged register and with nothing suspect.)
+//
+// A life's first batch opens with its boot record, or with a segment's
+// header and then the boot (LogStore::open places a fresh segment's header
+// first): so nothing is promoted at a segment header, only at the record
+// after it, once it is known not to be a boot.
 void CoreScanner::count_batch(const RecordHeader& h) {
-  if (h.batch_first_seq != h.seq) return;  // not a batch's first record
   if (h.kind == RecordKind::boot) {
     // A new life: the last batches of the one before may have been torn.
     _pending_checkpoints.clear();
-    _life_batches = 0;
+    _life_batches = 1;  // the batch holding the boot is the new life's first
+    return;
   }
-  _life_batches++;
+  if (h.batch_first_seq == h.seq) _life_batches++;
+  if (h.kind == RecordKind::segment_header) return;
   while (!_pending_checkpoints.empty() &&
          _pending_checkpoints.front().batch + 2 <= _life_batches) {
     const PendingCheckpoint& c = _pending_checkpoints.front();
@@ -438,6 +444,9 @@ void CoreScanner::add_damage(Damage::What what, uint64_t segment, uint64_t offse
   if (bucket) COWORKER_ASSERT(what == Damage::What::bad_payload);
   if (look.found) COWORKER_ASSERT(look.resume_seq >= _expected);
   Damage d{what, segment, offset, _expected, look.found ? look.resume_seq : 0, bucket};
+  // What the damage hid may have been a boot record (a new life): no
+  // checkpoint before it is proven whole by batches after it.
+  _pending_checkpoints.clear();
   if (bucket) {
     BucketSeen& seen = _buckets[*bucket];
     seen.last_damage_seq = std::max(seen.last_damage_seq, _expected);

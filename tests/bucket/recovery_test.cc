@@ -1,6 +1,7 @@
 // Recovery against injected faults: a torn tail is cut, damage in an
 // acknowledged batch is reported as corruption with the right buckets, and
 // no damaged record is ever served.
+#include <cstdio>
 #include <doctest/doctest.h>
 
 #include <unistd.h>
@@ -256,6 +257,37 @@ TEST_CASE("recovery: a checkpoint in a life's last two batches does not clear da
   write_batches(log.dir.path(), batches);
   write_batches(log.dir.path(), {{2001}, {2002}});  // LogStore::open puts a boot record first
   load(log);
+  ReplayResult result = flip_payload_of_50(log);
+  CHECK(result.recovery.cores.at(0).suspect_buckets == std::vector<uint32_t>{2});
+}
+
+// The same restart where the new life begins a fresh segment: its first
+// batch is the segment's header, then the boot (LogStore::open), and the
+// header must not count as a batch of the life before (review of 47fb1cd).
+TEST_CASE("recovery: a new life that opens a fresh segment ends the checkpoints' proof") {
+  Log log;
+  write_batches(log.dir.path(), standard_batches());
+  // Where the log ends: the newest record's end.
+  auto log_end = [&] {
+    ReplayResult all = replay_all(log.dir.path());
+    const Replayed& last = all.records.back();
+    return std::pair{last.segment, last.offset + record_bytes(last.payload.size())};
+  };
+  const uint64_t segment_bytes = config_for(log.dir.path()).segment_bytes;
+  uint64_t filler = 300;
+  while (segment_bytes - log_end().second > 3000) write_batches(log.dir.path(), {{filler++}});
+  const uint64_t full = log_end().first;
+  // The checkpoint fits in the segment; the batch's entries after it do
+  // not: the seal, then the next segment's header and the entries.
+  write_batches(log.dir.path(), {{1002, 400, 401, 402, 403, 404, 405}});
+  load(log);
+  REQUIRE(log.at(1002).segment == full);
+  REQUIRE(log.at(405).segment == full + 1);
+  // The crash tore the batch after the seal: the new segment never got it.
+  zero_range(log.path(full + 1), 0, segment_bytes);
+  write_batches(log.dir.path(), {{2001}, {2002}, {2003}});
+  load(log);
+  REQUIRE(log.at(2001).segment == full + 1);  // header, boot, 2001
   ReplayResult result = flip_payload_of_50(log);
   CHECK(result.recovery.cores.at(0).suspect_buckets == std::vector<uint32_t>{2});
 }

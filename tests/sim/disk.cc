@@ -1,6 +1,7 @@
 #include "tests/sim/disk.h"
 
 #include <algorithm>
+#include <span>
 #include <utility>
 
 #include <fmt/core.h>
@@ -218,9 +219,7 @@ void Disk::apply(const DiskRecord& record) {
     // in its own slot (repair_at_boot).
     if (reset->bucket == bucket::participant_bucket) return;
     COWORKER_ASSERT(reset->bucket < bucket::participant_bucket);
-    _image.phasers.erase(reset->bucket);
-    _image.references.erase(reset->bucket);
-    _image.resets[reset->bucket]++;
+    forget_bucket(reset->bucket);
   } else {
     const auto& counter = std::get<CounterRecord>(record);
     COWORKER_ASSERT(counter.counter > _image.counter);
@@ -332,8 +331,9 @@ std::optional<consensus::ParticipantId> Disk::repair_at_boot() {
   constexpr unsigned cores = 1;
   constexpr bool can_join = true;  // every simulated host has the others to join through
   constexpr uint64_t data_dir_id = 1;  // kept: the static images name theirs
+  const std::span<const std::unique_ptr<bucket::BucketIndex>> no_indexes;
   Result<std::optional<bucket::Repair>, std::string> plan =
-      bucket::plan_repair(_engine, recovery, cores, {}, data_dir_id, can_join);
+      bucket::plan_repair(_engine, recovery, cores, no_indexes, data_dir_id, can_join);
   COWORKER_ASSERT(plan.ok());
   if (!*plan) return std::nullopt;  // repaired at an earlier boot: the resets follow the damage
   const consensus::ParticipantId gave_up = _image.membership.identity.id;
@@ -355,36 +355,45 @@ std::optional<consensus::ParticipantId> Disk::repair_at_boot() {
   if (counter) _image.counter = _engine.counter;
   _damage_repairs_at_boot++;
   _last_repair = (*plan)->damage;
-  // Every bucket kept must be what was written. A bucket the damage left
-  // without a record is kept by no one (recovery cannot name it, and the
-  // id that held it is given up): this disk's fold drops it too.
-  std::optional<std::string> why;
-  for (auto it = _image.phasers.begin(); it != _image.phasers.end() && !why;) {
-    const uint32_t bucket = it->first;
-    const auto kept = _engine.phasers.find(bucket);
-    if (kept == _engine.phasers.end()) {
-      it = _image.phasers.erase(it);
-      _image.references.erase(bucket);
-      _image.resets[bucket]++;
-      continue;
-    }
-    if (auto differs = phaser_difference(material(it->second), material(kept->second))) {
-      why = fmt::format("bucket {} with {}", bucket, *differs);
-    }
-    ++it;
-  }
-  if (!why) why = difference(material(_image), material(_engine));
-  if (why) {
+  if (auto why = check_repaired(recovery.cores[0].unattributed)) {
     report(fmt::format("repaired at boot ({}), it starts from what was not written (this "
                        "disk's fold, repaired, against the image): {}",
                        (*plan)->damage, *why));
+    return gave_up;
   }
   // The records say what the plan did: the server's fold of them (and of
   // the log before them, at a later restart) is the image it started from.
   recovered();
-  if (!why) why = difference(material(_image), material(_engine));
-  if (why) report(fmt::format("repaired at boot ({}), its records fold to {}", (*plan)->damage, *why));
+  if (auto why = difference(material(_image), material(_engine))) {
+    report(fmt::format("repaired at boot ({}), its records fold to {}", (*plan)->damage, *why));
+  }
   return gave_up;
+}
+
+// Every bucket the boot image keeps must be what was written. A bucket the
+// damage left without a record is kept by no one (recovery cannot name it,
+// and the id that held it is given up): this disk's fold drops it too —
+// only when the damage was unattributed, since attributed damage names its
+// bucket and the plan resets it.
+std::optional<std::string> Disk::check_repaired(bool unattributed) {
+  std::vector<uint32_t> unnamed;
+  for (const auto& [bucket, image] : _image.phasers) {
+    const auto kept = _engine.phasers.find(bucket);
+    if (kept == _engine.phasers.end()) {
+      if (!unattributed) return fmt::format("bucket {} is missing, and no damage hid it", bucket);
+      unnamed.push_back(bucket);
+    } else if (auto differs = phaser_difference(material(image), material(kept->second))) {
+      return fmt::format("bucket {} with {}", bucket, *differs);
+    }
+  }
+  for (uint32_t bucket : unnamed) forget_bucket(bucket);
+  return difference(material(_image), material(_engine));
+}
+
+void Disk::forget_bucket(uint32_t bucket) {
+  _image.phasers.erase(bucket);
+  _image.references.erase(bucket);
+  _image.resets[bucket]++;
 }
 
 void Disk::probe_damage() {

@@ -192,6 +192,8 @@ class Disk {
   void apply_engine(const bucket::EngineRecord& record);
   void report(std::string violation);
   void probe_damage();  // after the crash's recovery, from `_engine`
+  std::optional<std::string> check_repaired(bool unattributed);  // repair_at_boot's check
+  void forget_bucket(uint32_t bucket);  // a reset, in this disk's own fold
 
   struct Batch {
     Tick written = 0;

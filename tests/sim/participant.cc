@@ -280,6 +280,9 @@ void Participant::tick_phasers(Tick now) {
 void Participant::PhaserEffects::send(ParticipantId from, ParticipantId to,
                                       consensus::PhaserMessage message) {
   COWORKER_ASSERT(_p._phaser_host != nullptr && from == _p._phaser_host->self());
+  // Never again as an id given up at a repair: the checkers count its
+  // copies as lost (PhaserWorld::discarded).
+  COWORKER_ASSERT(!_p.gave_up(from));
   // Phasers address arrival ids; the network hosts: the member's address
   // names its host (unknown to our membership view: lost).
   const consensus::Member* member = _p._member->node().state().member(to);
@@ -300,6 +303,7 @@ void Participant::PhaserEffects::report(ParticipantId, uint32_t, ParticipantId s
 
 void Participant::MemberEffects::send(const std::string& address, ParticipantId from,
                                       ParticipantId to, consensus::MembershipMessage message) {
+  COWORKER_ASSERT(!_p.gave_up(from));  // as above
   _p._effects.send(_p._id, host_of(address), Payload{MemberPacket{from, to, std::move(message)}});
 }
 
