@@ -61,6 +61,10 @@ EngineRecord encode_phaser_record(uint32_t bucket, const consensus::PhaserRecord
     out.meta.kind = RecordKind::bucket_checkpoint;
     out.meta.position = k->state.commit_end;
     out.meta.promise = k->state.promise;
+  } else if (const auto* reset = std::get_if<consensus::ResetRecord>(&record)) {
+    // A reset for the index, the summaries and recovery, like repair's.
+    out.meta.kind = RecordKind::bucket_reset;
+    out.meta.promise = reset->promise;
   } else {
     const auto& c = std::get<consensus::CommitRecord>(record);
     out.meta.kind = RecordKind::commit;
@@ -186,10 +190,23 @@ void EngineImage::apply(const RecordHeader& header, std::span<const char> payloa
   records++;
 }
 
-// The participant gave up its id at boot (repair): the earlier records
-// count no more, whatever their state. Damage after the reset still counts.
+// The participant gave up its id at boot (repair), or a phaser dropped its
+// copy (phaser.h step 9f): the earlier records count no more, whatever
+// their state. Damage after the reset still counts.
 void EngineImage::apply_reset(const RecordHeader& header, std::span<const char> payload) {
   const uint32_t bucket = header.bucket;
+  if (payload.size() > 1 && bucket < participant_bucket) {
+    auto decoded =
+        consensus::decode_phaser_record(view(payload), consensus::WriteChecksum::covered);
+    const auto* reset =
+        decoded ? std::get_if<consensus::ResetRecord>(&*decoded.value) : nullptr;
+    if (reset == nullptr || header.promise != reset->promise) return mark_damaged(bucket);
+    std::erase(damaged_buckets, bucket);
+    consensus::PhaserDurable& image = phasers[bucket];
+    image.apply(*decoded.value);
+    records++;
+    return;
+  }
   if (payload.size() != 1 || static_cast<uint8_t>(payload[0]) != reset_format_version ||
       bucket == membership_bucket || bucket == internal_bucket) {
     // An unknown reset cannot be followed safely: what it should discard

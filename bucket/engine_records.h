@@ -18,6 +18,9 @@
 //     (an identity without id after repair, or the whole state periodically)
 //   phaser CheckpointRecord         bucket_checkpoint the bucket         commit_end / the promise
 //   reset of a bucket (repair)      bucket_reset    the bucket or participant_bucket - / -
+//     (a one-byte payload: the format version)
+//   phaser ResetRecord              bucket_reset    the bucket           0 / the promise
+//     (a copy dropped at run time, phaser.h step 9f: the phaser codec's payload)
 //   a checkpoint round begins       checkpoint_round participant_bucket  - / -
 //
 // Payloads are the consensus codecs' encodings (phaser_codec.h,

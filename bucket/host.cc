@@ -68,10 +68,12 @@ void BucketHost::handle(uint32_t bucket, PhaserOutput output,
       pending.phaser_tickets.push_back(p.ticket);
       records.push_back(std::move(p.record));
     }
-    // A checkpoint (a snapshot a newcomer took) moves the committed end too.
+    // A checkpoint (a snapshot a newcomer took) moves the committed end
+    // too, and so does a reset (step 9f: back to 0).
     const bool commits = std::any_of(records.begin(), records.end(), [](const auto& record) {
       return std::holds_alternative<consensus::CommitRecord>(record) ||
-             std::holds_alternative<consensus::CheckpointRecord>(record);
+             std::holds_alternative<consensus::CheckpointRecord>(record) ||
+             std::holds_alternative<consensus::ResetRecord>(record);
     });
     pending.ticket = _storage.stage_phaser(bucket, std::move(records));
     COWORKER_ASSERT(pending.ticket != 0);

@@ -54,6 +54,7 @@ void PhaserDurable::apply(const PhaserRecord& record) {
     COWORKER_ASSERT(k->dedup != nullptr);
     COWORKER_ASSERT(k->last_commit.end == k->commit_end);
     COWORKER_ASSERT(k->last_commit_first <= k->commit_end);
+    COWORKER_ASSERT(k->last_filled.end == k->commit_end);
     COWORKER_ASSERT(k->promise >= promise);
     // At the committed end (a checkpoint round), or above it (a snapshot,
     // step 9b): never below, which would forget committed positions.
@@ -74,7 +75,15 @@ void PhaserDurable::apply(const PhaserRecord& record) {
     commit_end = k->commit_end;
     last_commit = k->last_commit;
     last_commit_first = k->last_commit_first;
+    last_filled = k->last_filled;
     dedup = *k->dedup;
+  } else if (const auto* reset = std::get_if<ResetRecord>(&record)) {
+    // Step 9f: the copy is dropped; everything before counts no more.
+    const Promise kept = std::max(promise, reset->promise);
+    const bool keep = keep_log;
+    *this = PhaserDurable{};
+    promise = kept;
+    keep_log = keep;
   } else {
     const auto& c = std::get<CommitRecord>(record);
     if (register_ && register_->end() == c.mark.end && register_->checksum == c.mark.checksum) {
@@ -84,6 +93,7 @@ void PhaserDurable::apply(const PhaserRecord& record) {
       commit_end = register_->end();
       last_commit = c.mark;
       last_commit_first = register_->first;
+      if (!register_->entries.empty()) last_filled = c.mark;
       register_ = nullptr;
     } else {
       // A leader's commit of a write it never persisted as a register (the
@@ -101,8 +111,10 @@ Phaser::Phaser(Config config, const PhaserDurable& durable)
       _commit_end(durable.commit_end),
       _last_commit(durable.last_commit),
       _last_commit_first(durable.last_commit_first),
+      _last_filled(durable.last_filled),
       _register(durable.register_),
-      _dedup(durable.dedup) {
+      _dedup(durable.dedup),
+      _offered(durable.commit_end > 0) {
   COWORKER_ASSERT(_config.self != no_participant);
   COWORKER_ASSERT(_config.write_messages_max >= 1);
   COWORKER_ASSERT(_config.notice_ticks >= 1 && _config.resend_ticks >= 1);
@@ -463,6 +475,7 @@ void Phaser::commit_in_flight(PhaserOutput& out) {
   }
   _last_commit = CommitMark{write->end(), write->number, write->checksum};
   _last_commit_first = write->first;
+  if (!write->entries.empty()) _last_filled = _last_commit;
   _commit_end = write->end();
   _last_written = write;
   _register = nullptr;
@@ -618,6 +631,7 @@ bool Phaser::apply_commit_mark(const CommitMark& mark, const Promise& leader,
   _dedup.commit_write(*write);
   _last_commit = mark;
   _last_commit_first = write->first;
+  if (!write->entries.empty()) _last_filled = mark;
   _commit_end = write->end();
   _register = nullptr;
   _register_durable = false;
@@ -765,18 +779,20 @@ bool Phaser::growth_ready(uint64_t step) const {
   return true;
 }
 
-void Phaser::send_catchup(ParticipantId to, std::vector<WritePtr> writes, PhaserOutput& out) {
+void Phaser::send_catchup(ParticipantId to, std::vector<WritePtr> writes, PhaserOutput& out,
+                          std::optional<CommitMark> discard) {
   Newcomer* n = newcomer(to);
   COWORKER_ASSERT(n != nullptr);
   n->ticks = 0;
-  out.send.push_back(PhaserSend{to, Catchup{_config.bucket, _leading_promise, std::move(writes)}});
+  out.send.push_back(PhaserSend{
+      to, Catchup{_config.bucket, _leading_promise, std::move(writes), discard}});
 }
 
 // 9b and 9c: fetch what the newcomer lacks, or let it join.
 void Phaser::advance(Newcomer& n, PhaserOutput& out) {
   COWORKER_ASSERT(_role == Role::leading);
   COWORKER_ASSERT(!n.joined);
-  if (!n.end || n.fetching) return;
+  if (!n.end || n.fetching || n.offer) return;
   COWORKER_ASSERT(_last_written != nullptr);
   COWORKER_ASSERT(_last_written->end() == _commit_end);
   COWORKER_ASSERT(_last_written->first == _last_commit_first);
@@ -788,6 +804,20 @@ void Phaser::advance(Newcomer& n, PhaserOutput& out) {
   n.joined = true;
   if (*n.end < _commit_end) send_catchup(n.id, {_last_written}, out);
   if (_in_flight) out.send.push_back(PhaserSend{n.id, _in_flight->write});
+}
+
+// 9f: a Catchup whose first write holds the offer's last position, for the
+// newcomer to compare; or, above our commit end, the discard.
+void Phaser::verify_offer(Newcomer& n, PhaserOutput& out) {
+  COWORKER_ASSERT(_role == Role::leading);
+  COWORKER_ASSERT(n.offer.has_value() && n.offer->end > 0);
+  if (n.fetching) return;
+  if (n.offer->end > _commit_end) {
+    send_catchup(n.id, {}, out, n.offer);
+    return;
+  }
+  n.fetching = true;
+  out.fetch.push_back(Fetch{n.id, n.offer->end - 1, _config.chunk_bytes});
 }
 
 PhaserOutput Phaser::on_fetched(ParticipantId to, std::vector<WritePtr> writes) {
@@ -812,7 +842,7 @@ PhaserOutput Phaser::on_fetch_retained(ParticipantId to) {
   out.send.push_back(PhaserSend{
       to, CatchupSnapshot{_config.bucket,
                           CommittedState{_leading_promise, _commit_end, _last_commit,
-                                         _last_commit_first,
+                                         _last_commit_first, _last_filled,
                                          std::make_shared<const DedupTable>(std::move(committed))}}});
   check_invariants();
   return out;
@@ -821,6 +851,15 @@ PhaserOutput Phaser::on_fetch_retained(ParticipantId to) {
 void Phaser::on_catchup_ack(const CatchupAck& ack, PhaserOutput& out) {
   Newcomer* n = newcomer(ack.from);
   if (n == nullptr || _role != Role::leading || ack.promise != _leading_promise) return;
+  if (ack.offer) {
+    // 9f: believe nothing of it until compared (a confused peer's offer,
+    // not ending where it claims, is dropped).
+    if (ack.offer->end != ack.end || ack.end == 0) return;
+    n->offer = ack.offer;
+    verify_offer(*n, out);
+    return;
+  }
+  n->offer.reset();
   n->end = std::max(n->end.value_or(0), ack.end);
   if (!n->joined) advance(*n, out);
 }
@@ -830,7 +869,9 @@ void Phaser::tick_growth(PhaserOutput& out) {
   for (Newcomer& n : _growth->newcomers) {
     if (++n.ticks < _config.resend_ticks) continue;
     n.ticks = 0;
-    if (!n.end) {
+    if (n.offer) {
+      verify_offer(n, out);  // the Catchup or its answer was lost
+    } else if (!n.end) {
       send_catchup(n.id, {}, out);  // the probe again
     } else if (n.joined) {
       // Joined one write behind and the Catchup of that write was lost.
@@ -843,7 +884,66 @@ void Phaser::tick_growth(PhaserOutput& out) {
   }
 }
 
-// The newcomer (9b): whole committed writes at our commit end become ours.
+// ---- the newcomer (9b, 9f) ------------------------------------------------------------
+
+uint64_t Phaser::raise_promise(const Promise& promise, PhaserOutput& out) {
+  if (promise <= _promise) return 0;
+  _promise = promise;
+  return persist(PromiseRecord{_promise}, out);
+}
+
+// 9f: the copy is dropped; the bucket is grown again from position 0.
+uint64_t Phaser::reset_copy(PhaserOutput& out) {
+  COWORKER_ASSERT(_role == Role::follower);
+  COWORKER_ASSERT(_offered);
+  _offered = false;
+  _commit_end = 0;
+  _last_commit = CommitMark{};
+  _last_commit_first = 0;
+  _last_filled = CommitMark{};
+  _register = nullptr;
+  _register_durable = false;
+  _dedup = DedupTable{};
+  _commit_ticket = persist(ResetRecord{_promise}, out);
+  return _commit_ticket;
+}
+
+// 9f: a leader's committed write against the offered copy. False: the
+// write says nothing of the copy (it starts at or after our end), so take
+// nothing until a Catchup that overlaps comes.
+bool Phaser::compare_offer(const Write& write, PhaserOutput& out) {
+  COWORKER_ASSERT(_offered && _commit_end > 0);
+  if (write.entries.empty() || write.end() < _commit_end) return true;  // nothing to compare
+  if (write.first >= _commit_end) return false;
+  if (write.end() == _commit_end && write.checksum == _last_filled.checksum &&
+      write.number == _last_filled.number) {
+    _offered = false;  // the same newest write: the copy is the log's
+    return true;
+  }
+  reset_copy(out);  // another write there, or one across our end
+  return true;
+}
+
+CatchupAck Phaser::catchup_ack(const Promise& promise) const {
+  CatchupAck ack{_config.bucket, promise, _commit_end, _config.self, std::nullopt};
+  if (_offered) ack.offer = _last_filled;
+  return ack;
+}
+
+// The ack goes once every record staged for it is durable: `wait`, the
+// newest of them, or the newest commit record still pending.
+void Phaser::ack_catchup(ParticipantId to, const CatchupAck& ack, uint64_t wait,
+                         PhaserOutput& out) {
+  if (wait == 0) wait = _commit_ticket;
+  if (wait != 0) {
+    _acks_after_persist[wait] = AckAfter{Ack{}, false, to, ack};
+  } else {
+    out.send.push_back(PhaserSend{to, ack});
+  }
+}
+
+// The newcomer (9b): whole committed writes at our commit end become ours;
+// an offered copy is compared first (9f).
 void Phaser::on_catchup(ParticipantId from, const Catchup& catchup, PhaserOutput& out) {
   if (catchup.promise < _promise) {
     out.send.push_back(PhaserSend{from, Nack{_config.bucket, _promise, _config.self}});
@@ -851,27 +951,29 @@ void Phaser::on_catchup(ParticipantId from, const Catchup& catchup, PhaserOutput
   }
   if (_role != Role::follower) return;
   _acclimated_by = catchup.promise;
+  const uint64_t first_ticket = _next_ticket;
+  // Before any ack under it (9f): a deposed leader can no longer discard.
+  raise_promise(catchup.promise, out);
+  if (catchup.discard && _offered && *catchup.discard == _last_filled) reset_copy(out);
   for (const WritePtr& write : catchup.writes) {
     if (write->bucket != _config.bucket) break;  // a confused peer: take nothing more
+    if (_offered && !compare_offer(*write, out)) break;
     if (write->end() <= _commit_end) continue;   // held already
     if (write->first != _commit_end) break;      // a gap: the leader resends
+    COWORKER_ASSERT(!_offered);
     COWORKER_ASSERT(write->promise <= catchup.promise);
-    _promise = std::max(_promise, write->promise);
     persist(RegisterRecord{write}, out);
     _dedup.commit_write(*write);
     _last_commit = CommitMark{write->end(), write->number, write->checksum};
     _last_commit_first = write->first;
+    if (!write->entries.empty()) _last_filled = _last_commit;
     _commit_end = write->end();
     _register = nullptr;
     _register_durable = false;
     _commit_ticket = persist(CommitRecord{_last_commit, write->first}, out);
   }
-  const CatchupAck ack{_config.bucket, catchup.promise, _commit_end, _config.self};
-  if (_commit_ticket != 0) {
-    _acks_after_persist[_commit_ticket] = AckAfter{Ack{}, false, from, ack};
-  } else {
-    out.send.push_back(PhaserSend{from, ack});
-  }
+  ack_catchup(from, catchup_ack(catchup.promise), _next_ticket > first_ticket ? _next_ticket - 1 : 0,
+              out);
 }
 
 // The newcomer (9b, the leader's log retired what we lack): its committed
@@ -887,29 +989,37 @@ void Phaser::on_catchup_snapshot(ParticipantId from, const CatchupSnapshot& snap
   _acclimated_by = state.promise;
   COWORKER_ASSERT(state.dedup != nullptr);
   COWORKER_ASSERT(state.last_commit.end == state.commit_end);
-  if (state.commit_end > _commit_end) {
-    // The committed state is the leader's, under its promise: taking it is
-    // taking the writes it folds (on_catchup raises the promise to each
-    // write's), so a deposed leader's write below this end, under a lower
-    // promise, is refused rather than compared with state we hold no
-    // writes of (it would look like a conflict and mark us for repair).
-    _promise = std::max(_promise, state.promise);
+  const uint64_t first_ticket = _next_ticket;
+  // The committed state is the leader's, under its promise: taking it is
+  // taking the writes it folds, so a deposed leader's write below this end,
+  // under a lower promise, is refused rather than compared with state we
+  // hold no writes of (it would look like a conflict and mark us for
+  // repair). And 9f: a deposed leader can no longer discard.
+  raise_promise(state.promise, out);
+  if (_offered && state.commit_end >= _commit_end) {
+    // 9f: at our end, the same newest write verifies the copy; anything
+    // else, the leader's state replaces it.
+    if (state.commit_end == _commit_end && state.last_filled == _last_filled) {
+      _offered = false;
+    } else {
+      reset_copy(out);
+    }
+  }
+  if (!_offered && state.commit_end > _commit_end) {
     _commit_end = state.commit_end;
     _last_commit = state.last_commit;
     _last_commit_first = state.last_commit_first;
+    _last_filled = state.last_filled;
     _dedup = *state.dedup;
     _register = nullptr;  // below the snapshot's end: committed or void
     _register_durable = false;
     _commit_ticket = persist(CheckpointRecord{CommittedState{_promise, _commit_end, _last_commit,
-                                                             _last_commit_first, state.dedup}},
+                                                             _last_commit_first, _last_filled,
+                                                             state.dedup}},
                              out);
   }
-  const CatchupAck ack{_config.bucket, state.promise, _commit_end, _config.self};
-  if (_commit_ticket != 0) {
-    _acks_after_persist[_commit_ticket] = AckAfter{Ack{}, false, from, ack};
-  } else {
-    out.send.push_back(PhaserSend{from, ack});
-  }
+  ack_catchup(from, catchup_ack(state.promise), _next_ticket > first_ticket ? _next_ticket - 1 : 0,
+              out);
 }
 
 PhaserDurable Phaser::image() const {
@@ -918,6 +1028,7 @@ PhaserDurable Phaser::image() const {
   durable.commit_end = _commit_end;
   durable.last_commit = _last_commit;
   durable.last_commit_first = _last_commit_first;
+  durable.last_filled = _last_filled;
   durable.register_ = _register;
   durable.dedup = _dedup;
   // A leader's accepted-but-uncommitted marks are not durable state: a
@@ -933,7 +1044,7 @@ std::vector<PhaserRecord> checkpoint_records(PhaserDurable durable) {
   std::vector<PhaserRecord> records;
   records.push_back(CheckpointRecord{
       CommittedState{durable.promise, durable.commit_end, durable.last_commit,
-                     durable.last_commit_first,
+                     durable.last_commit_first, durable.last_filled,
                      std::make_shared<const DedupTable>(std::move(durable.dedup))}});
   if (durable.register_ != nullptr) records.push_back(RegisterRecord{durable.register_});
   return records;
@@ -944,6 +1055,8 @@ std::vector<PhaserRecord> checkpoint_records(PhaserDurable durable) {
 void Phaser::check_invariants() const {
   if (_register) COWORKER_ASSERT(_register->first == _commit_end);
   COWORKER_ASSERT(_last_commit.end == _commit_end);
+  COWORKER_ASSERT(_last_filled.end == _commit_end);
+  if (_offered) COWORKER_ASSERT(_commit_end > 0);
   if (_role == Role::follower) {
     COWORKER_ASSERT(!_in_flight);
     COWORKER_ASSERT(_queue.empty());

@@ -113,6 +113,35 @@
 //           the government, or one the writing leader is acclimating (it
 //           took a Catchup under that promise): a returning member's view
 //           may still list it while the leader grows it back.
+//        f. An offered copy is verified before it counts (DESIGN §5, a
+//           departed participant arriving anew with its old copies). A
+//           phaser that boots holding positions has not compared them with
+//           a leader's in this life: a participant arriving anew keeps its
+//           copy under a new id, and a restart forgets what was compared.
+//           Until it has, it takes no write from a Catchup and its
+//           CatchupAcks are offers (end, and `last_filled`: its newest
+//           write with entries), never holdings; the leader believes
+//           holdings only. Then:
+//           - an offer at or below the leader's commit end: the leader
+//             fetches from the offer's last position, so the Catchup's
+//             first write holds it; the newcomer compares that write with
+//             its own newest (same end and checksum: verified, it goes on
+//             as in b; another checksum, or a write across its end: its
+//             copy is wrong);
+//           - an offer above the leader's commit end holds positions no
+//             leader committed (a serving leader holds every position
+//             committed under a promise not above its own): the leader
+//             answers with a Catchup naming the offer to discard, followed
+//             only while the newcomer still offers exactly that and the
+//             Catchup's promise is not below its own.
+//           A wrong copy is reset (ResetRecord: nothing held, the promise
+//           kept) and grown from position 0. A newcomer raises its durable
+//           promise to a Catchup's before acking it, so no copy a leader
+//           believed is ever dropped: a holding acked under promise P was
+//           compared with committed writes (and stays so, growing only by
+//           committed writes, across restarts), a comparison never fails
+//           on it, and a discard needs a leader of promise ≥ P that judged
+//           the copy above every position committed, which it is not.
 //      Why it is safe: the ack is proposed only when the newcomers hold
 //      every committed position, and every later commit includes them
 //      until the ack is decided or can never be. A restart loses the joint
@@ -166,6 +195,7 @@ class PhaserDurable {
   Position commit_end = 0;
   CommitMark last_commit;                // the newest committed write
   Position last_commit_first = 0;
+  CommitMark last_filled;                // the newest committed write with entries
   WritePtr register_;                    // uncommitted, starts at commit_end
   DedupTable dedup;
   std::vector<BucketEntry> log;          // committed entries (simulator use)
@@ -302,6 +332,7 @@ class Phaser {
   struct Newcomer {
     ParticipantId id = no_participant;
     std::optional<Position> end;  // acked: it holds every committed position before
+    std::optional<CommitMark> offer;  // 9f: its copy, to verify before believing more
     bool fetching = false;        // a Fetch is out
     bool joined = false;          // in the joint set
     uint32_t ticks = 0;           // since the last Catchup
@@ -320,8 +351,15 @@ class Phaser {
                            PhaserOutput& out);
   void on_catchup_ack(const CatchupAck& ack, PhaserOutput& out);
   void advance(Newcomer& newcomer, PhaserOutput& out);
+  void verify_offer(Newcomer& newcomer, PhaserOutput& out);
+  bool compare_offer(const Write& write, PhaserOutput& out);
+  uint64_t reset_copy(PhaserOutput& out);
+  uint64_t raise_promise(const Promise& promise, PhaserOutput& out);
+  CatchupAck catchup_ack(const Promise& promise) const;
+  void ack_catchup(ParticipantId to, const CatchupAck& ack, uint64_t wait, PhaserOutput& out);
   void tick_growth(PhaserOutput& out);
-  void send_catchup(ParticipantId to, std::vector<WritePtr> writes, PhaserOutput& out);
+  void send_catchup(ParticipantId to, std::vector<WritePtr> writes, PhaserOutput& out,
+                    std::optional<CommitMark> discard = std::nullopt);
   Newcomer* newcomer(ParticipantId id);
   bool is_member(ParticipantId id) const { return _government.contains(id); }
   bool apply_commit_mark(const CommitMark& mark, const Promise& leader, PhaserOutput& out);
@@ -365,9 +403,14 @@ class Phaser {
   Position _commit_end = 0;
   CommitMark _last_commit;
   Position _last_commit_first = 0;
+  CommitMark _last_filled;
   WritePtr _register;
   DedupTable _dedup;
   bool _repair = false;
+  // Step 9f: the copy has positions not yet compared with a leader's in
+  // this life (set at boot when it holds any; cleared by a comparison that
+  // matches, a reset, or a snapshot taken).
+  bool _offered = false;
   // The promise of the last leader whose Catchup or CatchupSnapshot we took
   // (step 9e): it is acclimating us, whatever our own view of the
   // government says (a returning member's may still list us), so a gap in

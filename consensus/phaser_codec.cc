@@ -3,6 +3,7 @@
 #include "consensus/phaser_codec.h"
 
 #include <memory>
+#include <optional>
 #include <utility>
 #include <variant>
 
@@ -29,8 +30,9 @@ enum class RecordTag : uint8_t {
   register_write = 2,
   commit = 3,
   checkpoint = 4,
+  reset = 5,
 };
-static_assert(std::variant_size_v<PhaserRecord> == 4, "a new record needs a tag");
+static_assert(std::variant_size_v<PhaserRecord> == 5, "a new record needs a tag");
 
 // identifier length, issuer, counter, series, window, body length.
 constexpr size_t bucket_entry_bytes_min = 6;
@@ -47,6 +49,17 @@ CommitMark read_mark(Reader& in) {
   mark.number = in.u64();
   mark.checksum = in.fixed32();
   return mark;
+}
+
+// A flag byte, then the mark if set.
+void write_optional_mark(Writer& out, const std::optional<CommitMark>& mark) {
+  out.boolean(mark.has_value());
+  if (mark) write_mark(out, *mark);
+}
+
+std::optional<CommitMark> read_optional_mark(Reader& in) {
+  if (!in.boolean()) return std::nullopt;
+  return read_mark(in);
 }
 
 // The checksum is not recomputed here: the phaser computed it when it made
@@ -174,6 +187,7 @@ void write_body(Writer& out, const Catchup& m) {
   write_promise(out, m.promise);
   out.u64(m.writes.size());
   for (const WritePtr& write : m.writes) write_write(out, write);
+  write_optional_mark(out, m.discard);
 }
 void read_body(Reader& in, Catchup& m) {
   m.bucket = in.u32();
@@ -181,6 +195,7 @@ void read_body(Reader& in, Catchup& m) {
   const uint64_t count = in.count(write_bytes_min);
   m.writes.reserve(count);
   for (uint64_t i = 0; i < count && in.ok(); i++) m.writes.push_back(read_write(in));
+  m.discard = read_optional_mark(in);
 }
 
 void write_body(Writer& out, const CatchupAck& m) {
@@ -188,22 +203,26 @@ void write_body(Writer& out, const CatchupAck& m) {
   write_promise(out, m.promise);
   out.u64(m.end);
   out.u64(m.from);
+  write_optional_mark(out, m.offer);
 }
 void read_body(Reader& in, CatchupAck& m) {
   m.bucket = in.u32();
   m.promise = read_promise(in);
   m.end = in.u64();
   m.from = in.u64();
+  m.offer = read_optional_mark(in);
+  if (in.ok() && m.offer && m.offer->end != m.end) in.fail("bad value");
 }
 
 // The committed state a checkpoint and a snapshot carry, after the promise:
-// commit_end commit_mark last_commit_first table.
+// commit_end commit_mark last_commit_first filled_mark table.
 void write_state(Writer& out, const CommittedState& m) {
   COWORKER_ASSERT(m.dedup != nullptr);
   write_promise(out, m.promise);
   out.u64(m.commit_end);
   write_mark(out, m.last_commit);
   out.u64(m.last_commit_first);
+  write_mark(out, m.last_filled);
   m.dedup->encode(out);
 }
 void read_state(Reader& in, CommittedState& m) {
@@ -211,7 +230,9 @@ void read_state(Reader& in, CommittedState& m) {
   m.commit_end = in.u64();
   m.last_commit = read_mark(in);
   m.last_commit_first = in.u64();
-  if (in.ok() && (m.last_commit.end != m.commit_end || m.last_commit_first > m.commit_end)) {
+  m.last_filled = read_mark(in);
+  if (in.ok() && (m.last_commit.end != m.commit_end || m.last_commit_first > m.commit_end ||
+                  m.last_filled.end != m.commit_end)) {
     in.fail("bad value");
   }
   m.dedup = std::make_shared<const DedupTable>(DedupTable::decode(in));
@@ -244,6 +265,10 @@ void read_body(Reader& in, CommitRecord& r) {
   r.mark = read_mark(in);
   r.first = in.u64();
 }
+
+constexpr RecordTag tag_of(const ResetRecord&) { return RecordTag::reset; }
+void write_body(Writer& out, const ResetRecord& r) { write_promise(out, r.promise); }
+void read_body(Reader& in, ResetRecord& r) { r.promise = read_promise(in); }
 
 constexpr RecordTag tag_of(const CheckpointRecord&) { return RecordTag::checkpoint; }
 void write_body(Writer& out, const CheckpointRecord& r) { write_state(out, r.state); }
@@ -284,6 +309,7 @@ PhaserRecord read_phaser_record(Reader& in, WriteChecksum check) {
                           RegisterRecord{read_write(in, check)}};
     case RecordTag::commit: return read_as<CommitRecord, PhaserRecord>(in);
     case RecordTag::checkpoint: return read_as<CheckpointRecord, PhaserRecord>(in);
+    case RecordTag::reset: return read_as<ResetRecord, PhaserRecord>(in);
   }
   in.fail("unknown tag");
   return PhaserRecord{};

@@ -56,7 +56,10 @@
 
 namespace coworker::consensus {
 
-constexpr uint8_t phaser_format_version = 3;
+// 4 (2026-12-06): a committed state carries its newest write with entries,
+// a Catchup an offer to discard, a CatchupAck an offer, and the reset
+// record (phaser.h step 9f).
+constexpr uint8_t phaser_format_version = 4;
 
 // Top level: the version byte, the tag, the fields.
 void encode(Writer& out, const PhaserMessage& message);

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -109,14 +110,21 @@ struct Catchup {
   uint32_t bucket = 0;
   Promise promise;  // the leader's
   std::vector<WritePtr> writes;
+  // Step 9f: the offer this leader found to hold positions it never
+  // committed; the newcomer drops its copy if it still offers exactly this.
+  std::optional<CommitMark> discard;
 };
 
-// Newcomer → leader: every position before `end` is committed here durably.
+// Newcomer → leader: every position before `end` is committed here durably
+// — or, with `offer` (step 9f), a copy not yet compared with a leader's:
+// it claims positions up to `end`, its newest write with entries being
+// `offer` (offer->end == end), and the leader believes nothing of it.
 struct CatchupAck {
   uint32_t bucket = 0;
   Promise promise;  // the Catchup's
   Position end = 0;
   ParticipantId from = no_participant;
+  std::optional<CommitMark> offer;
 };
 
 // A bucket's committed state as of its commit end, without entries: what a
@@ -129,6 +137,11 @@ struct CommittedState {
   Position commit_end = 0;
   CommitMark last_commit;  // last_commit.end == commit_end
   Position last_commit_first = 0;
+  // The newest committed write with entries (last_filled.end == commit_end;
+  // all zero before the first): last_commit may be an empty write of a
+  // leadership start, which holds no position (phaser.h step 9f compares
+  // copies by this one).
+  CommitMark last_filled;
   std::shared_ptr<const DedupTable> dedup;  // never null
 };
 
@@ -177,7 +190,15 @@ struct CommitRecord {
 struct CheckpointRecord {
   CommittedState state;
 };
-using PhaserRecord = std::variant<PromiseRecord, RegisterRecord, CommitRecord, CheckpointRecord>;
+// Step 9f: the bucket's copy here is dropped, whatever it held (its offer
+// did not match a leader's log): nothing committed, no register, an empty
+// dedup table; the promise stays (raised to `promise`). Logged as the log
+// store's bucket_reset: what came before counts no more.
+struct ResetRecord {
+  Promise promise;
+};
+using PhaserRecord =
+    std::variant<PromiseRecord, RegisterRecord, CommitRecord, CheckpointRecord, ResetRecord>;
 
 struct Persist {
   uint64_t ticket = 0;

@@ -374,6 +374,7 @@ TEST_CASE("bucket index: a commit makes the candidate register a write, at 24 by
     stage(index, 5,
           consensus::CheckpointRecord{consensus::CommittedState{
               {1, 1}, 3, consensus::CommitMark{3, first->number, first->checksum}, 0,
+              consensus::CommitMark{3, first->number, first->checksum},
               std::make_shared<const consensus::DedupTable>()}},
           offset);
     CHECK(index.committed_end(5) == 3);

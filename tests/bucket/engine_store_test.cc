@@ -153,6 +153,35 @@ TEST_CASE("engine records: repair — a reset forgets a damaged bucket, which fo
   }
 }
 
+TEST_CASE("engine records: a phaser's reset drops its copy, keeps its promise, folds again from 0") {
+  const auto records = history(3, 11, 8);
+  EngineImage image;
+  for (const PhaserRecord& record : records) apply(image, encode_phaser_record(3, record));
+  const auto other = history(4, 12, 3);  // another bucket, untouched by the reset
+  for (const PhaserRecord& record : other) apply(image, encode_phaser_record(4, record));
+  const consensus::PhaserDurable before = fold(records);
+  REQUIRE(before.commit_end > 0);
+  const consensus::Promise promise{before.promise.slot + 1, 1};
+  const EngineRecord reset = encode_phaser_record(3, consensus::ResetRecord{promise});
+  CHECK(reset.meta.kind == RecordKind::bucket_reset);  // the index and recovery see a reset
+  const uint64_t applied = image.records;
+  apply(image, reset);
+  CHECK(image.records == applied + 1);
+  REQUIRE(image.phasers.count(3) == 1);
+  const consensus::PhaserDurable& after = image.phasers.at(3);
+  CHECK(after.promise == promise);
+  CHECK(after.commit_end == 0);
+  CHECK(after.register_ == nullptr);
+  CHECK(after.dedup.connections() == 0);
+  check_same(image.phasers.at(4), fold(other));
+  SUBCASE("its header must carry the record's promise") {
+    EngineRecord wrong = reset;
+    wrong.meta.promise.counter++;
+    apply(image, wrong);
+    CHECK(image.damaged_buckets == std::vector<uint32_t>{3});
+  }
+}
+
 TEST_CASE("engine records: repair — an identity checkpoint replaces the membership state") {
   EngineImage image;
   consensus::Identity member{77, 2, 5, false, {}, 0};

@@ -70,10 +70,13 @@ std::vector<Write> values(const std::vector<WritePtr>& writes) {
   for (const WritePtr& w : writes) out.push_back(*w);
   return out;
 }
-auto fields(const Catchup& x) { return std::make_tuple(x.bucket, x.promise, values(x.writes)); }
-auto fields(const CatchupAck& x) { return std::tie(x.bucket, x.promise, x.end, x.from); }
+auto fields(const Catchup& x) {
+  return std::make_tuple(x.bucket, x.promise, values(x.writes), x.discard);
+}
+auto fields(const CatchupAck& x) { return std::tie(x.bucket, x.promise, x.end, x.from, x.offer); }
 auto fields(const CommittedState& x) {  // the table, not the pointer
-  return std::tie(x.promise, x.commit_end, x.last_commit, x.last_commit_first, *x.dedup);
+  return std::tie(x.promise, x.commit_end, x.last_commit, x.last_commit_first, x.last_filled,
+                  *x.dedup);
 }
 auto fields(const CatchupSnapshot& x) {
   return std::tuple_cat(std::make_tuple(x.bucket), fields(x.state));
@@ -82,6 +85,7 @@ auto fields(const PromiseRecord& x) { return std::tie(x.promise); }
 auto fields(const RegisterRecord& x) { return std::tie(*x.write); }  // the write, not the pointer
 auto fields(const CommitRecord& x) { return std::tie(x.mark, x.first); }
 auto fields(const CheckpointRecord& x) { return fields(x.state); }
+auto fields(const ResetRecord& x) { return std::tie(x.promise); }
 
 template <class T>
   requires requires(const T& x) { fields(x); }
@@ -223,8 +227,10 @@ class Gen {
   }
   CheckpointRecord checkpoint() {
     const CommitMark last = mark();
+    const CommitMark filled{last.end, u64(), u32()};
     return CheckpointRecord{CommittedState{promise(), last.end, last,
-                                           last.end - std::min(last.end, u64()), dedup_table()}};
+                                           last.end - std::min(last.end, u64()), filled,
+                                           dedup_table()}};
   }
   WritePtr write() {
     auto write = std::make_shared<Write>();
@@ -302,9 +308,15 @@ PhaserMessage Gen::phaser_message() {
     case 4: {
       std::vector<WritePtr> writes(_prng.below(3));
       for (WritePtr& w : writes) w = write();
-      return Catchup{u32(), promise(), std::move(writes)};
+      std::optional<CommitMark> discard;
+      if (boolean()) discard = mark();
+      return Catchup{u32(), promise(), std::move(writes), discard};
     }
-    case 5: return CatchupAck{u32(), promise(), u64(), u64()};
+    case 5: {
+      CatchupAck ack{u32(), promise(), u64(), u64(), std::nullopt};
+      if (boolean()) ack.offer = CommitMark{ack.end, u64(), u32()};
+      return ack;
+    }
     default: {
       return CatchupSnapshot{u32(), checkpoint().state};
     }
@@ -316,6 +328,7 @@ PhaserRecord Gen::phaser_record() {
     case 0: return PromiseRecord{promise()};
     case 1: return RegisterRecord{write()};
     case 2: return CommitRecord{mark(), u64()};
+    case 3: return ResetRecord{promise()};
     default: return checkpoint();
   }
 }
@@ -555,7 +568,7 @@ TEST_CASE("codec: an unknown tag and a bad version fail with their reason") {
   check_version_and_tags<MembershipMessages>(33, 6);
   check_version_and_tags<MembershipRecords>(34, 2);
   check_version_and_tags<PhaserMessages>(35, 7);
-  check_version_and_tags<PhaserRecords>(36, 4);
+  check_version_and_tags<PhaserRecords>(36, 5);
   // A Paxos message inside a membership message: its own tag is checked too.
   const std::string nested = encode(MembershipMessage{Message{CatchUp{5}}});
   REQUIRE(nested.size() == 4);
@@ -715,19 +728,20 @@ TEST_CASE("codec: fixed vectors pin the format") {
   CHECK(hex(encode(MembershipRecord{Identity{9, 2, 0, false, {"a:1"}, 7}})) ==
         "0202090200" "00" "01" "03613a31" "07");
   CHECK(hex(encode(PhaserRecord{CommitRecord{CommitMark{10, 2, 0x7f}, 8}})) ==
-        "03030a02" "7f000000" "08");
-  // Phaser format 3 (issue 13: a write's times; issue 15: an entry's wrap).
+        "04030a02" "7f000000" "08");
+  // Phaser format 3 (issue 13: a write's times; issue 15: an entry's wrap),
+  // 4 (issue 11: verified offers, the reset record).
   // A write: its checksum (computed independently) is CRC32C over first,
   // time, expire_before and each entry's fields as little-endian u64s and
   // raw bytes (the wrap only when it is not 2^53).
-  CHECK(hex(encode(PhaserMessage{Nack{4, Promise{57, 2}, 3}})) == "030304390203");
+  CHECK(hex(encode(PhaserMessage{Nack{4, Promise{57, 2}, 3}})) == "040304390203");
   auto write = std::make_shared<Write>();
   *write = Write{7, Promise{57, 2}, 3, 5, 1000, 400,
                  {BucketEntry{"id", ConnectionId{1, 2}, 3, 3, "hi"}}, 0, CommitMark{5, 2, 0xdeadbeef}};
   write->checksum = checksum_of(*write);
   CHECK(write->checksum == 0x5ac58693);
   CHECK(hex(encode(PhaserMessage{WritePtr(write)})) ==
-        "0301" "07" "3902" "03" "05" "e807" "9003"         // fields, times
+        "0401" "07" "3902" "03" "05" "e807" "9003"         // fields, times
         "01" "026964" "01" "04" "0303" "026869"            // entry: counter 2 as 2*2
         "9386c55a" "0502" "efbeadde");                     // checksum, commit
   // The same entry of a connection with series_wrap 2^32: counter 2*2+1,
@@ -736,7 +750,7 @@ TEST_CASE("codec: fixed vectors pin the format") {
   write->checksum = checksum_of(*write);
   CHECK(write->checksum == 0x39d51922);
   CHECK(hex(encode(PhaserMessage{WritePtr(write)})) ==
-        "0301" "07" "3902" "03" "05" "e807" "9003"
+        "0401" "07" "3902" "03" "05" "e807" "9003"
         "01" "026964" "01" "05" "8080808010" "0303" "026869"
         "2219d539" "0502" "efbeadde");
   // A series at or above its wrap, and a wrap outside [2^32, 2^53), fail.
@@ -755,9 +769,20 @@ TEST_CASE("codec: fixed vectors pin the format") {
   auto empty = std::make_shared<Write>();
   empty->checksum = checksum_of(*empty);
   CHECK(hex(encode(PhaserMessage{WritePtr(empty)})) ==
-        "0301" "0000000000000000" "eeecfb84" "0000" "00000000");
-  // Formats 1 and 2 are refused, never misread.
-  for (char version : {'\x01', '\x02'}) {
+        "0401" "0000000000000000" "eeecfb84" "0000" "00000000");
+  // The reset record (tag 5), a Catchup naming an offer to discard (after
+  // its writes), a CatchupAck with an offer (after `from`).
+  CHECK(hex(encode(PhaserRecord{ResetRecord{Promise{57, 2}}})) == "0405" "3902");
+  CHECK(hex(encode(PhaserMessage{Catchup{4, Promise{57, 2}, {}, CommitMark{9, 2, 0x7f}}})) ==
+        "0405" "04" "3902" "00" "01" "0902" "7f000000");
+  CHECK(hex(encode(PhaserMessage{CatchupAck{4, Promise{57, 2}, 9, 3, CommitMark{9, 2, 0x7f}}})) ==
+        "0406" "04" "3902" "09" "03" "01" "0902" "7f000000");
+  // An offer must end where the ack says it does.
+  std::string offer = encode(PhaserMessage{CatchupAck{4, Promise{57, 2}, 9, 3, CommitMark{9, 2, 0x7f}}});
+  offer[offer.size() - 6] = 8;
+  CHECK(std::string_view(decode_phaser_message(offer).error) == "bad value");
+  // Formats 1 to 3 are refused, never misread.
+  for (char version : {'\x01', '\x02', '\x03'}) {
     CHECK(std::string_view(decode_phaser_message(std::string(1, version) + std::string("\x03\x04\x39\x02\x03", 5)).error) ==
           "bad version");
   }

@@ -1,6 +1,10 @@
 // Phaser scenarios: steady state, leadership starts, usurp, exactly-once.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <memory>
+#include <string>
+
 #include "tests/consensus/phaser_harness.h"
 
 using namespace coworker::consensus;
@@ -637,7 +641,7 @@ TEST_CASE("phaser: a checkpoint alone recovers the image, the register and the w
   const Position above = image.commit_end + 10;
   snapshot.apply(CheckpointRecord{CommittedState{
       image.promise, above, CommitMark{above, image.last_commit.number + 1, 7}, image.commit_end,
-      std::make_shared<const DedupTable>(image.dedup)}});
+      CommitMark{above, image.last_commit.number + 1, 7}, std::make_shared<const DedupTable>(image.dedup)}});
   CHECK(snapshot.register_ == nullptr);  // below the snapshot's end: committed or void
 
   // Replica 2 loses everything but the checkpoint and leads: the committed
@@ -701,6 +705,139 @@ TEST_CASE("phaser: growth: below the leader's retained start, a snapshot acclima
   REQUIRE(c.reply_for(12));
   CHECK(c.reply_for(12)->results[0].outcome == Outcome::duplicate);
   CHECK(c.reply_for(12)->results[0].position == 4);
+}
+
+namespace {
+
+// Step 9f's fixtures: `writes` messages committed on {1, 2, 3} led by 1,
+// then 3 departs and arrives anew as 4 with its copy (4 down until then).
+void offered_copy(Cluster& c, uint64_t writes) {
+  c.crash(4);
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  for (uint64_t i = 1; i <= writes; i++) {
+    c.append(1, i, {message(7, i, "m" + std::to_string(i))});
+    c.settle();
+    c.tick(1);
+    c.settle();
+  }
+  REQUIRE(c.phaser(3).commit_end() == writes);
+  c.crash(3);
+  c.node(4).disk = c.node(3).disk;
+  c.restart(4);
+  c.confirm({1, 2}, 8, 1);
+}
+
+// A committed write no client sent, at the end of a down participant's
+// copy: register and commit records with valid checksums (a bug, or
+// damage no checksum caught).
+void plant(Cluster& c, ParticipantId id, const std::string& body) {
+  REQUIRE(!c.node(id).up);
+  const PhaserDurable d = c.durable(id);
+  auto w = std::make_shared<Write>();
+  w->promise = d.promise;
+  w->number = d.last_commit.number + 1;
+  w->first = d.commit_end;
+  w->time = d.dedup.time();
+  w->expire_before = d.dedup.expired_before();
+  w->entries = {message(9, 1, body)};
+  w->checksum = checksum_of(*w);
+  w->commit = d.last_commit;
+  c.node(id).disk.push_back(RegisterRecord{w});
+  c.node(id).disk.push_back(CommitRecord{CommitMark{w->end(), w->number, w->checksum}, w->first});
+}
+
+template <class R>
+size_t records_of(Cluster& c, ParticipantId id) {
+  const auto& disk = c.node(id).disk;
+  return static_cast<size_t>(std::count_if(disk.begin(), disk.end(), [](const PhaserRecord& r) {
+    return std::holds_alternative<R>(r);
+  }));
+}
+
+void settle_growth(Cluster& c, ParticipantId leader, uint64_t step) {
+  c.settle();
+  for (uint32_t t = 0; t < 12 && !c.phaser(leader).growth_ready(step); t++) {
+    c.tick(1);
+    c.settle();
+  }
+}
+
+}  // namespace
+
+TEST_CASE("phaser: growth: an offered copy that matches is verified, and only the suffix streams") {
+  Cluster c({1, 2, 3, 4});
+  offered_copy(c, 3);
+  c.append(1, 10, {message(7, 4, "m4")});
+  c.append(1, 11, {message(7, 5, "m5")});
+  c.settle();
+  REQUIRE(c.phaser(1).commit_end() == 5);
+  const size_t registers = records_of<RegisterRecord>(c, 4);
+  c.grow(1, 1, {4});
+  settle_growth(c, 1, 1);
+  CHECK(c.phaser(1).growth_ready(1));
+  CHECK(c.committed(4) == c.committed(1));
+  CHECK(records_of<ResetRecord>(c, 4) == 0);
+  CHECK(records_of<RegisterRecord>(c, 4) == registers + 2);  // the two writes it lacked
+}
+
+TEST_CASE("phaser: growth: an offered copy whose newest write differs is dropped and grown from 0") {
+  Cluster c({1, 2, 3, 4});
+  offered_copy(c, 3);
+  c.crash(4);
+  plant(c, 4, "planted");  // at position 3, where the leader commits m4 next
+  c.restart(4);
+  c.append(1, 10, {message(7, 4, "m4")});
+  c.append(1, 11, {message(7, 5, "m5")});
+  c.settle();
+  REQUIRE(c.phaser(1).commit_end() == 5);
+  c.grow(1, 1, {4});
+  settle_growth(c, 1, 1);
+  CHECK(c.phaser(1).growth_ready(1));
+  CHECK(records_of<ResetRecord>(c, 4) == 1);
+  CHECK(c.committed(4) == c.committed(1));
+  CHECK(c.repairs() == 0);
+}
+
+TEST_CASE("phaser: growth: an offer above the leader's commit end is discarded") {
+  Cluster c({1, 2, 3, 4});
+  offered_copy(c, 3);
+  c.crash(4);
+  plant(c, 4, "planted");  // position 3: no leader ever committed it
+  c.restart(4);
+  REQUIRE(c.phaser(1).commit_end() == 3);
+  c.grow(1, 1, {4});
+  settle_growth(c, 1, 1);
+  CHECK(c.phaser(1).growth_ready(1));
+  CHECK(records_of<ResetRecord>(c, 4) == 1);
+  CHECK(c.committed(4) == c.committed(1));
+  CHECK(c.phaser(4).commit_end() == 3);
+}
+
+TEST_CASE("phaser: growth: a deposed leader's discard cannot drop a copy a newer leader believed") {
+  Cluster c({1, 2, 3, 4});
+  offered_copy(c, 3);
+  const Promise deposed = c.phaser(1).promise();
+  // 2 takes over (a higher promise) and grows 4: its copy is verified and
+  // believed, and nothing newer was written, so 4 took no write under 2.
+  c.govern({2, 1}, 9, 2);
+  c.settle();
+  REQUIRE(c.phaser(2).serving());
+  c.grow(2, 2, {4});
+  settle_growth(c, 2, 2);
+  REQUIRE(c.phaser(2).growth_ready(2));
+  const PhaserDurable believed = c.durable(4);
+  REQUIRE(believed.commit_end == 3);
+  // 4 restarts (its copy is an offer again, the same one) and a discard
+  // of exactly that offer, from the deposed leader, arrives late.
+  c.crash(4);
+  c.restart(4);
+  c.network().push_back(InFlightMessage{
+      1, 4, Catchup{0, deposed, {}, CommitMark{believed.last_filled}}});
+  c.settle();
+  CHECK(records_of<ResetRecord>(c, 4) == 0);
+  CHECK(c.durable(4).commit_end == 3);
+  CHECK(c.durable(4).promise == c.phaser(2).promise());
 }
 
 Phaser::Config expiring(uint64_t expiry_ms) {

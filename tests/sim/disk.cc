@@ -59,7 +59,8 @@ std::optional<std::string> phaser_difference(const consensus::PhaserDurable& min
                        server.promise.to_string());
   }
   if (mine.commit_end != server.commit_end || !(mine.last_commit == server.last_commit) ||
-      mine.last_commit_first != server.last_commit_first) {
+      mine.last_commit_first != server.last_commit_first ||
+      !(mine.last_filled == server.last_filled)) {
     return fmt::format("committed to {} (last [{},{})), the server's fold to {} (last [{},{}))",
                        mine.commit_end, mine.last_commit_first, mine.last_commit.end,
                        server.commit_end, server.last_commit_first, server.last_commit.end);
@@ -212,6 +213,10 @@ void Disk::apply(const DiskRecord& record) {
     if (why && !_image.fold_violation) {
       _image.fold_violation = fmt::format("bucket {}: {}", phaser->bucket, *why);
     }
+    // A copy dropped (phaser.h step 9f): the checkers compare it afresh.
+    if (std::holds_alternative<consensus::ResetRecord>(phaser->record)) {
+      _image.resets[phaser->bucket]++;
+    }
   } else if (const auto* checkpoint = std::get_if<MembershipCheckpoint>(&record)) {
     _image.membership = checkpoint->durable;
   } else if (const auto* reset = std::get_if<BucketReset>(&record)) {
@@ -320,6 +325,37 @@ std::optional<std::string> Disk::damage_at_rest() {
   _engine = std::move(recovered.image);
   _report = std::move(recovered.report);
   return fault;
+}
+
+std::optional<Disk::Planted> Disk::plant_write() {
+  COWORKER_ASSERT(_batches.empty());  // down: the crash settled every batch
+  COWORKER_ASSERT(_unfolded.empty());
+  if (_image.phasers.empty()) return std::nullopt;
+  auto chosen = _image.phasers.begin();
+  std::advance(chosen, static_cast<std::ptrdiff_t>(_damage.below(_image.phasers.size())));
+  const uint32_t bucket = chosen->first;
+  const consensus::PhaserDurable& copy = chosen->second;
+  auto write = std::make_shared<consensus::Write>();
+  write->bucket = bucket;
+  write->promise = copy.promise;
+  write->number = copy.last_commit.number + 1;
+  write->first = copy.commit_end;
+  write->time = copy.dedup.time();
+  write->expire_before = copy.dedup.expired_before();
+  write->entries.push_back(consensus::BucketEntry{
+      "planted", consensus::ConnectionId{}, 0, 0, fmt::format("planted {}/{}", bucket, write->first)});
+  write->checksum = consensus::checksum_of(*write);
+  write->commit = copy.last_commit;
+  const consensus::CommitMark mark{write->end(), write->number, write->checksum};
+  std::vector<DiskRecord> records;
+  records.push_back(BucketRecord{bucket, consensus::RegisterRecord{write}});
+  records.push_back(BucketRecord{bucket, consensus::CommitRecord{mark, write->first}});
+  const Ticket ticket = ++_issued;
+  _durable = ticket;
+  Batch batch{0, 0, ticket, std::move(records), {}};
+  complete(batch);  // this disk's own fold; the server's takes it below
+  recovered();
+  return Planted{bucket, write->first};
 }
 
 std::optional<consensus::ParticipantId> Disk::repair_at_boot() {

@@ -105,7 +105,8 @@ struct DurableImage {
   // and the first record it forbade or the first difference between the
   // two folds, for the checkers to report.
   std::map<uint32_t, ReplicaReference> references;
-  // Resets (BucketReset) folded per bucket: a copy discarded by a repair,
+  // Resets folded per bucket (a BucketReset of a repair, a phaser's
+  // ResetRecord of a copy offered and found wrong): a copy discarded,
   // which the checkers then verify again from its start.
   std::map<uint32_t, uint64_t> resets;
   std::optional<std::string> fold_violation;
@@ -162,6 +163,16 @@ class Disk {
   // participant is down: what was done, or nothing when no record lies
   // below the last batch. Its next boot must repair (repair_at_boot).
   std::optional<std::string> damage_at_rest();
+  // While the participant is down: a committed write no client sent at the
+  // end of one bucket's copy (register and commit records, checksums
+  // valid: a bug, or damage no checksum caught), durable at once. Its
+  // copy is then an offer that must never be served (phaser.h step 9f).
+  // Nothing when the disk holds no bucket.
+  struct Planted {
+    uint32_t bucket = 0;
+    consensus::Position at = 0;
+  };
+  std::optional<Planted> plant_write();
   // At boot, before anything starts: when the latest recovery found
   // damage, the server's repair plan (bucket/repair.h) applied to what
   // the boot starts from, and its records (the identity without id, then

@@ -11,6 +11,7 @@
 #include "consensus/assert.h"
 #include "tests/sim/faults.h"
 #include "tests/sim/membership_checker.h"
+#include "tests/sim/phaser_layer.h"
 #include "tests/sim/trace.h"
 
 namespace coworker::sim {
@@ -89,6 +90,7 @@ void MembershipDriver::restart_due() {
     if (_restart_at[host] != 0 && _restart_at[host] <= now) {
       _restart_at[host] = 0;
       if (!_sim.node(host).up()) {
+        maybe_plant(host);
         maybe_damage(host);
         const uint64_t repairs = _sim.node(host).disk().repairs_at_boot();
         _sim.restart(host);
@@ -207,6 +209,24 @@ void MembershipDriver::maybe_damage(ParticipantId host) {
   if (!fault) return;
   _damaged = true;
   _sim.trace().note(_sim.now(), fmt::format("host {} (id {}): damage at rest, {}", host, id, *fault));
+}
+
+// A host whose id was departed while it was down arrives anew offering its
+// old copies (DESIGN §5): once per seed, one of them holds a committed write
+// no client sent (disk.h plant_write). Verified prefixes must drop that copy
+// before its host serves the bucket (PhaserChecker::planted).
+void MembershipDriver::maybe_plant(ParticipantId host) {
+  if (_swarm.membership.plant_per_mille == 0 || _planted || _sim.phasers() == nullptr) return;
+  const ParticipantId id = _sim.node(host).disk().image().membership.identity.id;
+  if (id == consensus::no_participant || _sim.membership()->state().member(id) != nullptr) return;
+  if (!_prng.chance_per_mille(_swarm.membership.plant_per_mille)) return;
+  const std::optional<Disk::Planted> planted = _sim.node(host).disk().plant_write();
+  if (!planted) return;
+  _planted = true;
+  _sim.phasers()->planted(host, planted->bucket, planted->at);
+  _sim.trace().note(_sim.now(), fmt::format("host {} (departed id {}): a write no client sent "
+                                            "planted in bucket {} at {}",
+                                            host, id, planted->bucket, planted->at));
 }
 
 bool MembershipDriver::may_discard(ParticipantId id) const {

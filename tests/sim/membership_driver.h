@@ -49,6 +49,7 @@ class MembershipDriver {
   void crash_after_acks();
   void crash(ParticipantId host, Tick down);
   void maybe_damage(ParticipantId host);
+  void maybe_plant(ParticipantId host);
   bool may_discard(ParticipantId id) const;
   ParticipantId random_member_host();
   std::optional<ParticipantId> marked_member_host();
@@ -65,6 +66,7 @@ class MembershipDriver {
   uint32_t _leaves = 0;
   bool _lost_done = false;
   bool _damaged = false;  // damage_per_mille's one damage happened
+  bool _planted = false;  // plant_per_mille's one write planted
   bool _healed = false;
   std::vector<ParticipantId> _ack_proposers;  // crash at the next step (crash_after_acks)
   // The rolling restart: the host restarted last (0: none yet), whether we

@@ -138,7 +138,11 @@ void PhaserChecker::check_logs(const PhaserWorld& world) {
       // A replica acclimated from a snapshot holds positions from its start.
       const std::vector<BucketEntry>& log = reference.log();
       const size_t start = reference.start();
-      const size_t end = reference.end();
+      size_t end = reference.end();
+      if (still_planted(world, id, bucket, reference, now_resets)) {
+        if (violated()) return;
+        end = std::min<size_t>(end, _planted.at({id, bucket}).first);
+      }
       if (end < verified) {
         fail(fmt::format("participant {} bucket {}: committed log shrank from {} to {}", id,
                          bucket, verified, end));
@@ -163,6 +167,33 @@ void PhaserChecker::check_logs(const PhaserWorld& world) {
       if (violated()) return;
     }
   }
+}
+
+void PhaserChecker::planted(ParticipantId host, uint32_t bucket, Position at, uint64_t resets) {
+  _planted[{host, bucket}] = {at, resets};
+}
+
+// Whether `host`'s copy of `bucket` still holds its planted write (not
+// dropped by a reset, not replaced by a snapshot above it); while it does,
+// its host must not serve in the bucket's government.
+bool PhaserChecker::still_planted(const PhaserWorld& world, ParticipantId host, uint32_t bucket,
+                                  const ReplicaReference& reference, uint64_t resets) {
+  const auto found = _planted.find({host, bucket});
+  if (found == _planted.end()) return false;
+  const auto [at, resets_then] = found->second;
+  if (resets != resets_then || reference.start() > at) {
+    _planted.erase(found);
+    return false;
+  }
+  for (ParticipantId member : world.government(bucket).replicas) {
+    if (world.host_of_id(member) == host) {
+      fail(fmt::format("participant {} bucket {}: a copy holding a write no client sent (planted "
+                       "at {}) serves in the government as {}",
+                       host, bucket, at, member));
+      break;
+    }
+  }
+  return true;
 }
 
 void PhaserChecker::check_acked_durable(const PhaserWorld& world) {
@@ -247,6 +278,7 @@ void PhaserChecker::fold_reference(Bucket& b, const consensus::Write& write) {
 void PhaserChecker::check_dedup(const PhaserWorld& world) {
   for (ParticipantId id : world.participants()) {
     for (const auto& [bucket, durable] : world.host_image(id).phasers) {
+      if (_planted.count({id, bucket}) != 0) continue;  // its table folds the planted write
       const Bucket& b = _buckets[bucket];
       if (durable.commit_end != b.ref_end || !b.ref_waiting.empty()) continue;
       const consensus::DedupTable& table = durable.dedup;

@@ -59,6 +59,8 @@ class PhaserWorld {
   virtual const DurableImage& host_image(ParticipantId host) const { return image(host); }
   // Up and still a member (not departed).
   virtual bool live(ParticipantId id) const = 0;
+  // The host serving as `id` (0: none); hosts are ids unless they arrive anew.
+  virtual ParticipantId host_of_id(ParticipantId id) const { return id; }
   // A member whose host gave its id up at a repair (disk.h repair_at_boot):
   // its copies were discarded, as a disk lost would be, and it holds
   // nothing as that id any more (check 1 counts the other members).
@@ -82,6 +84,15 @@ class PhaserChecker {
   void leader_committed(const PhaserWorld& world, ParticipantId leader,
                         const consensus::Write& write);
   void lease_read(ParticipantId leader, uint32_t bucket, consensus::Position commit_end);
+  // From the driver: `host`'s copy of `bucket` holds a write no client sent
+  // from `at` on (disk.h plant_write), with `resets` resets so far. Until
+  // it is dropped (a reset) or replaced (a snapshot above `at`), checks 3
+  // and 6 skip what it holds from `at`, and its host serving in the
+  // bucket's government is a violation (ground truth).
+  void planted(ParticipantId host, uint32_t bucket, consensus::Position at, uint64_t resets);
+  bool holds_planted(ParticipantId host, uint32_t bucket) const {
+    return _planted.count({host, bucket}) != 0;
+  }
 
   void after_step(const PhaserWorld& world);
   // True when every live member of every government holds the whole truth
@@ -137,6 +148,10 @@ class PhaserChecker {
   // Per (host, bucket): positions of its copy compared with the truth, and
   // the copy's resets then (a reset copy is compared again from its start).
   std::map<std::pair<ParticipantId, uint32_t>, std::pair<size_t, uint64_t>> _verified;
+  // Copies holding a planted write: (host, bucket) → (at, resets then).
+  std::map<std::pair<ParticipantId, uint32_t>, std::pair<consensus::Position, uint64_t>> _planted;
+  bool still_planted(const PhaserWorld& world, ParticipantId host, uint32_t bucket,
+                     const ReplicaReference& reference, uint64_t resets);
   // Check 6: what each replica's table was last compared at (its commit
   // end, connections and watermarks: a restart from a checkpoint changes
   // the table without moving the end).

@@ -103,8 +103,23 @@ void PhaserLayer::leader_committed(ParticipantId host, const consensus::Write& w
 }
 
 void PhaserLayer::repair(ParticipantId host, uint32_t bucket) {
-  // No disk corrupts here: a replica that cannot follow its leader is a bug.
+  // A copy holding a planted write (disk.h plant_write) that meets its
+  // leader's writes before its host learns it was departed: found, as it
+  // should be. The host arrives anew, and the copy is an offer again.
+  if (_checker.holds_planted(host, bucket)) {
+    _sim.trace().note(_sim.now(), fmt::format("host {} bucket {}: the planted copy found at "
+                                              "a member's check (marked for repair)",
+                                              host, bucket));
+    return;
+  }
+  // No other disk corrupts here: a replica that cannot follow its leader is a bug.
   _sim.violate(name(), fmt::format("participant {} bucket {}: marked for repair", host, bucket));
+}
+
+void PhaserLayer::planted(ParticipantId host, uint32_t bucket, consensus::Position at) {
+  const auto& resets = host_image(host).resets;
+  const auto found = resets.find(bucket);
+  _checker.planted(host, bucket, at, found == resets.end() ? 0 : found->second);
 }
 
 void PhaserLayer::heal() {

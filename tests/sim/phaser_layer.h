@@ -59,7 +59,9 @@ class PhaserLayer final : public Checker, public PhaserWorld {
   // The host serving as arrival id `id` (0: not a member, or an id its
   // host gave up at a repair): a host that arrived anew serves under a new
   // id, with the same disk.
-  ParticipantId host_of_id(ParticipantId id) const;
+  ParticipantId host_of_id(ParticipantId id) const override;
+  // From the driver (disk.h plant_write).
+  void planted(ParticipantId host, uint32_t bucket, consensus::Position at);
 
  private:
   struct ClientPacket {

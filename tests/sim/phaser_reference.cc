@@ -8,6 +8,7 @@ using consensus::CheckpointRecord;
 using consensus::CommitRecord;
 using consensus::PromiseRecord;
 using consensus::RegisterRecord;
+using consensus::ResetRecord;
 
 namespace {
 
@@ -46,6 +47,7 @@ std::optional<std::string> ReplicaReference::fold(const consensus::PhaserRecord&
     // Rule 3.
     if (_held != nullptr && _held->end() == c->mark.end && _held->checksum == c->mark.checksum) {
       _log.insert(_log.end(), _held->entries.begin(), _held->entries.end());
+      if (!_held->entries.empty()) _filled = c->mark;
       _last = c->mark;
       _last_first = _held->first;
       _held = nullptr;
@@ -55,6 +57,13 @@ std::optional<std::string> ReplicaReference::fold(const consensus::PhaserRecord&
     return fmt::format("a commit of a write ending at {} (checksum {:08x}) made durable, but the "
                        "register held is {} and the committed log ends at {}",
                        c->mark.end, c->mark.checksum, span(_held), end());
+  }
+  if (const auto* reset = std::get_if<ResetRecord>(&record)) {
+    // Rule 5.
+    const consensus::Promise promise = std::max(_promise, reset->promise);
+    *this = ReplicaReference{};
+    _promise = promise;
+    return std::nullopt;
   }
   // Rule 4.
   const auto& k = std::get<CheckpointRecord>(record).state;
@@ -71,6 +80,7 @@ std::optional<std::string> ReplicaReference::fold(const consensus::PhaserRecord&
   if (k.promise > _promise) _promise = k.promise;
   _last = k.last_commit;
   _last_first = k.last_commit_first;
+  _filled = k.last_filled;
   return std::nullopt;
 }
 
@@ -88,6 +98,12 @@ std::optional<std::string> ReplicaReference::agree(const consensus::PhaserDurabl
     return fmt::format("last commit [{},{}) (checksum {:08x}), the records' [{},{}) ({:08x})",
                        image.last_commit_first, image.last_commit.end,
                        image.last_commit.checksum, _last_first, _last.end, _last.checksum);
+  }
+  if (!(image.last_filled == _filled)) {
+    return fmt::format("newest write with entries ending at {} ({:08x}), the records' at {} "
+                       "({:08x})",
+                       image.last_filled.end, image.last_filled.checksum, _filled.end,
+                       _filled.checksum);
   }
   if (!same_write(image.register_, _held)) {
     return fmt::format("register {}, the records' {}", span(image.register_), span(_held));

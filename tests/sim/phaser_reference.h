@@ -25,6 +25,12 @@
 //      the register; a round keeps it (the round's record of it follows,
 //      but a log cut between the two by a crash must not lose a write the
 //      replica acked).
+//   5. A reset record drops the copy (a copy offered and found wrong,
+//      DESIGN §5's verified prefixes): nothing committed, no register, the
+//      log empty from position 0; the promise stays, raised to the record's.
+// Besides the log, the newest committed write with entries is followed (the
+// mark copies are compared by): a commit of a register with entries, a
+// checkpoint's, nothing after a reset.
 #pragma once
 
 #include <optional>
@@ -57,6 +63,7 @@ class ReplicaReference {
   consensus::WritePtr _held;
   consensus::Promise _promise;
   consensus::CommitMark _last;  // the newest committed write's mark
+  consensus::CommitMark _filled;  // the newest one with entries
   consensus::Position _last_first = 0;  // and its first position
   size_t _agreed = 0;           // log entries already compared with the image's
 };

@@ -319,6 +319,7 @@ void draw_phaser_churn(consensus::Prng& prng, Swarm& swarm) {
   membership.migrations = true;
   membership.one_member_start = prng.chance(1, 2);
   swarm.crash_per_mille = static_cast<uint32_t>(prng.between(1, 6));
+  swarm.membership.plant_per_mille = 500;
 }
 
 // Phasers as a cluster forms (issue 11): one participant bootstraps holding
@@ -358,6 +359,7 @@ void draw_phaser_rolling(consensus::Prng& prng, Swarm& swarm) {
       prng.chance(3, 4) ? std::max<Tick>(2, departure / 2) : departure * 2;
   swarm.membership.rolling_pause_max = prng.between(0, 100);
   swarm.fault_ticks = prng.between(1500, 3000);
+  swarm.membership.plant_per_mille = 500;
 }
 
 // Phasers with damage at rest (issue 19 point 4, issue 11 point 8): a

@@ -55,6 +55,10 @@ struct MembershipSwarm {
   // voter and whose every bucket has another member; its boot repairs
   // (bucket/repair.h): it gives up its id and arrives anew.
   uint32_t damage_per_mille = 0;
+  // Per mille of restarts of a host whose id was departed meanwhile (it
+  // arrives anew offering its old copies, DESIGN §5): one copy gets a
+  // committed write no client sent (disk.h plant_write), once per seed.
+  uint32_t plant_per_mille = 0;
 };
 
 struct Swarm {
