@@ -75,7 +75,11 @@ void BucketHost::handle(uint32_t bucket, PhaserOutput output,
              std::holds_alternative<consensus::CheckpointRecord>(record) ||
              std::holds_alternative<consensus::ResetRecord>(record);
     });
+    const bool reset = std::any_of(records.begin(), records.end(), [](const auto& record) {
+      return std::holds_alternative<consensus::ResetRecord>(record);
+    });
     pending.ticket = _storage.stage_phaser(bucket, std::move(records));
+    if (reset) _effects.copy_reset(bucket);
     COWORKER_ASSERT(pending.ticket != 0);
     if (commits) _effects.commit_staged(bucket);
     if (!_writes.empty()) COWORKER_ASSERT(pending.ticket > _writes.back().ticket);

@@ -101,6 +101,9 @@ class HostEffects {
   virtual void commit_staged(uint32_t bucket) {}
   // This replica's copy disagrees with its leader's.
   virtual void repair(uint32_t bucket) = 0;
+  // The copy this replica offered did not match its leader's log and was
+  // dropped (a ResetRecord staged, phaser.h step 9f): it grows from 0.
+  virtual void copy_reset(uint32_t bucket) {}
 
  protected:
   ~HostEffects() = default;

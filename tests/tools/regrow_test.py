@@ -13,10 +13,16 @@ arrives anew (issue 11: growth with acclimation), on 3 real processes
   4. Every replica of every bucket (`local=1` reads) holds the same entries,
      and the 400 identifiers appear once each across the buckets: nothing
      lost, nothing doubled, the newcomer's copy equal to the leader's.
+  5. Its old copies were offered and verified (phaser.h step 9f), not
+     streamed again: participant 3 dropped none
+     (coworker_copies_reset_total 0), and the leaders streamed it fewer
+     entries (coworker_catchup_entries_sent_total, counted from its
+     restart) than the 300 its copies already held, at least the 100 late
+     ones.
 
 Run by ctest with COWORKER_BIN set; needs build/bin/coworker."""
 
-from harness import check, entries, own_cluster, poll, request, view
+from harness import check, entries, metric, own_cluster, poll, request, view
 
 
 class Client:
@@ -73,6 +79,8 @@ def main():
         client.append(later)
         print("ok 2: participant 3 killed and departed; 100 more appended on two replicas")
 
+        streamed_before = sum(metric(cluster.http(i), "coworker_catchup_entries_sent_total")
+                              for i in (1, 2))
         cluster.run("restart", "3")
 
         def regrown():
@@ -101,6 +109,14 @@ def main():
         check(sorted(seen) == sorted(first + later),
               f"each of the 400 identifiers once: {len(seen)} entries, {len(set(seen))} distinct")
         print(f"ok 4: {len(v['buckets'])} buckets, three equal replicas each, 400 entries once")
+
+        resets = metric(cluster.http(3), "coworker_copies_reset_total")
+        streamed = int(sum(metric(cluster.http(i), "coworker_catchup_entries_sent_total")
+                           for i in (1, 2)) - streamed_before)
+        check(resets == 0, f"participant 3 dropped {resets} of its offered copies")
+        check(100 <= streamed < 300, f"{streamed} entries streamed to participant 3")
+        print(f"ok 5: its copies verified, none dropped; {streamed} entries streamed to it "
+              f"(the 100 late ones, and one write per bucket to compare)")
 
 
 if __name__ == "__main__":

@@ -542,6 +542,11 @@ Task<void> Core::run_pump() {
 // ---- phaser effects --------------------------------------------------------------------
 
 void Core::send(consensus::ParticipantId to, consensus::PhaserMessage message) {
+  if (const auto* catchup = std::get_if<consensus::Catchup>(&message)) {
+    for (const consensus::WritePtr& write : catchup->writes) {
+      _participant.metrics().catchup_entries_sent_total += write->entries.size();
+    }
+  }
   std::string bytes = consensus::encode(message);
   if (_core == 0) {
     _participant.cluster().send_phaser(to, std::move(bytes));
@@ -619,6 +624,12 @@ Task<bool> Core::wait_readable(uint32_t bucket, consensus::Position from,
   polls->waiting--;
   if (polls->waiting == 0) _polls.erase(bucket);  // nobody parks on it now
   co_return true;
+}
+
+void Core::copy_reset(uint32_t bucket) {
+  _participant.metrics().copies_reset_total++;
+  log_warn(_core, "bucket {}: the copy offered here does not match the leader's log: dropped, "
+           "growing again from position 0", bucket);
 }
 
 void Core::repair(uint32_t bucket) {

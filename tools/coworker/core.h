@@ -202,6 +202,7 @@ class Core final : private bucket::HostEffects {
   void committed(uint32_t bucket, const consensus::Write& write) override;
   void repair(uint32_t bucket) override;
   void commit_staged(uint32_t bucket) override;
+  void copy_reset(uint32_t bucket) override;
   void expire_polls();
 
   Participant& _participant;

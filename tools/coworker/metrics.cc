@@ -65,6 +65,12 @@ constexpr CounterFamily counter_families[] = {
      &CoreMetrics::government_changes_total},
     {"coworker_connections_issued_total", "Connection ids issued by POST /v1/connect.",
      &CoreMetrics::connections_issued_total},
+    {"coworker_catchup_entries_sent_total",
+     "Committed entries this participant streamed to newcomers of buckets it leads.",
+     &CoreMetrics::catchup_entries_sent_total},
+    {"coworker_copies_reset_total",
+     "Copies this participant offered that did not match the leader's log, dropped.",
+     &CoreMetrics::copies_reset_total},
 };
 
 struct HistogramFamily {

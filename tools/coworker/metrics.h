@@ -100,6 +100,11 @@ struct CoreMetrics {
   uint64_t peer_frames_sent_total = 0;
   uint64_t peer_frames_received_total = 0;
   uint64_t government_changes_total = 0;  // a bucket's government replaced
+  // Growth (phaser.h step 9): entries a leader streamed to newcomers, and
+  // copies this replica offered that did not match the leader's log and
+  // were dropped (step 9f).
+  uint64_t catchup_entries_sent_total = 0;
+  uint64_t copies_reset_total = 0;
   uint64_t connections_issued_total = 0;  // POST /v1/connect answered
 
   // Answers by status: slot i counts answer_statuses[i], the last slot the rest.
