@@ -19,6 +19,10 @@ arrives anew (issue 11: growth with acclimation), on 3 real processes
      entries (coworker_catchup_entries_sent_total, counted from its
      restart) than the 300 its copies already held, at least the 100 late
      ones.
+  6. A fourth participant arrives with nothing: the buckets whose targets
+     take it grow to it, and the entries streamed to it are those buckets'
+     entries, within 1.1x (issue 11 point 9: no full-log resend per step,
+     no chunk sent twice by a slow ack).
 
 Run by ctest with COWORKER_BIN set; needs build/bin/coworker."""
 
@@ -117,6 +121,26 @@ def main():
         check(100 <= streamed < 300, f"{streamed} entries streamed to participant 3")
         print(f"ok 5: its copies verified, none dropped; {streamed} entries streamed to it "
               f"(the 100 late ones, and one write per bucket to compare)")
+
+        before = sum(metric(cluster.http(i), "coworker_catchup_entries_sent_total")
+                     for i in (1, 2, 3))
+        cluster.run("add", "1")
+
+        def grown():
+            v = view(cluster.http(1))
+            ids = [m["id"] for m in (v or {"members": []})["members"] if m["http"] == cluster.http(4)]
+            return bool(ids) and all(b["replicas"] == b["target"] for b in v["buckets"]) and ids[0]
+        fourth = poll(grown, 60) and grown()
+        check(bool(fourth), "participant 4 arrived and every bucket is at its target")
+        taken = [b["bucket"] for b in view(cluster.http(1))["buckets"] if fourth in b["replicas"]]
+        check(taken, "some buckets grew to participant 4")
+        live = sum(len(entries(cluster.http(1), b, local=False)) for b in taken)
+        sent = int(sum(metric(cluster.http(i), "coworker_catchup_entries_sent_total")
+                       for i in (1, 2, 3, 4)) - before)
+        check(live <= sent <= 1.1 * live,
+              f"{sent} entries streamed to participant 4 for {live} in its {len(taken)} buckets")
+        print(f"ok 6: participant 4 arrived empty; {len(taken)} buckets grew to it, "
+              f"{sent} entries streamed for their {live} ({sent / live:.2f}x)")
 
 
 if __name__ == "__main__":
