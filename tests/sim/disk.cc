@@ -128,6 +128,22 @@ Material material(const DurableImage& image) {
   return out;
 }
 
+// The server's repair plan (bucket/repair.h) for a simulated participant's
+// recovered image, as main computes it: one core, no index, others always
+// there to arrive anew through, and data dir id 1 (the static images name
+// theirs; the checks compare buckets, not identities).
+std::optional<bucket::Repair> plan_for(bucket::EngineImage& image,
+                                       const bucket::Recovery& recovery) {
+  constexpr unsigned cores = 1;
+  constexpr bool can_join = true;
+  constexpr uint64_t data_dir_id = 1;
+  const std::span<const std::unique_ptr<bucket::BucketIndex>> no_indexes;
+  Result<std::optional<bucket::Repair>, std::string> plan =
+      bucket::plan_repair(image, recovery, cores, no_indexes, data_dir_id, can_join);
+  COWORKER_ASSERT(plan.ok());
+  return std::move(*plan);
+}
+
 }  // namespace
 
 Disk::Disk(DiskOptions options, uint64_t seed)
@@ -296,13 +312,11 @@ void Disk::crash() {
   }
   if (_files) {
     LogFiles::Recovered recovered = _files->recover();
-    if (recovered.wrong) report(*recovered.wrong);
     if (auto why = difference(_engine, recovered.image)) {
       report("recovers from its log files " + *why + " (recovery.cc read them back)");
     }
     _torn_at_crash += recovered.torn;
-    _engine = std::move(recovered.image);  // what the restart starts from
-    if (recovered.report.corrupt()) _report = std::move(recovered.report);
+    start_from(std::move(recovered));
     // The probe compares with an intact log's fold.
     if (!_files->damaged()) probe_damage();
   }
@@ -320,11 +334,16 @@ std::optional<std::string> Disk::damage_at_rest() {
   COWORKER_ASSERT(_unfolded.empty());
   std::optional<std::string> fault = _files->damage(_damage);
   if (!fault) return std::nullopt;
-  LogFiles::Recovered recovered = _files->recover();
+  start_from(_files->recover());
+  return fault;
+}
+
+// What a boot starts from: recovery's fold of the files, and its report
+// when it found damage (for repair_at_boot).
+void Disk::start_from(LogFiles::Recovered recovered) {
   if (recovered.wrong) report(*recovered.wrong);
   _engine = std::move(recovered.image);
-  _report = std::move(recovered.report);
-  return fault;
+  if (recovered.report.corrupt()) _report = std::move(recovered.report);
 }
 
 std::optional<Disk::Planted> Disk::plant_write() {
@@ -364,20 +383,14 @@ std::optional<consensus::ParticipantId> Disk::repair_at_boot() {
   COWORKER_ASSERT(_unfolded.empty());
   bucket::Recovery recovery;
   recovery.cores.push_back(*std::exchange(_report, std::nullopt));
-  constexpr unsigned cores = 1;
-  constexpr bool can_join = true;  // every simulated host has the others to join through
-  constexpr uint64_t data_dir_id = 1;  // kept: the static images name theirs
-  const std::span<const std::unique_ptr<bucket::BucketIndex>> no_indexes;
-  Result<std::optional<bucket::Repair>, std::string> plan =
-      bucket::plan_repair(_engine, recovery, cores, no_indexes, data_dir_id, can_join);
-  COWORKER_ASSERT(plan.ok());
-  if (!*plan) return std::nullopt;  // repaired at an earlier boot: the resets follow the damage
+  std::optional<bucket::Repair> plan = plan_for(_engine, recovery);
+  if (!plan) return std::nullopt;  // repaired at an earlier boot: the resets follow the damage
   const consensus::ParticipantId gave_up = _image.membership.identity.id;
   std::vector<DiskRecord> records;
   // repair.h step 2, as the server writes it (encode_identity_checkpoint).
-  records.push_back(MembershipCheckpoint{consensus::MembershipDurable{(*plan)->identity, {}}});
+  records.push_back(MembershipCheckpoint{consensus::MembershipDurable{plan->identity, {}}});
   bool counter = false;
-  for (uint32_t bucket : (*plan)->resets[0]) {
+  for (uint32_t bucket : plan->resets[0]) {
     records.push_back(BucketReset{bucket});  // step 3
     counter |= bucket == bucket::participant_bucket;
   }
@@ -390,18 +403,18 @@ std::optional<consensus::ParticipantId> Disk::repair_at_boot() {
   // of the old id's counter the damage took no longer matter.
   if (counter) _image.counter = _engine.counter;
   _damage_repairs_at_boot++;
-  _last_repair = (*plan)->damage;
+  _last_repair = plan->damage;
   if (auto why = check_repaired(recovery.cores[0].unattributed)) {
     report(fmt::format("repaired at boot ({}), it starts from what was not written (this "
                        "disk's fold, repaired, against the image): {}",
-                       (*plan)->damage, *why));
+                       plan->damage, *why));
     return gave_up;
   }
   // The records say what the plan did: the server's fold of them (and of
   // the log before them, at a later restart) is the image it started from.
   recovered();
   if (auto why = difference(material(_image), material(_engine))) {
-    report(fmt::format("repaired at boot ({}), its records fold to {}", (*plan)->damage, *why));
+    report(fmt::format("repaired at boot ({}), its records fold to {}", plan->damage, *why));
   }
   return gave_up;
 }
@@ -444,16 +457,9 @@ void Disk::probe_damage() {
   bucket::Recovery recovery;
   recovery.cores.push_back(std::move(damaged->report));
   bucket::EngineImage& kept = damaged->image;
-  constexpr unsigned cores = 1;
-  constexpr bool can_join = true;  // the simulator's hosts always have others to ask
-  // The id a data dir gets when damage took its identity (repair.h); any
-  // non-zero id: the checks below compare buckets, not identities.
-  constexpr uint64_t data_dir_id = 1;
-  Result<std::optional<bucket::Repair>, std::string> plan =
-      bucket::plan_repair(kept, recovery, cores, {}, data_dir_id, can_join);
-  COWORKER_ASSERT(plan.ok());
+  const std::optional<bucket::Repair> plan = plan_for(kept, recovery);
   std::optional<std::string> why;
-  if (*plan) {
+  if (plan) {
     _damage_repairs++;
     // What the repaired participant keeps of its buckets is what its
     // intact log holds; its identity and counter start over.

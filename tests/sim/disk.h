@@ -203,6 +203,7 @@ class Disk {
   void apply_engine(const bucket::EngineRecord& record);
   void report(std::string violation);
   void probe_damage();  // after the crash's recovery, from `_engine`
+  void start_from(LogFiles::Recovered recovered);
   std::optional<std::string> check_repaired(bool unattributed);  // repair_at_boot's check
   void forget_bucket(uint32_t bucket);  // a reset, in this disk's own fold
 

@@ -39,19 +39,21 @@ std::vector<ParticipantId> PhaserLayer::participants() const {
   return ids;
 }
 
-ParticipantId PhaserLayer::host_of_id(ParticipantId id) const {
+ParticipantId PhaserLayer::host_at_address_of(ParticipantId id) const {
   const consensus::Member* member = _sim.membership()->state().member(id);
   if (member == nullptr) return 0;
   const ParticipantId host = host_of(member->address);
-  if (host < 1 || host > _hosts || _sim.node(host).gave_up(id)) return 0;
-  return host;
+  return host >= 1 && host <= _hosts ? host : 0;
+}
+
+ParticipantId PhaserLayer::host_of_id(ParticipantId id) const {
+  const ParticipantId host = host_at_address_of(id);
+  return host != 0 && !_sim.node(host).gave_up(id) ? host : 0;
 }
 
 bool PhaserLayer::discarded(ParticipantId id) const {
-  const consensus::Member* member = _sim.membership()->state().member(id);
-  if (member == nullptr) return false;
-  const ParticipantId host = host_of(member->address);
-  return host >= 1 && host <= _hosts && _sim.node(host).gave_up(id);
+  const ParticipantId host = host_at_address_of(id);
+  return host != 0 && _sim.node(host).gave_up(id);
 }
 
 const DurableImage& PhaserLayer::image(ParticipantId id) const {

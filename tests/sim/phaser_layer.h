@@ -72,6 +72,9 @@ class PhaserLayer final : public Checker, public PhaserWorld {
     consensus::Reply reply;
   };
 
+  // The host at the address member `id` arrived with (0: not a member),
+  // whether or not it still serves as `id`.
+  ParticipantId host_at_address_of(ParticipantId id) const;
   void deliver_clients(Tick now);
   void serve_reads();
   std::set<uint32_t> dead_buckets() const;
