@@ -66,11 +66,16 @@ void PhaserDurable::apply(const PhaserRecord& record) {
       log_start = k->commit_end;
     }
     // A snapshot drops the register (it lies below the snapshot's end:
-    // committed or void). A round keeps it: the round's own record of it
-    // follows, but a crash may keep a log cut between the two (a torn last
-    // batch keeps its records up to the first damaged one; a round may span
-    // two batches), and the register may be a write this replica acked.
-    if (k->commit_end > commit_end) register_ = nullptr;
+    // committed or void). A round whose phaser held one keeps it: the
+    // round's own record of it follows, but a crash may keep a log cut
+    // between the two (a torn last batch keeps its records up to the first
+    // damaged one; a round may span two batches), and the register may be
+    // a write this replica acked. A round without one drops it: what
+    // replaced or committed it (an empty write's register and its commit,
+    // at the same end) may be the records damage took, and recovery takes
+    // a proven round for the bucket's whole state (found by the damage
+    // probe, phaser-rolling seed 2035373384).
+    if (k->commit_end > commit_end || !checkpoint->register_follows) register_ = nullptr;
     promise = k->promise;
     commit_end = k->commit_end;
     last_commit = k->last_commit;
@@ -1013,9 +1018,11 @@ void Phaser::on_catchup_snapshot(ParticipantId from, const CatchupSnapshot& snap
     _dedup = *state.dedup;
     _register = nullptr;  // below the snapshot's end: committed or void
     _register_durable = false;
+    constexpr bool no_register = false;  // a snapshot drops it
     _commit_ticket = persist(CheckpointRecord{CommittedState{_promise, _commit_end, _last_commit,
                                                              _last_commit_first, _last_filled,
-                                                             state.dedup}},
+                                                             state.dedup},
+                                              no_register},
                              out);
   }
   ack_catchup(from, catchup_ack(state.promise), _next_ticket > first_ticket ? _next_ticket - 1 : 0,
@@ -1045,7 +1052,8 @@ std::vector<PhaserRecord> checkpoint_records(PhaserDurable durable) {
   records.push_back(CheckpointRecord{
       CommittedState{durable.promise, durable.commit_end, durable.last_commit,
                      durable.last_commit_first, durable.last_filled,
-                     std::make_shared<const DedupTable>(std::move(durable.dedup))}});
+                     std::make_shared<const DedupTable>(std::move(durable.dedup))},
+      durable.register_ != nullptr});
   if (durable.register_ != nullptr) records.push_back(RegisterRecord{durable.register_});
   return records;
 }

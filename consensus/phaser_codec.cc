@@ -271,8 +271,14 @@ void write_body(Writer& out, const ResetRecord& r) { write_promise(out, r.promis
 void read_body(Reader& in, ResetRecord& r) { r.promise = read_promise(in); }
 
 constexpr RecordTag tag_of(const CheckpointRecord&) { return RecordTag::checkpoint; }
-void write_body(Writer& out, const CheckpointRecord& r) { write_state(out, r.state); }
-void read_body(Reader& in, CheckpointRecord& r) { read_state(in, r.state); }
+void write_body(Writer& out, const CheckpointRecord& r) {
+  write_state(out, r.state);
+  out.boolean(r.register_follows);
+}
+void read_body(Reader& in, CheckpointRecord& r) {
+  read_state(in, r.state);
+  r.register_follows = in.boolean();
+}
 
 // Reads the fields of alternative T into variant V (built in place: a
 // WritePtr or a Promise converts to more than one alternative).

@@ -58,7 +58,8 @@ namespace coworker::consensus {
 
 // 4 (2026-12-06): a committed state carries its newest write with entries,
 // a Catchup an offer to discard, a CatchupAck an offer, and the reset
-// record (phaser.h step 9f).
+// record (phaser.h step 9f); a checkpoint record says whether a register
+// follows it.
 constexpr uint8_t phaser_format_version = 4;
 
 // Top level: the version byte, the tag, the fields.

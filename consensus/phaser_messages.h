@@ -189,6 +189,12 @@ struct CommitRecord {
 // register the phaser holds, if any.
 struct CheckpointRecord {
   CommittedState state;
+  // A round's: the phaser held a register, whose RegisterRecord follows.
+  // Without one, a checkpoint at the committed end drops any register
+  // folded before it (a record that replaced or committed it may have
+  // been lost to damage, and recovery takes a proven round as the whole
+  // state). A snapshot's is false: it drops the register anyway.
+  bool register_follows = false;
 };
 // Step 9f: the bucket's copy here is dropped, whatever it held (its offer
 // did not match a leader's log): nothing committed, no register, an empty

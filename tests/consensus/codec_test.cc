@@ -84,7 +84,9 @@ auto fields(const CatchupSnapshot& x) {
 auto fields(const PromiseRecord& x) { return std::tie(x.promise); }
 auto fields(const RegisterRecord& x) { return std::tie(*x.write); }  // the write, not the pointer
 auto fields(const CommitRecord& x) { return std::tie(x.mark, x.first); }
-auto fields(const CheckpointRecord& x) { return fields(x.state); }
+auto fields(const CheckpointRecord& x) {
+  return std::tuple_cat(fields(x.state), std::make_tuple(x.register_follows));
+}
 auto fields(const ResetRecord& x) { return std::tie(x.promise); }
 
 template <class T>
@@ -230,7 +232,8 @@ class Gen {
     const CommitMark filled{last.end, u64(), u32()};
     return CheckpointRecord{CommittedState{promise(), last.end, last,
                                            last.end - std::min(last.end, u64()), filled,
-                                           dedup_table()}};
+                                           dedup_table()},
+                            boolean()};
   }
   WritePtr write() {
     auto write = std::make_shared<Write>();

@@ -666,6 +666,56 @@ TEST_CASE("phaser: a checkpoint alone recovers the image, the register and the w
 
 // Step 9b when the leader's log retired what the newcomer lacks: a snapshot
 // of the committed state, persisted as the newcomer's checkpoint.
+// What recovery folds when damage took records before a proven round
+// (found by the damage probe, phaser-rolling seed 2035373384): a round
+// held a register R1; an empty write's register replaced it and was
+// committed; the next round held none. With the empty write's register
+// record lost, that round must still drop R1 — it is the bucket's whole
+// state — where a round that says its register follows keeps it (a crash
+// may cut the log between the two).
+TEST_CASE("phaser: a round without a register drops one folded before it; one with keeps it") {
+  auto write_at = [](Position first, uint64_t number, std::vector<BucketEntry> entries) {
+    auto w = std::make_shared<Write>();
+    w->promise = Promise{7, 2};
+    w->number = number;
+    w->first = first;
+    w->entries = std::move(entries);
+    w->checksum = checksum_of(*w);
+    return WritePtr(w);
+  };
+  const WritePtr first = write_at(0, 1, {message(7, 1, "a")});
+  const WritePtr held = write_at(1, 2, {message(7, 2, "b")});  // R1, never committed
+  const WritePtr empty = write_at(1, 3, {});                   // an empty write replacing it
+  const CommitMark first_mark{1, 1, first->checksum};
+  const CommitMark empty_mark{1, 3, empty->checksum};
+  auto state_at = [&](const CommitMark& last) {
+    return CommittedState{Promise{7, 2}, 1, last, 0, first_mark,
+                          std::make_shared<const DedupTable>()};
+  };
+  std::vector<PhaserRecord> log = {RegisterRecord{first}, CommitRecord{first_mark, 0},
+                                   CheckpointRecord{state_at(first_mark), true},
+                                   RegisterRecord{held},
+                                   RegisterRecord{empty},  // the record damage takes
+                                   CommitRecord{empty_mark, 1},
+                                   CheckpointRecord{state_at(empty_mark), false}};
+  PhaserDurable whole;
+  for (const PhaserRecord& r : log) whole.apply(r);
+  CHECK(whole.register_ == nullptr);
+  PhaserDurable damaged;
+  for (size_t i = 0; i < log.size(); i++) {
+    if (i != 4) damaged.apply(log[i]);
+  }
+  CHECK(damaged.register_ == nullptr);
+  CHECK(damaged.last_commit == whole.last_commit);
+  // A round that says its register follows, cut before that record by a
+  // crash: the register folded before it stays.
+  PhaserDurable torn;
+  for (size_t i = 0; i < 4; i++) torn.apply(log[i]);
+  torn.apply(CheckpointRecord{state_at(first_mark), true});
+  REQUIRE(torn.register_ != nullptr);
+  CHECK(torn.register_->checksum == held->checksum);
+}
+
 TEST_CASE("phaser: growth: below the leader's retained start, a snapshot acclimates") {
   Cluster c({1, 2, 3, 4});
   c.govern({1, 2, 3}, 5);

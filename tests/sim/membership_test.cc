@@ -323,6 +323,9 @@ TEST_CASE("membership: seeds that once failed run clean") {
                                     // made nothing suspect (the damage probe, disk.h)
       {"phaser-repair", 944},       // a round torn between a checkpoint and its register,
       {"phaser-repair", 1937},      // that register's record damaged: nothing suspect
+      {"phaser-rolling", 2035373384},  // an empty write's register record damaged under a
+                                       // proven round that held no register: the round kept
+                                       // the register before it (the long run, 2026-12-06)
   };
   for (const Case& c : cases) {
     const Family* family = find_family(c.family);

@@ -66,7 +66,8 @@ std::optional<std::string> ReplicaReference::fold(const consensus::PhaserRecord&
     return std::nullopt;
   }
   // Rule 4.
-  const auto& k = std::get<CheckpointRecord>(record).state;
+  const CheckpointRecord& checkpoint = std::get<CheckpointRecord>(record);
+  const auto& k = checkpoint.state;
   if (k.commit_end < end()) {
     return fmt::format("a checkpoint at {} made durable where the committed log ends at {}",
                        k.commit_end, end());
@@ -77,6 +78,7 @@ std::optional<std::string> ReplicaReference::fold(const consensus::PhaserRecord&
     _agreed = 0;
     _held = nullptr;
   }
+  if (!checkpoint.register_follows) _held = nullptr;
   if (k.promise > _promise) _promise = k.promise;
   _last = k.last_commit;
   _last_first = k.last_commit_first;

@@ -22,9 +22,11 @@
 //   4. A checkpoint record carries the committed state as of its place: at
 //      the committed end (a checkpoint round), or above it (a snapshot: no
 //      entry below it is held from then on), never below. A snapshot drops
-//      the register; a round keeps it (the round's record of it follows,
-//      but a log cut between the two by a crash must not lose a write the
-//      replica acked).
+//      the register; a round keeps it when it says its register follows
+//      (the round's record of it follows, but a log cut between the two by
+//      a crash must not lose a write the replica acked), and drops it when
+//      it held none (what replaced or committed the earlier register may be
+//      lost to damage).
 //   5. A reset record drops the copy (a copy offered and found wrong,
 //      DESIGN §5's verified prefixes): nothing committed, no register, the
 //      log empty from position 0; the promise stays, raised to the record's.
