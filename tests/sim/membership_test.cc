@@ -326,6 +326,7 @@ TEST_CASE("membership: seeds that once failed run clean") {
       {"phaser-rolling", 2035373384},  // an empty write's register record damaged under a
                                        // proven round that held no register: the round kept
                                        // the register before it (the long run, 2026-12-06)
+      {"phaser-rolling", 2035370498},  // the same, a payload flip (one record, attributed)
   };
   for (const Case& c : cases) {
     const Family* family = find_family(c.family);
