@@ -44,7 +44,6 @@ struct Look {
 };
 
 struct BucketSeen {
-  uint64_t first_seq = 0;  // of its first record read
   uint64_t last_checkpoint_seq = 0;
   uint64_t last_damage_seq = 0;  // attributed damage
 };
@@ -118,13 +117,6 @@ class CoreScanner {
   uint64_t _expected = 1;
   uint64_t _batch = 0;
   uint64_t _last_unattributed_seq = 0;
-  // A repair's barrier: the seq of a reset of the promise counter read
-  // after unattributed damage, and the last such damage before it. A repair
-  // reset or kept (proven) every bucket that had a record before it, and
-  // gave up the id, so that damage reaches no bucket first written after
-  // it (compute_suspects).
-  uint64_t _barrier_seq = 0;
-  uint64_t _barrier_covers = 0;
   std::map<uint32_t, BucketSeen> _buckets;
   // Batches of this life of the log so far (a boot record begins a life),
   // and the bucket checkpoints not yet proven whole with what follows them
@@ -310,7 +302,6 @@ Status CoreScanner::accept(const Probed& p, Cursor at) {
     _folding = _index_started && (_fold_from == 0 || h.seq == _fold_from);
   }
   BucketSeen& seen = _buckets[h.bucket];  // suspect if no round follows
-  if (seen.first_seq == 0) seen.first_seq = h.seq;
   if (!_index_started) {
     _segment_partial = true;
     return {};  // its state is in the round after it
@@ -320,11 +311,6 @@ Status CoreScanner::accept(const Probed& p, Cursor at) {
     _pending_checkpoints.push_back(PendingCheckpoint{h.bucket, h.seq, _life_batches});
   } else if (record_kind_checkpoint(h.kind)) {
     seen.last_checkpoint_seq = h.seq;  // whole in itself
-  }
-  if (h.kind == RecordKind::bucket_reset && h.bucket == participant_bucket &&
-      _last_unattributed_seq > 0) {
-    _barrier_seq = h.seq;
-    _barrier_covers = _last_unattributed_seq;
   }
   const Feed feed = _folding ? Feed::everything : Feed::index_only;
   _visit(ReplayedRecord{_core, _segments[at.i], at.offset, h, p.payload, feed});
@@ -498,13 +484,9 @@ void CoreScanner::end_at(Cursor at, const Look& look, bool torn_possible) {
 
 void CoreScanner::compute_suspects() {
   bool membership = false;
-  // Every unattributed damage lies before the barrier: a bucket whose
-  // records all follow it stands on nothing the damage could have held.
-  const bool behind_barrier = _last_unattributed_seq <= _barrier_covers;
   for (const auto& [bucket, seen] : _buckets) {
-    const bool after_barrier = behind_barrier && seen.first_seq > _barrier_seq;
     const bool hit = seen.last_damage_seq > seen.last_checkpoint_seq ||
-                     (_last_unattributed_seq > seen.last_checkpoint_seq && !after_barrier);
+                     _last_unattributed_seq > seen.last_checkpoint_seq;
     if (!hit) continue;
     if (bucket == membership_bucket) {
       membership = true;

@@ -86,13 +86,7 @@
 // bucket (`participant_bucket`) is then suspect whether or not it has
 // records, until a reset of it follows, so the host gives up its id
 // (repair.h). The membership state (core 0) counts as the bucket
-// `membership_bucket`. Unattributed damage does not reach a bucket whose
-// every record follows a later reset of the promise counter (repair.h step
-// 3, the repair's barrier): that repair reset or proved every bucket with a
-// record before it and gave up the id, so a bucket first written since
-// (under the new id) stands on nothing the damage could have held. Without
-// the barrier, each restart after a repair would repair again until such a
-// bucket had a proven checkpoint.
+// `membership_bucket`.
 //
 // Limitation: damage to the very last batch of a log is indistinguishable
 // from a torn write and is cut; the replicas hold that data (DESIGN §4).

@@ -41,12 +41,8 @@ LogStore::Config config_for(const std::string& dir) {
   return config;
 }
 
-// Key k: bucket k % 8, an entry; key 1000 + g: checkpoint records; 2000 +
-// m: membership records; 4000 + k: entries of bucket 9, which no key below
-// 4000 has; 5000: a reset of the promise counter (repair.h step 3).
+// Key k: bucket k % 8, an entry; key 1000 + g: checkpoint records.
 RecordMeta meta_of(uint64_t key) {
-  if (key == 5000) return RecordMeta{RecordKind::bucket_reset, participant_bucket, 0, {}};
-  if (key >= 4000) return RecordMeta{RecordKind::entry, 9, key, {}};
   if (key >= 2000) return RecordMeta{RecordKind::membership, membership_bucket, key, {}};
   if (key >= 1000) return RecordMeta{RecordKind::bucket_checkpoint, uint32_t(key % buckets), 0, {}};
   return RecordMeta{RecordKind::entry, static_cast<uint32_t>(key % buckets), key, {}};
@@ -452,63 +448,6 @@ TEST_CASE("recovery: checkpoints after the damage clear their bucket, the member
   CHECK(report.unattributed);
   CHECK(report.suspect_buckets.empty());
   CHECK(!report.membership_suspect);
-}
-
-namespace {
-
-// The standard batches, a repair's counter reset (or not), then bucket 9's
-// first records and a membership record after them.
-std::vector<std::vector<uint64_t>> repaired_batches(bool barrier) {
-  auto batches = standard_batches();
-  if (barrier) batches.push_back({5000});
-  batches.push_back({4000, 4001});
-  batches.push_back({4002});
-  batches.push_back({2000});
-  return batches;
-}
-
-}  // namespace
-
-TEST_CASE("recovery: a repair's counter reset bars earlier unattributed damage from later buckets") {
-  // Unattributed damage at key 30; a repair follows it (the counter's
-  // reset, key 5000); bucket 9 is first written after that, under the new
-  // id. Bucket 9 stands on nothing the damage could have held; buckets
-  // 0..7 had records before the repair and no checkpoint since.
-  for (const bool barrier : {true, false}) {
-    CAPTURE(barrier);
-    Log log;
-    write_batches(log.dir.path(), repaired_batches(barrier));
-    load(log);
-    const Replayed& victim = log.at(30);
-    zero_range(log.path(victim.segment), victim.offset, 64);
-    ReplayResult result = replay_checked(log);
-    const CoreReport& report = result.recovery.cores.at(0);
-    REQUIRE(report.corrupt());
-    CHECK(report.unattributed);
-    std::vector<uint32_t> expected = all_buckets();
-    if (!barrier) {
-      expected.push_back(9);
-      expected.push_back(participant_bucket);
-    }
-    CHECK(report.suspect_buckets == expected);
-  }
-}
-
-TEST_CASE("recovery: damage after a repair's counter reset reaches every bucket again") {
-  Log log;
-  write_batches(log.dir.path(), repaired_batches(true));
-  load(log);
-  const Replayed& early = log.at(30);
-  zero_range(log.path(early.segment), early.offset, 64);
-  const Replayed& late = log.at(4001);  // bucket 9's record, after the barrier
-  flip_bit(log.path(late.segment), late.offset + 24, 0);  // its seq: unattributed
-  ReplayResult result = replay_checked(log);
-  const CoreReport& report = result.recovery.cores.at(0);
-  REQUIRE(report.damages.size() == 2);
-  std::vector<uint32_t> expected = all_buckets();
-  expected.push_back(9);
-  expected.push_back(participant_bucket);  // its reset lies before the new damage
-  CHECK(report.suspect_buckets == expected);
 }
 
 // ---- The scrub of segments a start did not read (bucket/scrub.h) ----
