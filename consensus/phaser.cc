@@ -14,7 +14,8 @@ constexpr size_t waiters_per_pending_max = 64;
 }  // namespace
 
 uint32_t checksum_of(const Write& write) {
-  uint32_t crc = crc32c_u64(0, write.first);
+  uint32_t crc = crc32c_u64(0, write.prior);
+  crc = crc32c_u64(crc, write.first);
   crc = crc32c_u64(crc, write.time);
   crc = crc32c_u64(crc, write.expire_before);
   for (const BucketEntry& e : write.entries) {
@@ -239,10 +240,12 @@ PhaserOutput Phaser::start_leadership(Promise promise) {
     write->time = _register->time;
     write->expire_before = _register->expire_before;
     write->entries = _register->entries;
+    write->prior = _register->prior;
     write->checksum = _register->checksum;
   } else {
     write->number = _last_commit.number + 1;
     write->first = _commit_end;
+    write->prior = _last_filled.checksum;
     stamp(*write);
     write->checksum = checksum_of(*write);
   }
@@ -435,6 +438,7 @@ void Phaser::maybe_start_write(PhaserOutput& out) {
     flight.untracked.push_back(std::move(_queue.front().untracked_waiters));
     _queue.pop_front();
   }
+  write->prior = _last_filled.checksum;
   stamp(*write);
   write->checksum = checksum_of(*write);
   WritePtr shared = std::move(write);
@@ -611,6 +615,14 @@ void Phaser::on_write(ParticipantId from, const WritePtr& write, PhaserOutput& o
   if (_register && _register->promise == write->promise && _register->number == write->number) {
     // A resend of our register: ack once it is durable.
     if (_register_durable) out.send.push_back(PhaserSend{from, ack});
+    return;
+  }
+  // The write stands on the newest write with entries we committed, or
+  // our log and the leader's differ below it (checksums chain: a copy that
+  // diverged takes nothing more, so it never passes for the log's, 9f).
+  if (write->prior != _last_filled.checksum) {
+    _repair = true;
+    out.repair = true;
     return;
   }
   // A higher promise (or the next write) replaces the register.
@@ -966,6 +978,11 @@ void Phaser::on_catchup(ParticipantId from, const Catchup& catchup, PhaserOutput
     if (write->end() <= _commit_end) continue;   // held already
     if (write->first != _commit_end) break;      // a gap: the leader resends
     COWORKER_ASSERT(!_offered);
+    if (write->prior != _last_filled.checksum) {  // our log differs below it (step 3)
+      _repair = true;
+      out.repair = true;
+      break;
+    }
     COWORKER_ASSERT(write->promise <= catchup.promise);
     persist(RegisterRecord{write}, out);
     _dedup.commit_write(*write);

@@ -33,7 +33,10 @@
 //      recent history: acked without comparing); a mismatch, or a gap it
 //      cannot fill, marks the bucket for repair. A write at its commit end
 //      becomes its register, acked once durable — and only if still its
-//      register then.
+//      register then; and only if it stands on the replica's newest
+//      committed write with entries (Write::prior is that write's checksum;
+//      another marks the bucket for repair). So checksums chain: two copies
+//      with one checksum at one position agree on every position below.
 //   4. Commit needs the leader's own copy durable and an ack from every other
 //      member of the current government; a member that departs is dropped
 //      from the count and the write is resent to the rest.
@@ -125,7 +128,8 @@
 //           - an offer at or below the leader's commit end: the leader
 //             fetches from the offer's last position, so the Catchup's
 //             first write holds it; the newcomer compares that write with
-//             its own newest (same end and checksum: verified, it goes on
+//             its own newest (same end and checksum: verified, the
+//             checksums chain, so the whole copy is the log's; it goes on
 //             as in b; another checksum, or a write across its end: its
 //             copy is wrong);
 //           - an offer above the leader's commit end holds positions no

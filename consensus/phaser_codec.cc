@@ -80,6 +80,7 @@ void write_write(Writer& out, const WritePtr& write) {
   }
   out.reserve(bytes);
   for (const BucketEntry& entry : write->entries) write_bucket_entry(out, entry);
+  out.fixed32(write->prior);
   out.fixed32(write->checksum);
   write_mark(out, write->commit);
 }
@@ -110,6 +111,7 @@ void read_write_into(Reader& in, Write& write, std::vector<Entry>& entries) {
       entries.push_back(read_bucket_entry(in));
     }
   }
+  write.prior = in.fixed32();
   write.checksum = in.fixed32();
   write.commit = read_mark(in);
   if (in.ok()) COWORKER_ASSERT(entries.size() == before + count);
@@ -178,9 +180,9 @@ void read_body(Reader& in, CommitNotice& m) {
   m.commit = read_mark(in);
 }
 
-// The smallest write: bucket, promise (2), number, first, count, checksum(4),
-// mark (end, number, checksum(4)).
-constexpr size_t write_bytes_min = 14;
+// The smallest write: bucket, promise (2), number, first, count, prior(4),
+// checksum(4), mark (end, number, checksum(4)).
+constexpr size_t write_bytes_min = 18;
 
 void write_body(Writer& out, const Catchup& m) {
   out.u32(m.bucket);

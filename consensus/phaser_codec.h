@@ -60,7 +60,9 @@ namespace coworker::consensus {
 // a Catchup an offer to discard, a CatchupAck an offer, and the reset
 // record (phaser.h step 9f); a checkpoint record says whether a register
 // follows it.
-constexpr uint8_t phaser_format_version = 4;
+// 5 (2026-12-06): a write carries its prior, the checksum of the newest
+// write with entries below it (checksums chain).
+constexpr uint8_t phaser_format_version = 5;
 
 // Top level: the version byte, the tag, the fields.
 void encode(Writer& out, const PhaserMessage& message);

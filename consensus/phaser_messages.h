@@ -64,15 +64,20 @@ struct Write {
   uint64_t time = 0;
   uint64_t expire_before = 0;
   std::vector<BucketEntry> entries;
-  uint32_t checksum = 0;  // over first, the times and every entry (checksum_of)
+  // The checksum of the newest write with entries before `first` (0: none),
+  // as the leader held it: checksums chain, so two writes with one checksum
+  // at one position say that the whole logs below them agree (phaser.h
+  // step 3: a replica takes a write only on the newest write it holds).
+  uint32_t prior = 0;
+  uint32_t checksum = 0;  // over prior, first, the times and every entry (checksum_of)
   CommitMark commit;      // the previous write, committed
 
   Position end() const { return first + entries.size(); }
 };
 using WritePtr = std::shared_ptr<const Write>;
 
-// The checksum a Write carries: CRC32C over its first position, its times
-// and its entries. Two writes with equal checksums at one position are taken
+// The checksum a Write carries: CRC32C over its prior, its first position,
+// its times and its entries. Two writes with equal checksums at one position are taken
 // for the same write (phaser.h step 3), so the times are covered: replicas
 // expiring by different times would hold different dedup tables.
 uint32_t checksum_of(const Write& write);

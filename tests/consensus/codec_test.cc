@@ -731,31 +731,33 @@ TEST_CASE("codec: fixed vectors pin the format") {
   CHECK(hex(encode(MembershipRecord{Identity{9, 2, 0, false, {"a:1"}, 7}})) ==
         "0202090200" "00" "01" "03613a31" "07");
   CHECK(hex(encode(PhaserRecord{CommitRecord{CommitMark{10, 2, 0x7f}, 8}})) ==
-        "04030a02" "7f000000" "08");
+        "05030a02" "7f000000" "08");
   // Phaser format 3 (issue 13: a write's times; issue 15: an entry's wrap),
   // 4 (issue 11: verified offers, the reset record).
-  // A write: its checksum (computed independently) is CRC32C over first,
-  // time, expire_before and each entry's fields as little-endian u64s and
-  // raw bytes (the wrap only when it is not 2^53).
-  CHECK(hex(encode(PhaserMessage{Nack{4, Promise{57, 2}, 3}})) == "040304390203");
+  // 5 (a write's prior).
+  // A write: its checksum (computed independently) is CRC32C over prior,
+  // first, time, expire_before and each entry's fields as little-endian u64s
+  // and raw bytes (the wrap only when it is not 2^53).
+  CHECK(hex(encode(PhaserMessage{Nack{4, Promise{57, 2}, 3}})) == "050304390203");
   auto write = std::make_shared<Write>();
   *write = Write{7, Promise{57, 2}, 3, 5, 1000, 400,
-                 {BucketEntry{"id", ConnectionId{1, 2}, 3, 3, "hi"}}, 0, CommitMark{5, 2, 0xdeadbeef}};
+                 {BucketEntry{"id", ConnectionId{1, 2}, 3, 3, "hi"}}, 0x01020304, 0,
+                 CommitMark{5, 2, 0xdeadbeef}};
   write->checksum = checksum_of(*write);
-  CHECK(write->checksum == 0x5ac58693);
+  CHECK(write->checksum == 0x1dfbd6e8);
   CHECK(hex(encode(PhaserMessage{WritePtr(write)})) ==
-        "0401" "07" "3902" "03" "05" "e807" "9003"         // fields, times
+        "0501" "07" "3902" "03" "05" "e807" "9003"         // fields, times
         "01" "026964" "01" "04" "0303" "026869"            // entry: counter 2 as 2*2
-        "9386c55a" "0502" "efbeadde");                     // checksum, commit
+        "04030201" "e8d6fb1d" "0502" "efbeadde");          // prior, checksum, commit
   // The same entry of a connection with series_wrap 2^32: counter 2*2+1,
   // then the wrap; the checksum covers it.
   write->entries[0].connection.wrap = uint64_t{1} << 32;
   write->checksum = checksum_of(*write);
-  CHECK(write->checksum == 0x39d51922);
+  CHECK(write->checksum == 0x06900da0);
   CHECK(hex(encode(PhaserMessage{WritePtr(write)})) ==
-        "0401" "07" "3902" "03" "05" "e807" "9003"
+        "0501" "07" "3902" "03" "05" "e807" "9003"
         "01" "026964" "01" "05" "8080808010" "0303" "026869"
-        "2219d539" "0502" "efbeadde");
+        "04030201" "a00d9006" "0502" "efbeadde");
   // A series at or above its wrap, and a wrap outside [2^32, 2^53), fail.
   std::string bytes = encode(PhaserMessage{WritePtr(write)});
   for (const auto& [from, to] : {std::pair<std::string, std::string>{"0303026869", "8080808010" "03026869"},
@@ -768,18 +770,18 @@ TEST_CASE("codec: fixed vectors pin the format") {
     CAPTURE(text);
     CHECK(std::string_view(decode_phaser_message(changed).error) == "bad value");
   }
-  // The empty write at position 0: the CRC32C of 24 zero bytes.
+  // The empty write at position 0: the CRC32C of 32 zero bytes.
   auto empty = std::make_shared<Write>();
   empty->checksum = checksum_of(*empty);
   CHECK(hex(encode(PhaserMessage{WritePtr(empty)})) ==
-        "0401" "0000000000000000" "eeecfb84" "0000" "00000000");
+        "0501" "0000000000000000" "00000000" "aa36918a" "0000" "00000000");
   // The reset record (tag 5), a Catchup naming an offer to discard (after
   // its writes), a CatchupAck with an offer (after `from`).
-  CHECK(hex(encode(PhaserRecord{ResetRecord{Promise{57, 2}}})) == "0405" "3902");
+  CHECK(hex(encode(PhaserRecord{ResetRecord{Promise{57, 2}}})) == "0505" "3902");
   CHECK(hex(encode(PhaserMessage{Catchup{4, Promise{57, 2}, {}, CommitMark{9, 2, 0x7f}}})) ==
-        "0405" "04" "3902" "00" "01" "0902" "7f000000");
+        "0505" "04" "3902" "00" "01" "0902" "7f000000");
   CHECK(hex(encode(PhaserMessage{CatchupAck{4, Promise{57, 2}, 9, 3, CommitMark{9, 2, 0x7f}}})) ==
-        "0406" "04" "3902" "09" "03" "01" "0902" "7f000000");
+        "0506" "04" "3902" "09" "03" "01" "0902" "7f000000");
   // An offer must end where the ack says it does.
   std::string offer = encode(PhaserMessage{CatchupAck{4, Promise{57, 2}, 9, 3, CommitMark{9, 2, 0x7f}}});
   offer[offer.size() - 6] = 8;

@@ -791,6 +791,7 @@ void plant(Cluster& c, ParticipantId id, const std::string& body) {
   w->time = d.dedup.time();
   w->expire_before = d.dedup.expired_before();
   w->entries = {message(9, 1, body)};
+  w->prior = d.last_filled.checksum;
   w->checksum = checksum_of(*w);
   w->commit = d.last_commit;
   c.node(id).disk.push_back(RegisterRecord{w});
@@ -847,6 +848,38 @@ TEST_CASE("phaser: growth: an offered copy whose newest write differs is dropped
   CHECK(records_of<ResetRecord>(c, 4) == 1);
   CHECK(c.committed(4) == c.committed(1));
   CHECK(c.repairs() == 0);
+}
+
+// Found by phaser-rolling seed 13540 (with the boot's lease wait): a copy
+// with a write no client sent at its end, still in a leader's view of the
+// government, took the leader's next write on top of it; offered later, its
+// newest write matched the log's and the copy was believed. Checksums chain
+// (Write::prior): the write does not stand on the copy's, so it is refused.
+TEST_CASE("phaser: a copy that diverged takes no write on top of it") {
+  Cluster c({1, 2, 3});
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  for (uint64_t i = 1; i <= 3; i++) {
+    c.append(1, i, {message(7, i, "m" + std::to_string(i))});
+    c.settle();
+  }
+  c.tick(1);
+  c.settle();
+  REQUIRE(c.phaser(3).commit_end() == 3);
+  c.crash(3);
+  c.govern({1, 2}, 6);
+  c.append(1, 4, {message(7, 4, "m4")});
+  c.settle();
+  REQUIRE(c.phaser(1).commit_end() == 4);
+  plant(c, 3, "planted");  // at 3, where the leader committed m4
+  c.restart(3);
+  c.govern({1, 2, 3}, 7);  // the leader's view lists 3 again
+  c.append(1, 5, {message(7, 5, "m5")});
+  c.settle();
+  CHECK(c.repairs() >= 1);
+  CHECK(c.phaser(3).commit_end() == 4);
+  CHECK(c.phaser(3).register_write() == nullptr);
+  CHECK(!c.reply_for(5));  // 3's ack never comes
 }
 
 TEST_CASE("phaser: growth: an offer above the leader's commit end is discarded") {

@@ -361,6 +361,9 @@ std::optional<Disk::Planted> Disk::plant_write() {
   write->first = copy.commit_end;
   write->time = copy.dedup.time();
   write->expire_before = copy.dedup.expired_before();
+  // On the copy's own newest write: only the write itself differs from the
+  // log's, as a write that diverged without failing a checksum would.
+  write->prior = copy.last_filled.checksum;
   write->entries.push_back(consensus::BucketEntry{
       "planted", consensus::ConnectionId{}, 0, 0, fmt::format("planted {}/{}", bucket, write->first)});
   write->checksum = consensus::checksum_of(*write);
