@@ -260,6 +260,20 @@ void PhaserChecker::fold_reference(Bucket& b, const consensus::Write& write) {
       c.positions.emplace_back(e.series, w.first + i);
       c.last_seen = w.time;
     }
+    // Check 3: the truth grows by committed writes too. Folds are
+    // contiguous from 0 and each extends the truth to its end, so the truth
+    // reaches at least ref_end here.
+    COWORKER_ASSERT(b.truth.size() >= w.first);
+    for (size_t i = 0; i < w.entries.size() && !violated(); i++) {
+      const Position p = w.first + i;
+      if (p == b.truth.size()) {
+        extend_truth(w.bucket, w.entries[i]);
+      } else if (!(b.truth[p] == w.entries[i])) {
+        fail(fmt::format("bucket {} position {}: '{}' committed, '{}' held by the copies", w.bucket,
+                         p, w.entries[i].body, b.truth[p].body));
+      }
+    }
+    if (violated()) return;
     b.ref_time = w.time;
     b.ref_expired_before = w.expire_before;
     for (auto c = b.ref.begin(); c != b.ref.end();) {

@@ -17,7 +17,12 @@
 //   2. no phantom: every committed entry is one a client submitted, in the
 //      bucket of its identifier, unchanged;
 //   3. positions contiguous, and every replica's committed log is a prefix
-//      of one truth per bucket, entry for entry;
+//      of one truth per bucket, entry for entry. The truth grows from the
+//      replicas' committed logs and from the writes leaders commit (each
+//      held durably by every member then, check 5), whichever comes
+//      first, each compared with the other: a position may be committed
+//      and then retired everywhere (a snapshot above it) before any copy
+//      folded its commit record;
 //   4. per connection, series increase along each bucket's log;
 //   5. a leader commits a write only while every member of the current
 //      government holds it durably (a stale leadership commits nothing that
