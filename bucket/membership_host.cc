@@ -158,17 +158,19 @@ void MembershipHost::govern() {
 // lease from an ack sent before the move was decided, and must not serve a
 // read that misses what we answer (DESIGN §3 covers departures; found by
 // phaser-churn, seed 33144152). A departed or unreachable previous leader
-// waited its lease out already (its acks were withheld that long). Not
-// covered: the first feed after a boot, where the previous leader is unknown
-// (docs/PROTOCOL.md, Migrations 6).
+// waited its lease out already (its acks were withheld that long). The
+// first feed after a boot does not know the previous leader (another may
+// have led since our last life, its lease still running), so it waits too.
 void MembershipHost::feed(uint32_t bucket) {
   const CurrentGovernment& current = _table.current(bucket);
   consensus::Government government{current.slot, current.replicas, current.step};
   const ParticipantId before = _fed_leaders.at(bucket);
   const ParticipantId self = _node.id();
   const consensus::Member* previous = _node.state().member(before);
-  if (government.leader() == self && before != self && previous != nullptr &&
-      previous->status != consensus::MemberStatus::unreachable) {
+  const bool unknown = before == consensus::no_participant;
+  const bool moved = before != self && previous != nullptr &&
+                     previous->status != consensus::MemberStatus::unreachable;
+  if (government.leader() == self && (unknown || moved)) {
     government.start_wait = _config.timing.lease_ticks + _config.timing.margin_ticks;
   }
   _fed_leaders[bucket] = government.leader();

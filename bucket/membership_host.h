@@ -24,7 +24,8 @@
 //      view. A government that makes us leader after another live member led
 //      (a move) carries start_wait = lease + margin: our leadership starts
 //      only then, once any read lease the previous leader held from an ack
-//      sent before the change has run out. While the node is `recovering` (a restart replaying the log,
+//      sent before the change has run out. So does the first government fed
+//      after a boot that makes us leader: the previous leader is unknown. While the node is `recovering` (a restart replaying the log,
 //      DESIGN §3) no government is fed: a leadership started on the stale
 //      governments of a recovered prefix would write to members departed
 //      since; the phasers still ack what their leaders write. When recovery
