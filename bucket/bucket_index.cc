@@ -90,7 +90,11 @@ void BucketIndex::apply_checkpoint(Bucket& bucket, Position commit_end) {
   COWORKER_ASSERT(!bucket.damaged);
   COWORKER_ASSERT(commit_end >= bucket.end);
   // At the end (a round) the candidate stays, as PhaserDurable::apply keeps
-  // the register: replay may stop before the round's own record of it.
+  // the register: replay may stop before the round's own record of it. (A
+  // round that held none drops the image's register; the candidate stays,
+  // harmless: it is used only by a commit record of that very write, and
+  // the phaser stages one only for a register it holds, which a new
+  // register record would have made the candidate first.)
   if (commit_end == bucket.end) return;
   bucket.candidate.reset();
   // Above the end: the bucket starts here (a retained log's round, or a

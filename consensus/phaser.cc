@@ -686,6 +686,7 @@ PhaserOutput Phaser::on_persisted(uint64_t ticket) {
   }
   if (ticket == _register_ticket && _register && _role == Role::follower) _register_durable = true;
   if (ticket == _commit_ticket) _commit_ticket = 0;  // the newest commit is durable
+  if (ticket == _promise_ticket) _promise_ticket = 0;
   if (auto it = _acks_after_persist.find(ticket); it != _acks_after_persist.end()) {
     const AckAfter pending = it->second;
     _acks_after_persist.erase(it);
@@ -906,7 +907,8 @@ void Phaser::tick_growth(PhaserOutput& out) {
 uint64_t Phaser::raise_promise(const Promise& promise, PhaserOutput& out) {
   if (promise <= _promise) return 0;
   _promise = promise;
-  return persist(PromiseRecord{_promise}, out);
+  _promise_ticket = persist(PromiseRecord{_promise}, out);
+  return _promise_ticket;
 }
 
 // 9f: the copy is dropped; the bucket is grown again from position 0.
@@ -948,10 +950,12 @@ CatchupAck Phaser::catchup_ack(const Promise& promise) const {
 }
 
 // The ack goes once every record staged for it is durable: `wait`, the
-// newest of them, or the newest commit record still pending.
+// newest of them, or else the newest commit record or raise of the promise
+// still pending (a duplicate Catchup stages nothing, and its ack must not
+// overtake the first one's records).
 void Phaser::ack_catchup(ParticipantId to, const CatchupAck& ack, uint64_t wait,
                          PhaserOutput& out) {
-  if (wait == 0) wait = _commit_ticket;
+  if (wait == 0) wait = std::max(_commit_ticket, _promise_ticket);
   if (wait != 0) {
     _acks_after_persist[wait] = AckAfter{Ack{}, false, to, ack};
   } else {
@@ -1018,14 +1022,20 @@ void Phaser::on_catchup_snapshot(ParticipantId from, const CatchupSnapshot& snap
   // hold no writes of (it would look like a conflict and mark us for
   // repair). And 9f: a deposed leader can no longer discard.
   raise_promise(state.promise, out);
-  if (_offered && state.commit_end >= _commit_end) {
-    // 9f: at our end, the same newest write verifies the copy; anything
-    // else, the leader's state replaces it.
-    if (state.commit_end == _commit_end && state.last_filled == _last_filled) {
+  if (_offered && state.commit_end == _commit_end) {
+    // 9f: at our end, the same newest write verifies the copy; another
+    // says it is wrong (never believed, so dropping it loses nothing).
+    if (state.last_filled == _last_filled) {
       _offered = false;
     } else {
       reset_copy(out);
     }
+  } else if (_offered && state.commit_end > _commit_end) {
+    // Above our end the leader's state replaces the copy in one record
+    // (a snapshot drops the register and everything below it). No reset
+    // first: a crash could keep the reset alone, and empty a copy the
+    // leader believed (a verified copy restarted is offered again).
+    _offered = false;
   }
   if (!_offered && state.commit_end > _commit_end) {
     _commit_end = state.commit_end;

@@ -128,10 +128,11 @@
 //           - an offer at or below the leader's commit end: the leader
 //             fetches from the offer's last position, so the Catchup's
 //             first write holds it; the newcomer compares that write with
-//             its own newest (same end and checksum: verified, the
-//             checksums chain, so the whole copy is the log's; it goes on
-//             as in b; another checksum, or a write across its end: its
-//             copy is wrong);
+//             its own newest (same end, number and checksum: verified,
+//             the checksums chain, so the whole copy is the log's; it goes
+//             on as in b; another, or a write across its end: its copy is
+//             wrong). A snapshot (the leader's log retired that position)
+//             verifies by the same comparison at the same end;
 //           - an offer above the leader's commit end holds positions no
 //             leader committed (a serving leader holds every position
 //             committed under a promise not above its own): the leader
@@ -139,8 +140,12 @@
 //             only while the newcomer still offers exactly that and the
 //             Catchup's promise is not below its own.
 //           A wrong copy is reset (ResetRecord: nothing held, the promise
-//           kept) and grown from position 0. A newcomer raises its durable
-//           promise to a Catchup's before acking it, so no copy a leader
+//           kept) and grown from position 0; only wrong copies are reset,
+//           never one a leader may have believed (a crash may keep the
+//           reset alone): a snapshot above the copy's end replaces it in
+//           its one record. A newcomer raises its durable promise to a
+//           Catchup's before acking it (a duplicate's ack waits for that
+//           record too), so no copy a leader
 //           believed is ever dropped: a holding acked under promise P was
 //           compared with committed writes (and stays so, growing only by
 //           committed writes, across restarts), a comparison never fails
@@ -427,6 +432,7 @@ class Phaser {
   bool _register_durable = false;
   uint64_t _register_ticket = 0;
   uint64_t _commit_ticket = 0;  // the newest commit record, until durable
+  uint64_t _promise_ticket = 0;  // step 9f: the newest raise of the promise, until durable
 
   // Replica: acks waiting for their disk ticket. `needs_register`: the ack
   // claims the register holds the write, so it goes only if it still does.

@@ -832,6 +832,48 @@ TEST_CASE("phaser: growth: an offered copy that matches is verified, and only th
   CHECK(records_of<RegisterRecord>(c, 4) == registers + 2);  // the two writes it lacked
 }
 
+TEST_CASE("phaser: growth: an offered copy behind a retained start takes the snapshot in one record") {
+  // A copy the leader's log can no longer be compared with (retention):
+  // the snapshot replaces it in one CheckpointRecord. A reset before it
+  // could be all a crash keeps, emptying a copy the leader believed.
+  Cluster c({1, 2, 3, 4});
+  offered_copy(c, 3);
+  c.append(1, 10, {message(7, 4, "m4")});
+  c.append(1, 11, {message(7, 5, "m5")});
+  c.settle();
+  REQUIRE(c.phaser(1).commit_end() == 5);
+  c.node(1).retained_start = 4;  // the write holding position 2 is gone
+  const size_t checkpoints = records_of<CheckpointRecord>(c, 4);
+  c.grow(1, 1, {4});
+  settle_growth(c, 1, 1);
+  CHECK(c.phaser(1).growth_ready(1));
+  CHECK(records_of<ResetRecord>(c, 4) == 0);
+  CHECK(records_of<CheckpointRecord>(c, 4) == checkpoints + 1);
+  CHECK(c.durable(4).commit_end == 5);
+}
+
+TEST_CASE("phaser: growth: a duplicate Catchup's ack waits for the first one's promise") {
+  Cluster c({1, 2, 3, 4});
+  offered_copy(c, 3);
+  c.govern({2, 1}, 9, 2);  // a leader with a promise above the copy's
+  c.settle();
+  c.grow(2, 2, {4});
+  REQUIRE(c.network().size() == 1);
+  const InFlightMessage probe = c.network().front();
+  REQUIRE(std::holds_alternative<Catchup>(probe.message));
+  REQUIRE(c.deliver_one());  // 4 raises its promise to the leader's: not durable yet
+  REQUIRE(!c.node(4).unflushed.empty());
+  c.network().push_back(probe);
+  REQUIRE(c.deliver_one());  // the duplicate stages nothing
+  const auto acks = std::count_if(c.network().begin(), c.network().end(),
+                                  [](const InFlightMessage& m) {
+                                    return std::holds_alternative<CatchupAck>(m.message);
+                                  });
+  CHECK(acks == 0);
+  c.settle();
+  CHECK(c.durable(4).promise == c.phaser(2).promise());
+}
+
 TEST_CASE("phaser: growth: an offered copy whose newest write differs is dropped and grown from 0") {
   Cluster c({1, 2, 3, 4});
   offered_copy(c, 3);
