@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string_view>
 
+#include <fmt/format.h>
+
 #include "consensus/assert.h"
 #include "consensus/codec.h"
 #include "consensus/membership_codec.h"
@@ -140,6 +142,16 @@ EngineRecord encode_identity_checkpoint(const consensus::Identity& identity) {
   return bucket::encode_membership_checkpoint(consensus::MembershipDurable{identity, {}});
 }
 
+bool EngineImage::foreign_format(std::span<const char> payload, uint8_t version,
+                                 const char* what) {
+  if (payload.empty() || static_cast<uint8_t>(payload[0]) == version) return false;
+  if (!format_refused) {
+    format_refused = fmt::format("{} records of format {} (this build reads format {})", what,
+                                 static_cast<uint8_t>(payload[0]), version);
+  }
+  return true;
+}
+
 void EngineImage::mark_damaged(uint32_t bucket) {
   if (bucket == membership_bucket) {
     membership_damaged = true;
@@ -165,6 +177,7 @@ void EngineImage::apply(const RecordHeader& header, std::span<const char> payloa
   }
   if (header.bucket == membership_bucket) {
     if (membership_damaged) return;
+    if (foreign_format(payload, consensus::membership_record_version, "membership")) return;
     auto decoded = consensus::decode_membership_record(view(payload));
     if (!decoded || header.kind != RecordKind::membership ||
         !membership_record_fits(membership, *decoded.value)) {
@@ -185,6 +198,7 @@ void EngineImage::apply(const RecordHeader& header, std::span<const char> payloa
       return mark_damaged(header.bucket);
     }
   } else {
+    if (foreign_format(payload, consensus::phaser_format_version, "phaser")) return;
     apply_phaser(header, payload);
   }
   records++;
@@ -196,6 +210,7 @@ void EngineImage::apply(const RecordHeader& header, std::span<const char> payloa
 void EngineImage::apply_reset(const RecordHeader& header, std::span<const char> payload) {
   const uint32_t bucket = header.bucket;
   if (payload.size() > 1 && bucket < participant_bucket) {
+    if (foreign_format(payload, consensus::phaser_format_version, "phaser")) return;
     auto decoded =
         consensus::decode_phaser_record(view(payload), consensus::WriteChecksum::covered);
     const auto* reset =

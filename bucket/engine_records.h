@@ -101,8 +101,16 @@ class EngineImage {
   // membership state).
   bool counter_damaged = false;
   uint64_t records = 0;  // applied
+  // A record whose checksums held but whose payload starts with another
+  // format version than this build reads (a data dir written by another
+  // build): not damage, and nothing to repair; the boot refuses to start,
+  // saying which (docs/OPERATIONS.md, Formats). The first one found.
+  std::optional<std::string> format_refused;
 
  private:
+  // True (and format_refused set) when the payload's version byte is not
+  // `version`: the record is left alone.
+  bool foreign_format(std::span<const char> payload, uint8_t version, const char* what);
   void apply_phaser(const RecordHeader& header, std::span<const char> payload);
   void apply_reset(const RecordHeader& header, std::span<const char> payload);
   void apply_membership_checkpoint(const RecordHeader& header, std::span<const char> payload);

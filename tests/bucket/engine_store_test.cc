@@ -9,10 +9,14 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "bucket/engine_records.h"
 #include "bucket/log_store.h"
 #include "bucket/segment.h"
 #include "bucket/store_storage.h"
+#include "consensus/membership_codec.h"
+#include "consensus/phaser_codec.h"
 #include "consensus/prng.h"
 #include "reactor/block_on.h"
 #include "reactor/loop.h"
@@ -113,6 +117,26 @@ TEST_CASE("engine records: a record that does not fit damages its bucket, never 
     CHECK(image.counter_damaged);
     CHECK(image.counter == 0);
   }
+}
+
+TEST_CASE("engine records: another build's format is refused, not taken for damage") {
+  const auto records = history(3, 7, 6);
+  EngineImage image;
+  apply(image, encode_phaser_record(3, records[0]));
+  EngineRecord older = encode_phaser_record(3, records[1]);
+  older.payload[0] = static_cast<char>(consensus::phaser_format_version - 1);
+  apply(image, older);
+  EngineRecord membership = encode_membership_record(
+      consensus::MembershipRecord{consensus::PersistRecord{consensus::PersistBoot{1}}});
+  membership.payload[0] = static_cast<char>(consensus::membership_record_version + 1);
+  apply(image, membership);
+  REQUIRE(image.format_refused);
+  CHECK(*image.format_refused == fmt::format("phaser records of format {} (this build reads format {})",
+                                             consensus::phaser_format_version - 1,
+                                             consensus::phaser_format_version));
+  CHECK(image.damaged_buckets.empty());
+  CHECK(!image.membership_damaged);
+  CHECK(image.records == 1);
 }
 
 TEST_CASE("engine records: repair — a reset forgets a damaged bucket, which folds again from 0") {
@@ -219,7 +243,7 @@ TEST_CASE("engine records: repair — an identity checkpoint replaces the member
     whole.identity = consensus::Identity{77, arriving.incarnation, 9, false, {}, 0};
     whole.paxos.boots = 3;
     whole.paxos.promised = consensus::Ballot{4, 9};
-    apply(image, encode_membership_checkpoint(whole));
+    apply(image, bucket::encode_membership_checkpoint(whole));
     CHECK(!image.membership_damaged);
     CHECK(image.membership.identity == whole.identity);
     CHECK(image.membership.paxos.boots == 3);

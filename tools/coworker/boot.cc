@@ -189,6 +189,14 @@ Result<Loaded, BootFailure> load(const ServerFlags& flags, const DataDir& dir,
     COWORKER_ASSERT(!replayed->foreign);
   }
   Loaded& loaded = replayed->loaded;
+  if (loaded.image.format_refused) {
+    // Another build's records: not damage (repairing would drop every
+    // copy a cluster upgraded at once holds), and not readable here.
+    return BootFailure{2, fmt::format("the log in {} holds {}: this build cannot read it; start "
+                                      "on a fresh data dir or with the build that wrote it "
+                                      "(docs/OPERATIONS.md, Formats)",
+                                      dir.log_dir, *loaded.image.format_refused)};
+  }
   Result<std::optional<bucket::Repair>, std::string> repair =
       bucket::plan_repair(loaded.image, loaded.recovery, flags.cores, loaded.indexes, dir.id,
                           !flags.join.empty());
