@@ -260,6 +260,16 @@ void PhaserChecker::fold_reference(Bucket& b, const consensus::Write& write) {
       c.positions.emplace_back(e.series, w.first + i);
       c.last_seen = w.time;
     }
+    // Check 3: committed writes chain (phaser.h step 3): each stands on the
+    // one before it, so one checksum at one position vouches for the log
+    // below it (step 9f's verification relies on it).
+    if (w.prior != b.ref_checksum) {
+      fail(fmt::format("bucket {}: the write committed at {} names prior {:08x}, the write "
+                       "committed before it has checksum {:08x}",
+                       w.bucket, w.first, w.prior, b.ref_checksum));
+      return;
+    }
+    b.ref_checksum = w.checksum;
     // Check 3: the truth grows by committed writes too. Folds are
     // contiguous from 0 and each extends the truth to its end, so the truth
     // reaches at least ref_end here.

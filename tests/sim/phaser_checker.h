@@ -22,7 +22,9 @@
 //      held durably by every member then, check 5), whichever comes
 //      first, each compared with the other: a position may be committed
 //      and then retired everywhere (a snapshot above it) before any copy
-//      folded its commit record;
+//      folded its commit record; and the writes leaders commit chain,
+//      each naming as prior the checksum of the write with entries
+//      committed before it;
 //   4. per connection, series increase along each bucket's log;
 //   5. a leader commits a write only while every member of the current
 //      government holds it durably (a stale leadership commits nothing that
@@ -130,6 +132,7 @@ class PhaserChecker {
     uint64_t ref_time = 0;
     uint64_t ref_expired_before = 0;
     consensus::Position ref_end = 0;
+    uint32_t ref_checksum = 0;  // of the newest folded write (with entries): the next one's prior
     std::map<consensus::Position, consensus::Write> ref_waiting;
     std::map<std::string, consensus::Position> where;  // body → position in truth
     std::map<consensus::Position, std::string> acked;  // position → body
