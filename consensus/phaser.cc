@@ -561,6 +561,12 @@ PhaserOutput Phaser::on_message(ParticipantId from, const PhaserMessage& message
   return out;
 }
 
+// Step 3: our copy and the leader's differ, or we miss what it committed.
+void Phaser::mark_for_repair(PhaserOutput& out) {
+  _repair = true;
+  out.repair = true;
+}
+
 bool Phaser::matches_committed(const Write& write) const {
   COWORKER_ASSERT(write.end() <= _commit_end);
   if (write.first == _last_commit_first && write.end() == _last_commit.end) {
@@ -593,8 +599,7 @@ void Phaser::on_write(ParticipantId from, const WritePtr& write, PhaserOutput& o
   if (write->end() <= _commit_end && !(write->entries.empty() && write->first == _commit_end)) {
     // Positions we committed already (a re-proposal after a leader change).
     if (!matches_committed(*write)) {
-      _repair = true;
-      out.repair = true;
+      mark_for_repair(out);
       return;
     }
     if (raised) {
@@ -608,8 +613,7 @@ void Phaser::on_write(ParticipantId from, const WritePtr& write, PhaserOutput& o
     // A newcomer still acclimating: the leader resends (step 9e).
     if (acclimating(write->promise)) return;
     // A gap (or a write straddling our commit end): only repair fills it.
-    _repair = true;
-    out.repair = true;
+    mark_for_repair(out);
     return;
   }
   if (_register && _register->promise == write->promise && _register->number == write->number) {
@@ -621,8 +625,7 @@ void Phaser::on_write(ParticipantId from, const WritePtr& write, PhaserOutput& o
   // our log and the leader's differ below it (checksums chain: a copy that
   // diverged takes nothing more, so it never passes for the log's, 9f).
   if (write->prior != _last_filled.checksum) {
-    _repair = true;
-    out.repair = true;
+    mark_for_repair(out);
     return;
   }
   // A higher promise (or the next write) replaces the register.
@@ -640,8 +643,7 @@ bool Phaser::apply_commit_mark(const CommitMark& mark, const Promise& leader,
     if (mark.end <= _commit_end) return true;  // committed here already
     if (acclimating(leader)) return false;  // step 9e: the leader resends
     // The leader committed something we do not hold: repair.
-    _repair = true;
-    out.repair = true;
+    mark_for_repair(out);
     return false;
   }
   const WritePtr write = _register;
@@ -983,8 +985,7 @@ void Phaser::on_catchup(ParticipantId from, const Catchup& catchup, PhaserOutput
     if (write->first != _commit_end) break;      // a gap: the leader resends
     COWORKER_ASSERT(!_offered);
     if (write->prior != _last_filled.checksum) {  // our log differs below it (step 3)
-      _repair = true;
-      out.repair = true;
+      mark_for_repair(out);
       break;
     }
     COWORKER_ASSERT(write->promise <= catchup.promise);
