@@ -67,6 +67,9 @@ EngineRecord encode_phaser_record(uint32_t bucket, const consensus::PhaserRecord
     // A reset for the index, the summaries and recovery, like repair's.
     out.meta.kind = RecordKind::bucket_reset;
     out.meta.promise = reset->promise;
+  } else if (const auto* repair = std::get_if<consensus::RepairRecord>(&record)) {
+    out.meta.kind = RecordKind::bucket_reset;  // the same for every reader
+    out.meta.promise = repair->promise;
   } else {
     const auto& c = std::get<consensus::CommitRecord>(record);
     out.meta.kind = RecordKind::commit;
@@ -204,9 +207,10 @@ void EngineImage::apply(const RecordHeader& header, std::span<const char> payloa
   records++;
 }
 
-// The participant gave up its id at boot (repair), or a phaser dropped its
-// copy (phaser.h step 9f): the earlier records count no more, whatever
-// their state. Damage after the reset still counts.
+// The participant gave up its id at boot (repair), a phaser dropped its
+// copy (phaser.h step 9f), or a repair made it void (9g): the earlier
+// records count no more, whatever their state. Damage after the reset
+// still counts.
 void EngineImage::apply_reset(const RecordHeader& header, std::span<const char> payload) {
   const uint32_t bucket = header.bucket;
   if (payload.size() > 1 && bucket < participant_bucket) {
@@ -215,7 +219,11 @@ void EngineImage::apply_reset(const RecordHeader& header, std::span<const char> 
         consensus::decode_phaser_record(view(payload), consensus::WriteChecksum::covered);
     const auto* reset =
         decoded ? std::get_if<consensus::ResetRecord>(&*decoded.value) : nullptr;
-    if (reset == nullptr || header.promise != reset->promise) return mark_damaged(bucket);
+    const auto* repair =
+        decoded ? std::get_if<consensus::RepairRecord>(&*decoded.value) : nullptr;
+    const bool fits = (reset != nullptr && header.promise == reset->promise) ||
+                      (repair != nullptr && header.promise == repair->promise);
+    if (!fits) return mark_damaged(bucket);
     std::erase(damaged_buckets, bucket);
     consensus::PhaserDurable& image = phasers[bucket];
     image.apply(*decoded.value);

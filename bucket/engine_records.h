@@ -21,6 +21,8 @@
 //     (a one-byte payload: the format version)
 //   phaser ResetRecord              bucket_reset    the bucket           0 / the promise
 //     (a copy dropped at run time, phaser.h step 9f: the phaser codec's payload)
+//   phaser RepairRecord             bucket_reset    the bucket           0 / the promise
+//     (a copy damaged at rest made void at boot, phaser.h step 9g: likewise)
 //   a checkpoint round begins       checkpoint_round participant_bucket  - / -
 //
 // Payloads are the consensus codecs' encodings (phaser_codec.h,

@@ -40,6 +40,13 @@ bool Government::contains(ParticipantId id) const {
 // ---- durable state ------------------------------------------------------------
 
 void PhaserDurable::apply(const PhaserRecord& record) {
+  // A void copy (step 9g) stages nothing until a Catchup's reset or a
+  // snapshot's checkpoint ends the repair.
+  if (repairing) {
+    COWORKER_ASSERT((std::holds_alternative<ResetRecord>(record) ||
+                     std::holds_alternative<CheckpointRecord>(record) ||
+                     std::holds_alternative<RepairRecord>(record)));
+  }
   if (const auto* p = std::get_if<PromiseRecord>(&record)) {
     promise = std::max(promise, p->promise);
   } else if (const auto* r = std::get_if<RegisterRecord>(&record)) {
@@ -78,11 +85,20 @@ void PhaserDurable::apply(const PhaserRecord& record) {
     // probe, phaser-rolling seed 2035373384).
     if (k->commit_end > commit_end || !checkpoint->register_follows) register_ = nullptr;
     promise = k->promise;
+    repairing = false;
     commit_end = k->commit_end;
     last_commit = k->last_commit;
     last_commit_first = k->last_commit_first;
     last_filled = k->last_filled;
     dedup = *k->dedup;
+  } else if (const auto* repair = std::get_if<RepairRecord>(&record)) {
+    // Step 9g: the copy is void; everything before counts no more, the
+    // promise included (the damage may have taken a higher one).
+    const bool keep = keep_log;
+    *this = PhaserDurable{};
+    promise = repair->promise;
+    keep_log = keep;
+    repairing = true;
   } else if (const auto* reset = std::get_if<ResetRecord>(&record)) {
     // Step 9f: the copy is dropped; everything before counts no more.
     const Promise kept = std::max(promise, reset->promise);
@@ -120,7 +136,8 @@ Phaser::Phaser(Config config, const PhaserDurable& durable)
       _last_filled(durable.last_filled),
       _register(durable.register_),
       _dedup(durable.dedup),
-      _offered(durable.commit_end > 0) {
+      _offered(durable.commit_end > 0),
+      _repairing(durable.repairing) {
   COWORKER_ASSERT(_config.self != no_participant);
   COWORKER_ASSERT(_config.write_messages_max >= 1);
   COWORKER_ASSERT(_config.notice_ticks >= 1 && _config.resend_ticks >= 1);
@@ -220,6 +237,7 @@ PhaserOutput Phaser::start_leadership(Promise promise) {
   PhaserOutput out;
   COWORKER_ASSERT(_government.leader() == _config.self);
   COWORKER_ASSERT(promise > _promise);
+  COWORKER_ASSERT(!_repairing);  // step 9g: the host starts no leadership of a void copy
   if (_role != Role::follower) step_down(out);
   COWORKER_ASSERT(!_in_flight);
   COWORKER_ASSERT(_queue.empty());
@@ -579,6 +597,7 @@ bool Phaser::matches_committed(const Write& write) const {
 }
 
 void Phaser::on_write(ParticipantId from, const WritePtr& write, PhaserOutput& out) {
+  if (_repairing) return;  // step 9g: a void copy acks nothing
   if (write->promise < _promise) {
     out.send.push_back(PhaserSend{from, Nack{_config.bucket, _promise, _config.self}});
     return;
@@ -659,6 +678,7 @@ bool Phaser::apply_commit_mark(const CommitMark& mark, const Promise& leader,
 }
 
 void Phaser::on_commit_notice(ParticipantId from, const CommitNotice& notice, PhaserOutput& out) {
+  if (_repairing) return;  // step 9g
   if (notice.promise < _promise) {
     out.send.push_back(PhaserSend{from, Nack{_config.bucket, _promise, _config.self}});
     return;
@@ -913,6 +933,17 @@ uint64_t Phaser::raise_promise(const Promise& promise, PhaserOutput& out) {
   return _promise_ticket;
 }
 
+// 9g: a leader acclimates the void copy. It holds nothing; from now on it
+// is an empty copy growing from 0, under that leader's promise (staged
+// before any ack: the ack waits for this record).
+void Phaser::end_repair(const Promise& leader, PhaserOutput& out) {
+  COWORKER_ASSERT(_repairing && _role == Role::follower);
+  COWORKER_ASSERT(_commit_end == 0 && _register == nullptr && !_offered);
+  _repairing = false;
+  _promise = std::max(_promise, leader);
+  _commit_ticket = persist(ResetRecord{_promise}, out);
+}
+
 // 9f: the copy is dropped; the bucket is grown again from position 0.
 uint64_t Phaser::reset_copy(PhaserOutput& out) {
   COWORKER_ASSERT(_role == Role::follower);
@@ -975,6 +1006,7 @@ void Phaser::on_catchup(ParticipantId from, const Catchup& catchup, PhaserOutput
   if (_role != Role::follower) return;
   _acclimated_by = catchup.promise;
   const uint64_t first_ticket = _next_ticket;
+  if (_repairing) end_repair(catchup.promise, out);
   // Before any ack under it (9f): a deposed leader can no longer discard.
   raise_promise(catchup.promise, out);
   if (catchup.discard && _offered && *catchup.discard == _last_filled) reset_copy(out);
@@ -1017,6 +1049,7 @@ void Phaser::on_catchup_snapshot(ParticipantId from, const CatchupSnapshot& snap
   COWORKER_ASSERT(state.dedup != nullptr);
   COWORKER_ASSERT(state.last_commit.end == state.commit_end);
   const uint64_t first_ticket = _next_ticket;
+  if (_repairing) end_repair(state.promise, out);
   // The committed state is the leader's, under its promise: taking it is
   // taking the writes it folds, so a deposed leader's write below this end,
   // under a lower promise, is refused rather than compared with state we
@@ -1066,6 +1099,7 @@ PhaserDurable Phaser::image() const {
   durable.last_filled = _last_filled;
   durable.register_ = _register;
   durable.dedup = _dedup;
+  durable.repairing = _repairing;
   // A leader's accepted-but-uncommitted marks are not durable state: a
   // replay would not have them (its register's entries are accepted again
   // at the next leadership start).
@@ -1077,6 +1111,10 @@ std::vector<PhaserRecord> Phaser::checkpoint() const { return checkpoint_records
 
 std::vector<PhaserRecord> checkpoint_records(PhaserDurable durable) {
   std::vector<PhaserRecord> records;
+  if (durable.repairing) {
+    records.push_back(RepairRecord{durable.promise});  // step 9g: still void
+    return records;
+  }
   records.push_back(CheckpointRecord{
       CommittedState{durable.promise, durable.commit_end, durable.last_commit,
                      durable.last_commit_first, durable.last_filled,
@@ -1093,6 +1131,10 @@ void Phaser::check_invariants() const {
   COWORKER_ASSERT(_last_commit.end == _commit_end);
   COWORKER_ASSERT(_last_filled.end == _commit_end);
   if (_offered) COWORKER_ASSERT(_commit_end > 0);
+  if (_repairing) {
+    COWORKER_ASSERT(_role == Role::follower && !_offered);
+    COWORKER_ASSERT(_commit_end == 0 && _register == nullptr);
+  }
   if (_role == Role::follower) {
     COWORKER_ASSERT(!_in_flight);
     COWORKER_ASSERT(_queue.empty());

@@ -151,6 +151,17 @@
 //           committed writes, across restarts), a comparison never fails
 //           on it, and a discard needs a leader of promise ≥ P that judged
 //           the copy above every position committed, which it is not.
+//        g. A copy repaired (RepairRecord: damaged at rest, bucket/repair.h)
+//           is void: it acks no write or commit, never leads (the host
+//           starts no leadership of it), and offers nothing (it holds
+//           nothing). Its participant's membership host shrinks it out of
+//           the government (membership_host.h step 6); the table's next
+//           step grows it back. Its first Catchup or CatchupSnapshot ends
+//           the repair in a ResetRecord under the leader's promise, staged
+//           before anything is acked: a promise the damage took was at
+//           most the acclimating leader's (a leader serves under the
+//           highest promise of its bucket's governments so far), and while
+//           void it acked nothing it could have broken.
 //      Why it is safe: the ack is proposed only when the newcomers hold
 //      every committed position, and every later commit includes them
 //      until the ack is decided or can never be. A restart loses the joint
@@ -211,10 +222,12 @@ class PhaserDurable {
   std::vector<WritePtr> writes;          // committed writes with entries (simulator use)
   Position log_start = 0;                // the position of log[0]: a snapshot's end (simulator)
   bool keep_log = false;                 // fill `log` and `writes` while replaying
+  bool repairing = false;                // a RepairRecord's void copy (step 9g)
 };
 
 // A durable image as checkpoint records (Phaser::checkpoint): a
-// CheckpointRecord, then a RegisterRecord of its register if it holds one.
+// CheckpointRecord, then a RegisterRecord of its register if it holds one
+// (a void copy, step 9g: its RepairRecord).
 // Replay may stop between the two (a crash keeps any prefix of a batch
 // cut at a record boundary, and a round may span batches), so a
 // CheckpointRecord at the committed end keeps the register folded before
@@ -278,6 +291,8 @@ class Phaser {
   const Government& government() const { return _government; }
   const WritePtr& register_write() const { return _register; }
   bool needs_repair() const { return _repair; }
+  // Step 9g: a void copy (damaged at rest), until a leader acclimates it.
+  bool repairing() const { return _repairing; }
   size_t queued() const { return _queue.size(); }
   // Leader, for monitoring: how many positions `replica` is behind the
   // write in flight (0 when it acked it, or nothing is in flight).
@@ -364,6 +379,7 @@ class Phaser {
   bool compare_offer(const Write& write, PhaserOutput& out);
   uint64_t reset_copy(PhaserOutput& out);
   uint64_t raise_promise(const Promise& promise, PhaserOutput& out);
+  void end_repair(const Promise& leader, PhaserOutput& out);
   CatchupAck catchup_ack(const Promise& promise) const;
   void ack_catchup(ParticipantId to, const CatchupAck& ack, uint64_t wait, PhaserOutput& out);
   void tick_growth(PhaserOutput& out);
@@ -421,6 +437,8 @@ class Phaser {
   // this life (set at boot when it holds any; cleared by a comparison that
   // matches, a reset, or a snapshot taken).
   bool _offered = false;
+  // Step 9g: the copy is void (a RepairRecord), until a leader's Catchup.
+  bool _repairing = false;
   // The promise of the last leader whose Catchup or CatchupSnapshot we took
   // (step 9e): it is acclimating us, whatever our own view of the
   // government says (a returning member's may still list us), so a gap in

@@ -31,8 +31,9 @@ enum class RecordTag : uint8_t {
   commit = 3,
   checkpoint = 4,
   reset = 5,
+  repair = 6,
 };
-static_assert(std::variant_size_v<PhaserRecord> == 5, "a new record needs a tag");
+static_assert(std::variant_size_v<PhaserRecord> == 6, "a new record needs a tag");
 
 // identifier length, issuer, counter, series, window, body length.
 constexpr size_t bucket_entry_bytes_min = 6;
@@ -272,6 +273,10 @@ constexpr RecordTag tag_of(const ResetRecord&) { return RecordTag::reset; }
 void write_body(Writer& out, const ResetRecord& r) { write_promise(out, r.promise); }
 void read_body(Reader& in, ResetRecord& r) { r.promise = read_promise(in); }
 
+constexpr RecordTag tag_of(const RepairRecord&) { return RecordTag::repair; }
+void write_body(Writer& out, const RepairRecord& r) { write_promise(out, r.promise); }
+void read_body(Reader& in, RepairRecord& r) { r.promise = read_promise(in); }
+
 constexpr RecordTag tag_of(const CheckpointRecord&) { return RecordTag::checkpoint; }
 void write_body(Writer& out, const CheckpointRecord& r) {
   write_state(out, r.state);
@@ -318,6 +323,7 @@ PhaserRecord read_phaser_record(Reader& in, WriteChecksum check) {
     case RecordTag::commit: return read_as<CommitRecord, PhaserRecord>(in);
     case RecordTag::checkpoint: return read_as<CheckpointRecord, PhaserRecord>(in);
     case RecordTag::reset: return read_as<ResetRecord, PhaserRecord>(in);
+    case RecordTag::repair: return read_as<RepairRecord, PhaserRecord>(in);
   }
   in.fail("unknown tag");
   return PhaserRecord{};

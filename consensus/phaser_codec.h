@@ -31,6 +31,8 @@
 //   3    CommitRecord    commit_mark first
 //   4    CheckpointRecord promise commit_end commit_mark last_commit_first table
 //                        (table: DedupTable::encode, consensus/dedup.h)
+//   5    ResetRecord     promise
+//   6    RepairRecord    promise
 //
 //   write        = bucket(u32) promise number first time expire_before
 //                  n bucket_entry*n checksum(4) commit_mark
@@ -62,7 +64,8 @@ namespace coworker::consensus {
 // follows it.
 // 5 (2026-12-06): a write carries its prior, the checksum of the newest
 // write with entries below it (checksums chain).
-constexpr uint8_t phaser_format_version = 5;
+// 6 (2026-12-06): the repair record (per-bucket repair, phaser.h step 9g).
+constexpr uint8_t phaser_format_version = 6;
 
 // Top level: the version byte, the tag, the fields.
 void encode(Writer& out, const PhaserMessage& message);

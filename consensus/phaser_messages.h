@@ -208,8 +208,17 @@ struct CheckpointRecord {
 struct ResetRecord {
   Promise promise;
 };
-using PhaserRecord =
-    std::variant<PromiseRecord, RegisterRecord, CommitRecord, CheckpointRecord, ResetRecord>;
+// Per-bucket repair (bucket/repair.h): the copy here was damaged at rest
+// and is void. It holds nothing, acks nothing and leads nothing until a
+// leader acclimates it (its first Catchup or CatchupSnapshot, phaser.h step
+// 9g). Everything before it counts no more, the promise included (`promise`
+// is what survived the damage; a Catchup raises it before anything is
+// acked). Logged as the log store's bucket_reset, like ResetRecord.
+struct RepairRecord {
+  Promise promise;
+};
+using PhaserRecord = std::variant<PromiseRecord, RegisterRecord, CommitRecord, CheckpointRecord,
+                                  ResetRecord, RepairRecord>;
 
 struct Persist {
   uint64_t ticket = 0;

@@ -1043,3 +1043,59 @@ TEST_CASE("phaser: expiry: a new leader with a clock behind never stamps earlier
   CHECK(c.phaser(2).image().dedup.time() == time);
   CHECK(c.phaser(2).image().dedup.connections() == 2);  // nothing expired
 }
+
+// Step 9g: a copy damaged at rest is made void at boot (a RepairRecord,
+// bucket/repair.h). It acks nothing while it is a member (a promise the
+// damage took could have been broken), its participant shrinks it out,
+// and the leader grows it back; its first Catchup ends the repair under
+// the leader's promise.
+TEST_CASE("phaser: repair: a void copy acks nothing, is shrunk out, and grows back from 0") {
+  Cluster c({1, 2, 3});
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  c.append(1, 1, {message(7, 1, "m1")});
+  c.append(1, 2, {message(7, 2, "m2")});
+  c.settle();
+  REQUIRE(c.phaser(1).commit_end() == 2);
+  c.crash(3);
+  c.node(3).disk.push_back(RepairRecord{Promise{}});  // what the damage left: no promise
+  c.restart(3);
+  CHECK(c.phaser(3).repairing());
+  CHECK(c.durable(3).repairing);
+  CHECK(c.durable(3).commit_end == 0);
+  const size_t void_records = c.node(3).disk.size();
+  // A member that acks nothing: the leader's next write does not commit.
+  c.append(1, 3, {message(7, 3, "m3")});
+  c.settle();
+  for (uint32_t t = 0; t < 4; t++) {
+    c.tick(1);
+    c.tick(3);
+    c.settle();
+  }
+  CHECK(!c.reply_for(3));
+  CHECK(c.repairs() == 0);
+  CHECK(c.node(3).disk.size() == void_records);  // it staged nothing either
+  // A checkpoint round keeps it void; so does a restart.
+  const std::vector<PhaserRecord> round = c.phaser(3).checkpoint();
+  REQUIRE(round.size() == 1);
+  CHECK(std::holds_alternative<RepairRecord>(round[0]));
+  c.crash(3);
+  c.restart(3);
+  CHECK(c.phaser(3).repairing());
+  // The shrink (membership_host.h step 6) is decided: the write commits
+  // with the rest.
+  c.confirm({1, 2}, 6, 1);
+  c.tick(1);
+  c.settle();
+  CHECK(outcome_of(c, 3) == Outcome::appended);
+  // The table grows it back: acclimated from 0, under the leader's promise.
+  c.grow(1, 1, {3});
+  settle_growth(c, 1, 1);
+  CHECK(c.phaser(1).growth_ready(1));
+  CHECK(!c.phaser(3).repairing());
+  CHECK(!c.durable(3).repairing);
+  CHECK(c.durable(3).promise == c.phaser(1).promise());
+  CHECK(records_of<ResetRecord>(c, 3) == 1);
+  CHECK(c.committed(3) == c.committed(1));
+  CHECK(c.repairs() == 0);
+}

@@ -229,8 +229,10 @@ void Disk::apply(const DiskRecord& record) {
     if (why && !_image.fold_violation) {
       _image.fold_violation = fmt::format("bucket {}: {}", phaser->bucket, *why);
     }
-    // A copy dropped (phaser.h step 9f): the checkers compare it afresh.
-    if (std::holds_alternative<consensus::ResetRecord>(phaser->record)) {
+    // A copy dropped (phaser.h step 9f) or made void (9g): the checkers
+    // compare it afresh.
+    if (std::holds_alternative<consensus::ResetRecord>(phaser->record) ||
+        std::holds_alternative<consensus::RepairRecord>(phaser->record)) {
       _image.resets[phaser->bucket]++;
     }
   } else if (const auto* checkpoint = std::get_if<MembershipCheckpoint>(&record)) {

@@ -8,6 +8,7 @@ using consensus::CheckpointRecord;
 using consensus::CommitRecord;
 using consensus::PromiseRecord;
 using consensus::RegisterRecord;
+using consensus::RepairRecord;
 using consensus::ResetRecord;
 
 namespace {
@@ -27,6 +28,17 @@ bool same_write(const consensus::WritePtr& a, const consensus::WritePtr& b) {
 }  // namespace
 
 std::optional<std::string> ReplicaReference::fold(const consensus::PhaserRecord& record) {
+  if (const auto* repair = std::get_if<RepairRecord>(&record)) {
+    // Rule 6.
+    *this = ReplicaReference{};
+    _promise = repair->promise;
+    _void = true;
+    return std::nullopt;
+  }
+  if (_void && !std::holds_alternative<ResetRecord>(record) &&
+      !std::holds_alternative<CheckpointRecord>(record)) {
+    return std::string("a void copy (repaired) made a promise, register or commit durable");
+  }
   if (const auto* p = std::get_if<PromiseRecord>(&record)) {
     // Rule 1.
     if (p->promise > _promise) _promise = p->promise;
@@ -80,6 +92,7 @@ std::optional<std::string> ReplicaReference::fold(const consensus::PhaserRecord&
   }
   if (!checkpoint.register_follows) _held = nullptr;
   if (k.promise > _promise) _promise = k.promise;
+  _void = false;
   _last = k.last_commit;
   _last_first = k.last_commit_first;
   _filled = k.last_filled;
@@ -87,6 +100,10 @@ std::optional<std::string> ReplicaReference::fold(const consensus::PhaserRecord&
 }
 
 std::optional<std::string> ReplicaReference::agree(const consensus::PhaserDurable& image) {
+  if (image.repairing != _void) {
+    return fmt::format("{}, the records' {}", image.repairing ? "void" : "not void",
+                       _void ? "void" : "not void");
+  }
   if (image.promise != _promise) {
     return fmt::format("promise {}, the records' {}", image.promise.to_string(),
                        _promise.to_string());

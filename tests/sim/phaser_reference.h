@@ -30,6 +30,12 @@
 //   5. A reset record drops the copy (a copy offered and found wrong,
 //      DESIGN §5's verified prefixes): nothing committed, no register, the
 //      log empty from position 0; the promise stays, raised to the record's.
+//   6. A repair record (a copy damaged at rest, repaired per bucket) makes
+//      the copy void: nothing committed, no register, the promise the
+//      record's (the damage may have taken a higher one). A void copy holds
+//      nothing any check may count on (void_copy()), and only a reset or a
+//      checkpoint record (a leader acclimating it) may follow; a promise,
+//      register or commit record is a violation: it would ack while void.
 // Besides the log, the newest committed write with entries is followed (the
 // mark copies are compared by): a commit of a register with entries, a
 // checkpoint's, nothing after a reset.
@@ -54,6 +60,7 @@ class ReplicaReference {
   const std::vector<consensus::BucketEntry>& log() const { return _log; }
   const consensus::WritePtr& held() const { return _held; }
   const consensus::Promise& promise() const { return _promise; }
+  bool void_copy() const { return _void; }  // rule 6
 
   // Where `image` (PhaserDurable::apply's fold of the same records, with
   // its log kept) differs from this one; entries are compared once each.
@@ -68,6 +75,7 @@ class ReplicaReference {
   consensus::CommitMark _filled;  // the newest one with entries
   consensus::Position _last_first = 0;  // and its first position
   size_t _agreed = 0;           // log entries already compared with the image's
+  bool _void = false;           // rule 6
 };
 
 }  // namespace coworker::sim
