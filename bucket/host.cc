@@ -162,6 +162,7 @@ void BucketHost::maybe_start(uint32_t bucket) {
   Phaser& p = phaser_for(bucket);
   if (p.government().leader() != _self || p.role() != Phaser::Role::follower) return;
   if (held(bucket)) return;           // step 5: released later
+  if (p.repairing()) return;          // a void copy never leads (phaser.h step 9g)
   if (const auto it = _start_after.find(bucket); it != _start_after.end()) {
     if (_ticks < it->second) return;  // step 3: tick() starts it
     _start_after.erase(it);
@@ -222,7 +223,7 @@ void BucketHost::on_durable() {
       _starts.pop_front();
       Phaser& p = phaser_for(done.bucket);
       if (p.government().leader() == _self && p.role() == Phaser::Role::follower &&
-          done.promise > p.promise() && !held(done.bucket) &&
+          done.promise > p.promise() && !held(done.bucket) && !p.repairing() &&
           _start_after.count(done.bucket) == 0) {
         call(done.bucket, [&](Phaser& q) { return q.start_leadership(done.promise); });
       } else {

@@ -31,7 +31,9 @@
 //      handed back through fetched) and the answer says when the ack may be
 //      proposed; a hold (after a boot) — no leadership of the bucket starts
 //      until it is released, so nothing commits before the bump that voids
-//      any ack proposed before the crash.
+//      any ack proposed before the crash. A void copy (phaser.h step 9g)
+//      starts no leadership at all: its repair is a shrink
+//      (membership_host.h step 6).
 //
 // Governments come from the membership host (membership_host.h), which
 // feeds only a caught-up view; appends from the client layer; messages from

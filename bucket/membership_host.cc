@@ -217,7 +217,34 @@ std::optional<MembershipHost::Migration> MembershipHost::migration_for(uint32_t 
   return Migration{*step, growth ? Migration::Kind::growth : Migration::Kind::move};
 }
 
-// The members a migration adds (none for a bump or a move).
+// Step 6: the shrink that repairs bucket b here (nothing: no repair, or
+// none possible). Once we are out of its government the repair here is
+// over: the growth back is the leader's (step 5).
+std::optional<MembershipHost::Migration> MembershipHost::repair_for(uint32_t b) {
+  if (_repairs.count(b) == 0) return std::nullopt;
+  const CurrentGovernment& current = _table.current(b);
+  const ParticipantId self = _node.id();
+  if (std::find(current.replicas.begin(), current.replicas.end(), self) ==
+      current.replicas.end()) {
+    _repairs.erase(b);
+    return std::nullopt;
+  }
+  if (current.replicas.size() == 1) return std::nullopt;  // the last copy: 503 (step 6)
+  std::vector<ParticipantId> rest;
+  for (ParticipantId id : current.replicas) {
+    if (id != self) rest.push_back(id);
+  }
+  return Migration{{b, current.step, std::move(rest)}, Migration::Kind::repair};
+}
+
+void MembershipHost::repair(const std::vector<uint32_t>& buckets) {
+  for (uint32_t b : buckets) {
+    COWORKER_ASSERT(b < _table.buckets());
+    _repairs.insert(b);
+  }
+}
+
+// The members a migration adds (none for a bump, a move or a repair).
 std::vector<ParticipantId> MembershipHost::newcomers(const Migration& migration) const {
   std::vector<ParticipantId> ids;
   if (migration.kind != Migration::Kind::growth) return ids;
@@ -261,8 +288,11 @@ void MembershipHost::migrate() {
   };
   std::vector<Ask> asks;
   for (uint32_t b = 0; b < _table.buckets(); b++) {
-    if (_table.current(b).leader() != self) continue;
-    std::optional<Migration> wanted = migration_for(b);
+    std::optional<Migration> wanted = repair_for(b);
+    if (!wanted) {
+      if (_table.current(b).leader() != self) continue;
+      wanted = migration_for(b);
+    }
     auto it = _migrations.find(b);
     if (it != _migrations.end() && wanted && it->second.ack != wanted->ack &&
         it->second.state == Migration::State::asked &&
@@ -284,6 +314,11 @@ void MembershipHost::migrate() {
       continue;
     }
     switch (migration.kind) {
+      case Migration::Kind::repair:
+        // No hold: the void copy starts no leadership (host.h).
+        _repairs_proposed++;
+        propose(migration, acks.acks);
+        break;
       case Migration::Kind::move:
         // After a boot a move is held too, until its step moves on.
         if (_bump_after_boot) {

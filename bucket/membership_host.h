@@ -56,6 +56,18 @@
 //        which voids every older ack of the bucket), or its move; the hold
 //        ends when the step moved on. The host starts no leadership before
 //        its governments are fed, and the holds are asked in the same turn.
+//   6. Per-bucket repair (bucket/repair.h): for each bucket whose copy here
+//      is void (damaged at rest, phaser.h step 9g) while we are in its
+//      government, the ack {bucket, step, the government without us} is
+//      proposed, whoever leads: a shrink is always safe (every other member
+//      holds every committed position; a void copy acks nothing, so
+//      nothing commits without the others), and it voids every older ack
+//      of the bucket as a bump does. Again until the step moves; then,
+//      once we are out, the table's next step grows us back (step 5, run
+//      by the bucket's leader). Not proposed while we are the bucket's
+//      last member: no copy is left to grow from, and the void copy never
+//      leads, so the bucket answers 503 until an operator decides
+//      (docs/OPERATIONS.md).
 #pragma once
 
 #include <cstdint>
@@ -63,6 +75,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -139,6 +152,10 @@ class MembershipHost {
   void storage_hung(Tick now, bool hung);
   // Step 5 on or off (on by default; the simulator's families choose).
   void set_migrations(bool on) { _migrations_on = on; }
+  // Step 6: these buckets' copies here are void (bucket/repair.h
+  // void_copies), from the boot on.
+  void repair(const std::vector<uint32_t>& buckets);
+  uint64_t repairs_proposed() const { return _repairs_proposed; }
   // Step 5: the bucket's host answered prepare for `step`.
   void growth_answer(uint32_t bucket, uint64_t step, BucketHost::Growth growth);
   uint64_t migrations_proposed() const { return _migrations_proposed; }
@@ -182,6 +199,7 @@ class MembershipHost {
       growth,  // adds members: proposed once the newcomers are acclimated
       move,    // shrink or reorder: proposed at once
       bump,    // after a boot: the same government, a new step (voids older acks)
+      repair,  // step 6: the government without us, whoever leads
     };
     enum class State : uint8_t { asked, proposed };
     consensus::MigrationAck ack;
@@ -196,7 +214,10 @@ class MembershipHost {
   bool migration_over(const Migration& migration) const;
   void end_migration(std::map<uint32_t, Migration>::iterator it);
   std::map<uint32_t, Migration> _migrations;
+  std::optional<Migration> repair_for(uint32_t bucket);
+  std::set<uint32_t> _repairs;  // step 6: buckets whose copy here is void
   uint64_t _migrations_proposed = 0;
+  uint64_t _repairs_proposed = 0;
   bool _bump_after_boot = true;  // the first scan after this boot
   bool _migrating = false;
   bool _migrations_on = true;

@@ -51,24 +51,35 @@ Result<std::optional<Repair>, std::string> plan_repair(
 
   Repair repair;
   repair.damage = describe(buckets, membership, counter);
+  repair.keeps_id = !membership && !counter;
   consensus::MembershipDurable& durable = image.membership;
   if (durable.identity.data_dir == 0) durable.identity.data_dir = data_dir_id;
-  repair.identity = consensus::abandoned_identity(durable, membership);
-  if (repair.identity.remembered.empty() && !can_join) {
-    return fmt::format("{} damaged, and no member to arrive anew through (none remembered, no "
-                       "--join): start it with --join naming a member",
-                       repair.damage);
+  if (repair.keeps_id) {
+    repair.identity = durable.identity;
+  } else {
+    repair.identity = consensus::abandoned_identity(durable, membership);
+    if (repair.identity.remembered.empty() && !can_join) {
+      return fmt::format("{} damaged, and no member to arrive anew through (none remembered, "
+                         "no --join): start it with --join naming a member",
+                         repair.damage);
+    }
+    durable = consensus::MembershipDurable{};
+    durable.identity = repair.identity;
+    image.membership_damaged = false;
+    image.counter_damaged = false;
   }
-  durable = consensus::MembershipDurable{};
-  durable.identity = repair.identity;
-  image.membership_damaged = false;
-  image.counter_damaged = false;
 
   repair.resets.resize(cores);
   for (uint32_t b : buckets) {
     const unsigned core = b % cores;
     repair.resets[core].push_back(b);
-    image.phasers.erase(b);
+    // Void (phaser.h step 9g), with whatever promise survived the damage.
+    const auto kept = image.phasers.find(b);
+    const consensus::Promise promise =
+        kept == image.phasers.end() ? consensus::Promise{} : kept->second.promise;
+    consensus::PhaserDurable void_copy;
+    void_copy.apply(consensus::RepairRecord{promise});
+    image.phasers[b] = std::move(void_copy);
     if (!indexes.empty()) indexes[core]->reset(b);
   }
   image.damaged_buckets.clear();
@@ -77,6 +88,21 @@ Result<std::optional<Repair>, std::string> plan_repair(
     for (auto& resets : repair.resets) resets.push_back(participant_bucket);
   }
   return std::optional<Repair>{std::move(repair)};
+}
+
+EngineRecord repair_record(uint32_t bucket, const EngineImage& image) {
+  if (bucket == participant_bucket) return encode_bucket_reset(bucket);
+  const consensus::PhaserDurable& copy = image.phasers.at(bucket);
+  COWORKER_ASSERT(copy.repairing);
+  return encode_phaser_record(bucket, consensus::RepairRecord{copy.promise});
+}
+
+std::vector<uint32_t> void_copies(const EngineImage& image) {
+  std::vector<uint32_t> buckets;
+  for (const auto& [bucket, copy] : image.phasers) {
+    if (copy.repairing) buckets.push_back(bucket);
+  }
+  return buckets;
 }
 
 }  // namespace coworker::bucket

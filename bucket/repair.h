@@ -1,9 +1,17 @@
 // Repair at boot (DESIGN §4): what a participant does when recovery finds
 // part of its durable state damaged, instead of serving from it.
 //
-// It gives up its id and arrives anew; the cluster departs the old id
-// (after the departure timeout, as after a crash) and grows the buckets
-// back to the new one (phaser.h step 9). In order:
+// Damage to buckets only (the membership state and the promise counter
+// intact): it keeps its id, and each damaged copy is made void (a phaser
+// RepairRecord, phaser.h step 9g: it acks and leads nothing); its
+// membership host shrinks it out of each such bucket's government
+// (membership_host.h step 6) and the table's next step grows it back from
+// the other members. No other bucket moves, no departure timeout.
+//
+// Damage to the membership state or the promise counter: it gives up its
+// id and arrives anew; the cluster departs the old id (after the departure
+// timeout, as after a crash) and grows the buckets back to the new one
+// (phaser.h step 9). In order:
 //   1. plan_repair (after the replay, before the cores start; the
 //      simulator's disk after its recovery, tests/sim/disk.h): every damaged bucket
 //      (recovery's suspects, the image's damaged buckets, and those whose
@@ -17,15 +25,21 @@
 //   2. core 0 stages the identity checkpoint and waits until it is durable,
 //      before the membership starts: the old id is never used again, even
 //      after a crash.
-//   3. each core stages a bucket_reset of its damaged buckets (and of
-//      participant_bucket when the counter was hit) before its first host
-//      exists — after step 2 on every core, so a reset never outlives the id
-//      it discarded state of. A later boot folds the resets and finds those
-//      buckets clean (a reset is a checkpoint: recovery.h), so it repairs
-//      once, not at every start.
-// Coarse on purpose: one damaged bucket moves every bucket of this
-// participant. A crash between the steps repeats the repair at the next
-// boot (the damage is still found): idempotent.
+//   3. each core stages a RepairRecord of each damaged bucket (and a
+//      bucket_reset of participant_bucket when the counter was hit) before
+//      its first host exists — after step 2 on every core, so a reset never
+//      outlives the id it discarded state of. A later boot folds them and
+//      finds those buckets clean (a reset is a checkpoint: recovery.h) and
+//      void until a leader acclimates them, so it repairs once, not at
+//      every start.
+// With the id kept, step 2 is skipped; step 3 is the same. A crash between
+// the steps repeats the repair at the next boot (the damage is still
+// found): idempotent.
+//
+// Only damage at rest is repaired per bucket: it is local proof. A copy
+// that disagrees with its leader's at run time (Phaser::needs_repair) says
+// only that the two differ, not which is wrong (docs/PROTOCOL.md, per-bucket
+// repair, point 7), so it is not shrunk out on that evidence.
 #pragma once
 
 #include <cstdint>
@@ -44,10 +58,21 @@
 namespace coworker::bucket {
 
 struct Repair {
-  consensus::Identity identity;               // without id: step 2
+  // The membership state and the counter are intact: no step 2, the
+  // damaged buckets are repaired under the same id.
+  bool keeps_id = false;
+  consensus::Identity identity;               // without id: step 2 (unless keeps_id)
   std::vector<std::vector<uint32_t>> resets;  // per core, sorted: step 3
   std::string damage;                         // what recovery found, for the log
 };
+
+// Step 3's record of a damaged bucket whose void image `image` holds.
+EngineRecord repair_record(uint32_t bucket, const EngineImage& image);
+
+// The buckets whose copies are void (repaired at this boot or an earlier
+// one, not yet acclimated): for the membership host (membership_host.h
+// step 6).
+std::vector<uint32_t> void_copies(const EngineImage& image);
 
 // Step 1. No damage: nullopt. Damage: the plan, applied already to `image`
 // and `indexes` (one per core, or none where no index is kept: the

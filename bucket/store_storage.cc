@@ -32,7 +32,11 @@ HostStorage::Ticket StoreStorage::stage_phaser(uint32_t bucket,
 
 HostStorage::Ticket StoreStorage::stage_checkpoint(std::vector<EngineRecord> records) {
   COWORKER_ASSERT(!records.empty());
-  COWORKER_ASSERT(records.front().meta.kind == RecordKind::bucket_checkpoint);
+  // A bucket's checkpoint (and its register), or the RepairRecord of a
+  // void copy (phaser.h step 9g), which a round writes again as it is.
+  const RecordKind first = records.front().meta.kind;
+  COWORKER_ASSERT(first == RecordKind::bucket_checkpoint ||
+                  (first == RecordKind::bucket_reset && records.size() == 1));
   for (const EngineRecord& record : records) {
     COWORKER_ASSERT(record.phaser.has_value());  // the index learns it
     COWORKER_ASSERT(record.meta.bucket == records.front().meta.bucket);

@@ -13,6 +13,7 @@
 
 #include "bucket/engine_records.h"
 #include "bucket/log_store.h"
+#include "bucket/repair.h"
 #include "bucket/segment.h"
 #include "bucket/store_storage.h"
 #include "consensus/membership_codec.h"
@@ -43,6 +44,23 @@ RecordHeader header_of(const EngineRecord& record) {
 
 void apply(EngineImage& image, const EngineRecord& record) {
   image.apply(header_of(record), std::span<const char>(record.payload));
+}
+
+// Opens a fresh log in config.dir, runs `body(store, storage)` (a coroutine)
+// with a StoreStorage over it, then closes the store.
+template <class Body>
+void with_storage(const LogStore::Config& config, Body body) {
+  const EngineImage empty;
+  reactor::block_on([&]() -> Task<void> {
+    Result<CoreReport> report = replay_core(config.dir, 0, [](const ReplayedRecord&) {});
+    REQUIRE(report.ok());
+    auto opened = LogStore::open(config, report->resume);
+    REQUIRE(opened.ok());
+    LogStore& store = **opened;
+    StoreStorage storage(store, empty);
+    co_await body(store, storage);
+    co_await store.close();
+  }());
 }
 
 size_t longest_history(const std::vector<std::vector<PhaserRecord>>& histories) {
@@ -206,6 +224,74 @@ TEST_CASE("engine records: a phaser's reset drops its copy, keeps its promise, f
   }
 }
 
+// Per-bucket repair (bucket/repair.h, phaser.h step 9g): damage to a bucket
+// only keeps the id; the bucket's copy is void, its RepairRecord folds to
+// the same void image, and a checkpoint round writes it again through the
+// store, so a restart finds it void, never empty and servable.
+TEST_CASE("engine records: repair per bucket — the id is kept, the copy void, a round keeps it void") {
+  const auto records = history(3, 9, 8);
+  const auto other = history(4, 12, 3);
+  EngineImage image;
+  const consensus::Identity member{77, 2, 5, false, {}, 0};
+  apply(image, encode_membership_record(consensus::MembershipRecord{member}));
+  apply(image, encode_counter_record(6));
+  for (size_t i = 0; i < records.size(); i++) {
+    if (i == 1) continue;  // the first commit lost: damaged
+    apply(image, encode_phaser_record(3, records[i]));
+  }
+  for (const PhaserRecord& record : other) apply(image, encode_phaser_record(4, record));
+  REQUIRE(image.damaged_buckets == std::vector<uint32_t>{3});
+  Recovery recovery;
+  recovery.cores.emplace_back();
+  auto plan = plan_repair(image, recovery, 1, {}, 1, false);
+  REQUIRE(plan.ok());
+  REQUIRE(plan->has_value());
+  const Repair& repair = **plan;
+  CHECK(repair.keeps_id);
+  CHECK(repair.identity.id == 5);
+  CHECK(image.membership.identity.id == 5);  // nothing given up
+  CHECK(image.counter == 6);
+  CHECK(repair.resets == std::vector<std::vector<uint32_t>>{{3}});
+  CHECK(void_copies(image) == std::vector<uint32_t>{3});
+  CHECK(image.phasers.at(3).repairing);
+  CHECK(image.phasers.at(3).commit_end == 0);
+  check_same(image.phasers.at(4), fold(other));
+
+  // What step 3 stages folds, after the damaged records, to the same image.
+  const EngineRecord staged = repair_record(3, image);
+  CHECK(staged.meta.kind == RecordKind::bucket_reset);
+  EngineImage replayed;
+  for (size_t i = 0; i < records.size(); i++) {
+    if (i != 1) apply(replayed, encode_phaser_record(3, records[i]));
+  }
+  apply(replayed, staged);
+  CHECK(replayed.damaged_buckets.empty());
+  REQUIRE(replayed.phasers.count(3) == 1);
+  CHECK(replayed.phasers.at(3).repairing);
+  CHECK(void_copies(replayed) == std::vector<uint32_t>{3});
+
+  // A round writes the void copy as its RepairRecord, through the store.
+  const std::vector<PhaserRecord> round = consensus::checkpoint_records(image.phasers.at(3));
+  REQUIRE(round.size() == 1);
+  REQUIRE(std::holds_alternative<consensus::RepairRecord>(round[0]));
+  TempDir dir;
+  LogStore::Config config;
+  config.dir = dir.path();
+  with_storage(config, [&](LogStore& store, StoreStorage& storage) -> Task<void> {
+    storage.stage_round_marker();
+    storage.stage_checkpoint({encode_phaser_record(3, round[0])});
+    auto durable = co_await store.durable(storage.last_seq());
+    CHECK(durable.ok());
+  });
+  EngineImage recovered;
+  Result<Recovery> replay = replay_log(dir.path(), [&](const ReplayedRecord& r) {
+    recovered.apply(r.header, r.payload);
+  });
+  REQUIRE(replay.ok());
+  CHECK(!replay->cores.at(0).corrupt());
+  CHECK(void_copies(recovered) == std::vector<uint32_t>{3});
+}
+
 TEST_CASE("engine records: repair — an identity checkpoint replaces the membership state") {
   EngineImage image;
   consensus::Identity member{77, 2, 5, false, {}, 0};
@@ -265,14 +351,7 @@ TEST_CASE("engine records: StoreStorage stages through a full batch in order and
   config.batch_bytes_max = LogStore::batch_bytes_min;  // forces overflow
   std::vector<std::vector<PhaserRecord>> histories;
   for (uint32_t b = 0; b < 6; b++) histories.push_back(history(b, 500 + b, 30));
-  const EngineImage empty;
-  reactor::block_on([&]() -> Task<void> {
-    Result<CoreReport> report = replay_core(config.dir, 0, [](const ReplayedRecord&) {});
-    REQUIRE(report.ok());
-    auto opened = LogStore::open(config, report->resume);
-    REQUIRE(opened.ok());
-    LogStore& store = **opened;
-    StoreStorage storage(store, empty);
+  with_storage(config, [&](LogStore& store, StoreStorage& storage) -> Task<void> {
     HostStorage::Ticket last = 0;
     bool overflowed = false;
     // Interleave the buckets as a core's phasers would, one record per call
@@ -296,8 +375,7 @@ TEST_CASE("engine records: StoreStorage stages through a full batch in order and
     auto durable = co_await store.durable(storage.last_seq());
     CHECK(durable.ok());
     CHECK(storage.durable() == last);
-    co_await store.close();
-  }());
+  });
   EngineImage recovered;
   Result<Recovery> recovery = replay_log(dir.path(), [&](const ReplayedRecord& r) {
     recovered.apply(r.header, r.payload);

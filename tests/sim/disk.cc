@@ -70,6 +70,10 @@ std::optional<std::string> phaser_difference(const consensus::PhaserDurable& min
                        describe_write(server.register_));
   }
   if (!(mine.dedup == server.dedup)) return std::string("dedup tables differ");
+  if (mine.repairing != server.repairing) {
+    return fmt::format("{} void, the server's fold {}", mine.repairing ? "" : "not",
+                       server.repairing ? "void" : "not void");
+  }
   return std::nullopt;
 }
 
@@ -330,11 +334,11 @@ void Disk::crash() {
   _hung = false;
 }
 
-std::optional<std::string> Disk::damage_at_rest() {
+std::optional<std::string> Disk::damage_at_rest(LogFiles::DamageTarget target) {
   COWORKER_ASSERT(_files != nullptr);
   COWORKER_ASSERT(_batches.empty());  // down: the crash settled every batch
   COWORKER_ASSERT(_unfolded.empty());
-  std::optional<std::string> fault = _files->damage(_damage);
+  std::optional<std::string> fault = _files->damage(_damage, target);
   if (!fault) return std::nullopt;
   start_from(_files->recover());
   return fault;
@@ -356,6 +360,7 @@ std::optional<Disk::Planted> Disk::plant_write() {
   std::advance(chosen, static_cast<std::ptrdiff_t>(_damage.below(_image.phasers.size())));
   const uint32_t bucket = chosen->first;
   const consensus::PhaserDurable& copy = chosen->second;
+  if (copy.repairing) return std::nullopt;  // a void copy holds nothing to plant on
   auto write = std::make_shared<consensus::Write>();
   write->bucket = bucket;
   write->promise = copy.promise;
@@ -390,14 +395,23 @@ std::optional<consensus::ParticipantId> Disk::repair_at_boot() {
   recovery.cores.push_back(*std::exchange(_report, std::nullopt));
   std::optional<bucket::Repair> plan = plan_for(_engine, recovery);
   if (!plan) return std::nullopt;  // repaired at an earlier boot: the resets follow the damage
-  const consensus::ParticipantId gave_up = _image.membership.identity.id;
+  const consensus::ParticipantId gave_up =
+      plan->keeps_id ? consensus::no_participant : _image.membership.identity.id;
   std::vector<DiskRecord> records;
   // repair.h step 2, as the server writes it (encode_identity_checkpoint).
-  records.push_back(MembershipCheckpoint{consensus::MembershipDurable{plan->identity, {}}});
+  if (!plan->keeps_id) {
+    records.push_back(MembershipCheckpoint{consensus::MembershipDurable{plan->identity, {}}});
+  }
   bool counter = false;
   for (uint32_t bucket : plan->resets[0]) {
-    records.push_back(BucketReset{bucket});  // step 3
-    counter |= bucket == bucket::participant_bucket;
+    // Step 3, as the server writes it (bucket::repair_record).
+    if (bucket == bucket::participant_bucket) {
+      records.push_back(BucketReset{bucket});
+      counter = true;
+    } else {
+      const consensus::Promise promise = _engine.phasers.at(bucket).promise;
+      records.push_back(BucketRecord{bucket, consensus::RepairRecord{promise}});
+    }
   }
   // Durable before anything starts, as the server waits for them.
   const Ticket ticket = ++_issued;
@@ -409,6 +423,8 @@ std::optional<consensus::ParticipantId> Disk::repair_at_boot() {
   if (counter) _image.counter = _engine.counter;
   _damage_repairs_at_boot++;
   _last_repair = plan->damage;
+  _last_repair_kept_id = plan->keeps_id;
+  if (plan->keeps_id) _repairs_keeping_id++;
   if (auto why = check_repaired(recovery.cores[0].unattributed)) {
     report(fmt::format("repaired at boot ({}), it starts from what was not written (this "
                        "disk's fold, repaired, against the image): {}",
@@ -469,6 +485,7 @@ void Disk::probe_damage() {
     // What the repaired participant keeps of its buckets is what its
     // intact log holds; its identity and counter start over.
     for (const auto& [bucket, image] : kept.phasers) {
+      if (image.repairing) continue;  // void (phaser.h step 9g): it keeps nothing of it
       const auto intact = _engine.phasers.find(bucket);
       if (intact == _engine.phasers.end()) {
         why = fmt::format("it keeps bucket {}, which the intact log does not hold", bucket);

@@ -63,7 +63,7 @@ LogFiles::Placed put(std::string& out, uint64_t offset, bucket::RecordHeader hea
   header.core = 0;
   header.location = static_cast<uint32_t>(offset / bucket::record_align);
   bucket::encode_header(header, segment_index, out.data() + at);
-  return LogFiles::Placed{at, bucket::record_header_bytes + payload.size(), size};
+  return LogFiles::Placed{at, bucket::record_header_bytes + payload.size(), size, header.bucket};
 }
 
 }  // namespace
@@ -126,7 +126,7 @@ void LogFiles::place(uint64_t batch_at, const std::vector<Placed>& placed, size_
   _last_batch_at = batch_at;
   for (size_t i = 0; i < count; i++) {
     _records.push_back(Extent{batch_at + placed[i].at, placed[i].needed, placed[i].bytes,
-                              _next_seq + i});
+                              _next_seq + i, placed[i].bucket});
   }
 }
 
@@ -238,6 +238,30 @@ std::string LogFiles::damage_file(int fd, consensus::Prng& prng, size_t recent) 
                      victim.at, bit, at - victim.at, victim.needed);
 }
 
+std::optional<std::string> LogFiles::damage_bucket_payload(int fd, consensus::Prng& prng,
+                                                          size_t recent) const {
+  const size_t below = records_below_last_batch();
+  const size_t from = below - std::min(below, recent);
+  std::vector<const Extent*> candidates;
+  for (size_t i = from; i < below; i++) {
+    const Extent& e = _records[i];
+    if (e.bucket < bucket::participant_bucket && e.needed > bucket::record_header_bytes) {
+      candidates.push_back(&e);
+    }
+  }
+  if (candidates.empty()) return std::nullopt;
+  const Extent& victim = *candidates[prng.below(candidates.size())];
+  const size_t payload = victim.needed - bucket::record_header_bytes;
+  const uint64_t at = victim.at + bucket::record_header_bytes + prng.below(payload);
+  const int bit = static_cast<int>(prng.below(8));
+  std::string byte = read_at(fd, at, 1);
+  byte[0] = static_cast<char>(byte[0] ^ (1 << bit));
+  write_at(fd, at, byte);
+  return fmt::format("record seq {} (at {}, bucket {}): bit {} of payload byte {} of {} flipped",
+                     victim.seq, victim.at, victim.bucket, bit,
+                     at - victim.at - bucket::record_header_bytes, payload);
+}
+
 std::optional<LogFiles::Damaged> LogFiles::damage_copy(consensus::Prng& prng) {
   if (records_below_last_batch() == 0) return std::nullopt;
   const std::string copy_dir = _dir + "/damaged";
@@ -257,8 +281,13 @@ std::optional<LogFiles::Damaged> LogFiles::damage_copy(consensus::Prng& prng) {
   return out;
 }
 
-std::optional<std::string> LogFiles::damage(consensus::Prng& prng) {
+std::optional<std::string> LogFiles::damage(consensus::Prng& prng, DamageTarget target) {
   if (records_below_last_batch() == 0) return std::nullopt;
+  if (target == DamageTarget::bucket_payload) {
+    std::optional<std::string> fault = damage_bucket_payload(_fd, prng, 24);
+    if (fault) _damaged = true;
+    return fault;
+  }
   // Half the time among the newest records, which no checkpoint round
   // covers yet, so the repair resets buckets (older damage is mostly
   // covered: the repair then keeps every bucket, resets only the counter).

@@ -59,6 +59,13 @@ class LogFiles {
     size_t at = 0;      // from the start of the batch
     size_t needed = 0;  // header and payload: what recovery reads of it
     size_t bytes = 0;   // with the padding
+    uint32_t bucket = 0;  // the header's
+  };
+  // What step 5 damages.
+  enum class DamageTarget : uint8_t {
+    any,             // any record below the last batch, header or payload
+    bucket_payload,  // the payload of a bucket's record among the newest: the
+                     // damage names its bucket, and only it is repaired
   };
 
   LogFiles();
@@ -93,7 +100,8 @@ class LogFiles {
   // nothing when no record lies below the last batch. From then on every
   // recovery must report damage (the record stays damaged in the file;
   // the repair's resets make it harmless, recovery.h).
-  std::optional<std::string> damage(consensus::Prng& prng);
+  std::optional<std::string> damage(consensus::Prng& prng,
+                                    DamageTarget target = DamageTarget::any);
   bool damaged() const { return _damaged; }
 
   uint64_t bytes() const { return _offset; }
@@ -109,12 +117,17 @@ class LogFiles {
   size_t records_below_last_batch() const;
   // `recent` > 0: the victim among the newest `recent` records only.
   std::string damage_file(int fd, consensus::Prng& prng, size_t recent) const;
+  // A bit of the payload of a bucket's record among the newest `recent`
+  // (nothing when there is none).
+  std::optional<std::string> damage_bucket_payload(int fd, consensus::Prng& prng,
+                                                   size_t recent) const;
 
   struct Extent {
     uint64_t at = 0;  // in the segment
     size_t needed = 0;
     size_t bytes = 0;
     uint64_t seq = 0;
+    uint32_t bucket = 0;
   };
 
   std::string _dir;

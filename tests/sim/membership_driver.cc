@@ -95,8 +95,12 @@ void MembershipDriver::restart_due() {
         const uint64_t repairs = _sim.node(host).disk().repairs_at_boot();
         _sim.restart(host);
         if (_sim.node(host).disk().repairs_at_boot() != repairs) {
-          _sim.trace().note(now, fmt::format("host {} repaired at boot: {} damaged; it arrives anew",
-                                             host, _sim.node(host).disk().last_repair()));
+          const Disk& disk = _sim.node(host).disk();
+          _sim.trace().note(now, fmt::format("host {} repaired at boot: {} damaged; {}", host,
+                                             disk.last_repair(),
+                                             disk.last_repair_kept_id()
+                                                 ? "it keeps its id, its void copies shrink out"
+                                                 : "it arrives anew"));
         }
       }
     }
@@ -195,17 +199,19 @@ void MembershipDriver::maybe_crash() {
 }
 
 // Damage at rest on a host that is down (disk.h damage_at_rest): its boot
-// repairs, giving up its id (bucket/repair.h). Once per seed, and only
+// repairs (bucket/repair.h), per bucket or giving up its id. Once per seed, and only
 // where losing that id's copies is like losing one disk the others cover:
 // no voter of a configuration that governs (its acceptor state goes with
 // the id: maybe_lose's concern), and another member in every government
-// that names it.
+// that names it, up when the damage is done.
 void MembershipDriver::maybe_damage(ParticipantId host) {
   if (_swarm.membership.damage_per_mille == 0 || _damaged || _healed) return;
   if (!_prng.chance_per_mille(_swarm.membership.damage_per_mille)) return;
   const ParticipantId id = _sim.node(host).disk().image().membership.identity.id;
   if (id == consensus::no_participant || !may_discard(id)) return;
-  std::optional<std::string> fault = _sim.node(host).disk().damage_at_rest();
+  std::optional<std::string> fault = _sim.node(host).disk().damage_at_rest(
+      _swarm.membership.damage_bucket_payload ? LogFiles::DamageTarget::bucket_payload
+                                              : LogFiles::DamageTarget::any);
   if (!fault) return;
   _damaged = true;
   _sim.trace().note(_sim.now(), fmt::format("host {} (id {}): damage at rest, {}", host, id, *fault));
@@ -238,7 +244,18 @@ bool MembershipDriver::may_discard(ParticipantId id) const {
   for (uint32_t b = 0; b < _swarm.sim.membership->params.buckets; b++) {
     const auto& replicas = membership.reference().government(b).replicas;
     const bool named = std::find(replicas.begin(), replicas.end(), id) != replicas.end();
-    if (named && replicas.size() < 2) return false;
+    if (!named) continue;
+    // Another member that is up: one down may be departed before the
+    // damaged copy is shrunk out, leaving it the bucket's last (void) copy
+    // — a third fault in a bucket of three (phaser-repair seed 6509).
+    bool other_up = false;
+    for (ParticipantId other : replicas) {
+      if (other == id) continue;
+      const ParticipantId host =
+          _sim.phasers() != nullptr ? _sim.phasers()->host_of_id(other) : other;
+      other_up |= host >= 1 && host <= _sim.size() && _sim.node(host).up();
+    }
+    if (!other_up) return false;
   }
   return true;
 }

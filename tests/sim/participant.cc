@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "bucket/repair.h"
 #include "consensus/assert.h"
 
 namespace coworker::sim {
@@ -73,6 +74,9 @@ void Participant::boot(Tick now) {
     if (repaired && *repaired != consensus::no_participant && _member->node().id() != *repaired) {
       _given_up.insert(*repaired);
     }
+    // Void copies (repaired per bucket, at this boot or an earlier one)
+    // are shrunk out, as the server's ClusterNode asks.
+    _member->engine().repair(bucket::void_copies(_disk.recovered()));
     _member->engine().set_migrations(_options.membership->migrations);
     _member->engine().start();
     _boot_ticket = _disk.issued();

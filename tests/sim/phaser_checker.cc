@@ -204,6 +204,9 @@ void PhaserChecker::check_acked_durable(const PhaserWorld& world) {
     for (ParticipantId member : world.government(bucket).replicas) {
       if (world.discarded(member)) continue;
       const ReplicaReference* reference = reference_of(world.image(member), bucket);
+      // A copy made void by a repair (reference rule 6) holds nothing, as
+      // a lost disk's: the other members must hold it.
+      if (reference != nullptr && reference->void_copy()) continue;
       const size_t committed = reference == nullptr ? 0 : reference->end();
       if (top < committed) continue;  // the truth comparison covers content
       const consensus::WritePtr& reg = reference == nullptr ? nullptr : reference->held();
@@ -349,6 +352,7 @@ void PhaserChecker::leader_committed(const PhaserWorld& world, ParticipantId lea
     // damage, may still arrive (a lost disk's would too).
     if (world.discarded(member)) continue;
     const ReplicaReference* d = reference_of(world.image(member), write.bucket);
+    if (d != nullptr && d->void_copy()) continue;  // likewise a void copy (rule 6)
     // A member that never persisted anything for the bucket holds an empty
     // log: it holds an empty write at position 0 (a leadership start's, on
     // a newcomer of a grown government) and nothing else.

@@ -365,11 +365,15 @@ void draw_phaser_rolling(consensus::Prng& prng, Swarm& swarm) {
 // Phasers with damage at rest (issue 19 point 4, issue 11 point 8): a
 // participant down after a crash has a record of its log damaged (a bit
 // flipped, or another record's bytes written over it); its restart runs
-// the server's recovery and repair plan (bucket/repair.h) on its files,
-// so it gives up its id, keeps only what the damage did not reach, and
-// arrives anew; the old id is departed, and its buckets grow back to the
-// new one under load. Sizes with a non-voter (4, 6, 7: the rule's voters
-// are 3 or 5), since the damaged one must be no voter (driver).
+// the server's recovery and repair plan (bucket/repair.h) on its files.
+// Damage to its membership state or promise counter: it gives up its id,
+// keeps only what the damage did not reach, and arrives anew; the old id is
+// departed, and its buckets grow back to the new one under load. Damage to
+// buckets only (half the seeds aim at a bucket record's payload): it keeps
+// its id, its void copies are shrunk out and grown back (membership_host.h
+// step 6), unless it was departed while down. Sizes with a non-voter (4,
+// 6, 7: the rule's voters are 3 or 5), since the damaged one must be no
+// voter (driver).
 void draw_phaser_repair(consensus::Prng& prng, Swarm& swarm) {
   draw_phaser_members(prng, swarm);
   static constexpr uint32_t sizes[] = {4, 6, 7};
@@ -383,6 +387,7 @@ void draw_phaser_repair(consensus::Prng& prng, Swarm& swarm) {
   swarm.crash_per_mille = static_cast<uint32_t>(prng.between(3, 8));
   swarm.down_max = prng.between(20, 200);
   swarm.membership.damage_per_mille = 500;
+  swarm.membership.damage_bucket_payload = prng.chance(1, 2);
 }
 
 void draw_calm(consensus::Prng& prng, Swarm& swarm) {

@@ -53,8 +53,12 @@ struct MembershipSwarm {
   // Per mille of restarts: the host's log is damaged at rest while it is
   // down (disk.h damage_at_rest), once per seed, on a host that is no
   // voter and whose every bucket has another member; its boot repairs
-  // (bucket/repair.h): it gives up its id and arrives anew.
+  // (bucket/repair.h): per bucket under its id when only buckets were hit,
+  // else it gives up its id and arrives anew.
   uint32_t damage_per_mille = 0;
+  // The damage hits a bucket's record's payload among the newest (so the
+  // boot repairs per bucket, keeping its id), not any record.
+  bool damage_bucket_payload = false;
   // Per mille of restarts of a host whose id was departed meanwhile (it
   // arrives anew offering its old copies, DESIGN §5): one copy gets a
   // committed write no client sent (disk.h plant_write), once per seed.

@@ -12,8 +12,8 @@ appending windows of 1.5 KB messages from step 1 to the end:
   2. its scrub then finds the damage (CORRUPTION in that segment) and
      deletes the segment's summary;
   3. SIGKILLed and started again, it reads that segment, reports the
-     damaged bucket, gives up its id and arrives anew (Repair at boot);
-     the three settle;
+     damaged bucket, keeps its id and shrinks itself out of that bucket,
+     which grows back to it (Repair at boot, per bucket); the three settle;
   4. the loads stop; DESIGN §7 on every replica.
 
 Run by ctest with COWORKER_BIN set; needs build/bin/coworker."""
@@ -54,7 +54,7 @@ def main():
         taken = re.findall(r"took (\d+) segments from their summaries", log_of(directory, 2))
         check(taken and int(taken[-1]) >= 2,
               f"the start took segments from their summaries: {taken}")
-        check("gives up its id" not in log_of(directory, 2),
+        check("recovery found" not in log_of(directory, 2),
               "the start did not read the damaged segment (no repair yet)")
         print(f"ok 1: bucket {bucket}'s register damaged at rest ({path} offset {offset}); "
               f"the start took {taken[-1]} segments from their summaries and serves")
@@ -73,8 +73,8 @@ def main():
         cluster.run("kill", "2")
         cluster.run("restart", "2")
         log = log_of(directory, 2)
-        check(f"recovery found buckets {bucket} damaged" in log and "gives up its id" in log,
-              f"participant 2 reports the damage to bucket {bucket} and repairs")
+        check(f"recovery found buckets {bucket} damaged" in log and "keeps its id" in log,
+              f"participant 2 reports the damage to bucket {bucket} and repairs it")
         check(poll(lambda: settled(everyone[0], everyone), 60), "three settled after the repair")
         print(f"ok 3: the next start read the segment, found bucket {bucket} damaged, repaired")
 

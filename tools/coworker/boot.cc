@@ -202,7 +202,13 @@ Result<Loaded, BootFailure> load(const ServerFlags& flags, const DataDir& dir,
                           !flags.join.empty());
   if (!repair) return BootFailure{1, fmt::format("{} in {}", repair.error(), dir.log_dir)};
   loaded.repair = std::move(*repair);
-  if (loaded.repair) {
+  if (loaded.repair && loaded.repair->keeps_id) {
+    log_warn(log_no_core,
+             "recovery found {} damaged in {}: never serving from the damaged copies, this "
+             "participant keeps its id and shrinks itself out of those buckets; they grow back "
+             "to it from their replicas",
+             loaded.repair->damage, dir.log_dir);
+  } else if (loaded.repair) {
     log_warn(log_no_core,
              "recovery found {} damaged in {}: never serving from the damaged copy, this "
              "participant gives up its id and arrives anew; the buckets grow back to it from "

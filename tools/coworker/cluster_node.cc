@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "bucket/repair.h"
 #include "consensus/assert.h"
 #include "consensus/codec.h"
 #include "consensus/membership_codec.h"
@@ -98,6 +99,7 @@ Result<void, std::string> ClusterNode::start(std::unique_ptr<PeerTransport> peer
   bucket::MembershipEffects& effects = *this;
   _host = std::make_unique<bucket::MembershipHost>(config, _prng, _participant.image().membership,
                                                    _core0.storage(), effects);
+  _host->repair(bucket::void_copies(_participant.image()));  // repair.h: shrink them out
   _host->start();
   after_call();
   return {};

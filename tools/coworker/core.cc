@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "bucket/repair.h"
 #include "bucket/scrub.h"
 #include "bucket/segment.h"
 #include "consensus/assert.h"
@@ -343,10 +344,11 @@ void Core::create_host(consensus::ParticipantId self) {
   COWORKER_ASSERT(self != consensus::no_participant);
   if (!_resets.empty()) {
     // Repair step 3 (bucket/repair.h): core 0 made the old id's end durable before
-    // the membership gave us `self`; the resets go before any record of
-    // the new host. Durable in log order: nothing needs to wait for them.
+    // the membership gave us `self` (unless the id is kept); the resets go
+    // before any record of the host. Durable in log order: nothing needs to
+    // wait for them (a void copy acks nothing).
     std::vector<bucket::EngineRecord> records;
-    for (uint32_t b : _resets) records.push_back(bucket::encode_bucket_reset(b));
+    for (uint32_t b : _resets) records.push_back(bucket::repair_record(b, _participant.image()));
     _storage.stage_repair(std::move(records));
     staged();
     _resets.clear();

@@ -226,7 +226,7 @@ Task<void> Participant::start_core(unsigned core) {
   Core& mine = *_cores[core];
   mine.start();
   mine.start_scrub(recovery.core(core).unread);
-  if (core == 0 && repair) {
+  if (core == 0 && repair && !repair->keeps_id) {
     // Repair step 2 (bucket/repair.h): the old id is given up durably before the
     // membership starts, and so before any core's first host (step 3).
     const auto ticket = mine.storage().stage_repair(
