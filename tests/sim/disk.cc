@@ -223,6 +223,14 @@ void Disk::apply(const DiskRecord& record) {
   } else if (const auto* phaser = std::get_if<BucketRecord>(&record)) {
     ReplicaReference& reference = _image.references[phaser->bucket];
     std::optional<std::string> why = reference.fold(phaser->record);
+    if (why && reference.void_copy()) {
+      // The checkers' own finding (rule 6), before the code's fold asserts
+      // on the same record.
+      if (!_image.fold_violation) {
+        _image.fold_violation = fmt::format("bucket {}: {}", phaser->bucket, *why);
+      }
+      return;
+    }
     consensus::PhaserDurable& durable = _image.phasers[phaser->bucket];
     durable.keep_log = true;  // compared entry by entry with the reference's
     durable.apply(phaser->record);
