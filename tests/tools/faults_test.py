@@ -150,7 +150,9 @@ def main():
         streamed_before = sum(metric(a, "coworker_catchup_entries_sent_total") or 0
                               for a in others)
         cluster.run("kill", str(index))
-        path, offset, bucket = flip_register_byte(os.path.join(directory, "cluster", f"p{index}"))
+        replicated = [i for i, b in enumerate(before["buckets"]) if victim in b["replicas"]]
+        path, offset, bucket = flip_register_byte(os.path.join(directory, "cluster", f"p{index}"),
+                                                  buckets=replicated)
         restarted = time.time()
         cluster.run("restart", str(index))
         with open(os.path.join(directory, "cluster", f"p{index}.log")) as f:

@@ -361,7 +361,7 @@ def stop_and_check(loads, address):
             "resubmissions; each acknowledged entry once on equal replicas")
 
 
-def flip_register_byte(data_dir, segment=None):
+def flip_register_byte(data_dir, segment=None, buckets=None):
     """Flips one payload byte of a register record (kind 2, docs/ARCHITECTURE.md
     "Log store") in the first half of the first segment of the log in
     `data_dir` that holds one (or of the segment file `segment`): damage at
@@ -370,7 +370,18 @@ def flip_register_byte(data_dir, segment=None):
     round, re-proposal, checkpoint or reset of its bucket: its entries are in
     that record only. (A round stages a register still uncommitted again and
     a re-proposal holds the same entries, so damage to the first copy loses
-    nothing and needs no repair.) Returns (segment path, record offset, bucket)."""
+    nothing and needs no repair.) With `buckets`, a register of one of them
+    if there is one. Returns (segment path, record offset, bucket)."""
+    if buckets:
+        found = _flip_register_byte(data_dir, segment, set(buckets))
+        if found:
+            return found
+    found = _flip_register_byte(data_dir, segment, None)
+    check(found is not None, f"a committed register record to damage in {data_dir}")
+    return found
+
+
+def _flip_register_byte(data_dir, segment, buckets):
     paths = [segment] if segment else glob.glob(os.path.join(data_dir, "log", "core-*", "*.seg"))
     for path in sorted(paths):
         with open(path, "rb") as f:
@@ -383,7 +394,7 @@ def flip_register_byte(data_dir, segment=None):
             at += (64 + size + 7) // 8 * 8
         half = len(records) // 2
         for i, (offset, kind, bucket, position, size) in enumerate(records[:half]):
-            if kind != 2 or size <= 16:
+            if kind != 2 or size <= 16 or (buckets is not None and bucket not in buckets):
                 continue
             for (_, k, b, p, _) in records[i + 1:]:
                 # A round marker first may hold the register again; another
@@ -396,7 +407,7 @@ def flip_register_byte(data_dir, segment=None):
                     with open(path, "r+b") as f:
                         f.write(data)
                     return path, offset, bucket
-    check(False, f"a committed register record to damage in {data_dir}")
+    return None
 
 
 def flip_membership_byte(data_dir):
