@@ -101,7 +101,9 @@ class HostEffects {
   // committed end may have moved (readers waiting at the end, DESIGN §3
   // wait_ms, re-check it).
   virtual void commit_staged(uint32_t bucket) {}
-  // This replica's copy disagrees with its leader's.
+  // This replica's copy disagrees with its leader's: the phaser made it
+  // void (phaser.h steps 3, 9g); the membership host shrinks it out
+  // (MembershipHost::repair).
   virtual void repair(uint32_t bucket) = 0;
   // The copy this replica offered did not match its leader's log and was
   // dropped (a ResetRecord staged, phaser.h step 9f): it grows from 0.

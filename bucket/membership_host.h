@@ -57,7 +57,8 @@
 //        ends when the step moved on. The host starts no leadership before
 //        its governments are fed, and the holds are asked in the same turn.
 //   6. Per-bucket repair (bucket/repair.h): for each bucket whose copy here
-//      is void (damaged at rest, phaser.h step 9g) while we are in its
+//      is void (damaged at rest, or marked for repair at run time: phaser.h
+//      steps 3 and 9g; repair() says which) while we are in its
 //      government, the ack {bucket, step, the government without us} is
 //      proposed, whoever leads: a shrink is always safe (every other member
 //      holds every committed position; a void copy acks nothing, so
@@ -152,8 +153,8 @@ class MembershipHost {
   void storage_hung(Tick now, bool hung);
   // Step 5 on or off (on by default; the simulator's families choose).
   void set_migrations(bool on) { _migrations_on = on; }
-  // Step 6: these buckets' copies here are void (bucket/repair.h
-  // void_copies), from the boot on.
+  // Step 6: these buckets' copies here are void (at boot: bucket/repair.h
+  // void_copies; at run time: the host's repair effect).
   void repair(const std::vector<uint32_t>& buckets);
   uint64_t repairs_proposed() const { return _repairs_proposed; }
   // Step 5: the bucket's host answered prepare for `step`.

@@ -36,10 +36,10 @@
 // the steps repeats the repair at the next boot (the damage is still
 // found): idempotent.
 //
-// Only damage at rest is repaired per bucket: it is local proof. A copy
-// that disagrees with its leader's at run time (Phaser::needs_repair) says
-// only that the two differ, not which is wrong (docs/PROTOCOL.md, per-bucket
-// repair, point 7), so it is not shrunk out on that evidence.
+// A copy that disagrees with its leader's at run time (Phaser::needs_repair)
+// is made void by the phaser itself and shrunk out the same way
+// (phaser.h step 3; the hole that evidence leaves: docs/PROTOCOL.md, Repair
+// at boot).
 #pragma once
 
 #include <cstdint>

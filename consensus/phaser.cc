@@ -580,9 +580,27 @@ PhaserOutput Phaser::on_message(ParticipantId from, const PhaserMessage& message
 }
 
 // Step 3: our copy and the leader's differ, or we miss what it committed.
+// The copy is void from here (step 9g, at run time: a RepairRecord under
+// the promise we hold, which is intact): it acks nothing more, and acks
+// waiting for the disk are dropped, since what they claim is no longer
+// held. The host tells the membership host, which shrinks us out of the
+// government (membership_host.h step 6); the leader grows us back.
 void Phaser::mark_for_repair(PhaserOutput& out) {
+  COWORKER_ASSERT(_role == Role::follower);
   _repair = true;
   out.repair = true;
+  if (_repairing) return;
+  _repairing = true;
+  _offered = false;
+  _commit_end = 0;
+  _last_commit = CommitMark{};
+  _last_commit_first = 0;
+  _last_filled = CommitMark{};
+  _register = nullptr;
+  _register_durable = false;
+  _dedup = DedupTable{};
+  _acks_after_persist.clear();
+  _commit_ticket = persist(RepairRecord{_promise}, out);
 }
 
 bool Phaser::matches_committed(const Write& write) const {

@@ -37,6 +37,8 @@
 //      committed write with entries (Write::prior is that write's checksum;
 //      another marks the bucket for repair). So checksums chain: two copies
 //      with one checksum at one position agree on every position below.
+//      Marked for repair, the copy is void from then on (step 9g): shrunk
+//      out and grown back, never served.
 //   4. Commit needs the leader's own copy durable and an ack from every other
 //      member of the current government; a member that departs is dropped
 //      from the count and the write is resent to the rest.
@@ -151,8 +153,9 @@
 //           committed writes, across restarts), a comparison never fails
 //           on it, and a discard needs a leader of promise ≥ P that judged
 //           the copy above every position committed, which it is not.
-//        g. A copy repaired (RepairRecord: damaged at rest, bucket/repair.h)
-//           is void: it acks no write or commit, never leads (the host
+//        g. A copy repaired (RepairRecord: damaged at rest, bucket/repair.h;
+//           or marked for repair at run time, step 3, under its intact
+//           promise) is void: it acks no write or commit, never leads (the host
 //           starts no leadership of it), and offers nothing (it holds
 //           nothing). Its participant's membership host shrinks it out of
 //           the government (membership_host.h step 6); the table's next

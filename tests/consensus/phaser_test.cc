@@ -919,9 +919,25 @@ TEST_CASE("phaser: a copy that diverged takes no write on top of it") {
   c.append(1, 5, {message(7, 5, "m5")});
   c.settle();
   CHECK(c.repairs() >= 1);
-  CHECK(c.phaser(3).commit_end() == 4);
+  // Marked for repair, its copy is void (step 9g): nothing held, nothing
+  // taken, its promise kept.
+  CHECK(c.phaser(3).repairing());
+  CHECK(c.durable(3).repairing);
+  CHECK(c.phaser(3).commit_end() == 0);
   CHECK(c.phaser(3).register_write() == nullptr);
+  CHECK(c.durable(3).promise == c.phaser(1).promise());
   CHECK(!c.reply_for(5));  // 3's ack never comes
+  // Shrunk out (membership_host.h step 6), m5 commits; grown back from 0,
+  // without the planted write.
+  c.confirm({1, 2}, 8, 1);
+  c.tick(1);
+  c.settle();
+  CHECK(outcome_of(c, 5) == Outcome::appended);
+  c.grow(1, 1, {3});
+  settle_growth(c, 1, 1);
+  CHECK(c.phaser(1).growth_ready(1));
+  CHECK(!c.phaser(3).repairing());
+  CHECK(c.committed(3) == c.committed(1));
 }
 
 TEST_CASE("phaser: growth: an offer above the leader's commit end is discarded") {

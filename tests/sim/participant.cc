@@ -358,6 +358,8 @@ void Participant::PhaserEffects::leader_committed(ParticipantId, const consensus
 
 void Participant::PhaserEffects::repair(ParticipantId, uint32_t bucket) {
   _p._effects.phaser_repair(_p._id, bucket);
+  // The copy is void: shrunk out, as the server's ClusterNode::repair asks.
+  if (_p._member) _p._member->engine().repair({bucket});
 }
 
 void Participant::release(Tick, consensus::Output& output) {

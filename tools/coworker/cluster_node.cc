@@ -149,6 +149,12 @@ void ClusterNode::report(ParticipantId silent) {
   after_call();
 }
 
+void ClusterNode::repair(uint32_t bucket) {
+  if (!_host) return;
+  _host->repair({bucket});
+  after_call();
+}
+
 ClusterNode::LeaveStart ClusterNode::leave(Clock::time_point deadline) {
   if (!_host || health() != "serving") return LeaveStart::not_serving;
   if (_leave_deadline) return LeaveStart::leaving;  // asked already

@@ -87,6 +87,9 @@ class ClusterNode final : private bucket::MembershipEffects {
   void send_phaser(consensus::ParticipantId to, std::string bytes);
   // A bucket leader's report of a silent replica.
   void report(consensus::ParticipantId silent);
+  // Our copy of the bucket was marked for repair and is void: shrink us out
+  // of its government (bucket/membership_host.h step 6).
+  void repair(uint32_t bucket);
   // SIGTERM (DESIGN §3): propose leave{our id} (again each heartbeat until
   // the log has it); the participant exits 0 once departed, or when
   // `deadline` passes first, saying so. Not when we are not a serving

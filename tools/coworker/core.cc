@@ -635,8 +635,14 @@ void Core::copy_reset(uint32_t bucket) {
 }
 
 void Core::repair(uint32_t bucket) {
-  log_error(_core, "bucket {}: this replica's copy disagrees with its leader's (repair needed)",
-            bucket);
+  log_error(_core, "bucket {}: this replica's copy disagrees with its leader's: it is void, "
+            "shrunk out of the bucket and grown back (per-bucket repair)", bucket);
+  if (_core == 0) {
+    _participant.cluster().repair(bucket);
+    return;
+  }
+  ClusterNode* cluster = &_participant.cluster();
+  reactor::post_to(0, [cluster, bucket] { cluster->repair(bucket); });
 }
 
 // Reads stop at this replica's commit end (never past what it knows
