@@ -591,6 +591,14 @@ void Phaser::mark_for_repair(PhaserOutput& out) {
   out.repair = true;
   if (_repairing) return;
   _repairing = true;
+  drop_copy();
+  _acks_after_persist.clear();
+  _commit_ticket = persist(RepairRecord{_promise}, out);
+}
+
+// What a reset (9f) and a repair (9g) drop: the whole copy, the promise kept.
+void Phaser::drop_copy() {
+  COWORKER_ASSERT(_role == Role::follower);
   _offered = false;
   _commit_end = 0;
   _last_commit = CommitMark{};
@@ -599,8 +607,6 @@ void Phaser::mark_for_repair(PhaserOutput& out) {
   _register = nullptr;
   _register_durable = false;
   _dedup = DedupTable{};
-  _acks_after_persist.clear();
-  _commit_ticket = persist(RepairRecord{_promise}, out);
 }
 
 bool Phaser::matches_committed(const Write& write) const {
@@ -964,16 +970,8 @@ void Phaser::end_repair(const Promise& leader, PhaserOutput& out) {
 
 // 9f: the copy is dropped; the bucket is grown again from position 0.
 uint64_t Phaser::reset_copy(PhaserOutput& out) {
-  COWORKER_ASSERT(_role == Role::follower);
   COWORKER_ASSERT(_offered);
-  _offered = false;
-  _commit_end = 0;
-  _last_commit = CommitMark{};
-  _last_commit_first = 0;
-  _last_filled = CommitMark{};
-  _register = nullptr;
-  _register_durable = false;
-  _dedup = DedupTable{};
+  drop_copy();
   _commit_ticket = persist(ResetRecord{_promise}, out);
   return _commit_ticket;
 }

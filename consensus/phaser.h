@@ -393,6 +393,7 @@ class Phaser {
   bool apply_commit_mark(const CommitMark& mark, const Promise& leader, PhaserOutput& out);
   bool matches_committed(const Write& write) const;
   void mark_for_repair(PhaserOutput& out);
+  void drop_copy();
   // Leader side (steps 1, 2, 4, 5, 6).
   void on_ack(const Ack& ack, PhaserOutput& out);
   void on_nack(const Nack& nack, PhaserOutput& out);

@@ -814,6 +814,23 @@ void settle_growth(Cluster& c, ParticipantId leader, uint64_t step) {
   }
 }
 
+// Step 9g as the membership runs it (membership_host.h step 6): 3's void
+// copy is shrunk out of {1, 2, 3} at `slot` (step 1), the write waiting for
+// its ack (`token`) commits with the rest, and 1 grows it back from 0.
+void repair_replica_3(Cluster& c, uint64_t slot, uint64_t token) {
+  c.confirm({1, 2}, slot, 1);
+  c.tick(1);
+  c.settle();
+  CHECK(outcome_of(c, token) == Outcome::appended);
+  c.grow(1, 1, {3});
+  settle_growth(c, 1, 1);
+  CHECK(c.phaser(1).growth_ready(1));
+  CHECK(!c.phaser(3).repairing());
+  CHECK(!c.durable(3).repairing);
+  CHECK(c.durable(3).promise == c.phaser(1).promise());
+  CHECK(c.committed(3) == c.committed(1));
+}
+
 }  // namespace
 
 TEST_CASE("phaser: growth: an offered copy that matches is verified, and only the suffix streams") {
@@ -927,17 +944,8 @@ TEST_CASE("phaser: a copy that diverged takes no write on top of it") {
   CHECK(c.phaser(3).register_write() == nullptr);
   CHECK(c.durable(3).promise == c.phaser(1).promise());
   CHECK(!c.reply_for(5));  // 3's ack never comes
-  // Shrunk out (membership_host.h step 6), m5 commits; grown back from 0,
-  // without the planted write.
-  c.confirm({1, 2}, 8, 1);
-  c.tick(1);
-  c.settle();
-  CHECK(outcome_of(c, 5) == Outcome::appended);
-  c.grow(1, 1, {3});
-  settle_growth(c, 1, 1);
-  CHECK(c.phaser(1).growth_ready(1));
-  CHECK(!c.phaser(3).repairing());
-  CHECK(c.committed(3) == c.committed(1));
+  // Shrunk out, m5 commits; grown back from 0, without the planted write.
+  repair_replica_3(c, 8, 5);
 }
 
 TEST_CASE("phaser: growth: an offer above the leader's commit end is discarded") {
@@ -1098,20 +1106,9 @@ TEST_CASE("phaser: repair: a void copy acks nothing, is shrunk out, and grows ba
   c.crash(3);
   c.restart(3);
   CHECK(c.phaser(3).repairing());
-  // The shrink (membership_host.h step 6) is decided: the write commits
-  // with the rest.
-  c.confirm({1, 2}, 6, 1);
-  c.tick(1);
-  c.settle();
-  CHECK(outcome_of(c, 3) == Outcome::appended);
-  // The table grows it back: acclimated from 0, under the leader's promise.
-  c.grow(1, 1, {3});
-  settle_growth(c, 1, 1);
-  CHECK(c.phaser(1).growth_ready(1));
-  CHECK(!c.phaser(3).repairing());
-  CHECK(!c.durable(3).repairing);
-  CHECK(c.durable(3).promise == c.phaser(1).promise());
+  // Shrunk out, the write commits with the rest; grown back from 0 under
+  // the leader's promise, the repair ended by one reset.
+  repair_replica_3(c, 6, 3);
   CHECK(records_of<ResetRecord>(c, 3) == 1);
-  CHECK(c.committed(3) == c.committed(1));
   CHECK(c.repairs() == 0);
 }
