@@ -69,11 +69,12 @@ void BucketHost::handle(uint32_t bucket, PhaserOutput output,
       records.push_back(std::move(p.record));
     }
     // A checkpoint (a snapshot a newcomer took) moves the committed end
-    // too, and so does a reset (step 9f: back to 0).
+    // too, and so do a reset (step 9f) and a repair (9g): back to 0.
     const bool commits = std::any_of(records.begin(), records.end(), [](const auto& record) {
       return std::holds_alternative<consensus::CommitRecord>(record) ||
              std::holds_alternative<consensus::CheckpointRecord>(record) ||
-             std::holds_alternative<consensus::ResetRecord>(record);
+             std::holds_alternative<consensus::ResetRecord>(record) ||
+             std::holds_alternative<consensus::RepairRecord>(record);
     });
     const bool reset = std::any_of(records.begin(), records.end(), [](const auto& record) {
       return std::holds_alternative<consensus::ResetRecord>(record);
