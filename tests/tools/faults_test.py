@@ -175,9 +175,14 @@ def main():
         v = view(everyone[0])
         kept = next(m["id"] for m in v["members"] if m["http"] == everyone[index - 1])
         check(kept == victim, f"it kept id {victim} (ids never come back: never departed): {kept}")
+        shrinks = metric(everyone[index - 1], "coworker_repair_shrinks_total")
+        if replica:
+            check(shrinks is not None and shrinks >= 1,
+                  f"it proposed its shrink out of bucket {bucket}: {shrinks}")
         print(f"ok 4: a register record of bucket {bucket} damaged at rest ({path} offset "
               f"{offset}): id {victim} kept; "
-              + (f"a replica of it, shrunk out and grown back ({streamed()} entries streamed)"
+              + (f"a replica of it, shrunk out ({shrinks:.0f} shrink proposed) and grown back "
+                 f"({streamed()} entries streamed)"
                  if replica else "no replica of it any more: its old copy voided")
               + f"; five settled {took:.2f} s after the restart")
 

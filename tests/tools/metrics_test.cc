@@ -271,8 +271,8 @@ TEST_CASE("metrics: render: label values escape backslash, quote and newline") {
 
 TEST_CASE("metrics: render: core 0's gauges and each bucket's gauges") {
   ClusterGauges cluster{.members = 3, .membership_slot = 41, .membership_leader = 2,
-                        .departures_total = 1, .tracked_connections = 9,
-                        .tracked_connection_bytes = 4608};
+                        .departures_total = 1, .repair_shrinks_total = 2,
+                        .tracked_connections = 9, .tracked_connection_bytes = 4608};
   std::vector<BucketGauge> buckets = {
       {.bucket = 3, .commit = 17, .leader = true, .lag = {{2, 5}, {4, 0}}},
       {.bucket = 9, .commit = 4, .leader = false, .lag = {}},
@@ -283,6 +283,8 @@ TEST_CASE("metrics: render: core 0's gauges and each bucket's gauges") {
   CHECK(has_line(text, "coworker_membership_leader 2"));
   CHECK(has_line(text, "# TYPE coworker_departures_total counter"));
   CHECK(has_line(text, "coworker_departures_total 1"));
+  CHECK(has_line(text, "# TYPE coworker_repair_shrinks_total counter"));
+  CHECK(has_line(text, "coworker_repair_shrinks_total 2"));
   CHECK(has_line(text, "# TYPE coworker_tracked_connections gauge"));
   CHECK(has_line(text, "coworker_tracked_connection_bytes 4608"));
   CHECK(has_line(text, "coworker_bucket_commit_position{bucket=\"3\"} 17"));

@@ -100,6 +100,7 @@ ClusterGauges ClusterNode::gauges() const {
   ClusterGauges gauges;
   gauges.departures_total = _departures;
   if (!_host) return gauges;
+  gauges.repair_shrinks_total = _host->repairs_proposed();
   const consensus::MembershipNode& node = _host->node();
   gauges.members = node.state().members().size();
   gauges.membership_slot = node.state().applied();

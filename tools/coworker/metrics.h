@@ -129,6 +129,7 @@ struct ClusterGauges {
   uint64_t membership_slot = 0;
   uint64_t membership_leader = 0;  // participant id, 0 for none
   uint64_t departures_total = 0;   // a counter, kept by core 0 alone
+  uint64_t repair_shrinks_total = 0;  // a counter: membership_host.h step 6
   uint64_t tracked_connections = 0;
   uint64_t tracked_connection_bytes = 0;
 };
