@@ -71,7 +71,7 @@ std::optional<std::string> phaser_difference(const consensus::PhaserDurable& min
   }
   if (!(mine.dedup == server.dedup)) return std::string("dedup tables differ");
   if (mine.repairing != server.repairing) {
-    return fmt::format("{} void, the server's fold {}", mine.repairing ? "" : "not",
+    return fmt::format("{}, the server's fold {}", mine.repairing ? "void" : "not void",
                        server.repairing ? "void" : "not void");
   }
   return std::nullopt;
@@ -226,9 +226,7 @@ void Disk::apply(const DiskRecord& record) {
     if (why && reference.void_copy()) {
       // The checkers' own finding (rule 6), before the code's fold asserts
       // on the same record.
-      if (!_image.fold_violation) {
-        _image.fold_violation = fmt::format("bucket {}: {}", phaser->bucket, *why);
-      }
+      report(fmt::format("bucket {}: {}", phaser->bucket, *why));
       return;
     }
     consensus::PhaserDurable& durable = _image.phasers[phaser->bucket];
@@ -432,7 +430,6 @@ std::optional<consensus::ParticipantId> Disk::repair_at_boot() {
   _damage_repairs_at_boot++;
   _last_repair = plan->damage;
   _last_repair_kept_id = plan->keeps_id;
-  if (plan->keeps_id) _repairs_keeping_id++;
   if (auto why = check_repaired(recovery.cores[0].unattributed)) {
     report(fmt::format("repaired at boot ({}), it starts from what was not written (this "
                        "disk's fold, repaired, against the image): {}",

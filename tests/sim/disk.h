@@ -160,7 +160,6 @@ class Disk {
   // The latest repair at boot's plan: what it found damaged, for traces.
   const std::string& last_repair() const { return _last_repair; }
   bool last_repair_kept_id() const { return _last_repair_kept_id; }
-  uint64_t repairs_keeping_id() const { return _repairs_keeping_id; }
   // Damage at rest in the log itself (log_files.h step 5), while the
   // participant is down: what was done, or nothing when no record lies
   // below the last batch. Its next boot must repair (repair_at_boot).
@@ -227,7 +226,6 @@ class Disk {
   uint64_t _damage_repairs_at_boot = 0;
   std::string _last_repair;
   bool _last_repair_kept_id = false;
-  uint64_t _repairs_keeping_id = 0;
   uint64_t _kept_at_crash = 0;
   Ticket _kept_through = 0;
   std::string _last_crash;

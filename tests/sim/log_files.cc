@@ -213,6 +213,17 @@ size_t LogFiles::records_below_last_batch() const {
 
 // One record below the last batch of the segment open as `fd` damaged:
 // returns what was done.
+namespace {
+
+// Damage at rest: one bit of the byte at `at` flipped in place.
+void flip_bit(int fd, uint64_t at, int bit) {
+  std::string byte = read_at(fd, at, 1);
+  byte[0] = static_cast<char>(byte[0] ^ (1 << bit));
+  write_at(fd, at, byte);
+}
+
+}  // namespace
+
 std::string LogFiles::damage_file(int fd, consensus::Prng& prng, size_t recent) const {
   const size_t below = records_below_last_batch();
   COWORKER_ASSERT(below > 0);
@@ -231,9 +242,7 @@ std::string LogFiles::damage_file(int fd, consensus::Prng& prng, size_t recent) 
   }
   const uint64_t at = victim.at + prng.below(victim.needed);
   const int bit = static_cast<int>(prng.below(8));
-  std::string byte = read_at(fd, at, 1);
-  byte[0] = static_cast<char>(byte[0] ^ (1 << bit));
-  write_at(fd, at, byte);
+  flip_bit(fd, at, bit);
   return fmt::format("record seq {} (at {}): bit {} of byte {} of {} flipped", victim.seq,
                      victim.at, bit, at - victim.at, victim.needed);
 }
@@ -254,9 +263,7 @@ std::optional<std::string> LogFiles::damage_bucket_payload(int fd, consensus::Pr
   const size_t payload = victim.needed - bucket::record_header_bytes;
   const uint64_t at = victim.at + bucket::record_header_bytes + prng.below(payload);
   const int bit = static_cast<int>(prng.below(8));
-  std::string byte = read_at(fd, at, 1);
-  byte[0] = static_cast<char>(byte[0] ^ (1 << bit));
-  write_at(fd, at, byte);
+  flip_bit(fd, at, bit);
   return fmt::format("record seq {} (at {}, bucket {}): bit {} of payload byte {} of {} flipped",
                      victim.seq, victim.at, victim.bucket, bit,
                      at - victim.at - bucket::record_header_bytes, payload);
