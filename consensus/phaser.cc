@@ -861,7 +861,7 @@ void Phaser::advance(Newcomer& n, PhaserOutput& out) {
   COWORKER_ASSERT(_last_written->end() == _commit_end);
   COWORKER_ASSERT(_last_written->first == _last_commit_first);
   if (*n.end < _last_commit_first) {
-    n.fetching = true;
+    n.fetching = *n.end;
     out.fetch.push_back(Fetch{n.id, *n.end, _config.chunk_bytes});
     return;
   }
@@ -880,17 +880,27 @@ void Phaser::verify_offer(Newcomer& n, PhaserOutput& out) {
     send_catchup(n.id, {}, out, n.offer);
     return;
   }
-  n.fetching = true;
+  n.fetching = n.offer->end - 1;
   out.fetch.push_back(Fetch{n.id, n.offer->end - 1, _config.chunk_bytes});
+}
+
+// 9b: an answer to a fetch from an end the newcomer has acked past since
+// (its ack crossed the read) would stream what it holds: read again from
+// its end instead. (A fetch for an offer, 9f, moves no end.)
+bool Phaser::fetch_stale(Newcomer& n, PhaserOutput& out) {
+  COWORKER_ASSERT(n.fetching.has_value());
+  const bool stale = !n.offer && n.end && *n.end > *n.fetching;
+  n.fetching.reset();
+  if (stale && !n.joined) advance(n, out);
+  return stale;
 }
 
 PhaserOutput Phaser::on_fetched(ParticipantId to, std::vector<WritePtr> writes) {
   PhaserOutput out;
   Newcomer* n = newcomer(to);
   if (n == nullptr || _role != Role::leading || !n->fetching) return out;
-  n->fetching = false;
   // Nothing read (not durable here yet, or the read failed): the tick retries.
-  if (!writes.empty()) send_catchup(to, std::move(writes), out);
+  if (!fetch_stale(*n, out) && !writes.empty()) send_catchup(to, std::move(writes), out);
   check_invariants();
   return out;
 }
@@ -899,7 +909,10 @@ PhaserOutput Phaser::on_fetch_retained(ParticipantId to) {
   PhaserOutput out;
   Newcomer* n = newcomer(to);
   if (n == nullptr || _role != Role::leading || !n->fetching) return out;
-  n->fetching = false;
+  if (fetch_stale(*n, out)) {
+    check_invariants();
+    return out;
+  }
   n->ticks = 0;
   DedupTable committed = _dedup;
   committed.forget_accepted();  // the leader's pending marks are not committed
@@ -919,6 +932,11 @@ void Phaser::on_catchup_ack(const CatchupAck& ack, PhaserOutput& out) {
     // 9f: believe nothing of it until compared (a confused peer's offer,
     // not ending where it claims, is dropped).
     if (ack.offer->end != ack.end || ack.end == 0) return;
+    // A copy restarted offers at least what it told it held (its acks came
+    // after its records were durable; a repaired copy offers nothing): a
+    // lower offer is an old packet, and verifying it would stream again
+    // what the newcomer holds.
+    if (n->end && ack.end < *n->end) return;
     n->offer = ack.offer;
     verify_offer(*n, out);
     return;

@@ -83,7 +83,10 @@
 //        b. Behind by more than one write: the leader asks its host to
 //           fetch committed writes from `end` (Fetch, about chunk_bytes,
 //           one fetch and one Catchup in flight per newcomer: that is the
-//           flow control) and sends them as a Catchup. The newcomer takes
+//           flow control) and sends them as a Catchup (an answer read
+//           from an end the newcomer has acked past since, its ack having
+//           crossed the read, is dropped and read again from that end:
+//           what it holds is never streamed again). The newcomer takes
 //           each whole write at its commit end as committed (a register
 //           record and a commit record, as if it had been in the
 //           government), skips what it holds, stops at a gap, and acks
@@ -126,7 +129,9 @@
 //           Until it has, it takes no write from a Catchup and its
 //           CatchupAcks are offers (end, and `last_filled`: its newest
 //           write with entries), never holdings; the leader believes
-//           holdings only. Then:
+//           holdings only (and ignores an offer below what the newcomer
+//           told it held in this growth: an old packet, for a restarted
+//           copy offers at least that). Then:
 //           - an offer at or below the leader's commit end: the leader
 //             fetches from the offer's last position, so the Catchup's
 //             first write holds it; the newcomer compares that write with
@@ -360,7 +365,8 @@ class Phaser {
     ParticipantId id = no_participant;
     std::optional<Position> end;  // acked: it holds every committed position before
     std::optional<CommitMark> offer;  // 9f: its copy, to verify before believing more
-    bool fetching = false;        // a Fetch is out
+    // A Fetch is out, from this position (step 9b: one at a time).
+    std::optional<Position> fetching;
     bool joined = false;          // in the joint set
     uint32_t ticks = 0;           // since the last Catchup
   };
@@ -378,6 +384,7 @@ class Phaser {
                            PhaserOutput& out);
   void on_catchup_ack(const CatchupAck& ack, PhaserOutput& out);
   void advance(Newcomer& newcomer, PhaserOutput& out);
+  bool fetch_stale(Newcomer& newcomer, PhaserOutput& out);
   void verify_offer(Newcomer& newcomer, PhaserOutput& out);
   bool compare_offer(const Write& write, PhaserOutput& out);
   uint64_t reset_copy(PhaserOutput& out);

@@ -102,6 +102,12 @@ class Cluster {
   }
   void end_growth(ParticipantId leader) { handle(leader, phaser(leader).end_growth()); }
   size_t fetches() const { return _fetched; }
+  size_t fetches_pending() const { return _fetches.size(); }
+  // Writes sent to `to` in Catchups so far (step 9b's stream).
+  size_t streamed(ParticipantId to) const {
+    const auto found = _streamed.find(to);
+    return found == _streamed.end() ? 0 : found->second;
+  }
   int repairs() const { return _repairs; }
   // Answer every Fetch from the asker's durable committed writes.
   bool answer_fetches() {
@@ -189,7 +195,12 @@ class Cluster {
   void handle(ParticipantId id, PhaserOutput out) {
     Node& n = node(id);
     for (Persist& p : out.persist) n.unflushed.push_back(std::move(p));
-    for (PhaserSend& s : out.send) _network.push_back(InFlightMessage{id, s.to, std::move(s.message)});
+    for (PhaserSend& s : out.send) {
+      if (const auto* catchup = std::get_if<Catchup>(&s.message)) {
+        _streamed[s.to] += catchup->writes.size();
+      }
+      _network.push_back(InFlightMessage{id, s.to, std::move(s.message)});
+    }
     for (Reply& r : out.reply) _replies.push_back(std::move(r));
     for (ParticipantId r : out.report) _reports.push_back(r);
     for (const Fetch& f : out.fetch) _fetches.emplace_back(id, f);
@@ -204,6 +215,7 @@ class Cluster {
   std::vector<ParticipantId> _reports;
   std::deque<std::pair<ParticipantId, Fetch>> _fetches;
   size_t _fetched = 0;
+  std::map<ParticipantId, size_t> _streamed;
   int _repairs = 0;
 };
 

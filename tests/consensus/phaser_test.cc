@@ -12,6 +12,19 @@ using namespace coworker::consensus::testing;
 
 namespace {
 
+// {1, 2, 3} governed by 1 at slot 5, which commits `writes` writes of one
+// message each.
+void commit_writes(Cluster& c, uint64_t writes) {
+  c.govern({1, 2, 3}, 5);
+  c.settle();
+  for (uint64_t i = 1; i <= writes; i++) {
+    c.append(1, i, {message(7, i, "m" + std::to_string(i))});
+    c.settle();
+    c.tick(1);
+    c.settle();
+  }
+}
+
 Outcome outcome_of(const Cluster& c, uint64_t token, size_t i = 0) {
   auto reply = c.reply_for(token);
   REQUIRE(reply.has_value());
@@ -428,14 +441,7 @@ TEST_CASE("phaser: an unacked trailing notice is resent every resend_ticks") {
 
 TEST_CASE("phaser: growth: a newcomer is acclimated, joins, and then every commit needs it") {
   Cluster c({1, 2, 3, 4});
-  c.govern({1, 2, 3}, 5);
-  c.settle();
-  for (uint64_t i = 1; i <= 4; i++) {
-    c.append(1, i, {message(7, i, "m" + std::to_string(i))});
-    c.settle();
-    c.tick(1);
-    c.settle();
-  }
+  commit_writes(c, 4);
   REQUIRE(c.phaser(1).commit_end() == 4);
   CHECK(c.phaser(4).commit_end() == 0);
 
@@ -763,14 +769,7 @@ namespace {
 // then 3 departs and arrives anew as 4 with its copy (4 down until then).
 void offered_copy(Cluster& c, uint64_t writes) {
   c.crash(4);
-  c.govern({1, 2, 3}, 5);
-  c.settle();
-  for (uint64_t i = 1; i <= writes; i++) {
-    c.append(1, i, {message(7, i, "m" + std::to_string(i))});
-    c.settle();
-    c.tick(1);
-    c.settle();
-  }
+  commit_writes(c, writes);
   REQUIRE(c.phaser(3).commit_end() == writes);
   c.crash(3);
   c.node(4).disk = c.node(3).disk;
@@ -847,6 +846,86 @@ TEST_CASE("phaser: growth: an offered copy that matches is verified, and only th
   CHECK(c.committed(4) == c.committed(1));
   CHECK(records_of<ResetRecord>(c, 4) == 0);
   CHECK(records_of<RegisterRecord>(c, 4) == registers + 2);  // the two writes it lacked
+}
+
+// Takes the first message in flight to `to` that `is` picks.
+template <class M>
+std::optional<InFlightMessage> take_first(Cluster& c, ParticipantId to) {
+  auto& network = c.network();
+  for (auto it = network.begin(); it != network.end(); ++it) {
+    if (it->to == to && std::holds_alternative<M>(it->message)) {
+      InFlightMessage m = std::move(*it);
+      network.erase(it);
+      return m;
+    }
+  }
+  return std::nullopt;
+}
+
+TEST_CASE("phaser: growth: a fetch the newcomer's ack overtook streams nothing it holds") {
+  // The chunk is streamed and held, its ack is slow, the resend reads the
+  // same writes again; the ack arrives while that read is out. Its answer
+  // would stream again what the newcomer holds (issue 11 point 9): the
+  // leader reads from the acked end instead.
+  Cluster c({1, 2, 3, 4});
+  commit_writes(c, 4);
+  REQUIRE(c.phaser(1).commit_end() == 4);
+  c.grow(1, 0, {4});
+  for (int i = 0; i < 64 && c.fetches_pending() == 0; i++) {
+    if (!c.deliver_one()) c.flush(4);
+  }
+  REQUIRE(c.fetches_pending() == 1);
+  c.answer_fetches();
+  std::optional<InFlightMessage> chunk = take_first<Catchup>(c, 4);
+  REQUIRE(chunk.has_value());
+  c.network().push_front(std::move(*chunk));
+  REQUIRE(c.deliver_one());
+  c.flush(4);  // the chunk held, its ack sent
+  std::optional<InFlightMessage> ack = take_first<CatchupAck>(c, 1);
+  REQUIRE(ack.has_value());
+  REQUIRE(std::get<CatchupAck>(ack->message).end == 4);
+  const size_t streamed = c.streamed(4);
+  CHECK(streamed == 4);
+  for (int t = 0; t < 8 && c.fetches_pending() == 0; t++) c.tick(1);
+  REQUIRE(c.fetches_pending() == 1);  // the resend's read, from 0
+  c.network().push_front(std::move(*ack));
+  REQUIRE(c.deliver_one());
+  c.settle();
+  CHECK(c.streamed(4) == streamed);
+  CHECK(c.phaser(1).growth_ready(0));
+  CHECK(c.committed(4) == c.committed(1));
+}
+
+TEST_CASE("phaser: growth: an old offer after the newcomer's holdings is not verified again") {
+  Cluster c({1, 2, 3, 4});
+  offered_copy(c, 3);
+  c.append(1, 10, {message(7, 4, "m4")});
+  c.settle();
+  REQUIRE(c.phaser(1).commit_end() == 4);
+  c.grow(1, 1, {4});
+  std::optional<InFlightMessage> offer;
+  for (int i = 0; i < 64 && !offer; i++) {
+    offer = take_first<CatchupAck>(c, 1);
+    if (offer && !std::get<CatchupAck>(offer->message).offer) {
+      c.network().push_front(std::move(*offer));
+      offer.reset();
+    }
+    if (!offer && !c.deliver_one()) c.flush(4);
+  }
+  REQUIRE(offer.has_value());
+  c.network().push_back(*offer);  // delivered; a copy stays behind, as a network may hold one
+  settle_growth(c, 1, 1);
+  REQUIRE(c.phaser(1).growth_ready(1));
+  const size_t streamed = c.streamed(4);
+  c.network().push_back(std::move(*offer));
+  c.settle();
+  for (int t = 0; t < 4; t++) {
+    c.tick(1);
+    c.settle();
+  }
+  CHECK(c.streamed(4) == streamed);
+  CHECK(c.phaser(1).growth_ready(1));
+  CHECK(records_of<ResetRecord>(c, 4) == 0);
 }
 
 TEST_CASE("phaser: growth: an offered copy behind a retained start takes the snapshot in one record") {

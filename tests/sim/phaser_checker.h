@@ -100,6 +100,12 @@ class PhaserChecker {
   bool holds_planted(ParticipantId host, uint32_t bucket) const {
     return _planted.count({host, bucket}) != 0;
   }
+  // Where that planted write is, while the copy holds it.
+  std::optional<consensus::Position> planted_at(ParticipantId host, uint32_t bucket) const {
+    const auto found = _planted.find({host, bucket});
+    if (found == _planted.end()) return std::nullopt;
+    return found->second.first;
+  }
 
   void after_step(const PhaserWorld& world);
   // True when every live member of every government holds the whole truth

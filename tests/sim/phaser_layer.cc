@@ -118,6 +118,35 @@ void PhaserLayer::repair(ParticipantId host, uint32_t bucket) {
   _sim.violate(name(), fmt::format("participant {} bucket {}: marked for repair", host, bucket));
 }
 
+StreamMeter::Disk PhaserLayer::stream_disk(ParticipantId id, uint32_t bucket) const {
+  StreamMeter::Disk disk;  // a host gone, or an id given up: nothing
+  const ParticipantId host = host_of_id(id);
+  if (host == 0) return disk;
+  const DurableImage& image = host_image(host);
+  if (const auto found = image.references.find(bucket); found != image.references.end()) {
+    disk.held = found->second.void_copy() ? 0 : found->second.end();
+  }
+  if (const auto at = _checker.planted_at(host, bucket)) disk.held = std::min(disk.held, *at);
+  if (const auto found = image.resets.find(bucket); found != image.resets.end()) {
+    disk.resets = found->second;
+  }
+  return disk;
+}
+
+void PhaserLayer::sent(const PhaserPacket& packet) {
+  const uint32_t bucket = consensus::bucket_of(packet.message);
+  if (auto why = _streams.sent(packet.to, packet.message, stream_disk(packet.to, bucket))) {
+    _sim.violate(name(), *why);
+  }
+}
+
+void PhaserLayer::delivered(ParticipantId host, const PhaserPacket& packet) {
+  const auto* ack = std::get_if<consensus::CatchupAck>(&packet.message);
+  const PhaserHost* phasers = _sim.node(host).phasers();
+  if (ack == nullptr || phasers == nullptr || phasers->self() != packet.to) return;
+  _streams.told(packet.from, *ack, stream_disk(packet.from, ack->bucket));
+}
+
 void PhaserLayer::planted(ParticipantId host, uint32_t bucket, consensus::Position at) {
   const auto& resets = host_image(host).resets;
   const auto found = resets.find(bucket);

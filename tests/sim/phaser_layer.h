@@ -22,6 +22,7 @@
 #include "tests/sim/checker.h"
 #include "tests/sim/phaser_checker.h"
 #include "tests/sim/phaser_host.h"
+#include "tests/sim/stream_meter.h"
 #include "tests/sim/workload.h"
 
 namespace coworker::sim {
@@ -44,9 +45,14 @@ class PhaserLayer final : public Checker, public PhaserWorld {
   void reply(ParticipantId host, const consensus::Reply& reply);
   void leader_committed(ParticipantId host, const consensus::Write& write);
   void repair(ParticipantId host, uint32_t bucket);
+  // A phaser message a host sends: streams are metered (stream_meter.h).
+  void sent(const PhaserPacket& packet);
+  // One handed to `host` (before its phasers take it).
+  void delivered(ParticipantId host, const PhaserPacket& packet);
 
   const PhaserChecker& checker() const { return _checker; }
   const Workload& workload() const { return _workload; }
+  const StreamMeter& streams() const { return _streams; }
 
   // PhaserWorld: the reference table's governments, the hosts' disks.
   uint32_t buckets() const override { return _buckets; }
@@ -77,6 +83,7 @@ class PhaserLayer final : public Checker, public PhaserWorld {
   ParticipantId host_at_address_of(ParticipantId id) const;
   void deliver_clients(Tick now);
   void serve_reads();
+  StreamMeter::Disk stream_disk(ParticipantId id, uint32_t bucket) const;
   std::set<uint32_t> dead_buckets() const;
 
   Simulation& _sim;
@@ -86,6 +93,7 @@ class PhaserLayer final : public Checker, public PhaserWorld {
   consensus::Prng _prng;
   PhaserChecker _checker;
   Workload _workload;
+  StreamMeter _streams;
   std::vector<ClientPacket> _clients;
   uint64_t _sequence = 0;
   bool _healed = false;

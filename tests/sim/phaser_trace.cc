@@ -75,11 +75,14 @@ std::string describe_phaser_message(const consensus::PhaserMessage& message) {
             return fmt::format("b={} p={} end={}", c.bucket, c.promise.to_string(), c.commit.end);
           },
           [](const consensus::Catchup& c) {
-            return fmt::format("b={} p={} writes={} end={}", c.bucket, c.promise.to_string(),
-                               c.writes.size(), c.writes.empty() ? 0 : c.writes.back()->end());
+            return fmt::format("b={} p={} writes={} [{},{}){}", c.bucket, c.promise.to_string(),
+                               c.writes.size(), c.writes.empty() ? 0 : c.writes.front()->first,
+                               c.writes.empty() ? 0 : c.writes.back()->end(),
+                               c.discard ? fmt::format(" discard={}", c.discard->end) : "");
           },
           [](const consensus::CatchupAck& a) {
-            return fmt::format("b={} p={} end={}", a.bucket, a.promise.to_string(), a.end);
+            return fmt::format("b={} p={} end={}{}", a.bucket, a.promise.to_string(), a.end,
+                               a.offer ? " (offer)" : "");
           },
           [](const consensus::CatchupSnapshot& k) {
             return fmt::format("b={} p={} end={}", k.bucket, k.state.promise.to_string(),

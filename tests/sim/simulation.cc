@@ -172,6 +172,9 @@ void Simulation::deliver(Packet& packet) {
                                   payload_name(packet.payload), describe_payload(packet.payload)));
   }
   if (_tap) _tap(packet);
+  if (const auto* phaser = std::get_if<PhaserPacket>(&packet.payload); phaser && _phaser_layer) {
+    _phaser_layer->delivered(packet.to, *phaser);
+  }
   to.deliver(_now, packet.from, packet.payload);
 }
 
@@ -307,6 +310,9 @@ std::string Simulation::describe_state() const {
 }
 
 void Simulation::send(ParticipantId from, ParticipantId to, Payload payload) {
+  if (const auto* phaser = std::get_if<PhaserPacket>(&payload); phaser && _phaser_layer) {
+    _phaser_layer->sent(*phaser);
+  }
   _network.send(_now, from, to, std::move(payload));
 }
 
