@@ -275,8 +275,18 @@ std::optional<std::string> Simulation::unsettled() const {
 bool Simulation::settle(Tick max_ticks) {
   if (run_until([&] { return !unsettled().has_value(); }, max_ticks)) return true;
   if (!violated()) {
+    // Every checker's reason, not only the first: a membership stall once
+    // passed for an undecided proposal (seed 33150552 of phaser-churn,
+    // docs/PROTOCOL.md "Limits and known gaps").
+    std::string reasons;
+    if (leader() == 0) reasons = "no leader";
+    for (const auto& checker : _checkers) {
+      if (auto reason = checker->unsettled(*this)) {
+        reasons += fmt::format("{}{}: {}", reasons.empty() ? "" : "; ", checker->name(), *reason);
+      }
+    }
     violate("liveness", fmt::format("not settled {} ticks after healing: {}", max_ticks,
-                                    unsettled().value_or("?")));
+                                    reasons.empty() ? "?" : reasons));
   }
   return false;
 }
