@@ -217,30 +217,41 @@ std::optional<MembershipHost::Migration> MembershipHost::migration_for(uint32_t 
   return Migration{*step, growth ? Migration::Kind::growth : Migration::Kind::move};
 }
 
-// Step 6: the shrink that repairs bucket b here (nothing: no repair, or
-// none possible). Once we are out of its government the repair here is
-// over: the growth back is the leader's (step 5).
-std::optional<MembershipHost::Migration> MembershipHost::repair_for(uint32_t b) {
+// Step 6: the ack that repairs bucket b here (nothing: no repair, or none
+// possible): the shrink while its government names us; the bump of its
+// government while it does not (a growth in flight may name us, its leader
+// believing what our copy held before it was void: the bump voids it, and
+// the table's next step grows us anew, from a probe).
+std::optional<MembershipHost::Migration> MembershipHost::repair_for(uint32_t b) const {
   if (_repairs.count(b) == 0) return std::nullopt;
   const CurrentGovernment& current = _table.current(b);
   const ParticipantId self = _node.id();
-  if (std::find(current.replicas.begin(), current.replicas.end(), self) ==
-      current.replicas.end()) {
-    _repairs.erase(b);
-    return std::nullopt;
-  }
-  if (current.replicas.size() == 1) return std::nullopt;  // the last copy: 503 (step 6)
   std::vector<ParticipantId> rest;
   for (ParticipantId id : current.replicas) {
     if (id != self) rest.push_back(id);
   }
+  if (rest.empty()) return std::nullopt;  // the last copy: 503 (step 6); or none
   return Migration{{b, current.step, std::move(rest)}, Migration::Kind::repair};
+}
+
+// Step 6: a repair here is over once we are out of the bucket's government
+// at a step past the one it was first seen at (shrunk out, or our bump
+// decided): the growth back is the leader's (step 5).
+void MembershipHost::end_repairs() {
+  const ParticipantId self = _node.id();
+  for (auto it = _repairs.begin(); it != _repairs.end();) {
+    const CurrentGovernment& current = _table.current(it->first);
+    if (!it->second) it->second = current.step;  // the first scan with a fed table
+    const bool named = std::find(current.replicas.begin(), current.replicas.end(), self) !=
+                       current.replicas.end();
+    it = !named && current.step != *it->second ? _repairs.erase(it) : std::next(it);
+  }
 }
 
 void MembershipHost::repair(const std::vector<uint32_t>& buckets) {
   for (uint32_t b : buckets) {
     COWORKER_ASSERT(b < _table.buckets());
-    _repairs.insert(b);
+    _repairs.emplace(b, std::nullopt);
   }
 }
 
@@ -277,6 +288,7 @@ void MembershipHost::migrate() {
     if (migration_over(it->second)) end_migration(it);
     it = next;
   }
+  end_repairs();
   const ParticipantId self = _node.id();
   const Tick now = _node.now();
   const Tick retry = _config.timing.heartbeat_ticks;

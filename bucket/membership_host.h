@@ -58,14 +58,17 @@
 //        its governments are fed, and the holds are asked in the same turn.
 //   6. Per-bucket repair (bucket/repair.h): for each bucket whose copy here
 //      is void (damaged at rest, or marked for repair at run time: phaser.h
-//      steps 3 and 9g; repair() says which) while we are in its
-//      government, the ack {bucket, step, the government without us} is
-//      proposed, whoever leads: a shrink is always safe (every other member
-//      holds every committed position; a void copy acks nothing, so
-//      nothing commits without the others), and it voids every older ack
-//      of the bucket as a bump does. Again until the step moves; then,
-//      once we are out, the table's next step grows us back (step 5, run
-//      by the bucket's leader). Not proposed while we are the bucket's
+//      steps 3 and 9g; repair() says which), the ack {bucket, step, the
+//      government without us} is proposed, whoever leads: while we are in
+//      the government a shrink, always safe (every other member holds every
+//      committed position; a void copy acks nothing, so nothing commits
+//      without the others); while we are not, a bump of the government
+//      (we may be a newcomer of a growth in flight whose leader believes
+//      the end our copy acked before it was void: its ack must not be
+//      decided). Either voids every older ack of the bucket. Again until
+//      we are out at a later step than the repair was first seen at; then
+//      the table's next step grows us back (step 5, run by the bucket's
+//      leader, from a probe). Not proposed while we are the bucket's
 //      last member: no copy is left to grow from, and the void copy never
 //      leads, so the bucket answers 503 until an operator decides
 //      (docs/OPERATIONS.md).
@@ -157,6 +160,8 @@ class MembershipHost {
   // void_copies; at run time: the host's repair effect).
   void repair(const std::vector<uint32_t>& buckets);
   uint64_t repairs_proposed() const { return _repairs_proposed; }
+  // Step 6: the void copy of `bucket` here is being repaired.
+  bool repairing(uint32_t bucket) const { return _repairs.count(bucket) != 0; }
   // Step 5: the bucket's host answered prepare for `step`.
   void growth_answer(uint32_t bucket, uint64_t step, BucketHost::Growth growth);
   uint64_t migrations_proposed() const { return _migrations_proposed; }
@@ -215,8 +220,11 @@ class MembershipHost {
   bool migration_over(const Migration& migration) const;
   void end_migration(std::map<uint32_t, Migration>::iterator it);
   std::map<uint32_t, Migration> _migrations;
-  std::optional<Migration> repair_for(uint32_t bucket);
-  std::set<uint32_t> _repairs;  // step 6: buckets whose copy here is void
+  std::optional<Migration> repair_for(uint32_t bucket) const;
+  void end_repairs();
+  // Step 6: buckets whose copy here is void, with the step their repair was
+  // first seen at by a scan (the table fed).
+  std::map<uint32_t, std::optional<uint64_t>> _repairs;
   uint64_t _migrations_proposed = 0;
   uint64_t _repairs_proposed = 0;
   bool _bump_after_boot = true;  // the first scan after this boot

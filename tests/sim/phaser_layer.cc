@@ -204,10 +204,32 @@ void PhaserLayer::serve_reads() {
   }
 }
 
+// A void copy serving in its bucket's government (the reference's rule 6)
+// is being repaired: its host proposes the shrink (membership_host.h step 6),
+// or the bucket's commits wait on a member that acks nothing until its host
+// is departed.
+void PhaserLayer::check_void_members() {
+  for (uint32_t bucket = 0; bucket < _buckets; bucket++) {
+    for (ParticipantId member : government(bucket).replicas) {
+      const ParticipantId host = host_of_id(member);
+      if (host == 0 || !_sim.node(host).up()) continue;
+      const auto& references = host_image(host).references;
+      const auto found = references.find(bucket);
+      if (found == references.end() || !found->second.void_copy()) continue;
+      if (_sim.node(host).member().engine().repairing(bucket)) continue;
+      _sim.violate(name(), fmt::format("participant {} bucket {}: a void copy serves in the "
+                                       "government, and no repair of it is pending",
+                                       member, bucket));
+      return;
+    }
+  }
+}
+
 void PhaserLayer::after_tick(Simulation& sim) {
   COWORKER_ASSERT(&sim == &_sim);
   deliver_clients(sim.now());
   serve_reads();
+  check_void_members();
   _checker.after_step(*this);
   if (_checker.violated()) sim.violate(name(), _checker.violation());
 }

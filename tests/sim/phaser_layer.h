@@ -83,6 +83,7 @@ class PhaserLayer final : public Checker, public PhaserWorld {
   ParticipantId host_at_address_of(ParticipantId id) const;
   void deliver_clients(Tick now);
   void serve_reads();
+  void check_void_members();
   StreamMeter::Disk stream_disk(ParticipantId id, uint32_t bucket) const;
   std::set<uint32_t> dead_buckets() const;
 
