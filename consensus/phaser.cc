@@ -1038,6 +1038,11 @@ void Phaser::on_catchup(ParticipantId from, const Catchup& catchup, PhaserOutput
     return;
   }
   if (_role != Role::follower) return;
+  // 9g: a void copy ends its repair at a probe only. A chunk is meant for
+  // a copy its leader believes holds something, which may be an ack of the
+  // copy's life before the damage: it stays void (acks nothing), and a
+  // growth decided on that belief names a void member, which is shrunk out.
+  if (_repairing && (!catchup.writes.empty() || catchup.discard)) return;
   _acclimated_by = catchup.promise;
   const uint64_t first_ticket = _next_ticket;
   if (_repairing) end_repair(catchup.promise, out);
@@ -1079,11 +1084,11 @@ void Phaser::on_catchup_snapshot(ParticipantId from, const CatchupSnapshot& snap
     return;
   }
   if (_role != Role::follower) return;
+  if (_repairing) return;  // 9g: at a probe only (on_catchup)
   _acclimated_by = state.promise;
   COWORKER_ASSERT(state.dedup != nullptr);
   COWORKER_ASSERT(state.last_commit.end == state.commit_end);
   const uint64_t first_ticket = _next_ticket;
-  if (_repairing) end_repair(state.promise, out);
   // The committed state is the leader's, under its promise: taking it is
   // taking the writes it folds, so a deposed leader's write below this end,
   // under a lower promise, is refused rather than compared with state we

@@ -164,9 +164,12 @@
 //           starts no leadership of it), and offers nothing (it holds
 //           nothing). Its participant's membership host shrinks it out of
 //           the government (membership_host.h step 6); the table's next
-//           step grows it back. Its first Catchup or CatchupSnapshot ends
-//           the repair in a ResetRecord under the leader's promise, staged
-//           before anything is acked: a promise the damage took was at
+//           step grows it back. The leader's probe (an empty Catchup:
+//           it knows nothing of the copy) ends the repair in a ResetRecord
+//           under the leader's promise, staged before anything is acked; a
+//           chunk or a snapshot leaves it void (meant for a copy its leader
+//           believes holds something: maybe from an ack of its life before
+//           the damage, still in flight at the restart): a promise the damage took was at
 //           most the acclimating leader's (a leader serves under the
 //           highest promise of its bucket's governments so far), and while
 //           void it acked nothing it could have broken.

@@ -1191,3 +1191,32 @@ TEST_CASE("phaser: repair: a void copy acks nothing, is shrunk out, and grows ba
   CHECK(records_of<ResetRecord>(c, 3) == 1);
   CHECK(c.repairs() == 0);
 }
+
+TEST_CASE("phaser: repair: a void copy ends its repair at a probe, never at a chunk") {
+  // A chunk is meant for a copy its leader believes holds something: maybe
+  // an ack of the copy's life before the damage (PROTOCOL, Limits). It
+  // stays void; the leader's probe (it knows nothing of the copy) ends it.
+  Cluster c({1, 2, 3});
+  commit_writes(c, 2);
+  c.crash(3);
+  c.node(3).disk.push_back(RepairRecord{Promise{}});
+  c.restart(3);
+  REQUIRE(c.phaser(3).repairing());
+  const size_t void_records = c.node(3).disk.size();
+  const Promise leader = c.phaser(1).promise();
+  auto chunk = std::make_shared<Write>();
+  chunk->promise = leader;
+  chunk->entries = {message(7, 1, "m1")};
+  chunk->checksum = checksum_of(*chunk);
+  c.network().push_back(InFlightMessage{1, 3, Catchup{0, leader, {chunk}, std::nullopt}});
+  c.network().push_back(
+      InFlightMessage{1, 3, Catchup{0, leader, {}, CommitMark{2, 2, chunk->checksum}}});
+  while (c.deliver_one()) c.flush(3);
+  CHECK(c.phaser(3).repairing());
+  CHECK(c.node(3).disk.size() == void_records);
+  c.network().push_back(InFlightMessage{1, 3, Catchup{0, leader, {}, std::nullopt}});
+  while (c.deliver_one()) c.flush(3);
+  CHECK(!c.phaser(3).repairing());
+  CHECK(records_of<ResetRecord>(c, 3) == 1);
+  CHECK(c.durable(3).promise == leader);
+}
