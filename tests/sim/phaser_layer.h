@@ -52,7 +52,6 @@ class PhaserLayer final : public Checker, public PhaserWorld {
 
   const PhaserChecker& checker() const { return _checker; }
   const Workload& workload() const { return _workload; }
-  const StreamMeter& streams() const { return _streams; }
 
   // PhaserWorld: the reference table's governments, the hosts' disks.
   uint32_t buckets() const override { return _buckets; }

@@ -54,7 +54,6 @@ std::optional<std::string> StreamMeter::sent(ParticipantId to,
     what += fmt::format(" {}:{}", end, bytes);
     const bool resent = a.offer_last ? end < offered : end <= holds;
     (resent ? a.resent : a.needed) += bytes;
-    (resent ? _resent_total : _needed_total) += bytes;
   };
   if (catchup != nullptr) {
     for (const consensus::WritePtr& write : catchup->writes) {

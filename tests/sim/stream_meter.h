@@ -63,9 +63,6 @@ class StreamMeter {
   std::optional<std::string> sent(ParticipantId to, const consensus::PhaserMessage& message,
                                   Disk disk);
 
-  uint64_t needed_bytes() const { return _needed_total; }
-  uint64_t resent_bytes() const { return _resent_total; }
-
  private:
   struct Acclimation {
     consensus::Promise promise;
@@ -81,8 +78,6 @@ class StreamMeter {
   Acclimation& acclimation(uint32_t bucket, ParticipantId to, const consensus::Promise& promise);
 
   std::map<std::pair<uint32_t, ParticipantId>, Acclimation> _open;
-  uint64_t _needed_total = 0;
-  uint64_t _resent_total = 0;
 };
 
 }  // namespace coworker::sim
