@@ -243,7 +243,7 @@ BucketHost::Growth BucketHost::prepare(uint32_t bucket, uint64_t step,
     // A hold: a leadership already running goes on (it started under a
     // government fed after this boot's recovery); none starts from now on.
     _held.insert(bucket);
-    return Growth::held;
+    return phaser_for(bucket).repairing() ? Growth::void_copy : Growth::held;
   }
   call(bucket, [&](Phaser& p) { return p.grow(step, newcomers); });
   return phaser_for(bucket).growth_ready(step) ? Growth::ready : Growth::not_ready;

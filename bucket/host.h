@@ -143,6 +143,7 @@ class BucketHost {
     held,       // no leadership of it starts until released
     ready,      // the newcomers are acclimated and joined: propose the ack
     not_ready,  // not led and serving here, or still acclimating: ask again
+    void_copy,  // held, but the copy here is void: nothing to confirm or adopt
   };
   Growth prepare(uint32_t bucket, uint64_t step, const std::vector<ParticipantId>& newcomers);
   void release_hold(uint32_t bucket);

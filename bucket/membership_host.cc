@@ -164,6 +164,7 @@ void MembershipHost::govern() {
 void MembershipHost::feed(uint32_t bucket) {
   const CurrentGovernment& current = _table.current(bucket);
   consensus::Government government{current.slot, current.replicas, current.step};
+  government.heir = current.heir;
   const ParticipantId before = _fed_leaders.at(bucket);
   const ParticipantId self = _node.id();
   const consensus::Member* previous = _node.state().member(before);
@@ -207,6 +208,11 @@ std::optional<MembershipHost::Migration> MembershipHost::migration_for(uint32_t 
                 current.replicas.end();
     }
   }
+  // A government a removal left with us alone commits nothing until an ack
+  // confirms it (phaser.h step 4): the bump does, before any growth.
+  if (current.heir != consensus::no_participant) {
+    return Migration{{b, current.step, current.replicas}, Migration::Kind::bump};
+  }
   // After a boot, a growth ack proposed before the crash may still be
   // decided: the bucket is held and its step bumped (an ack that keeps its
   // government) before anything commits. A move voids older acks itself.
@@ -230,8 +236,44 @@ std::optional<MembershipHost::Migration> MembershipHost::repair_for(uint32_t b) 
   for (ParticipantId id : current.replicas) {
     if (id != self) rest.push_back(id);
   }
-  if (rest.empty()) return std::nullopt;  // the last copy: 503 (step 6); or none
+  if (rest.empty()) return std::nullopt;  // the last copy: its heir's to adopt (step 7)
+  // Not named, and the government waits for its confirmation or adoption:
+  // no growth is in flight to void (and our bump would confirm a member
+  // whose copy may be void, taking the adoption away).
+  if (rest.size() == current.replicas.size() && current.heir != consensus::no_participant) {
+    return std::nullopt;
+  }
   return Migration{{b, current.step, std::move(rest)}, Migration::Kind::repair};
+}
+
+// Step 7: the adoption of bucket b by us, the holder of its heir's data
+// directory (nothing: not ours to adopt, or not yet). Only once its sole
+// member has left the bucket unconfirmed for the departure timeout (its
+// copy void, or it is down), so a live member confirms first.
+std::optional<MembershipHost::Migration> MembershipHost::adoption_for(uint32_t b) const {
+  const auto seen = _heirs.find(b);
+  if (seen == _heirs.end()) return std::nullopt;
+  if (_node.now() - seen->second.since < _config.timing.departure_ticks) return std::nullopt;
+  const consensus::Member* member = _node.state().member(_node.id());
+  if (member == nullptr || member->status != consensus::MemberStatus::active) return std::nullopt;
+  return Migration{{b, _table.current(b).step, {_node.id()}}, Migration::Kind::adopt};
+}
+
+// Step 7: buckets whose heir's data directory is ours, from when we first
+// saw each at its step.
+void MembershipHost::watch_heirs() {
+  const uint64_t dir = _node.nonce().data_dir;
+  for (uint32_t b = 0; b < _table.buckets(); b++) {
+    const CurrentGovernment& current = _table.current(b);
+    const bool ours = current.heir != consensus::no_participant && current.heir_dir == dir &&
+                      current.leader() != _node.id();
+    const auto it = _heirs.find(b);
+    if (!ours) {
+      if (it != _heirs.end()) _heirs.erase(it);
+    } else if (it == _heirs.end() || it->second.step != current.step) {
+      _heirs[b] = Heir{current.step, _node.now()};
+    }
+  }
 }
 
 // Step 6: a repair here is over once we are out of the bucket's government
@@ -279,7 +321,7 @@ void MembershipHost::propose(Migration& migration, std::vector<consensus::Migrat
 // Step 5: the next steps of the buckets we lead. Effects go out after the
 // scan: an answer may come back at once (the simulator) and apply more.
 void MembershipHost::migrate() {
-  if (!_migrations_on || !_feeding || !_governed || !_node.has_paxos()) return;
+  if (!_feeding || !_governed || !_node.has_paxos()) return;
   if (_node.recovering()) return;
   if (_migrating) return;  // called back from inside: the outer scan finishes
   _migrating = true;
@@ -289,6 +331,7 @@ void MembershipHost::migrate() {
     it = next;
   }
   end_repairs();
+  watch_heirs();
   const ParticipantId self = _node.id();
   const Tick now = _node.now();
   const Tick retry = _config.timing.heartbeat_ticks;
@@ -301,10 +344,17 @@ void MembershipHost::migrate() {
   std::vector<Ask> asks;
   for (uint32_t b = 0; b < _table.buckets(); b++) {
     std::optional<Migration> wanted = repair_for(b);
-    if (!wanted) {
-      if (_table.current(b).leader() != self) continue;
+    if (!wanted && _table.current(b).leader() != self) {
+      wanted = adoption_for(b);
+      if (!wanted) continue;
+    } else if (!wanted) {
+      // A void copy leads nothing: no bump confirms it, no growth is its.
+      if (repairing(b)) continue;
       wanted = migration_for(b);
     }
+    // With migrations off (the simulator's families choose), a sole member
+    // still confirms, or its heir adopts: no bucket could commit otherwise.
+    if (!_migrations_on && _table.current(b).heir == consensus::no_participant) continue;
     auto it = _migrations.find(b);
     if (it != _migrations.end() && wanted && it->second.ack != wanted->ack &&
         it->second.state == Migration::State::asked &&
@@ -340,6 +390,7 @@ void MembershipHost::migrate() {
         propose(migration, acks.acks);
         break;
       case Migration::Kind::bump:
+      case Migration::Kind::adopt:
       case Migration::Kind::growth:
         // Proposed on the answer (held; ready), asked again until then.
         migration.retry_at = now + retry;
@@ -367,9 +418,9 @@ void MembershipHost::growth_answer(uint32_t bucket, uint64_t step, BucketHost::G
   // A stale answer (another step's) changes nothing: this migration's own
   // ask and answer are on their way.
   if (migration.ack.step != step || migration.state != Migration::State::asked) return;
-  const bool proposable = migration.kind == Migration::Kind::bump
-                              ? growth == BucketHost::Growth::held
-                              : growth == BucketHost::Growth::ready;
+  const bool proposable = migration.kind == Migration::Kind::growth
+                              ? growth == BucketHost::Growth::ready
+                              : growth == BucketHost::Growth::held;
   if (!proposable) return;  // asked again on a later turn
   std::vector<consensus::MigrationAck> acks;
   propose(migration, acks);

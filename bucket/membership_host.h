@@ -69,9 +69,26 @@
 //      we are out at a later step than the repair was first seen at; then
 //      the table's next step grows us back (step 5, run by the bucket's
 //      leader, from a probe). Not proposed while we are the bucket's
-//      last member: no copy is left to grow from, and the void copy never
-//      leads, so the bucket answers 503 until an operator decides
-//      (docs/OPERATIONS.md).
+//      last member (no copy is left to grow from: step 7 takes the
+//      heir's), nor as a bump of a government that waits for step 7.
+//   7. Heirs (bucket/table.h): a government a removal left with one
+//      member commits nothing until an ack confirms it (phaser.h step 4),
+//      so the removed member's copy (the heir's) holds every committed
+//      position. Its sole member, if it is us and our copy is not void,
+//      confirms it by a bump (held: BucketHost::prepare answers `held`),
+//      with migrations on or off. The participant holding the heir's data
+//      directory (the heir itself, returned from a mark, or the same disk
+//      arrived anew) adopts it: once the bucket has stayed unconfirmed
+//      for the departure timeout since we first saw it at its step (its
+//      sole member void, or down), and while we are an active member and
+//      our copy is not void (prepare answers `void_copy` otherwise), it
+//      proposes the ack {bucket, step, [us]}; decided, we lead from our
+//      copy (a leadership start: the register re-proposed, as a usurp)
+//      and the table's next steps grow the rest back. Whichever of the
+//      bump and the adoption is decided first voids the other. A void
+//      sole member whose heir's copy is gone too (void, or its disk lost)
+//      leaves the bucket answering 503 until an operator decides
+//      (docs/OPERATIONS.md): every copy of its writes is lost.
 #pragma once
 
 #include <cstdint>
@@ -204,8 +221,9 @@ class MembershipHost {
     enum class Kind : uint8_t {
       growth,  // adds members: proposed once the newcomers are acclimated
       move,    // shrink or reorder: proposed at once
-      bump,    // after a boot: the same government, a new step (voids older acks)
+      bump,    // after a boot, or to confirm us alone: the same government, a new step
       repair,  // step 6: the government without us, whoever leads
+      adopt,   // step 7: the heir's copy, held here: the government [us]
     };
     enum class State : uint8_t { asked, proposed };
     consensus::MigrationAck ack;
@@ -222,6 +240,15 @@ class MembershipHost {
   std::map<uint32_t, Migration> _migrations;
   std::optional<Migration> repair_for(uint32_t bucket) const;
   void end_repairs();
+  std::optional<Migration> adoption_for(uint32_t bucket) const;
+  void watch_heirs();
+  // Step 7: buckets whose heir's data directory is ours: the step and the
+  // tick of the node we first saw it at.
+  struct Heir {
+    uint64_t step = 0;
+    Tick since = 0;
+  };
+  std::map<uint32_t, Heir> _heirs;
   // Step 6: buckets whose copy here is void, with the step their repair was
   // first seen at by a scan (the table fed).
   std::map<uint32_t, std::optional<uint64_t>> _repairs;

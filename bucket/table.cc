@@ -86,7 +86,7 @@ void BucketTable::apply(Slot slot, const Effect& effect, const MembershipState& 
     case Effect::Kind::departed:
       _unreachable.erase(effect.id);
       if (_distributor.is_eligible(effect.id)) _distributor.withdraw(effect.id);
-      remove_member(slot, effect.id, false);
+      remove_member(slot, effect.id, effect.nonce.data_dir, false);
       break;
     case Effect::Kind::unreachable: {
       // Every migration in flight is void from here: a growth may have
@@ -104,7 +104,7 @@ void BucketTable::apply(Slot slot, const Effect& effect, const MembershipState& 
       }
       _unreachable.insert(effect.id);
       if (_distributor.is_eligible(effect.id)) _distributor.withdraw(effect.id);
-      remove_member(slot, effect.id, true);
+      remove_member(slot, effect.id, state.member(effect.id)->nonce.data_dir, true);
       for (uint32_t b : moving) {
         CurrentGovernment bumped = _current[b];
         bumped.step++;
@@ -135,8 +135,10 @@ void BucketTable::apply(Slot slot, const Effect& effect, const MembershipState& 
 
 // A departure (or an unreachable mark: only where another member survives)
 // shrinks every current government the participant is in; the next member in
-// government order leads where it led (the usurper).
-void BucketTable::remove_member(Slot slot, ParticipantId id, bool keep_where_alone) {
+// government order leads where it led (the usurper). A government left with
+// one member names the removed one its heir (the header).
+void BucketTable::remove_member(Slot slot, ParticipantId id, uint64_t data_dir,
+                                bool keep_where_alone) {
   for (uint32_t b = 0; b < buckets(); b++) {
     const CurrentGovernment& current = _current[b];
     if (!has(current.replicas, id)) continue;
@@ -150,6 +152,11 @@ void BucketTable::remove_member(Slot slot, ParticipantId id, bool keep_where_alo
     // the positions committed meanwhile (found by phaser-churn, seed 4).
     shrunk.step++;
     shrunk.replicas.erase(std::find(shrunk.replicas.begin(), shrunk.replicas.end(), id));
+    COWORKER_ASSERT(!shrunk.replicas.empty() && current.heir == consensus::no_participant);
+    if (shrunk.replicas.size() == 1) {
+      shrunk.heir = id;
+      shrunk.heir_dir = data_dir;
+    }
     set_government(b, std::move(shrunk));
   }
 }
@@ -220,6 +227,7 @@ uint64_t BucketTable::digest() const {
     const CurrentGovernment& current = _current[b];
     hash = mix(mix(hash, current.step), current.slot);
     for (ParticipantId id : current.replicas) hash = mix(hash, id);
+    hash = mix(mix(hash, current.heir), current.heir_dir);
   }
   for (ParticipantId id : _unreachable) hash = mix(hash, id);
   return hash;
@@ -231,6 +239,8 @@ void BucketTable::encode(consensus::Writer& writer) const {
     writer.u64(government.step);
     writer.u64(government.slot);
     writer.ids(government.replicas);
+    writer.u64(government.heir);
+    writer.u64(government.heir_dir);
   }
   writer.ids(std::vector<ParticipantId>(_unreachable.begin(), _unreachable.end()));
   writer.u64(_acks_confirmed);
@@ -245,7 +255,10 @@ bool BucketTable::decode(consensus::Reader& reader) {
     government.step = reader.u64();
     government.slot = reader.u64();
     government.replicas = reader.ids();
+    government.heir = reader.u64();
+    government.heir_dir = reader.u64();
     if (!reader.ok() || !distinct(government.replicas)) return false;
+    if (government.heir != consensus::no_participant && government.replicas.size() != 1) return false;
   }
   const std::vector<ParticipantId> unreachable = reader.ids();
   const uint64_t confirmed = reader.u64();
@@ -270,6 +283,9 @@ void BucketTable::check_invariants() const {
   COWORKER_ASSERT(_current.size() == _distributor.buckets());
   for (const CurrentGovernment& government : _current) {
     COWORKER_ASSERT(distinct(government.replicas));
+    if (government.heir != consensus::no_participant) {
+      COWORKER_ASSERT(government.replicas.size() == 1 && government.replicas[0] != government.heir);
+    }
   }
   for (ParticipantId id : _unreachable) COWORKER_ASSERT(!_distributor.is_eligible(id));
 }

@@ -10,10 +10,10 @@
 //   targets   the Distributor (bucket/distributor.h), fed in slot order:
 //             an arrival or a return admits, a leave, departure or
 //             unreachable mark withdraws;
-//   current   per bucket {step, slot, replicas}: the last government a
-//             migration ack confirmed, minus participants departed at later
-//             slots, and minus an unreachable one wherever another member
-//             survives; step counts every change (confirmed acks and those
+//   current   per bucket {step, slot, replicas, heir}: the last government
+//             a migration ack confirmed, minus participants departed at
+//             later slots, and minus an unreachable one wherever another
+//             member survives; step counts every change (confirmed acks and those
 //             removals, and an unreachable mark moves the step of every
 //             bucket not at its target too: it voids the migrations in
 //             flight, whose newcomers may include the marked member), so an
@@ -23,6 +23,14 @@
 //             drops or reorders members, else the current government
 //             expanded by the newcomers (growth, relocation), after which
 //             the target follows as a shrink/abdication.
+//   heir      a government left with one member by a removal (departure,
+//             unreachable mark) names the removed member and its data
+//             directory, until an ack confirms a government of the bucket:
+//             till then its sole member commits nothing (phaser.h step 4),
+//             so the heir's copy holds every committed position, and the
+//             participant holding that directory may adopt the bucket from
+//             it when the sole member cannot confirm (its copy void, or it
+//             is down: membership_host.h step 7).
 //
 // Acks. An ack {bucket, step, government} confirms `government` when the
 // bucket's step is still `step` at its slot and every participant it names
@@ -54,6 +62,10 @@ struct CurrentGovernment {
   uint64_t step = 0;                    // government changes so far (acks and removals)
   Slot slot = 0;                        // the membership slot it is current as of
   std::vector<ParticipantId> replicas;  // leader first, then the usurper order
+  // The member whose removal left `replicas` alone, with the data directory
+  // it arrived with: set until an ack confirms a government (0: none).
+  ParticipantId heir = no_participant;
+  uint64_t heir_dir = 0;
   ParticipantId leader() const { return replicas.empty() ? no_participant : replicas[0]; }
   friend bool operator==(const CurrentGovernment&, const CurrentGovernment&) = default;
 };
@@ -108,7 +120,7 @@ class BucketTable final : public consensus::MembershipApplication {
 
  private:
   void set_government(uint32_t bucket, CurrentGovernment government);
-  void remove_member(Slot slot, ParticipantId id, bool keep_where_alone);
+  void remove_member(Slot slot, ParticipantId id, uint64_t data_dir, bool keep_where_alone);
   void count(const std::vector<ParticipantId>& replicas, int delta);
 
   Distributor _distributor;

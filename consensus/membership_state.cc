@@ -205,6 +205,7 @@ Effect MembershipState::depart(ParticipantId id, const GovernmentView& view) {
     effect.converted = true;
     return effect;
   }
+  effect.nonce = it->second.nonce;  // the heir's directory (bucket/table.h)
   _members.erase(it);
   effect.kind = Effect::Kind::departed;
   COWORKER_ASSERT(!is_member(id));

@@ -63,7 +63,7 @@ struct Effect {
     retried,      // id: the arrival this nonce got before (decided once)
     refused,      // nonce, reason
     leaving,      // id
-    departed,     // id
+    departed,     // id, nonce (the one it arrived with)
     unreachable,  // id (converted: a depart of a last survivor)
     returned,     // id
     acks,         // acks: for the application
@@ -137,7 +137,7 @@ class MembershipState {
 
   // Snapshot form: a fixed header (magic, slot, chain) that any reader of a
   // snapshot can check, then the body.
-  static constexpr char magic[9] = "cwmembr1";
+  static constexpr char magic[9] = "cwmembr2";  // 2: the table's heirs
   void encode(Writer& writer) const;
   static std::optional<MembershipState> decode(Reader& reader);
   struct Header {

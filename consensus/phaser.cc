@@ -472,6 +472,7 @@ void Phaser::maybe_start_write(PhaserOutput& out) {
 void Phaser::maybe_commit(PhaserOutput& out) {
   if (!_in_flight || !_in_flight->own_durable) return;
   if (!all_others_in(_in_flight->acked)) return;
+  if (_government.heir != no_participant) return;  // step 4: alone, not yet confirmed
   commit_in_flight(out);
   maybe_start_write(out);
 }

@@ -41,7 +41,11 @@
 //      out and grown back, never served.
 //   4. Commit needs the leader's own copy durable and an ack from every other
 //      member of the current government; a member that departs is dropped
-//      from the count and the write is resent to the rest.
+//      from the count and the write is resent to the rest. A government a
+//      removal left with one member (Government::heir set) commits nothing
+//      until an ack confirms it (a bump, or a growth): until then the
+//      removed member's copy holds every committed position, and may be
+//      adopted if ours cannot confirm (bucket/membership_host.h step 7).
 //   5. Leadership start (boot, restart, usurp): re-propose the register under
 //      the new promise with the same positions (or, without a register, an
 //      empty write carrying the commit of the last position), persisting it
@@ -213,6 +217,9 @@ struct Government {
   // starts (the previous leader, still a member, may hold a read lease:
   // bucket/membership_host.h step 3).
   uint64_t start_wait = 0;
+  // A government left with one member by a removal, not yet confirmed by an
+  // ack: the removed member (step 4: nothing commits meanwhile).
+  ParticipantId heir = no_participant;
   ParticipantId leader() const { return replicas.empty() ? no_participant : replicas[0]; }
   bool contains(ParticipantId id) const;
 };

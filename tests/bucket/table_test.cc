@@ -191,6 +191,64 @@ TEST_CASE("table: departures of a whole government leave its last survivor, mark
   for (uint32_t b = 0; b < 8; b++) CHECK(log.table.current(b).replicas.size() == 2);
 }
 
+TEST_CASE("table: a government a removal leaves alone names its heir until an ack confirms one") {
+  Log log(8, 3);
+  for (uint64_t dir = 1; dir <= 3; dir++) log.arrive(dir);
+  log.settle();
+  log.apply(consensus::Depart{1});
+  for (uint32_t b = 0; b < 8; b++) CHECK(log.table.current(b).heir == consensus::no_participant);
+  // Participant 2 gives up its id (repair at boot) and arrives anew before
+  // the old id departs: the heir is still the directory the old id had.
+  const ParticipantId anew =
+      log.apply(consensus::Arrive{"h", {2, 2}, {7, log.table.buckets(), log.table.replicas()}}).id;
+  log.apply(consensus::Depart{2});
+  for (uint32_t b = 0; b < 8; b++) {
+    const CurrentGovernment& current = log.table.current(b);
+    CHECK(current.replicas == std::vector<ParticipantId>{3});
+    CHECK(current.heir == 2);
+    CHECK(current.heir_dir == 2);
+  }
+  consensus::Writer writer;
+  log.table.encode(writer);
+  BucketTable copy(8, 3);
+  consensus::Reader reader(writer.data());
+  REQUIRE(copy.decode(reader));
+  CHECK(copy.current(0) == log.table.current(0));
+  CHECK(copy.digest() == log.table.digest());
+  // An unreachable mark elsewhere moves the step of buckets not at their
+  // target; the heir stays.
+  const ParticipantId other = log.arrive(4);
+  log.apply(consensus::Unreachable{other});
+  CHECK(log.table.current(0).heir == 2);
+  // The sole member confirms bucket 0 (a bump); the heir's directory adopts
+  // bucket 1 (an ack naming its holder alone). Both end the heir.
+  const uint64_t step0 = log.table.current(0).step;
+  const uint64_t step1 = log.table.current(1).step;
+  log.apply(consensus::Acks{{MigrationAck{0, step0, {3}}, MigrationAck{1, step1, {anew}}}});
+  CHECK(log.table.current(0).replicas == std::vector<ParticipantId>{3});
+  CHECK(log.table.current(0).heir == consensus::no_participant);
+  CHECK(log.table.current(1).replicas == std::vector<ParticipantId>{anew});
+  CHECK(log.table.current(1).heir == consensus::no_participant);
+  CHECK(log.table.current(2).heir == 2);
+}
+
+TEST_CASE("table: an unreachable mark that leaves a government alone names the marked member") {
+  Log log(8, 3);
+  for (uint64_t dir = 1; dir <= 2; dir++) log.arrive(dir);
+  log.settle();
+  log.apply(consensus::Unreachable{2});
+  for (uint32_t b = 0; b < 8; b++) {
+    CHECK(log.table.current(b).replicas == std::vector<ParticipantId>{1});
+    CHECK(log.table.current(b).heir == 2);
+    CHECK(log.table.current(b).heir_dir == 2);
+  }
+  // Its own last copy is kept where it is alone, naming no heir.
+  Log alone(8, 3);
+  alone.arrive(1);
+  alone.apply(consensus::Unreachable{1});
+  CHECK(alone.table.current(0).heir == consensus::no_participant);
+}
+
 TEST_CASE("table: a leaver leaves every target at once and holds nothing after the steps") {
   Log log;
   for (uint64_t i = 1; i <= 4; i++) log.arrive(i);

@@ -297,6 +297,31 @@ TEST_CASE("phaser: departure of a replica: the write in flight commits with the 
   CHECK(outcome_of(c, 1) == Outcome::appended);
 }
 
+TEST_CASE("phaser: a government a removal left alone commits nothing until an ack confirms it") {
+  Cluster c({1, 2});
+  c.govern({1, 2}, 5);
+  c.settle();
+  c.crash(2);
+  c.append(1, 1, {message(7, 1, "x")});
+  c.settle();
+  CHECK(!c.reply_for(1));
+  // 2 departs: 1 is alone, 2 its heir. The write is durable on 1 alone and
+  // stays uncommitted: 2's copy must keep holding every committed position.
+  Government alone{9, {1}, 1};
+  alone.heir = 2;
+  auto out = c.phaser(1).on_government(alone);
+  CHECK(out.reply.empty());
+  for (auto& p : out.persist) c.node(1).unflushed.push_back(p);
+  c.settle();
+  CHECK(!c.reply_for(1));
+  CHECK(c.phaser(1).commit_end() == 0);
+  // The bump decided: the same government at the next step, no heir.
+  c.confirm({1}, 10, 2);
+  c.settle();
+  CHECK(outcome_of(c, 1) == Outcome::appended);
+  CHECK(c.phaser(1).commit_end() == 1);
+}
+
 TEST_CASE("phaser: restart: the leader comes back with a bumped counter and its register") {
   Cluster c({1, 2, 3});
   c.govern({1, 2, 3}, 5);

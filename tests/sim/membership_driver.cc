@@ -220,11 +220,17 @@ void MembershipDriver::maybe_damage(ParticipantId host) {
 // A host whose id was departed while it was down arrives anew offering its
 // old copies (DESIGN §5): once per seed, one of them holds a committed write
 // no client sent (disk.h plant_write). Verified prefixes must drop that copy
-// before its host serves the bucket (PhaserChecker::planted).
+// before its host serves the bucket (PhaserChecker::planted). Not where the
+// reference names the host's data directory a bucket's heir: an adoption
+// takes the heir's copy as the log (bucket/table.h), with nothing left to
+// compare it with — an honest copy's committed positions are the log's,
+// and the plant is a divergence beyond that.
 void MembershipDriver::maybe_plant(ParticipantId host) {
   if (_swarm.membership.plant_per_mille == 0 || _planted || _sim.phasers() == nullptr) return;
-  const ParticipantId id = _sim.node(host).disk().image().membership.identity.id;
+  const consensus::Identity& identity = _sim.node(host).disk().image().membership.identity;
+  const ParticipantId id = identity.id;
   if (id == consensus::no_participant || _sim.membership()->state().member(id) != nullptr) return;
+  if (_sim.membership()->reference().heir_dir(identity.data_dir)) return;
   if (!_prng.chance_per_mille(_swarm.membership.plant_per_mille)) return;
   const std::optional<Disk::Planted> planted = _sim.node(host).disk().plant_write();
   if (!planted) return;

@@ -44,7 +44,8 @@ void MembershipReference::start(const consensus::MembershipState& state,
   }
   for (uint32_t b = 0; b < buckets(); b++) {
     const bucket::CurrentGovernment& current = table.current(b);
-    _governments[b] = Government{current.step, current.slot, current.replicas};
+    _governments[b] = Government{current.step, current.slot, current.replicas, current.heir,
+                                 current.heir_dir};
   }
 }
 
@@ -67,8 +68,9 @@ void MembershipReference::fold(Slot slot, const std::optional<consensus::Members
               }
               return;
             }
+            const uint64_t dir = it->second.nonce.data_dir;
             _members.erase(it);
-            leave_governments(slot, depart.id, false);
+            leave_governments(slot, depart.id, dir, false);
           },
           [&](const consensus::Unreachable& unreachable) {  // rule 4
             auto it = _members.find(unreachable.id);
@@ -95,7 +97,10 @@ void MembershipReference::fold(Slot slot, const std::optional<consensus::Members
                 valid = valid && it != _members.end() &&
                         it->second.status != MemberStatus::unreachable;
               }
-              if (valid) _governments[ack.bucket] = Government{ack.step + 1, slot, ack.government};
+              if (!valid) continue;
+              const Government& before = _governments[ack.bucket];
+              if (before.heir != 0 && !contains(ack.government, before.replicas[0])) _adoptions++;
+              _governments[ack.bucket] = Government{ack.step + 1, slot, ack.government};
             }
           },
           [&](const consensus::Reconfigure&) {},
@@ -124,7 +129,8 @@ void MembershipReference::arrive(Slot slot, const consensus::Arrive& a) {
 
 // Rule 4 (and rule 3's conversion).
 void MembershipReference::mark(Slot slot, ParticipantId id, const Targets& target_before) {
-  _members.at(id).status = MemberStatus::unreachable;
+  Member& member = _members.at(id);
+  member.status = MemberStatus::unreachable;
   for (uint32_t b = 0; b < buckets(); b++) {
     Government& g = _governments[b];
     if (!contains(g.replicas, id) && g.replicas != target_before(b)) {
@@ -132,16 +138,26 @@ void MembershipReference::mark(Slot slot, ParticipantId id, const Targets& targe
       g.slot = slot;
     }
   }
-  leave_governments(slot, id, true);
+  leave_governments(slot, id, member.nonce.data_dir, true);
 }
 
-void MembershipReference::leave_governments(Slot slot, ParticipantId id, bool keep_where_alone) {
+void MembershipReference::leave_governments(Slot slot, ParticipantId id, uint64_t dir,
+                                            bool keep_where_alone) {
   for (Government& g : _governments) {
     if (!contains(g.replicas, id) || (keep_where_alone && g.replicas.size() == 1)) continue;
     g.replicas.erase(std::find(g.replicas.begin(), g.replicas.end(), id));
     g.step++;
     g.slot = slot;
+    if (g.replicas.size() == 1) {  // rule 8
+      g.heir = id;
+      g.heir_dir = dir;
+    }
   }
+}
+
+bool MembershipReference::heir_dir(uint64_t dir) const {
+  return std::any_of(_governments.begin(), _governments.end(),
+                     [&](const Government& g) { return g.heir != 0 && g.heir_dir == dir; });
 }
 
 bool MembershipReference::alone_somewhere(ParticipantId id) const {
@@ -169,6 +185,10 @@ std::optional<std::string> MembershipReference::agree(const consensus::Membershi
   for (uint32_t b = 0; b < buckets(); b++) {
     const bucket::CurrentGovernment& current = table.current(b);
     const Government& ref = _governments[b];
+    if (current.heir != ref.heir || current.heir_dir != ref.heir_dir) {
+      return fmt::format("bucket {}'s heir is {} (directory {:#x}), the log's {} ({:#x})", b,
+                         current.heir, current.heir_dir, ref.heir, ref.heir_dir);
+    }
     if (current.step != ref.step || current.replicas != ref.replicas || current.slot != ref.slot) {
       return fmt::format("bucket {} is at step {} with {} as of slot {}, the log's step {} with "
                          "{} as of slot {}",

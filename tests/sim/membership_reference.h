@@ -26,6 +26,12 @@
 //      at the next step — when the bucket's step is still the ack's and it
 //      names distinct members, none marked; otherwise it is void.
 //   7. Anything else (a noop, a reconfiguration) changes nothing here.
+//   8. Heirs (bucket/table.h): a removal by rule 3 or 4 that leaves a
+//      government one member names the removed member and the data
+//      directory it arrived with; the next confirmed ack of that bucket
+//      (rule 6) ends it. Only the heir's directory matters to the
+//      checkers: the simulator plants no write in a copy its host may
+//      adopt (membership_driver.cc maybe_plant).
 // Targets are the distributor's choice (bucket/distributor.h); the
 // reference takes them from the table only where rule 4 needs them, and the
 // checker checks them by their own rules (check_targets).
@@ -61,6 +67,8 @@ class MembershipReference {
     uint64_t step = 0;
     Slot slot = 0;  // of its last change
     std::vector<ParticipantId> replicas;
+    ParticipantId heir = 0;  // rule 8 (0: none)
+    uint64_t heir_dir = 0;
   };
   using Targets = std::function<std::vector<ParticipantId>(uint32_t bucket)>;
 
@@ -82,19 +90,25 @@ class MembershipReference {
                                    const bucket::BucketTable& table) const;
 
   const std::map<ParticipantId, Member>& members() const { return _members; }
+  // Rule 8: whether some bucket's heir arrived with data directory `dir`.
+  bool heir_dir(uint64_t dir) const;
+  // Rule 8: acks confirmed while a heir was set that left its sole member
+  // out (adoptions, as the simulator's summary counts them).
+  uint64_t adoptions() const { return _adoptions; }
   const Government& government(uint32_t bucket) const { return _governments.at(bucket); }
   uint32_t buckets() const { return static_cast<uint32_t>(_governments.size()); }
 
  private:
   void arrive(Slot slot, const consensus::Arrive& arrive);
   void mark(Slot slot, ParticipantId id, const Targets& target_before);
-  void leave_governments(Slot slot, ParticipantId id, bool keep_where_alone);
+  void leave_governments(Slot slot, ParticipantId id, uint64_t dir, bool keep_where_alone);
   bool alone_somewhere(ParticipantId id) const;
 
   std::optional<consensus::ClusterParams> _params;
   std::map<ParticipantId, Member> _members;
   std::map<uint64_t, uint64_t> _incarnations;  // data directory -> highest arrived
   std::vector<Government> _governments;
+  uint64_t _adoptions = 0;
 };
 
 }  // namespace coworker::sim

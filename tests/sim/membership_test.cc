@@ -327,6 +327,10 @@ TEST_CASE("membership: seeds that once failed run clean") {
                                        // proven round that held no register: the round kept
                                        // the register before it (the long run, 2026-12-06)
       {"phaser-rolling", 2035370498},  // the same, a payload flip (one record, attributed)
+      {"phaser-repair", 1166},         // a void last copy: its heir adopts the bucket
+      {"phaser-repair", 3006027069},   // (PROTOCOL "Heirs"; 503 forever before)
+      {"phaser-repair", 145460780},
+      {"phaser-repair", 145469783},    // a stale ack of the copy's life before the damage
   };
   for (const Case& c : cases) {
     const Family* family = find_family(c.family);

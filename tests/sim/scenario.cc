@@ -588,10 +588,11 @@ SeedResult play(uint64_t seed, const Family& family, bool verbose) {
                 counts.acks_confirmed, counts.acks_void, counts.reconfigurations);
     trace.note(sim.now(),
                fmt::format("arrivals={} retried={} departures={} marks={} returns={} leaves={} "
-                           "reconfigurations={} acks={} void_acks={}",
+                           "reconfigurations={} acks={} void_acks={} adoptions={}",
                            counts.arrivals, counts.retried, counts.departures, counts.marks,
                            counts.returns, counts.leaves, counts.reconfigurations,
-                           counts.acks_confirmed, counts.acks_void));
+                           counts.acks_confirmed, counts.acks_void,
+                           membership->reference().adoptions()));
     const bucket::BucketTable& table = membership->table();
     uint32_t at_target = 0;
     for (uint32_t b = 0; b < table.buckets(); b++) {
