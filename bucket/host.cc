@@ -22,6 +22,11 @@ BucketHost::BucketHost(ParticipantId self, Phaser::Config base, uint32_t counter
       _counter(counter) {
   COWORKER_ASSERT(self != consensus::no_participant);
   _base.self = self;
+  // Step 6: this boot's number, durable before any effect leaves.
+  COWORKER_ASSERT(_counter < std::numeric_limits<uint32_t>::max());
+  _counter++;
+  _base.boot = _counter;
+  _floor = std::max(_floor, _storage.stage_counter(_counter));
 }
 
 Phaser& BucketHost::phaser_for(uint32_t bucket) {

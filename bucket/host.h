@@ -35,6 +35,11 @@
 //      starts no leadership at all: its repair is a shrink
 //      (membership_host.h step 6).
 //
+//   6. boot: the constructor bumps the counter and stages it, and holds
+//      every effect until it is durable; its value is the phasers' boot
+//      (Phaser::Config::boot, the first half of a copy's life, phaser.h
+//      step 9h), so no two boots that sent anything share one.
+//
 // Governments come from the membership host (membership_host.h), which
 // feeds only a caught-up view; appends from the client layer; messages from
 // peers; ticks from the core's timer.

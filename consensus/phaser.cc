@@ -600,6 +600,7 @@ void Phaser::mark_for_repair(PhaserOutput& out) {
 // What a reset (9f) and a repair (9g) drop: the whole copy, the promise kept.
 void Phaser::drop_copy() {
   COWORKER_ASSERT(_role == Role::follower);
+  _resets++;  // 9h: a new life
   _offered = false;
   _commit_end = 0;
   _last_commit = CommitMark{};
@@ -871,6 +872,19 @@ void Phaser::advance(Newcomer& n, PhaserOutput& out) {
   if (_in_flight) out.send.push_back(PhaserSend{n.id, _in_flight->write});
 }
 
+// A joined newcomer behind: one write behind, the Catchup of that write was
+// lost; further (9h: a newer life of its copy), a fetch as in 9b.
+void Phaser::stream_joined(Newcomer& n, PhaserOutput& out) {
+  COWORKER_ASSERT(n.joined);
+  if (!n.end || n.fetching || n.offer || *n.end >= _commit_end) return;
+  if (*n.end >= _last_commit_first) {
+    send_catchup(n.id, {_last_written}, out);
+    return;
+  }
+  n.fetching = *n.end;
+  out.fetch.push_back(Fetch{n.id, *n.end, _config.chunk_bytes});
+}
+
 // 9f: a Catchup whose first write holds the offer's last position, for the
 // newcomer to compare; or, above our commit end, the discard.
 void Phaser::verify_offer(Newcomer& n, PhaserOutput& out) {
@@ -887,10 +901,11 @@ void Phaser::verify_offer(Newcomer& n, PhaserOutput& out) {
 
 // 9b: an answer to a fetch from an end the newcomer has acked past since
 // (its ack crossed the read) would stream what it holds: read again from
-// its end instead. (A fetch for an offer, 9f, moves no end.)
+// its end instead. (A fetch for an offer, 9f, moves no end.) 9h: one for a
+// newcomer restarted from a probe since (a newer life) is dropped.
 bool Phaser::fetch_stale(Newcomer& n, PhaserOutput& out) {
   COWORKER_ASSERT(n.fetching.has_value());
-  const bool stale = !n.offer && n.end && *n.end > *n.fetching;
+  const bool stale = !n.offer && (!n.end || *n.end > *n.fetching);
   n.fetching.reset();
   if (stale && !n.joined) advance(n, out);
   return stale;
@@ -929,6 +944,25 @@ PhaserOutput Phaser::on_fetch_retained(ParticipantId to) {
 void Phaser::on_catchup_ack(const CatchupAck& ack, PhaserOutput& out) {
   Newcomer* n = newcomer(ack.from);
   if (n == nullptr || _role != Role::leading || ack.promise != _leading_promise) return;
+  // 9h: an older life's ack is an old packet. A newer life's starts a
+  // newcomer not yet joined over from a probe; a joined one (its acks
+  // still count in every commit) believes that life's word and is
+  // streamed what it lacks.
+  if (n->life && ack.life < *n->life) return;
+  const bool newer = n->life && ack.life > *n->life;
+  n->life = ack.life;
+  if (newer && !n->joined) {
+    n->offer.reset();  // (a fetch still out is dropped when it answers)
+    n->end.reset();
+    send_catchup(n->id, {}, out);
+    return;
+  }
+  if (newer && !ack.offer) {  // joined: its holdings now (an offer is verified as ever)
+    n->offer.reset();
+    n->end = ack.end;
+    stream_joined(*n, out);
+    return;
+  }
   if (ack.offer) {
     // 9f: believe nothing of it until compared (a confused peer's offer,
     // not ending where it claims, is dropped).
@@ -957,10 +991,7 @@ void Phaser::tick_growth(PhaserOutput& out) {
     } else if (!n.end) {
       send_catchup(n.id, {}, out);  // the probe again
     } else if (n.joined) {
-      // Joined one write behind and the Catchup of that write was lost.
-      if (*n.end < _commit_end && *n.end >= _last_commit_first) {
-        send_catchup(n.id, {_last_written}, out);
-      }
+      stream_joined(n, out);
     } else if (!n.fetching) {
       advance(n, out);  // the chunk or its ack was lost: read it again
     }
@@ -983,6 +1014,7 @@ void Phaser::end_repair(const Promise& leader, PhaserOutput& out) {
   COWORKER_ASSERT(_repairing && _role == Role::follower);
   COWORKER_ASSERT(_commit_end == 0 && _register == nullptr && !_offered);
   _repairing = false;
+  _resets++;  // 9h: a new life
   _promise = std::max(_promise, leader);
   _commit_ticket = persist(ResetRecord{_promise}, out);
 }
@@ -1012,7 +1044,8 @@ bool Phaser::compare_offer(const Write& write, PhaserOutput& out) {
 }
 
 CatchupAck Phaser::catchup_ack(const Promise& promise) const {
-  CatchupAck ack{_config.bucket, promise, _commit_end, _config.self, std::nullopt};
+  CatchupAck ack{_config.bucket, promise, _commit_end, _config.self, std::nullopt,
+                 CopyLife{_config.boot, _resets}};
   if (_offered) ack.offer = _last_filled;
   return ack;
 }

@@ -177,6 +177,22 @@
 //           most the acclimating leader's (a leader serves under the
 //           highest promise of its bucket's governments so far), and while
 //           void it acked nothing it could have broken.
+//        h. What the leader believes of a newcomer comes from acks, which
+//           the network may delay past a restart or a reset of the copy:
+//           an ack of the copy's life before its damage would make the
+//           leader believe an end the copy no longer holds (it stops at
+//           the gap; the growth stalls). Each CatchupAck names its copy's
+//           life (CopyLife: the host's boot, and the copy's resets and
+//           repairs in it). The leader ignores an ack of an older life
+//           than one it heard; an ack of a newer life starts a newcomer
+//           not yet joined over from a probe (belief dropped, offer and
+//           fetch forgotten). A joined newcomer stays joined (un-joining
+//           it could let the ack be decided without it): the leader
+//           believes the newer life's holdings (an offer is verified as
+//           in f) and streams it what it lacks, as in b; its acks keep
+//           counting in every commit meanwhile. A void copy says
+//           nothing (it acks nothing): its host's repair voids the
+//           growth instead (step 9g).
 //      Why it is safe: the ack is proposed only when the newcomers hold
 //      every committed position, and every later commit includes them
 //      until the ack is decided or can never be. A restart loses the joint
@@ -274,6 +290,9 @@ class Phaser {
     // replica applies the expiry the committed writes carry, whatever its own
     // setting.
     uint64_t connection_expiry_ms = 24ull * 3600 * 1000;
+    // Step 9h: the host's boot, a counter durable before any ack of this
+    // boot leaves (bucket/host.h), the first half of the copy's life.
+    uint32_t boot = 0;
   };
 
   enum class Role : uint8_t { follower, starting, leading };
@@ -375,6 +394,7 @@ class Phaser {
     ParticipantId id = no_participant;
     std::optional<Position> end;  // acked: it holds every committed position before
     std::optional<CommitMark> offer;  // 9f: its copy, to verify before believing more
+    std::optional<CopyLife> life;     // 9h: the newest life its acks spoke of
     // A Fetch is out, from this position (step 9b: one at a time).
     std::optional<Position> fetching;
     bool joined = false;          // in the joint set
@@ -394,6 +414,7 @@ class Phaser {
                            PhaserOutput& out);
   void on_catchup_ack(const CatchupAck& ack, PhaserOutput& out);
   void advance(Newcomer& newcomer, PhaserOutput& out);
+  void stream_joined(Newcomer& newcomer, PhaserOutput& out);
   bool fetch_stale(Newcomer& newcomer, PhaserOutput& out);
   void verify_offer(Newcomer& newcomer, PhaserOutput& out);
   bool compare_offer(const Write& write, PhaserOutput& out);
@@ -460,6 +481,8 @@ class Phaser {
   bool _offered = false;
   // Step 9g: the copy is void (a RepairRecord), until a leader's Catchup.
   bool _repairing = false;
+  // Step 9h: resets and repairs of the copy in this boot.
+  uint32_t _resets = 0;
   // The promise of the last leader whose Catchup or CatchupSnapshot we took
   // (step 9e): it is acclimating us, whatever our own view of the
   // government says (a returning member's may still list us), so a gap in

@@ -207,6 +207,8 @@ void write_body(Writer& out, const CatchupAck& m) {
   out.u64(m.end);
   out.u64(m.from);
   write_optional_mark(out, m.offer);
+  out.u32(m.life.boot);
+  out.u32(m.life.resets);
 }
 void read_body(Reader& in, CatchupAck& m) {
   m.bucket = in.u32();
@@ -214,6 +216,8 @@ void read_body(Reader& in, CatchupAck& m) {
   m.end = in.u64();
   m.from = in.u64();
   m.offer = read_optional_mark(in);
+  m.life.boot = in.u32();
+  m.life.resets = in.u32();
   if (in.ok() && m.offer && m.offer->end != m.end) in.fail("bad value");
 }
 

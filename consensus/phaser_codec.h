@@ -65,7 +65,8 @@ namespace coworker::consensus {
 // 5 (2026-12-06): a write carries its prior, the checksum of the newest
 // write with entries below it (checksums chain).
 // 6 (2026-12-06): the repair record (per-bucket repair, phaser.h step 9g).
-constexpr uint8_t phaser_format_version = 6;
+// 7 (2026-12-06): a CatchupAck names its copy's life (phaser.h step 9h).
+constexpr uint8_t phaser_format_version = 7;
 
 // Top level: the version byte, the tag, the fields.
 void encode(Writer& out, const PhaserMessage& message);

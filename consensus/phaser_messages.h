@@ -124,12 +124,23 @@ struct Catchup {
 // — or, with `offer` (step 9f), a copy not yet compared with a leader's:
 // it claims positions up to `end`, its newest write with entries being
 // `offer` (offer->end == end), and the leader believes nothing of it.
+// Which state of a newcomer's copy an ack speaks of (phaser.h step 9h):
+// the host's boot (a counter it made durable before any ack of that boot)
+// and the resets and repairs of the copy in that boot. Later lives compare
+// higher; an ack of an earlier life is an old packet.
+struct CopyLife {
+  uint32_t boot = 0;
+  uint32_t resets = 0;
+  friend auto operator<=>(const CopyLife&, const CopyLife&) = default;
+};
+
 struct CatchupAck {
   uint32_t bucket = 0;
   Promise promise;  // the Catchup's
   Position end = 0;
   ParticipantId from = no_participant;
   std::optional<CommitMark> offer;
+  CopyLife life;
 };
 
 // A bucket's committed state as of its commit end, without entries: what a

@@ -73,7 +73,9 @@ std::vector<Write> values(const std::vector<WritePtr>& writes) {
 auto fields(const Catchup& x) {
   return std::make_tuple(x.bucket, x.promise, values(x.writes), x.discard);
 }
-auto fields(const CatchupAck& x) { return std::tie(x.bucket, x.promise, x.end, x.from, x.offer); }
+auto fields(const CatchupAck& x) {
+  return std::tie(x.bucket, x.promise, x.end, x.from, x.offer, x.life);
+}
 auto fields(const CommittedState& x) {  // the table, not the pointer
   return std::tie(x.promise, x.commit_end, x.last_commit, x.last_commit_first, x.last_filled,
                   *x.dedup);
@@ -317,7 +319,7 @@ PhaserMessage Gen::phaser_message() {
       return Catchup{u32(), promise(), std::move(writes), discard};
     }
     case 5: {
-      CatchupAck ack{u32(), promise(), u64(), u64(), std::nullopt};
+      CatchupAck ack{u32(), promise(), u64(), u64(), std::nullopt, CopyLife{u32(), u32()}};
       if (boolean()) ack.offer = CommitMark{ack.end, u64(), u32()};
       return ack;
     }
@@ -733,14 +735,14 @@ TEST_CASE("codec: fixed vectors pin the format") {
   CHECK(hex(encode(MembershipRecord{Identity{9, 2, 0, false, {"a:1"}, 7}})) ==
         "0202090200" "00" "01" "03613a31" "07");
   CHECK(hex(encode(PhaserRecord{CommitRecord{CommitMark{10, 2, 0x7f}, 8}})) ==
-        "06030a02" "7f000000" "08");
+        "07030a02" "7f000000" "08");
   // Phaser format 3 (issue 13: a write's times; issue 15: an entry's wrap),
   // 4 (issue 11: verified offers, the reset record).
-  // 5 (a write's prior), 6 (the repair record).
+  // 5 (a write's prior), 6 (the repair record), 7 (a CatchupAck's life).
   // A write: its checksum (computed independently) is CRC32C over prior,
   // first, time, expire_before and each entry's fields as little-endian u64s
   // and raw bytes (the wrap only when it is not 2^53).
-  CHECK(hex(encode(PhaserMessage{Nack{4, Promise{57, 2}, 3}})) == "060304390203");
+  CHECK(hex(encode(PhaserMessage{Nack{4, Promise{57, 2}, 3}})) == "070304390203");
   auto write = std::make_shared<Write>();
   *write = Write{7, Promise{57, 2}, 3, 5, 1000, 400,
                  {BucketEntry{"id", ConnectionId{1, 2}, 3, 3, "hi"}}, 0x01020304, 0,
@@ -748,7 +750,7 @@ TEST_CASE("codec: fixed vectors pin the format") {
   write->checksum = checksum_of(*write);
   CHECK(write->checksum == 0x1dfbd6e8);
   CHECK(hex(encode(PhaserMessage{WritePtr(write)})) ==
-        "0601" "07" "3902" "03" "05" "e807" "9003"         // fields, times
+        "0701" "07" "3902" "03" "05" "e807" "9003"         // fields, times
         "01" "026964" "01" "04" "0303" "026869"            // entry: counter 2 as 2*2
         "04030201" "e8d6fb1d" "0502" "efbeadde");          // prior, checksum, commit
   // The same entry of a connection with series_wrap 2^32: counter 2*2+1,
@@ -757,7 +759,7 @@ TEST_CASE("codec: fixed vectors pin the format") {
   write->checksum = checksum_of(*write);
   CHECK(write->checksum == 0x06900da0);
   CHECK(hex(encode(PhaserMessage{WritePtr(write)})) ==
-        "0601" "07" "3902" "03" "05" "e807" "9003"
+        "0701" "07" "3902" "03" "05" "e807" "9003"
         "01" "026964" "01" "05" "8080808010" "0303" "026869"
         "04030201" "a00d9006" "0502" "efbeadde");
   // A series at or above its wrap, and a wrap outside [2^32, 2^53), fail.
@@ -776,22 +778,25 @@ TEST_CASE("codec: fixed vectors pin the format") {
   auto empty = std::make_shared<Write>();
   empty->checksum = checksum_of(*empty);
   CHECK(hex(encode(PhaserMessage{WritePtr(empty)})) ==
-        "0601" "0000000000000000" "00000000" "aa36918a" "0000" "00000000");
+        "0701" "0000000000000000" "00000000" "aa36918a" "0000" "00000000");
   // The reset record (tag 5), a Catchup naming an offer to discard (after
   // its writes), a CatchupAck with an offer (after `from`).
-  CHECK(hex(encode(PhaserRecord{ResetRecord{Promise{57, 2}}})) == "0605" "3902");
+  CHECK(hex(encode(PhaserRecord{ResetRecord{Promise{57, 2}}})) == "0705" "3902");
   // 6: the repair record (tag 6).
-  CHECK(hex(encode(PhaserRecord{RepairRecord{Promise{57, 2}}})) == "0606" "3902");
+  CHECK(hex(encode(PhaserRecord{RepairRecord{Promise{57, 2}}})) == "0706" "3902");
   CHECK(hex(encode(PhaserMessage{Catchup{4, Promise{57, 2}, {}, CommitMark{9, 2, 0x7f}}})) ==
-        "0605" "04" "3902" "00" "01" "0902" "7f000000");
-  CHECK(hex(encode(PhaserMessage{CatchupAck{4, Promise{57, 2}, 9, 3, CommitMark{9, 2, 0x7f}}})) ==
-        "0606" "04" "3902" "09" "03" "01" "0902" "7f000000");
+        "0705" "04" "3902" "00" "01" "0902" "7f000000");
+  CHECK(hex(encode(PhaserMessage{CatchupAck{4, Promise{57, 2}, 9, 3, CommitMark{9, 2, 0x7f}, {}}})) ==
+        "0706" "04" "3902" "09" "03" "01" "0902" "7f000000" "00" "00");
+  // 7: the copy's life (boot, resets) after the offer.
+  CHECK(hex(encode(PhaserMessage{CatchupAck{4, Promise{57, 2}, 9, 3, std::nullopt, {5, 1}}})) ==
+        "0706" "04" "3902" "09" "03" "00" "05" "01");
   // An offer must end where the ack says it does.
-  std::string offer = encode(PhaserMessage{CatchupAck{4, Promise{57, 2}, 9, 3, CommitMark{9, 2, 0x7f}}});
-  offer[offer.size() - 6] = 8;
+  std::string offer = encode(PhaserMessage{CatchupAck{4, Promise{57, 2}, 9, 3, CommitMark{9, 2, 0x7f}, {}}});
+  offer[offer.size() - 8] = 8;
   CHECK(std::string_view(decode_phaser_message(offer).error) == "bad value");
-  // Formats 1 to 5 are refused, never misread.
-  for (char version : {'\x01', '\x02', '\x03', '\x04', '\x05'}) {
+  // Formats 1 to 6 are refused, never misread.
+  for (char version : {'\x01', '\x02', '\x03', '\x04', '\x05', '\x06'}) {
     CHECK(std::string_view(decode_phaser_message(std::string(1, version) + std::string("\x03\x04\x39\x02\x03", 5)).error) ==
           "bad version");
   }

@@ -1245,3 +1245,55 @@ TEST_CASE("phaser: repair: a void copy ends its repair at a probe, never at a ch
   CHECK(records_of<ResetRecord>(c, 3) == 1);
   CHECK(c.durable(3).promise == leader);
 }
+
+TEST_CASE("phaser: growth: an ack of the newcomer's earlier life is not believed (9h)") {
+  // The newcomer's copy lived before (it acked end 2, then was damaged and
+  // reset): that old ack, delayed, reaches the leader first. Believing it
+  // would stream from 2 to a copy holding nothing, which stops at the gap
+  // and acks 0 forever. Its own ack names a newer life: the leader starts
+  // it over from a probe and streams from 0.
+  Phaser::Config base;
+  base.boot = 2;
+  Cluster c({1, 2, 3, 4}, base);
+  commit_writes(c, 4);
+  REQUIRE(c.phaser(1).commit_end() == 4);
+  c.grow(1, 0, {4});
+  const Promise promise = c.phaser(1).promise();
+  c.network().push_front({4, 1, CatchupAck{0, promise, 2, 4, std::nullopt, CopyLife{1, 0}}});
+  settle_growth(c, 1, 0);
+  CHECK(c.phaser(1).growth_ready(0));
+  CHECK(c.committed(4) == c.committed(1));
+  CHECK(c.streamed(4) >= 4);
+  // The same old ack again, after the newer life's: ignored.
+  c.network().push_back({4, 1, CatchupAck{0, promise, 2, 4, std::nullopt, CopyLife{1, 0}}});
+  c.settle();
+  CHECK(c.phaser(1).growth_ready(0));
+}
+
+TEST_CASE("phaser: growth: a joined newcomer whose copy lives anew is streamed what it lacks (9h)") {
+  // The old ack is within one write: the newcomer joins on it. Its own ack
+  // (a newer life, end 0) says it holds nothing: it stays in every commit
+  // and is streamed from 0, not left at a gap.
+  Phaser::Config base;
+  base.boot = 2;
+  Cluster c({1, 2, 3, 4}, base);
+  commit_writes(c, 4);
+  c.grow(1, 0, {4});
+  const Promise promise = c.phaser(1).promise();
+  c.network().push_front({4, 1, CatchupAck{0, promise, 3, 4, std::nullopt, CopyLife{1, 0}}});
+  c.append(1, 50, {message(8, 1, "during")});
+  settle_growth(c, 1, 0);
+  CHECK(c.phaser(1).growth_ready(0));
+  // The write in flight meanwhile commits once the newcomer acks it (the
+  // resend reaches it at its commit end).
+  for (int t = 0; t < 12 && !c.reply_for(50); t++) {
+    c.tick(1);
+    c.settle();
+  }
+  CHECK(outcome_of(c, 50) == Outcome::appended);
+  for (int t = 0; t < 4; t++) {  // the trailing commit notice
+    c.tick(1);
+    c.settle();
+  }
+  CHECK(c.committed(4) == c.committed(1));
+}

@@ -331,6 +331,7 @@ TEST_CASE("membership: seeds that once failed run clean") {
       {"phaser-repair", 3006027069},   // (PROTOCOL "Heirs"; 503 forever before)
       {"phaser-repair", 145460780},
       {"phaser-repair", 145469783},    // a stale ack of the copy's life before the damage
+      {"phaser-repair", 1751},         // the same after the probe: believed (copy lives, 9h)
   };
   for (const Case& c : cases) {
     const Family* family = find_family(c.family);
