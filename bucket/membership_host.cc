@@ -81,12 +81,19 @@ void MembershipHost::handle(MembershipOutput output) {
 std::vector<consensus::Entry> MembershipHost::unreleased_proposals(
     HostStorage::Ticket ticket) const {
   std::vector<consensus::Entry> entries;
-  for (const Pending& pending : _pending) {
-    // One without records may hold a proposal whose accept a later output
-    // persisted (a full window); one whose records were lost holds only
-    // proposals whose accepts were lost too.
-    if (pending.ticket > ticket) continue;
-    for (const consensus::Entry& entry : pending.output.proposed) entries.push_back(entry);
+  // One without records may hold a proposal whose accept a later output
+  // persisted (a full window): only if a later output's records reached the
+  // disk (tickets grow along the queue, and the disk keeps a prefix), never
+  // when the records before it were lost (its forward or accept never
+  // left: the boot may even be reused, seed 1960726941 of phaser-arrivals).
+  // One whose records were lost holds only proposals whose accepts were
+  // lost too.
+  size_t last_kept = 0;  // one past the last output whose records were kept
+  for (size_t i = 0; i < _pending.size(); i++) {
+    if (_pending[i].ticket != 0 && _pending[i].ticket <= ticket) last_kept = i + 1;
+  }
+  for (size_t i = 0; i < last_kept; i++) {
+    for (const consensus::Entry& entry : _pending[i].output.proposed) entries.push_back(entry);
   }
   return entries;
 }

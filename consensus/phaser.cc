@@ -1076,7 +1076,13 @@ void Phaser::on_catchup(ParticipantId from, const Catchup& catchup, PhaserOutput
   // a copy its leader believes holds something, which may be an ack of the
   // copy's life before the damage: it stays void (acks nothing), and a
   // growth decided on that belief names a void member, which is shrunk out.
-  if (_repairing && (!catchup.writes.empty() || catchup.discard)) return;
+  // And only while our view of the government is fed and does not name
+  // us: a probe of an old growth, delayed past the growth's ack, would
+  // otherwise make an empty member of a void one.
+  if (_repairing && (!catchup.writes.empty() || catchup.discard || _government.slot == 0 ||
+                     is_member(_config.self))) {
+    return;
+  }
   _acclimated_by = catchup.promise;
   const uint64_t first_ticket = _next_ticket;
   if (_repairing) end_repair(catchup.promise, out);

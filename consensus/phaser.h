@@ -170,7 +170,10 @@
 //           the government (membership_host.h step 6); the table's next
 //           step grows it back. The leader's probe (an empty Catchup:
 //           it knows nothing of the copy) ends the repair in a ResetRecord
-//           under the leader's promise, staged before anything is acked; a
+//           under the leader's promise, staged before anything is acked,
+//           once our view of the government is fed and does not name us
+//           (a probe of an old growth, delayed past that growth's ack,
+//           must not make an empty member of a void one); a
 //           chunk or a snapshot leaves it void (meant for a copy its leader
 //           believes holds something: maybe from an ack of its life before
 //           the damage, still in flight at the restart): a promise the damage took was at

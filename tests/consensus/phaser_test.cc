@@ -1217,7 +1217,7 @@ TEST_CASE("phaser: repair: a void copy acks nothing, is shrunk out, and grows ba
   CHECK(c.repairs() == 0);
 }
 
-TEST_CASE("phaser: repair: a void copy ends its repair at a probe, never at a chunk") {
+TEST_CASE("phaser: repair: a void copy ends its repair at a probe out of the government, never at a chunk") {
   // A chunk is meant for a copy its leader believes holds something: maybe
   // an ack of the copy's life before the damage (PROTOCOL, Limits). It
   // stays void; the leader's probe (it knows nothing of the copy) ends it.
@@ -1239,6 +1239,13 @@ TEST_CASE("phaser: repair: a void copy ends its repair at a probe, never at a ch
   while (c.deliver_one()) c.flush(3);
   CHECK(c.phaser(3).repairing());
   CHECK(c.node(3).disk.size() == void_records);
+  // A probe while our view still names us: maybe one of an old growth,
+  // delayed past its ack (long run seed 1960750603). It stays void.
+  c.network().push_back(InFlightMessage{1, 3, Catchup{0, leader, {}, std::nullopt}});
+  while (c.deliver_one()) c.flush(3);
+  CHECK(c.phaser(3).repairing());
+  CHECK(c.node(3).disk.size() == void_records);
+  c.confirm({1, 2}, 9, 1);  // shrunk out (membership_host.h step 6)
   c.network().push_back(InFlightMessage{1, 3, Catchup{0, leader, {}, std::nullopt}});
   while (c.deliver_one()) c.flush(3);
   CHECK(!c.phaser(3).repairing());

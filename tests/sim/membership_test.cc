@@ -332,6 +332,9 @@ TEST_CASE("membership: seeds that once failed run clean") {
       {"phaser-repair", 145460780},
       {"phaser-repair", 145469783},    // a stale ack of the copy's life before the damage
       {"phaser-repair", 1751},         // the same after the probe: believed (copy lives, 9h)
+      {"phaser-repair", 1960750603},   // an old growth's probe ended a void member's repair
+      {"phaser-arrivals", 1960726941},  // a forward behind a lost boot record counted as
+                                        // proposed (the checker), its id then reused
   };
   for (const Case& c : cases) {
     const Family* family = find_family(c.family);
