@@ -863,8 +863,7 @@ void Phaser::advance(Newcomer& n, PhaserOutput& out) {
   COWORKER_ASSERT(_last_written->end() == _commit_end);
   COWORKER_ASSERT(_last_written->first == _last_commit_first);
   if (*n.end < _last_commit_first) {
-    n.fetching = *n.end;
-    out.fetch.push_back(Fetch{n.id, *n.end, _config.chunk_bytes});
+    fetch_for(n, *n.end, out);
     return;
   }
   n.joined = true;
@@ -881,8 +880,14 @@ void Phaser::stream_joined(Newcomer& n, PhaserOutput& out) {
     send_catchup(n.id, {_last_written}, out);
     return;
   }
-  n.fetching = *n.end;
-  out.fetch.push_back(Fetch{n.id, *n.end, _config.chunk_bytes});
+  fetch_for(n, *n.end, out);
+}
+
+// 9b: the one read out for a newcomer (flow control), from `from`.
+void Phaser::fetch_for(Newcomer& n, Position from, PhaserOutput& out) {
+  COWORKER_ASSERT(!n.fetching);
+  n.fetching = from;
+  out.fetch.push_back(Fetch{n.id, from, _config.chunk_bytes});
 }
 
 // 9f: a Catchup whose first write holds the offer's last position, for the
@@ -895,8 +900,7 @@ void Phaser::verify_offer(Newcomer& n, PhaserOutput& out) {
     send_catchup(n.id, {}, out, n.offer);
     return;
   }
-  n.fetching = n.offer->end - 1;
-  out.fetch.push_back(Fetch{n.id, n.offer->end - 1, _config.chunk_bytes});
+  fetch_for(n, n.offer->end - 1, out);
 }
 
 // 9b: an answer to a fetch from an end the newcomer has acked past since

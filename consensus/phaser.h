@@ -418,6 +418,7 @@ class Phaser {
   void on_catchup_ack(const CatchupAck& ack, PhaserOutput& out);
   void advance(Newcomer& newcomer, PhaserOutput& out);
   void stream_joined(Newcomer& newcomer, PhaserOutput& out);
+  void fetch_for(Newcomer& newcomer, Position from, PhaserOutput& out);
   bool fetch_stale(Newcomer& newcomer, PhaserOutput& out);
   void verify_offer(Newcomer& newcomer, PhaserOutput& out);
   bool compare_offer(const Write& write, PhaserOutput& out);
