@@ -59,8 +59,10 @@ void BucketHost::handle(uint32_t bucket, PhaserOutput output,
                         const consensus::WritePtr& leading_before) {
   if (!output.persist.empty()) {
     std::vector<consensus::PhaserRecord> records;
+    records.reserve(output.persist.size());
     PendingWrite pending;
     pending.bucket = bucket;
+    pending.phaser_tickets.reserve(output.persist.size());
     for (consensus::Persist& p : output.persist) {
       if (const auto* commit = std::get_if<consensus::CommitRecord>(&p.record)) {
         // The write the leader had in flight just committed.

@@ -50,14 +50,21 @@ class Writer {
   // LEB128 varint. Built on the stack and appended once: a push_back per
   // byte was about 8% of a participant's instructions per append (callgrind).
   void u64(uint64_t value) {
-    char out[10];
+    char out[varint_bytes_max];
+    _bytes.append(out, varint(out, value));
+  }
+  // Writes `value` as a varint at `out` (room for varint_bytes_max), returns
+  // its length: for codecs that build several fields on the stack and append
+  // them at once (write_bucket_entry).
+  static constexpr size_t varint_bytes_max = 10;
+  static size_t varint(char* out, uint64_t value) {
     size_t n = 0;
     while (value >= 0x80) {
       out[n++] = static_cast<char>((value & 0x7f) | 0x80);
       value >>= 7;
     }
     out[n++] = static_cast<char>(value);
-    _bytes.append(out, n);
+    return n;
   }
   void u32(uint32_t value) { u64(value); }
   // Four bytes, little-endian: for checksums, whose varint would take five.

@@ -75,6 +75,20 @@ void encode(Writer& out, const PhaserRecord& record);
 std::string encode(const PhaserRecord& record);
 
 Decoded<PhaserMessage> decode_phaser_message(std::string_view bytes);
+
+// encode(message), remembering the last Write it encoded: a leader sends
+// each Write to every other member in turn (Phaser::send_to_members), and
+// encoding it again per replica (every entry) was a tenth of a leader's
+// engine instructions with windows (bench/engine.cc). Holds that Write
+// until the next one is encoded (at most a write's 1 MiB per encoder).
+class MessageEncoder {
+ public:
+  std::string encode(const PhaserMessage& message);
+
+ private:
+  WritePtr _write;
+  std::string _bytes;  // encode(_write)
+};
 // Whether decoding a Write recomputes its checksum (phaser.h checksum_of).
 enum class WriteChecksum : uint8_t {
   verify,   // bytes from a peer, or of unknown origin: recomputed, a mismatch fails

@@ -624,6 +624,27 @@ TEST_CASE("codec: phaser: a flipped bit in a write's entry fails the checksum") 
         "checksum mismatch");
 }
 
+TEST_CASE("codec: phaser: a message encoder encodes a write once and every message as encode") {
+  auto make = [](uint64_t number, std::string body) {
+    auto write = std::make_shared<Write>();
+    write->promise = Promise{3, 1};
+    write->number = number;
+    write->entries.push_back(BucketEntry{"orders/17", ConnectionId{3, 9}, 4, 4, std::move(body)});
+    write->checksum = checksum_of(*write);
+    return WritePtr(write);
+  };
+  MessageEncoder encoder;
+  const WritePtr first = make(1, "first body");
+  const PhaserMessage messages[] = {
+      PhaserMessage{first}, PhaserMessage{first},
+      PhaserMessage{Ack{0, Promise{3, 1}, 1, 1, false, 2}},
+      PhaserMessage{first},
+      // Another write, even one equal in every field: encoded anew.
+      PhaserMessage{make(2, "second body")}, PhaserMessage{make(2, "second body")},
+      PhaserMessage{first}};
+  for (const PhaserMessage& message : messages) CHECK(encoder.encode(message) == encode(message));
+}
+
 TEST_CASE("codec: fields out of range fail with their reason") {
   // A Nack whose promise counter needs 33 bits.
   Writer nack;

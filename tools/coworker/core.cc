@@ -549,7 +549,7 @@ void Core::send(consensus::ParticipantId to, consensus::PhaserMessage message) {
       _participant.metrics().catchup_entries_sent_total += write->entries.size();
     }
   }
-  std::string bytes = consensus::encode(message);
+  std::string bytes = _encoder.encode(message);
   if (_core == 0) {
     _participant.cluster().send_phaser(to, std::move(bytes));
     return;

@@ -32,6 +32,7 @@
 #include "bucket/host.h"
 #include "bucket/log_store.h"
 #include "bucket/store_storage.h"
+#include "consensus/phaser_codec.h"
 #include "reactor/sync.h"
 #include "reactor/task.h"
 #include "tools/coworker/metrics.h"
@@ -213,6 +214,7 @@ class Core final : private bucket::HostEffects {
   bucket::StoreStorage _storage;
   bucket::EntryReader _reader;
   std::unique_ptr<bucket::BucketHost> _host;
+  consensus::MessageEncoder _encoder;  // send(): a write encoded once for its replicas
   reactor::Event _staged;    // notified when records are staged
   reactor::Event _advanced;  // notified when durability advanced
   bool _closing = false;
