@@ -62,7 +62,7 @@ void BucketHost::handle(uint32_t bucket, PhaserOutput output,
     records.reserve(output.persist.size());
     PendingWrite pending;
     pending.bucket = bucket;
-    pending.phaser_tickets.reserve(output.persist.size());
+    pending.first_phaser_ticket = output.persist.front().ticket;
     for (consensus::Persist& p : output.persist) {
       if (const auto* commit = std::get_if<consensus::CommitRecord>(&p.record)) {
         // The write the leader had in flight just committed.
@@ -72,7 +72,8 @@ void BucketHost::handle(uint32_t bucket, PhaserOutput output,
           _effects.committed(bucket, *leading_before);
         }
       }
-      pending.phaser_tickets.push_back(p.ticket);
+      COWORKER_ASSERT(p.ticket == pending.first_phaser_ticket + pending.phaser_tickets);
+      pending.phaser_tickets++;
       records.push_back(std::move(p.record));
     }
     // A checkpoint (a snapshot a newcomer took) moves the committed end
@@ -222,7 +223,8 @@ void BucketHost::on_durable() {
     if (write != 0 && write <= durable && (start == 0 || write < start)) {
       PendingWrite done = std::move(_writes.front());
       _writes.pop_front();
-      for (uint64_t ticket : done.phaser_tickets) {
+      for (uint32_t i = 0; i < done.phaser_tickets; i++) {
+        const uint64_t ticket = done.first_phaser_ticket + i;
         call(done.bucket, [&](Phaser& p) { return p.on_persisted(ticket); });
       }
     } else if (start != 0 && start <= durable) {

@@ -182,7 +182,11 @@ class BucketHost {
   struct PendingWrite {
     HostStorage::Ticket ticket = 0;
     uint32_t bucket = 0;
-    std::vector<uint64_t> phaser_tickets;
+    // The output's phaser tickets, consecutive (Phaser::persist numbers one
+    // output's records in order): the first and how many. No vector: it was
+    // a heap allocation per staged output.
+    uint64_t first_phaser_ticket = 0;
+    uint32_t phaser_tickets = 0;
   };
   struct PendingStart {
     HostStorage::Ticket ticket = 0;
