@@ -44,9 +44,9 @@ Crc32cFn pick() {
   return crc32c_hardware_available() ? &crc32c_hardware : &crc32c_portable;
 }
 const Crc32cFn chosen = pick();
+#if defined(__x86_64__)
 const bool has_crc32_instruction = crc32c_hardware_available();
 
-#if defined(__x86_64__)
 __attribute__((target("sse4.2"))) uint32_t crc32c_u64_hardware(uint32_t crc, uint64_t value) {
   return ~static_cast<uint32_t>(_mm_crc32_u64(~crc, value));
 }

@@ -89,6 +89,7 @@ class MessageEncoder {
   WritePtr _write;
   std::string _bytes;  // encode(_write)
 };
+
 // Whether decoding a Write recomputes its checksum (phaser.h checksum_of).
 enum class WriteChecksum : uint8_t {
   verify,   // bytes from a peer, or of unknown origin: recomputed, a mismatch fails
