@@ -340,11 +340,13 @@ void Disk::crash() {
   _hung = false;
 }
 
-std::optional<std::string> Disk::damage_at_rest(LogFiles::DamageTarget target) {
+std::optional<std::string> Disk::damage_at_rest(LogFiles::DamageTarget target,
+                                                const std::set<uint32_t>& prefer,
+                                                bool only_preferred) {
   COWORKER_ASSERT(_files != nullptr);
   COWORKER_ASSERT(_batches.empty());  // down: the crash settled every batch
   COWORKER_ASSERT(_unfolded.empty());
-  std::optional<std::string> fault = _files->damage(_damage, target);
+  std::optional<std::string> fault = _files->damage(_damage, target, prefer, only_preferred);
   if (!fault) return std::nullopt;
   start_from(_files->recover());
   return fault;

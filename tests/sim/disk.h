@@ -50,6 +50,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -164,7 +165,8 @@ class Disk {
   // participant is down: what was done, or nothing when no record lies
   // below the last batch. Its next boot must repair (repair_at_boot).
   std::optional<std::string> damage_at_rest(
-      LogFiles::DamageTarget target = LogFiles::DamageTarget::any);
+      LogFiles::DamageTarget target = LogFiles::DamageTarget::any,
+      const std::set<uint32_t>& prefer = {}, bool only_preferred = false);
   // While the participant is down: a committed write no client sent at the
   // end of one bucket's copy (register and commit records, checksums
   // valid: a bug, or damage no checksum caught), durable at once. Its

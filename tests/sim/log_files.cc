@@ -247,8 +247,9 @@ std::string LogFiles::damage_file(int fd, consensus::Prng& prng, size_t recent) 
                      victim.at, bit, at - victim.at, victim.needed);
 }
 
-std::optional<std::string> LogFiles::damage_bucket_payload(int fd, consensus::Prng& prng,
-                                                          size_t recent) const {
+std::optional<std::string> LogFiles::damage_bucket_payload(
+    int fd, consensus::Prng& prng, size_t recent, const std::set<uint32_t>& prefer,
+    bool only_preferred) const {
   const size_t below = records_below_last_batch();
   const size_t from = below - std::min(below, recent);
   std::vector<const Extent*> candidates;
@@ -258,6 +259,17 @@ std::optional<std::string> LogFiles::damage_bucket_payload(int fd, consensus::Pr
       candidates.push_back(&e);
     }
   }
+  // Aimed: the newest record of each preferred bucket, which no later
+  // checkpoint of the bucket covers (an older one mostly is: the repair
+  // would keep the copy).
+  std::vector<const Extent*> preferred;
+  std::set<uint32_t> seen;
+  for (auto it = candidates.rbegin(); it != candidates.rend(); ++it) {
+    if (prefer.count((*it)->bucket) != 0 && seen.insert((*it)->bucket).second) {
+      preferred.push_back(*it);
+    }
+  }
+  if (!preferred.empty() || only_preferred) candidates = std::move(preferred);
   if (candidates.empty()) return std::nullopt;
   const Extent& victim = *candidates[prng.below(candidates.size())];
   const size_t payload = victim.needed - bucket::record_header_bytes;
@@ -288,10 +300,12 @@ std::optional<LogFiles::Damaged> LogFiles::damage_copy(consensus::Prng& prng) {
   return out;
 }
 
-std::optional<std::string> LogFiles::damage(consensus::Prng& prng, DamageTarget target) {
+std::optional<std::string> LogFiles::damage(consensus::Prng& prng, DamageTarget target,
+                                            const std::set<uint32_t>& prefer,
+                                            bool only_preferred) {
   if (records_below_last_batch() == 0) return std::nullopt;
   if (target == DamageTarget::bucket_payload) {
-    std::optional<std::string> fault = damage_bucket_payload(_fd, prng, 24);
+    std::optional<std::string> fault = damage_bucket_payload(_fd, prng, 24, prefer, only_preferred);
     if (fault) _damaged = true;
     return fault;
   }

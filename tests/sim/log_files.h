@@ -42,6 +42,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -100,8 +101,13 @@ class LogFiles {
   // nothing when no record lies below the last batch. From then on every
   // recovery must report damage (the record stays damaged in the file;
   // the repair's resets make it harmless, recovery.h).
+  // With bucket_payload, a bucket in `prefer` when one of them has a
+  // record among the newest (aimed damage, issue 19 point 6); with
+  // `only_preferred`, nothing otherwise.
   std::optional<std::string> damage(consensus::Prng& prng,
-                                    DamageTarget target = DamageTarget::any);
+                                    DamageTarget target = DamageTarget::any,
+                                    const std::set<uint32_t>& prefer = {},
+                                    bool only_preferred = false);
   bool damaged() const { return _damaged; }
 
   uint64_t bytes() const { return _offset; }
@@ -118,9 +124,11 @@ class LogFiles {
   // `recent` > 0: the victim among the newest `recent` records only.
   std::string damage_file(int fd, consensus::Prng& prng, size_t recent) const;
   // A bit of the payload of a bucket's record among the newest `recent`
-  // (nothing when there is none).
-  std::optional<std::string> damage_bucket_payload(int fd, consensus::Prng& prng,
-                                                   size_t recent) const;
+  // (nothing when there is none), of a bucket in `prefer` if one has such
+  // a record.
+  std::optional<std::string> damage_bucket_payload(int fd, consensus::Prng& prng, size_t recent,
+                                                   const std::set<uint32_t>& prefer,
+                                                   bool only_preferred) const;
 
   struct Extent {
     uint64_t at = 0;  // in the segment

@@ -1,6 +1,7 @@
 #include "tests/sim/membership_driver.h"
 
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <map>
@@ -20,6 +21,7 @@ MembershipDriver::MembershipDriver(Simulation& sim, const Swarm& swarm, uint64_t
     : _sim(sim),
       _swarm(swarm),
       _prng(consensus::derive_seed(seed, 3)),
+      _aims(consensus::derive_seed(seed, 11)),
       _arrive_at(sim.size() + 1, 0),
       _restart_at(sim.size() + 1, 0),
       _unstick_at(sim.size() + 1, 0),
@@ -33,12 +35,19 @@ MembershipDriver::MembershipDriver(Simulation& sim, const Swarm& swarm, uint64_t
   // The first restart once the cluster formed and clients are writing (a
   // draw only in the rolling families: the others' streams stay as they were).
   if (swarm.membership.rolling_down_max != 0) _roll_next_at = _prng.between(100, 400);
-  if (swarm.membership.ack_crash_per_mille != 0) {
-    sim.on_proposed([this](ParticipantId host, const consensus::Entry& entry) {
+  if (swarm.membership.ack_crash_per_mille != 0 || swarm.membership.ack_cut_per_mille != 0 ||
+      swarm.membership.void_sole_per_mille != 0) {
+    sim.on_proposed([this](ParticipantId host, const consensus::Entry& entry, bool released) {
       if (_healed) return;
       const std::optional<consensus::MembershipEntry> decoded = consensus::decode_entry(entry.value);
       if (!decoded || !std::holds_alternative<consensus::Acks>(*decoded)) return;
-      if (!_prng.chance_per_mille(_swarm.membership.ack_crash_per_mille)) return;
+      if (_swarm.membership.ack_cut_per_mille != 0 || _swarm.membership.void_sole_per_mille != 0) {
+        ack_proposed(host, std::get<consensus::Acks>(*decoded));
+      }
+      if (!released || _swarm.membership.ack_crash_per_mille == 0 ||
+          !_prng.chance_per_mille(_swarm.membership.ack_crash_per_mille)) {
+        return;
+      }
       _ack_proposers.push_back(host);
     });
   }
@@ -65,6 +74,8 @@ void MembershipDriver::before_step() {
   maybe_split();
   maybe_roll();
   crash_after_acks();
+  maybe_cut_proposer();
+  maybe_crash_sole();
   maybe_lose();
   maybe_crash();
   maybe_leave();
@@ -91,7 +102,7 @@ void MembershipDriver::restart_due() {
       _restart_at[host] = 0;
       if (!_sim.node(host).up()) {
         maybe_plant(host);
-        maybe_damage(host);
+        if (!maybe_damage_void_sole(host)) maybe_damage(host);
         const uint64_t repairs = _sim.node(host).disk().repairs_at_boot();
         _sim.restart(host);
         if (_sim.node(host).disk().repairs_at_boot() != repairs) {
@@ -209,12 +220,169 @@ void MembershipDriver::maybe_damage(ParticipantId host) {
   if (!_prng.chance_per_mille(_swarm.membership.damage_per_mille)) return;
   const ParticipantId id = _sim.node(host).disk().image().membership.identity.id;
   if (id == consensus::no_participant || !may_discard(id)) return;
+  const std::set<uint32_t> prefer =
+      _swarm.membership.damage_bucket_payload ? aimed_buckets(host, id) : std::set<uint32_t>{};
   std::optional<std::string> fault = _sim.node(host).disk().damage_at_rest(
       _swarm.membership.damage_bucket_payload ? LogFiles::DamageTarget::bucket_payload
-                                              : LogFiles::DamageTarget::any);
+                                              : LogFiles::DamageTarget::any,
+      prefer);
   if (!fault) return;
   _damaged = true;
-  _sim.trace().note(_sim.now(), fmt::format("host {} (id {}): damage at rest, {}", host, id, *fault));
+  _sim.trace().note(_sim.now(), fmt::format("host {} (id {}): damage at rest, {}{}", host, id,
+                                            *fault,
+                                            prefer.empty() ? ""
+                                                           : fmt::format(" (aimed at buckets {})",
+                                                                         fmt::join(prefer, " "))));
+}
+
+// Acks a bucket waits on with no other member to serve it meanwhile:
+//  - a sole member's confirming bump: a removal left the government one
+//    member and named the removed one its heir (bucket/table.h), and the
+//    sole member may commit nothing until an ack confirms it;
+//  - a void copy's leader shrinking itself out (membership_host.h step 6):
+//    it repaired the bucket at its boot and must never lead it.
+// Cut the proposer off from every other participant as it proposes (the
+// proposal, in flight, is dropped at delivery), past the departure timeout:
+// the heir's holder adopts the bucket from the heir's copy, which must then
+// hold every committed position, while the sole member, unconfirmed, may
+// still take clients' writes; the void leader's hold ends unconfirmed.
+// Once per seed.
+void MembershipDriver::ack_proposed(ParticipantId host, const consensus::Acks& acks) {
+  // A crash may come between the proposal and its report: the id is then
+  // the disk's.
+  const Participant& participant = _sim.node(host);
+  const ParticipantId id = participant.has_paxos()
+                               ? participant.member().node().id()
+                               : participant.disk().image().membership.identity.id;
+  const MembershipReference& reference = _sim.membership()->reference();
+  const auto& copies = participant.disk().image().phasers;
+  for (const consensus::MigrationAck& ack : acks.acks) {
+    if (ack.bucket >= _swarm.sim.membership->params.buckets) continue;
+    // Any ack of ours alone, whatever the reference folded so far (the
+    // proposer may be the membership leader, ahead of it).
+    if (ack.government == std::vector<ParticipantId>{id}) _bumped.insert({ack.bucket, ack.step});
+    const MembershipReference::Government& government = reference.government(ack.bucket);
+    if (ack.step != government.step || government.replicas.empty() ||
+        government.replicas[0] != id) {
+      continue;
+    }
+    const bool sole_bump = government.heir != consensus::no_participant &&
+                           government.replicas.size() == 1 && ack.government == government.replicas;
+    const auto copy = copies.find(ack.bucket);
+    const bool void_shrink = copy != copies.end() && copy->second.repairing &&
+                             std::find(ack.government.begin(), ack.government.end(), id) ==
+                                 ack.government.end();
+    if (!sole_bump && !void_shrink) continue;
+    if (_cut_drawn || _swarm.membership.ack_cut_per_mille == 0 ||
+        !_aims.chance_per_mille(_swarm.membership.ack_cut_per_mille)) {
+      continue;
+    }
+    _cut_drawn = true;
+    _cut_host = host;
+    _cut_at = _sim.now() + 1;  // before the proposal's delivery: delays are 1 or more
+    _sim.trace().note(_sim.now(), fmt::format("bucket {}: {} {} (host {}) proposed its ack; it is "
+                                              "cut off at {}",
+                                              ack.bucket, sole_bump ? "sole member" : "void leader",
+                                              id, host, _cut_at));
+    return;
+  }
+}
+
+void MembershipDriver::maybe_cut_proposer() {
+  if (_cut_at == 0 || _sim.now() < _cut_at) return;
+  _cut_at = 0;
+  if (_healed || !_sim.node(_cut_host).up()) return;
+  std::vector<bool> side(_sim.size() + 1, false);
+  side[_cut_host] = true;
+  // Past the departure timeout, and a membership election's if it led.
+  const Tick departure = _swarm.sim.membership->timing.departure_ticks;
+  cut(_sim, side, false,
+      _sim.now() + _aims.between(2 * departure, 4 * departure) + _swarm.sim.timing.leader_timeout_ticks);
+}
+
+// The void sole member: a removal left a government one member and named
+// its heir (bucket/table.h). Crash the sole member as the log names the
+// heir, before it proposes its confirming bump (none may be: one proposed
+// by an intact copy may still be decided after the damage, and a decided
+// bump ends the heir — a gap PROTOCOL "Heirs" describes), and restart it
+// shortly with its copy of the bucket void (damage to that bucket's newest
+// record). It must not confirm the government (a void copy never leads:
+// the bucket would never serve again, mutation 44); the heir's holder
+// adopts. Only while the heir's holder is up with a copy that is not void,
+// which then holds every committed position: the damage is like losing a
+// disk another one covers. Once per seed.
+void MembershipDriver::maybe_crash_sole() {
+  if (_swarm.membership.void_sole_per_mille == 0 || _healed || _sim.phasers() == nullptr) return;
+  const MembershipReference& reference = _sim.membership()->reference();
+  const uint32_t buckets = _swarm.sim.membership->params.buckets;
+  if (_heirs.empty()) _heirs.assign(buckets, 0);
+  for (uint32_t b = 0; b < buckets; b++) {
+    const MembershipReference::Government& government = reference.government(b);
+    const uint64_t seen = std::exchange(_heirs[b], government.heir_dir);
+    if (_void_sole || _damaged || government.heir == consensus::no_participant ||
+        government.heir_dir == seen || government.replicas.size() != 1 ||
+        _bumped.count({b, government.step}) != 0) {
+      continue;
+    }
+    const ParticipantId host = _sim.phasers()->host_of_id(government.replicas[0]);
+    if (host < 1 || host > _sim.size() || !_sim.node(host).up()) continue;
+    if (!_aims.chance_per_mille(_swarm.membership.void_sole_per_mille)) continue;
+    uint32_t up = 0;
+    for (ParticipantId other = 1; other <= _sim.size(); other++) up += _sim.node(other).up();
+    if (up <= 1) continue;
+    _void_sole = VoidSole{host, b, government.step, government.heir_dir};
+    crash(host, _aims.between(5, 30));
+  }
+}
+
+bool MembershipDriver::maybe_damage_void_sole(ParticipantId host) {
+  if (!_void_sole || _void_sole->host != host) return false;
+  const VoidSole sole = *_void_sole;  // once per seed: _void_sole stays set
+  if (_damaged || _healed || _bumped.count({sole.bucket, sole.step}) != 0) return true;
+  const MembershipReference::Government& government =
+      _sim.membership()->reference().government(sole.bucket);
+  if (government.step != sole.step || government.heir_dir != sole.heir_dir) return true;
+  bool heir_up = false;
+  for (ParticipantId other = 1; other <= _sim.size(); other++) {
+    const Participant& p = _sim.node(other);
+    if (!p.up() || p.disk().image().membership.identity.data_dir != sole.heir_dir) continue;
+    const auto& copies = p.disk().image().phasers;
+    const auto copy = copies.find(sole.bucket);
+    heir_up = copy != copies.end() && !copy->second.repairing;
+  }
+  if (!heir_up) return true;
+  const std::optional<std::string> fault = _sim.node(host).disk().damage_at_rest(
+      LogFiles::DamageTarget::bucket_payload, {sole.bucket}, true);
+  if (!fault) return true;
+  _damaged = true;
+  _sim.trace().note(_sim.now(), fmt::format("host {}: damage at rest, {} (the void sole member of "
+                                            "bucket {})",
+                                            host, *fault, sole.bucket));
+  return true;
+}
+
+// damage_aim: the buckets the damage prefers on `host` (id `id`), by the
+// log's governments or by what its copies hold.
+std::set<uint32_t> MembershipDriver::aimed_buckets(ParticipantId host, ParticipantId id) const {
+  std::set<uint32_t> buckets;
+  switch (_swarm.membership.damage_aim) {
+    case MembershipSwarm::DamageAim::any_bucket:
+      break;
+    case MembershipSwarm::DamageAim::led: {
+      const MembershipReference& reference = _sim.membership()->reference();
+      for (uint32_t b = 0; b < _swarm.sim.membership->params.buckets; b++) {
+        const auto& replicas = reference.government(b).replicas;
+        if (!replicas.empty() && replicas[0] == id) buckets.insert(b);
+      }
+      break;
+    }
+    case MembershipSwarm::DamageAim::empty:
+      for (const auto& [bucket, copy] : _sim.node(host).disk().image().phasers) {
+        if (copy.commit_end == 0 && !copy.repairing) buckets.insert(bucket);
+      }
+      break;
+  }
+  return buckets;
 }
 
 // A host whose id was departed while it was down arrives anew offering its

@@ -14,8 +14,10 @@
 #include <cstdint>
 #include <optional>
 #include <set>
+#include <utility>
 #include <vector>
 
+#include "consensus/membership_entry.h"
 #include "consensus/prng.h"
 #include "tests/sim/scenario.h"
 #include "tests/sim/simulation.h"
@@ -47,16 +49,22 @@ class MembershipDriver {
   void maybe_split();
   void maybe_roll();
   void crash_after_acks();
+  void ack_proposed(ParticipantId host, const consensus::Acks& acks);
+  void maybe_cut_proposer();
+  void maybe_crash_sole();
+  bool maybe_damage_void_sole(ParticipantId host);
   void crash(ParticipantId host, Tick down);
   void maybe_damage(ParticipantId host);
   void maybe_plant(ParticipantId host);
   bool may_discard(ParticipantId id) const;
+  std::set<uint32_t> aimed_buckets(ParticipantId host, ParticipantId id) const;
   ParticipantId random_member_host();
   std::optional<ParticipantId> marked_member_host();
 
   Simulation& _sim;
   const Swarm& _swarm;
   consensus::Prng _prng;
+  consensus::Prng _aims;  // the aimed faults' draws (stream 11): the others' stay
   std::vector<Tick> _arrive_at;  // per host; 0 = booted already or never
   std::vector<Tick> _restart_at;  // per host; 0 = none due
   std::vector<Tick> _unstick_at;  // per host; 0 = not stuck
@@ -67,6 +75,23 @@ class MembershipDriver {
   bool _lost_done = false;
   bool _damaged = false;  // damage_per_mille's one damage happened
   bool _planted = false;  // plant_per_mille's one write planted
+  // ack_cut_per_mille: the one cut of an ack's proposer (host, when; 0:
+  // none due).
+  bool _cut_drawn = false;
+  ParticipantId _cut_host = 0;
+  Tick _cut_at = 0;
+  // Sole members' confirming bumps proposed (bucket, step).
+  std::set<std::pair<uint32_t, uint64_t>> _bumped;
+  // void_sole_per_mille: each bucket's heir's directory when last looked
+  // at (0: none), and the one void sole member drawn.
+  std::vector<uint64_t> _heirs;
+  struct VoidSole {
+    ParticipantId host = 0;
+    uint32_t bucket = 0;
+    uint64_t step = 0;
+    uint64_t heir_dir = 0;
+  };
+  std::optional<VoidSole> _void_sole;
   bool _healed = false;
   std::vector<ParticipantId> _ack_proposers;  // crash at the next step (crash_after_acks)
   // The rolling restart: the host restarted last (0: none yet), whether we

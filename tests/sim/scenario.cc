@@ -373,7 +373,9 @@ void draw_phaser_rolling(consensus::Prng& prng, Swarm& swarm) {
 // its id, its void copies are shrunk out and grown back (membership_host.h
 // step 6), unless it was departed while down. Sizes with a non-voter (4,
 // 6, 7: the rule's voters are 3 or 5), since the damaged one must be no
-// voter (driver).
+// voter (driver). Faults aimed at void leaders and heirs come on top
+// (draw_swarm: MembershipSwarm::damage_aim, ack_cut_per_mille,
+// void_sole_per_mille).
 void draw_phaser_repair(consensus::Prng& prng, Swarm& swarm) {
   draw_phaser_members(prng, swarm);
   static constexpr uint32_t sizes[] = {4, 6, 7};
@@ -521,6 +523,16 @@ Swarm draw_swarm(uint64_t seed, const Family& family) {
   consensus::Prng acks(consensus::derive_seed(seed, 8));
   if (swarm.sim.membership && swarm.sim.membership->migrations) {
     swarm.membership.ack_crash_per_mille = static_cast<uint32_t>(acks.between(20, 100));
+  }
+  // Aimed faults where damage is drawn (a stream of their own, as above).
+  consensus::Prng aims(consensus::derive_seed(seed, 9));
+  if (swarm.membership.damage_per_mille != 0) {
+    static constexpr MembershipSwarm::DamageAim damage_aims[] = {
+        MembershipSwarm::DamageAim::any_bucket, MembershipSwarm::DamageAim::led,
+        MembershipSwarm::DamageAim::empty};
+    swarm.membership.damage_aim = damage_aims[aims.below(std::size(damage_aims))];
+    swarm.membership.ack_cut_per_mille = aims.chance(2, 3) ? 700 : 0;
+    swarm.membership.void_sole_per_mille = aims.chance(1, 2) ? 700 : 0;
   }
   // The server's log files under every membership-mode disk (issue 19
   // points 3 and 4; tests/sim/log_files.h): about 15% more time per seed.

@@ -59,6 +59,28 @@ struct MembershipSwarm {
   // The damage hits a bucket's record's payload among the newest (so the
   // boot repairs per bucket, keeping its id), not any record.
   bool damage_bucket_payload = false;
+  // Aimed faults (issue 19 point 6), drawn in seeds with damage:
+  // - a bucket's record the damage prefers (bucket_payload), when one has a
+  //   record among the newest: any bucket's; one the host leads (its void
+  //   copy is still named leader at the boot: it must never lead, mutation
+  //   37); or one its copy holds no position of (the next write is at 0,
+  //   which a void copy could take as its register: it must not, 38).
+  enum class DamageAim : uint8_t { any_bucket, led, empty };
+  DamageAim damage_aim = DamageAim::any_bucket;
+  // - per mille of acks a bucket waits on with no other member to serve
+  //   it (a sole member's confirming bump, its heir named, bucket/table.h;
+  //   a void leader shrinking itself out): the proposer is cut off from
+  //   every other participant as it proposes, past the departure timeout.
+  //   The heir's copy is then adopted: nothing it did not hold may have
+  //   been committed meanwhile (mutation 43), nor may a void copy adopt
+  //   (44); the void leader's hold ends unconfirmed: it must still not
+  //   lead (37).
+  uint32_t ack_cut_per_mille = 0;
+  // - per mille of heirs named: the government's sole member crashes at
+  //   once, before it proposes its confirming bump, and restarts shortly
+  //   with its copy of the bucket void; the heir's holder adopts (a void
+  //   copy must not confirm the government, mutation 44).
+  uint32_t void_sole_per_mille = 0;
   // Per mille of restarts of a host whose id was departed meanwhile (it
   // arrives anew offering its old copies, DESIGN §5): one copy gets a
   // committed write no client sent (disk.h plant_write), once per seed.

@@ -353,12 +353,13 @@ void Simulation::learned(ParticipantId node, const consensus::Decided& decided) 
 
 void Simulation::proposed(ParticipantId node, const consensus::Entry& entry) {
   note_proposal(node, entry);
-  if (_proposal_tap) _proposal_tap(node, entry);
+  if (_proposal_tap) _proposal_tap(node, entry, true);
 }
 
-// Not the tap: the proposer is down already.
+// The proposer is down already.
 void Simulation::proposed_unreleased(ParticipantId node, const consensus::Entry& entry) {
   note_proposal(node, entry);
+  if (_proposal_tap) _proposal_tap(node, entry, false);
 }
 
 void Simulation::note_proposal(ParticipantId node, const consensus::Entry& entry) {

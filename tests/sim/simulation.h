@@ -104,8 +104,10 @@ class Simulation final : public Effects {
 
   // Sees every packet delivered, before its receiver does (tests only).
   void tap(std::function<void(const Packet&)> observer) { _tap = std::move(observer); }
-  // Sees every proposal a participant makes, as it makes it (fault drivers).
-  void on_proposed(std::function<void(ParticipantId, const consensus::Entry&)> observer) {
+  // Sees every proposal a participant makes, as it makes it (fault drivers);
+  // `released` false: the proposer crashed before releasing it (its disk
+  // may keep it, to be decided after its restart).
+  void on_proposed(std::function<void(ParticipantId, const consensus::Entry&, bool released)> observer) {
     _proposal_tap = std::move(observer);
   }
 
@@ -164,7 +166,7 @@ class Simulation final : public Effects {
   MembershipChecker* _membership = nullptr;
   PhaserLayer* _phaser_layer = nullptr;
   std::function<void(const Packet&)> _tap;
-  std::function<void(ParticipantId, const consensus::Entry&)> _proposal_tap;
+  std::function<void(ParticipantId, const consensus::Entry&, bool)> _proposal_tap;
   Tick _now = 0;
   std::string _violation;
   std::vector<bool> _exited;  // by host

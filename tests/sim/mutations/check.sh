@@ -46,15 +46,30 @@ for patch in "${patches[@]}"; do
   family=$(sed -n 's/^Sim: .*--family \([^ ]*\).*/\1/p' "$patch" | head -1)
   seeds=${SEEDS:-$(sed -n 's/^Sim: .*--seeds \([0-9]*\).*/\1/p' "$patch" | head -1)}
   seeds=${seeds:-8000}
-  args=(--seed "$first" --seeds "$seeds")
-  [ -n "$family" ] && args+=(--family "$family")
+  # An assertion stops the simulator (it prints "seed=S" last): go on from
+  # the next seed, so a mutation caught by assertions is counted as the
+  # checkers' are, over the whole range.
   rc=0
-  output=$("$scratch/build/bin/coworker-sim" "${args[@]}" 2>&1) || rc=$?
+  output=""
+  next=$first
+  end=$((first + seeds))
+  while [ "$next" -lt "$end" ]; do
+    args=(--seed "$next" --seeds "$((end - next))")
+    [ -n "$family" ] && args+=(--family "$family")
+    part_rc=0
+    part=$("$scratch/build/bin/coworker-sim" "${args[@]}" 2>&1) || part_rc=$?
+    output+="$part"$'\n'
+    [ "$part_rc" -ne 0 ] && rc=$part_rc
+    stopped=$(tail -n1 <<<"$part" | sed -n 's/^seed=\([0-9]*\)$/\1/p')
+    [ -z "$stopped" ] && break
+    next=$((stopped + 1))
+  done
   failing=$(grep -o '^seed=[0-9]*' <<<"$output" | sed 's/seed=//' | tr '\n' ' ' || true)
   count=$(wc -w <<<"$failing")
   if [ "$rc" -ne 0 ] && [ "$count" -gt 0 ]; then
+    asserts=$(grep -c '^assertion failed' <<<"$output" || true)
     how="checker"
-    grep -q '^assertion failed' <<<"$output" && how="assertion"
+    [ "$asserts" -gt 0 ] && how="$asserts by assertion"
     first_line=$(grep -m1 -E '^(seed=[0-9]+ family|assertion failed)' <<<"$output" || true)
     echo "caught  $name: $count of $seeds seeds of ${family:-all families} fail ($how); seeds: $(cut -d' ' -f1-12 <<<"$failing")"
     echo "        first: $first_line"
