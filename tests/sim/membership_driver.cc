@@ -300,17 +300,19 @@ void MembershipDriver::maybe_cut_proposer() {
       _sim.now() + _aims.between(2 * departure, 4 * departure) + _swarm.sim.timing.leader_timeout_ticks);
 }
 
-// The void sole member: a removal left a government one member and named
-// its heir (bucket/table.h). Crash the sole member as the log names the
-// heir, before it proposes its confirming bump (none may be: one proposed
-// by an intact copy may still be decided after the damage, and a decided
-// bump ends the heir — a gap PROTOCOL "Heirs" describes), and restart it
-// shortly with its copy of the bucket void (damage to that bucket's newest
-// record). It must not confirm the government (a void copy never leads:
-// the bucket would never serve again, mutation 44); the heir's holder
-// adopts. Only while the heir's holder is up with a copy that is not void,
-// which then holds every committed position: the damage is like losing a
-// disk another one covers. Once per seed.
+// The void sole member, or the void heir: a removal left a government one
+// member and named its heir (bucket/table.h). Crash the sole member as the
+// log names the heir, before it proposes its confirming bump (none may be:
+// one proposed by an intact copy may still be decided after the damage,
+// and a decided bump ends the heir — a gap PROTOCOL "Heirs" describes).
+// Then either restart it shortly with its copy of the bucket void (damage
+// to that bucket's newest record): it must neither lead nor confirm, and
+// the heir's holder adopts; or keep it down past the departure timeout
+// and restart the heir's holder with its copy void: that copy must not
+// adopt (the bucket would never serve again, mutation 44), and the sole
+// member confirms when back. Only while the other copy is intact, so it
+// holds every committed position: the damage is like losing a disk
+// another one covers. Once per seed.
 void MembershipDriver::maybe_crash_sole() {
   if (_swarm.membership.void_sole_per_mille == 0 || _healed || _sim.phasers() == nullptr) return;
   const MembershipReference& reference = _sim.membership()->reference();
@@ -330,7 +332,30 @@ void MembershipDriver::maybe_crash_sole() {
     uint32_t up = 0;
     for (ParticipantId other = 1; other <= _sim.size(); other++) up += _sim.node(other).up();
     if (up <= 1) continue;
-    _void_sole = VoidSole{host, b, government.step, government.heir_dir};
+    // The heir's holder (its host's disk holds the heir's directory).
+    ParticipantId holder = 0;
+    for (ParticipantId other = 1; other <= _sim.size(); other++) {
+      if (other != host && !_lost[other] &&
+          _sim.node(other).disk().image().membership.identity.data_dir == government.heir_dir) {
+        holder = other;
+      }
+    }
+    if (holder != 0 && up > 2 && _aims.chance(2, 3)) {
+      // The void heir instead: the holder (crashed now if up) back soon
+      // with its copy void, the sole member down past the departure
+      // timeout (a bucket's last member is marked, not departed), back to
+      // confirm: the void copy must not adopt meanwhile (mutation 44).
+      _void_sole = VoidSole{holder, b, government.step, government.heir_dir, host};
+      const Tick departure = _swarm.sim.membership->timing.departure_ticks;
+      crash(host, _aims.between(2 * departure, 3 * departure));
+      if (_sim.node(holder).up()) {
+        crash(holder, _aims.between(1, 10));
+      } else {
+        _restart_at[holder] = _sim.now() + _aims.between(1, 10);
+      }
+      continue;
+    }
+    _void_sole = VoidSole{host, b, government.step, government.heir_dir, 0};
     crash(host, _aims.between(5, 30));
   }
 }
@@ -342,22 +367,30 @@ bool MembershipDriver::maybe_damage_void_sole(ParticipantId host) {
   const MembershipReference::Government& government =
       _sim.membership()->reference().government(sole.bucket);
   if (government.step != sole.step || government.heir_dir != sole.heir_dir) return true;
-  bool heir_up = false;
-  for (ParticipantId other = 1; other <= _sim.size(); other++) {
-    const Participant& p = _sim.node(other);
-    if (!p.up() || p.disk().image().membership.identity.data_dir != sole.heir_dir) continue;
+  const auto intact = [&](const Participant& p) {
     const auto& copies = p.disk().image().phasers;
     const auto copy = copies.find(sole.bucket);
-    heir_up = copy != copies.end() && !copy->second.repairing;
+    return copy != copies.end() && !copy->second.repairing;
+  };
+  bool other_intact = false;  // the copy that must cover the damaged one
+  if (sole.sole_host != 0) {
+    other_intact = intact(_sim.node(sole.sole_host));
+  } else {
+    for (ParticipantId other = 1; other <= _sim.size(); other++) {
+      const Participant& p = _sim.node(other);
+      if (!p.up() || p.disk().image().membership.identity.data_dir != sole.heir_dir) continue;
+      other_intact = intact(p);
+    }
   }
-  if (!heir_up) return true;
+  if (!other_intact) return true;
   const std::optional<std::string> fault = _sim.node(host).disk().damage_at_rest(
       LogFiles::DamageTarget::bucket_payload, {sole.bucket}, true);
   if (!fault) return true;
   _damaged = true;
-  _sim.trace().note(_sim.now(), fmt::format("host {}: damage at rest, {} (the void sole member of "
-                                            "bucket {})",
-                                            host, *fault, sole.bucket));
+  _sim.trace().note(_sim.now(), fmt::format("host {}: damage at rest, {} (the void {} of bucket {})",
+                                            host, *fault,
+                                            sole.sole_host != 0 ? "heir's holder" : "sole member",
+                                            sole.bucket));
   return true;
 }
 

@@ -86,10 +86,11 @@ class MembershipDriver {
   // at (0: none), and the one void sole member drawn.
   std::vector<uint64_t> _heirs;
   struct VoidSole {
-    ParticipantId host = 0;
+    ParticipantId host = 0;  // whose copy of the bucket is damaged at its restart
     uint32_t bucket = 0;
     uint64_t step = 0;
     uint64_t heir_dir = 0;
+    ParticipantId sole_host = 0;  // the void heir's holder: the sole member, down
   };
   std::optional<VoidSole> _void_sole;
   bool _healed = false;

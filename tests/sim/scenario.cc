@@ -532,7 +532,7 @@ Swarm draw_swarm(uint64_t seed, const Family& family) {
         MembershipSwarm::DamageAim::empty};
     swarm.membership.damage_aim = damage_aims[aims.below(std::size(damage_aims))];
     swarm.membership.ack_cut_per_mille = aims.chance(2, 3) ? 700 : 0;
-    swarm.membership.void_sole_per_mille = aims.chance(1, 2) ? 700 : 0;
+    swarm.membership.void_sole_per_mille = aims.chance(3, 4) ? 1000 : 0;
   }
   // The server's log files under every membership-mode disk (issue 19
   // points 3 and 4; tests/sim/log_files.h): about 15% more time per seed.

@@ -77,9 +77,11 @@ struct MembershipSwarm {
   //   lead (37).
   uint32_t ack_cut_per_mille = 0;
   // - per mille of heirs named: the government's sole member crashes at
-  //   once, before it proposes its confirming bump, and restarts shortly
-  //   with its copy of the bucket void; the heir's holder adopts (a void
-  //   copy must not confirm the government, mutation 44).
+  //   once, before it proposes its confirming bump, and either restarts
+  //   shortly with its copy of the bucket void (the heir's holder adopts;
+  //   the void copy must not lead, 37), or stays down past the departure
+  //   timeout while the heir's holder restarts with its copy void (a void
+  //   copy must not adopt, 44; the sole member confirms when back).
   uint32_t void_sole_per_mille = 0;
   // Per mille of restarts of a host whose id was departed meanwhile (it
   // arrives anew offering its old copies, DESIGN §5): one copy gets a
