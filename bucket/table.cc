@@ -86,7 +86,7 @@ void BucketTable::apply(Slot slot, const Effect& effect, const MembershipState& 
     case Effect::Kind::departed:
       _unreachable.erase(effect.id);
       if (_distributor.is_eligible(effect.id)) _distributor.withdraw(effect.id);
-      remove_member(slot, effect.id, effect.nonce.data_dir, false);
+      remove_member(slot, effect.id, heir_dir_of(effect.nonce, state), false);
       break;
     case Effect::Kind::unreachable: {
       // Every migration in flight is void from here: a growth may have
@@ -104,7 +104,7 @@ void BucketTable::apply(Slot slot, const Effect& effect, const MembershipState& 
       }
       _unreachable.insert(effect.id);
       if (_distributor.is_eligible(effect.id)) _distributor.withdraw(effect.id);
-      remove_member(slot, effect.id, state.member(effect.id)->nonce.data_dir, true);
+      remove_member(slot, effect.id, heir_dir_of(state.member(effect.id)->nonce, state), true);
       for (uint32_t b : moving) {
         CurrentGovernment bumped = _current[b];
         bumped.step++;
@@ -133,11 +133,27 @@ void BucketTable::apply(Slot slot, const Effect& effect, const MembershipState& 
   check_invariants();
 }
 
+// The data directory a removed member's copies are on, if they may be its
+// heir's: not when that directory arrived anew since (a higher incarnation
+// decided while the member still was one). A participant gives up its id
+// before its departure only when its boot found damage (bucket/repair.h):
+// its copies were made void and may have been reset and streamed in part
+// since, under the new id, so none holds what the removed member acked
+// (phaser-repair seed 1346297047: the heir's directory adopted a bucket
+// from such a copy and lost a committed position).
+std::optional<uint64_t> BucketTable::heir_dir_of(const consensus::Nonce& nonce,
+                                                 const consensus::MembershipState& state) {
+  const auto seen = state.nonces().find(nonce.data_dir);
+  if (seen != state.nonces().end() && seen->second.first > nonce.incarnation) return std::nullopt;
+  return nonce.data_dir;
+}
+
 // A departure (or an unreachable mark: only where another member survives)
 // shrinks every current government the participant is in; the next member in
 // government order leads where it led (the usurper). A government left with
-// one member names the removed one its heir (the header).
-void BucketTable::remove_member(Slot slot, ParticipantId id, uint64_t data_dir,
+// one member names the removed one its heir (the header), unless its copies
+// cannot be (heir_dir_of: no directory).
+void BucketTable::remove_member(Slot slot, ParticipantId id, std::optional<uint64_t> data_dir,
                                 bool keep_where_alone) {
   for (uint32_t b = 0; b < buckets(); b++) {
     const CurrentGovernment& current = _current[b];
@@ -153,9 +169,9 @@ void BucketTable::remove_member(Slot slot, ParticipantId id, uint64_t data_dir,
     shrunk.step++;
     shrunk.replicas.erase(std::find(shrunk.replicas.begin(), shrunk.replicas.end(), id));
     COWORKER_ASSERT(!shrunk.replicas.empty() && current.heir == consensus::no_participant);
-    if (shrunk.replicas.size() == 1) {
+    if (shrunk.replicas.size() == 1 && data_dir) {
       shrunk.heir = id;
-      shrunk.heir_dir = data_dir;
+      shrunk.heir_dir = *data_dir;
     }
     set_government(b, std::move(shrunk));
   }

@@ -30,7 +30,11 @@
 //             so the heir's copy holds every committed position, and the
 //             participant holding that directory may adopt the bucket from
 //             it when the sole member cannot confirm (its copy void, or it
-//             is down: membership_host.h step 7).
+//             is down: membership_host.h step 7). No heir when that
+//             directory arrived anew while the removed member still was one
+//             (it gave up the id at a boot that found damage: its copies
+//             may have been reset since, heir_dir_of); the sole member then
+//             commits at once, as before heirs.
 //
 // Acks. An ack {bucket, step, government} confirms `government` when the
 // bucket's step is still `step` at its slot and every participant it names
@@ -120,7 +124,10 @@ class BucketTable final : public consensus::MembershipApplication {
 
  private:
   void set_government(uint32_t bucket, CurrentGovernment government);
-  void remove_member(Slot slot, ParticipantId id, uint64_t data_dir, bool keep_where_alone);
+  static std::optional<uint64_t> heir_dir_of(const consensus::Nonce& nonce,
+                                             const consensus::MembershipState& state);
+  void remove_member(Slot slot, ParticipantId id, std::optional<uint64_t> data_dir,
+                     bool keep_where_alone);
   void count(const std::vector<ParticipantId>& replicas, int delta);
 
   Distributor _distributor;

@@ -68,9 +68,9 @@ void MembershipReference::fold(Slot slot, const std::optional<consensus::Members
               }
               return;
             }
-            const uint64_t dir = it->second.nonce.data_dir;
+            const consensus::Nonce nonce = it->second.nonce;
             _members.erase(it);
-            leave_governments(slot, depart.id, dir, false);
+            leave_governments(slot, depart.id, heir_dir_for(nonce), false);
           },
           [&](const consensus::Unreachable& unreachable) {  // rule 4
             auto it = _members.find(unreachable.id);
@@ -138,19 +138,28 @@ void MembershipReference::mark(Slot slot, ParticipantId id, const Targets& targe
       g.slot = slot;
     }
   }
-  leave_governments(slot, id, member.nonce.data_dir, true);
+  leave_governments(slot, id, heir_dir_for(member.nonce), true);
 }
 
-void MembershipReference::leave_governments(Slot slot, ParticipantId id, uint64_t dir,
-                                            bool keep_where_alone) {
+// Rule 8: a removed member's directory names no heir once it arrived anew
+// while the member still was one (its participant gave up the id after
+// damage at rest: what the directory holds now is not what it acked).
+std::optional<uint64_t> MembershipReference::heir_dir_for(const consensus::Nonce& nonce) const {
+  const auto seen = _incarnations.find(nonce.data_dir);
+  if (seen != _incarnations.end() && seen->second > nonce.incarnation) return std::nullopt;
+  return nonce.data_dir;
+}
+
+void MembershipReference::leave_governments(Slot slot, ParticipantId id,
+                                            std::optional<uint64_t> dir, bool keep_where_alone) {
   for (Government& g : _governments) {
     if (!contains(g.replicas, id) || (keep_where_alone && g.replicas.size() == 1)) continue;
     g.replicas.erase(std::find(g.replicas.begin(), g.replicas.end(), id));
     g.step++;
     g.slot = slot;
-    if (g.replicas.size() == 1) {  // rule 8
+    if (g.replicas.size() == 1 && dir) {  // rule 8
       g.heir = id;
-      g.heir_dir = dir;
+      g.heir_dir = *dir;
     }
   }
 }

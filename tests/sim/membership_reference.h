@@ -28,8 +28,11 @@
 //   7. Anything else (a noop, a reconfiguration) changes nothing here.
 //   8. Heirs (bucket/table.h): a removal by rule 3 or 4 that leaves a
 //      government one member names the removed member and the data
-//      directory it arrived with; the next confirmed ack of that bucket
-//      (rule 6) ends it. Only the heir's directory matters to the
+//      directory it arrived with, unless that directory arrived anew
+//      while the member still was one (a higher incarnation: it gave up
+//      the id after damage, so its copies are not what the member acked);
+//      the next confirmed ack of that bucket (rule 6) ends it. Only the
+//      heir's directory matters to the
 //      checkers: the simulator plants no write in a copy its host may
 //      adopt (membership_driver.cc maybe_plant).
 // Targets are the distributor's choice (bucket/distributor.h); the
@@ -101,7 +104,9 @@ class MembershipReference {
  private:
   void arrive(Slot slot, const consensus::Arrive& arrive);
   void mark(Slot slot, ParticipantId id, const Targets& target_before);
-  void leave_governments(Slot slot, ParticipantId id, uint64_t dir, bool keep_where_alone);
+  std::optional<uint64_t> heir_dir_for(const consensus::Nonce& nonce) const;
+  void leave_governments(Slot slot, ParticipantId id, std::optional<uint64_t> dir,
+                         bool keep_where_alone);
   bool alone_somewhere(ParticipantId id) const;
 
   std::optional<consensus::ClusterParams> _params;
