@@ -335,6 +335,8 @@ TEST_CASE("membership: seeds that once failed run clean") {
       {"phaser-repair", 1960750603},   // an old growth's probe ended a void member's repair
       {"phaser-arrivals", 1960726941},  // a forward behind a lost boot record counted as
                                         // proposed (the checker), its id then reused
+      {"phaser-repair", 1346297047},   // an heir whose directory arrived anew before the
+                                       // removal: its reset copy adopted (PROTOCOL "Heirs")
   };
   for (const Case& c : cases) {
     const Family* family = find_family(c.family);
