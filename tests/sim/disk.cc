@@ -341,12 +341,11 @@ void Disk::crash() {
 }
 
 std::optional<std::string> Disk::damage_at_rest(LogFiles::DamageTarget target,
-                                                const std::set<uint32_t>& prefer,
-                                                bool only_preferred) {
+                                                const Aimed& aim) {
   COWORKER_ASSERT(_files != nullptr);
   COWORKER_ASSERT(_batches.empty());  // down: the crash settled every batch
   COWORKER_ASSERT(_unfolded.empty());
-  std::optional<std::string> fault = _files->damage(_damage, target, prefer, only_preferred);
+  std::optional<std::string> fault = _files->damage(_damage, target, aim);
   if (!fault) return std::nullopt;
   start_from(_files->recover());
   return fault;

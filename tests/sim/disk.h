@@ -166,7 +166,7 @@ class Disk {
   // below the last batch. Its next boot must repair (repair_at_boot).
   std::optional<std::string> damage_at_rest(
       LogFiles::DamageTarget target = LogFiles::DamageTarget::any,
-      const std::set<uint32_t>& prefer = {}, bool only_preferred = false);
+      const Aimed& aim = {});
   // While the participant is down: a committed write no client sent at the
   // end of one bucket's copy (register and commit records, checksums
   // valid: a bug, or damage no checksum caught), durable at once. Its

@@ -248,8 +248,7 @@ std::string LogFiles::damage_file(int fd, consensus::Prng& prng, size_t recent) 
 }
 
 std::optional<std::string> LogFiles::damage_bucket_payload(
-    int fd, consensus::Prng& prng, size_t recent, const std::set<uint32_t>& prefer,
-    bool only_preferred) const {
+    int fd, consensus::Prng& prng, size_t recent, const Aimed& aim) const {
   const size_t below = records_below_last_batch();
   const size_t from = below - std::min(below, recent);
   std::vector<const Extent*> candidates;
@@ -265,11 +264,11 @@ std::optional<std::string> LogFiles::damage_bucket_payload(
   std::vector<const Extent*> preferred;
   std::set<uint32_t> seen;
   for (auto it = candidates.rbegin(); it != candidates.rend(); ++it) {
-    if (prefer.count((*it)->bucket) != 0 && seen.insert((*it)->bucket).second) {
+    if (aim.buckets.count((*it)->bucket) != 0 && seen.insert((*it)->bucket).second) {
       preferred.push_back(*it);
     }
   }
-  if (!preferred.empty() || only_preferred) candidates = std::move(preferred);
+  if (!preferred.empty() || aim.only) candidates = std::move(preferred);
   if (candidates.empty()) return std::nullopt;
   const Extent& victim = *candidates[prng.below(candidates.size())];
   const size_t payload = victim.needed - bucket::record_header_bytes;
@@ -301,11 +300,10 @@ std::optional<LogFiles::Damaged> LogFiles::damage_copy(consensus::Prng& prng) {
 }
 
 std::optional<std::string> LogFiles::damage(consensus::Prng& prng, DamageTarget target,
-                                            const std::set<uint32_t>& prefer,
-                                            bool only_preferred) {
+                                            const Aimed& aim) {
   if (records_below_last_batch() == 0) return std::nullopt;
   if (target == DamageTarget::bucket_payload) {
-    std::optional<std::string> fault = damage_bucket_payload(_fd, prng, 24, prefer, only_preferred);
+    std::optional<std::string> fault = damage_bucket_payload(_fd, prng, 24, aim);
     if (fault) _damaged = true;
     return fault;
   }

@@ -53,6 +53,14 @@
 
 namespace coworker::sim {
 
+// Aimed damage (issue 19 point 6), with DamageTarget::bucket_payload: the
+// newest record of a bucket in `buckets` when one has a record among the
+// newest; otherwise any bucket's, or with `only`, nothing.
+struct Aimed {
+  std::set<uint32_t> buckets;
+  bool only = false;
+};
+
 class LogFiles {
  public:
   // Where one record of an encoded batch lies in it.
@@ -101,13 +109,10 @@ class LogFiles {
   // nothing when no record lies below the last batch. From then on every
   // recovery must report damage (the record stays damaged in the file;
   // the repair's resets make it harmless, recovery.h).
-  // With bucket_payload, a bucket in `prefer` when one of them has a
-  // record among the newest (aimed damage, issue 19 point 6); with
-  // `only_preferred`, nothing otherwise.
+  // Aimed damage (issue 19 point 6), with bucket_payload: see Aimed.
   std::optional<std::string> damage(consensus::Prng& prng,
                                     DamageTarget target = DamageTarget::any,
-                                    const std::set<uint32_t>& prefer = {},
-                                    bool only_preferred = false);
+                                    const Aimed& aim = {});
   bool damaged() const { return _damaged; }
 
   uint64_t bytes() const { return _offset; }
@@ -124,11 +129,9 @@ class LogFiles {
   // `recent` > 0: the victim among the newest `recent` records only.
   std::string damage_file(int fd, consensus::Prng& prng, size_t recent) const;
   // A bit of the payload of a bucket's record among the newest `recent`
-  // (nothing when there is none), of a bucket in `prefer` if one has such
-  // a record.
+  // (nothing when there is none), aimed as `aim` says.
   std::optional<std::string> damage_bucket_payload(int fd, consensus::Prng& prng, size_t recent,
-                                                   const std::set<uint32_t>& prefer,
-                                                   bool only_preferred) const;
+                                                   const Aimed& aim) const;
 
   struct Extent {
     uint64_t at = 0;  // in the segment

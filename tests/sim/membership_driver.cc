@@ -59,9 +59,7 @@ MembershipDriver::MembershipDriver(Simulation& sim, const Swarm& swarm, uint64_t
 void MembershipDriver::crash_after_acks() {
   for (ParticipantId host : std::exchange(_ack_proposers, {})) {
     if (!_sim.node(host).up()) continue;
-    uint32_t up = 0;
-    for (ParticipantId other = 1; other <= _sim.size(); other++) up += _sim.node(other).up();
-    if (up <= 1) return;
+    if (hosts_up() <= 1) return;
     // Back at once: the ack it proposed is likely still undecided then.
     crash(host, _prng.between(1, 5));
   }
@@ -225,7 +223,7 @@ void MembershipDriver::maybe_damage(ParticipantId host) {
   std::optional<std::string> fault = _sim.node(host).disk().damage_at_rest(
       _swarm.membership.damage_bucket_payload ? LogFiles::DamageTarget::bucket_payload
                                               : LogFiles::DamageTarget::any,
-      prefer);
+      Aimed{.buckets = prefer});
   if (!fault) return;
   _damaged = true;
   _sim.trace().note(_sim.now(), fmt::format("host {} (id {}): damage at rest, {}{}", host, id,
@@ -329,18 +327,10 @@ void MembershipDriver::maybe_crash_sole() {
     const ParticipantId host = _sim.phasers()->host_of_id(government.replicas[0]);
     if (host < 1 || host > _sim.size() || !_sim.node(host).up()) continue;
     if (!_aims.chance_per_mille(_swarm.membership.void_sole_per_mille)) continue;
-    uint32_t up = 0;
-    for (ParticipantId other = 1; other <= _sim.size(); other++) up += _sim.node(other).up();
+    const uint32_t up = hosts_up();
     if (up <= 1) continue;
-    // The heir's holder (its host's disk holds the heir's directory).
-    ParticipantId holder = 0;
-    for (ParticipantId other = 1; other <= _sim.size(); other++) {
-      if (other != host && !_lost[other] &&
-          _sim.node(other).disk().image().membership.identity.data_dir == government.heir_dir) {
-        holder = other;
-      }
-    }
-    if (holder != 0 && up > 2 && _aims.chance(2, 3)) {
+    const ParticipantId holder = host_of_dir(government.heir_dir);
+    if (holder != 0 && holder != host && up > 2 && _aims.chance(2, 3)) {
       // The void heir instead: the holder (crashed now if up) back soon
       // with its copy void, the sole member down past the departure
       // timeout (a bucket's last member is marked, not departed), back to
@@ -375,16 +365,13 @@ bool MembershipDriver::maybe_damage_void_sole(ParticipantId host) {
   bool other_intact = false;  // the copy that must cover the damaged one
   if (sole.sole_host != 0) {
     other_intact = intact(_sim.node(sole.sole_host));
-  } else {
-    for (ParticipantId other = 1; other <= _sim.size(); other++) {
-      const Participant& p = _sim.node(other);
-      if (!p.up() || p.disk().image().membership.identity.data_dir != sole.heir_dir) continue;
-      other_intact = intact(p);
-    }
+  } else if (const ParticipantId holder = host_of_dir(sole.heir_dir);
+             holder != 0 && _sim.node(holder).up()) {
+    other_intact = intact(_sim.node(holder));
   }
   if (!other_intact) return true;
   const std::optional<std::string> fault = _sim.node(host).disk().damage_at_rest(
-      LogFiles::DamageTarget::bucket_payload, {sole.bucket}, true);
+      LogFiles::DamageTarget::bucket_payload, Aimed{.buckets = {sole.bucket}, .only = true});
   if (!fault) return true;
   _damaged = true;
   _sim.trace().note(_sim.now(), fmt::format("host {}: damage at rest, {} (the void {} of bucket {})",
@@ -392,6 +379,23 @@ bool MembershipDriver::maybe_damage_void_sole(ParticipantId host) {
                                             sole.sole_host != 0 ? "heir's holder" : "sole member",
                                             sole.bucket));
   return true;
+}
+
+uint32_t MembershipDriver::hosts_up() const {
+  uint32_t up = 0;
+  for (ParticipantId host = 1; host <= _sim.size(); host++) up += _sim.node(host).up();
+  return up;
+}
+
+// The host whose disk holds data directory `dir` (a directory is one
+// host's), not lost; 0 if none.
+ParticipantId MembershipDriver::host_of_dir(uint64_t dir) const {
+  for (ParticipantId host = 1; host <= _sim.size(); host++) {
+    if (!_lost[host] && _sim.node(host).disk().image().membership.identity.data_dir == dir) {
+      return host;
+    }
+  }
+  return 0;
 }
 
 // damage_aim: the buckets the damage prefers on `host` (id `id`), by the

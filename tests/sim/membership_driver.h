@@ -58,6 +58,8 @@ class MembershipDriver {
   void maybe_plant(ParticipantId host);
   bool may_discard(ParticipantId id) const;
   std::set<uint32_t> aimed_buckets(ParticipantId host, ParticipantId id) const;
+  uint32_t hosts_up() const;
+  ParticipantId host_of_dir(uint64_t dir) const;
   ParticipantId random_member_host();
   std::optional<ParticipantId> marked_member_host();
 
