@@ -11,8 +11,9 @@
 //      continuing the batch or starting one, and an intact payload;
 //   2. anything else is damage: where, and the bucket when the header was
 //      intact (a payload-only flip). The core then deletes the segment's
-//      summary and the `round` file (segment_summary.h), so the next start
-//      reads the segment, reports the damage and repairs (tools/coworker/
+//      summary (segment_summary.h; the `round` file stays: the named round
+//      may be what shows a retained log whole), so the next start reads
+//      the segment, reports the damage and repairs (tools/coworker/
 //      repair.h); meanwhile every read of a damaged record fails its
 //      checksums, as it always does.
 // Pure: the caller reads the bytes (any chunking) and feeds them.

@@ -40,6 +40,9 @@ std::optional<bucket::EngineRecord> engine_record(const DiskRecord& record) {
           [](const BucketReset& r) -> std::optional<bucket::EngineRecord> {
             return bucket::encode_bucket_reset(r.bucket);
           },
+          [](const RoundMarker&) -> std::optional<bucket::EngineRecord> {
+            return bucket::encode_round_marker();
+          },
       },
       record);
 }
@@ -152,7 +155,7 @@ std::optional<bucket::Repair> plan_for(bucket::EngineImage& image,
 
 Disk::Disk(DiskOptions options, uint64_t seed)
     : _options(options), _faults(seed), _damage(consensus::derive_seed(seed, 1)) {
-  if (_options.files) _files = std::make_unique<LogFiles>();
+  if (_options.files) _files = std::make_unique<LogFiles>(consensus::derive_seed(seed, 2));
 }
 
 Disk::Ticket Disk::write(Tick now, consensus::Prng& prng, std::vector<DiskRecord> records) {
@@ -177,7 +180,7 @@ Disk::Ticket Disk::write(Tick now, consensus::Prng& prng, std::vector<DiskRecord
 void Disk::install(DurableImage image) {
   COWORKER_ASSERT(_issued == 0);
   _image = std::move(image);
-  _unfolded.push_back({MembershipCheckpoint{_image.membership}});
+  _unfolded.push_back(Unfolded{{MembershipCheckpoint{_image.membership}}});
 }
 
 void Disk::tick(Tick now) {
@@ -191,26 +194,26 @@ void Disk::tick(Tick now) {
   }
 }
 
-void Disk::complete(Batch& batch) {
+void Disk::complete(Batch& batch, LogFiles::Synced synced) {
   for (const DiskRecord& record : batch.records) {
     apply(record);
   }
   // The Paxos families' records have no log-store form.
   if (!std::holds_alternative<consensus::PersistRecord>(batch.records.front())) {
-    _unfolded.push_back(std::move(batch.records));
+    _unfolded.push_back(Unfolded{std::move(batch.records), synced});
   }
 }
 
 const bucket::EngineImage& Disk::recovered() {
-  for (const std::vector<DiskRecord>& records : std::exchange(_unfolded, {})) {
+  for (const Unfolded& unfolded : std::exchange(_unfolded, {})) {
     std::vector<bucket::EngineRecord> batch;
-    for (const DiskRecord& record : records) {
+    for (const DiskRecord& record : unfolded.records) {
       std::optional<bucket::EngineRecord> encoded = engine_record(record);
       COWORKER_ASSERT(encoded.has_value());  // membership mode: every record has its form
       apply_engine(*encoded);
       batch.push_back(std::move(*encoded));
     }
-    if (_files) _files->append(batch);
+    if (_files) _files->append(batch, unfolded.synced);
   }
   return _engine;
 }
@@ -247,6 +250,8 @@ void Disk::apply(const DiskRecord& record) {
     }
   } else if (const auto* checkpoint = std::get_if<MembershipCheckpoint>(&record)) {
     _image.membership = checkpoint->durable;
+  } else if (std::holds_alternative<RoundMarker>(record)) {
+    // Nothing of its own: the round's records restate the state.
   } else if (const auto* reset = std::get_if<BucketReset>(&record)) {
     // The promise counter's reset changes nothing here: a new id promises
     // in its own slot (repair_at_boot).
@@ -255,7 +260,8 @@ void Disk::apply(const DiskRecord& record) {
     forget_bucket(reset->bucket);
   } else {
     const auto& counter = std::get<CounterRecord>(record);
-    COWORKER_ASSERT(counter.counter > _image.counter);
+    // Higher at each bump; the same in a checkpoint round.
+    COWORKER_ASSERT(counter.counter >= _image.counter);
     _image.counter = counter.counter;
   }
 }
@@ -304,7 +310,7 @@ void Disk::crash() {
     _kept_through = _batches.front().last;
     _last_crash = fmt::format("the batch being written kept whole ({} records), {} lost",
                               _batches.front().records.size(), _batches.size() - 1);
-    complete(_batches.front());
+    complete(_batches.front(), LogFiles::Synced::no);
     recovered();
   } else if (_files && !_batches.empty() && !_hung && _faults.chance_per_mille(500)) {
     // Otherwise, with log files, half the time a part of it got there
@@ -477,7 +483,7 @@ void Disk::probe_damage() {
   std::optional<LogFiles::Damaged> damaged = _files->damage_copy(_damage);
   if (!damaged) return;
   _damage_probes++;
-  if (!damaged->report.corrupt()) {
+  if (!damaged->report.corrupt() && !damaged->scrubbed) {
     report(fmt::format("damage at rest not found: {}", damaged->fault));
     return;
   }

@@ -34,7 +34,7 @@
 // writes those records as the server's log files (log_files.h): its crash
 // may tear the batch being written, and the restart recovers from what
 // bucket/recovery.cc reads back. At each crash, damage at rest is probed on
-// a copy of those files (log_files.h step 4; issue 19 point 4): recovery
+// a copy of those files (log_files.h step 5; issue 19 point 4): recovery
 // must report it, and what the server's repair plan (bucket/repair.h)
 // keeps of the damaged copy — every bucket it does not reset, and the
 // membership state and counter when it resets nothing — must be what the
@@ -92,10 +92,16 @@ struct BucketReset {
   uint32_t bucket = 0;
 };
 
+// The first record of a checkpoint round (bucket/recovery.h step 4): the
+// records after it, in the same batch, restate the participant's whole
+// state (phaser_host.h).
+struct RoundMarker {};
+
 // One alternative per hosted protocol. Membership mode writes
 // MembershipRecords (its Paxos records inside).
 using DiskRecord = std::variant<consensus::PersistRecord, consensus::MembershipRecord,
-                                BucketRecord, CounterRecord, MembershipCheckpoint, BucketReset>;
+                                BucketRecord, CounterRecord, MembershipCheckpoint, BucketReset,
+                                RoundMarker>;
 
 struct DurableImage {
   consensus::Durable paxos;
@@ -161,7 +167,7 @@ class Disk {
   // The latest repair at boot's plan: what it found damaged, for traces.
   const std::string& last_repair() const { return _last_repair; }
   bool last_repair_kept_id() const { return _last_repair_kept_id; }
-  // Damage at rest in the log itself (log_files.h step 5), while the
+  // Damage at rest in the log itself (log_files.h step 6), while the
   // participant is down: what was done, or nothing when no record lies
   // below the last batch. Its next boot must repair (repair_at_boot).
   std::optional<std::string> damage_at_rest(
@@ -189,6 +195,8 @@ class Disk {
   std::optional<consensus::ParticipantId> repair_at_boot();
 
   const DurableImage& image() const { return _image; }
+  // The log files (nothing without DiskOptions::files), for statistics.
+  const LogFiles* files() const { return _files.get(); }
   // What a server's replay of this log recovers: what a boot starts from.
   // (Folded when asked: the batches completed since the last call are
   // encoded, written to the files and folded then, so a participant that
@@ -201,7 +209,9 @@ class Disk {
 
  private:
   struct Batch;
-  void complete(Batch& batch);  // durable: folded, its records then moved out
+  // Durable (Synced::yes), or kept whole at a crash (no): folded, its
+  // records then moved out.
+  void complete(Batch& batch, LogFiles::Synced synced = LogFiles::Synced::yes);
   void tear(const Batch& batch);
   void apply(const DiskRecord& record);
   void apply_engine(const bucket::EngineRecord& record);
@@ -237,7 +247,11 @@ class Disk {
   std::optional<bucket::CoreReport> _report;  // the latest recovery's, when it found damage
   DurableImage _image;
   bucket::EngineImage _engine;
-  std::vector<std::vector<DiskRecord>> _unfolded;  // durable batches not yet in _engine
+  struct Unfolded {
+    std::vector<DiskRecord> records;
+    LogFiles::Synced synced = LogFiles::Synced::yes;
+  };
+  std::vector<Unfolded> _unfolded;  // durable batches not yet in _engine
   uint64_t _engine_seq = 0;  // the log-store seq of the next engine record
   std::deque<Batch> _batches;
   Ticket _issued = 0;

@@ -295,6 +295,10 @@ void Participant::PhaserEffects::send(ParticipantId from, ParticipantId to,
   _p._effects.send(_p._id, host, Payload{PhaserPacket{from, to, std::move(message)}});
 }
 
+void Participant::PhaserEffects::checkpoint_membership(ParticipantId) {
+  _p._member->engine().checkpoint();
+}
+
 void Participant::PhaserEffects::reply(ParticipantId, const consensus::Reply& reply) {
   _p._effects.phaser_reply(_p._id, reply);
 }

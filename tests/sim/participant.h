@@ -170,6 +170,7 @@ class Participant {
     void report(ParticipantId at, uint32_t bucket, ParticipantId silent) override;
     void leader_committed(ParticipantId at, const consensus::Write& write) override;
     void repair(ParticipantId at, uint32_t bucket) override;
+    void checkpoint_membership(ParticipantId at) override;
 
    private:
     Participant& _p;

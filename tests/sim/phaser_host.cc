@@ -60,14 +60,21 @@ void PhaserHost::tick(Tick now, Tick tick_every) {
     _host.tick(clock(now));
     // A checkpoint round now and then, as a server's log store makes before
     // retiring segments (DESIGN §6): the disk image folds it over what came
-    // before (PhaserDurable::apply replaces the state), so what a restart
-    // recovers afterwards comes from the checkpoint, not the older records.
-    // Staggered by id; no draw from the prng.
+    // before (PhaserDurable::apply replaces the state), and with log files
+    // (log_files.h step 3) a restart may recover from the round alone, the
+    // segments before it retired. Staggered by id; no draw from the prng.
     if (++_phaser_ticks % checkpoint_ticks == _self % checkpoint_ticks) {
-      _host.checkpoint();
+      checkpoint_round();
       retain();
     }
   }
+}
+
+void PhaserHost::checkpoint_round() {
+  _storage.stage_round_marker();
+  if (_host.counter() > 0) _storage.stage_counter(_host.counter());
+  _host.checkpoint();
+  _effects.checkpoint_membership(_self);
 }
 
 void PhaserHost::retain() {

@@ -39,6 +39,9 @@ class PhaserHostEffects {
   virtual void report(ParticipantId at, uint32_t bucket, ParticipantId silent) = 0;
   virtual void leader_committed(ParticipantId at, const consensus::Write& write) = 0;
   virtual void repair(ParticipantId at, uint32_t bucket) = 0;
+  // The membership's part of a checkpoint round (core 0's on a server:
+  // Core::checkpoint_round), staged in the same tick; none without one.
+  virtual void checkpoint_membership(ParticipantId) {}
 
  protected:
   ~PhaserHostEffects() = default;
@@ -105,6 +108,9 @@ class PhaserHost final : private bucket::HostEffects {
   // is answered by a snapshot (phaser.h step 9b).
   std::map<uint32_t, consensus::Position> _retained;
   std::map<uint32_t, consensus::Position> _round_end;
+  // As Core::checkpoint_round: its marker, the promise counter, every
+  // bucket's checkpoint, the membership's; one tick, so one disk batch.
+  void checkpoint_round();
   void retain();
   consensus::Position retained_start(uint32_t bucket) const;
 };

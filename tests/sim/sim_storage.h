@@ -62,6 +62,9 @@ class SimStorage final : public bucket::HostStorage {
     _disk.tick(_now);  // as stage_membership
     return ticket;
   }
+  // A checkpoint round's first record (PhaserHost::checkpoint_round); not
+  // the engine's (a server's core stages it: Core::checkpoint_round).
+  Ticket stage_round_marker() { return _disk.write(_now, _prng, {RoundMarker{}}); }
   Ticket durable() const override { return _disk.durable(); }
   // A phaser host replaced in the same boot (the participant arrived anew)
   // recovers from the old host's images (BucketHost::images), which may be
