@@ -457,8 +457,16 @@ void LogFiles::resume(const bucket::Resume& resume) {
     remove_file(segment_path(index));
     remove_file(bucket::summary_path(_dir, 0, index));
   };
-  for (uint64_t index : resume.retire) drop(index);
-  for (uint64_t index : resume.discard) drop(index);
+  // What LogStore::open asserts of recovery's Resume.
+  COWORKER_ASSERT(resume.first_segment >= 1 && resume.first_segment <= resume.segment);
+  for (uint64_t index : resume.retire) {
+    COWORKER_ASSERT(index < resume.first_segment);
+    drop(index);
+  }
+  for (uint64_t index : resume.discard) {
+    COWORKER_ASSERT(index > resume.segment);
+    drop(index);
+  }
   remove_file(bucket::summary_path(_dir, 0, resume.segment));
   if (resume.offset == 0) {
     drop(resume.segment);

@@ -11,14 +11,16 @@
 // life's first batch opens with a boot record naming the round the last
 // recovery found whole (record.h), and a record that does not fit what is
 // left of a segment seals it (a seal record) and goes on in the next
-// (LogStore::make_place). Segments are small (drawn per run, 16 or 64 KiB,
-// or 1 GiB: never sealed), so a run seals many.
+// (LogStore::make_place). Segments are small (drawn per disk from the
+// files' own stream, 16 or 64 KiB, or 1 GiB: never sealed), so a run
+// seals many.
 //
 //   1. A batch the disk completes is written whole (one pwrite per segment
 //      it touches). The next segment is always prepared before it is
 //      needed, as the store's preparer does: a retired segment renamed
-//      into place (recycled: its old records stay behind the new ones) or
-//      a new file of the segment's size (zeros).
+//      into place (recycled: its old records stay behind the new ones), or
+//      a new file, of the segment's size (zeros; never for 1 GiB) or empty
+//      (each write extends it).
 //   2. At a crash, the batch that was being written may have reached the
 //      files in part: a prefix of it cut anywhere (in a header, in a
 //      payload, at a seal), or all of it but one 512-byte sector left as
@@ -37,9 +39,12 @@
 //      names a segment above the first and at or below the named round's,
 //      and the segments below it go (renamed `.free` for recycling, or
 //      deleted; 1 time in 8 left behind, as a crash between the marker
-//      and the unlinks leaves them, for recovery to name). A seal in such
-//      a batch gets its segment's summary, 7 times in 8 (its index events
-//      empty: the simulator keeps no index, and takes every summary).
+//      and the unlinks leaves them, for recovery to name). A seal in any
+//      synced batch gets its segment's summary, 7 times in 8 (its index
+//      events empty: the simulator keeps no index, and takes every
+//      summary). Not simulated: the summaries a server's boot writes for
+//      the sealed segments it read whole (ReplayOptions::sealed), and a
+//      boot record in a batch of its own.
 //   4. recover() runs bucket::replay_core over the directory, taking
 //      summaries as the server's boot does, and folds what it hands over
 //      for the image (Feed::everything) with the server's EngineImage;
@@ -240,7 +245,6 @@ class LogFiles {
   uint64_t _first = 1;  // the first segment kept
   std::map<uint64_t, int> _fds;
   std::vector<uint64_t> _free;  // retired segments kept as `<index>.free`
-  std::map<uint64_t, uint32_t> _rounds_in;  // round markers per live segment
   // A life of the log began (the run, a restart): its first batch opens
   // with a boot record naming the round recovery found whole.
   bool _boot_pending = true;
