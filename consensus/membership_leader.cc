@@ -151,6 +151,11 @@ void MembershipNode::consider_removal(ParticipantId member_id, Peer& peer, Membe
 // Rule 4: the voters follow the rule, one change at a time.
 void MembershipNode::maybe_reconfigure(MembershipOutput& out) {
   if (!_leading || _reconfiguration_pending || !_state.bootstrapped()) return;
+  // The rule's voters from a basis nothing undecided follows: a removal
+  // this leader proposed before, decided between the basis and the
+  // reconfiguration, could leave a departed member the only voter (it
+  // retired before it knew it was one: seed 269891298 of phaser-members).
+  if (_paxos->pending_proposals() != 0 || _state.applied() < _paxos->decided_through()) return;
   const std::vector<ParticipantId> rule = _state.rule_voters();
   const std::vector<ParticipantId> latest = _paxos->latest_voters();
   if (rule.empty() || rule == latest) return;

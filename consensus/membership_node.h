@@ -61,7 +61,10 @@
 //      the latest scheduled ones (Paxos schedule), at most one at a time, and
 //      only while it hears from every voter it names (a configuration whose
 //      majority is silent could not decide their departures, which change
-//      the rule). It takes effect α slots later (paxos.h steps 12-15).
+//      the rule), and only once everything it proposed is decided and
+//      applied (the basis is then the slot before the reconfiguration: no
+//      removal comes between). It takes effect α slots later (paxos.h
+//      steps 12-15).
 //   5. Own departure. A member that applies its own departure (or is told it
 //      is gone) retires: no read lease, no heartbeats of its own, but it
 //      still votes, learns and may lead (with every duty of a leader) while

@@ -337,6 +337,8 @@ TEST_CASE("membership: seeds that once failed run clean") {
                                         // proposed (the checker), its id then reused
       {"phaser-repair", 1346297047},   // an heir whose directory arrived anew before the
                                        // removal: its reset copy adopted (PROTOCOL "Heirs")
+      {"phaser-members", 269891298},   // a reconfiguration on a basis its own removal of the
+                                       // voter it named followed: no voter left (rule 4)
   };
   for (const Case& c : cases) {
     const Family* family = find_family(c.family);
