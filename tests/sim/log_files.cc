@@ -81,11 +81,6 @@ constexpr size_t seal_bytes = bucket::record_bytes(0);
 constexpr size_t free_max = 2;  // retired segments kept for recycling
 constexpr uint64_t sized_max = uint64_t{1} << 20;  // larger segments are never made full size
 
-bool internal(RecordKind kind) {
-  return kind == RecordKind::segment_header || kind == RecordKind::seal ||
-         kind == RecordKind::boot;
-}
-
 std::string temp_root() {
   if (::access("/dev/shm", W_OK) == 0) return "/dev/shm";
   const char* tmp = std::getenv("TMPDIR");
@@ -386,7 +381,7 @@ size_t LogFiles::tear(std::span<const bucket::EngineRecord> batch, consensus::Pr
       break;
     }
     intact++;
-    kept += !internal(p.kind);
+    kept += !bucket::record_kind_internal(p.kind);
   }
   place(encoded, intact);
   _end = advance(encoded, intact);
