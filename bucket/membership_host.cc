@@ -267,12 +267,17 @@ std::optional<MembershipHost::Migration> MembershipHost::adoption_for(uint32_t b
 }
 
 // Step 7: buckets whose heir's data directory is ours, from when we first
-// saw each at its step.
+// saw each at its step. Not when the heir's incarnation is one whose id
+// this directory gave up at a boot that found damage (void_through): its
+// copies may be forgotten, void or reset since (phaser-repair seed
+// 806933991: a copy forgotten at such a boot, the heir named before the
+// arrival anew was decided, adopted empty).
 void MembershipHost::watch_heirs() {
   const uint64_t dir = _node.nonce().data_dir;
   for (uint32_t b = 0; b < _table.buckets(); b++) {
     const CurrentGovernment& current = _table.current(b);
     const bool ours = current.heir != consensus::no_participant && current.heir_dir == dir &&
+                      current.heir_incarnation > _node.void_through() &&
                       current.leader() != _node.id();
     const auto it = _heirs.find(b);
     if (!ours) {

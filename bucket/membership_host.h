@@ -78,7 +78,9 @@
 //      confirms it by a bump (held: BucketHost::prepare answers `held`),
 //      with migrations on or off. The participant holding the heir's data
 //      directory (the heir itself, returned from a mark, or the same disk
-//      arrived anew) adopts it: once the bucket has stayed unconfirmed
+//      arrived anew, unless a boot that found damage gave up the heir's
+//      incarnation's id: Identity::void_through) adopts it: once the
+//      bucket has stayed unconfirmed
 //      for the departure timeout since we first saw it at its step (its
 //      sole member void, or down), and while we are an active member and
 //      our copy is not void (prepare answers `void_copy` otherwise), it
@@ -86,7 +88,8 @@
 //      copy (a leadership start: the register re-proposed, as a usurp)
 //      and the table's next steps grow the rest back. Whichever of the
 //      bump and the adoption is decided first voids the other. A void
-//      sole member whose heir's copy is gone too (void, or its disk lost)
+//      sole member whose heir's copy is gone too (void, given up, or its
+//      disk lost)
 //      leaves the bucket answering 503 until an operator decides
 //      (docs/OPERATIONS.md): every copy of its writes is lost.
 #pragma once

@@ -86,7 +86,7 @@ void BucketTable::apply(Slot slot, const Effect& effect, const MembershipState& 
     case Effect::Kind::departed:
       _unreachable.erase(effect.id);
       if (_distributor.is_eligible(effect.id)) _distributor.withdraw(effect.id);
-      remove_member(slot, effect.id, heir_dir_of(effect.nonce, state), false);
+      remove_member(slot, effect.id, heir_nonce_of(effect.nonce, state), false);
       break;
     case Effect::Kind::unreachable: {
       // Every migration in flight is void from here: a growth may have
@@ -104,7 +104,7 @@ void BucketTable::apply(Slot slot, const Effect& effect, const MembershipState& 
       }
       _unreachable.insert(effect.id);
       if (_distributor.is_eligible(effect.id)) _distributor.withdraw(effect.id);
-      remove_member(slot, effect.id, heir_dir_of(state.member(effect.id)->nonce, state), true);
+      remove_member(slot, effect.id, heir_nonce_of(state.member(effect.id)->nonce, state), true);
       for (uint32_t b : moving) {
         CurrentGovernment bumped = _current[b];
         bumped.step++;
@@ -133,27 +133,29 @@ void BucketTable::apply(Slot slot, const Effect& effect, const MembershipState& 
   check_invariants();
 }
 
-// The data directory a removed member's copies are on, if they may be its
-// heir's: not when that directory arrived anew since (a higher incarnation
-// decided while the member still was one). A participant gives up its id
+// The nonce (data directory, incarnation) a removed member's copies are
+// on, if they may be its heir's: not when that directory arrived anew
+// since (a higher incarnation decided while the member still was one). A participant gives up its id
 // before its departure only when its boot found damage (bucket/repair.h):
 // its copies were made void and may have been reset and streamed in part
 // since, under the new id, so none holds what the removed member acked
 // (phaser-repair seed 1346297047: the heir's directory adopted a bucket
-// from such a copy and lost a committed position).
-std::optional<uint64_t> BucketTable::heir_dir_of(const consensus::Nonce& nonce,
-                                                 const consensus::MembershipState& state) {
+// from such a copy and lost a committed position). The arrival anew may
+// also be decided after the removal: the holder itself then declines to
+// adopt (Identity::void_through, membership_host.h step 7).
+std::optional<consensus::Nonce> BucketTable::heir_nonce_of(const consensus::Nonce& nonce,
+                                                           const consensus::MembershipState& state) {
   const auto seen = state.nonces().find(nonce.data_dir);
   if (seen != state.nonces().end() && seen->second.first > nonce.incarnation) return std::nullopt;
-  return nonce.data_dir;
+  return nonce;
 }
 
 // A departure (or an unreachable mark: only where another member survives)
 // shrinks every current government the participant is in; the next member in
 // government order leads where it led (the usurper). A government left with
 // one member names the removed one its heir (the header), unless its copies
-// cannot be (heir_dir_of: no directory).
-void BucketTable::remove_member(Slot slot, ParticipantId id, std::optional<uint64_t> data_dir,
+// cannot be (heir_nonce_of: none).
+void BucketTable::remove_member(Slot slot, ParticipantId id, std::optional<consensus::Nonce> nonce,
                                 bool keep_where_alone) {
   for (uint32_t b = 0; b < buckets(); b++) {
     const CurrentGovernment& current = _current[b];
@@ -169,9 +171,10 @@ void BucketTable::remove_member(Slot slot, ParticipantId id, std::optional<uint6
     shrunk.step++;
     shrunk.replicas.erase(std::find(shrunk.replicas.begin(), shrunk.replicas.end(), id));
     COWORKER_ASSERT(!shrunk.replicas.empty() && current.heir == consensus::no_participant);
-    if (shrunk.replicas.size() == 1 && data_dir) {
+    if (shrunk.replicas.size() == 1 && nonce) {
       shrunk.heir = id;
-      shrunk.heir_dir = *data_dir;
+      shrunk.heir_dir = nonce->data_dir;
+      shrunk.heir_incarnation = nonce->incarnation;
     }
     set_government(b, std::move(shrunk));
   }
@@ -243,7 +246,7 @@ uint64_t BucketTable::digest() const {
     const CurrentGovernment& current = _current[b];
     hash = mix(mix(hash, current.step), current.slot);
     for (ParticipantId id : current.replicas) hash = mix(hash, id);
-    hash = mix(mix(hash, current.heir), current.heir_dir);
+    hash = mix(mix(mix(hash, current.heir), current.heir_dir), current.heir_incarnation);
   }
   for (ParticipantId id : _unreachable) hash = mix(hash, id);
   return hash;
@@ -257,6 +260,7 @@ void BucketTable::encode(consensus::Writer& writer) const {
     writer.ids(government.replicas);
     writer.u64(government.heir);
     writer.u64(government.heir_dir);
+    writer.u64(government.heir_incarnation);
   }
   writer.ids(std::vector<ParticipantId>(_unreachable.begin(), _unreachable.end()));
   writer.u64(_acks_confirmed);
@@ -273,6 +277,7 @@ bool BucketTable::decode(consensus::Reader& reader) {
     government.replicas = reader.ids();
     government.heir = reader.u64();
     government.heir_dir = reader.u64();
+    government.heir_incarnation = reader.u64();
     if (!reader.ok() || !distinct(government.replicas)) return false;
     if (government.heir != consensus::no_participant && government.replicas.size() != 1) return false;
   }

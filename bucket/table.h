@@ -33,7 +33,7 @@
 //             is down: membership_host.h step 7). No heir when that
 //             directory arrived anew while the removed member still was one
 //             (it gave up the id at a boot that found damage: its copies
-//             may have been reset since, heir_dir_of); the sole member then
+//             may have been reset since, heir_nonce_of); the sole member then
 //             commits at once, as before heirs.
 //
 // Acks. An ack {bucket, step, government} confirms `government` when the
@@ -67,9 +67,11 @@ struct CurrentGovernment {
   Slot slot = 0;                        // the membership slot it is current as of
   std::vector<ParticipantId> replicas;  // leader first, then the usurper order
   // The member whose removal left `replicas` alone, with the data directory
-  // it arrived with: set until an ack confirms a government (0: none).
+  // and incarnation it arrived with: set until an ack confirms a government
+  // (0: none).
   ParticipantId heir = no_participant;
   uint64_t heir_dir = 0;
+  uint64_t heir_incarnation = 0;
   ParticipantId leader() const { return replicas.empty() ? no_participant : replicas[0]; }
   friend bool operator==(const CurrentGovernment&, const CurrentGovernment&) = default;
 };
@@ -124,9 +126,9 @@ class BucketTable final : public consensus::MembershipApplication {
 
  private:
   void set_government(uint32_t bucket, CurrentGovernment government);
-  static std::optional<uint64_t> heir_dir_of(const consensus::Nonce& nonce,
+  static std::optional<consensus::Nonce> heir_nonce_of(const consensus::Nonce& nonce,
                                              const consensus::MembershipState& state);
-  void remove_member(Slot slot, ParticipantId id, std::optional<uint64_t> data_dir,
+  void remove_member(Slot slot, ParticipantId id, std::optional<consensus::Nonce> nonce,
                      bool keep_where_alone);
   void count(const std::vector<ParticipantId>& replicas, int delta);
 

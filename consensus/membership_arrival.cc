@@ -44,6 +44,7 @@ Identity abandoned_identity(const MembershipDurable& durable, bool records_damag
   next.id = no_participant;
   next.arriving = false;
   if (records_damaged) next.incarnation += uint64_t{1} << 32;
+  next.void_through = next.incarnation;  // the next arrival is above it
   return next;
 }
 
@@ -227,8 +228,11 @@ void MembershipNode::depart_self(MembershipOutput& out) {
   _leading = false;
   _reconfiguration_pending = false;
   _retiring = false;
-  const Identity departed{_identity.data_dir, _identity.incarnation, no_participant, false,
-                          _remembered, _remembered_cluster};
+  Identity departed = _identity;
+  departed.id = no_participant;
+  departed.arriving = false;
+  departed.remembered = _remembered;
+  departed.remembered_cluster = _remembered_cluster;
   if (_left) {
     _exited = true;  // a graceful leave ends here (a restart arrives anew)
     persist_identity(departed, out);

@@ -148,6 +148,7 @@ void write_body(Writer& out, const Identity& r) {
     out.bytes(address);
   }
   out.u64(r.remembered_cluster);
+  out.u64(r.void_through);
 }
 void read_body(Reader& in, Identity& r) {
   r.data_dir = in.u64();
@@ -157,6 +158,8 @@ void read_body(Reader& in, Identity& r) {
   const uint64_t n = in.count(1);  // an empty address takes one byte
   for (uint64_t i = 0; i < n && in.ok(); i++) r.remembered.push_back(in.bytes(address_bytes_max));
   r.remembered_cluster = in.u64();
+  r.void_through = in.u64();
+  if (in.ok() && r.void_through > r.incarnation) in.fail("bad value");
 }
 
 // Reads the fields of alternative T into variant V. The variant is built in

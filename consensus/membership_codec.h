@@ -28,7 +28,9 @@
 //   1    PersistRecord (Paxos)  paxos_tag paxos_fields  (paxos_codec.h, no version byte)
 //   2    Identity               data_dir incarnation id arriving(0/1)
 //                               n (len address(<= 1 KiB))*n cluster
-//                               (remembered, remembered_cluster: since 2)
+//                               void_through
+//                               (remembered, remembered_cluster: since 2;
+//                               void_through: since 3)
 //
 //   params = cluster buckets(u32) replicas(u32)     nonce = data_dir incarnation
 //
@@ -46,8 +48,9 @@
 namespace coworker::consensus {
 
 // Up to version 2 (Identity.remembered) messages and records shared one
-// version; messages went on to 3 (MemberHeartbeat.boot, MemberAck.boot).
-constexpr uint8_t membership_record_version = 2;
+// version; messages went on to 3 (MemberHeartbeat.boot, MemberAck.boot),
+// records to 3 (Identity.void_through).
+constexpr uint8_t membership_record_version = 3;
 constexpr uint8_t membership_message_version = 3;
 
 // Top level: the version byte, the tag, the fields. (Pass the variant: a
@@ -61,10 +64,10 @@ Decoded<MembershipMessage> decode_membership_message(std::string_view bytes);
 
 // A checkpoint of the whole durable state (the log store's, core 0,
 // DESIGN §6): it replaces what the records before it folded to.
-//   checkpoint = version(1) identity boots promised(ballot) snapshot
+//   checkpoint = version(2) identity boots promised(ballot) snapshot
 //                n (slot ballot entry)*n      (slots increasing, above the
 //                snapshot's; ballots not above promised; no id: no state)
-constexpr uint8_t membership_checkpoint_version = 1;
+constexpr uint8_t membership_checkpoint_version = 2;  // 2: Identity.void_through
 std::string encode_membership_checkpoint(const MembershipDurable& durable);
 Decoded<MembershipDurable> decode_membership_checkpoint(std::string_view bytes);
 Decoded<MembershipRecord> decode_membership_record(std::string_view bytes);

@@ -88,6 +88,13 @@ struct Identity {
   // acceptor state, which held them, is gone with it).
   std::vector<std::string> remembered;
   uint64_t remembered_cluster = 0;  // and the cluster they formed (0: none)
+  // The copies this directory held under every incarnation up to this one
+  // are void for a heir's adoption (bucket/membership_host.h step 7): a
+  // boot that found damage gave up that incarnation's id (bucket/repair.h),
+  // forgetting or voiding copies the removed member had acked, and the
+  // log may name the removed member's directory a heir before it hears of
+  // the arrival anew (phaser-repair seed 806933991). 0: none given up.
+  uint64_t void_through = 0;
   friend bool operator==(const Identity&, const Identity&) = default;
 };
 

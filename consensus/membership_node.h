@@ -141,6 +141,9 @@ class MembershipNode {
   ParticipantId id() const { return _identity.id; }
   uint64_t generation() const { return _generation; }
   Nonce nonce() const { return {_identity.data_dir, _identity.incarnation}; }
+  // Copies this directory held under incarnations up to this one are void
+  // for a heir's adoption (Identity::void_through).
+  uint64_t void_through() const { return _identity.void_through; }
   bool arriving() const { return _identity.id == no_participant && !_exited && !_refused; }
   bool has_paxos() const { return _paxos != nullptr; }
   Paxos& paxos();

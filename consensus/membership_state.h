@@ -137,7 +137,7 @@ class MembershipState {
 
   // Snapshot form: a fixed header (magic, slot, chain) that any reader of a
   // snapshot can check, then the body.
-  static constexpr char magic[9] = "cwmembr2";  // 2: the table's heirs
+  static constexpr char magic[9] = "cwmembr3";  // 2: the table's heirs; 3: their incarnations
   void encode(Writer& writer) const;
   static std::optional<MembershipState> decode(Reader& reader);
   struct Header {

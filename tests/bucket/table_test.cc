@@ -203,6 +203,9 @@ TEST_CASE("table: a government a removal leaves alone names its heir until an ac
     CHECK(current.replicas == std::vector<ParticipantId>{3});
     CHECK(current.heir == 2);
     CHECK(current.heir_dir == 2);
+    // The incarnation it arrived with: the directory's holder adopts only
+    // above the incarnations it gave up (Identity::void_through).
+    CHECK(current.heir_incarnation == 1);
   }
   // Participant 2 learns its departure and arrives anew on its directory:
   // the heir stays (the directory's copies are the ones the old id acked).

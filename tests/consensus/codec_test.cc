@@ -302,7 +302,10 @@ MembershipRecord Gen::membership_record() {
   }
   std::vector<std::string> remembered(_prng.below(3));
   for (std::string& address : remembered) address = bytes();
-  return Identity{u64(), u64(), u64(), boolean(), std::move(remembered), u64()};
+  Identity identity{u64(), u64(), u64(), boolean(), std::move(remembered), u64()};
+  // Never above the incarnation (the decoder refuses it).
+  if (_prng.chance(1, 2)) identity.void_through = identity.incarnation - identity.incarnation / 3;
+  return identity;
 }
 
 PhaserMessage Gen::phaser_message() {
@@ -752,9 +755,20 @@ TEST_CASE("codec: fixed vectors pin the format") {
     CAPTURE(hex(v2));
     CHECK(std::string_view(decode_membership_message(v2).error) == "bad version");
   }
-  CHECK(hex(encode(MembershipRecord{Identity{9, 2, 57, true, {}, 0}})) == "0202090239" "01" "00" "00");
+  // Records: version 3 (Identity.void_through, last).
+  CHECK(hex(encode(MembershipRecord{Identity{9, 2, 57, true, {}, 0}})) ==
+        "0302090239" "01" "00" "00" "00");
   CHECK(hex(encode(MembershipRecord{Identity{9, 2, 0, false, {"a:1"}, 7}})) ==
-        "0202090200" "00" "01" "03613a31" "07");
+        "0302090200" "00" "01" "03613a31" "07" "00");
+  CHECK(hex(encode(MembershipRecord{Identity{9, 5, 0, false, {}, 0, 5}})) ==
+        "0302090500" "00" "00" "00" "05");
+  // A version 2 identity is refused, and one whose void_through is above
+  // its incarnation is a bad value.
+  CHECK(std::string_view(decode_membership_record(std::string("\x02\x02\x09\x02\x39\x01\x00\x00", 8))
+                             .error) == "bad version");
+  CHECK(std::string_view(
+            decode_membership_record(std::string("\x03\x02\x09\x05\x00\x00\x00\x00\x06", 9)).error) ==
+        "bad value");
   CHECK(hex(encode(PhaserRecord{CommitRecord{CommitMark{10, 2, 0x7f}, 8}})) ==
         "07030a02" "7f000000" "08");
   // Phaser format 3 (issue 13: a write's times; issue 15: an entry's wrap),

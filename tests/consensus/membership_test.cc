@@ -127,9 +127,13 @@ TEST_CASE("membership: repair: an abandoned identity has no id and remembers the
   CHECK(mine.incarnation == 4);  // start() bumps it before asking
   CHECK(mine.remembered == std::vector<std::string>{"host10", "host11"});
   CHECK(mine.remembered_cluster == 42);
+  // No copy of this incarnation (or an earlier one) is a heir's any more.
+  CHECK(mine.void_through == 4);
 
   SUBCASE("damaged membership records: the incarnation jumps past any lost one") {
-    CHECK(abandoned_identity(durable, true).incarnation == 4 + (uint64_t{1} << 32));
+    const Identity jumped = abandoned_identity(durable, true);
+    CHECK(jumped.incarnation == 4 + (uint64_t{1} << 32));
+    CHECK(jumped.void_through == jumped.incarnation);
   }
   SUBCASE("a snapshot that does not decode: what the identity remembered") {
     durable.paxos.snapshot.bytes = "garbage";

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 
 #include "bucket/recovery.h"
 #include "bucket/scrub.h"
@@ -515,7 +516,7 @@ LogFiles::Fault LogFiles::damage_file(const std::string& dir, consensus::Prng& p
   const size_t from = recent == 0 ? 0 : below - std::min(below, recent);
   const Extent& victim = _records[from + prng.below(below - from)];
   const int fd = open_segment(dir, victim.segment);
-  Fault fault{{}, victim.segment};
+  Fault fault{{}, {victim.segment}};
   if (prng.chance(1, 4)) {
     // A misdirected write: another record's bytes, whole, where this one was.
     const Extent* source = &_records[prng.below(_records.size())];
@@ -582,7 +583,30 @@ std::optional<LogFiles::Fault> LogFiles::damage_bucket_payload(const std::string
                            "{} of {} flipped",
                            victim.seq, victim.segment, victim.at, victim.bucket, bit,
                            at - victim.at - bucket::record_header_bytes, payload),
-               victim.segment};
+               {victim.segment}};
+}
+
+std::optional<LogFiles::Fault> LogFiles::damage_bucket_headers(const std::string& dir,
+                                                               consensus::Prng& prng,
+                                                               const Aimed& aim) const {
+  const size_t below = records_below_last_batch();
+  std::vector<uint64_t> seqs;
+  std::set<uint64_t> segments;
+  for (size_t i = 0; i < below; i++) {
+    const Extent& e = _records[i];
+    if (aim.buckets.count(e.bucket) == 0) continue;
+    // A bit of bytes 8..63, which the header checksum covers (record.h).
+    const uint64_t at = e.at + 8 + prng.below(bucket::record_header_bytes - 8);
+    const int fd = open_segment(dir, e.segment);
+    flip_bit(fd, at, static_cast<int>(prng.below(8)));
+    ::close(fd);
+    segments.insert(e.segment);
+    seqs.push_back(e.seq);
+  }
+  if (seqs.empty()) return std::nullopt;
+  return Fault{fmt::format("a header bit flipped in every record of buckets {} (seqs {})",
+                           fmt::join(aim.buckets, " "), fmt::join(seqs, " ")),
+               std::move(segments)};
 }
 
 std::optional<LogFiles::Damaged> LogFiles::damage_copy(consensus::Prng& prng) {
@@ -612,6 +636,8 @@ std::optional<std::string> LogFiles::damage(consensus::Prng& prng, DamageTarget 
   std::optional<Fault> fault;
   if (target == DamageTarget::bucket_payload) {
     fault = damage_bucket_payload(_dir, prng, 24, aim);
+  } else if (target == DamageTarget::bucket_headers) {
+    fault = damage_bucket_headers(_dir, prng, aim);
   } else {
     // Half the time among the newest records, which no checkpoint round
     // covers yet, so the repair resets buckets (older damage is mostly
@@ -620,7 +646,7 @@ std::optional<std::string> LogFiles::damage(consensus::Prng& prng, DamageTarget 
     fault = damage_file(_dir, prng, recent);
   }
   if (!fault) return std::nullopt;
-  _damaged_in.insert(fault->segment);
+  _damaged_in.insert(fault->segments.begin(), fault->segments.end());
   return std::move(fault->what);
 }
 

@@ -111,6 +111,10 @@ class LogFiles {
     any,             // any record below the last batch, header or payload
     bucket_payload,  // the payload of a bucket's record among the newest: the
                      // damage names its bucket, and only it is repaired
+    bucket_headers,  // the header of every record of the aimed buckets below
+                     // the last batch: the damage names no bucket
+                     // (recovery.h), so the id is given up, and a bucket
+                     // left without a readable record is forgotten
   };
   // Whether the fdatasync of a batch returned (step 3): a batch kept whole
   // at a crash reached the files without it.
@@ -219,7 +223,7 @@ class LogFiles {
   // What step 5 or 6 did, and to which segment.
   struct Fault {
     std::string what;
-    uint64_t segment = 0;
+    std::set<uint64_t> segments;  // that hold the damage
   };
   // `recent` > 0: the victim among the newest `recent` records only.
   Fault damage_file(const std::string& dir, consensus::Prng& prng, size_t recent) const;
@@ -227,6 +231,10 @@ class LogFiles {
   // (nothing when there is none), aimed as `aim` says.
   std::optional<Fault> damage_bucket_payload(const std::string& dir, consensus::Prng& prng,
                                                    size_t recent, const Aimed& aim) const;
+  // A bit of the header of every record of `aim`'s buckets below the last
+  // batch (nothing when there is none).
+  std::optional<Fault> damage_bucket_headers(const std::string& dir, consensus::Prng& prng,
+                                             const Aimed& aim) const;
 
   struct Extent {
     uint64_t segment = 0;

@@ -74,6 +74,7 @@ void MembershipDriver::before_step() {
   crash_after_acks();
   maybe_cut_proposer();
   maybe_crash_sole();
+  maybe_return_sole();
   maybe_lose();
   maybe_crash();
   maybe_leave();
@@ -197,6 +198,9 @@ void MembershipDriver::crash(ParticipantId host, Tick down) {
 
 void MembershipDriver::maybe_crash() {
   if (_swarm.crash_per_mille == 0 || !_prng.chance_per_mille(_swarm.crash_per_mille)) return;
+  // Not while a void heir's holder works its way back to serving: it
+  // must get to where it could adopt before the fault period ends.
+  if (_void_sole && _void_sole->sole_waits) return;
   std::vector<ParticipantId> up;
   for (ParticipantId host = 1; host <= _sim.size(); host++) {
     if (_sim.node(host).up()) up.push_back(host);
@@ -308,7 +312,10 @@ void MembershipDriver::maybe_cut_proposer() {
 // the heir's holder adopts; or keep it down past the departure timeout
 // and restart the heir's holder with its copy void: that copy must not
 // adopt (the bucket would never serve again, mutation 44), and the sole
-// member confirms when back. Only while the other copy is intact, so it
+// member confirms when back. Half the time the holder's damage names no
+// bucket (a header bit of each of the bucket's records): it gives up its
+// id and forgets the bucket, and must not adopt it empty either
+// (Identity::void_through, mutation 48). Only while the other copy is intact, so it
 // holds every committed position: the damage is like losing a disk
 // another one covers. Once per seed.
 void MembershipDriver::maybe_crash_sole() {
@@ -335,9 +342,12 @@ void MembershipDriver::maybe_crash_sole() {
       // with its copy void, the sole member down past the departure
       // timeout (a bucket's last member is marked, not departed), back to
       // confirm: the void copy must not adopt meanwhile (mutation 44).
-      _void_sole = VoidSole{holder, b, government.step, government.heir_dir, host};
-      const Tick departure = _swarm.sim.membership->timing.departure_ticks;
-      crash(host, _aims.between(2 * departure, 3 * departure));
+      // The holder serves again (returned from its mark, or arrived anew)
+      // before it may adopt: the sole member stays down until then, and
+      // past the adoption it must not make (maybe_return_sole).
+      _void_sole = VoidSole{holder, b, government.step, government.heir_dir, host,
+                            _aims.chance(2, 3), true};
+      crash(host, 0);
       if (_sim.node(holder).up()) {
         crash(holder, _aims.between(1, 10));
       } else {
@@ -348,6 +358,31 @@ void MembershipDriver::maybe_crash_sole() {
     _void_sole = VoidSole{host, b, government.step, government.heir_dir, 0};
     crash(host, _aims.between(5, 30));
   }
+}
+
+// The void heir's holder has been an active member by the log for twice
+// the departure timeout, time to adopt if it would (an id on its way out
+// does not count: its departure may be in flight): the sole member comes
+// back soon after (the heal brings it back else).
+void MembershipDriver::maybe_return_sole() {
+  if (!_void_sole || !_void_sole->sole_waits || _healed) return;
+  VoidSole& sole = *_void_sole;
+  const Participant& holder = _sim.node(sole.host);
+  bool active = holder.up() && holder.has_paxos();
+  if (active) {
+    const auto& members = _sim.membership()->reference().members();
+    const auto member = members.find(holder.member().node().id());
+    active = member != members.end() && member->second.status == consensus::MemberStatus::active;
+  }
+  if (!active) {
+    sole.holder_active_since = 0;
+    return;
+  }
+  if (sole.holder_active_since == 0) sole.holder_active_since = _sim.now();
+  const Tick departure = _swarm.sim.membership->timing.departure_ticks;
+  if (_sim.now() - sole.holder_active_since < 2 * departure) return;
+  sole.sole_waits = false;
+  _restart_at[sole.sole_host] = _sim.now() + _aims.between(1, departure);
 }
 
 bool MembershipDriver::maybe_damage_void_sole(ParticipantId host) {
@@ -370,13 +405,28 @@ bool MembershipDriver::maybe_damage_void_sole(ParticipantId host) {
     other_intact = intact(_sim.node(holder));
   }
   if (!other_intact) return true;
+  // An id given up takes its acceptor state with it: only a departed or
+  // marked one, which no configuration to come names, and whose loss
+  // every configuration that governs survives (else the copy is made void
+  // under the same id). Its copies are like one disk lost: the sole
+  // member, down, holds what it shares with them.
+  const ParticipantId id = _sim.node(host).disk().image().membership.identity.id;
+  const auto& members = _sim.membership()->reference().members();
+  const auto member = members.find(id);
+  const bool removed =
+      member == members.end() || member->second.status == consensus::MemberStatus::unreachable;
+  const bool given_up =
+      sole.given_up && (id == consensus::no_participant || (removed && acceptor_spared(id)));
   const std::optional<std::string> fault = _sim.node(host).disk().damage_at_rest(
-      LogFiles::DamageTarget::bucket_payload, Aimed{.buckets = {sole.bucket}, .only = true});
+      given_up ? LogFiles::DamageTarget::bucket_headers : LogFiles::DamageTarget::bucket_payload,
+      Aimed{.buckets = {sole.bucket}, .only = true});
   if (!fault) return true;
   _damaged = true;
   _sim.trace().note(_sim.now(), fmt::format("host {}: damage at rest, {} (the void {} of bucket {})",
                                             host, *fault,
-                                            sole.sole_host != 0 ? "heir's holder" : "sole member",
+                                            given_up         ? "heir's holder, its id given up"
+                                            : sole.sole_host ? "heir's holder"
+                                                             : "sole member",
                                             sole.bucket));
   return true;
 }
@@ -446,12 +496,40 @@ void MembershipDriver::maybe_plant(ParticipantId host) {
                                             host, id, planted->bucket, planted->at));
 }
 
+// Whether `id` votes in a configuration that governs (the current one,
+// one scheduled, one proposed).
+bool MembershipDriver::votes(ParticipantId id) const {
+  for (const auto& voters : _sim.membership()->governing()) {
+    if (std::find(voters.begin(), voters.end(), id) != voters.end()) return true;
+  }
+  return false;
+}
+
+// Whether `id`'s acceptor state may go as one disk does: every
+// configuration that governs and names it has a majority of active
+// members without it (a departed voter still votes, but a leader must be
+// found among the rest: phaser-repair seed 2851), and no disk is lost for
+// good in this seed (maybe_lose counts only its own).
+bool MembershipDriver::acceptor_spared(ParticipantId id) const {
+  if (!votes(id)) return true;
+  if (_swarm.membership.lose != 0) return false;
+  const auto& members = _sim.membership()->reference().members();
+  for (const auto& voters : _sim.membership()->governing()) {
+    if (std::find(voters.begin(), voters.end(), id) == voters.end()) continue;
+    size_t active = 0;
+    for (ParticipantId voter : voters) {
+      const auto member = members.find(voter);
+      active += voter != id && member != members.end() &&
+                member->second.status == consensus::MemberStatus::active;
+    }
+    if (active < consensus::majority_of(voters)) return false;
+  }
+  return true;
+}
+
 bool MembershipDriver::may_discard(ParticipantId id) const {
   const MembershipChecker& membership = *_sim.membership();
-  if (!membership.voters_settled()) return false;
-  for (const auto& voters : membership.governing()) {
-    if (std::find(voters.begin(), voters.end(), id) != voters.end()) return false;
-  }
+  if (!membership.voters_settled() || votes(id)) return false;
   for (uint32_t b = 0; b < _swarm.sim.membership->params.buckets; b++) {
     const auto& replicas = membership.reference().government(b).replicas;
     const bool named = std::find(replicas.begin(), replicas.end(), id) != replicas.end();

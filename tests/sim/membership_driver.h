@@ -53,9 +53,12 @@ class MembershipDriver {
   void maybe_cut_proposer();
   void maybe_crash_sole();
   bool maybe_damage_void_sole(ParticipantId host);
+  void maybe_return_sole();
   void crash(ParticipantId host, Tick down);
   void maybe_damage(ParticipantId host);
   void maybe_plant(ParticipantId host);
+  bool votes(ParticipantId id) const;
+  bool acceptor_spared(ParticipantId id) const;
   bool may_discard(ParticipantId id) const;
   std::set<uint32_t> aimed_buckets(ParticipantId host, ParticipantId id) const;
   uint32_t hosts_up() const;
@@ -93,6 +96,15 @@ class MembershipDriver {
     uint64_t step = 0;
     uint64_t heir_dir = 0;
     ParticipantId sole_host = 0;  // the void heir's holder: the sole member, down
+    // The void heir's holder: its damage names no bucket, so it gives up
+    // its id and forgets a bucket left without a readable record
+    // (LogFiles::DamageTarget::bucket_headers, mutation 48).
+    bool given_up = false;
+    // The void heir's holder: the sole member stays down until the holder
+    // is an active member again (returned, or under a new id), then past
+    // the departure timeout.
+    bool sole_waits = false;
+    Tick holder_active_since = 0;  // 0: not active now
   };
   std::optional<VoidSole> _void_sole;
   bool _healed = false;

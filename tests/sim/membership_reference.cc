@@ -45,7 +45,7 @@ void MembershipReference::start(const consensus::MembershipState& state,
   for (uint32_t b = 0; b < buckets(); b++) {
     const bucket::CurrentGovernment& current = table.current(b);
     _governments[b] = Government{current.step, current.slot, current.replicas, current.heir,
-                                 current.heir_dir};
+                                 current.heir_dir, current.heir_incarnation};
   }
 }
 
@@ -70,7 +70,7 @@ void MembershipReference::fold(Slot slot, const std::optional<consensus::Members
             }
             const consensus::Nonce nonce = it->second.nonce;
             _members.erase(it);
-            leave_governments(slot, depart.id, heir_dir_for(nonce), false);
+            leave_governments(slot, depart.id, heir_nonce_for(nonce), false);
           },
           [&](const consensus::Unreachable& unreachable) {  // rule 4
             auto it = _members.find(unreachable.id);
@@ -138,28 +138,31 @@ void MembershipReference::mark(Slot slot, ParticipantId id, const Targets& targe
       g.slot = slot;
     }
   }
-  leave_governments(slot, id, heir_dir_for(member.nonce), true);
+  leave_governments(slot, id, heir_nonce_for(member.nonce), true);
 }
 
 // Rule 8: a removed member's directory names no heir once it arrived anew
 // while the member still was one (its participant gave up the id after
 // damage at rest: what the directory holds now is not what it acked).
-std::optional<uint64_t> MembershipReference::heir_dir_for(const consensus::Nonce& nonce) const {
+std::optional<consensus::Nonce> MembershipReference::heir_nonce_for(
+    const consensus::Nonce& nonce) const {
   const auto seen = _incarnations.find(nonce.data_dir);
   if (seen != _incarnations.end() && seen->second > nonce.incarnation) return std::nullopt;
-  return nonce.data_dir;
+  return nonce;
 }
 
 void MembershipReference::leave_governments(Slot slot, ParticipantId id,
-                                            std::optional<uint64_t> dir, bool keep_where_alone) {
+                                            std::optional<consensus::Nonce> heir_nonce,
+                                            bool keep_where_alone) {
   for (Government& g : _governments) {
     if (!contains(g.replicas, id) || (keep_where_alone && g.replicas.size() == 1)) continue;
     g.replicas.erase(std::find(g.replicas.begin(), g.replicas.end(), id));
     g.step++;
     g.slot = slot;
-    if (g.replicas.size() == 1 && dir) {  // rule 8
+    if (g.replicas.size() == 1 && heir_nonce) {  // rule 8
       g.heir = id;
-      g.heir_dir = *dir;
+      g.heir_dir = heir_nonce->data_dir;
+      g.heir_incarnation = heir_nonce->incarnation;
     }
   }
 }
@@ -194,9 +197,11 @@ std::optional<std::string> MembershipReference::agree(const consensus::Membershi
   for (uint32_t b = 0; b < buckets(); b++) {
     const bucket::CurrentGovernment& current = table.current(b);
     const Government& ref = _governments[b];
-    if (current.heir != ref.heir || current.heir_dir != ref.heir_dir) {
-      return fmt::format("bucket {}'s heir is {} (directory {:#x}), the log's {} ({:#x})", b,
-                         current.heir, current.heir_dir, ref.heir, ref.heir_dir);
+    if (current.heir != ref.heir || current.heir_dir != ref.heir_dir ||
+        current.heir_incarnation != ref.heir_incarnation) {
+      return fmt::format("bucket {}'s heir is {} (directory {:#x}.{}), the log's {} ({:#x}.{})", b,
+                         current.heir, current.heir_dir, current.heir_incarnation, ref.heir,
+                         ref.heir_dir, ref.heir_incarnation);
     }
     if (current.step != ref.step || current.replicas != ref.replicas || current.slot != ref.slot) {
       return fmt::format("bucket {} is at step {} with {} as of slot {}, the log's step {} with "

@@ -28,13 +28,16 @@
 //   7. Anything else (a noop, a reconfiguration) changes nothing here.
 //   8. Heirs (bucket/table.h): a removal by rule 3 or 4 that leaves a
 //      government one member names the removed member and the data
-//      directory it arrived with, unless that directory arrived anew
-//      while the member still was one (a higher incarnation: it gave up
-//      the id after damage, so its copies are not what the member acked);
-//      the next confirmed ack of that bucket (rule 6) ends it. Only the
-//      heir's directory matters to the
-//      checkers: the simulator plants no write in a copy its host may
-//      adopt (membership_driver.cc maybe_plant).
+//      directory and incarnation it arrived with, unless that directory
+//      arrived anew while the member still was one (a higher incarnation:
+//      it gave up the id after damage, so its copies are not what the
+//      member acked); the next confirmed ack of that bucket (rule 6) ends
+//      it. Only the heir's directory matters to the checkers: the
+//      simulator plants no write in a copy its host may adopt
+//      (membership_driver.cc maybe_plant). Whether the directory's holder
+//      may adopt (it gave up that incarnation's id after the removal) is
+//      its own to know, not the log's: the phaser checks catch a wrong
+//      adoption by what it loses.
 // Targets are the distributor's choice (bucket/distributor.h); the
 // reference takes them from the table only where rule 4 needs them, and the
 // checker checks them by their own rules (check_targets).
@@ -72,6 +75,7 @@ class MembershipReference {
     std::vector<ParticipantId> replicas;
     ParticipantId heir = 0;  // rule 8 (0: none)
     uint64_t heir_dir = 0;
+    uint64_t heir_incarnation = 0;  // the nonce it arrived with
   };
   using Targets = std::function<std::vector<ParticipantId>(uint32_t bucket)>;
 
@@ -104,8 +108,8 @@ class MembershipReference {
  private:
   void arrive(Slot slot, const consensus::Arrive& arrive);
   void mark(Slot slot, ParticipantId id, const Targets& target_before);
-  std::optional<uint64_t> heir_dir_for(const consensus::Nonce& nonce) const;
-  void leave_governments(Slot slot, ParticipantId id, std::optional<uint64_t> dir,
+  std::optional<consensus::Nonce> heir_nonce_for(const consensus::Nonce& nonce) const;
+  void leave_governments(Slot slot, ParticipantId id, std::optional<consensus::Nonce> heir_nonce,
                          bool keep_where_alone);
   bool alone_somewhere(ParticipantId id) const;
 

@@ -339,6 +339,13 @@ TEST_CASE("membership: seeds that once failed run clean") {
                                        // removal: its reset copy adopted (PROTOCOL "Heirs")
       {"phaser-members", 269891298},   // a reconfiguration on a basis its own removal of the
                                        // voter it named followed: no voter left (rule 4)
+      {"phaser-repair", 806933991},    // an heir whose directory gave up its id at a boot
+                                       // before the arrival anew was decided: a forgotten copy
+                                       // adopted empty (Identity::void_through)
+      {"phaser-repair", 68},           // the same, aimed (mutation 48 fails them)
+      {"phaser-repair", 115},
+      {"phaser-repair", 2851},         // the aimed id given up was a voter whose config had
+      {"phaser-repair", 2890},         // no other active majority (the driver)
   };
   for (const Case& c : cases) {
     const Family* family = find_family(c.family);

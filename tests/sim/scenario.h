@@ -79,9 +79,11 @@ struct MembershipSwarm {
   // - per mille of heirs named: the government's sole member crashes at
   //   once, before it proposes its confirming bump, and either restarts
   //   shortly with its copy of the bucket void (the heir's holder adopts;
-  //   the void copy must not lead, 37), or stays down past the departure
-  //   timeout while the heir's holder restarts with its copy void (a void
-  //   copy must not adopt, 44; the sole member confirms when back).
+  //   the void copy must not lead, 37), or stays down while the heir's
+  //   holder restarts with its copy void (a void copy must not adopt, 44)
+  //   or, 2 in 3, gives up its id and forgets the bucket (it must not
+  //   adopt it empty, 48), until the holder has served for twice the
+  //   departure timeout; the sole member confirms when back.
   uint32_t void_sole_per_mille = 0;
   // Per mille of restarts of a host whose id was departed meanwhile (it
   // arrives anew offering its old copies, DESIGN §5): one copy gets a
