@@ -44,13 +44,39 @@ MembershipDriver::MembershipDriver(Simulation& sim, const Swarm& swarm, uint64_t
       if (_swarm.membership.ack_cut_per_mille != 0 || _swarm.membership.void_sole_per_mille != 0) {
         ack_proposed(host, std::get<consensus::Acks>(*decoded));
       }
-      if (!released || _swarm.membership.ack_crash_per_mille == 0 ||
-          !_prng.chance_per_mille(_swarm.membership.ack_crash_per_mille)) {
+      if (!released || _swarm.membership.ack_crash_per_mille == 0) return;
+      const bool growth = leads_growth(host, std::get<consensus::Acks>(*decoded));
+      if (!_prng.chance_per_mille(growth ? _swarm.membership.growth_crash_per_mille
+                                         : _swarm.membership.ack_crash_per_mille)) {
         return;
       }
       _ack_proposers.push_back(host);
     });
   }
+}
+
+// Whether `acks` holds a growth of a bucket `host` leads by the log: the
+// ack's government names a participant the current one does not.
+bool MembershipDriver::leads_growth(ParticipantId host, const consensus::Acks& acks) const {
+  const Participant& participant = _sim.node(host);
+  if (!participant.has_paxos()) return false;
+  const ParticipantId id = participant.member().node().id();
+  const MembershipReference& reference = _sim.membership()->reference();
+  for (const consensus::MigrationAck& ack : acks.acks) {
+    if (ack.bucket >= reference.buckets()) continue;
+    const MembershipReference::Government& government = reference.government(ack.bucket);
+    if (ack.step != government.step || government.replicas.empty() ||
+        government.replicas[0] != id) {
+      continue;
+    }
+    for (ParticipantId member : ack.government) {
+      if (std::find(government.replicas.begin(), government.replicas.end(), member) ==
+          government.replicas.end()) {
+        return true;
+      }
+    }
+  }
+  return false;
 }
 
 // The proposers of migration acks picked as they proposed (the ack is on its

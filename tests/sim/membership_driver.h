@@ -58,6 +58,7 @@ class MembershipDriver {
   void maybe_damage(ParticipantId host);
   void maybe_plant(ParticipantId host);
   bool votes(ParticipantId id) const;
+  bool leads_growth(ParticipantId host, const consensus::Acks& acks) const;
   bool acceptor_spared(ParticipantId id) const;
   bool may_discard(ParticipantId id) const;
   std::set<uint32_t> aimed_buckets(ParticipantId host, ParticipantId id) const;

@@ -523,6 +523,7 @@ Swarm draw_swarm(uint64_t seed, const Family& family) {
   consensus::Prng acks(consensus::derive_seed(seed, 8));
   if (swarm.sim.membership && swarm.sim.membership->migrations) {
     swarm.membership.ack_crash_per_mille = static_cast<uint32_t>(acks.between(20, 100));
+    swarm.membership.growth_crash_per_mille = static_cast<uint32_t>(acks.between(500, 900));
   }
   // Aimed faults where damage is drawn (a stream of their own, as above).
   consensus::Prng aims(consensus::derive_seed(seed, 9));

@@ -50,6 +50,9 @@ struct MembershipSwarm {
   // while the ack may still be decided (a restarted leader must bump its
   // buckets first: bucket/membership_host.h step 5, mutation 18).
   uint32_t ack_crash_per_mille = 0;
+  // The same for proposals that hold a growth ack proposed by the bucket's
+  // leader (newcomers in the government): the case mutation 18 needs.
+  uint32_t growth_crash_per_mille = 0;
   // Per mille of restarts: the host's log is damaged at rest while it is
   // down (disk.h damage_at_rest), once per seed, on a host that is no
   // voter and whose every bucket has another member; its boot repairs
