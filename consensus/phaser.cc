@@ -158,6 +158,13 @@ bool Phaser::all_others_in(const MemberSet& set) const {
   return all;
 }
 
+// Step 5: a leadership start's write leaves only once our copy, and with it
+// the new promise, is durable; every other write is under a durable promise.
+bool Phaser::in_flight_sendable() const {
+  COWORKER_ASSERT(_in_flight);
+  return _role != Role::starting || _in_flight->own_durable;
+}
+
 bool Phaser::is_other(ParticipantId id) const {
   if (id == _config.self) return false;
   if (_government.contains(id)) return true;
@@ -225,7 +232,7 @@ PhaserOutput Phaser::on_government(const Government& government) {
   if (_in_flight) {
     // Step 4: a departed member no longer counts; resend the write to the
     // rest, since the transport never retries on its own.
-    send_to_members(_in_flight->write, out, &_in_flight->acked);
+    if (in_flight_sendable()) send_to_members(_in_flight->write, out, &_in_flight->acked);
     _in_flight->ticks_since_send = 0;
     maybe_commit(out);
   }
@@ -282,11 +289,15 @@ PhaserOutput Phaser::start_leadership(Promise promise) {
   _register_durable = false;
   // The promise becomes durable with the re-proposed register. The
   // participant's counter was made durable before this call, so the promise
-  // can never be reused even if this record is lost in a crash.
+  // can never be reused even if this record is lost in a crash. The write
+  // goes out once it is durable (on_persisted): a replica that takes the
+  // new promise drops its register (step 3), so a promise a crash could
+  // still lose must reach none (long run seed 301670893 of phaser-arrivals:
+  // a usurper sent its start, crashed with the promise unwritten, and acked
+  // the old leader's write, which a member had dropped for the start's).
   flight.write = shared;
   flight.own_ticket = persist(RegisterRecord{shared}, out);
   _in_flight = std::move(flight);
-  send_to_members(shared, out, nullptr);
   check_invariants();
   return out;
 }
@@ -728,8 +739,14 @@ void Phaser::on_commit_notice(ParticipantId from, const CommitNotice& notice, Ph
 PhaserOutput Phaser::on_persisted(uint64_t ticket) {
   PhaserOutput out;
   if (_in_flight && ticket == _in_flight->own_ticket) {
+    COWORKER_ASSERT(!_in_flight->own_durable);
     _in_flight->own_durable = true;
     if (_register == _in_flight->write) _register_durable = true;
+    if (_role == Role::starting) {
+      // Step 5: the start's promise is durable: now the write may go out.
+      send_to_members(_in_flight->write, out, &_in_flight->acked);
+      _in_flight->ticks_since_send = 0;
+    }
     maybe_commit(out);
   }
   if (ticket == _register_ticket && _register && _role == Role::follower) _register_durable = true;
@@ -768,7 +785,7 @@ PhaserOutput Phaser::on_tick(uint64_t now_ms) {
     for_each_other([&](ParticipantId id) {
       if (!_in_flight->acked.contains(id)) waiting_on.insert(id);
     });
-    if (++_in_flight->ticks_since_send >= _config.resend_ticks) {
+    if (++_in_flight->ticks_since_send >= _config.resend_ticks && in_flight_sendable()) {
       send_to_members(_in_flight->write, out, &_in_flight->acked);
       _in_flight->ticks_since_send = 0;
     }
@@ -868,7 +885,7 @@ void Phaser::advance(Newcomer& n, PhaserOutput& out) {
   }
   n.joined = true;
   if (*n.end < _commit_end) send_catchup(n.id, {_last_written}, out);
-  if (_in_flight) out.send.push_back(PhaserSend{n.id, _in_flight->write});
+  if (_in_flight && in_flight_sendable()) out.send.push_back(PhaserSend{n.id, _in_flight->write});
 }
 
 // A joined newcomer behind: one write behind, the Catchup of that write was

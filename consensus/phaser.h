@@ -49,7 +49,9 @@
 //   5. Leadership start (boot, restart, usurp): re-propose the register under
 //      the new promise with the same positions (or, without a register, an
 //      empty write carrying the commit of the last position), persisting it
-//      as our own copy — which makes the promise durable — while sending it;
+//      as our own copy — which makes the promise durable — and sending it
+//      once durable (a replica the new promise reaches drops its register,
+//      step 3: a promise a crash could still lose must reach none);
 //      commit after our copy is durable and all acks are in; only then write
 //      client messages (they may be queued meanwhile: the register's entries
 //      are already in the dedup state, so dedup decisions are complete). The
@@ -464,6 +466,7 @@ class Phaser {
     }
   }
   bool is_other(ParticipantId id) const;
+  bool in_flight_sendable() const;
   bool all_others_in(const MemberSet& set) const;
 
   Config _config;

@@ -188,6 +188,43 @@ TEST_CASE("phaser: usurp: a write that never reached the usurper is dropped ever
   CHECK(c.committed(2) == c.committed(3));
 }
 
+// Step 5: a replica the new promise reaches drops its register, so the
+// start's write leaves only once that promise is durable here (long run
+// seed 301670893 of phaser-arrivals: a usurper sent its start, crashed with
+// the promise unwritten, came back under the old promise and acked the old
+// leader's write, which a member had dropped for the start's).
+TEST_CASE("phaser: a leadership start sends its write only once its promise is durable") {
+  Cluster c({1, 2, 3});
+  c.govern({1, 2, 3}, 5);
+  CHECK(c.network().empty());
+  c.flush(1);
+  CHECK(c.network().size() == 2);
+  c.settle();
+  c.append(1, 1, {message(7, 1, "w")});
+  c.flush(1);
+  c.drop_to(2);
+  while (c.deliver_one()) {
+  }
+  c.flush(3);  // only 3 holds the write
+  c.crash(1);
+  c.govern({2, 3}, 9);
+  for (const InFlightMessage& m : c.network()) {
+    CHECK_FALSE((m.from == 2 && std::holds_alternative<WritePtr>(m.message)));
+  }
+  // The usurper crashes before its start is durable: the promise it made
+  // reached no one, and 3 still holds the write under the old one.
+  c.crash(2);
+  CHECK(c.phaser(3).promise() == Promise{5, 1});
+  REQUIRE(c.durable(3).register_ != nullptr);
+  CHECK(c.durable(3).register_->first == 0);
+  // Back, it starts again and re-proposes what it finds; the rest goes on.
+  c.restart(2);
+  c.start(2);
+  c.settle();
+  REQUIRE(c.phaser(2).serving());
+  CHECK(c.phaser(3).promise() == c.phaser(2).promise());
+}
+
 TEST_CASE("phaser: a leader that learns it was replaced answers 503") {
   Cluster c({1, 2, 3});
   c.govern({1, 2, 3}, 5);
