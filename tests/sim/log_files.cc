@@ -304,6 +304,7 @@ void LogFiles::name_round(const Placed& marker) {
   const bucket::RoundPlace place{marker.segment, marker.offset, marker.seq};
   replace_file(bucket::round_path(_dir, 0), bucket::round_text(place));
   _named++;
+  _named_seq = marker.seq;
   if (place.segment > _first && _prng.chance(1, 2)) {
     retire(_prng.between(_first + 1, place.segment));
   }
@@ -421,6 +422,40 @@ LogFiles::Replayed LogFiles::replay(const std::string& dir) {
   return out;
 }
 
+// The rest of what recovery tells LogStore::open, against what these files
+// know they did (an undamaged log only): the first segment kept, the
+// segment files a retention left behind below it, the named round, and
+// the seq of the header of the segment the log continues in, when it
+// tells one.
+std::optional<std::string> LogFiles::resume_differs(const bucket::Resume& resume) const {
+  if (resume.first_segment != _first) {
+    return fmt::format("recovery keeps segments from {}, retention kept them from {}",
+                       resume.first_segment, _first);
+  }
+  std::vector<uint64_t> behind;
+  for (uint64_t index = 1; index < _first; index++) {
+    if (std::filesystem::exists(segment_path(index))) behind.push_back(index);
+  }
+  std::vector<uint64_t> retire = resume.retire;
+  std::sort(retire.begin(), retire.end());
+  if (retire != behind) {
+    return fmt::format("recovery retires segments [{}], a retention left [{}] behind",
+                       fmt::join(retire, " "), fmt::join(behind, " "));
+  }
+  if (resume.whole_round_seq != _named_seq) {
+    return fmt::format("recovery finds the round at seq {} whole, the round file names seq {}",
+                       resume.whole_round_seq, _named_seq);
+  }
+  // 0 is "unknown": the index did not see the whole segment (its records
+  // before the first whole round), so its seal gets no summary.
+  if (resume.offset > 0 && resume.header_seq != 0 && _end.header_seq != 0 &&
+      resume.header_seq != _end.header_seq) {
+    return fmt::format("recovery reads segment {}'s header as seq {}, it was written as {}",
+                       resume.segment, resume.header_seq, _end.header_seq);
+  }
+  return std::nullopt;
+}
+
 LogFiles::Recovered LogFiles::recover() {
   Recovered out;
   Replayed replayed = replay(_dir);
@@ -439,6 +474,8 @@ LogFiles::Recovered LogFiles::recover() {
         "ends at segment {} offset {} seq {}",
         resume.segment, resume.offset, resume.next_seq, _end.segment, _end.offset,
         _end.next_seq);
+  } else if (auto why = found ? std::nullopt : resume_differs(resume)) {
+    out.wrong = *why;
   }
   out.torn = report.torn.has_value();
   out.image = std::move(replayed.image);

@@ -208,6 +208,7 @@ class LogFiles {
   void name_round(const Placed& marker);
   void retire(uint64_t first_kept);
   void summarize(const Sealed& sealed);
+  std::optional<std::string> resume_differs(const bucket::Resume& resume) const;
   // Step 4 for a directory: recovery's report, its fold, and what the
   // scrub of the segments it did not read found (nothing: intact).
   struct Replayed {
@@ -257,6 +258,7 @@ class LogFiles {
   // with a boot record naming the round recovery found whole.
   bool _boot_pending = true;
   uint64_t _whole_round_seq = 0;
+  uint64_t _named_seq = 0;  // the marker the `round` file names (0: none)
   std::vector<Extent> _records;     // every record in the live segments, in order
   uint64_t _last_batch_seq = 0;     // the first seq of the newest batch
   std::set<uint64_t> _damaged_in;   // live segments that hold a damaged record
