@@ -346,6 +346,8 @@ TEST_CASE("membership: seeds that once failed run clean") {
       {"phaser-repair", 115},
       {"phaser-repair", 2851},         // the aimed id given up was a voter whose config had
       {"phaser-repair", 2890},         // no other active majority (the driver)
+      {"phaser-arrivals", 301670893},  // a usurper's start sent before its promise was
+                                       // durable (phaser.h step 5; the long run, 2026-12-07)
   };
   for (const Case& c : cases) {
     const Family* family = find_family(c.family);

@@ -31,7 +31,7 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import SKIPPED, Cluster, check, nft_unusable
+from harness import SKIPPED, Cluster, check, free_base_port, nft_unusable
 
 def request(method, address, path, body=None, timeout=5):
     """(status, parsed body or None); status 0 when nothing answered."""
@@ -90,21 +90,6 @@ def table_rules(table):
         return None
     return [line.split('comment "')[1].rstrip('"') for line in done.stdout.splitlines()
             if 'comment "' in line]
-
-
-def free_base_port(cluster):
-    """A base port whose client and peer ports are free on all three hosts."""
-    for _ in range(20):
-        cluster.base_port = random.randint(10000, 30000)  # below the ephemeral ports
-        try:
-            for i in (1, 2, 3):
-                for address in (cluster.http(i), cluster.peer(i)):
-                    with socket.socket() as s:
-                        s.bind((address.split(":")[0], int(address.split(":")[1])))
-            return cluster.base_port
-        except OSError:
-            continue
-    check(False, "a free base port")
 
 
 def serving_members(cluster, i):

@@ -7,6 +7,7 @@ import json
 import os
 import random
 import shutil
+import socket
 import struct
 import subprocess
 import sys
@@ -516,6 +517,26 @@ class Cluster:
             return [p["pid"] for p in json.load(f)["participants"]]
 
 
+def free_base_port(cluster, participants=9):
+    """Sets and returns a random base port whose client and peer ports are
+    free for participants 1..participants (tests add up to the ninth). A
+    port taken by another test running alongside, or still in TIME_WAIT,
+    made a participant exit at its bind (coworker_scrub_process in a
+    fresh-clone CI run, 2026-12-07)."""
+    for _ in range(50):
+        cluster.base_port = random.randint(10000, 30000)  # below the ephemeral ports
+        try:
+            for i in range(1, participants + 1):
+                for address in (cluster.http(i), cluster.peer(i)):
+                    host, port = address.rsplit(":", 1)
+                    with socket.socket() as s:
+                        s.bind((host, int(port)))
+            return cluster.base_port
+        except OSError:
+            continue
+    check(False, "a free base port")
+
+
 @contextlib.contextmanager
 def own_cluster(prefix, distinct_ips=False):
     """(directory, Cluster) for one test: a fresh temp directory and a
@@ -523,10 +544,18 @@ def own_cluster(prefix, distinct_ips=False):
     the cluster is stopped and the directory removed (kept, for a look at
     the logs, when COWORKER_TEST_KEEP is set)."""
     directory = tempfile.mkdtemp(prefix=prefix)
-    cluster = Cluster(os.path.join(directory, "cluster"), random.randint(10000, 30000),
-                      distinct_ips)
+    cluster = Cluster(os.path.join(directory, "cluster"), 0, distinct_ips)
+    free_base_port(cluster)
     try:
         yield directory, cluster
+    except SystemExit as failed:
+        if failed.code not in (0, None, SKIPPED):
+            # The directory goes below: the participants' last words first.
+            for log in sorted(glob.glob(os.path.join(directory, "cluster", "*.log"))):
+                with open(log, errors="replace") as f:
+                    tail = f.readlines()[-15:]
+                print(f"--- last lines of {log}:\n{''.join(tail)}", end="")
+        raise
     finally:
         cluster.attempt("stop")
         if os.environ.get("COWORKER_TEST_KEEP"):
