@@ -221,8 +221,11 @@ Result<std::unique_ptr<LogStore>> LogStore::open(Config config, const Resume& re
   // marker before it may have lost the rest of its round to a crash, unless
   // it names that marker as the whole round recovery found.
   store->make_place(record_bytes(boot_payload_bytes));
-  store->put_boot(resume.whole_round_seq);
+  // (Or it names itself: the image starts there, recovery.h step 4b.)
+  const uint64_t boot_seq = store->_next_seq;
+  store->put_boot(boot_names(resume, boot_seq));
   store->_boot_seq = store->_filling->last_seq;
+  COWORKER_ASSERT(store->_boot_seq == boot_seq);
   if (config.sync == Sync::none) {
     std::fprintf(stderr,
                  "WARNING: log store core %u opened with --sync none: appends are "
@@ -315,8 +318,8 @@ void LogStore::put_internal(RecordKind kind) {
   _header_seq = _filling->last_seq;
 }
 
-void LogStore::put_boot(uint64_t whole_round_seq) {
-  const auto payload = encode_boot_payload(whole_round_seq);
+void LogStore::put_boot(uint64_t names) {
+  const auto payload = encode_boot_payload(names);
   const std::span<const char> part(payload);
   put(RecordKind::boot, internal_bucket, 0, Promise{},
       std::span<const std::span<const char>>(&part, 1), payload.size());

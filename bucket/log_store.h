@@ -231,7 +231,7 @@ class LogStore {
   // The store's own records (record.h): a segment header or a seal, and
   // the boot record each open puts first.
   void put_internal(RecordKind kind);
-  void put_boot(uint64_t whole_round_seq);
+  void put_boot(uint64_t names);
   Batch& batch_of(uint64_t seq);
   void fail(Errno error);
   void release_segments();

@@ -71,7 +71,9 @@ enum class RecordKind : uint8_t {
   // follows was written after a restart, so a round marker before it is
   // not shown whole by a marker after it (recovery.h step 4). Its payload,
   // 8 bytes: the seq of the round marker recovery found whole at that
-  // start (the named one; 0: none), which it shows whole.
+  // start (the named one; 0: none), which it shows whole; or its own seq
+  // when that recovery could fold nothing, so the image starts here
+  // (recovery.h step 4b).
   boot = 66,
 };
 
@@ -79,7 +81,8 @@ enum class RecordKind : uint8_t {
 // recovery reads them; the simulator's log files write them too), each
 // little-endian:
 //   segment_header  16 bytes: the segment's size when it was made, its index
-//   boot             8 bytes: the round marker's seq recovery found whole (0: none)
+//   boot             8 bytes: the round marker's seq recovery found whole (0: none),
+//                    or the boot record's own seq (the image starts here)
 //   seal             none
 constexpr size_t segment_header_payload_bytes = 16;
 constexpr size_t boot_payload_bytes = 8;

@@ -66,6 +66,8 @@ class CoreScanner {
   Result<Look> look_ahead(Cursor from, uint64_t missing_seq);
   Status open(SegmentReader& reader, size_t i, size_t* opened);
   Status accept(const Probed& p, Cursor at);
+  void start_at_boot(const Probed& p);
+  void add_front_damage(uint64_t next_good);
   void end_at(Cursor at, const Look& look, bool torn_possible);
   void add_damage(Damage::What what, uint64_t segment, uint64_t offset,
                   std::optional<uint32_t> bucket, const Look& look);
@@ -99,6 +101,7 @@ class CoreScanner {
   // The seq of the marker the image folds from (the named one, with
   // summaries); 0: the first whole one (a retired front) or the start.
   uint64_t _fold_from = 0;
+  uint64_t _front_seq = 0;  // the seq reading starts from
   std::optional<RoundPlace> _named;  // step 4
   const ReplayVisitor& _visit;
   const ReplayOptions& _options;
@@ -267,10 +270,26 @@ void CoreScanner::count_batch(const RecordHeader& h) {
   }
 }
 
+// Step 4b: a boot record that names itself, with no whole round before it
+// and none named: the life after a recovery that folded nothing. The
+// visitor and the image start here; the front before it stays
+// unattributed damage, so what that life's first batch did not reset (a
+// crash may have torn it after the boot record) is suspect again.
+void CoreScanner::start_at_boot(const Probed& p) {
+  const RecordHeader& h = p.header;
+  if (h.kind != RecordKind::boot || _folding || _named) return;
+  if (decode_boot_payload(p.payload).value_or(0) != h.seq) return;
+  COWORKER_ASSERT(!_index_started);  // no whole round before it
+  add_front_damage(h.seq);
+  _index_started = true;
+  _folding = true;
+}
+
 Status CoreScanner::accept(const Probed& p, Cursor at) {
   const RecordHeader& h = p.header;
   COWORKER_ASSERT(h.seq == _expected);
   COWORKER_ASSERT(h.batch_first_seq == _batch || h.batch_first_seq == h.seq);
+  start_at_boot(p);
   count_batch(h);
   _batch = h.batch_first_seq;
   _expected = h.seq + 1;
@@ -457,6 +476,19 @@ void CoreScanner::add_damage(Damage::What what, uint64_t segment, uint64_t offse
   _report.damages.push_back(d);
 }
 
+// The log's front, from its first record on, holds nothing the image can
+// fold (a retained log without a whole round, step 4; or before the boot
+// record of step 4b): unattributed damage, up to `next_good` (0: the
+// whole log).
+void CoreScanner::add_front_damage(uint64_t next_good) {
+  COWORKER_ASSERT(_front_seq > 0 && _front_seq <= _expected);
+  _pending_checkpoints.clear();
+  _last_unattributed_seq = std::max(_last_unattributed_seq, _front_seq);
+  _report.unattributed = true;
+  _report.damages.push_back(
+      Damage{Damage::What::missing_segment, _first, 0, _front_seq, next_good, std::nullopt});
+}
+
 // The log ends at `at`: what follows was never acknowledged (or is missing).
 void CoreScanner::end_at(Cursor at, const Look& look, bool torn_possible) {
   COWORKER_ASSERT(at.i < _segments.size());
@@ -543,6 +575,7 @@ Result<CoreReport> CoreScanner::run() {
       resync = true;
     }
   }
+  _front_seq = _expected;
   if (Status named = find_named(); !named) return named.error();
   if (_named) _report.resume.whole_round_seq = _named->seq;
   // Step 4: where the visitor and the image begin.
@@ -636,14 +669,19 @@ Result<CoreReport> CoreScanner::run() {
   if (!_folding) {
     // Retired below a whole round that is not there, or the named round
     // lost to damage: the image holds nothing this log can vouch for.
-    Look nothing;
-    add_damage(Damage::What::missing_segment, _first, 0, {}, nothing);
+    add_front_damage(0);
+    _report.resume.image_from_boot = true;  // step 4b
   }
   compute_suspects();
   return _report;
 }
 
 }  // namespace
+
+uint64_t boot_names(const Resume& resume, uint64_t boot_seq) {
+  COWORKER_ASSERT(boot_seq >= resume.next_seq);
+  return resume.image_from_boot ? boot_seq : resume.whole_round_seq;
+}
 
 const char* damage_name(Damage::What what) {
   switch (what) {
@@ -674,11 +712,11 @@ std::string CoreReport::describe() const {
   }
   for (const Damage& d : damages) {
     std::snprintf(line, sizeof(line),
-                  "core %u: CORRUPTION (%s) at segment %llu offset %llu: seq %llu..%llu "
+                  "core %u: CORRUPTION (%s) at segment %llu offset %llu: seq %llu..%s "
                   "lost%s\n",
                   core, damage_name(d.what), (unsigned long long)d.segment,
                   (unsigned long long)d.offset, (unsigned long long)d.first_missing_seq,
-                  d.next_good_seq ? (unsigned long long)d.next_good_seq - 1 : 0ull,
+                  d.next_good_seq ? std::to_string(d.next_good_seq - 1).c_str() : "",
                   d.bucket ? " (one record)" : "");
     out += line;
   }

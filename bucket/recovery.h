@@ -57,6 +57,18 @@
 //      summaries (ReplayOptions::summaries: main does, tools and the re-map
 //      do not), else from where the visitor starts; the records before it
 //      go to the visitor as Feed::index_only (the index must see them).
+//   4b. A retained log in which no round is whole (the named marker
+//      damaged, say) leaves the image nothing to fold: everything is
+//      suspect, the host gives up its id and starts from the repair's
+//      records alone (repair.h). That life's state is then its own records,
+//      from its boot record on, so the open's boot record names itself
+//      (Resume::image_from_boot), and a later recovery that reaches it
+//      without a whole round before it starts the visitor and the image
+//      there. Without it every record of that life, the repair's own
+//      included, was dropped at the next restart until a round was named
+//      (phaser-repair seed 1777382951: the arrival anew's identity lost).
+//      Suspects still go by the damage before it (the resets after it
+//      clear what the repair reset).
 // Summaries (segment_summary.h), when the caller takes them:
 //   5. A segment below the named round's, reached once the visitor takes
 //      records and before the image does, is not read when it has an
@@ -182,9 +194,17 @@ struct Resume {
   // The round marker found whole (step 4: the named one; 0: none): the
   // boot record of the next life names it, so it stays whole after it.
   uint64_t whole_round_seq = 0;
+  // Nothing could be folded (step 4b): the next life's image starts at its
+  // boot record, which names itself.
+  bool image_from_boot = false;
   uint64_t first_segment = 1;     // the oldest segment kept (retention)
   std::vector<uint64_t> retire;   // segment files below it, left by a crash: deleted
 };
+
+// What the boot record an open puts at `boot_seq` names (record.h): the
+// whole round recovery found, or the record itself when the image starts
+// there (step 4b).
+uint64_t boot_names(const Resume& resume, uint64_t boot_seq);
 
 struct CoreReport {
   unsigned core = 0;

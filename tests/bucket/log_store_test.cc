@@ -445,6 +445,32 @@ TEST_CASE("log store: a retained log is folded from its first whole checkpoint r
     second_life();
     check_from(4000, 31);
   }
+  SUBCASE("no whole round: the next life's records are handed over from its boot record") {
+    // Recovery.h step 4b. The front is damage at every recovery, but the
+    // life after it keeps its records through restarts (the repair's, in
+    // a participant) until it names a round.
+    first_life(Named::no, Second::no);
+    auto life = [&](uint64_t first_key) {
+      reactor::block_on([&]() -> Task<void> {
+        auto store = reopen(config);
+        co_await append_many(*store, first_key, 20, 2, 100);
+        co_await store->close();
+      }());
+    };
+    life(3000);
+    life(5000);
+    ReplayResult replayed = replay_all(dir.path());
+    const CoreReport& report = replayed.recovery.cores[0];
+    CHECK(report.corrupt());
+    CHECK(report.unattributed);
+    CHECK(!report.resume.image_from_boot);
+    REQUIRE(replayed.records.size() == 40);
+    CHECK(payload_key(replayed.records.front().payload) == 3000);
+    CHECK(payload_key(replayed.records.back().payload) == 5019);
+    // A named round after it: folded from the round, no damage left.
+    second_life();
+    check_from(4000, 31);
+  }
   SUBCASE("a restart after a named round names it in its boot record: it stays whole") {
     // Retention relied on the first life's round; the next life names a
     // later one. The first stays whole (its boot record says so), so the

@@ -164,6 +164,8 @@ class Disk {
   uint64_t damage_probes() const { return _damage_probes; }
   uint64_t damage_repairs() const { return _damage_repairs; }
   uint64_t repairs_at_boot() const { return _damage_repairs_at_boot; }
+  // The last recovery folded nothing from the files (recovery.h step 4b).
+  bool image_from_boot() const { return _files != nullptr && _files->image_from_boot(); }
   // The latest repair at boot's plan: what it found damaged, for traces.
   const std::string& last_repair() const { return _last_repair; }
   bool last_repair_kept_id() const { return _last_repair_kept_id; }

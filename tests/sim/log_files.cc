@@ -205,8 +205,8 @@ LogFiles::Encoded LogFiles::encode(std::span<const bucket::EngineRecord> batch) 
     segment_header();
   };
   if (_boot_pending) {
-    const auto payload = bucket::encode_boot_payload(_whole_round_seq);
-    make_place(bucket::record_bytes(payload.size()));
+    make_place(bucket::record_bytes(bucket::boot_payload_bytes));
+    const auto payload = bucket::encode_boot_payload(bucket::boot_names(_resume, c.next_seq));
     put(header_of(RecordKind::boot), std::span<const char>(payload));
   }
   for (const bucket::EngineRecord& record : batch) {
@@ -512,7 +512,7 @@ void LogFiles::resume(const bucket::Resume& resume) {
                 resume.offset > 0 ? resume.segment_bytes : _segment_bytes, resume.next_seq,
                 resume.offset > 0 ? resume.header_seq : 0};
   _first = resume.first_segment;
-  _whole_round_seq = resume.whole_round_seq;
+  _resume = resume;
   std::erase_if(_records, [&](const Extent& e) {
     return e.seq >= resume.next_seq || e.segment < resume.first_segment;
   });
@@ -646,6 +646,38 @@ std::optional<LogFiles::Fault> LogFiles::damage_bucket_headers(const std::string
                std::move(segments)};
 }
 
+// Step 6's aimed case: a header bit of every round marker below the last
+// batch, the named one among them, in a retained log (the front below them
+// gone): no round is whole.
+std::optional<LogFiles::Fault> LogFiles::damage_round_markers(const std::string& dir,
+                                                              consensus::Prng& prng) const {
+  if (_first <= 1 || _named_seq == 0) return std::nullopt;
+  const size_t below = records_below_last_batch();
+  std::vector<const Extent*> markers;
+  bool named = false;
+  for (size_t i = 0; i < below; i++) {
+    const Extent& e = _records[i];
+    if (e.kind != RecordKind::checkpoint_round) continue;
+    markers.push_back(&e);
+    named = named || e.seq == _named_seq;
+  }
+  if (!named) return std::nullopt;
+  std::vector<uint64_t> seqs;
+  std::set<uint64_t> segments;
+  for (const Extent* e : markers) {
+    const uint64_t at = e->at + 8 + prng.below(bucket::record_header_bytes - 8);
+    const int fd = open_segment(dir, e->segment);
+    flip_bit(fd, at, static_cast<int>(prng.below(8)));
+    ::close(fd);
+    seqs.push_back(e->seq);
+    segments.insert(e->segment);
+  }
+  return Fault{fmt::format("a header bit flipped in every round marker (seqs {}; the named "
+                           "one {}; the log's first segment {})",
+                           fmt::join(seqs, " "), _named_seq, _first),
+               std::move(segments)};
+}
+
 std::optional<LogFiles::Damaged> LogFiles::damage_copy(consensus::Prng& prng) {
   if (records_below_last_batch() == 0) return std::nullopt;
   const std::string copy_dir = _dir + "/damaged";
@@ -679,8 +711,9 @@ std::optional<std::string> LogFiles::damage(consensus::Prng& prng, DamageTarget 
     // Half the time among the newest records, which no checkpoint round
     // covers yet, so the repair resets buckets (older damage is mostly
     // covered: the repair then keeps every bucket, resets only the counter).
+    if (prng.chance(1, 2)) fault = damage_round_markers(_dir, prng);
     const size_t recent = prng.chance(1, 2) ? 24 : 0;
-    fault = damage_file(_dir, prng, recent);
+    if (!fault) fault = damage_file(_dir, prng, recent);
   }
   if (!fault) return std::nullopt;
   _damaged_in.insert(fault->segments.begin(), fault->segments.end());

@@ -66,7 +66,11 @@
 //   6. Damage at rest in the log itself (damage): as step 5, on the files
 //      the participant restarts from; its boot repairs (disk.h,
 //      repair_at_boot). Retention that deletes the damaged segment ends
-//      the damage.
+//      the damage. In a retained log, 1 time in 2 a bit is flipped in the
+//      header of every round marker below the last batch instead: no round
+//      is whole, recovery folds nothing, and the life after it is folded
+//      from its boot record (recovery.h step 4b; phaser-repair seed
+//      1777382951).
 // Files live under /dev/shm when it is writable (no disk I/O), else
 // $TMPDIR or /tmp, and are removed with the object.
 #pragma once
@@ -163,6 +167,9 @@ class LogFiles {
                                     DamageTarget target = DamageTarget::any,
                                     const Aimed& aim = {});
   bool damaged() const;
+  // Whether the last recovery folded nothing (recovery.h step 4b): the
+  // life it starts is folded from its boot record at the next one.
+  bool image_from_boot() const { return _resume.image_from_boot; }
 
   // For the run's statistics.
   uint64_t segments_sealed() const { return _sealed; }
@@ -234,6 +241,7 @@ class LogFiles {
                                                    size_t recent, const Aimed& aim) const;
   // A bit of the header of every record of `aim`'s buckets below the last
   // batch (nothing when there is none).
+  std::optional<Fault> damage_round_markers(const std::string& dir, consensus::Prng& prng) const;
   std::optional<Fault> damage_bucket_headers(const std::string& dir, consensus::Prng& prng,
                                              const Aimed& aim) const;
 
@@ -255,9 +263,10 @@ class LogFiles {
   std::map<uint64_t, int> _fds;
   std::vector<uint64_t> _free;  // retired segments kept as `<index>.free`
   // A life of the log began (the run, a restart): its first batch opens
-  // with a boot record naming the round recovery found whole.
+  // with a boot record naming the round recovery found whole, or itself
+  // (bucket::boot_names).
   bool _boot_pending = true;
-  uint64_t _whole_round_seq = 0;
+  bucket::Resume _resume;  // what the last recovery told the open
   uint64_t _named_seq = 0;  // the marker the `round` file names (0: none)
   std::vector<Extent> _records;     // every record in the live segments, in order
   uint64_t _last_batch_seq = 0;     // the first seq of the newest batch

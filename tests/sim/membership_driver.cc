@@ -26,6 +26,7 @@ MembershipDriver::MembershipDriver(Simulation& sim, const Swarm& swarm, uint64_t
       _restart_at(sim.size() + 1, 0),
       _unstick_at(sim.size() + 1, 0),
       _unhang_at(sim.size() + 1, 0),
+      _recrash_at(sim.size() + 1, 0),
       _lost(sim.size() + 1, false) {
   COWORKER_ASSERT(swarm.sim.membership.has_value());
   const uint32_t members = std::max<uint32_t>(1, swarm.sim.membership->static_members);
@@ -138,6 +139,19 @@ void MembershipDriver::restart_due() {
                                                  ? "it keeps its id, its void copies shrink out"
                                                  : "it arrives anew"));
         }
+        // Its next recovery must fold this life from its boot record: crash
+        // it before it names a round (a round every 16 ticks at most).
+        if (_sim.node(host).disk().image_from_boot()) {
+          _recrash_at[host] = now + _aims.between(1, 16);
+        }
+      }
+    }
+    if (_recrash_at[host] != 0 && _recrash_at[host] <= now) {
+      _recrash_at[host] = 0;
+      if (_sim.node(host).up() && !(_void_sole && _void_sole->sole_waits)) {
+        _sim.trace().note(now, fmt::format("host {}: its life that began from nothing crashes "
+                                           "(recovery.h step 4b)", host));
+        crash(host, _aims.between(_swarm.down_min, _swarm.down_max));
       }
     }
     if (_unhang_at[host] != 0 && _unhang_at[host] <= now) {

@@ -75,6 +75,9 @@ class MembershipDriver {
   std::vector<Tick> _restart_at;  // per host; 0 = none due
   std::vector<Tick> _unstick_at;  // per host; 0 = not stuck
   std::vector<Tick> _unhang_at;   // per host; 0 = its disk is not hung
+  // Per host; 0 = none due: a crash of the life that began from nothing
+  // (recovery.h step 4b), before it names a round.
+  std::vector<Tick> _recrash_at;
   std::vector<bool> _lost;
   std::set<ParticipantId> _asked_to_leave;  // member ids
   uint32_t _leaves = 0;

@@ -348,6 +348,9 @@ TEST_CASE("membership: seeds that once failed run clean") {
       {"phaser-repair", 2890},         // no other active majority (the driver)
       {"phaser-arrivals", 301670893},  // a usurper's start sent before its promise was
                                        // durable (phaser.h step 5; the long run, 2026-12-07)
+      {"phaser-repair", 1777382951},   // the named round's marker flipped in a retained log:
+                                       // the repair's records dropped at the next restart
+                                       // (recovery.h step 4b; the long run, 2026-12-07)
   };
   for (const Case& c : cases) {
     const Family* family = find_family(c.family);
