@@ -49,7 +49,7 @@ arguments on every build of one commit). Exit status 0 when nothing was violated
 
 CI runs:            build/bin/coworker-sim --seed 1 --seeds 8000 --family 'paxos-*'
                     build/bin/coworker-sim --seed 1 --seeds 7000 --family 'member-*'
-                    build/bin/coworker-sim --seed 1 --seeds 16000 --family 'phaser-*'
+                    build/bin/coworker-sim --seed 1 --seeds 14000 --family 'phaser-*'
 The long run:       build/bin/coworker-sim --seed B --seeds 100000
                     from a random base B, printed (the CI ranges are the
                     seeds the code was tuned against)
