@@ -623,27 +623,37 @@ std::optional<LogFiles::Fault> LogFiles::damage_bucket_payload(const std::string
                {victim.segment}};
 }
 
+// A header bit of each of `victims` (bytes 8..63, which the header
+// checksum covers: record.h): their seqs, in order, and their segments.
+LogFiles::Fault LogFiles::flip_headers(const std::string& dir, consensus::Prng& prng,
+                                       const std::vector<const Extent*>& victims) const {
+  std::vector<uint64_t> seqs;
+  Fault fault;
+  for (const Extent* e : victims) {
+    const uint64_t at = e->at + 8 + prng.below(bucket::record_header_bytes - 8);
+    const int fd = open_segment(dir, e->segment);
+    flip_bit(fd, at, static_cast<int>(prng.below(8)));
+    ::close(fd);
+    fault.segments.insert(e->segment);
+    seqs.push_back(e->seq);
+  }
+  fault.what = fmt::format("{}", fmt::join(seqs, " "));
+  return fault;
+}
+
 std::optional<LogFiles::Fault> LogFiles::damage_bucket_headers(const std::string& dir,
                                                                consensus::Prng& prng,
                                                                const Aimed& aim) const {
   const size_t below = records_below_last_batch();
-  std::vector<uint64_t> seqs;
-  std::set<uint64_t> segments;
+  std::vector<const Extent*> victims;
   for (size_t i = 0; i < below; i++) {
-    const Extent& e = _records[i];
-    if (aim.buckets.count(e.bucket) == 0) continue;
-    // A bit of bytes 8..63, which the header checksum covers (record.h).
-    const uint64_t at = e.at + 8 + prng.below(bucket::record_header_bytes - 8);
-    const int fd = open_segment(dir, e.segment);
-    flip_bit(fd, at, static_cast<int>(prng.below(8)));
-    ::close(fd);
-    segments.insert(e.segment);
-    seqs.push_back(e.seq);
+    if (aim.buckets.count(_records[i].bucket) != 0) victims.push_back(&_records[i]);
   }
-  if (seqs.empty()) return std::nullopt;
-  return Fault{fmt::format("a header bit flipped in every record of buckets {} (seqs {})",
-                           fmt::join(aim.buckets, " "), fmt::join(seqs, " ")),
-               std::move(segments)};
+  if (victims.empty()) return std::nullopt;
+  Fault fault = flip_headers(dir, prng, victims);
+  fault.what = fmt::format("a header bit flipped in every record of buckets {} (seqs {})",
+                           fmt::join(aim.buckets, " "), fault.what);
+  return fault;
 }
 
 // Step 6's aimed case: a header bit of every round marker below the last
@@ -662,20 +672,11 @@ std::optional<LogFiles::Fault> LogFiles::damage_round_markers(const std::string&
     named = named || e.seq == _named_seq;
   }
   if (!named) return std::nullopt;
-  std::vector<uint64_t> seqs;
-  std::set<uint64_t> segments;
-  for (const Extent* e : markers) {
-    const uint64_t at = e->at + 8 + prng.below(bucket::record_header_bytes - 8);
-    const int fd = open_segment(dir, e->segment);
-    flip_bit(fd, at, static_cast<int>(prng.below(8)));
-    ::close(fd);
-    seqs.push_back(e->seq);
-    segments.insert(e->segment);
-  }
-  return Fault{fmt::format("a header bit flipped in every round marker (seqs {}; the named "
+  Fault fault = flip_headers(dir, prng, markers);
+  fault.what = fmt::format("a header bit flipped in every round marker (seqs {}; the named "
                            "one {}; the log's first segment {})",
-                           fmt::join(seqs, " "), _named_seq, _first),
-               std::move(segments)};
+                           fault.what, _named_seq, _first);
+  return fault;
 }
 
 std::optional<LogFiles::Damaged> LogFiles::damage_copy(consensus::Prng& prng) {
@@ -708,10 +709,11 @@ std::optional<std::string> LogFiles::damage(consensus::Prng& prng, DamageTarget 
   } else if (target == DamageTarget::bucket_headers) {
     fault = damage_bucket_headers(_dir, prng, aim);
   } else {
+    // In a retained log, half the time every round marker (step 6).
+    if (prng.chance(1, 2)) fault = damage_round_markers(_dir, prng);
     // Half the time among the newest records, which no checkpoint round
     // covers yet, so the repair resets buckets (older damage is mostly
     // covered: the repair then keeps every bucket, resets only the counter).
-    if (prng.chance(1, 2)) fault = damage_round_markers(_dir, prng);
     const size_t recent = prng.chance(1, 2) ? 24 : 0;
     if (!fault) fault = damage_file(_dir, prng, recent);
   }

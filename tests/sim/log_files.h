@@ -241,9 +241,14 @@ class LogFiles {
                                                    size_t recent, const Aimed& aim) const;
   // A bit of the header of every record of `aim`'s buckets below the last
   // batch (nothing when there is none).
-  std::optional<Fault> damage_round_markers(const std::string& dir, consensus::Prng& prng) const;
   std::optional<Fault> damage_bucket_headers(const std::string& dir, consensus::Prng& prng,
                                              const Aimed& aim) const;
+  // The same of every round marker below the last batch of a retained log,
+  // when the named one is among them (step 6).
+  std::optional<Fault> damage_round_markers(const std::string& dir, consensus::Prng& prng) const;
+  struct Extent;
+  Fault flip_headers(const std::string& dir, consensus::Prng& prng,
+                     const std::vector<const Extent*>& victims) const;
 
   struct Extent {
     uint64_t segment = 0;
