@@ -365,12 +365,18 @@ void Disk::start_from(LogFiles::Recovered recovered) {
   if (recovered.report.corrupt()) _report = std::move(recovered.report);
 }
 
-std::optional<Disk::Planted> Disk::plant_write() {
+std::optional<Disk::Planted> Disk::plant_write(std::optional<PlantAim> aim) {
   COWORKER_ASSERT(_batches.empty());  // down: the crash settled every batch
   COWORKER_ASSERT(_unfolded.empty());
   if (_image.phasers.empty()) return std::nullopt;
   auto chosen = _image.phasers.begin();
-  std::advance(chosen, static_cast<std::ptrdiff_t>(_damage.below(_image.phasers.size())));
+  if (aim) {
+    chosen = _image.phasers.find(aim->bucket);
+    COWORKER_ASSERT(chosen != _image.phasers.end());
+    COWORKER_ASSERT(aim->end > chosen->second.commit_end);
+  } else {
+    std::advance(chosen, static_cast<std::ptrdiff_t>(_damage.below(_image.phasers.size())));
+  }
   const uint32_t bucket = chosen->first;
   const consensus::PhaserDurable& copy = chosen->second;
   if (copy.repairing) return std::nullopt;  // a void copy holds nothing to plant on
@@ -384,8 +390,11 @@ std::optional<Disk::Planted> Disk::plant_write() {
   // On the copy's own newest write: only the write itself differs from the
   // log's, as a write that diverged without failing a checksum would.
   write->prior = copy.last_filled.checksum;
-  write->entries.push_back(consensus::BucketEntry{
-      "planted", consensus::ConnectionId{}, 0, 0, fmt::format("planted {}/{}", bucket, write->first)});
+  const consensus::Position end = aim ? aim->end : write->first + 1;
+  for (consensus::Position at = write->first; at < end; at++) {
+    write->entries.push_back(consensus::BucketEntry{"planted", consensus::ConnectionId{}, 0, 0,
+                                                    fmt::format("planted {}/{}", bucket, at)});
+  }
   write->checksum = consensus::checksum_of(*write);
   write->commit = copy.last_commit;
   const consensus::CommitMark mark{write->end(), write->number, write->checksum};
@@ -397,7 +406,7 @@ std::optional<Disk::Planted> Disk::plant_write() {
   Batch batch{0, 0, ticket, std::move(records), {}};
   complete(batch);  // this disk's own fold; the server's takes it below
   recovered();
-  return Planted{bucket, write->first};
+  return Planted{bucket, write->first, write->end()};
 }
 
 std::optional<consensus::ParticipantId> Disk::repair_at_boot() {

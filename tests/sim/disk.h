@@ -179,12 +179,20 @@ class Disk {
   // end of one bucket's copy (register and commit records, checksums
   // valid: a bug, or damage no checksum caught), durable at once. Its
   // copy is then an offer that must never be served (phaser.h step 9f).
-  // Nothing when the disk holds no bucket.
+  // Nothing when the disk holds no bucket. With an aim, in its bucket and
+  // up to its end (above the copy's commit end): the log's next write then
+  // starts where the planted one ends, so only chained checksums keep the
+  // copy from taking it (phaser.h step 3, mutation 36).
+  struct PlantAim {
+    uint32_t bucket = 0;
+    consensus::Position end = 0;
+  };
   struct Planted {
     uint32_t bucket = 0;
     consensus::Position at = 0;
+    consensus::Position end = 0;
   };
-  std::optional<Planted> plant_write();
+  std::optional<Planted> plant_write(std::optional<PlantAim> aim = std::nullopt);
   // At boot, before anything starts: when the latest recovery found
   // damage, the server's repair plan (bucket/repair.h) applied to what
   // the boot starts from, and its records (the identity without id, then

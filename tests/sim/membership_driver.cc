@@ -94,6 +94,7 @@ void MembershipDriver::crash_after_acks() {
 
 void MembershipDriver::before_step() {
   boot_arrivals();
+  restart_planted_early();
   restart_due();
   maybe_whole_crash();
   maybe_split();
@@ -118,6 +119,30 @@ void MembershipDriver::boot_arrivals() {
     if (_arrive_at[host] == 0 || _arrive_at[host] > now) continue;
     _arrive_at[host] = 0;
     if (!_sim.node(host).up() && !_lost[host]) _sim.restart(host);
+  }
+}
+
+// A host down with its id departed comes back at once while a live
+// leader still lists that id (plant_window): at once where that leader has
+// a write in flight (it resends it to the id every few ticks), else 1 in 4
+// ticks.
+void MembershipDriver::restart_planted_early() {
+  if (_swarm.membership.plant_per_mille == 0 || _planted || _sim.phasers() == nullptr) return;
+  for (ParticipantId host = 1; host <= _sim.size(); host++) {
+    if (_restart_at[host] == 0 || _sim.node(host).up() || !plantable(host)) continue;
+    const PlantWindow window = plant_window(host);
+    if (window.aims.empty() || (!window.writing && !_aims.chance(1, 4))) continue;
+    _restart_at[host] = _sim.now();
+    // The leaders deaf to all but the host a while (a link fault): each
+    // learns the departure late, so its write can meet the copy and commit.
+    const Tick until = _sim.now() + _aims.between(10, 40);
+    for (const ParticipantId leader : window.leaders) {
+      for (ParticipantId from = 1; from <= _sim.size(); from++) {
+        if (from != leader && from != host) _sim.network().block(from, leader, until);
+      }
+      _sim.trace().note(_sim.now(), fmt::format("host {} hears only host {} until {}", leader,
+                                                host, until));
+    }
   }
 }
 
@@ -514,7 +539,8 @@ std::set<uint32_t> MembershipDriver::aimed_buckets(ParticipantId host, Participa
 
 // A host whose id was departed while it was down arrives anew offering its
 // old copies (DESIGN §5): once per seed, one of them holds a committed write
-// no client sent (disk.h plant_write). Verified prefixes must drop that copy
+// no client sent (disk.h plant_write); in a plant window, every copy the
+// window names, each up to its leader's commit end. Verified prefixes must drop that copy
 // before its host serves the bucket (PhaserChecker::planted). Not where the
 // reference names the host's data directory a bucket's heir: an adoption
 // takes the heir's copy as the log (bucket/table.h), with nothing left to
@@ -522,18 +548,65 @@ std::set<uint32_t> MembershipDriver::aimed_buckets(ParticipantId host, Participa
 // and the plant is a divergence beyond that.
 void MembershipDriver::maybe_plant(ParticipantId host) {
   if (_swarm.membership.plant_per_mille == 0 || _planted || _sim.phasers() == nullptr) return;
+  if (!plantable(host)) return;
+  const ParticipantId id = _sim.node(host).disk().image().membership.identity.id;
+  const PlantWindow window = plant_window(host);
+  std::vector<std::optional<Disk::PlantAim>> aims;
+  if (!window.aims.empty() && (window.writing || _aims.chance(3, 4))) {
+    aims.assign(window.aims.begin(), window.aims.end());
+  } else {
+    if (!_prng.chance_per_mille(_swarm.membership.plant_per_mille)) return;
+    aims = {std::nullopt};
+  }
+  for (const std::optional<Disk::PlantAim>& aim : aims) {
+    const std::optional<Disk::Planted> planted = _sim.node(host).disk().plant_write(aim);
+    if (!planted) continue;
+    _planted = true;
+    _sim.phasers()->planted(host, planted->bucket, planted->at);
+    _sim.trace().note(_sim.now(), fmt::format("host {} (departed id {}): a write no client sent "
+                                              "planted in bucket {} at [{},{}){}",
+                                              host, id, planted->bucket, planted->at,
+                                              planted->end,
+                                              aim ? ", up to its leader's commit end" : ""));
+  }
+}
+
+// The window chained checksums guard (PROTOCOL "Chained checksums"): the
+// buckets of `host`'s copies whose live leader still lists the host's
+// departed id in its government, with a commit end above the copy's (the
+// copy acked a write whose commit its crash lost). A plant up to that
+// commit end meets the leader's write in flight, or its next, at the
+// restarted copy's commit end, where nothing but the write's `prior` tells
+// the copy from the log's (phaser.h step 3: the commit mark it carries is
+// at or below that end, and a write ending there would be compared).
+MembershipDriver::PlantWindow MembershipDriver::plant_window(ParticipantId host) {
+  const ParticipantId id = _sim.node(host).disk().image().membership.identity.id;
+  PlantWindow window;
+  for (const auto& [bucket, copy] : _sim.node(host).disk().image().phasers) {
+    if (copy.repairing) continue;
+    for (ParticipantId other = 1; other <= _sim.size(); other++) {
+      if (other == host || !_sim.node(other).up() || _sim.node(other).phasers() == nullptr) continue;
+      const consensus::Phaser* leader = _sim.node(other).phasers()->phaser(bucket);
+      if (leader == nullptr || !leader->serving() || !leader->government().contains(id)) continue;
+      const consensus::Position end = leader->commit_end();
+      if (end > copy.commit_end && end - copy.commit_end <= max_planted_entries) {
+        window.aims.push_back(Disk::PlantAim{bucket, end});
+        if (leader->register_write() != nullptr) window.writing = true;
+        window.leaders.insert(other);
+        break;  // one per bucket: its serving leader
+      }
+    }
+  }
+  return window;
+}
+
+// Whether `host`'s copies may hold a plant: its id departed, its data
+// directory no bucket's heir (maybe_plant).
+bool MembershipDriver::plantable(ParticipantId host) const {
   const consensus::Identity& identity = _sim.node(host).disk().image().membership.identity;
-  const ParticipantId id = identity.id;
-  if (id == consensus::no_participant || _sim.membership()->state().member(id) != nullptr) return;
-  if (_sim.membership()->reference().heir_dir(identity.data_dir)) return;
-  if (!_prng.chance_per_mille(_swarm.membership.plant_per_mille)) return;
-  const std::optional<Disk::Planted> planted = _sim.node(host).disk().plant_write();
-  if (!planted) return;
-  _planted = true;
-  _sim.phasers()->planted(host, planted->bucket, planted->at);
-  _sim.trace().note(_sim.now(), fmt::format("host {} (departed id {}): a write no client sent "
-                                            "planted in bucket {} at {}",
-                                            host, id, planted->bucket, planted->at));
+  if (identity.id == consensus::no_participant) return false;
+  if (_sim.membership()->state().member(identity.id) != nullptr) return false;
+  return !_sim.membership()->reference().heir_dir(identity.data_dir);
 }
 
 // Whether `id` votes in a configuration that governs (the current one,

@@ -57,6 +57,15 @@ class MembershipDriver {
   void crash(ParticipantId host, Tick down);
   void maybe_damage(ParticipantId host);
   void maybe_plant(ParticipantId host);
+  struct PlantWindow {
+    std::vector<Disk::PlantAim> aims;
+    bool writing = false;  // a leader among them has a write in flight
+    std::set<ParticipantId> leaders;  // their hosts
+  };
+  PlantWindow plant_window(ParticipantId host);
+  bool plantable(ParticipantId host) const;
+  void restart_planted_early();
+  static constexpr consensus::Position max_planted_entries = 4096;
   bool votes(ParticipantId id) const;
   bool leads_growth(ParticipantId host, const consensus::Acks& acks) const;
   bool acceptor_spared(ParticipantId id) const;
