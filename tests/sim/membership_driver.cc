@@ -285,8 +285,16 @@ void MembershipDriver::maybe_crash() {
 void MembershipDriver::maybe_damage(ParticipantId host) {
   if (_swarm.membership.damage_per_mille == 0 || _damaged || _healed) return;
   if (!_prng.chance_per_mille(_swarm.membership.damage_per_mille)) return;
-  const ParticipantId id = _sim.node(host).disk().image().membership.identity.id;
+  const consensus::Identity& identity = _sim.node(host).disk().image().membership.identity;
+  const ParticipantId id = identity.id;
   if (id == consensus::no_participant || !may_discard(id)) return;
+  // Nor an heir's copy: an adoption of it may be in flight (this host's
+  // own, proposed before its crash), and once decided it is the bucket's
+  // only copy with every committed position, so damage there loses the
+  // bucket (phaser-repair seed 911496683: the adoption decided seven ticks
+  // after the damage). The void heir's fault (maybe_damage_void_sole)
+  // damages one on purpose, where the sole member still holds the log.
+  if (_sim.membership()->reference().heir_dir(identity.data_dir)) return;
   const std::set<uint32_t> prefer =
       _swarm.membership.damage_bucket_payload ? aimed_buckets(host, id) : std::set<uint32_t>{};
   std::optional<std::string> fault = _sim.node(host).disk().damage_at_rest(

@@ -351,6 +351,8 @@ TEST_CASE("membership: seeds that once failed run clean") {
       {"phaser-repair", 1777382951},   // the named round's marker flipped in a retained log:
                                        // the repair's records dropped at the next restart
                                        // (recovery.h step 4b; the long run, 2026-12-07)
+      {"phaser-repair", 911496683},    // damage at rest in an heir's copy whose adoption
+                                       // was in flight: the bucket's only copy (the driver)
   };
   for (const Case& c : cases) {
     const Family* family = find_family(c.family);
