@@ -353,6 +353,8 @@ TEST_CASE("membership: seeds that once failed run clean") {
                                        // (recovery.h step 4b; the long run, 2026-12-07)
       {"phaser-repair", 911496683},    // damage at rest in an heir's copy whose adoption
                                        // was in flight: the bucket's only copy (the driver)
+      {"phaser-rolling", 2486656372},  // an ack from before the newcomer's restart, delayed
+                                       // past its offer (the stream meter; the long run)
   };
   for (const Case& c : cases) {
     const Family* family = find_family(c.family);

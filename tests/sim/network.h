@@ -41,6 +41,7 @@ struct PhaserPacket {
   ParticipantId from = 0;
   ParticipantId to = 0;
   consensus::PhaserMessage message;
+  uint64_t life = 0;  // the sending host's boot (its incarnation) when sent
 };
 using Payload =
     std::variant<consensus::Message, MemberPacket, Probe, consensus::PhaserMessage, PhaserPacket>;

@@ -292,7 +292,7 @@ void Participant::PhaserEffects::send(ParticipantId from, ParticipantId to,
   const consensus::Member* member = _p._member->node().state().member(to);
   if (member == nullptr) return;
   const ParticipantId host = host_of(member->address);
-  _p._effects.send(_p._id, host, Payload{PhaserPacket{from, to, std::move(message)}});
+  _p._effects.send(_p._id, host, Payload{PhaserPacket{from, to, std::move(message), _p._incarnation}});
 }
 
 void Participant::PhaserEffects::checkpoint_membership(ParticipantId) {

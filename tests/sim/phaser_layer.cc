@@ -144,7 +144,7 @@ void PhaserLayer::delivered(ParticipantId host, const PhaserPacket& packet) {
   const auto* ack = std::get_if<consensus::CatchupAck>(&packet.message);
   const PhaserHost* phasers = _sim.node(host).phasers();
   if (ack == nullptr || phasers == nullptr || phasers->self() != packet.to) return;
-  _streams.told(packet.from, *ack, stream_disk(packet.from, ack->bucket));
+  _streams.told(packet.from, *ack, stream_disk(packet.from, ack->bucket), packet.life);
 }
 
 void PhaserLayer::planted(ParticipantId host, uint32_t bucket, consensus::Position at) {

@@ -18,14 +18,17 @@ StreamMeter::Acclimation& StreamMeter::acclimation(uint32_t bucket, ParticipantI
   return a;
 }
 
-void StreamMeter::told(ParticipantId from, const consensus::CatchupAck& ack, Disk disk) {
+void StreamMeter::told(ParticipantId from, const consensus::CatchupAck& ack, Disk disk,
+                       uint64_t life) {
   Acclimation& a = acclimation(ack.bucket, from, ack.promise);
   if (a.resets != disk.resets) {
     a.holds = a.offered = 0;  // rule 2: what a copy reset since told is forgotten
     a.resets = disk.resets;
   }
+  if (life < a.offer_life) return;  // rule 2: from before the restart that offers
   if (ack.offer) {
     a.offered = ack.end;
+    a.offer_life = life;
   } else {
     a.holds = std::max(a.holds, ack.end);
   }

@@ -17,7 +17,9 @@
 //      compared by. A reset of the copy since (a wrong offer dropped, a
 //      repair) forgets what was told. Never above what the disk holds of
 //      the log (the checkers' own fold, phaser_reference.h; no further than
-//      a planted write). A probe (step 9a, an empty Catchup) starts the
+//      a planted write). An ack sent in an earlier boot of the newcomer
+//      than an offer already told is stale (the network delayed it past
+//      the restart that made the copy an offer): it tells nothing. A probe (step 9a, an empty Catchup) starts the
 //      told over: the leader asks because it knows nothing (a new growth
 //      under the same promise), and an old answer may come first.
 //   3. Each write a Catchup carries is counted once per acclimation, by its
@@ -56,8 +58,9 @@ class StreamMeter {
     uint64_t resets = 0;
   };
 
-  // A CatchupAck from `from` handed to its leader's phasers.
-  void told(ParticipantId from, const consensus::CatchupAck& ack, Disk disk);
+  // A CatchupAck from `from` handed to its leader's phasers, sent in its
+  // host's boot `life`.
+  void told(ParticipantId from, const consensus::CatchupAck& ack, Disk disk, uint64_t life);
   // A message sent to `to`; the violation, if the bound (rule 5) no longer
   // holds.
   std::optional<std::string> sent(ParticipantId to, const consensus::PhaserMessage& message,
@@ -69,6 +72,7 @@ class StreamMeter {
     consensus::Position holds = 0;    // told held: every write ending at or below
     consensus::Position offered = 0;  // the newest offer: every write ending below
     bool offer_last = false;          // the newest told was an offer
+    uint64_t offer_life = 0;          // the newcomer's boot that sent it
     uint64_t resets = 0;              // the copy's resets when told
     std::set<std::pair<consensus::Position, uint32_t>> writes;  // (first, checksum) counted
     std::set<consensus::Position> snapshots;                    // ends counted
