@@ -68,7 +68,7 @@ def main():
                     "--departure-timeout-ms", str(DEPARTURE_MS))
         everyone = [cluster.http(i) for i in range(1, 6)]
         check(poll(lambda: settled(everyone[0], everyone), 60), "five members, settled")
-        check(poll(lambda: voters_in_force(everyone[0], 5), 30), "five voters in force")
+        check(poll(lambda: voters_in_force(everyone, 5), 30), "five voters in force everywhere")
         loads = [Load(f"load{k}", everyone[k:] + everyone[:k]) for k in range(3)]
         for load in loads:
             load.start()

@@ -112,6 +112,7 @@ Task<void> ClusterNode::close() {
 void ClusterNode::tick() {
   if (!_host) return;
   _host->tick();
+  log_candidacy();
   // A batch whose fdatasync has not completed for the departure timeout:
   // stop heartbeating, so the membership departs a hung participant.
   const auto started = _core0.store().flush_started();
@@ -124,6 +125,33 @@ void ClusterNode::tick() {
   after_call();
   expire_calls();
   tick_leave();
+}
+
+// Each membership election this participant starts, with what it needs to
+// win: a leaderless membership shows in every voter's log why.
+void ClusterNode::log_candidacy() {
+  const consensus::MembershipNode& node = _host->node();
+  if (!node.has_paxos()) return;
+  const consensus::Paxos& paxos = node.paxos();
+  const uint64_t started = paxos.stats().elections_started;
+  if (paxos.self() != _logged_elections_of) {  // a new id: its own Paxos, counting from 0
+    _logged_elections_of = paxos.self();
+    _logged_elections = 0;
+  }
+  if (started == _logged_elections) return;
+  _logged_elections = started;
+  const consensus::Slot from = paxos.decided_through() + 1;
+  std::string needs;
+  // The configurations governing slots >= from: a majority of each.
+  auto it = paxos.schedule().upper_bound(from);
+  if (it != paxos.schedule().begin()) --it;
+  for (; it != paxos.schedule().end(); ++it) {
+    needs += fmt::format("{}voters {} from slot {}", needs.empty() ? "" : ", ",
+                         fmt::join(it->second.voters, ","), it->first);
+  }
+  log_info(0, "membership: no leader heard; campaigning as ballot {}.{} from slot {} ({}; "
+           "promised {}.{})", paxos.ballot().round, paxos.ballot().node, from, needs,
+           paxos.promised().round, paxos.promised().node);
 }
 
 void ClusterNode::on_durable() {

@@ -79,6 +79,7 @@ class ClusterNode final : private bucket::MembershipEffects {
   reactor::Task<void> close();
 
   void tick();
+  void log_candidacy();
   void on_durable();
   // Core 0's part of a checkpoint round (Core::checkpoint_round): the
   // membership state and the connection-id block end. 0: nothing staged.
@@ -195,6 +196,9 @@ class ClusterNode final : private bucket::MembershipEffects {
   std::set<consensus::ParticipantId> _members;  // as of the last applied slot
   uint64_t _departures = 0;                     // members gone since this process started
   consensus::ParticipantId _logged_leader = consensus::no_participant;  // membership leader, as logged
+  // The membership candidacies logged, of the Paxos of this id.
+  consensus::ParticipantId _logged_elections_of = consensus::no_participant;
+  uint64_t _logged_elections = 0;
 
   static constexpr uint64_t connection_block = 4096;  // ids per durable block
   uint64_t _next_connection = 0;
