@@ -47,7 +47,8 @@ class MemoryStorage final : public bucket::HostStorage {
  public:
   Ticket stage_membership(std::vector<consensus::MembershipRecord>) override { unused(); }
   Ticket stage_membership_checkpoint(const consensus::MembershipDurable&) override { unused(); }
-  Ticket stage_phaser(uint32_t bucket, std::vector<consensus::PhaserRecord> records) override {
+  Ticket stage_phaser(uint32_t bucket, std::vector<consensus::PhaserRecord> records,
+                      bucket::Flush) override {
     for (const consensus::PhaserRecord& record : records) {
       put(bucket::encode_phaser_record(bucket, record));
     }

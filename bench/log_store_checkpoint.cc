@@ -74,7 +74,7 @@ void write_log(const std::string& log, uint64_t bytes) {
       const consensus::PhaserRecord held = consensus::RegisterRecord{write};
       const consensus::PhaserRecord commit = consensus::CommitRecord{
           {write->end(), write->number, write->checksum}, write->first};
-      (void)storage.stage_phaser(b, {held, commit});
+      (void)storage.stage_phaser(b, {held, commit}, bucket::Flush::now);
       image.apply(held);
       image.apply(commit);
       written += record_bytes(encode_phaser_record(b, held).payload.size());

@@ -51,6 +51,7 @@ struct EngineRecord {
   // A phaser record's value (the Write shared, not copied): what the
   // per-bucket index (bucket_index.h) learns once the record is staged.
   std::optional<consensus::PhaserRecord> phaser;
+  Flush flush = Flush::now;  // when its fdatasync may start (record.h)
 };
 
 EngineRecord encode_phaser_record(uint32_t bucket, const consensus::PhaserRecord& record);

@@ -63,6 +63,7 @@ void BucketHost::handle(uint32_t bucket, PhaserOutput output,
     PendingWrite pending;
     pending.bucket = bucket;
     pending.first_phaser_ticket = output.persist.front().ticket;
+    bool own_commit = false;
     for (consensus::Persist& p : output.persist) {
       if (const auto* commit = std::get_if<consensus::CommitRecord>(&p.record)) {
         // The write the leader had in flight just committed.
@@ -70,6 +71,7 @@ void BucketHost::handle(uint32_t bucket, PhaserOutput output,
             commit->mark.end == leading_before->end() &&
             commit->mark.checksum == leading_before->checksum) {
           _effects.committed(bucket, *leading_before);
+          own_commit = true;
         }
       }
       COWORKER_ASSERT(p.ticket == pending.first_phaser_ticket + pending.phaser_tickets);
@@ -87,7 +89,11 @@ void BucketHost::handle(uint32_t bucket, PhaserOutput output,
     const bool reset = std::any_of(records.begin(), records.end(), [](const auto& record) {
       return std::holds_alternative<consensus::ResetRecord>(record);
     });
-    pending.ticket = _storage.stage_phaser(bucket, std::move(records));
+    // The leader's record of its own commit alone: its phaser waits for
+    // nothing of it (the answers went with the acks), so it need not take
+    // an fdatasync of its own before the next write's register (record.h).
+    const Flush flush = own_commit && records.size() == 1 ? Flush::with_next : Flush::now;
+    pending.ticket = _storage.stage_phaser(bucket, std::move(records), flush);
     if (reset) _effects.copy_reset(bucket);
     COWORKER_ASSERT(pending.ticket != 0);
     if (commits) _effects.commit_staged(bucket);
@@ -136,7 +142,8 @@ std::vector<std::pair<uint32_t, std::vector<consensus::PhaserRecord>>> BucketHos
 HostStorage::Ticket BucketHost::checkpoint() {
   HostStorage::Ticket last = 0;
   for (auto& [bucket, records] : checkpoints()) {
-    const HostStorage::Ticket ticket = _storage.stage_phaser(bucket, std::move(records));
+    const HostStorage::Ticket ticket =
+        _storage.stage_phaser(bucket, std::move(records), Flush::now);
     COWORKER_ASSERT(ticket > last);
     last = ticket;
   }

@@ -52,6 +52,7 @@
 #include <set>
 #include <vector>
 
+#include "bucket/record.h"
 #include "consensus/membership_messages.h"
 #include "consensus/phaser.h"
 
@@ -67,7 +68,10 @@ class HostStorage {
   using Ticket = uint64_t;  // 0: nothing
 
   virtual Ticket stage_membership(std::vector<consensus::MembershipRecord> records) = 0;
-  virtual Ticket stage_phaser(uint32_t bucket, std::vector<consensus::PhaserRecord> records) = 0;
+  // `flush`: Flush::with_next when nothing waits for these records to act
+  // (record.h); a storage may make them durable whenever it likes.
+  virtual Ticket stage_phaser(uint32_t bucket, std::vector<consensus::PhaserRecord> records,
+                              Flush flush) = 0;
   virtual Ticket stage_counter(uint32_t counter) = 0;
   // A checkpoint of the whole membership state (core 0's storage): it
   // replaces what the membership records before it fold to.

@@ -225,6 +225,7 @@ Result<std::unique_ptr<LogStore>> LogStore::open(Config config, const Resume& re
   const uint64_t boot_seq = store->_next_seq;
   store->put_boot(boot_names(resume, boot_seq));
   store->_boot_seq = store->_filling->last_seq;
+  store->_filling->wanted = true;  // this life's first batch goes at once
   COWORKER_ASSERT(store->_boot_seq == boot_seq);
   if (config.sync == Sync::none) {
     std::fprintf(stderr,
@@ -254,13 +255,15 @@ size_t LogStore::bytes_needed(size_t record) const {
   return bytes;
 }
 
-Result<uint64_t, LogErrc> LogStore::stage(const RecordMeta& meta, std::span<const char> payload) {
+Result<uint64_t, LogErrc> LogStore::stage(const RecordMeta& meta, std::span<const char> payload,
+                                          Flush flush) {
   const std::span<const char> parts[1] = {payload};
-  return stage(meta, std::span<const std::span<const char>>(parts, 1));
+  return stage(meta, std::span<const std::span<const char>>(parts, 1), flush);
 }
 
 Result<uint64_t, LogErrc> LogStore::stage(const RecordMeta& meta,
-                                          std::span<const std::span<const char>> parts) {
+                                          std::span<const std::span<const char>> parts,
+                                          Flush flush) {
   COWORKER_ASSERT(!record_kind_internal(meta.kind));
   COWORKER_ASSERT(record_kind_known(static_cast<uint8_t>(meta.kind)));
   const bool membership =
@@ -282,9 +285,18 @@ Result<uint64_t, LogErrc> LogStore::stage(const RecordMeta& meta,
   put(meta.kind, meta.bucket, meta.position, meta.promise, parts, payload);
   COWORKER_ASSERT(_offset + seal_bytes <= _segment_limit);
   COWORKER_ASSERT(_filling->bytes <= _config.batch_bytes_max);
-  _flusher_idle.notify_all();
+  if (flush == Flush::now) want_filling();
   return _filling->last_seq;
 }
+
+// The flusher may take the filling batch (record.h, Flush).
+void LogStore::want_filling() {
+  if (_filling->empty() || _filling->wanted) return;
+  _filling->wanted = true;
+  _flusher_idle.notify_all();
+}
+
+void LogStore::flush_lazy() { want_filling(); }
 
 // Before a record of `record` bytes: the header a fresh segment opens
 // with, or the seal of a full one and the next one's header.
@@ -385,7 +397,9 @@ bool LogStore::Durable::await_ready() const {
 
 void LogStore::Durable::await_suspend(std::coroutine_handle<> handle) {
   // The batch holding seq stays the same object until it is durable.
-  _wait.emplace(_store->batch_of(_seq).flushed);
+  Batch& batch = _store->batch_of(_seq);
+  if (&batch == _store->_filling && _hurry == Flush::now) _store->want_filling();
+  _wait.emplace(batch.flushed);
   _wait->await_suspend(handle);
 }
 
@@ -403,6 +417,7 @@ bool LogStore::Room::await_ready() const {
 }
 
 void LogStore::Room::await_suspend(std::coroutine_handle<> handle) {
+  _store->want_filling();  // full: it must go for room to come
   _wait.emplace(_store->_room);
   _wait->await_suspend(handle);
 }
@@ -446,12 +461,14 @@ void LogStore::release_segments() {
 Task<void> LogStore::flush_loop() {
   for (;;) {
     if (_failed) break;
-    if (_filling->empty()) {
-      if (_closing) break;
+    if (_filling->empty() || !(_filling->wanted || _closing)) {
+      if (_filling->empty() && _closing) break;
       co_await _flusher_idle.wait_through_stop();
       continue;
     }
     std::swap(_filling, _flushing);
+    COWORKER_ASSERT(_filling->empty());
+    _filling->wanted = false;
     _flush_active = true;
     _flush_started = std::chrono::steady_clock::now();
     _room.notify_all();

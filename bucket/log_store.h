@@ -11,7 +11,9 @@
 // batch is being written + fdatasync'ed at a time; everything staged
 // meanwhile forms the next batch. The flusher is woken by the first stage of
 // a turn and runs after the coroutines already queued in that turn, so many
-// phasers appending in one turn share one write and one fdatasync.
+// phasers appending in one turn share one write and one fdatasync. A batch
+// of Flush::with_next records only (record.h) waits for a record staged
+// Flush::now, a waiter, or flush_lazy().
 //
 //   filling  ──(flusher takes it when the previous batch is durable)──▶ flushing
 //   stage() copies each payload once, into `filling`; durable(seq) resumes
@@ -125,10 +127,14 @@ class LogStore {
   size_t payload_bytes_max() const { return _payload_bytes_max; }
 
   // Copies a record into the filling batch and returns its seq.
-  Result<uint64_t, LogErrc> stage(const RecordMeta& meta, std::span<const char> payload);
+  Result<uint64_t, LogErrc> stage(const RecordMeta& meta, std::span<const char> payload,
+                                  Flush flush = Flush::now);
   // The same for a payload in several parts (gathered into one copy).
   Result<uint64_t, LogErrc> stage(const RecordMeta& meta,
-                                  std::span<const std::span<const char>> parts);
+                                  std::span<const std::span<const char>> parts,
+                                  Flush flush = Flush::now);
+  // Lets the flusher take a filling batch of Flush::with_next records only.
+  void flush_lazy();
   // The seq of this life's boot record (RecordKind::boot), put at open.
   uint64_t boot_seq() const { return _boot_seq; }
   // Where the last staged record lies: (segment, offset).
@@ -138,7 +144,8 @@ class LogStore {
   // (hence in the appender's frame): no allocation per wait.
   class [[nodiscard]] Durable {
    public:
-    Durable(LogStore* store, uint64_t seq) : _store(store), _seq(seq) {}
+    Durable(LogStore* store, uint64_t seq, Flush hurry)
+        : _store(store), _seq(seq), _hurry(hurry) {}
     bool await_ready() const;
     void await_suspend(std::coroutine_handle<> handle);
     Result<void, LogErrc> await_resume() const;
@@ -146,10 +153,13 @@ class LogStore {
    private:
     LogStore* _store;
     uint64_t _seq;
+    Flush _hurry;
     std::optional<reactor::Event::WaitThroughStop> _wait;
   };
   // Completes once seq and every record before it is durable (or failed).
-  Durable durable(uint64_t seq) { return Durable(this, seq); }
+  // The wait makes a Flush::with_next batch go, unless `hurry` is with_next
+  // too (a watcher that only passes durability on: Core::run_pump).
+  Durable durable(uint64_t seq, Flush hurry = Flush::now) { return Durable(this, seq, hurry); }
 
   class [[nodiscard]] Room {
    public:
@@ -219,6 +229,9 @@ class LogStore {
     std::vector<Extent> extents;
     uint64_t first_seq = 0;
     uint64_t last_seq = 0;
+    // The flusher may take it: a record staged Flush::now, someone waiting
+    // for one of its records, no room left, or flush_lazy().
+    bool wanted = false;
     reactor::Event flushed;  // notified when this batch is durable (or failed)
     bool empty() const { return bytes == 0; }
   };
@@ -232,6 +245,7 @@ class LogStore {
   // the boot record each open puts first.
   void put_internal(RecordKind kind);
   void put_boot(uint64_t names);
+  void want_filling();
   Batch& batch_of(uint64_t seq);
   void fail(Errno error);
   void release_segments();

@@ -122,6 +122,17 @@ struct RecordMeta {
   Promise promise{};
 };
 
+// When a staged record's fdatasync starts (LogStore group commit):
+//   now        the flusher takes it at once (someone acts once it is durable);
+//   with_next  nobody waits for it: it rides with the next record staged
+//              `now`, or goes when its owner calls LogStore::flush_lazy()
+//              (each tick), or when someone waits for it after all. A crash
+//              may lose it like any record not yet durable. (The leader's
+//              own commit record: before, it took an fdatasync of its own
+//              just as the next append's register arrived, which then
+//              waited for it: one client measured 0.48 ms p50.)
+enum class Flush : uint8_t { now, with_next };
+
 // The decoded header.
 struct RecordHeader {
   uint32_t payload_crc = 0;

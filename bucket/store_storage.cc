@@ -22,11 +22,15 @@ HostStorage::Ticket StoreStorage::stage_membership(
 }
 
 HostStorage::Ticket StoreStorage::stage_phaser(uint32_t bucket,
-                                               std::vector<consensus::PhaserRecord> records) {
+                                               std::vector<consensus::PhaserRecord> records,
+                                               Flush flush) {
   COWORKER_ASSERT(!records.empty());
   std::vector<EngineRecord> encoded;
   encoded.reserve(records.size());
-  for (const auto& record : records) encoded.push_back(encode_phaser_record(bucket, record));
+  for (const auto& record : records) {
+    encoded.push_back(encode_phaser_record(bucket, record));
+    encoded.back().flush = flush;
+  }
   return stage(std::move(encoded));
 }
 
@@ -78,7 +82,7 @@ HostStorage::Ticket StoreStorage::stage(std::vector<EngineRecord> records) {
 bool StoreStorage::try_stage(Ticket ticket, const EngineRecord& record, bool last) {
   if (_failed) return true;  // dropped: nothing becomes durable again
   const std::span<const char> payload(record.payload.data(), record.payload.size());
-  Result<uint64_t, LogErrc> seq = _store.stage(record.meta, payload);
+  Result<uint64_t, LogErrc> seq = _store.stage(record.meta, payload, record.flush);
   if (!seq) {
     // The engine's records are bounded far below a batch (a write is at
     // most 1 MiB of messages): too_large is our bug.

@@ -47,7 +47,8 @@ class StoreStorage final : public HostStorage {
   StoreStorage(LogStore& store, const EngineImage& image, BucketIndex* index = nullptr);
 
   Ticket stage_membership(std::vector<consensus::MembershipRecord> records) override;
-  Ticket stage_phaser(uint32_t bucket, std::vector<consensus::PhaserRecord> records) override;
+  Ticket stage_phaser(uint32_t bucket, std::vector<consensus::PhaserRecord> records,
+                      Flush flush) override;
   Ticket stage_counter(uint32_t counter) override;
   Ticket stage_membership_checkpoint(const consensus::MembershipDurable& durable) override;
   // Not the engine's: the participant's connection-id blocks (core 0).

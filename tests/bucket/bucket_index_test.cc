@@ -170,7 +170,7 @@ Task<void> stage_all(LogStore::Config config, const std::vector<Bucket>& buckets
   for (const Bucket& b : buckets) longest = std::max(longest, b.history.size());
   for (size_t i = 0; i < longest; i++) {
     for (const Bucket& b : buckets) {
-      if (i < b.history.size()) (void)storage.stage_phaser(b.id, {b.history[i]});
+      if (i < b.history.size()) (void)storage.stage_phaser(b.id, {b.history[i]}, Flush::now);
     }
     if (storage.overflowing()) co_await storage.drain_overflow();
     if (i % 16 != 15) continue;
@@ -691,7 +691,7 @@ Task<void> stage_with_rounds(LogStore::Config config, const std::vector<Bucket>&
   for (size_t i = life->from; i < std::min(longest, life->to); i++) {
     for (const Bucket& b : buckets) {
       if (i >= b.history.size()) continue;
-      (void)storage.stage_phaser(b.id, {b.history[i]});
+      (void)storage.stage_phaser(b.id, {b.history[i]}, Flush::now);
       images[b.id].apply(b.history[i]);
     }
     if (i % life->round_every == life->round_every - 1) {

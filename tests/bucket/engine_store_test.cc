@@ -360,7 +360,7 @@ TEST_CASE("engine records: StoreStorage stages through a full batch in order and
       for (uint32_t b = 0; b < histories.size(); b++) {
         const auto& h = histories[b];
         if (i >= h.size()) continue;
-        const HostStorage::Ticket t = storage.stage_phaser(b, {h[i]});
+        const HostStorage::Ticket t = storage.stage_phaser(b, {h[i]}, Flush::now);
         CHECK(t == last + 1);
         last = t;
         overflowed |= storage.overflowing();

@@ -236,6 +236,50 @@ TEST_CASE("log store: staged payload parts are gathered into one record") {
   CHECK(replayed.records[0].payload == whole);
 }
 
+TEST_CASE("log store: a Flush::with_next record waits for a record staged now, a waiter or "
+          "flush_lazy") {
+  TempDir dir;
+  const LogStore::Config config = small_config(dir.path());
+  const std::string payloads[4] = {make_payload(1, 100), make_payload(2, 100),
+                                   make_payload(3, 100), make_payload(4, 100)};
+  reactor::block_on([&]() -> Task<void> {
+    auto store = reopen(config);
+    REQUIRE((co_await store->durable(store->boot_seq())).ok());
+    // Turns enough for a woken flusher to take a batch, write and sync it.
+    auto idle = [&]() -> Task<void> {
+      for (int i = 0; i < 64 && !store->flush_started(); i++) co_await reactor::Yield{};
+    };
+    const uint64_t batches = store->stats().batches;
+    // 1. Alone, it does not start a batch...
+    Result<uint64_t, LogErrc> lazy = store->stage(meta_for(1), payloads[0], Flush::with_next);
+    REQUIRE(lazy.ok());
+    co_await idle();
+    CHECK(!store->flush_started().has_value());
+    CHECK(store->durable_seq() < *lazy);
+    // ...and rides with the next record staged now: one batch for both.
+    Result<uint64_t, LogErrc> now = store->stage(meta_for(2), payloads[1]);
+    REQUIRE(now.ok());
+    REQUIRE((co_await store->durable(*now)).ok());
+    CHECK(store->durable_seq() >= *lazy);
+    CHECK(store->stats().batches == batches + 1);
+    // 2. flush_lazy() lets it go.
+    lazy = store->stage(meta_for(3), payloads[2], Flush::with_next);
+    REQUIRE(lazy.ok());
+    co_await idle();
+    CHECK(store->durable_seq() < *lazy);
+    store->flush_lazy();
+    REQUIRE((co_await store->durable(*lazy)).ok());
+    CHECK(store->stats().batches == batches + 2);
+    // 3. So does a waiter for it.
+    lazy = store->stage(meta_for(4), payloads[3], Flush::with_next);
+    REQUIRE(lazy.ok());
+    REQUIRE((co_await store->durable(*lazy)).ok());
+    CHECK(store->stats().batches == batches + 3);
+    co_await store->close();
+  }());
+  check_keys(replay_all(dir.path()), 1, 4);
+}
+
 TEST_CASE("log store: every preparation mode and sync mode writes a replayable log") {
   for (Prepare prepare : {Prepare::zero_fill, Prepare::fallocate, Prepare::none, Prepare::recycle}) {
     for (Sync sync : {Sync::always, Sync::none}) {

@@ -44,7 +44,10 @@ class SimStorage final : public bucket::HostStorage {
     _disk.tick(_now);  // a zero-latency disk completes at once
     return ticket;
   }
-  Ticket stage_phaser(uint32_t bucket, std::vector<consensus::PhaserRecord> records) override {
+  // `Flush` is the server's log store's scheduling: the simulated disk
+  // makes records durable on its own schedule, whatever it is told.
+  Ticket stage_phaser(uint32_t bucket, std::vector<consensus::PhaserRecord> records,
+                      bucket::Flush) override {
     COWORKER_ASSERT(!records.empty());
     std::vector<DiskRecord> disk_records;
     disk_records.reserve(records.size());

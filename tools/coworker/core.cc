@@ -385,6 +385,7 @@ void Core::replace_host(consensus::ParticipantId self) {
 
 Task<void> Core::close() {
   _closing = true;
+  _store->flush_lazy();  // the pump may wait for a Flush::with_next record
   _staged.notify_all();
   _advanced.notify_all();
   co_await _tasks.join();
@@ -506,12 +507,16 @@ void Core::tick_once() {
   if (_core == 0 && _participant.has_cluster()) _participant.cluster().tick();
   expire_appends();
   expire_polls();
+  // The leader's commit records wait for the next register's fdatasync
+  // (bucket/record.h, Flush); an idle bucket's go within a tick.
+  if (_store) _store->flush_lazy();
   staged();
 }
 
 Task<bool> Core::durable(bucket::HostStorage::Ticket ticket) {
   while (_storage.durable() < ticket) {
     if (_closing || _storage.failed()) co_return false;
+    _store->flush_lazy();  // someone waits: a Flush::with_next batch goes
     Status woken = co_await _advanced.wait();
     if (!woken) co_return false;
   }
@@ -529,7 +534,9 @@ Task<void> Core::run_pump() {
       if (!woken) break;
       continue;
     }
-    Result<void, bucket::LogErrc> done = co_await _store->durable(*seq);
+    // Passing durability on hurries nothing: a leader's commit record still
+    // waits for the next register (bucket/record.h, Flush).
+    Result<void, bucket::LogErrc> done = co_await _store->durable(*seq, bucket::Flush::with_next);
     if (!done) {
       _participant.fail(1, fmt::format("core {}: the log failed: {}", _core,
                                        bucket::log_errc_name(done.error())));
