@@ -125,7 +125,11 @@ def main():
             health = request("GET", cluster.http(3), "/v1/health", timeout=2)
             check(health == (503, {"state": "recovering"}),
                   f"/v1/health while it replays: 503 recovering, not {health}")
-            appended = post_message(cluster.http(3), "during-replay", "x", timeout=2)
+            # Not serving yet, it parks the append for the hop deadline
+            # (tools/coworker/hop.h, 2 s) before its 503: the client must
+            # wait longer than that (a 2 s timeout lost the race under load
+            # in CI, 2026-12-07).
+            appended = post_message(cluster.http(3), "during-replay", "x", timeout=6)
             check(appended[0] == 503, f"an append while it replays: 503, not {appended}")
             pid = cluster.pids()[2]
             started = time.time()
